@@ -1,0 +1,1 @@
+"""Sitroom media package."""

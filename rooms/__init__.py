@@ -1,0 +1,1 @@
+"""Sitroom rooms package."""

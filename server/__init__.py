@@ -1,0 +1,1 @@
+"""Sitroom server package."""

@@ -1,0 +1,158 @@
+"""HTTP routes: pages, the JSON API, health and metrics. Thin: validate, call rooms/, answer."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import logging
+from pathlib import Path
+
+from aiohttp import web
+
+from rooms.errors import DomainError
+
+from . import validate
+from .config import Config
+from .validate import BadRequest
+
+log = logging.getLogger("sitroom.api")
+
+MAX_JSON_BODY = 64 * 1024
+
+
+def _hub(request: web.Request):
+    from .app import HUB
+
+    return request.app[HUB]
+
+
+def error_response(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+_STATUS = {"bad_request": 400, "invalid_token": 401, "forbidden": 403, "room_not_found": 404}
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except BadRequest as exc:
+        return error_response(400, exc.code, exc.message)
+    except DomainError as exc:
+        return error_response(_STATUS.get(exc.code, 400), exc.code, exc.message)
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(413, "too_large", f"request body is larger than {MAX_JSON_BODY} bytes")
+    except web.HTTPException:
+        raise
+    except Exception:  # noqa: BLE001
+        log.exception("%s %s failed", request.method, request.path)
+        return error_response(500, "internal", "internal error")
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler):
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")  # tokens live in page URLs
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
+
+
+async def read_json(request: web.Request) -> dict:
+    if request.content_length is not None and request.content_length > MAX_JSON_BODY:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_JSON_BODY, actual_size=request.content_length)
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BadRequest("body must be JSON") from None
+    return validate.payload(body)
+
+
+def bearer(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return header[7:].strip()
+    return request.query.get("t", "")
+
+
+def invite_links(config: Config, room_id: str, tokens: dict[str, str]) -> dict[str, str]:
+    return {role: f"{config.base_url}/r/{room_id}?t={token}" for role, token in tokens.items()}
+
+
+# ---- JSON API --------------------------------------------------------------------------------
+
+async def create_room(request: web.Request) -> web.Response:
+    hub = _hub(request)
+    if hub.config.create_key and not hmac.compare_digest(bearer(request), hub.config.create_key):
+        return error_response(403, "forbidden", "creating rooms needs the server's create key")
+    body = await read_json(request)
+    title = validate.string(body, "title", max_len=120, min_len=1)
+    room, tokens = await hub.rooms.create_room(title)
+    return web.json_response(
+        {"room": {"id": room.id, "title": room.title},
+         "links": invite_links(hub.config, room.id, tokens)},
+        status=201,
+    )
+
+
+async def get_room(request: web.Request) -> web.Response:
+    hub = _hub(request)
+    token = bearer(request)
+    if not token:
+        return error_response(401, "invalid_token", "an invite token is required")
+    claims = await hub.rooms.verify_token(token)
+    if claims.room_id != request.match_info["room_id"]:
+        return error_response(401, "invalid_token", "this invite is for another room")
+    room = await hub.rooms.get_room(claims.room_id)
+    return web.json_response({"room": {"id": room.id, "title": room.title}, "role": str(claims.role)})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+def _is_loopback(remote: str | None) -> bool:
+    try:
+        return remote is not None and ipaddress.ip_address(remote).is_loopback
+    except ValueError:
+        return False
+
+
+async def metrics(request: web.Request) -> web.Response:
+    hub = _hub(request)
+    if hub.config.admin_token:
+        if not hmac.compare_digest(bearer(request), hub.config.admin_token):
+            return error_response(401, "invalid_token", "metrics need the admin token")
+    elif not _is_loopback(request.remote):
+        return error_response(403, "forbidden", "metrics are served to loopback callers only")
+    return web.json_response({
+        "sfu": hub.sfu.stats(),
+        "meetings": hub.meetings.stats(),
+        "connections": len(hub.signaling.sessions),
+    })
+
+
+# ---- pages ------------------------------------------------------------------------------------
+
+def _page(dist: Path, name: str):
+    async def handler(request: web.Request) -> web.StreamResponse:
+        path = dist / name
+        if not path.exists():
+            return web.Response(status=503, text="The web client is not built: run ./dev run\n")
+        return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
+    return handler
+
+
+def setup_routes(app: web.Application, config: Config) -> None:
+    app.middlewares.extend([security_headers, errors_middleware])
+    dist = config.client_dist
+    app.router.add_get("/", _page(dist, "index.html"))
+    app.router.add_get("/r/{room_id}", _page(dist, "room.html"))
+    app.router.add_post("/api/rooms", create_room)
+    app.router.add_get("/api/rooms/{room_id}", get_room)
+    app.router.add_get("/api/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    dist.mkdir(parents=True, exist_ok=True)
+    app.router.add_static("/static/", dist, follow_symlinks=False)

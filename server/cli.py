@@ -1,0 +1,113 @@
+"""``sitroom serve`` and ``sitroom db upgrade``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from .config import Config, ConfigError, from_env, parse_announce, parse_ice_servers
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sitroom", description="Sitroom: meetings and live city data")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    _database_args(serve)
+    serve.add_argument("--secret", help="secret that signs invite tokens (default: generated, kept in the data dir)")
+    serve.add_argument("--public-url", help="base URL used in invite links (default http://HOST:PORT)")
+    serve.add_argument("--ice-address", action="append", dest="ice_addresses", metavar="IP",
+                       help="address the SFU gathers ICE candidates on (repeatable; default 127.0.0.1)")
+    serve.add_argument("--announce", action="append", metavar="LOCAL=PUBLIC",
+                       help="announce PUBLIC in place of LOCAL in ICE candidates (1:1 NAT; repeatable)")
+    serve.add_argument("--ice-servers", metavar="URLS|JSON",
+                       help="STUN/TURN servers for clients and the SFU (default: none)")
+    serve.add_argument("--redis", help="Redis URL to share Socket.IO rooms between processes")
+    serve.add_argument("--admin-token", help="bearer token that /api/metrics requires")
+    serve.add_argument("--create-key", help="bearer token that creating rooms requires")
+    serve.add_argument("--test-mode", action="store_true", default=None,
+                       help="accept only loopback ICE candidates and STUN sources")
+    serve.add_argument("--demo", action="store_true", default=None, help="create the demo room")
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+
+    db = sub.add_parser("db", help="database commands")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_sub.add_parser("upgrade", help="migrate the database to the newest schema")
+    _database_args(upgrade)
+    return parser
+
+
+def _database_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--database", help="SQLAlchemy URL (default: SQLite in the data dir)")
+    parser.add_argument("--data-dir", type=Path, help="where the SQLite file and generated secret live")
+
+
+def build_config(args: argparse.Namespace) -> Config:
+    cfg = from_env()
+    for name in ("host", "port", "database", "data_dir", "secret", "public_url", "redis",
+                 "admin_token", "create_key", "test_mode", "demo", "log_level"):
+        value = getattr(args, name, None)
+        if value is not None:
+            setattr(cfg, name, value)
+    if getattr(args, "ice_addresses", None):
+        cfg.ice_addresses = args.ice_addresses
+    if getattr(args, "announce", None):
+        cfg.announce = parse_announce(args.announce)
+    if getattr(args, "ice_servers", None) is not None:
+        cfg.ice_servers = parse_ice_servers(args.ice_servers)
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        cfg = build_config(args)
+        cfg.validate()
+    except ConfigError as exc:
+        print(f"sitroom: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=getattr(logging, cfg.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    if args.command == "db":
+        from rooms.db import Database
+
+        async def upgrade() -> None:
+            db = Database(cfg.database_url)
+            await db.upgrade()
+            await db.dispose()
+
+        asyncio.run(upgrade())
+        print(f"database at the newest schema: {cfg.database_url}")
+        return 0
+
+    from aiohttp import web
+
+    from .app import create_app
+
+    app = create_app(cfg)
+
+    async def announce(app: web.Application) -> None:
+        from .app import HUB
+
+        hub = app[HUB]
+        print(f"Sitroom is serving {cfg.base_url}/", flush=True)
+        if hub.demo_links:
+            print(f"  demo room, host link:        {hub.demo_links['host']}", flush=True)
+            print(f"  demo room, participant link: {hub.demo_links['participant']}", flush=True)
+
+    app.on_startup.append(announce)
+    web.run_app(app, host=cfg.host, port=cfg.port, print=None, access_log=None,
+                handle_signals=True, shutdown_timeout=5)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

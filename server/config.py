@@ -1,0 +1,148 @@
+"""Settings: from environment variables (``SITROOM_*``), overridden by CLI flags.
+
+Every setting has one name, used three ways: the attribute ``port``, the environment variable
+``SITROOM_PORT`` and the flag ``--port``. README.md lists them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = REPO_ROOT / "var"
+LOOPBACK_NETWORKS = ["127.0.0.0/8", "::1/128"]
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    database: str = ""  # SQLAlchemy URL; default: SQLite file in data_dir
+    data_dir: Path = DEFAULT_DATA_DIR
+    secret: str = ""  # signs invite tokens; default: generated once, kept in data_dir/secret
+    public_url: str = ""  # base URL in invite links; default http://host:port
+    # Media / ICE
+    ice_addresses: list[str] = field(default_factory=lambda: ["127.0.0.1"])
+    announce: dict[str, str] = field(default_factory=dict)  # local address -> public address
+    ice_servers: list[dict] = field(default_factory=list)  # handed to browsers and to aiortc
+    test_mode: bool = False  # accept only loopback ICE candidates and STUN sources
+    # Scale-out and operations
+    redis: str = ""  # redis://127.0.0.1:6379/0 to share Socket.IO rooms between processes
+    admin_token: str = ""  # bearer token for /api/metrics; unset: loopback callers only
+    create_key: str = ""  # if set, POST /api/rooms needs "Authorization: Bearer <create_key>"
+    demo: bool = False  # create the demo room at start-up and print its links
+    client_dist: Path = REPO_ROOT / "client_web" / "dist"
+    log_level: str = "info"
+
+    @property
+    def database_url(self) -> str:
+        if self.database:
+            return self.database
+        return f"sqlite+aiosqlite:///{self.data_dir / 'sitroom.db'}"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def allowed_remote_networks(self) -> list[str] | None:
+        return list(LOOPBACK_NETWORKS) if self.test_mode else None
+
+    def secret_bytes(self) -> bytes:
+        """The signing secret; generated and kept in ``data_dir/secret`` when not configured."""
+        if self.secret:
+            return self.secret.encode()
+        path = Path(self.data_dir) / "secret"
+        if path.exists():
+            return path.read_text().strip().encode()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(32)
+        path.write_text(value + "\n")
+        path.chmod(0o600)
+        self.secret = value
+        return value.encode()
+
+    def validate(self) -> None:
+        if not (0 < self.port < 65536):
+            raise ConfigError(f"port out of range: {self.port}")
+        for addr in [*self.ice_addresses, *self.announce, *self.announce.values()]:
+            try:
+                ipaddress.ip_address(addr)
+            except ValueError:
+                raise ConfigError(f"not an IP address: {addr!r}") from None
+        for server in self.ice_servers:
+            if not isinstance(server, dict) or "urls" not in server:
+                raise ConfigError(f"ICE server needs 'urls': {server!r}")
+
+
+def parse_announce(items: list[str]) -> dict[str, str]:
+    """``["10.0.0.5=203.0.113.7"]`` -> ``{"10.0.0.5": "203.0.113.7"}``."""
+    result = {}
+    for item in items:
+        local, sep, public = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--announce takes LOCAL=PUBLIC, got {item!r}")
+        result[local.strip()] = public.strip()
+    return result
+
+
+def parse_ice_servers(value: str) -> list[dict]:
+    """A JSON list of RTCIceServer objects, or comma-separated URLs (``turn:…,stun:…``)."""
+    value = value.strip()
+    if not value:
+        return []
+    if value.startswith("["):
+        try:
+            servers = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"ICE servers: bad JSON: {exc}") from None
+        if not isinstance(servers, list):
+            raise ConfigError("ICE servers: expected a JSON list")
+        return servers
+    return [{"urls": [u.strip() for u in value.split(",") if u.strip()]}]
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def from_env(env: dict[str, str] | None = None) -> Config:
+    env = dict(os.environ if env is None else env)
+    cfg = Config()
+
+    def get(name: str) -> str | None:
+        return env.get("SITROOM_" + name.upper())
+
+    if (v := get("host")) is not None:
+        cfg.host = v
+    if (v := get("port")) is not None:
+        try:
+            cfg.port = int(v)
+        except ValueError:
+            raise ConfigError(f"SITROOM_PORT is not a number: {v!r}") from None
+    for name in ("database", "secret", "public_url", "redis", "admin_token", "create_key", "log_level"):
+        if (v := get(name)) is not None:
+            setattr(cfg, name, v)
+    if (v := get("data_dir")) is not None:
+        cfg.data_dir = Path(v)
+    if (v := get("ice_addresses")) is not None:
+        cfg.ice_addresses = _split(v)
+    if (v := get("announce")) is not None:
+        cfg.announce = parse_announce(_split(v))
+    if (v := get("ice_servers")) is not None:
+        cfg.ice_servers = parse_ice_servers(v)
+    if (v := get("test_mode")) is not None:
+        cfg.test_mode = v.lower() in ("1", "true", "yes")
+    return cfg

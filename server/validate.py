@@ -1,0 +1,80 @@
+"""Payload validation for Socket.IO events and HTTP bodies.
+
+Small and strict: a field is read with its type and size limits, or a ``BadRequest`` names what is
+wrong. Handlers never touch a raw payload.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BadRequest(Exception):
+    code = "bad_request"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def payload(data: Any) -> dict:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise BadRequest("payload must be a JSON object")
+    return data
+
+
+def string(data: dict, name: str, *, max_len: int, min_len: int = 0, required: bool = True,
+           default: str = "") -> str:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise BadRequest(f"'{name}' is required")
+        return default
+    if not isinstance(value, str):
+        raise BadRequest(f"'{name}' must be a string")
+    if required or value:
+        value = value.strip() if name not in ("sdp", "token") else value
+        if len(value) < min_len:
+            raise BadRequest(f"'{name}' must have at least {min_len} characters")
+    if len(value) > max_len:
+        raise BadRequest(f"'{name}' is longer than {max_len} characters")
+    if "\x00" in value:
+        raise BadRequest(f"'{name}' contains a NUL character")
+    return value
+
+
+def integer(data: dict, name: str, *, minimum: int = 0, maximum: int = 2**53) -> int:
+    value = data.get(name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest(f"'{name}' must be an integer")
+    if not (minimum <= value <= maximum):
+        raise BadRequest(f"'{name}' is out of range")
+    return value
+
+
+def boolean(data: dict, name: str, *, required: bool = True, default: bool = False) -> bool:
+    value = data.get(name)
+    if value is None and not required:
+        return default
+    if not isinstance(value, bool):
+        raise BadRequest(f"'{name}' must be true or false")
+    return value
+
+
+def choice_map(data: dict, name: str, *, choices: frozenset[str], max_items: int,
+               max_key_len: int = 32) -> dict[str, str]:
+    value = data.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or len(value) > max_items:
+        raise BadRequest(f"'{name}' must be an object with at most {max_items} entries")
+    result = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not key or len(key) > max_key_len:
+            raise BadRequest(f"'{name}' has a bad key")
+        if item not in choices:
+            raise BadRequest(f"'{name}.{key}' must be one of {', '.join(sorted(choices))}")
+        result[key] = item
+    return result

@@ -1,0 +1,119 @@
+"""Fixtures shared by the whole suite.
+
+``sitroom_server`` starts the real ``sitroom serve`` in a subprocess (its own CPU and counters are
+then the SFU's alone), on a free loopback port, with a fresh SQLite database and test mode on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def unavailable(reason: str) -> None:
+    """Skip locally, fail in CI: with CI=true a missing browser, database or Redis is a failure."""
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class ServerProcess:
+    proc: subprocess.Popen
+    base_url: str
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def get_json(self, path: str, token: str | None = None) -> dict:
+        request = urllib.request.Request(self.base_url + path)
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def post_json(self, path: str, body: dict) -> dict:
+        request = urllib.request.Request(
+            self.base_url + path, data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"}, method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def create_room(self, title: str = "Test meeting") -> dict:
+        return self.post_json("/api/rooms", {"title": title})
+
+    def metrics(self) -> dict:
+        return self.get_json("/api/metrics")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process, from /proc."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def start_server(tmp: Path, *extra: str) -> ServerProcess:
+    port = free_port()
+    log_path = tmp / "server.log"
+    cmd = [
+        sys.executable, "-m", "server.cli", "serve",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--data-dir", str(tmp / "data"),
+        "--secret", "test-secret",
+        "--ice-address", "127.0.0.1",
+        "--test-mode", *extra,
+    ]
+    log_file = open(log_path, "w")
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log_path.read_text()}")
+        try:
+            with urllib.request.urlopen(base_url + "/healthz", timeout=1):
+                return ServerProcess(proc, base_url, log_path)
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"server did not answer within 30 s:\n{log_path.read_text()}")
+
+
+def stop_server(server: ServerProcess) -> None:
+    server.proc.terminate()
+    try:
+        server.proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+        server.proc.wait(timeout=5)
+
+
+@pytest.fixture
+def sitroom_server(tmp_path):
+    server = start_server(tmp_path)
+    yield server
+    stop_server(server)
