@@ -1,0 +1,288 @@
+"""Rooms, invites and participants in the database: the persistent half of the domain."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from . import tokens
+from .db import Database
+from .errors import RoomNotFound, TokenError, ValidationError
+from .grants import Role
+from .models import (
+    LABEL_MAX,
+    NAME_MAX,
+    ORGANISATION_MAX,
+    ROOM_ID_MAX,
+    TITLE_MAX,
+    Invite,
+    Participant,
+    Room,
+    new_room_id,
+    utcnow,
+)
+
+# Chosen ids ("demo", "paris-2026") and generated ones ("k3x9pq2m") alike: URL-safe, lower case.
+ROOM_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,%d}" % (ROOM_ID_MAX - 1))
+DEFAULT_LABELS = {Role.HOST: "Host link", Role.PARTICIPANT: "Participant link"}
+
+
+@dataclass(frozen=True, slots=True)
+class InviteClaims:
+    """What a verified invite token grants."""
+
+    room_id: str
+    role: Role
+    invite_id: str
+    label: str | None
+
+
+def _text(value: object, field: str, *, min_len: int, max_len: int) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"'{field}' must be a string", field)
+    value = value.strip()
+    if len(value) < min_len:
+        raise ValidationError(f"'{field}' must have at least {min_len} characters", field)
+    if len(value) > max_len:
+        raise ValidationError(f"'{field}' is longer than {max_len} characters", field)
+    if "\x00" in value:
+        raise ValidationError(f"'{field}' contains a NUL character", field)
+    return value
+
+
+def _role(value: object) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        raise ValidationError(f"unknown role {str(value)[:32]!r}", "role") from None
+
+
+def _room_id(value: object) -> str:
+    if not isinstance(value, str) or not ROOM_ID_RE.fullmatch(value):
+        raise ValidationError(
+            "a room id is 1-64 characters of a-z, 0-9, '-' and '_', starting with a letter or digit",
+            "room_id",
+        )
+    return value
+
+
+async def _find_room(session: AsyncSession, room_id: object) -> Room:
+    room = None
+    if isinstance(room_id, str) and ROOM_ID_RE.fullmatch(room_id):
+        room = await session.get(Room, room_id)
+    if room is None:
+        raise RoomNotFound(f"room {str(room_id)[:64]!r} does not exist")
+    return room
+
+
+class RoomService:
+    """Create rooms and invites, verify invite tokens against the database, record joins/leaves.
+
+    ``clock`` returns the current aware UTC time (tests pass their own).
+    """
+
+    def __init__(self, db: Database, secret: bytes, *, clock: Callable[[], datetime] = utcnow):
+        if not isinstance(secret, (bytes, bytearray)) or not secret:
+            raise ValueError("the token secret must be non-empty bytes")
+        self.db = db
+        self.secret = bytes(secret)
+        self.clock = clock
+
+    # ---- rooms ----------------------------------------------------------------------------------
+
+    async def create_room(self, title: str, room_id: str | None = None) -> tuple[Room, dict[str, str]]:
+        """Create a room with one host and one participant invite (no expiry).
+
+        Returns the room and ``{"host": token, "participant": token}``.
+        """
+        title = _text(title, "title", min_len=1, max_len=TITLE_MAX)
+        if room_id is not None:
+            room_id = _room_id(room_id)
+        for _attempt in range(5):
+            candidate = room_id or new_room_id()
+            try:
+                async with self.db.session() as session:
+                    room = Room(id=candidate, title=title, created_at=self.clock())
+                    session.add(room)
+                    await session.flush()  # the primary key is taken here, or IntegrityError
+                    invites = self._default_invites(session, room)
+                return room, {role.value: self.invite_token(inv) for role, inv in invites.items()}
+            except IntegrityError:
+                if room_id is not None:
+                    raise ValidationError(f"room id {room_id!r} is already taken", "room_id") from None
+        raise RuntimeError("could not find a free room id")
+
+    async def ensure_room(self, room_id: str, title: str) -> tuple[Room, dict[str, str]]:
+        """Create the room if it does not exist; idempotent (the demo room).
+
+        For an existing room, returns fresh tokens for its default invites: the oldest unrevoked,
+        unlimited invite of each role; a new one is made if there is none (e.g. after revoking).
+        """
+        room_id = _room_id(room_id)
+        title = _text(title, "title", min_len=1, max_len=TITLE_MAX)
+        for attempt in range(3):
+            try:
+                async with self.db.session() as session:
+                    room = await session.get(Room, room_id)
+                    if room is None:
+                        room = Room(id=room_id, title=title, created_at=self.clock())
+                        session.add(room)
+                        await session.flush()
+                        invites = self._default_invites(session, room)
+                    else:
+                        invites = {role: await self._default_invite(session, room, role)
+                                   for role in DEFAULT_LABELS}
+                return room, {role.value: self.invite_token(inv) for role, inv in invites.items()}
+            except IntegrityError:
+                if attempt == 2:  # not a race with another process: a real fault
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _default_invite(self, session: AsyncSession, room: Room, role: Role) -> Invite:
+        invite = await session.scalar(
+            select(Invite)
+            .where(Invite.room_id == room.id, Invite.role == role.value,
+                   Invite.revoked_at.is_(None), Invite.expires_at.is_(None), Invite.max_uses.is_(None))
+            .order_by(Invite.created_at, Invite.id)
+            .limit(1)
+        )
+        return invite or self._default_invites(session, room, [role])[role]
+
+    async def get_room(self, room_id: str) -> Room:
+        """The room, or :class:`RoomNotFound`."""
+        async with self.db.session() as session:
+            return await _find_room(session, room_id)
+
+    def _default_invites(self, session: AsyncSession, room: Room, roles=tuple(DEFAULT_LABELS)) -> dict[Role, Invite]:
+        now = self.clock()
+        invites = {
+            role: Invite(room_id=room.id, role=role.value, label=DEFAULT_LABELS[role], created_at=now)
+            for role in roles
+        }
+        session.add_all(invites.values())
+        return invites
+
+    # ---- invites --------------------------------------------------------------------------------
+
+    async def create_invite(
+        self,
+        room_id: str,
+        role: Role | str,
+        label: str | None = None,
+        expires_in: timedelta | None = None,
+        *,
+        max_uses: int | None = None,
+    ) -> tuple[Invite, str]:
+        """A new invite to ``room_id`` for ``role`` and its token."""
+        role = _role(role)
+        if label is not None:
+            label = _text(label, "label", min_len=1, max_len=LABEL_MAX)
+        if expires_in is not None and (not isinstance(expires_in, timedelta) or expires_in <= timedelta(0)):
+            raise ValidationError("'expires_in' must be a positive timedelta", "expires_in")
+        if max_uses is not None and (isinstance(max_uses, bool) or not isinstance(max_uses, int)
+                                     or max_uses < 1):
+            raise ValidationError("'max_uses' must be a positive integer", "max_uses")
+        now = self.clock()
+        # Whole seconds, so that the row and the token's "exp" claim name the same instant.
+        expires_at = (now + expires_in).replace(microsecond=0) if expires_in is not None else None
+        async with self.db.session() as session:
+            await _find_room(session, room_id)
+            invite = Invite(room_id=room_id, role=role.value, label=label, created_at=now,
+                            expires_at=expires_at, max_uses=max_uses)
+            session.add(invite)
+        return invite, self.invite_token(invite)
+
+    def invite_token(self, invite: Invite) -> str:
+        """A (new) signed token for an existing invite."""
+        exp = int(invite.expires_at.timestamp()) if invite.expires_at is not None else None
+        return tokens.sign({"room": invite.room_id, "role": str(invite.role), "inv": invite.id, "exp": exp},
+                           self.secret)
+
+    async def revoke_invite(self, invite_id: str) -> Invite:
+        """Revoke an invite: its tokens stop working. Revoking twice keeps the first time."""
+        async with self.db.session() as session:
+            invite = await session.get(Invite, invite_id)
+            if invite is None:
+                raise ValidationError(f"invite {str(invite_id)[:40]!r} does not exist", "invite_id")
+            if invite.revoked_at is None:
+                invite.revoked_at = self.clock()
+        return invite
+
+    async def get_invite(self, invite_id: str) -> Invite | None:
+        async with self.db.session() as session:
+            return await session.get(Invite, invite_id)
+
+    async def verify_token(self, token: str) -> InviteClaims:
+        """Check a token's signature and expiry, then the database: the room exists, and the invite
+        exists, belongs to that room, grants that role, and is neither revoked, expired nor used up.
+
+        Raises :class:`TokenError` (``invalid_token``) or :class:`RoomNotFound`.
+        """
+        now = self.clock()
+        claims = tokens.verify(token, self.secret, now=now)
+        try:
+            role = Role(claims["role"])
+        except ValueError:
+            raise TokenError("invalid_token", "invite token names an unknown role") from None
+        room_id, invite_id = claims["room"], claims["inv"]
+        async with self.db.session() as session:
+            # A genuine token for a missing room: the room was deleted.
+            await _find_room(session, room_id)
+            invite = await session.get(Invite, invite_id)
+            if invite is None or invite.room_id != room_id or invite.role != role.value:
+                raise TokenError("invalid_token", "this invite does not exist for this room")
+            if invite.revoked_at is not None:
+                raise TokenError("invalid_token", "this invite has been revoked")
+            if invite.expires_at is not None and now >= invite.expires_at:
+                raise TokenError("invalid_token", "this invite has expired")
+            if invite.max_uses is not None:
+                used = await session.scalar(
+                    select(func.count()).select_from(Participant).where(Participant.invite_id == invite.id)
+                )
+                if used >= invite.max_uses:
+                    raise TokenError("invalid_token", "this invite has been used up")
+        return InviteClaims(room_id=room_id, role=role, invite_id=invite_id, label=invite.label)
+
+    # ---- participants ---------------------------------------------------------------------------
+
+    async def record_join(
+        self,
+        room_id: str,
+        invite_id: str | None,
+        name: str,
+        organisation: str | None,
+        role: Role | str,
+    ) -> Participant:
+        """Record that someone joined; returns the new row (``id`` is ``p_...``)."""
+        name = _text(name, "name", min_len=1, max_len=NAME_MAX)
+        organisation = _text(organisation or "", "organisation", min_len=0, max_len=ORGANISATION_MAX)
+        role = _role(role)
+        async with self.db.session() as session:
+            await _find_room(session, room_id)
+            participant = Participant(room_id=room_id, invite_id=invite_id, name=name,
+                                      organisation=organisation, role=role.value,
+                                      joined_at=self.clock())
+            session.add(participant)
+        return participant
+
+    async def record_leave(self, participant_id: str) -> Participant | None:
+        """Record that a participant left (idempotent; None if there is no such participant)."""
+        async with self.db.session() as session:
+            participant = await session.get(Participant, participant_id)
+            if participant is not None and participant.left_at is None:
+                participant.left_at = self.clock()
+        return participant
+
+    async def list_participants(self, room_id: str, present_only: bool = True) -> list[Participant]:
+        """The room's participants in join order; only those who have not left by default."""
+        query = select(Participant).where(Participant.room_id == room_id)
+        if present_only:
+            query = query.where(Participant.left_at.is_(None))
+        async with self.db.session() as session:
+            return list(await session.scalars(query.order_by(Participant.joined_at, Participant.id)))
