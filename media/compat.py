@@ -1,0 +1,98 @@
+"""Every aiortc/aioice internal that media/ relies on, in one place.
+
+aiortc and aioice are pinned (see pyproject.toml) because media/ takes the packet path away
+from them. ``check()`` fails loudly, naming the internal, if an upgrade removed or renamed one.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import aioice.ice
+import aiortc
+from aiortc import codecs, rtcdtlstransport, rtcpeerconnection, rtcrtpreceiver, rtcrtpsender, rtcrtptransceiver, rtp
+
+TESTED_VERSIONS = {"aiortc": "1.16.0", "aioice": "0.13.0"}
+
+
+class CompatError(RuntimeError):
+    pass
+
+
+def _method(cls, name: str) -> tuple[str, bool]:
+    return f"{cls.__module__}.{cls.__qualname__}.{name}", callable(getattr(cls, name, None))
+
+
+def _assigned_in_init(cls, attribute: str) -> tuple[str, bool]:
+    """Instance attributes set in ``__init__`` (private ones are name-mangled there)."""
+    source = inspect.getsource(cls.__init__)
+    return f"{cls.__module__}.{cls.__qualname__}().{attribute}", f"self.{attribute} " in source or f"self.{attribute}:" in source
+
+
+def _in_source(function, needle: str, label: str) -> tuple[str, bool]:
+    return label, needle in inspect.getsource(function)
+
+
+def requirements() -> list[tuple[str, bool]]:
+    Dtls = rtcdtlstransport.RTCDtlsTransport
+    Sender = rtcrtpsender.RTCRtpSender
+    Receiver = rtcrtpreceiver.RTCRtpReceiver
+    Connection = aioice.ice.Connection
+    return [
+        # ICE: host address lookup (replaced), request handling (guarded), nominated pair (sent on)
+        ("aioice.ice.get_host_addresses", callable(getattr(aioice.ice, "get_host_addresses", None))),
+        _in_source(Connection.gather_candidates, "get_host_addresses(",
+                   "aioice.ice.Connection.gather_candidates looks up get_host_addresses"),
+        _method(Connection, "request_received"),
+        _in_source(aioice.ice.StunProtocol.datagram_received, "self.receiver.request_received(",
+                   "aioice.ice.StunProtocol.datagram_received -> receiver.request_received"),
+        _assigned_in_init(Connection, "_nominated"),
+        ("aioice.ice.CandidatePair.protocol/remote_addr",
+         "self.protocol = protocol" in inspect.getsource(aioice.ice.CandidatePair.__init__)
+         and isinstance(getattr(aioice.ice.CandidatePair, "remote_addr", None), property)),
+        _assigned_in_init(aiortc.RTCIceGatherer, "_connection"),
+        # DTLS / SRTP: packet hooks and sessions
+        _method(Dtls, "_handle_rtp_data"),
+        _method(Dtls, "_handle_rtcp_data"),
+        _in_source(Dtls._recv_next, "await self._handle_rtp_data(",
+                   "aiortc RTCDtlsTransport._recv_next -> self._handle_rtp_data"),
+        _in_source(Dtls._recv_next, "await self._handle_rtcp_data(",
+                   "aiortc RTCDtlsTransport._recv_next -> self._handle_rtcp_data"),
+        _assigned_in_init(Dtls, "_tx_srtp"),
+        _method(Dtls, "_send_rtp"),
+        # receivers: anything reaching the decoder path is counted
+        _method(Receiver, "_handle_rtp_packet"),
+        # senders: SSRCs, stream/track id, RTCP handler, encode step and RTCP loop
+        _assigned_in_init(Sender, "_ssrc"),
+        _assigned_in_init(Sender, "_rtx_ssrc"),
+        _assigned_in_init(Sender, "_stream_id"),
+        ("aiortc RTCRtpSender._track_id", "self._track_id" in inspect.getsource(Sender.replaceTrack)),
+        _method(Sender, "_handle_rtcp_packet"),
+        _method(Sender, "_next_encoded_frame"),
+        _in_source(Sender._run_rtp, "await self._next_encoded_frame(",
+                   "aiortc RTCRtpSender._run_rtp -> self._next_encoded_frame"),
+        _method(Sender, "_run_rtcp"),
+        _in_source(Sender.send, "self._run_rtcp()", "aiortc RTCRtpSender.send -> self._run_rtcp()"),
+        _assigned_in_init(Sender, "__rtcp_started"),
+        _assigned_in_init(Sender, "__rtcp_exited"),
+        # SDP and codecs
+        _assigned_in_init(rtcrtptransceiver.RTCRtpTransceiver, "_codecs"),
+        ("aiortc.rtcpeerconnection.filter_preferred_codecs", callable(getattr(rtcpeerconnection, "filter_preferred_codecs", None))),
+        ("aiortc.rtcpeerconnection.find_common_codecs", callable(getattr(rtcpeerconnection, "find_common_codecs", None))),
+        ("aiortc.rtcpeerconnection.is_codec_compatible", callable(getattr(rtcpeerconnection, "is_codec_compatible", None))),
+        ("aiortc.codecs.CODECS", isinstance(getattr(codecs, "CODECS", None), dict)),
+        ("aiortc.codecs.HEADER_EXTENSIONS audio-level id 2",
+         any(e.id == 2 and e.uri.endswith("ssrc-audio-level") for e in codecs.HEADER_EXTENSIONS.get("audio", []))),
+        ("aiortc.rtp.unpack_remb_fci", callable(getattr(rtp, "unpack_remb_fci", None))),
+        _assigned_in_init(rtcpeerconnection.RTCPeerConnection, "__cname"),
+    ]
+
+
+def check() -> None:
+    """Raise :class:`CompatError` naming every internal that is missing."""
+    missing = [name for name, ok in requirements() if not ok]
+    if missing:
+        raise CompatError(
+            "aiortc/aioice internals used by media/ are missing (versions tested: "
+            f"{TESTED_VERSIONS}): " + "; ".join(missing)
+        )

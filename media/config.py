@@ -1,0 +1,49 @@
+"""Configuration of the SFU."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+
+@dataclass
+class MediaConfig:
+    """What the SFU gathers, announces and accepts.
+
+    - ``ice_addresses``: local addresses to gather host candidates on (aioice skips 127.0.0.1
+      otherwise); empty means aioice's own choice (every interface but loopback).
+    - ``announce``: local address -> public address, for 1:1 NAT; host candidates in the SDP we
+      send are rewritten.
+    - ``ice_servers``: STUN/TURN servers, as in the protocol (``{"urls": [...], "username"?,
+      "credential"?}``); handed to aiortc (never ``None``: aiortc would use a public STUN server).
+    - ``allowed_remote_networks``: if set, remote candidates and STUN sources outside these
+      networks are ignored (test mode: loopback only).
+    - ``video_codecs``: forwardable video codecs, in order of preference for publishers.
+    - ``max_incoming_bitrate``: what REMB tells each video publisher it may send.
+    """
+
+    ice_addresses: list[str] = field(default_factory=list)
+    announce: dict[str, str] = field(default_factory=dict)
+    ice_servers: list[dict] = field(default_factory=list)
+    allowed_remote_networks: list[str] | None = None
+    video_codecs: list[str] = field(default_factory=lambda: ["VP8", "H264"])
+    max_incoming_bitrate: int = 2_500_000
+
+    def __post_init__(self) -> None:
+        self.ice_addresses = [str(ipaddress.ip_address(a)) for a in self.ice_addresses]
+        self._networks = (
+            None if self.allowed_remote_networks is None
+            else [ipaddress.ip_network(n, strict=False) for n in self.allowed_remote_networks]
+        )
+
+    def remote_allowed(self, host: str) -> bool:
+        """Whether a remote address may be used (always, unless allowed_remote_networks is set)."""
+        if self._networks is None:
+            return True
+        try:
+            address = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return False  # hostnames, mDNS .local names
+        if address.version == 6 and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self._networks)

@@ -1,0 +1,174 @@
+"""DownTrack: one outgoing stream on a subscribe connection (one sendonly transceiver).
+
+A DownTrack outlives the consumers it carries: when a consumer ends, its transceiver goes
+inactive and a later consumer of the same kind reuses it, continuing the same SSRC, sequence
+numbers and timestamps (LiveKit's DownTrack + RTP munger in one small class).
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+from typing import Callable, Optional
+
+from . import rtp
+from .retransmit_cache import RetransmitCache
+
+_pack_header = struct.Struct("!BBHII").pack
+
+
+class DownTrack:
+    def __init__(self, kind: str, ssrc: int, rtx_ssrc: Optional[int] = None, cache_capacity: int = 1024) -> None:
+        self.kind = kind
+        self.ssrc = ssrc
+        self.rtx_ssrc = rtx_ssrc
+        self.producer = None
+        self.clock_rate = 48000 if kind == "audio" else 90000
+
+        # negotiated with the subscriber: publisher payload type -> subscriber payload type
+        self._pt_map: dict[int, int] = {}
+        self._rtx_pt: Optional[int] = None
+
+        # munger state: offsets for the current source, last values sent
+        self._started = False
+        self._start_seq = 0
+        self._seq_off = 0
+        self._ts_off = 0
+        self._max_seq = random.randint(0, 0x7FFF)
+        self._max_ts = random.randint(0, 0xFFFFFFFF)
+        self._last_time: Optional[float] = None
+        self._rtx_seq = random.randint(0, 0x7FFF)
+
+        # transmission (set by attach)
+        self._protect: Optional[Callable[[bytes], bytes]] = None
+        self._sendto: Optional[Callable] = None
+        self._addr = None
+
+        # NACK answers
+        self.cache = RetransmitCache(cache_capacity) if kind == "video" and cache_capacity else None
+        self._cache_packets = self.cache._packets if self.cache else None
+        self._cache_mask = cache_capacity - 1
+
+        # counters (true values for sender reports)
+        self.packets = 0
+        self.octets = 0  # payload octets, as in RTCP SR
+        self.bytes = 0  # RTP bytes before SRTP
+        self.retransmitted = 0
+        self.remb: Optional[int] = None
+        self.fraction_lost = 0
+
+    # wiring
+
+    def attach(self, protect: Optional[Callable], sendto: Optional[Callable], addr) -> None:
+        """Where packets go: SRTP protect function, datagram ``sendto`` and remote address."""
+        self._protect, self._sendto, self._addr = protect, sendto, addr
+        if sendto is not None and self.producer is not None and not self._started:
+            self.producer.request_keyframe()
+
+    def set_payload_types(self, pt_map: dict[int, int], rtx_pt: Optional[int]) -> None:
+        self._pt_map = dict(pt_map)
+        self._rtx_pt = rtx_pt
+
+    def bind(self, producer) -> None:
+        """Start carrying ``producer`` (from its next keyframe for video)."""
+        if self.producer is not None:
+            self.unbind()
+        self.producer = producer
+        self.clock_rate = producer.clock_rate
+        self._started = False
+        producer.add_downtrack(self)
+        if self._sendto is not None:
+            producer.request_keyframe()
+
+    def unbind(self) -> None:
+        if self.producer is not None:
+            self.producer.remove_downtrack(self)
+        self.producer = None
+        self._started = False
+
+    def restart(self) -> None:
+        """Treat the next packet as a new source (after a pause): wait for a keyframe again."""
+        self._started = False
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    # hot path
+
+    def forward(self, rest: bytes, b0: int, b1: int, seq: int, ts: int, plen: int, keyframe: bool, now: float) -> None:
+        sendto = self._sendto
+        if sendto is None:
+            return
+        if not self._started:
+            if not keyframe:
+                self.producer.request_keyframe(now)
+                return
+            # switch to this source: continue our own numbering and timeline
+            gap = 1 if self._last_time is None else max(1, int((now - self._last_time) * self.clock_rate))
+            self._seq_off = (self._max_seq + 1 - seq) & 0xFFFF
+            self._ts_off = (self._max_ts + gap - ts) & 0xFFFFFFFF
+            self._start_seq = seq
+            self._started = True
+        elif ((seq - self._start_seq) & 0xFFFF) >= 0x8000:
+            return  # older than where this source started
+        pt = self._pt_map.get(b1 & 0x7F)
+        if pt is None:
+            return
+        oseq = (seq + self._seq_off) & 0xFFFF
+        ots = (ts + self._ts_off) & 0xFFFFFFFF
+        packet = _pack_header(b0, (b1 & 0x80) | pt, oseq, ots, self.ssrc) + rest
+        cache = self._cache_packets
+        if cache is not None:
+            cache[oseq & self._cache_mask] = packet
+        if ((oseq - self._max_seq) & 0xFFFF) < 0x8000:
+            self._max_seq = oseq
+            self._max_ts = ots
+            self._last_time = now
+        try:
+            sendto(self._protect(packet), self._addr)
+        except Exception:  # closed transport, SRTP error: drop
+            return
+        self.packets += 1
+        self.octets += plen
+        self.bytes += len(packet)
+
+    # feedback
+
+    def retransmit(self, sequence_numbers: list[int]) -> int:
+        """Resend cached packets (on the RTX stream if negotiated). Returns how many were found."""
+        if self.cache is None or self._sendto is None:
+            return 0
+        sent = 0
+        for seq in sequence_numbers:
+            packet = self.cache.get(seq)
+            if packet is None:
+                continue
+            if self._rtx_pt is not None and self.rtx_ssrc is not None:
+                packet = rtp.wrap_rtx(packet, self._rtx_pt, self._rtx_seq, self.rtx_ssrc)
+                self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
+            try:
+                self._sendto(self._protect(packet), self._addr)
+            except Exception:
+                return sent
+            sent += 1
+        self.retransmitted += sent
+        return sent
+
+    def sender_report(self, local_ntp: int, now: float) -> Optional[bytes]:
+        """An RTCP SR with true counters, its RTP timestamp in our timeline at ``local_ntp``.
+
+        With the publisher's SR mapping known, the timestamp is the publisher's, translated by
+        this stream's offset (so a subscriber can sync a publisher's audio and video); otherwise
+        it is extrapolated from the last packet sent."""
+        if self.packets == 0 or self._last_time is None:
+            return None
+        rtp_ts = None
+        producer = self.producer
+        if producer is not None and self._started:
+            source_ts = producer.rtp_timestamp_at(local_ntp)
+            if source_ts is not None:
+                rtp_ts = (source_ts + self._ts_off) & 0xFFFFFFFF
+        if rtp_ts is None:
+            rtp_ts = (self._max_ts + int((now - self._last_time) * self.clock_rate)) & 0xFFFFFFFF
+        return rtp.pack_sender_report(self.ssrc, local_ntp, rtp_ts, self.packets, self.octets)

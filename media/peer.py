@@ -1,0 +1,51 @@
+"""Peer: one participant of a router, with its publish and subscribe connections."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .publisher import PublishConnection
+from .subscriber import OfferCallback, SubscribeConnection
+
+if TYPE_CHECKING:
+    from .router import Router
+
+
+class Peer:
+    def __init__(self, router: "Router", peer_id: str, on_subscribe_offer: OfferCallback) -> None:
+        self.id = peer_id
+        self.router = router
+        self.publisher = PublishConnection(
+            peer_id, router.config, router.counters,
+            lambda added, removed: router._producers_changed(self, added, removed),
+        )
+        self.subscriber = SubscribeConnection(peer_id, router.config, router.counters, on_subscribe_offer)
+        self.closed = False
+
+    @property
+    def producers(self) -> list:
+        return list(self.publisher.producers.values())
+
+    @property
+    def consumers(self) -> list[dict]:
+        return self.subscriber.describe_consumers()
+
+    async def publish(self, offer_sdp: str, sources: dict) -> str:
+        """Apply the client's publish offer; returns the answer SDP. Raises SdpError."""
+        return await self.publisher.publish(offer_sdp, sources)
+
+    async def subscribe_answer(self, sdp: str, revision: int) -> None:
+        """Apply the client's answer to subscribe offer ``revision``. Raises SdpError, StaleRevision."""
+        await self.subscriber.answer(sdp, revision)
+
+    def set_paused(self, source: str, paused: bool) -> None:
+        """Server-enforced mute: stop (or resume) forwarding this peer's ``source`` to everyone."""
+        self.publisher.set_paused(source, paused)
+
+    async def close(self) -> list:
+        """Close both connections; returns the producers that ended."""
+        if self.closed:
+            return []
+        self.closed = True
+        await self.subscriber.close()
+        return await self.publisher.close()

@@ -1,0 +1,292 @@
+"""PublishConnection: the RTCPeerConnection on which a client offers its tracks.
+
+aiortc negotiates it (ICE, DTLS, SRTP, SDP); the packets are taken away from it: the DTLS
+transport's ``_handle_rtp_data`` is replaced so that decrypted RTP goes straight to the
+Producers, and RTCP (sender reports) is read by us. aiortc's receivers still exist (their decoder
+threads idle); anything that reaches them is counted as a decode and dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import struct
+import time
+from typing import Callable, Optional
+
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.clock import current_ntp_time
+
+from . import rtp
+from .config import MediaConfig
+from .errors import SdpError
+from .ice import announce_addresses, guard_connection, rtc_configuration
+from .producer import Producer
+from .sdp import check_remote, forwardable_preferences
+from .stats import Counters
+from .transport import SrtpWire
+
+logger = logging.getLogger(__name__)
+
+SOURCES = {"microphone": "audio", "camera": "video", "screen": "video"}
+MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
+AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+_U32 = struct.Struct("!I")
+RTCP_INTERVAL = 1.0
+
+
+class PublishConnection:
+    def __init__(
+        self,
+        peer_id: str,
+        config: MediaConfig,
+        counters: Counters,
+        on_producers_changed: Callable[[list[Producer], list[Producer]], None],
+    ) -> None:
+        self.peer_id = peer_id
+        self.config = config
+        self.counters = counters
+        self.pc = RTCPeerConnection(rtc_configuration(config))
+        self.producers: dict[str, Producer] = {}  # by mid
+        self._by_ssrc: dict[int, Producer] = {}
+        self._mid_ext_id: Optional[int] = None
+        self._on_changed = on_producers_changed
+        self._lock = asyncio.Lock()
+        self._dtls = None
+        self._wire: Optional[SrtpWire] = None
+        self._rtcp_ssrc = random.getrandbits(32)
+        self._ntp_offset: Optional[int] = None
+        self._rtcp_task: Optional[asyncio.Task] = None
+        self._closed = False
+
+    # negotiation
+
+    async def publish(self, offer_sdp: str, sources: dict) -> str:
+        if not isinstance(sources, dict) or not all(isinstance(k, str) and v in SOURCES for k, v in sources.items()):
+            raise SdpError("sources must map mids to microphone, camera or screen")
+        async with self._lock:
+            if self._closed:
+                raise SdpError("connection closed")
+            prefs = {kind: forwardable_preferences(kind, self.config.video_codecs) for kind in ("audio", "video")}
+            allowed = self.config.remote_allowed if self.config.allowed_remote_networks is not None else None
+            text, description = check_remote(offer_sdp, "offer", allowed, prefs)
+            if self.pc.signalingState != "stable":
+                raise SdpError(f"cannot take an offer in state {self.pc.signalingState}")
+            for media in description.media:
+                source = sources.get(media.rtp.muxId)
+                if source is not None and SOURCES[source] != media.kind:
+                    raise SdpError(f"source {source!r} does not match the {media.kind} section")
+
+            # Transceivers created before setRemoteDescription get our codec preferences.
+            known = {t.mid for t in self.pc.getTransceivers()}
+            for media in description.media:
+                if media.rtp.muxId not in known:
+                    transceiver = self.pc.addTransceiver(media.kind, direction="recvonly")
+                    transceiver.setCodecPreferences(prefs[media.kind])
+            try:
+                await self.pc.setRemoteDescription(RTCSessionDescription(sdp=text, type="offer"))
+                self._install()
+                answer = await self.pc.createAnswer()
+                await self.pc.setLocalDescription(answer)
+            except SdpError:
+                raise
+            except Exception as exc:
+                logger.info("publish offer from %s refused: %s", self.peer_id, exc)
+                raise SdpError(f"offer could not be negotiated: {exc}") from None
+            self._update_producers(description, sources)
+            return announce_addresses(self.pc.localDescription.sdp, self.config.announce)
+
+    def _install(self) -> None:
+        """Take the packet path away from aiortc (idempotent)."""
+        counters = self.counters
+        for transceiver in self.pc.getTransceivers():
+            receiver = transceiver.receiver
+            if not getattr(receiver, "_sitroom_hooked", False):
+                async def _handle_rtp_packet(packet, arrival_time_ms, _counters=counters):
+                    _counters.decoded_frames += 1  # anything reaching aiortc's decoder path
+                receiver._handle_rtp_packet = _handle_rtp_packet
+                receiver._sitroom_hooked = True
+        dtls = self.pc.getTransceivers()[0].receiver.transport
+        if dtls is not self._dtls:
+            self._dtls = dtls
+            dtls._handle_rtp_data = self._handle_rtp_data
+            dtls._handle_rtcp_data = self._handle_rtcp_data
+            self._wire = SrtpWire(dtls)
+            dtls.on("statechange", self._dtls_state_changed)
+            if self.config.allowed_remote_networks is not None:
+                guard_connection(dtls.transport._connection, self.config.remote_allowed)
+
+    def _dtls_state_changed(self) -> None:
+        if self._dtls is not None and self._dtls.state == "connected":
+            self._wire.refresh()
+            if self._rtcp_task is None and not self._closed:
+                self._rtcp_task = asyncio.ensure_future(self._run_rtcp())
+            for producer in self.producers.values():
+                if producer.downtracks:
+                    producer.request_keyframe()
+
+    def _update_producers(self, description, sources: dict) -> None:
+        added: list[Producer] = []
+        removed: list[Producer] = []
+        transceivers = {t.mid: t for t in self.pc.getTransceivers()}
+        mid_ext = None
+        for media in description.media:
+            mid = media.rtp.muxId
+            transceiver = transceivers.get(mid)
+            sending = media.port != 0 and media.direction in ("sendonly", "sendrecv") and transceiver is not None
+            source = sources.get(mid)
+            if sending and source is None:
+                source = "microphone" if media.kind == "audio" else "camera"
+            current = self.producers.get(mid)
+            if current is not None and (not sending or current.source != source):
+                removed.append(self.producers.pop(mid))
+                current = None
+            if not sending:
+                continue
+            for ext in media.rtp.headerExtensions:
+                if ext.uri == MID_URI:
+                    mid_ext = ext.id
+            ssrc, rtx_ssrc = _ssrcs(media)
+            level_id = next((e.id for e in media.rtp.headerExtensions if e.uri == AUDIO_LEVEL_URI), None)
+            if current is None:
+                producer = Producer(
+                    peer_id=self.peer_id, source=source, kind=media.kind, mid=mid,
+                    codecs=transceiver._codecs, ssrc=ssrc, rtx_ssrc=rtx_ssrc, audio_level_id=level_id,
+                    send_rtcp=self._send_rtcp, rtcp_ssrc=transceiver.sender._ssrc,
+                )
+                producer.ntp_offset = self._ntp_offset
+                self.producers[mid] = producer
+                added.append(producer)
+            else:
+                current.set_codecs(transceiver._codecs)
+                current.ssrc, current.rtx_ssrc = ssrc, rtx_ssrc
+        self._mid_ext_id = mid_ext
+        self._by_ssrc = {}
+        for producer in self.producers.values():
+            if producer.ssrc is not None:
+                self._by_ssrc[producer.ssrc] = producer
+            if producer.rtx_ssrc is not None:
+                self._by_ssrc[producer.rtx_ssrc] = producer
+        for producer in removed:
+            self.counters.retire_producer(producer)
+            producer.close()
+        if added or removed:
+            self._on_changed(added, removed)
+
+    # packets in (hot path)
+
+    async def _handle_rtp_data(self, data: bytes, arrival_time_ms: int) -> None:
+        if len(data) < 12:
+            return
+        ssrc = _U32.unpack_from(data, 8)[0]
+        producer = self._by_ssrc.get(ssrc)
+        if producer is None:
+            producer = self._learn_ssrc(data, ssrc)
+            if producer is None:
+                return
+        producer.receive(data, ssrc, time.monotonic())
+
+    def _learn_ssrc(self, data: bytes, ssrc: int) -> Optional[Producer]:
+        """An SSRC the SDP did not announce: find its producer by MID extension or payload type."""
+        pt = data[1] & 0x7F
+        producer = None
+        if self._mid_ext_id is not None and rtp.header_length(data) > 0:
+            mid = rtp.extension_elements(data).get(self._mid_ext_id)
+            if mid is not None:
+                producer = self.producers.get(mid.decode("ascii", "replace"))
+        if producer is None:
+            candidates = [p for p in self.producers.values() if pt in p.payload_types or pt in p._rtx_apt]
+            if len(candidates) == 1:
+                producer = candidates[0]
+        if producer is None:
+            return None
+        if pt in producer._rtx_apt:
+            producer.rtx_ssrc = ssrc
+        else:
+            if producer.ssrc is not None:
+                self._by_ssrc.pop(producer.ssrc, None)
+            producer.ssrc = ssrc
+        self._by_ssrc[ssrc] = producer
+        return producer
+
+    async def _handle_rtcp_data(self, data: bytes) -> None:
+        try:
+            for pt, _count, body in rtp.iter_rtcp(data):
+                if pt == rtp.RTCP_SR and len(body) >= 24:
+                    ssrc, ntp, rtp_ts, _, _ = rtp.parse_sender_report(body)
+                    producer = self._by_ssrc.get(ssrc)
+                    if producer is not None and ssrc == producer.ssrc:
+                        now = current_ntp_time()
+                        if self._ntp_offset is None:
+                            self._ntp_offset = now - ntp
+                            for p in self.producers.values():
+                                p.ntp_offset = self._ntp_offset
+                        producer.on_sender_report(ntp, rtp_ts, now)
+        except Exception:  # malformed RTCP from a client must not kill the DTLS loop
+            logger.debug("bad RTCP from %s", self.peer_id, exc_info=True)
+
+    # RTCP out
+
+    def _send_rtcp(self, data: bytes) -> None:
+        wire = self._wire
+        if wire is not None:
+            wire.send_rtcp(data)
+
+    async def _run_rtcp(self) -> None:
+        """Receiver reports and REMB to the publisher (aiortc's receivers see no packets, so
+        they have nothing to report)."""
+        try:
+            while not self._closed:
+                await asyncio.sleep(RTCP_INTERVAL * (0.5 + random.random()))
+                self._wire.refresh()
+                now = current_ntp_time()
+                blocks = [b for b in (p.report_block(now) for p in self.producers.values()) if b]
+                if not blocks:
+                    continue
+                packet = rtp.pack_receiver_report(self._rtcp_ssrc, blocks[:31])
+                video = [p.ssrc for p in self.producers.values() if p.kind == "video" and p.ssrc is not None]
+                if video:
+                    packet += rtp.pack_remb(self._rtcp_ssrc, self.config.max_incoming_bitrate, video)
+                self._send_rtcp(packet)
+        except asyncio.CancelledError:
+            pass
+
+    # life cycle
+
+    def set_paused(self, source: str, paused: bool) -> None:
+        for producer in self.producers.values():
+            if producer.source == source:
+                producer.set_paused(paused)
+
+    async def close(self) -> list[Producer]:
+        """Close the connection; returns the producers that ended."""
+        self._closed = True
+        if self._rtcp_task is not None:
+            self._rtcp_task.cancel()
+            self._rtcp_task = None
+        producers = list(self.producers.values())
+        self.producers.clear()
+        self._by_ssrc = {}
+        for producer in producers:
+            self.counters.retire_producer(producer)
+            producer.close()
+        try:
+            await self.pc.close()
+        except Exception:
+            logger.warning("closing publish connection of %s failed", self.peer_id, exc_info=True)
+        return producers
+
+
+def _ssrcs(media) -> tuple[Optional[int], Optional[int]]:
+    """Main and RTX SSRC of a media section (a=ssrc-group:FID, else the order of a=ssrc)."""
+    for group in media.ssrc_group:
+        if group.semantic == "FID" and len(group.items) >= 2:
+            return int(group.items[0]), int(group.items[1])
+    ssrcs = []
+    for s in media.ssrc:
+        if s.ssrc not in ssrcs:
+            ssrcs.append(s.ssrc)
+    if not ssrcs:
+        return None, None
+    return ssrcs[0], (ssrcs[1] if len(ssrcs) > 1 else None)

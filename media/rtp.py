@@ -1,0 +1,254 @@
+"""RTP and RTCP at the byte level: pure functions, no asyncio, no aiortc objects.
+
+Everything here works on ``bytes`` exactly as they leave SRTP. The per-packet functions avoid
+building objects: they return plain ints and slices.
+"""
+
+from __future__ import annotations
+
+import struct
+
+RTP_HEADER = struct.Struct("!BBHII")  # V/P/X/CC, M/PT, sequence, timestamp, SSRC
+RTP_REWRITE = struct.Struct("!BHII")  # M/PT, sequence, timestamp, SSRC (bytes 1..11)
+_U16 = struct.Struct("!H")
+_U32 = struct.Struct("!I")
+_EXT_HEADER = struct.Struct("!HH")
+_RTCP_HEADER = struct.Struct("!BBH")
+
+RTCP_SR = 200
+RTCP_RR = 201
+RTCP_SDES = 202
+RTCP_BYE = 203
+RTCP_RTPFB = 205
+RTCP_PSFB = 206
+RTCP_PSFB_PLI = 1
+RTCP_PSFB_FIR = 4
+RTCP_PSFB_APP = 15
+RTCP_RTPFB_NACK = 1
+
+ONE_BYTE_PROFILE = 0xBEDE
+
+
+def seq_newer(a: int, b: int) -> bool:
+    """True if 16-bit sequence number ``a`` comes after ``b`` (RFC 1982 arithmetic)."""
+    return a != b and ((a - b) & 0xFFFF) < 0x8000
+
+
+def header_length(data: bytes) -> int:
+    """Length of the fixed header, CSRCs and header extension; -1 if the packet is truncated."""
+    n = len(data)
+    if n < 12:
+        return -1
+    b0 = data[0]
+    offset = 12 + 4 * (b0 & 0x0F)
+    if b0 & 0x10:
+        if offset + 4 > n:
+            return -1
+        offset += 4 + 4 * _U16.unpack_from(data, offset + 2)[0]
+    return offset if offset <= n else -1
+
+
+def payload_end(data: bytes) -> int:
+    """Index where the payload ends (padding removed); may be <= header length for padding only."""
+    if data[0] & 0x20:
+        return len(data) - data[-1]
+    return len(data)
+
+
+def extension_elements(data: bytes) -> dict[int, bytes]:
+    """The header extension elements of a packet, by id (one-byte and two-byte forms)."""
+    b0 = data[0]
+    if not b0 & 0x10:
+        return {}
+    offset = 12 + 4 * (b0 & 0x0F)
+    profile, words = _EXT_HEADER.unpack_from(data, offset)
+    return parse_extension_block(profile, data[offset + 4 : offset + 4 + 4 * words])
+
+
+def parse_extension_block(profile: int, block: bytes) -> dict[int, bytes]:
+    elements: dict[int, bytes] = {}
+    i, n = 0, len(block)
+    if profile == ONE_BYTE_PROFILE:
+        while i < n:
+            b = block[i]
+            if b == 0:  # padding
+                i += 1
+                continue
+            ext_id, length = b >> 4, (b & 0x0F) + 1
+            if ext_id == 15:
+                break
+            elements[ext_id] = block[i + 1 : i + 1 + length]
+            i += 1 + length
+    elif (profile & 0xFFF0) == 0x1000:
+        while i + 1 < n:
+            ext_id = block[i]
+            if ext_id == 0:
+                i += 1
+                continue
+            length = block[i + 1]
+            elements[ext_id] = block[i + 2 : i + 2 + length]
+            i += 2 + length
+    return elements
+
+
+def build_extension_block(elements: list[tuple[int, bytes]]) -> bytes:
+    """A one-byte-header extension block (with its 4-byte header) for ids 1..14, 1..16 bytes."""
+    if not elements:
+        return b""
+    body = bytearray()
+    for ext_id, value in elements:
+        body.append((ext_id << 4) | (len(value) - 1))
+        body += value
+    body += b"\x00" * (-len(body) % 4)
+    return _EXT_HEADER.pack(ONE_BYTE_PROFILE, len(body) // 4) + bytes(body)
+
+
+def vp8_is_keyframe(data: bytes, offset: int, end: int) -> bool:
+    """True if the VP8 payload at ``data[offset:end]`` starts a key frame.
+
+    Payload descriptor (RFC 7741 section 4.2), then the VP8 payload header whose P bit is 0 for
+    a key frame; only meaningful on the first packet of partition 0 (S=1, PID=0).
+    """
+    if end - offset < 2:
+        return False
+    b = data[offset]
+    if (b & 0x17) != 0x10:  # S must be set and PID 0
+        return False
+    i = offset + 1
+    if b & 0x80:  # X
+        x = data[i]
+        i += 1
+        if x & 0x80:  # I: picture id, 7 or 15 bits
+            if i >= end:
+                return False
+            i += 2 if data[i] & 0x80 else 1
+        if x & 0x40:  # L: TL0PICIDX
+            i += 1
+        if x & 0x30:  # T or K
+            i += 1
+    if i >= end:
+        return False
+    return not data[i] & 0x01
+
+
+def h264_is_keyframe(data: bytes, offset: int, end: int) -> bool:
+    """True if the H.264 payload (RFC 6184) carries an IDR slice start or an SPS."""
+    if end - offset < 1:
+        return False
+    nal_type = data[offset] & 0x1F
+    if nal_type == 5 or nal_type == 7:
+        return True
+    if nal_type == 24:  # STAP-A
+        i = offset + 1
+        while i + 2 < end:
+            size = (data[i] << 8) | data[i + 1]
+            if size == 0:
+                break
+            t = data[i + 2] & 0x1F
+            if t == 5 or t == 7:
+                return True
+            i += 2 + size
+        return False
+    if nal_type == 28:  # FU-A: start fragment of an IDR
+        if end - offset < 2:
+            return False
+        fu = data[offset + 1]
+        return bool(fu & 0x80) and (fu & 0x1F) in (5, 7)
+    return False
+
+
+def keyframe_detector(codec_name: str):
+    """The keyframe test for a codec name (``VP8``, ``H264``), or None if unknown."""
+    name = codec_name.upper()
+    if name == "VP8":
+        return vp8_is_keyframe
+    if name == "H264":
+        return h264_is_keyframe
+    return None
+
+
+def unwrap_rtx(data: bytes, payload_type: int, ssrc: int) -> bytes:
+    """Turn an RTX packet (RFC 4588) back into the original packet."""
+    offset = header_length(data)
+    if offset < 0 or payload_end(data) - offset < 2:
+        raise ValueError("RTX packet too short")
+    osn = _U16.unpack_from(data, offset)[0]
+    out = bytearray(data[:offset])
+    out += data[offset + 2 :]
+    RTP_REWRITE.pack_into(out, 1, (data[1] & 0x80) | payload_type, osn, _U32.unpack_from(data, 4)[0], ssrc)
+    return bytes(out)
+
+
+def wrap_rtx(packet: bytes, payload_type: int, sequence_number: int, ssrc: int) -> bytes:
+    """Wrap a packet for retransmission on an RTX stream (RFC 4588)."""
+    offset = header_length(packet)
+    osn = packet[2:4]
+    out = bytearray(packet[:offset])
+    RTP_REWRITE.pack_into(out, 1, (packet[1] & 0x80) | payload_type, sequence_number, _U32.unpack_from(packet, 4)[0], ssrc)
+    out += osn
+    out += packet[offset:]
+    return bytes(out)
+
+
+# RTCP
+
+
+def iter_rtcp(data: bytes):
+    """Yield ``(packet_type, count_or_fmt, body)`` for each packet of a compound RTCP packet."""
+    offset, n = 0, len(data)
+    while offset + 4 <= n:
+        b0, pt, words = _RTCP_HEADER.unpack_from(data, offset)
+        end = offset + 4 + 4 * words
+        if (b0 >> 6) != 2 or end > n:
+            return
+        yield pt, b0 & 0x1F, data[offset + 4 : end]
+        offset = end
+
+
+def parse_sender_report(body: bytes) -> tuple[int, int, int, int, int]:
+    """``(ssrc, ntp, rtp_timestamp, packet_count, octet_count)`` of an SR body."""
+    ssrc, ntp_hi, ntp_lo, rtp_ts, packets, octets = struct.unpack_from("!IIIIII", body, 0)
+    return ssrc, (ntp_hi << 32) | ntp_lo, rtp_ts, packets, octets
+
+
+def pack_sender_report(ssrc: int, ntp: int, rtp_timestamp: int, packets: int, octets: int) -> bytes:
+    return struct.pack(
+        "!BBHIIIIII", 0x80, RTCP_SR, 6, ssrc, (ntp >> 32) & 0xFFFFFFFF, ntp & 0xFFFFFFFF,
+        rtp_timestamp & 0xFFFFFFFF, packets & 0xFFFFFFFF, octets & 0xFFFFFFFF,
+    )
+
+
+def pack_receiver_report(ssrc: int, reports: list[tuple[int, int, int, int, int, int, int]]) -> bytes:
+    """RR with blocks ``(ssrc, fraction_lost, cumulative_lost, highest_seq, jitter, lsr, dlsr)``."""
+    out = bytearray(struct.pack("!BBHI", 0x80 | len(reports), RTCP_RR, 1 + 6 * len(reports), ssrc))
+    for source, fraction, lost, highest, jitter, lsr, dlsr in reports:
+        lost = max(-(1 << 23), min(lost, (1 << 23) - 1)) & 0xFFFFFF
+        out += struct.pack("!IIIIII", source, (fraction << 24) | lost, highest & 0xFFFFFFFF, jitter, lsr, dlsr)
+    return bytes(out)
+
+
+def pack_sdes_cname(ssrc: int, cname: str) -> bytes:
+    text = cname.encode()[:255]
+    chunk = struct.pack("!IBB", ssrc, 1, len(text)) + text + b"\x00"
+    chunk += b"\x00" * (-len(chunk) % 4)
+    return struct.pack("!BBH", 0x81, RTCP_SDES, len(chunk) // 4) + chunk
+
+
+def pack_bye(ssrc: int) -> bytes:
+    return struct.pack("!BBHI", 0x81, RTCP_BYE, 1, ssrc)
+
+
+def pack_pli(sender_ssrc: int, media_ssrc: int) -> bytes:
+    return struct.pack("!BBHII", 0x80 | RTCP_PSFB_PLI, RTCP_PSFB, 2, sender_ssrc, media_ssrc)
+
+
+def pack_remb(sender_ssrc: int, bitrate: int, ssrcs: list[int]) -> bytes:
+    exponent = 0
+    mantissa = bitrate
+    while mantissa > 0x3FFFF:
+        mantissa >>= 1
+        exponent += 1
+    fci = b"REMB" + struct.pack("!BBH", len(ssrcs), (exponent << 2) | (mantissa >> 16), mantissa & 0xFFFF)
+    fci += b"".join(_U32.pack(s) for s in ssrcs)
+    words = 2 + len(fci) // 4
+    return struct.pack("!BBHII", 0x80 | RTCP_PSFB_APP, RTCP_PSFB, words, sender_ssrc, 0) + fci

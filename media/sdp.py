@@ -1,0 +1,86 @@
+"""Checking remote SDP before aiortc sees it, so that a bad description never half-applies."""
+
+from __future__ import annotations
+
+from aiortc import sdp as aiortc_sdp
+from aiortc.codecs import CODECS
+from aiortc.rtcpeerconnection import filter_preferred_codecs, find_common_codecs
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability
+
+from .errors import SdpError
+from .ice import filter_remote_candidates
+
+MAX_SDP_LENGTH = 100_000
+MEDIA_KINDS = ("audio", "video")
+
+
+def codec_capability(codec) -> RTCRtpCodecCapability:
+    """The capability (as ``setCodecPreferences`` wants it) for negotiated codec parameters."""
+    return RTCRtpCodecCapability(
+        mimeType=codec.mimeType, clockRate=codec.clockRate, channels=codec.channels,
+        parameters=dict(codec.parameters),
+    )
+
+
+def rtx_capability() -> RTCRtpCodecCapability:
+    return RTCRtpCodecCapability(mimeType="video/rtx", clockRate=90000)
+
+
+def forwardable_preferences(kind: str, video_codecs: list[str]) -> list[RTCRtpCodecCapability]:
+    """What a publisher may send us: Opus; VP8 and/or H.264 (constrained baseline, mode 1)."""
+    wanted = ["opus"] if kind == "audio" else [name.lower() for name in video_codecs]
+    prefs = []
+    for name in wanted:
+        for codec in CODECS[kind]:
+            if codec.name.lower() == name:
+                prefs.append(codec_capability(codec))
+    if kind == "video":
+        prefs.append(rtx_capability())
+    return prefs
+
+
+def check_remote(text, kind: str, allowed, preferences: dict | None = None):
+    """Parse and check a remote description of ``kind`` (offer/answer); return the SDP text
+    with disallowed candidates removed and the parsed description. Raises :class:`SdpError`."""
+    if not isinstance(text, str) or not text.strip():
+        raise SdpError("SDP must be a non-empty string")
+    if len(text) > MAX_SDP_LENGTH:
+        raise SdpError("SDP too long")
+    if allowed is not None:
+        text = filter_remote_candidates(text, allowed)
+    try:
+        description = aiortc_sdp.SessionDescription.parse(text)
+    except Exception as exc:  # the aiortc parser raises whatever it trips on
+        raise SdpError(f"unparsable SDP: {exc}") from None
+    if not description.media:
+        raise SdpError("SDP has no media sections")
+    bundle = next((g for g in description.group if g.semantic == "BUNDLE"), None)
+    mids = []
+    for media in description.media:
+        if media.kind not in MEDIA_KINDS:
+            raise SdpError(f"unsupported media kind {media.kind!r}")
+        mid = media.rtp.muxId
+        if not mid:
+            raise SdpError("media section without a=mid")
+        if mid in mids:
+            raise SdpError(f"duplicate mid {mid!r}")
+        mids.append(mid)
+        if media.ice is None or not media.ice.usernameFragment or not media.ice.password:
+            raise SdpError("ICE username fragment or password is missing")
+        if media.dtls is None or not media.dtls.fingerprints:
+            raise SdpError("DTLS fingerprint is missing")
+        if kind == "answer" and media.dtls.role not in ("client", "server"):
+            raise SdpError("DTLS setup attribute must be 'active' or 'passive' in an answer")
+        if not media.rtcp_mux:
+            raise SdpError("RTCP mux is required")
+        if media.direction is not None and media.direction not in aiortc_sdp.DIRECTIONS:
+            raise SdpError(f"bad direction {media.direction!r}")
+        prefs = (preferences or {}).get(media.kind, [])
+        common = filter_preferred_codecs(find_common_codecs(CODECS[media.kind], media.rtp.codecs), prefs)
+        if not [c for c in common if c.name.lower() != "rtx"]:
+            raise SdpError(f"no supported codec in {media.kind} section {mid!r}")
+    if bundle is None or set(bundle.items) != set(mids):
+        raise SdpError("all media sections must be in one BUNDLE group")
+    if bundle.items[0] != mids[0]:
+        raise SdpError("the first media section must carry the BUNDLE transport")
+    return text, description

@@ -1,0 +1,57 @@
+"""SFU: the routers of one process, their configuration and counters."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from .config import MediaConfig
+from .ice import use_host_addresses
+from .router import EventHook, Router
+from .stats import Counters
+
+
+class SFU:
+    def __init__(self, config: Optional[MediaConfig] = None) -> None:
+        self.config = config or MediaConfig()
+        self.counters = Counters()
+        self.routers: dict[str, Router] = {}
+        use_host_addresses(self.config.ice_addresses)
+
+    def router(self, room_id: str, on_event: Optional[EventHook] = None) -> Router:
+        """The router of ``room_id``, created if needed."""
+        router = self.routers.get(room_id)
+        if router is None:
+            router = Router(room_id, self.config, self.counters, on_event=on_event, on_empty=self._router_empty)
+            self.routers[room_id] = router
+        elif on_event is not None:
+            router.on_event = on_event
+        return router
+
+    def _router_empty(self, router: Router) -> None:
+        if self.routers.get(router.id) is router:
+            del self.routers[router.id]
+
+    def stats(self) -> dict:
+        c = self.counters
+        peers = [peer for router in self.routers.values() for peer in router.peers.values()]
+        producers = [p for peer in peers for p in peer.publisher.producers.values()]
+        slots = [slot for peer in peers for slot in peer.subscriber.slots]
+        return {
+            "routers": len(self.routers),
+            "peers": len(peers),
+            "producers": len(producers),
+            "consumers": sum(len(peer.subscriber.consumers) for peer in peers),
+            "rtp_packets_in": c.rtp_packets_in + sum(p.packets for p in producers),
+            "rtp_bytes_in": c.rtp_bytes_in + sum(p.octets for p in producers),
+            "rtp_packets_out": c.rtp_packets_out + sum(s.downtrack.packets for s in slots),
+            "rtp_bytes_out": c.rtp_bytes_out + sum(s.downtrack.bytes for s in slots),
+            "rtp_retransmitted": c.rtp_retransmitted + sum(s.downtrack.retransmitted for s in slots),
+            "keyframe_requests": c.keyframe_requests + sum(p.keyframe_requests for p in producers),
+            "decoded_frames": c.decoded_frames,
+            "encoded_frames": c.encoded_frames,
+        }
+
+    async def close(self) -> None:
+        for router in list(self.routers.values()):
+            await router.close()
+        self.routers.clear()

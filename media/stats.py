@@ -1,0 +1,32 @@
+"""Counters of the SFU. Live objects count for themselves; these hold the totals of the ones
+that have ended, and the decode/encode counters (which must stay 0 in a forwarding SFU)."""
+
+from __future__ import annotations
+
+
+class Counters:
+    def __init__(self) -> None:
+        self.decoded_frames = 0
+        self.encoded_frames = 0
+        self.rtp_packets_in = 0
+        self.rtp_bytes_in = 0
+        self.rtp_packets_out = 0
+        self.rtp_bytes_out = 0
+        self.rtp_retransmitted = 0
+        self.keyframe_requests = 0
+
+    def retire_producer(self, producer) -> None:
+        if getattr(producer, "_retired", False):
+            return
+        producer._retired = True
+        self.rtp_packets_in += producer.packets
+        self.rtp_bytes_in += producer.octets
+        self.keyframe_requests += producer.keyframe_requests
+
+    def retire_downtrack(self, track) -> None:
+        if getattr(track, "_retired", False):
+            return
+        track._retired = True
+        self.rtp_packets_out += track.packets
+        self.rtp_bytes_out += track.bytes
+        self.rtp_retransmitted += track.retransmitted

@@ -1,0 +1,323 @@
+"""SubscribeConnection: the RTCPeerConnection on which the server offers a client its consumers.
+
+One sendonly transceiver per consumer; a transceiver whose consumer ended goes inactive and is
+reused by the next consumer of the same kind, so the SDP does not grow without bound. Only one
+offer is outstanding at a time: changes made meanwhile are offered after the answer.
+
+The aiortc RTCRtpSender of each transceiver keeps the SDP and the SSRC but never encodes: its
+track never yields a frame, its RTCP handler is ours (PLI -> producer keyframe request, NACK ->
+retransmission from the DownTrack cache, REMB recorded), and its sender-report loop is replaced
+by ours, which reports the DownTrack's true counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import Awaitable, Callable, Optional
+
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc.clock import current_ntp_time
+from aiortc.rtcpeerconnection import is_codec_compatible
+from aiortc.rtp import (
+    RTCP_PSFB_APP, RTCP_PSFB_FIR, RTCP_PSFB_PLI, RTCP_RTPFB_NACK,
+    RtcpPsfbPacket, RtcpRrPacket, RtcpRtpfbPacket, RtcpSrPacket, unpack_remb_fci,
+)
+
+from . import rtp
+from .config import MediaConfig
+from .consumer import Consumer
+from .downtrack import DownTrack
+from .errors import SdpError, StaleRevision
+from .ice import announce_addresses, guard_connection, rtc_configuration
+from .sdp import check_remote, codec_capability, rtx_capability
+from .stats import Counters
+from .transport import SrtpWire
+
+logger = logging.getLogger(__name__)
+
+RTCP_INTERVAL = 1.0
+OfferCallback = Callable[[str, int, list], Awaitable[None]]
+
+
+class SilentTrack(MediaStreamTrack):
+    """A track that never yields a frame: the aiortc sender behind a consumer never encodes."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+
+    async def recv(self):
+        await asyncio.get_running_loop().create_future()  # never completes
+
+
+class _Slot:
+    __slots__ = ("transceiver", "downtrack", "consumer", "reusable")
+
+    def __init__(self, transceiver, downtrack) -> None:
+        self.transceiver = transceiver
+        self.downtrack = downtrack
+        self.consumer: Optional[Consumer] = None
+        self.reusable = False  # inactive, and the client has agreed to it
+
+
+class SubscribeConnection:
+    def __init__(self, peer_id: str, config: MediaConfig, counters: Counters, on_offer: OfferCallback) -> None:
+        self.peer_id = peer_id
+        self.config = config
+        self.counters = counters
+        self.pc = RTCPeerConnection(rtc_configuration(config))
+        self._on_offer = on_offer
+        self.slots: list[_Slot] = []
+        self.consumers: dict[str, Consumer] = {}  # by producer id
+        self.revision = 0
+        self.pending_revision: Optional[int] = None
+        self._dirty = False
+        self._task: Optional[asyncio.Task] = None
+        self._lock = asyncio.Lock()
+        self._dtls = None
+        self._wire: Optional[SrtpWire] = None
+        self._rtcp_task: Optional[asyncio.Task] = None
+        self._closed = False
+
+    # consumers
+
+    def add_consumer(self, producer) -> Optional[Consumer]:
+        if self._closed or producer.id in self.consumers or producer.closed:
+            return None
+        slot = next((s for s in self.slots if s.reusable and s.transceiver.kind == producer.kind), None)
+        if slot is None:
+            slot = self._new_slot(producer.kind)
+        transceiver = slot.transceiver
+        preferences = [codec_capability(producer.codec)]
+        if producer.kind == "video":
+            preferences.append(rtx_capability())
+        transceiver.setCodecPreferences(preferences)
+        transceiver.direction = "sendonly"
+        sender = transceiver.sender
+        sender._stream_id = f"{producer.peer_id}-{'screen' if producer.source == 'screen' else 'main'}"
+        consumer = Consumer(producer, transceiver, slot.downtrack)
+        sender._track_id = consumer.id
+        slot.consumer = consumer
+        slot.reusable = False
+        self.consumers[producer.id] = consumer
+        self._schedule()
+        return consumer
+
+    def remove_consumer(self, producer_id: str) -> None:
+        consumer = self.consumers.pop(producer_id, None)
+        if consumer is None:
+            return
+        for slot in self.slots:
+            if slot.consumer is consumer:
+                slot.downtrack.unbind()
+                slot.consumer = None
+                slot.transceiver.direction = "inactive"
+        self._schedule()
+
+    def _new_slot(self, kind: str) -> _Slot:
+        transceiver = self.pc.addTransceiver(SilentTrack(kind), direction="sendonly")
+        sender = transceiver.sender
+        downtrack = DownTrack(kind, sender._ssrc, sender._rtx_ssrc)
+        self._hook_sender(sender, downtrack)
+        if self._wire is not None:
+            downtrack.attach(self._wire.protect, self._wire.sendto, self._wire.addr)
+        slot = _Slot(transceiver, downtrack)
+        self.slots.append(slot)
+        return slot
+
+    def _hook_sender(self, sender, downtrack: DownTrack) -> None:
+        counters = self.counters
+        wire_of = lambda: self._wire  # noqa: E731
+
+        async def _handle_rtcp_packet(packet) -> None:
+            if isinstance(packet, RtcpPsfbPacket):
+                if packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+                    if downtrack.producer is not None:
+                        downtrack.producer.request_keyframe()
+                elif packet.fmt == RTCP_PSFB_APP:
+                    try:
+                        downtrack.remb = unpack_remb_fci(packet.fci)[0]
+                    except ValueError:
+                        pass
+            elif isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
+                downtrack.retransmit(packet.lost)
+            elif isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+                for report in packet.reports:
+                    if report.ssrc == downtrack.ssrc:
+                        downtrack.fraction_lost = report.fraction_lost
+
+        original_next = sender._next_encoded_frame
+
+        async def _next_encoded_frame(codec):
+            frame = await original_next(codec)
+            if frame is not None:
+                counters.encoded_frames += 1  # an encode happened: count it, send nothing
+            return None
+
+        started = sender._RTCRtpSender__rtcp_started
+        exited = sender._RTCRtpSender__rtcp_exited
+
+        async def _run_rtcp() -> None:
+            # Sender reports come from the connection's loop (true DownTrack counters);
+            # this only keeps RTCRtpSender.stop() working and says goodbye.
+            started.set()
+            try:
+                await asyncio.get_running_loop().create_future()
+            except asyncio.CancelledError:
+                pass
+            wire = wire_of()
+            if wire is not None and downtrack.packets:
+                wire.send_rtcp(rtp.pack_bye(downtrack.ssrc))
+            exited.set()
+
+        sender._handle_rtcp_packet = _handle_rtcp_packet
+        sender._next_encoded_frame = _next_encoded_frame
+        sender._run_rtcp = _run_rtcp
+
+    # negotiation
+
+    def _schedule(self) -> None:
+        if self._closed:
+            return
+        self._dirty = True
+        if self.pending_revision is None and (self._task is None or self._task.done()):
+            self._task = asyncio.ensure_future(self._negotiate())
+
+    async def _negotiate(self) -> None:
+        while self._dirty and self.pending_revision is None and not self._closed:
+            self._dirty = False
+            if not self.slots:
+                return
+            try:
+                async with self._lock:
+                    offer = await self.pc.createOffer()
+                    await self.pc.setLocalDescription(offer)
+                    self._install()
+                    self.revision += 1
+                    self.pending_revision = self.revision
+                    revision = self.revision
+                    consumers = [s.consumer.describe() for s in self.slots if s.consumer is not None]
+                    sdp = announce_addresses(self.pc.localDescription.sdp, self.config.announce)
+            except Exception:
+                if not self._closed:
+                    logger.exception("subscribe offer for %s failed", self.peer_id)
+                return
+            try:
+                await self._on_offer(sdp, revision, consumers)
+            except Exception:
+                logger.exception("on_subscribe_offer callback for %s failed", self.peer_id)
+
+    async def answer(self, sdp: str, revision: int) -> None:
+        if isinstance(revision, bool) or not isinstance(revision, int) or revision != self.pending_revision:
+            raise StaleRevision(f"revision {revision!r} is not the outstanding offer ({self.pending_revision})")
+        allowed = self.config.remote_allowed if self.config.allowed_remote_networks is not None else None
+        text, _ = check_remote(sdp, "answer", allowed)
+        async with self._lock:
+            if revision != self.pending_revision or self._closed:
+                raise StaleRevision(f"revision {revision!r} is no longer current")
+            try:
+                await self.pc.setRemoteDescription(RTCSessionDescription(sdp=text, type="answer"))
+            except Exception as exc:
+                logger.info("subscribe answer from %s refused: %s", self.peer_id, exc)
+                raise SdpError(f"answer could not be applied: {exc}") from None
+            self.pending_revision = None
+            self._apply_negotiated()
+        if self._dirty:
+            self._schedule()
+
+    def _apply_negotiated(self) -> None:
+        for slot in self.slots:
+            transceiver = slot.transceiver
+            consumer = slot.consumer
+            if consumer is None:
+                slot.reusable = transceiver.direction == "inactive"
+                continue
+            if transceiver.currentDirection not in ("sendonly", "sendrecv"):
+                continue  # the client declined it
+            producer = consumer.producer
+            pt_map: dict[int, int] = {}
+            rtx_pt = None
+            negotiated = transceiver._codecs
+            for codec in producer.codecs:
+                match = next((c for c in negotiated if c.name.lower() != "rtx" and is_codec_compatible(c, codec)), None)
+                if match is not None:
+                    pt_map[codec.payloadType] = match.payloadType
+            primary = pt_map.get(producer.codec.payloadType)
+            for c in negotiated:
+                if c.name.lower() == "rtx" and c.parameters.get("apt") == primary:
+                    rtx_pt = c.payloadType
+            slot.downtrack.set_payload_types(pt_map, rtx_pt)
+            if slot.downtrack.producer is not producer and not producer.closed:
+                slot.downtrack.bind(producer)
+            consumer.active = True
+
+    def _install(self) -> None:
+        transceivers = self.pc.getTransceivers()
+        if not transceivers:
+            return
+        dtls = transceivers[0].sender.transport
+        if dtls is self._dtls:
+            return
+        self._dtls = dtls
+        self._wire = SrtpWire(dtls)
+        dtls.on("statechange", self._dtls_state_changed)
+        if self.config.allowed_remote_networks is not None:
+            guard_connection(dtls.transport._connection, self.config.remote_allowed)
+
+    def _dtls_state_changed(self) -> None:
+        if self._dtls is None:
+            return
+        if self._dtls.state == "connected":
+            self._refresh_wire()
+            if self._rtcp_task is None and not self._closed:
+                self._rtcp_task = asyncio.ensure_future(self._run_rtcp())
+        elif self._dtls.state in ("closed", "failed"):
+            self._wire.close()
+            for slot in self.slots:
+                slot.downtrack.attach(None, None, None)
+
+    def _refresh_wire(self) -> None:
+        wire = self._wire
+        if wire is not None and wire.refresh():
+            for slot in self.slots:
+                slot.downtrack.attach(wire.protect, wire.sendto, wire.addr)
+
+    async def _run_rtcp(self) -> None:
+        cname = getattr(self.pc, "_RTCPeerConnection__cname", "sitroom")
+        try:
+            while not self._closed:
+                await asyncio.sleep(RTCP_INTERVAL * (0.5 + random.random()))
+                self._refresh_wire()
+                ntp = current_ntp_time()
+                now = time.monotonic()
+                for slot in self.slots:
+                    report = slot.downtrack.sender_report(ntp, now)
+                    if report is not None:
+                        self._wire.send_rtcp(report + rtp.pack_sdes_cname(slot.downtrack.ssrc, cname))
+        except asyncio.CancelledError:
+            pass
+
+    def describe_consumers(self) -> list[dict]:
+        return [s.consumer.describe() for s in self.slots if s.consumer is not None]
+
+    async def close(self) -> None:
+        self._closed = True
+        for task in (self._task, self._rtcp_task):
+            if task is not None and not task.done():
+                task.cancel()
+        for slot in self.slots:
+            slot.downtrack.unbind()
+            slot.consumer = None
+            self.counters.retire_downtrack(slot.downtrack)
+        self.consumers.clear()
+        try:
+            await self.pc.close()
+        except Exception:
+            logger.warning("closing subscribe connection of %s failed", self.peer_id, exc_info=True)
+        if self._wire is not None:
+            self._wire.close()
+        for slot in self.slots:
+            slot.downtrack.attach(None, None, None)

@@ -1,0 +1,235 @@
+"""aiortc test peers for media tests (shared with the integration tests; no Socket.IO here).
+
+A :class:`ClientPeer` is what a browser would be: a publish RTCPeerConnection on which it offers
+its tracks, and a subscribe RTCPeerConnection on which it answers the server's offers, counting
+the frames it decodes per consumer. It takes a callable to send its publish offer, so the same
+class works against ``media`` directly or through the signaling server.
+
+Keep client peers few: they really encode video (cheap 320x240 VP8 at 15 fps). Audio is Opus
+encoded once at start-up and replayed as packets, since aiortc's sender computes an audio level
+for every frame it encodes, in pure Python.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import math
+import time
+from collections import defaultdict
+from typing import Awaitable, Callable, Optional
+
+import av
+from aiortc import (
+    MediaStreamTrack, RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.codecs.opus import OpusEncoder
+from aiortc.mediastreams import MediaStreamError
+
+import media.ice
+
+VIDEO_CLOCK = 90000
+AUDIO_RATE = 48000
+AUDIO_PTIME = 0.020
+
+
+def loopback_only() -> None:
+    """Make every aioice agent in this process gather 127.0.0.1 only (what ``media.SFU`` does
+    with ``ice_addresses=["127.0.0.1"]``); safe to call more than once."""
+    media.ice.use_host_addresses(["127.0.0.1"])
+
+
+class SyntheticVideoTrack(MediaStreamTrack):
+    """Small frames whose brightness changes, paced at ``fps``; cheap to encode."""
+
+    kind = "video"
+
+    def __init__(self, width: int = 320, height: int = 240, fps: int = 15) -> None:
+        super().__init__()
+        self._frames = []
+        for shade in (40, 90, 140, 190):
+            frame = av.VideoFrame(width, height, "yuv420p")
+            for index, plane in enumerate(frame.planes):
+                value = shade if index == 0 else 128
+                plane.update(bytes([value]) * (plane.line_size * plane.height))
+            self._frames.append(frame)
+        self._fps = fps
+        self._count = 0
+        self._start: Optional[float] = None
+
+    async def recv(self):
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        else:
+            wait = self._start + self._count / self._fps - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        frame = self._frames[(self._count // self._fps) % len(self._frames)]
+        frame.pts = self._count * VIDEO_CLOCK // self._fps
+        frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
+        self._count += 1
+        return frame
+
+
+def _encode_opus_tone(seconds: float = 1.0, frequency: float = 440.0) -> list[bytes]:
+    """Opus packets of a 20 ms-framed 48 kHz sine, encoded once with aiortc's encoder."""
+    encoder = OpusEncoder()
+    samples = int(AUDIO_RATE * AUDIO_PTIME)
+    packets: list[bytes] = []
+    for n in range(int(seconds / AUDIO_PTIME)):
+        pcm = bytearray()
+        for i in range(samples):
+            value = int(6000 * math.sin(2 * math.pi * frequency * (n * samples + i) / AUDIO_RATE))
+            pcm += value.to_bytes(2, "little", signed=True) * 2  # stereo
+        frame = av.AudioFrame(format="s16", layout="stereo", samples=samples)
+        frame.planes[0].update(bytes(pcm))
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = n * samples
+        frame.time_base = fractions.Fraction(1, AUDIO_RATE)
+        payloads, _ = encoder.encode(frame)
+        packets.extend(payloads)
+    return packets
+
+
+_OPUS_TONE: list[bytes] = []
+
+
+class OpusToneTrack(MediaStreamTrack):
+    """20 ms Opus packets of a 48 kHz tone, paced in real time, with monotonic pts (the sender
+    packs them without encoding)."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        if not _OPUS_TONE:
+            _OPUS_TONE.extend(_encode_opus_tone())
+        self._count = 0
+        self._start: Optional[float] = None
+
+    async def recv(self):
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        else:
+            wait = self._start + self._count * AUDIO_PTIME - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        packet = av.Packet(_OPUS_TONE[self._count % len(_OPUS_TONE)])
+        packet.pts = self._count * int(AUDIO_RATE * AUDIO_PTIME)
+        packet.time_base = fractions.Fraction(1, AUDIO_RATE)
+        self._count += 1
+        return packet
+
+
+PublishSender = Callable[[str, dict], Awaitable[str]]
+
+
+class ClientPeer:
+    """A test participant. ``publish(send)`` offers its tracks through ``send(sdp, sources)``
+    (which returns the answer); ``handle_subscribe_offer`` answers the server's offers."""
+
+    def __init__(self, name: str, *, audio: bool = True, video: bool = True,
+                 ice_servers: Optional[list[dict]] = None, video_fps: int = 15) -> None:
+        loopback_only()
+        self.name = name
+        servers = [RTCIceServer(**s) for s in (ice_servers or [])]
+        configuration = RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        self.publish_pc = RTCPeerConnection(configuration)
+        self.subscribe_pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+        self.local_tracks: list[tuple[MediaStreamTrack, str]] = []
+        if audio:
+            self.local_tracks.append((OpusToneTrack(), "microphone"))
+        if video:
+            self.local_tracks.append((SyntheticVideoTrack(fps=video_fps), "camera"))
+        self.consumers: dict[str, dict] = {}  # by mid, from the latest subscribe offer
+        self.revision = 0
+        self.frames: dict[str, int] = defaultdict(int)  # by mid
+        self.frames_by_source: dict[tuple[str, str], int] = defaultdict(int)  # (participant, kind)
+        self.tracks: dict[str, MediaStreamTrack] = {}
+        self._readers: list[asyncio.Task] = []
+        self._changed = asyncio.Event()
+        self.subscribe_pc.on("track", self._on_track)
+
+    # publishing
+
+    async def create_publish_offer(self) -> tuple[str, dict]:
+        """Add the local tracks (first call) and return a complete offer and its sources."""
+        if not self.publish_pc.getTransceivers():
+            for track, _source in self.local_tracks:
+                self.publish_pc.addTransceiver(track, direction="sendonly")
+        offer = await self.publish_pc.createOffer()
+        await self.publish_pc.setLocalDescription(offer)  # aiortc gathers before returning
+        sources = {}
+        for transceiver in self.publish_pc.getTransceivers():
+            for track, source in self.local_tracks:
+                if transceiver.sender.track is track:
+                    sources[transceiver.mid] = source
+        return self.publish_pc.localDescription.sdp, sources
+
+    async def apply_publish_answer(self, sdp: str) -> None:
+        await self.publish_pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+
+    async def publish(self, send: PublishSender) -> None:
+        sdp, sources = await self.create_publish_offer()
+        answer = await send(sdp, sources)
+        await self.apply_publish_answer(answer)
+
+    # subscribing
+
+    async def handle_subscribe_offer(self, sdp: str, revision: int, consumers: list[dict]) -> str:
+        await self.subscribe_pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        answer = await self.subscribe_pc.createAnswer()
+        await self.subscribe_pc.setLocalDescription(answer)
+        self.consumers = {c["mid"]: c for c in consumers}
+        self.revision = revision
+        self._changed.set()
+        return self.subscribe_pc.localDescription.sdp
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        mid = next((t.mid for t in self.subscribe_pc.getTransceivers() if t.receiver.track is track), None)
+        if mid is None:
+            return
+        self.tracks[mid] = track
+        self._readers.append(asyncio.ensure_future(self._read(mid, track)))
+
+    async def _read(self, mid: str, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                await track.recv()
+                self.frames[mid] += 1
+                consumer = self.consumers.get(mid)
+                if consumer is not None:
+                    self.frames_by_source[(consumer["participant_id"], consumer["kind"])] += 1
+                self._changed.set()
+        except (MediaStreamError, asyncio.CancelledError):
+            pass
+
+    def received(self, participant_id: str, kind: str) -> int:
+        return self.frames_by_source[(participant_id, kind)]
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+        """Wait (bounded) until ``predicate()`` holds; re-checked on every frame or offer."""
+        async def loop() -> None:
+            while not predicate():
+                self._changed.clear()
+                try:
+                    await asyncio.wait_for(self._changed.wait(), 0.5)
+                except asyncio.TimeoutError:
+                    pass
+        await asyncio.wait_for(loop(), timeout)
+
+    async def wait_for_frames(self, participant_id: str, kind: str, count: int, timeout: float = 20.0) -> None:
+        await self.wait_until(lambda: self.received(participant_id, kind) >= count, timeout)
+
+    async def close(self) -> None:
+        for task in self._readers:
+            task.cancel()
+        await asyncio.gather(*self._readers, return_exceptions=True)
+        await self.publish_pc.close()
+        await self.subscribe_pc.close()

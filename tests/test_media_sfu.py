@@ -1,0 +1,211 @@
+"""The SFU with real aiortc client peers over 127.0.0.1, against the media API directly."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from media import SFU, MediaConfig, SdpError, StaleRevision
+from tests.media_helpers import ClientPeer
+
+TIMEOUT = 30
+
+
+def make_sfu() -> SFU:
+    return SFU(MediaConfig(
+        ice_addresses=["127.0.0.1"], announce={}, ice_servers=[],
+        allowed_remote_networks=["127.0.0.0/8", "::1/128"],
+    ))
+
+
+class Joined:
+    """A client peer joined to a router: the glue the signaling server would be."""
+
+    def __init__(self, router, client: ClientPeer) -> None:
+        self.router = router
+        self.client = client
+        self.peer = None
+        self.offers: list[tuple[int, list[dict]]] = []
+        self.answered = asyncio.Event()
+
+    async def on_subscribe_offer(self, sdp: str, revision: int, consumers: list[dict]) -> None:
+        self.offers.append((revision, consumers))
+        answer = await self.client.handle_subscribe_offer(sdp, revision, consumers)
+        await self.peer.subscribe_answer(answer, revision)
+        self.answered.set()
+
+    async def join(self, publish: bool = True) -> "Joined":
+        self.peer = await self.router.add_peer(self.client.name, on_subscribe_offer=self.on_subscribe_offer)
+        if publish:
+            await self.client.publish(self.peer.publish)
+        return self
+
+    def consumers(self) -> list[dict]:
+        return self.offers[-1][1] if self.offers else []
+
+
+@pytest.fixture
+async def sfu():
+    sfu = make_sfu()
+    yield sfu
+    await asyncio.wait_for(sfu.close(), TIMEOUT)
+
+
+@pytest.fixture
+async def clients():
+    made: list[ClientPeer] = []
+
+    def make(name: str, **kwargs) -> ClientPeer:
+        client = ClientPeer(name, **kwargs)
+        made.append(client)
+        return client
+
+    yield make
+    await asyncio.wait_for(asyncio.gather(*(c.close() for c in made), return_exceptions=True), TIMEOUT)
+
+
+async def everyone_receives(members: list[Joined], frames: int = 10) -> None:
+    for member in members:
+        for other in members:
+            if other is member:
+                continue
+            await member.client.wait_for_frames(other.client.name, "video", frames, TIMEOUT)
+            await member.client.wait_for_frames(other.client.name, "audio", frames, TIMEOUT)
+
+
+async def test_three_peers_forward_without_transcoding(sfu, clients):
+    router = sfu.router("room-1")
+    members = [await Joined(router, clients(name)).join() for name in ("alice", "bob", "carol")]
+
+    await everyone_receives(members)
+
+    stats = sfu.stats()
+    assert stats["routers"] == 1
+    assert stats["peers"] == 3
+    assert stats["producers"] == 6
+    assert stats["consumers"] == 12
+    assert stats["rtp_packets_in"] > 0
+    assert stats["rtp_packets_out"] > 0
+    assert stats["rtp_bytes_out"] > 0
+    assert stats["decoded_frames"] == 0
+    assert stats["encoded_frames"] == 0
+    for member in members:
+        consumers = member.consumers()
+        assert {(c["participant_id"], c["kind"]) for c in consumers} == {
+            (o.client.name, kind) for o in members if o is not member for kind in ("audio", "video")
+        }
+        assert {c["source"] for c in consumers} == {"microphone", "camera"}
+
+
+async def test_publisher_leaving_renegotiates_and_reuses_transceivers(sfu, clients):
+    router = sfu.router("room-2")
+    alice = await Joined(router, clients("alice")).join()
+    bob = await Joined(router, clients("bob")).join()
+    carol = await Joined(router, clients("carol")).join()
+    await everyone_receives([alice, bob, carol], frames=5)
+
+    carol_mids = {c["mid"] for c in alice.consumers() if c["participant_id"] == "carol"}
+    revision = alice.offers[-1][0]
+    await router.remove_peer("carol")
+
+    await alice.client.wait_until(lambda: alice.offers[-1][0] > revision and alice.client.revision > revision, TIMEOUT)
+    assert all(c["participant_id"] != "carol" for c in alice.consumers())
+    directions = {t.mid: t.direction for t in alice.peer.subscriber.pc.getTransceivers()}
+    assert all(directions[mid] == "inactive" for mid in carol_mids)
+    assert sfu.stats()["peers"] == 2
+
+    # media from bob keeps flowing to alice
+    before = alice.client.received("bob", "video")
+    await alice.client.wait_for_frames("bob", "video", before + 5, TIMEOUT)
+
+    # a later joiner reuses alice's inactive transceivers instead of growing her SDP
+    transceivers = len(alice.peer.subscriber.pc.getTransceivers())
+    dave = await Joined(router, clients("dave")).join()
+    await alice.client.wait_for_frames("dave", "video", 5, TIMEOUT)
+    await alice.client.wait_for_frames("dave", "audio", 5, TIMEOUT)
+    assert len(alice.peer.subscriber.pc.getTransceivers()) == transceivers
+    dave_mids = {c["mid"] for c in alice.consumers() if c["participant_id"] == "dave"}
+    assert dave_mids == carol_mids
+
+    # and the later joiner receives everyone
+    await dave.client.wait_for_frames("alice", "video", 5, TIMEOUT)
+    await dave.client.wait_for_frames("bob", "video", 5, TIMEOUT)
+    await dave.client.wait_for_frames("bob", "audio", 5, TIMEOUT)
+    assert sfu.stats()["decoded_frames"] == 0
+    assert sfu.stats()["encoded_frames"] == 0
+
+
+async def test_malformed_sdp_is_refused_and_media_keeps_flowing(sfu, clients):
+    router = sfu.router("room-3")
+    alice = await Joined(router, clients("alice")).join()
+    bob = await Joined(router, clients("bob")).join()
+    await everyone_receives([alice, bob], frames=5)
+
+    mallory = await router.add_peer("mallory", on_subscribe_offer=lambda *a: asyncio.sleep(0))
+    bad_offers = [
+        "",
+        "not an sdp",
+        "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n",
+        alice.client.publish_pc.localDescription.sdp.replace("a=ice-ufrag", "a=x-ufrag"),
+        alice.client.publish_pc.localDescription.sdp.replace("VP8/90000", "XYZ/90000")
+        .replace("opus/48000/2", "XYZ/48000/2"),
+        "x" * 200_000,
+        None,
+    ]
+    for offer in bad_offers:
+        with pytest.raises(SdpError):
+            await mallory.publish(offer, {"0": "microphone"})
+    with pytest.raises(SdpError):
+        await mallory.publish(alice.client.publish_pc.localDescription.sdp, {"0": "telepathy"})
+
+    with pytest.raises(StaleRevision):
+        await alice.peer.subscribe_answer("v=0\r\n", 999)
+
+    before = bob.client.received("alice", "video")
+    await bob.client.wait_for_frames("alice", "video", before + 10, TIMEOUT)
+    before = alice.client.received("bob", "audio")
+    await alice.client.wait_for_frames("bob", "audio", before + 10, TIMEOUT)
+
+
+async def test_bad_subscribe_answer_raises_sdp_error(sfu, clients):
+    router = sfu.router("room-4")
+    alice = await Joined(router, clients("alice")).join()
+    offers: asyncio.Queue = asyncio.Queue()
+
+    async def on_offer(sdp, revision, consumers):
+        await offers.put((sdp, revision, consumers))
+
+    bob_client = clients("bob", audio=False, video=False)
+    bob = await router.add_peer("bob", on_subscribe_offer=on_offer)
+    sdp, revision, consumers = await asyncio.wait_for(offers.get(), TIMEOUT)
+    assert {c["participant_id"] for c in consumers} == {"alice"}
+
+    with pytest.raises(SdpError):
+        await bob.subscribe_answer("garbage", revision)
+    with pytest.raises(StaleRevision):
+        await bob.subscribe_answer("garbage", revision + 1)
+
+    answer = await bob_client.handle_subscribe_offer(sdp, revision, consumers)
+    await bob.subscribe_answer(answer, revision)
+    await bob_client.wait_for_frames("alice", "video", 5, TIMEOUT)
+    with pytest.raises(StaleRevision):
+        await bob.subscribe_answer(answer, revision)
+
+
+async def test_set_paused_stops_forwarding(sfu, clients):
+    router = sfu.router("room-5")
+    alice = await Joined(router, clients("alice")).join()
+    bob = await Joined(router, clients("bob")).join()
+    await bob.client.wait_for_frames("alice", "audio", 5, TIMEOUT)
+
+    alice.peer.set_paused("microphone", True)
+    producer = next(p for p in alice.peer.producers if p.source == "microphone")
+    sent = sum(t.packets for t in producer.downtracks)
+    received = producer.packets
+    await bob.client.wait_until(lambda: producer.packets > received + 10, TIMEOUT)
+    assert sum(t.packets for t in producer.downtracks) == sent
+
+    alice.peer.set_paused("microphone", False)
+    before = bob.client.received("alice", "audio")
+    await bob.client.wait_for_frames("alice", "audio", before + 5, TIMEOUT)
