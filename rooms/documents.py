@@ -1,0 +1,764 @@
+"""Document intake and rendering: PDF slides and images shown on the stage, page by page.
+
+Two steps:
+
+1. :func:`inspect_upload` (or :func:`inspect_upload_async`) decides what an upload is from its
+   *content* (magic bytes), never from its file name, and refuses anything that is not a PDF, PNG or
+   JPEG, or that is too large, has too many pages, pages that are too big, or is broken.
+2. :func:`render_document` turns the document into one image (PNG) and one thumbnail per page.
+
+Every call into PDFium happens in a separate worker process (``python -m rooms.documents``), never
+in the server process: a hostile PDF may hang PDFium or crash it, and the worker runs under memory
+and CPU limits and is killed when the time limit is reached. The worker talks JSON lines on stdout.
+
+Pillow is not a dependency: pages are encoded to PNG here with :mod:`zlib`, image uploads keep their
+original bytes (their size is read from the PNG/JPEG header by this module) and only their
+thumbnails are made by PDFium (JPEG) or are a copy of the original (PNG).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import inspect as _inspect
+import json
+import math
+import os
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import unicodedata
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_PAGES",
+    "DEFAULT_MAX_PAGE_SIDE_PT",
+    "DEFAULT_MAX_IMAGE_SIDE_PX",
+    "DEFAULT_MAX_IMAGE_PIXELS",
+    "DocumentError",
+    "DocumentInfo",
+    "PageInfo",
+    "RenderedDocument",
+    "detect_kind",
+    "image_dimensions",
+    "inspect_upload",
+    "inspect_upload_async",
+    "render_document",
+]
+
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+DEFAULT_MAX_PAGES = 300
+DEFAULT_MAX_PAGE_SIDE_PT = 5000.0
+DEFAULT_MAX_IMAGE_SIDE_PX = 20000
+DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
+DEFAULT_INSPECT_TIME_LIMIT_S = 20.0
+DEFAULT_MEMORY_LIMIT_BYTES = 2 * 1024 * 1024 * 1024
+MAX_RENDER_SIDE_PX = 8000
+MAX_PAGE_ASPECT = 100.0
+
+ERROR_CODES = (
+    "too_large",
+    "unsupported_type",
+    "too_many_pages",
+    "page_too_large",
+    "broken_file",
+    "render_timeout",
+)
+
+MIME = {"pdf": "application/pdf", "png": "image/png", "jpeg": "image/jpeg"}
+EXTENSION = {"pdf": ".pdf", "png": ".png", "jpeg": ".jpg"}
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class DocumentError(ValueError):
+    """An upload is refused or cannot be rendered. ``code`` is one of :data:`ERROR_CODES`."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass
+class DocumentInfo:
+    kind: str  # "pdf" | "png" | "jpeg"
+    mime: str
+    size_bytes: int
+    page_count: int
+    # Page sizes: PDF points for a PDF, pixels for an image.
+    page_sizes: list[tuple[float, float]]
+    filename: str  # display name, sanitised; never used to decide the type
+    sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["page_sizes"] = [list(s) for s in self.page_sizes]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DocumentInfo":
+        return cls(
+            kind=d["kind"],
+            mime=d["mime"],
+            size_bytes=int(d["size_bytes"]),
+            page_count=int(d["page_count"]),
+            page_sizes=[(float(w), float(h)) for w, h in d.get("page_sizes", [])],
+            filename=d.get("filename", ""),
+            sha256=d.get("sha256", ""),
+        )
+
+
+@dataclass
+class PageInfo:
+    index: int  # 0-based
+    width: int  # pixels of the page image
+    height: int
+    image_path: str
+    thumb_path: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PageInfo":
+        return cls(
+            index=int(d["index"]),
+            width=int(d["width"]),
+            height=int(d["height"]),
+            image_path=str(d["image_path"]),
+            thumb_path=str(d["thumb_path"]),
+        )
+
+
+@dataclass
+class RenderedDocument:
+    kind: str
+    pages: list[PageInfo] = field(default_factory=list)
+
+    @property
+    def page_count(self) -> int:
+        return len(self.pages)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "pages": [p.to_dict() for p in self.pages]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RenderedDocument":
+        return cls(kind=d["kind"], pages=[PageInfo.from_dict(p) for p in d.get("pages", [])])
+
+
+# --------------------------------------------------------------------------------------------
+# Content detection and image headers (pure Python, safe in the server process)
+
+
+def detect_kind(data: bytes) -> str | None:
+    """``"pdf"``, ``"png"``, ``"jpeg"`` from the magic bytes, or None."""
+    head = bytes(data[:1024])
+    if head.startswith(PNG_SIGNATURE):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    # PDF readers accept a %PDF- header within the first 1024 bytes (some files carry junk first).
+    if b"%PDF-" in head:
+        return "pdf"
+    return None
+
+
+def image_dimensions(data: bytes, kind: str) -> tuple[int, int]:
+    """Pixel width and height of a PNG or JPEG, read from its header. Raises ``broken_file``."""
+    if kind == "png":
+        return _png_dimensions(data)
+    if kind == "jpeg":
+        return _jpeg_dimensions(data)
+    raise DocumentError("unsupported_type", f"not an image: {kind}")
+
+
+def _png_dimensions(data: bytes) -> tuple[int, int]:
+    # signature (8) + IHDR length (4) + "IHDR" (4) + width (4) + height (4)
+    if len(data) < 33 or data[12:16] != b"IHDR":
+        raise DocumentError("broken_file", "PNG header is missing or truncated")
+    length, = struct.unpack(">I", data[8:12])
+    width, height = struct.unpack(">II", data[16:24])
+    if length != 13 or width == 0 or height == 0:
+        raise DocumentError("broken_file", "PNG header is invalid")
+    crc, = struct.unpack(">I", data[29:33])
+    if zlib.crc32(data[12:29]) & 0xFFFFFFFF != crc:
+        raise DocumentError("broken_file", "PNG header checksum does not match")
+    return width, height
+
+
+# SOF markers carry the frame size; C4 (DHT), C8 (JPG) and CC (DAC) share the range but do not.
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def _jpeg_dimensions(data: bytes) -> tuple[int, int]:
+    n = len(data)
+    i = 2  # after SOI
+    while i < n:
+        if data[i] != 0xFF:
+            raise DocumentError("broken_file", "JPEG marker expected")
+        while i < n and data[i] == 0xFF:  # fill bytes
+            i += 1
+        if i >= n:
+            break
+        marker = data[i]
+        i += 1
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # no length
+            continue
+        if marker in (0xD9, 0xDA):  # EOI, or SOS before any SOF
+            break
+        if i + 2 > n:
+            break
+        seg_len, = struct.unpack(">H", data[i : i + 2])
+        if seg_len < 2:
+            raise DocumentError("broken_file", "JPEG segment length is invalid")
+        if marker in _JPEG_SOF:
+            if i + 7 > n:
+                break
+            height, width = struct.unpack(">HH", data[i + 3 : i + 7])
+            if width == 0 or height == 0:
+                raise DocumentError("broken_file", "JPEG frame size is invalid")
+            return width, height
+        i += seg_len
+    raise DocumentError("broken_file", "JPEG frame header not found (truncated file?)")
+
+
+def _safe_filename(filename: str) -> str:
+    name = unicodedata.normalize("NFC", str(filename or "")).replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    return name[:200] or "document"
+
+
+# --------------------------------------------------------------------------------------------
+# Intake
+
+
+def _check_image(data: bytes, kind: str, max_side_px: int, max_pixels: int) -> tuple[int, int]:
+    w, h = image_dimensions(data, kind)
+    if w > max_side_px or h > max_side_px or w * h > max_pixels:
+        raise DocumentError(
+            "page_too_large", f"image is {w}x{h} pixels (limit {max_side_px} a side, {max_pixels} in all)"
+        )
+    return w, h
+
+
+def _precheck(data: bytes, max_bytes: int) -> str:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError("data must be bytes")
+    if len(data) > max_bytes:
+        raise DocumentError("too_large", f"file is {len(data)} bytes; the limit is {max_bytes}")
+    if len(data) == 0:
+        raise DocumentError("unsupported_type", "file is empty")
+    kind = detect_kind(data)
+    if kind is None:
+        raise DocumentError("unsupported_type", "only PDF, PNG and JPEG files can be shown")
+    return kind
+
+
+def _info(data: bytes, filename: str, kind: str, sizes: list[tuple[float, float]]) -> DocumentInfo:
+    return DocumentInfo(
+        kind=kind,
+        mime=MIME[kind],
+        size_bytes=len(data),
+        page_count=len(sizes),
+        page_sizes=sizes,
+        filename=_safe_filename(filename),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def _inspect_args(max_pages: int, max_page_side_pt: float, memory_limit: int, time_limit_s: float) -> list[str]:
+    return [
+        "inspect",
+        "-",
+        "--max-pages", str(int(max_pages)),
+        "--max-side", repr(float(max_page_side_pt)),
+        "--memory-limit", str(int(memory_limit)),
+        "--cpu-limit", str(int(math.ceil(time_limit_s)) + 1),
+    ]
+
+
+def _parse_inspect_output(stdout: bytes, returncode: int) -> list[tuple[float, float]]:
+    for line in stdout.decode("utf-8", "replace").splitlines():
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        if msg.get("event") == "error":
+            raise DocumentError(msg.get("code", "broken_file"), msg.get("message", "cannot read the file"))
+        if msg.get("event") == "inspected":
+            return [(float(w), float(h)) for w, h in msg["pages"]]
+    raise DocumentError("broken_file", f"the PDF could not be read (worker exit status {returncode})")
+
+
+def inspect_upload(
+    data: bytes,
+    filename: str,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pages: int = DEFAULT_MAX_PAGES,
+    max_page_side_pt: float = DEFAULT_MAX_PAGE_SIDE_PT,
+    max_image_side_px: int = DEFAULT_MAX_IMAGE_SIDE_PX,
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+    time_limit_s: float = DEFAULT_INSPECT_TIME_LIMIT_S,
+    memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT_BYTES,
+) -> DocumentInfo:
+    """Identify and check an upload. Raises :class:`DocumentError`.
+
+    Blocking: for a PDF it runs a worker process (up to ``time_limit_s``). From a coroutine use
+    :func:`inspect_upload_async` (or ``asyncio.to_thread``).
+    """
+    data = bytes(data)
+    kind = _precheck(data, max_bytes)
+    if kind != "pdf":
+        return _info(data, filename, kind, [_check_image(data, kind, max_image_side_px, max_image_pixels)])
+    try:
+        proc = subprocess.run(
+            _worker_cmd(_inspect_args(max_pages, max_page_side_pt, memory_limit_bytes, time_limit_s)),
+            input=data,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            timeout=time_limit_s,
+            env=_worker_env(),
+            start_new_session=True,
+        )
+    except subprocess.TimeoutExpired:
+        raise DocumentError("render_timeout", f"reading the PDF took longer than {time_limit_s:g} s") from None
+    return _info(data, filename, kind, _parse_inspect_output(proc.stdout, proc.returncode))
+
+
+async def inspect_upload_async(
+    data: bytes,
+    filename: str,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pages: int = DEFAULT_MAX_PAGES,
+    max_page_side_pt: float = DEFAULT_MAX_PAGE_SIDE_PT,
+    max_image_side_px: int = DEFAULT_MAX_IMAGE_SIDE_PX,
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+    time_limit_s: float = DEFAULT_INSPECT_TIME_LIMIT_S,
+    memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT_BYTES,
+) -> DocumentInfo:
+    """:func:`inspect_upload` without blocking the event loop."""
+    data = bytes(data)
+    kind = _precheck(data, max_bytes)
+    if kind != "pdf":
+        return _info(data, filename, kind, [_check_image(data, kind, max_image_side_px, max_image_pixels)])
+    proc = await asyncio.create_subprocess_exec(
+        *_worker_cmd(_inspect_args(max_pages, max_page_side_pt, memory_limit_bytes, time_limit_s)),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=_worker_env(),
+        start_new_session=True,
+    )
+    try:
+        stdout, _ = await asyncio.wait_for(proc.communicate(data), timeout=time_limit_s)
+    except asyncio.TimeoutError:
+        raise DocumentError("render_timeout", f"reading the PDF took longer than {time_limit_s:g} s") from None
+    finally:
+        await _reap(proc)
+    return _info(data, filename, kind, _parse_inspect_output(stdout, proc.returncode or 0))
+
+
+# --------------------------------------------------------------------------------------------
+# Rendering
+
+ProgressCallback = Callable[[int, int], "Awaitable[None] | None"]
+
+
+async def render_document(
+    data: bytes,
+    kind: str,
+    out_dir: str | os.PathLike[str],
+    *,
+    width: int = 1600,
+    dpi: float | None = None,
+    thumb_width: int = 240,
+    max_height: int | None = None,
+    max_pages: int = DEFAULT_MAX_PAGES,
+    max_page_side_pt: float = DEFAULT_MAX_PAGE_SIDE_PT,
+    max_image_side_px: int = DEFAULT_MAX_IMAGE_SIDE_PX,
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+    time_limit_s: float = 60.0,
+    memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT_BYTES,
+    on_progress: ProgressCallback | None = None,
+) -> RenderedDocument:
+    """Render every page to ``out_dir/page-0001.png`` and ``out_dir/thumb-0001.png`` (…).
+
+    ``kind`` is :attr:`DocumentInfo.kind`; it is checked against the content again. Pages are
+    ``width`` pixels wide (or ``dpi`` if given), at most ``max_height`` (default ``3 * width``)
+    pixels tall. ``on_progress(done, total)`` (plain or async) is called once per finished page.
+    All of it runs in a worker process that is killed after ``time_limit_s`` (``render_timeout``).
+    Files of a failed render are removed. Raises :class:`DocumentError`.
+    """
+    data = bytes(data)
+    detected = _precheck(data, max(len(data), 1))
+    if detected != kind:
+        raise DocumentError("unsupported_type", f"content is {detected}, not {kind}")
+    if not (16 <= int(width) <= 8000) or not (16 <= int(thumb_width) <= 2000):
+        raise ValueError("width must be 16..8000 and thumb_width 16..2000")
+    if dpi is not None and not (10 <= dpi <= 600):
+        raise ValueError("dpi must be 10..600")
+    max_height = int(max_height or 3 * int(width))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if kind != "pdf":
+        _check_image(data, kind, max_image_side_px, max_image_pixels)
+
+    src = tempfile.NamedTemporaryFile(dir=out, prefix=".upload-", suffix=EXTENSION[kind], delete=False)
+    written: list[Path] = []
+    ok = False
+    try:
+        with src:
+            src.write(data)
+        args = [
+            "render", src.name,
+            "--kind", kind,
+            "--out", str(out),
+            "--width", str(int(width)),
+            "--thumb-width", str(int(thumb_width)),
+            "--max-height", str(max_height),
+            "--max-pages", str(int(max_pages)),
+            "--max-side", repr(float(max_page_side_pt)),
+            "--memory-limit", str(int(memory_limit_bytes)),
+            "--cpu-limit", str(int(math.ceil(time_limit_s)) + 1),
+        ]
+        if dpi is not None:
+            args += ["--dpi", repr(float(dpi))]
+        pages = await _run_render_worker(args, time_limit_s, on_progress, written)
+        ok = True
+        return RenderedDocument(kind=kind, pages=pages)
+    finally:
+        try:
+            os.unlink(src.name)
+        except OSError:
+            pass
+        if not ok:
+            # Pages already rendered, and a half-written one if the worker was killed mid-write.
+            for p in [*written, *out.glob(".page-*.tmp"), *out.glob(".thumb-*.tmp")]:
+                try:
+                    p.unlink()
+                except OSError:
+                    pass
+
+
+async def _run_render_worker(
+    args: list[str], time_limit_s: float, on_progress: ProgressCallback | None, written: list[Path]
+) -> list[PageInfo]:
+    proc = await asyncio.create_subprocess_exec(
+        *_worker_cmd(args),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=_worker_env(),
+        start_new_session=True,
+        limit=1 << 20,
+    )
+    pages: list[PageInfo] = []
+    total = 0
+    error: DocumentError | None = None
+    done_seen = False
+
+    async def consume() -> None:
+        nonlocal total, error, done_seen
+        assert proc.stdout is not None
+        while True:
+            line = await proc.stdout.readline()
+            if not line:
+                return
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            ev = msg.get("event")
+            if ev == "meta":
+                total = int(msg["pages"])
+            elif ev == "page":
+                page = PageInfo(
+                    index=int(msg["index"]),
+                    width=int(msg["width"]),
+                    height=int(msg["height"]),
+                    image_path=str(msg["image"]),
+                    thumb_path=str(msg["thumb"]),
+                )
+                written.extend({Path(page.image_path), Path(page.thumb_path)})
+                pages.append(page)
+                if on_progress is not None:
+                    r = on_progress(len(pages), total)
+                    if _inspect.isawaitable(r):
+                        await r
+            elif ev == "error":
+                error = DocumentError(msg.get("code", "broken_file"), msg.get("message", "render failed"))
+            elif ev == "done":
+                done_seen = True
+
+    try:
+        await asyncio.wait_for(consume(), timeout=time_limit_s)
+        rc = await asyncio.wait_for(proc.wait(), timeout=max(1.0, time_limit_s))
+    except asyncio.TimeoutError:
+        raise DocumentError("render_timeout", f"rendering took longer than {time_limit_s:g} s") from None
+    finally:
+        await _reap(proc)
+    if error is not None:
+        raise error
+    if rc != 0 or not done_seen or len(pages) != total:
+        if rc is not None and rc < 0 and -rc in (signal.SIGXCPU, signal.SIGKILL):
+            raise DocumentError("render_timeout", "the renderer ran out of CPU time")
+        raise DocumentError("broken_file", f"the renderer failed on this file (exit status {rc})")
+    return pages
+
+
+async def _reap(proc: asyncio.subprocess.Process) -> None:
+    """Kill the worker's process group if it is still running and wait for it."""
+    if proc.returncode is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            try:
+                proc.kill()
+            except ProcessLookupError:
+                pass
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=10)
+        except asyncio.TimeoutError:  # pragma: no cover - the kernel did not reap it
+            pass
+
+
+def _worker_cmd(args: list[str]) -> list[str]:
+    return [sys.executable, "-u", "-m", "rooms.documents", *args]
+
+
+def _worker_env() -> dict[str, str]:
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "SYSTEMROOT")}
+    env["PYTHONPATH"] = root + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+# --------------------------------------------------------------------------------------------
+# The worker process (everything below runs only in `python -m rooms.documents`)
+
+
+def _emit(**msg: Any) -> None:
+    sys.stdout.write(json.dumps(msg) + "\n")
+    sys.stdout.flush()
+
+
+def _limit_resources(memory_limit: int, cpu_limit: int) -> None:
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return
+
+    def lower(res: int, soft: int, hard: int) -> None:
+        _, cur_hard = resource.getrlimit(res)
+        if cur_hard != resource.RLIM_INFINITY:
+            soft, hard = min(soft, cur_hard), min(hard, cur_hard)
+        try:
+            resource.setrlimit(res, (soft, hard))
+        except (ValueError, OSError):
+            pass
+
+    if memory_limit > 0:
+        lower(resource.RLIMIT_AS, memory_limit, memory_limit)
+    if cpu_limit > 0:
+        # SIGXCPU at the soft limit, SIGKILL at the hard one.
+        lower(resource.RLIMIT_CPU, cpu_limit, cpu_limit + 2)
+
+
+def encode_png(rgb: bytes | memoryview, width: int, height: int, stride: int, channels: int = 3) -> bytes:
+    """Encode packed 8-bit RGB (``channels=3``) or RGBA (4) rows as PNG."""
+    color_type = {3: 2, 4: 6, 1: 0}[channels]
+    row_bytes = width * channels
+    mv = memoryview(rgb).cast("B")
+    raw = bytearray()
+    for y in range(height):
+        raw.append(0)  # filter: none
+        raw += mv[y * stride : y * stride + row_bytes]
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
+    return PNG_SIGNATURE + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(raw), 6)) + chunk(b"IEND", b"")
+
+
+def _write_atomic(path: Path, body: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(body)
+    os.replace(tmp, path)
+
+
+def _bitmap_png(page: Any, scale: float) -> tuple[bytes, int, int]:
+    # Without maybe_alpha/prefer_bgrx PDFium renders 3-byte BGR; rev_byteorder makes it RGB.
+    bitmap = page.render(scale=scale, rev_byteorder=True, may_draw_forms=False)
+    try:
+        if bitmap.mode not in ("RGB", "RGBA"):
+            raise RuntimeError(f"unexpected bitmap mode {bitmap.mode}")
+        png = encode_png(memoryview(bitmap.buffer), bitmap.width, bitmap.height, bitmap.stride, bitmap.n_channels)
+        return png, bitmap.width, bitmap.height
+    finally:
+        bitmap.close()
+
+
+def _open_pdf(source: str | bytes) -> Any:
+    import pypdfium2 as pdfium
+
+    try:
+        return pdfium.PdfDocument(source)
+    except pdfium.PdfiumError as e:
+        msg = str(e)
+        if "password" in msg.lower():
+            raise DocumentError("broken_file", "the PDF is password-protected") from None
+        raise DocumentError("broken_file", f"the PDF could not be opened: {msg}") from None
+
+
+def _pdf_sizes(pdf: Any, max_pages: int, max_side: float) -> list[tuple[float, float]]:
+    n = len(pdf)
+    if n <= 0:
+        raise DocumentError("broken_file", "the PDF has no pages")
+    if n > max_pages:
+        raise DocumentError("too_many_pages", f"the PDF has {n} pages; the limit is {max_pages}")
+    sizes = []
+    for i in range(n):
+        page = pdf[i]
+        try:
+            w, h = page.get_size()
+            if page.get_rotation() in (90, 270):
+                w, h = h, w
+        finally:
+            page.close()
+        if not (w > 0 and h > 0 and math.isfinite(w) and math.isfinite(h)):
+            raise DocumentError("broken_file", f"page {i + 1} has no size")
+        if w > max_side or h > max_side:
+            raise DocumentError(
+                "page_too_large", f"page {i + 1} is {w:.0f}x{h:.0f} pt; the limit is {max_side:.0f} pt a side"
+            )
+        if max(w, h) / min(w, h) > MAX_PAGE_ASPECT:
+            raise DocumentError("page_too_large", f"page {i + 1} is {w:.0f}x{h:.0f} pt: too long and thin to show")
+        sizes.append((round(w, 2), round(h, 2)))
+    return sizes
+
+
+def _scale_for(w: float, h: float, width: int, max_height: int, dpi: float | None) -> float:
+    """PDF points to pixels: ``width`` pixels wide (or ``dpi``), never taller than ``max_height``."""
+    scale = (dpi / 72.0) if dpi else (width / w)
+    return min(scale, MAX_RENDER_SIDE_PX / w, max_height / h)
+
+
+def _worker_inspect(ns: argparse.Namespace) -> None:
+    data = sys.stdin.buffer.read() if ns.input == "-" else Path(ns.input).read_bytes()
+    pdf = _open_pdf(data)
+    try:
+        _emit(event="inspected", pages=_pdf_sizes(pdf, ns.max_pages, ns.max_side))
+    finally:
+        pdf.close()
+
+
+def _worker_render(ns: argparse.Namespace) -> None:
+    out = Path(ns.out)
+    if ns.kind == "pdf":
+        pdf = _open_pdf(ns.input)
+        try:
+            sizes = _pdf_sizes(pdf, ns.max_pages, ns.max_side)
+            _emit(event="meta", pages=len(sizes))
+            for i, (w, h) in enumerate(sizes):
+                page = pdf[i]
+                try:
+                    png, pw, ph = _bitmap_png(page, _scale_for(w, h, ns.width, ns.max_height, ns.dpi))
+                    thumb, _, _ = _bitmap_png(page, _scale_for(w, h, ns.thumb_width, 3 * ns.thumb_width, None))
+                finally:
+                    page.close()
+                image_path = out / f"page-{i + 1:04d}.png"
+                thumb_path = out / f"thumb-{i + 1:04d}.png"
+                _write_atomic(image_path, png)
+                _write_atomic(thumb_path, thumb)
+                _emit(event="page", index=i, width=pw, height=ph, image=str(image_path), thumb=str(thumb_path))
+        finally:
+            pdf.close()
+        _emit(event="done")
+        return
+
+    # PNG / JPEG: one page; the original bytes are kept (no Pillow to re-encode them).
+    data = Path(ns.input).read_bytes()
+    w, h = image_dimensions(data, ns.kind)
+    _emit(event="meta", pages=1)
+    ext = EXTENSION[ns.kind]
+    image_path = out / f"page-0001{ext}"
+    _write_atomic(image_path, data)
+    thumb_path = out / f"thumb-0001{ext}"
+    if ns.kind == "jpeg":
+        # PDFium decodes JPEG: place it on a page and render a real thumbnail (this also proves the
+        # file decodes).
+        import pypdfium2 as pdfium
+
+        pdf = pdfium.PdfDocument.new()
+        try:
+            page = pdf.new_page(w, h)
+            img = pdfium.PdfImage.new(pdf)
+            img.load_jpeg(str(Path(ns.input)), pages=[page], inline=True)
+            img.set_matrix(pdfium.PdfMatrix().scale(w, h))
+            page.insert_obj(img)
+            page.gen_content()
+            thumb, _, _ = _bitmap_png(page, _scale_for(w, h, ns.thumb_width, 3 * ns.thumb_width, None))
+            page.close()
+        except Exception as e:  # noqa: BLE001 - any decoder failure means a broken file
+            raise DocumentError("broken_file", f"the JPEG could not be decoded: {e}") from None
+        finally:
+            pdf.close()
+        thumb_path = out / "thumb-0001.png"
+        _write_atomic(thumb_path, thumb)
+    else:
+        _write_atomic(thumb_path, data)
+    _emit(event="page", index=0, width=w, height=h, image=str(image_path), thumb=str(thumb_path))
+    _emit(event="done")
+
+
+def _worker_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rooms.documents", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("inspect", "render"):
+        p = sub.add_parser(name)
+        p.add_argument("input", help="file path, or - for stdin (inspect only)")
+        p.add_argument("--max-pages", type=int, default=DEFAULT_MAX_PAGES)
+        p.add_argument("--max-side", type=float, default=DEFAULT_MAX_PAGE_SIDE_PT)
+        p.add_argument("--memory-limit", type=int, default=DEFAULT_MEMORY_LIMIT_BYTES)
+        p.add_argument("--cpu-limit", type=int, default=120)
+        if name == "render":
+            p.add_argument("--kind", choices=sorted(MIME), required=True)
+            p.add_argument("--out", required=True)
+            p.add_argument("--width", type=int, default=1600)
+            p.add_argument("--dpi", type=float, default=None)
+            p.add_argument("--thumb-width", type=int, default=240)
+            p.add_argument("--max-height", type=int, default=4800)
+    ns = parser.parse_args(argv)
+    _limit_resources(ns.memory_limit, ns.cpu_limit)
+    try:
+        (_worker_inspect if ns.command == "inspect" else _worker_render)(ns)
+    except DocumentError as e:
+        _emit(event="error", code=e.code, message=e.message)
+        return 1
+    except MemoryError:
+        _emit(event="error", code="broken_file", message="the file needs too much memory to render")
+        return 1
+    except Exception as e:  # noqa: BLE001 - report, never a traceback to the server
+        _emit(event="error", code="broken_file", message=f"the file could not be rendered: {type(e).__name__}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_worker_main())

@@ -1,0 +1,462 @@
+"""HttpSource against a real aiohttp server on 127.0.0.1, SimulatedSource, and the PanelRunner."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from rooms.panels.feed import CityFeed
+from rooms.panels.sources import (
+    HttpSource,
+    PanelRunner,
+    SimulatedSource,
+    SourceError,
+    make_source,
+    parse_csv,
+    parse_json,
+)
+from rooms.panels.spec import PanelError, PanelSpec
+
+WAIT = 10.0  # upper bound for every wait in this file
+
+RECORDS = [
+    {"district": "Mapo", "pm25": 21.5, "status": "moderate"},
+    {"district": "Gangnam", "pm25": 33.0, "status": "moderate", "note": "sensor 4 offline"},
+]
+TIMESERIES = {"t": ["2025-03-04T00:00:00Z", "2025-03-04T00:01:00Z"], "series": {"a": [1, 2]}, "unit": "km/h"}
+CSV_TABLE = "road,district,speed\nTeheran-ro,Gangnam,23.5\nMapo-daero,Mapo,31\n"
+CSV_TS = "timestamp,Mapo,Gangnam\n2025-03-04T00:00:00Z,21.5,30\n2025-03-04T00:01:00Z,22,\n"
+
+
+@pytest.fixture
+async def server():
+    release = asyncio.Event()
+    hits: dict[str, int] = {}
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        hits[name] = hits.get(name, 0) + 1
+        if name == "records.json":
+            return web.json_response(RECORDS)
+        if name == "nested.json":
+            return web.json_response({"data": {"items": RECORDS, "count": 2}})
+        if name == "timeseries.json":
+            return web.json_response(TIMESERIES)
+        if name == "kpi.json":
+            return web.json_response({"Open": 3, "Dispatched": 5})
+        if name == "table.csv":
+            return web.Response(text=CSV_TABLE, content_type="text/csv")
+        if name == "ts.csv":
+            return web.Response(text=CSV_TS, content_type="text/csv")
+        if name == "error":
+            return web.Response(status=500, text="boom")
+        if name == "missing":
+            return web.Response(status=404)
+        if name == "big.json":
+            return web.Response(body=b"[" + b"1," * (1024 * 1024) + b"1]", content_type="application/json")
+        if name == "big-stream":
+            # No Content-Length: the cap has to hold while reading.
+            resp = web.StreamResponse()
+            resp.enable_chunked_encoding()
+            await resp.prepare(request)
+            for _ in range(64):
+                await resp.write(b"x" * 65536)
+            return resp
+        if name == "malformed.json":
+            return web.Response(text='{"columns": ["a"], "rows": [[1]', content_type="application/json")
+        if name == "wrong-shape.json":
+            return web.json_response({"hello": "world"})
+        if name == "latin1.csv":
+            return web.Response(body="a,b\n\xff\xfe,1\n".encode("latin-1"), content_type="text/csv", charset="utf-8")
+        if name == "slow":
+            try:
+                await asyncio.wait_for(release.wait(), timeout=WAIT)
+            except asyncio.TimeoutError:
+                pass
+            return web.json_response(RECORDS)
+        if name == "flaky.json":
+            if hits[name] % 2 == 0:
+                return web.Response(status=503)
+            return web.json_response(RECORDS)
+        raise web.HTTPNotFound()
+
+    app = web.Application()
+    app.router.add_get("/{name}", handle)
+    runner = web.AppRunner(app, shutdown_timeout=1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield f"http://127.0.0.1:{port}", hits
+    release.set()
+    await runner.cleanup()
+
+
+async def fetch(url: str, **kw: Any) -> Any:
+    src = HttpSource(url, **kw)
+    try:
+        return await asyncio.wait_for(src.fetch(), WAIT)
+    finally:
+        await src.aclose()
+
+
+# --------------------------------------------------------------------------------------------
+# HttpSource
+
+
+async def test_json_records_become_a_table(server) -> None:
+    base, _ = server
+    data = await fetch(f"{base}/records.json", kind="table")
+    assert data["columns"] == ["district", "pm25", "status", "note"]
+    assert data["rows"] == [["Mapo", 21.5, "moderate", None], ["Gangnam", 33.0, "moderate", "sensor 4 offline"]]
+
+
+async def test_json_path(server) -> None:
+    base, _ = server
+    data = await fetch(f"{base}/nested.json", path="data.items", kind="table")
+    assert len(data["rows"]) == 2
+    with pytest.raises(SourceError, match="not found"):
+        await fetch(f"{base}/nested.json", path="data.nothing", kind="table")
+
+
+async def test_json_already_panel_data(server) -> None:
+    base, _ = server
+    assert await fetch(f"{base}/timeseries.json", kind="timeseries") == TIMESERIES
+
+
+async def test_json_mapping_becomes_kpi_tiles(server) -> None:
+    base, _ = server
+    data = await fetch(f"{base}/kpi.json", kind="kpi")
+    assert [(t["label"], t["value"]) for t in data["tiles"]] == [("Open", 3), ("Dispatched", 5)]
+
+
+async def test_csv_table(server) -> None:
+    base, _ = server
+    data = await fetch(f"{base}/table.csv", format="csv", kind="table")
+    assert data == {
+        "columns": ["road", "district", "speed"],
+        "rows": [["Teheran-ro", "Gangnam", 23.5], ["Mapo-daero", "Mapo", 31]],
+    }
+
+
+async def test_csv_timeseries(server) -> None:
+    base, _ = server
+    data = await fetch(f"{base}/ts.csv", format="csv", kind="timeseries")
+    assert data["t"] == ["2025-03-04T00:00:00Z", "2025-03-04T00:01:00Z"]
+    assert data["series"] == {"Mapo": [21.5, 22], "Gangnam": [30, None]}
+
+
+async def test_csv_timeseries_needs_a_time_column(server) -> None:
+    base, _ = server
+    with pytest.raises(SourceError, match="time column"):
+        await fetch(f"{base}/table.csv", format="csv", kind="timeseries")
+
+
+@pytest.mark.parametrize("name", ["error", "missing"])
+async def test_http_error_status(server, name: str) -> None:
+    base, _ = server
+    with pytest.raises(SourceError, match="HTTP (500|404)"):
+        await fetch(f"{base}/{name}")
+
+
+async def test_oversized_body_with_length(server) -> None:
+    base, _ = server
+    with pytest.raises(SourceError, match="larger than"):
+        await fetch(f"{base}/big.json", max_bytes=1024 * 1024)
+
+
+async def test_oversized_streamed_body(server) -> None:
+    base, _ = server
+    with pytest.raises(SourceError, match="larger than"):
+        await fetch(f"{base}/big-stream", max_bytes=256 * 1024)
+
+
+async def test_malformed_json(server) -> None:
+    base, _ = server
+    with pytest.raises(SourceError, match="malformed JSON"):
+        await fetch(f"{base}/malformed.json")
+
+
+async def test_json_of_the_wrong_shape(server) -> None:
+    base, _ = server
+    with pytest.raises(SourceError):
+        await fetch(f"{base}/wrong-shape.json", kind="timeseries")
+
+
+async def test_csv_in_the_wrong_encoding(server) -> None:
+    base, _ = server
+    with pytest.raises(SourceError, match="encoding"):
+        await fetch(f"{base}/latin1.csv", format="csv")
+
+
+async def test_slow_endpoint_times_out(server) -> None:
+    base, _ = server
+    with pytest.raises(SourceError, match="no answer within"):
+        await fetch(f"{base}/slow", timeout_s=0.2)
+
+
+async def test_connection_refused(server) -> None:
+    # A loopback port nobody listens on: bind one, then close it.
+    s = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = s.sockets[0].getsockname()[1]
+    s.close()
+    await s.wait_closed()
+    with pytest.raises(SourceError, match="request failed"):
+        await fetch(f"http://127.0.0.1:{port}/x")
+
+
+def test_http_source_refuses_other_schemes() -> None:
+    with pytest.raises(PanelError):
+        HttpSource("file:///etc/passwd")
+    with pytest.raises(PanelError):
+        HttpSource("http://example.org/", kind="pie")
+
+
+def test_parsers_directly() -> None:
+    assert parse_json(b'[{"label": "Open", "value": "4"}]', "kpi")["tiles"][0]["value"] == 4
+    with pytest.raises(SourceError):
+        parse_json(b'[1, 2, 3]', "table")
+    with pytest.raises(SourceError):
+        parse_json(b"\xff\xfe\x00garbage", "table")
+    with pytest.raises(SourceError, match="fields"):
+        parse_csv("a,b\n1,2,3\n", "table")
+    with pytest.raises(SourceError, match="header"):
+        parse_csv("a,a\n1,2\n", "table")
+    with pytest.raises(SourceError, match="empty"):
+        parse_csv("\n\n", "table")
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(SourceError):
+        parse_json(deep, "table")
+
+
+# --------------------------------------------------------------------------------------------
+# SimulatedSource and make_source
+
+
+async def test_simulated_source() -> None:
+    feed = CityFeed(1, clock=lambda: datetime(2025, 3, 4, tzinfo=timezone.utc))
+    src = SimulatedSource(feed, "traffic", "kpi")
+    data = await src.fetch()
+    assert data["tiles"][0]["unit"] == "km/h"
+    bad = SimulatedSource(feed, "air_quality", "timeseries", options={"pollutant": "co2"})
+    with pytest.raises(SourceError):
+        await bad.fetch()
+
+
+def test_make_source() -> None:
+    feed = CityFeed(1)
+    sim = PanelSpec.new("r", "AQ", "table", {"type": "simulated", "feed": "air_quality", "interval_s": 5})
+    src = make_source(sim, feed)
+    assert isinstance(src, SimulatedSource) and src.interval_s == 5
+    http = PanelSpec.new("r", "T", "table", {"type": "http", "url": "http://127.0.0.1:1/x.csv", "format": "csv"})
+    src = make_source(http)
+    assert isinstance(src, HttpSource) and src.format == "csv" and src.interval_s == 30
+
+
+# --------------------------------------------------------------------------------------------
+# PanelRunner
+
+
+class CountingSource:
+    def __init__(self, interval_s: float = 0.01) -> None:
+        self.interval_s = interval_s
+        self.n = 0
+
+    async def fetch(self) -> dict:
+        self.n += 1
+        return {"tiles": [{"label": "n", "value": self.n, "unit": "", "trend": "up", "status": "good"}]}
+
+
+class FailingSource:
+    interval_s = 0.01
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+        self.calls = 0
+
+    async def fetch(self) -> dict:
+        self.calls += 1
+        raise self.exc
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.updates: list[tuple[str, Any, Any]] = []
+        self.changed = asyncio.Event()
+
+    async def __call__(self, panel_id: str, data: Any, error: Any) -> None:
+        self.updates.append((panel_id, data, error))
+        self.changed.set()
+
+    def of(self, panel_id: str) -> list[tuple[Any, Any]]:
+        return [(d, e) for p, d, e in self.updates if p == panel_id]
+
+    async def until(self, predicate) -> None:
+        async def loop() -> None:
+            while not predicate():
+                self.changed.clear()
+                await self.changed.wait()
+
+        await asyncio.wait_for(loop(), WAIT)
+
+
+def spec(panel_id: str, kind: str = "kpi") -> PanelSpec:
+    return PanelSpec(panel_id, "room1", f"Panel {panel_id}", kind, {"type": "simulated", "feed": "traffic"})
+
+
+async def test_runner_updates_repeatedly_and_keeps_latest() -> None:
+    rec = Recorder()
+    runner = PanelRunner(rec, min_interval_s=0)
+    src = CountingSource()
+    try:
+        await runner.start(spec("a"), src)
+        await rec.until(lambda: len(rec.of("a")) >= 5)
+        assert runner.running() == ["a"]
+        values = [d["tiles"][0]["value"] for d, e in rec.of("a")]
+        assert values == sorted(values) and len(set(values)) == len(values)
+        latest = runner.latest("a")
+        assert latest is not None and latest.error is None and latest.ok_at is not None
+        assert latest.data["tiles"][0]["value"] >= values[-1]
+        assert json.dumps(latest.to_dict())
+    finally:
+        await runner.stop_all()
+    assert runner.running() == [] and runner.latest("a") is None
+    n = src.n
+    await asyncio.sleep(0.05)
+    assert src.n == n, "stopped panels are no longer polled"
+
+
+async def test_failing_source_does_not_stop_other_panels() -> None:
+    rec = Recorder()
+    runner = PanelRunner(rec, min_interval_s=0, max_backoff_s=0.02)
+    try:
+        bad, bug = FailingSource(SourceError("HTTP 500")), FailingSource(RuntimeError("a bug in a source"))
+        await runner.start(spec("bad"), bad)
+        await runner.start(spec("bug"), bug)
+        await runner.start(spec("good"), CountingSource())
+        await rec.until(lambda: len(rec.of("good")) >= 5 and bad.calls >= 3 and bug.calls >= 3)
+        # The same error again is not sent again; the failing panels keep being polled.
+        assert rec.of("bad") == [(None, "HTTP 500")]
+        assert all(e and "RuntimeError" in e for d, e in rec.of("bug"))
+        assert all(e is None for d, e in rec.of("good"))
+        assert runner.latest("bad").error == "HTTP 500"
+        assert sorted(runner.running()) == ["bad", "bug", "good"]
+    finally:
+        await runner.stop_all()
+
+
+async def test_error_keeps_last_good_data(server) -> None:
+    base, hits = server
+    rec = Recorder()
+    runner = PanelRunner(rec, min_interval_s=0)
+    src = HttpSource(f"{base}/flaky.json", kind="table")
+    src.interval_s = 0.01  # faster than a PanelSpec allows, for the test
+    try:
+        await runner.start(spec("flaky", "table"), src)
+        await rec.until(lambda: any(e for _, e in rec.of("flaky")))
+        first_ok, first_err = rec.of("flaky")[0], next(u for u in rec.of("flaky") if u[1])
+        assert first_ok[1] is None and first_ok[0]["columns"][0] == "district"
+        assert first_err[1].startswith("HTTP 503")
+        assert first_err[0] == first_ok[0], "the error carries the last good data"
+    finally:
+        await runner.stop_all()
+    assert src._session is None, "the runner closes the source's HTTP session"
+
+
+async def test_raising_callback_does_not_stop_the_panel() -> None:
+    calls = 0
+    done = asyncio.Event()
+
+    async def on_update(panel_id: str, data: Any, error: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls >= 3:
+            done.set()
+        raise RuntimeError("client gone")
+
+    runner = PanelRunner(on_update, min_interval_s=0)
+    try:
+        await runner.start(spec("a"), CountingSource())
+        await asyncio.wait_for(done.wait(), WAIT)
+    finally:
+        await runner.stop_all()
+
+
+async def test_start_twice_restarts_and_stop_unknown() -> None:
+    rec = Recorder()
+    runner = PanelRunner(rec, min_interval_s=0)
+    first, second = CountingSource(), CountingSource()
+    try:
+        await runner.start(spec("a"), first)
+        await rec.until(lambda: len(rec.of("a")) >= 1)
+        await runner.start(spec("a"), second)
+        n = first.n
+        await rec.until(lambda: second.n >= 2)
+        assert first.n == n
+        assert runner.running() == ["a"]
+        assert await runner.stop("nope") is False
+        assert await runner.stop("a") is True
+    finally:
+        await runner.stop_all()
+
+
+async def test_runner_is_bounded() -> None:
+    runner = PanelRunner(Recorder(), max_panels=2, min_interval_s=0)
+    try:
+        await runner.start(spec("a"), CountingSource(1.0))
+        await runner.start(spec("b"), CountingSource(1.0))
+        with pytest.raises(PanelError) as e:
+            await runner.start(spec("c"), CountingSource(1.0))
+        assert e.value.code == "too_many_panels"
+    finally:
+        await runner.stop_all()
+
+
+async def test_runner_with_simulated_panel_spec() -> None:
+    rec = Recorder()
+    runner = PanelRunner(rec, feed=CityFeed(3))
+    try:
+        await runner.start(spec("traffic", "table"))
+        await rec.until(lambda: len(rec.of("traffic")) >= 1)
+        data, error = rec.of("traffic")[0]
+        assert error is None and data["columns"][0] == "Road"
+        assert runner.latest("traffic").data == data
+    finally:
+        await runner.stop_all()
+
+
+class ConstantSource:
+    interval_s = 0.01
+
+    def __init__(self, fetches_wanted: int) -> None:
+        self.n = 0
+        self.enough = asyncio.Event()
+        self.wanted = fetches_wanted
+
+    async def fetch(self) -> dict:
+        self.n += 1
+        if self.n >= self.wanted:
+            self.enough.set()
+        return {"columns": ["a"], "rows": [[1]]}
+
+
+@pytest.mark.parametrize("notify_unchanged", [False, True])
+async def test_unchanged_data_is_not_sent_again(notify_unchanged: bool) -> None:
+    rec = Recorder()
+    runner = PanelRunner(rec, min_interval_s=0, notify_unchanged=notify_unchanged)
+    src = ConstantSource(5)
+    try:
+        await runner.start(spec("c", "table"), src)
+        await asyncio.wait_for(src.enough.wait(), WAIT)
+        await rec.until(lambda: len(rec.of("c")) >= 1)
+    finally:
+        await runner.stop_all()
+    if notify_unchanged:
+        assert len(rec.of("c")) >= 4
+    else:
+        assert len(rec.of("c")) == 1
