@@ -1,0 +1,58 @@
+// HTTP calls to the Sitroom server (docs/protocol.md, "HTTP API").
+
+export class ApiError extends Error {
+  /** code: the server's error code, or "network" when the server could not be reached. */
+  constructor(code, message, status = 0) {
+    super(message);
+    this.name = "ApiError";
+    this.code = code;
+    this.status = status;
+  }
+}
+
+async function call(method, path, { body, token, timeoutMs = 15000 } = {}) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: controller.signal,
+      credentials: "same-origin",
+    });
+  } catch (err) {
+    throw new ApiError("network", "The Sitroom server could not be reached.", 0);
+  } finally {
+    clearTimeout(timer);
+  }
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    const error = (data && data.error) || {};
+    throw new ApiError(
+      error.code || `http_${response.status}`,
+      error.message || `The server answered ${response.status}.`,
+      response.status,
+    );
+  }
+  return data;
+}
+
+/** POST /api/rooms -> {room: {id, title}, links: {host, participant}} */
+export function createRoom(title) {
+  return call("POST", "/api/rooms", { body: { title } });
+}
+
+/** GET /api/rooms/{id} with the invite token -> {room: {id, title}, role} */
+export function getRoom(roomId, token) {
+  return call("GET", `/api/rooms/${encodeURIComponent(roomId)}`, { token });
+}

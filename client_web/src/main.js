@@ -1,0 +1,27 @@
+// Entry point: picks the page by <body data-page> and exposes window.sitroom for tests.
+import { showStart } from "./start.js";
+import { showRoom } from "./room.js";
+
+const sitroom = {
+  meeting: null,
+  get state() {
+    return this.meeting ? this.meeting.state : null;
+  },
+  selfId() {
+    return this.meeting ? this.meeting.selfId() : null;
+  },
+  get pcs() {
+    return this.meeting ? this.meeting.pcs : { publish: null, subscribe: null };
+  },
+};
+Object.defineProperty(window, "sitroom", { value: sitroom, configurable: false, writable: false });
+
+function boot() {
+  const root = document.getElementById("app");
+  const page = document.body.dataset.page;
+  if (page === "room") showRoom(root, sitroom);
+  else showStart(root);
+}
+
+if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", boot);
+else boot();

@@ -1,0 +1,351 @@
+// Local capture and the two RTCPeerConnections of docs/protocol.md: the publish connection (this
+// client always offers) and the subscribe connection (the server always offers).
+
+const GATHER_TIMEOUT_MS = 5000;
+// The answer to an offer without media sections: a session with nothing in it.
+const EMPTY_ANSWER = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n";
+
+export const VIDEO_CONSTRAINTS = {
+  width: { ideal: 960 },
+  height: { ideal: 540 },
+  frameRate: { ideal: 30, max: 30 },
+};
+export const AUDIO_CONSTRAINTS = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+
+/** Why capture failed, in words for the pre-join screen. */
+function describeCaptureError(err) {
+  switch (err && err.name) {
+    case "NotAllowedError":
+    case "SecurityError":
+      return "blocked";
+    case "NotFoundError":
+    case "OverconstrainedError":
+      return "missing";
+    case "NotReadableError":
+      return "busy";
+    default:
+      return "unavailable";
+  }
+}
+
+/**
+ * Ask for microphone and camera. Never throws: returns whatever could be captured, and for each kind
+ * that could not, a reason ("blocked", "missing", "busy", "unavailable", "insecure").
+ * Result: {stream, audioTrack, videoTrack, errors: {audio?, video?}}
+ */
+export async function captureMedia({ audio = true, video = true } = {}) {
+  const stream = new MediaStream();
+  const errors = {};
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    const reason = window.isSecureContext ? "unavailable" : "insecure";
+    if (audio) errors.audio = reason;
+    if (video) errors.video = reason;
+    return { stream, audioTrack: null, videoTrack: null, errors };
+  }
+  const want = {
+    audio: audio ? AUDIO_CONSTRAINTS : false,
+    video: video ? VIDEO_CONSTRAINTS : false,
+  };
+  if (want.audio || want.video) {
+    try {
+      const s = await navigator.mediaDevices.getUserMedia(want);
+      s.getTracks().forEach((t) => stream.addTrack(t));
+    } catch (err) {
+      // One device may be the problem: try each kind on its own.
+      for (const kind of ["audio", "video"]) {
+        if (!want[kind]) continue;
+        try {
+          const s = await navigator.mediaDevices.getUserMedia({ [kind]: want[kind] });
+          s.getTracks().forEach((t) => stream.addTrack(t));
+        } catch (kindErr) {
+          errors[kind] = describeCaptureError(kindErr);
+        }
+      }
+    }
+  }
+  return {
+    stream,
+    audioTrack: stream.getAudioTracks()[0] || null,
+    videoTrack: stream.getVideoTracks()[0] || null,
+    errors,
+  };
+}
+
+export function stopStream(stream) {
+  if (stream) stream.getTracks().forEach((t) => t.stop());
+}
+
+/** Resolve once ICE gathering is complete (the server does not trickle), or after a timeout. */
+export function waitForIceGathering(pc, timeoutMs = GATHER_TIMEOUT_MS) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  // A description without media sections (an offer before anyone publishes) gathers nothing.
+  if (!pc.getTransceivers().some((t) => t.mid !== null && !t.stopped)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      pc.removeEventListener("icegatheringstatechange", onState);
+      pc.removeEventListener("icecandidate", onCandidate);
+      resolve();
+    };
+    const onState = () => pc.iceGatheringState === "complete" && done();
+    const onCandidate = (e) => e.candidate === null && done();
+    const timer = setTimeout(done, timeoutMs);
+    pc.addEventListener("icegatheringstatechange", onState);
+    pc.addEventListener("icecandidate", onCandidate);
+  });
+}
+
+/**
+ * An offer with no media sections may still carry "a=group:BUNDLE" with no MIDs (aiortc writes
+ * one), which Chromium rejects; drop such an empty group.
+ */
+export function withoutEmptyBundle(sdp) {
+  return sdp.replace(/^a=group:BUNDLE[ \t]*\r?\n/gm, "");
+}
+
+/** Runs async jobs one after another (negotiations must never overlap on one connection). */
+class SerialQueue {
+  constructor() {
+    this.tail = Promise.resolve();
+  }
+  run(job) {
+    const result = this.tail.then(job);
+    this.tail = result.catch(() => {});
+    return result;
+  }
+}
+
+/**
+ * The send-only publish connection. `request` is Connection.request bound to the connection.
+ * Call setTracks([{track, source, stream}]) to (re)publish; each call renegotiates.
+ */
+export class Publisher {
+  constructor({ iceServers = [], request, onConnectionState = () => {} }) {
+    this.request = request;
+    this.pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
+    this.pc.addEventListener("connectionstatechange", () => onConnectionState(this.pc.connectionState));
+    this.queue = new SerialQueue();
+    this.sources = new Map(); // RTCRtpTransceiver -> source
+    this.closed = false;
+  }
+
+  /** Publish exactly these tracks: reuse transceivers of the same source, then negotiate. */
+  setTracks(entries) {
+    return this.queue.run(async () => {
+      if (this.closed) return;
+      let changed = false;
+      const wanted = new Map(entries.filter((e) => e.track).map((e) => [e.source, e]));
+      for (const [transceiver, source] of this.sources) {
+        const entry = wanted.get(source);
+        const track = entry ? entry.track : null;
+        if (transceiver.sender.track !== track) {
+          // Another track of the same source (a new device) needs no new offer; a removal does.
+          await transceiver.sender.replaceTrack(track);
+          if (!track) {
+            this.sources.delete(transceiver);
+            // Keep the m-line (it may be reused) but stop sending on it.
+            transceiver.direction = "inactive";
+            changed = true;
+          }
+        }
+        wanted.delete(source);
+      }
+      for (const { track, source, stream } of wanted.values()) {
+        const reusable = this.pc
+          .getTransceivers()
+          .find((t) => !this.sources.has(t) && t.receiver.track.kind === track.kind && !t.stopped);
+        let transceiver;
+        if (reusable) {
+          transceiver = reusable;
+          await transceiver.sender.replaceTrack(track);
+          transceiver.direction = "sendonly";
+          if (stream && transceiver.sender.setStreams) transceiver.sender.setStreams(stream);
+        } else {
+          transceiver = this.pc.addTransceiver(track, {
+            direction: "sendonly",
+            streams: stream ? [stream] : [],
+          });
+        }
+        this.sources.set(transceiver, source);
+        changed = true;
+      }
+      if (changed) await this.negotiate();
+    });
+  }
+
+  async negotiate() {
+    const pc = this.pc;
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    await waitForIceGathering(pc);
+    if (this.closed) return;
+    const sources = {};
+    for (const [transceiver, source] of this.sources) {
+      if (transceiver.mid !== null && transceiver.sender.track) sources[transceiver.mid] = source;
+    }
+    let ack;
+    try {
+      ack = await this.request("publish", { sdp: pc.localDescription.sdp, sources });
+    } catch (err) {
+      if (!this.closed && pc.signalingState === "have-local-offer") {
+        await pc.setLocalDescription({ type: "rollback" }).catch(() => {});
+      }
+      throw err;
+    }
+    if (this.closed) return;
+    await pc.setRemoteDescription({ type: "answer", sdp: ack.sdp });
+    await this.preferResolution();
+  }
+
+  /**
+   * Keep resolution and lower the frame rate when bandwidth is short: the estimate toward the SFU
+   * is low, and a sharp picture of a speaker matters more than motion.
+   */
+  async preferResolution() {
+    for (const transceiver of this.sources.keys()) {
+      const sender = transceiver.sender;
+      if (!sender.track || sender.track.kind !== "video" || !sender.getParameters) continue;
+      try {
+        const params = sender.getParameters();
+        const wanted = "maintain-resolution";
+        if (params.degradationPreference === wanted) continue;
+        params.degradationPreference = wanted;
+        await sender.setParameters(params);
+      } catch {
+        // Not supported by this browser: keep its default.
+      }
+    }
+  }
+
+  close() {
+    this.closed = true;
+    try {
+      this.pc.close();
+    } catch {
+      /* already closed */
+    }
+  }
+}
+
+/**
+ * The receive-only subscribe connection. The server offers; this side answers with the same
+ * revision. onTracks(Map participantId -> {microphone?, camera?, screen?: MediaStreamTrack}) is
+ * called after every applied offer.
+ */
+export class Subscriber {
+  constructor({ request, onTracks = () => {}, onConnectionState = () => {} }) {
+    this.request = request;
+    this.onTracks = onTracks;
+    this.onConnectionState = onConnectionState;
+    this.pc = null;
+    this.queue = new SerialQueue();
+    this.consumers = [];
+    this.closed = false;
+    this.latestRevision = -1;
+    this.ready = new Promise((resolve) => (this.resolveReady = resolve));
+  }
+
+  /** The join ack's ICE servers; offers that arrive before it wait for it. */
+  start(iceServers = []) {
+    if (this.pc || this.closed) return;
+    this.pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
+    this.pc.addEventListener("connectionstatechange", () => this.onConnectionState(this.pc.connectionState));
+    this.resolveReady();
+  }
+
+  handleOffer(offer) {
+    if (!offer || typeof offer.sdp !== "string" || !Number.isInteger(offer.revision)) return Promise.resolve();
+    if (offer.revision <= this.latestRevision) return Promise.resolve();
+    this.latestRevision = offer.revision;
+    return this.queue.run(async () => {
+      await this.ready;
+      if (this.closed || offer.revision < this.latestRevision) return; // superseded meanwhile
+      const pc = this.pc;
+      this.consumers = Array.isArray(offer.consumers) ? offer.consumers : [];
+      if (!/^m=/m.test(offer.sdp) && !pc.remoteDescription) {
+        // Nothing to receive yet (no one publishes). A browser with bundlePolicy "max-bundle"
+        // rejects an offer without media sections, so answer it without touching the connection.
+        this.emitTracks();
+        await this.request("subscribe_answer", { sdp: EMPTY_ANSWER, revision: offer.revision });
+        return;
+      }
+      await pc.setRemoteDescription({ type: "offer", sdp: withoutEmptyBundle(offer.sdp) });
+      this.emitTracks();
+      const answer = await pc.createAnswer();
+      await pc.setLocalDescription(answer);
+      await waitForIceGathering(pc);
+      if (this.closed) return;
+      try {
+        await this.request("subscribe_answer", { sdp: pc.localDescription.sdp, revision: offer.revision });
+      } catch (err) {
+        // A newer offer is on its way; it will be answered in turn.
+        if (err.code !== "stale_revision") throw err;
+      }
+    });
+  }
+
+  /** Consumers mapped to live tracks by transceiver mid. */
+  tracksByParticipant() {
+    const result = new Map();
+    if (!this.pc) return result;
+    const byMid = new Map(this.pc.getTransceivers().map((t) => [t.mid, t]));
+    for (const consumer of this.consumers) {
+      const transceiver = byMid.get(String(consumer.mid));
+      if (!transceiver) continue;
+      const entry = result.get(consumer.participant_id) || {};
+      entry[consumer.source] = transceiver.receiver.track;
+      entry.receivers = entry.receivers || {};
+      entry.receivers[consumer.source] = transceiver.receiver;
+      result.set(consumer.participant_id, entry);
+    }
+    return result;
+  }
+
+  emitTracks() {
+    this.onTracks(this.tracksByParticipant());
+  }
+
+  close() {
+    this.closed = true;
+    this.resolveReady();
+    try {
+      this.pc && this.pc.close();
+    } catch {
+      /* already closed */
+    }
+  }
+}
+
+/** Input level of an audio track, 0..1, sampled on demand (for meters and the speaking ring). */
+export class LevelMeter {
+  constructor(track) {
+    const Ctx = window.AudioContext || window.webkitAudioContext;
+    this.ctx = null;
+    if (!Ctx || !track) return;
+    try {
+      this.ctx = new Ctx();
+      this.source = this.ctx.createMediaStreamSource(new MediaStream([track]));
+      this.analyser = this.ctx.createAnalyser();
+      this.analyser.fftSize = 512;
+      this.buffer = new Float32Array(this.analyser.fftSize);
+      this.source.connect(this.analyser);
+    } catch {
+      this.ctx = null;
+    }
+  }
+
+  level() {
+    if (!this.ctx) return 0;
+    if (this.ctx.state === "suspended") this.ctx.resume().catch(() => {});
+    this.analyser.getFloatTimeDomainData(this.buffer);
+    let sum = 0;
+    for (const v of this.buffer) sum += v * v;
+    const rms = Math.sqrt(sum / this.buffer.length);
+    return Math.min(1, rms * 4);
+  }
+
+  close() {
+    if (this.ctx) this.ctx.close().catch(() => {});
+    this.ctx = null;
+  }
+}

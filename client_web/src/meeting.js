@@ -1,0 +1,502 @@
+// The meeting: one Socket.IO session, the publish and subscribe connections, the gallery and the
+// controls. Follows docs/protocol.md; reconnects by joining again on a fresh connection.
+import { Connection } from "./connection.js";
+import { h, icon, toast, showNotice } from "./dom.js";
+import { Gallery } from "./gallery.js";
+import { createControls } from "./controls.js";
+import { Publisher, Subscriber, LevelMeter, stopStream } from "./media.js";
+
+const SPEAKING_LEVEL = 0.04;
+const SPEAKING_POLL_MS = 250;
+const MEDIA_FAILED_GRACE_MS = 4000;
+const RECOVER_MAX_DELAY_MS = 30000;
+const RECOVER_RESET_MS = 60000;
+
+const ERROR_TEXT = {
+  bad_request: "The server did not accept that request.",
+  invalid_token: "This invite link is not valid any more.",
+  room_not_found: "This meeting no longer exists.",
+  not_joined: "You are not in the meeting yet.",
+  forbidden: "Your role in this meeting does not allow that.",
+  bad_sdp: "Your camera or microphone could not be connected.",
+  rate_limited: "Too many actions at once; please wait a moment.",
+  internal: "The server had a problem; please try again.",
+  timeout: "The server did not answer in time.",
+};
+
+export function errorText(code, fallback) {
+  return ERROR_TEXT[code] || fallback || "Something went wrong.";
+}
+
+function formatElapsed(ms) {
+  const total = Math.max(0, Math.floor(ms / 1000));
+  const hh = Math.floor(total / 3600);
+  const mm = String(Math.floor((total % 3600) / 60)).padStart(2, "0");
+  const ss = String(total % 60).padStart(2, "0");
+  return hh ? `${hh}:${mm}:${ss}` : `${mm}:${ss}`;
+}
+
+export class Meeting {
+  /**
+   * root: element to render into. options: {roomId, token, room, role, choices, onExit(kind, info)}
+   * where choices come from the pre-join screen and onExit is called after Leave or a fatal error.
+   */
+  constructor(root, { roomId, token, room, role, choices, onExit }) {
+    this.root = root;
+    this.token = token;
+    this.choices = choices;
+    this.onExit = onExit;
+    this.canPublish = role !== "viewer";
+    this.media = choices.media;
+    this.audioOn = choices.audioOn;
+    this.videoOn = choices.videoOn;
+    if (this.media.audioTrack) this.media.audioTrack.enabled = this.audioOn;
+    if (this.media.videoTrack) this.media.videoTrack.enabled = this.videoOn;
+    /** Read-only view for tests and debugging (window.sitroom.state). */
+    this.state = {
+      status: "connecting", // connecting | joined | reconnecting | left | failed
+      roomId,
+      room,
+      role,
+      self: null,
+      participants: {},
+      consumers: [],
+      audioMuted: !this.audioOn,
+      videoMuted: !this.videoOn,
+      startedAt: Date.now(), // the Join click (after the pre-join capture settled)
+      joinedAt: null,
+      firstRemoteFrameAt: null,
+      firstFrameAt: {}, // participant id -> when their first video frame was shown
+    };
+    this.session = 0;
+    this.publisher = null;
+    this.subscriber = null;
+    this.remoteTracks = new Map();
+    this.timers = [];
+    this.selfMeter = null;
+  }
+
+  get pcs() {
+    return { publish: this.publisher?.pc ?? null, subscribe: this.subscriber?.pc ?? null };
+  }
+
+  selfId() {
+    return this.state.self ? this.state.self.id : null;
+  }
+
+  // ---- view ----------------------------------------------------------------------------------
+
+  render() {
+    this.stage = h("main", { class: "stage", attrs: { "aria-label": "Participants" } });
+    this.gallery = new Gallery(this.stage);
+    this.controls = createControls({
+      canPublish: this.canPublish,
+      onToggleMic: () => this.toggleMic(),
+      onToggleCamera: () => this.toggleCamera(),
+      onLeave: () => this.leave(),
+    });
+    this.clock = h("span", { class: "meeting-clock", attrs: { "aria-label": "Meeting duration" } });
+    this.banner = h("div", {
+      class: "banner",
+      hidden: true,
+      attrs: { role: "status", "aria-live": "assertive" },
+    });
+    this.soundButton = h(
+      "button",
+      { type: "button", class: "button button-primary sound-button", hidden: true },
+      "Click to turn on meeting sound",
+    );
+    this.soundButton.addEventListener("click", () => {
+      this.gallery.resumePlayback();
+      this.soundButton.hidden = true;
+    });
+    const header = h(
+      "header",
+      { class: "meeting-header" },
+      h("span", { class: "brand-mark small" }, icon("hall")),
+      h("h1", { class: "meeting-title", text: this.state.room.title }),
+      this.clock,
+    );
+    this.root.replaceChildren(
+      h("div", { class: "meeting" }, header, this.banner, this.soundButton, this.stage, this.controls.el),
+    );
+    document.title = `${this.state.room.title} · Sitroom`;
+    this.updateControls();
+    this.onAutoplayBlocked = () => (this.soundButton.hidden = false);
+    document.addEventListener("sitroom:autoplay-blocked", this.onAutoplayBlocked);
+  }
+
+  showBanner(text, tone = "warning") {
+    this.banner.textContent = text;
+    this.banner.className = `banner banner-${tone}`;
+    this.banner.hidden = !text;
+  }
+
+  updateControls() {
+    this.controls.setMic(this.audioOn, Boolean(this.media.audioTrack));
+    this.controls.setCamera(this.videoOn, Boolean(this.media.videoTrack));
+    const selfCounted = this.state.self && this.canPublish ? 1 : 0;
+    this.controls.setCount(Object.keys(this.state.participants).length + selfCounted);
+  }
+
+  selfParticipant() {
+    const self = this.state.self || { id: "self" };
+    return { ...self, audio_muted: !this.audioOn, video_muted: !this.videoOn };
+  }
+
+  // ---- lifecycle -----------------------------------------------------------------------------
+
+  start() {
+    this.render();
+    this.showBanner("Joining the meeting…", "info");
+    this.conn = new Connection();
+    const c = this.conn;
+    c.on("connect", () => this.establish());
+    c.on("disconnect", (reason) => this.onDisconnect(reason));
+    c.on("connect_error", () => {
+      if (this.state.status === "connecting" || this.state.status === "reconnecting") {
+        this.showBanner("Cannot reach the server. Retrying…", "warning");
+      }
+    });
+    c.on("participant_joined", (p) => this.onParticipantJoined(p));
+    c.on("participant_left", (p) => this.onParticipantLeft(p));
+    c.on("participant_updated", (p) => this.onParticipantUpdated(p));
+    c.on("subscribe_offer", (offer) => this.onSubscribeOffer(offer));
+    c.on("error", (err) => this.onServerError(err));
+    c.open();
+
+    this.timers.push(setInterval(() => this.pollSpeaking(), SPEAKING_POLL_MS));
+    this.timers.push(
+      setInterval(() => {
+        if (this.state.joinedAt) this.clock.textContent = formatElapsed(Date.now() - this.state.joinedAt);
+      }, 1000),
+    );
+    this.onPageHide = () => this.conn?.socket.disconnect();
+    window.addEventListener("pagehide", this.onPageHide);
+    this.requestWakeLock();
+  }
+
+  async requestWakeLock() {
+    try {
+      this.wakeLock = await navigator.wakeLock?.request("screen");
+    } catch {
+      this.wakeLock = null;
+    }
+  }
+
+  /** Join on the current connection (first connect and every reconnect) and start media. */
+  async establish() {
+    const session = ++this.session;
+    const current = () => session === this.session && this.state.status !== "left";
+    this.closeMedia();
+    this.clearRemote();
+
+    const request = (event, payload) => this.conn.request(event, payload);
+    this.subscriber = new Subscriber({
+      request,
+      onTracks: (tracks) => current() && this.onTracks(tracks),
+      onConnectionState: (s) => current() && this.onMediaState("subscribe", s),
+    });
+
+    let ack;
+    try {
+      ack = await request("join", {
+        token: this.token,
+        name: this.choices.name,
+        organisation: this.choices.organisation,
+      });
+    } catch (err) {
+      if (!current()) return;
+      if (["invalid_token", "room_not_found", "bad_request", "forbidden"].includes(err.code)) {
+        this.fail(err.code, err.message);
+      } else {
+        // Timeouts and lost connections: join again on a fresh connection.
+        this.recover("The server is not answering; retrying.");
+      }
+      return;
+    }
+    if (!current()) return;
+
+    const wasReconnecting = this.state.status === "reconnecting";
+    this.state.status = "joined";
+    this.state.self = ack.self;
+    this.state.room = ack.room || this.state.room;
+    this.state.participants = {};
+    if (!this.state.joinedAt) this.state.joinedAt = Date.now();
+    this.showBanner("");
+    if (wasReconnecting) toast("Reconnected to the meeting.");
+
+    if (this.canPublish) {
+      this.gallery.upsert(this.selfParticipant(), { isSelf: true });
+      this.gallery.setTracks(ack.self.id, { camera: this.media.videoTrack });
+    }
+    for (const p of ack.participants || []) this.onParticipantJoined(p, { quiet: true });
+    this.updateControls();
+    this.iceServers = Array.isArray(ack.ice_servers) ? ack.ice_servers : [];
+    this.subscriber.start(this.iceServers);
+
+    if (ack.self.audio_muted !== !this.audioOn || ack.self.video_muted !== !this.videoOn) {
+      this.sendMediaState();
+    }
+    if (this.canPublish) await this.publish(session);
+  }
+
+  async publish(session) {
+    const entries = [];
+    if (this.media.audioTrack) entries.push({ track: this.media.audioTrack, source: "microphone", stream: this.media.stream });
+    if (this.media.videoTrack) entries.push({ track: this.media.videoTrack, source: "camera", stream: this.media.stream });
+    if (!entries.length) return;
+    this.publisher = new Publisher({
+      iceServers: this.iceServers,
+      request: (event, payload) => this.conn.request(event, payload),
+      onConnectionState: (s) => session === this.session && this.onMediaState("publish", s),
+    });
+    try {
+      await this.publisher.setTracks(entries);
+    } catch (err) {
+      if (session !== this.session) return;
+      // Server-side failures also arrive as an `error` event (and a toast); report local ones.
+      console.warn("publish failed:", err);
+      if (typeof err.code !== "string" || err.code === "timeout") {
+        toast("Your camera and microphone could not be connected.", "error");
+      }
+    }
+  }
+
+  onDisconnect(reason) {
+    if (this.state.status === "left" || this.state.status === "failed") return;
+    this.session++; // stale replies from the old connection are ignored
+    this.closeMedia();
+    this.state.status = "reconnecting";
+    this.showBanner("Connection lost. Reconnecting…", "warning");
+    if (reason === "io server disconnect") {
+      // The server closed this session; Socket.IO does not retry on its own in that case.
+      setTimeout(() => this.state.status === "reconnecting" && this.conn.socket.connect(), 1000);
+    }
+  }
+
+  onMediaState(which, connectionState) {
+    if (connectionState !== "failed") return;
+    // aiortc has no ICE restart: join again on a fresh connection if it does not recover.
+    const session = this.session;
+    setTimeout(() => {
+      const pc = which === "publish" ? this.publisher?.pc : this.subscriber?.pc;
+      if (session !== this.session || !pc || pc.connectionState !== "failed") return;
+      this.recover("The media connection was lost; reconnecting.");
+    }, MEDIA_FAILED_GRACE_MS);
+  }
+
+  /**
+   * Join again on a fresh Socket.IO connection, with exponential back-off so that a persistent
+   * fault does not turn into a reconnect storm.
+   */
+  recover(message) {
+    if (this.state.status === "left" || this.state.status === "failed" || this.recoverTimer) return;
+    const now = Date.now();
+    if (now - (this.lastRecoverAt || 0) > RECOVER_RESET_MS) this.recoverAttempts = 0;
+    const delay = Math.min(RECOVER_MAX_DELAY_MS, 1000 * 2 ** (this.recoverAttempts || 0));
+    this.recoverAttempts = (this.recoverAttempts || 0) + 1;
+    this.lastRecoverAt = now;
+    toast(message, "error");
+    this.showBanner("Reconnecting…", "warning");
+    this.recoverTimer = setTimeout(() => {
+      this.recoverTimer = 0;
+      if (this.state.status === "left" || this.state.status === "failed") return;
+      this.conn.socket.disconnect().connect();
+    }, delay);
+  }
+
+  closeMedia() {
+    this.publisher?.close();
+    this.subscriber?.close();
+    this.publisher = null;
+    this.subscriber = null;
+    this.remoteTracks = new Map();
+  }
+
+  clearRemote() {
+    for (const id of Object.keys(this.state.participants)) this.gallery.remove(id);
+    this.state.participants = {};
+    const self = this.selfId();
+    if (self) this.gallery.remove(self);
+  }
+
+  async leave() {
+    if (this.state.status === "left") return;
+    this.controls.setBusy(true);
+    const wasJoined = this.state.status === "joined";
+    this.state.status = "left";
+    if (wasJoined) {
+      await this.conn.request("leave", {}, { timeoutMs: 1500 }).catch(() => {});
+    }
+    this.teardown();
+    this.onExit("left");
+  }
+
+  fail(code, message) {
+    this.state.status = "failed";
+    this.teardown();
+    this.onExit("failed", { code, message: errorText(code, message) });
+  }
+
+  teardown() {
+    this.session++;
+    this.closeMedia();
+    this.conn?.close();
+    this.timers.forEach(clearInterval);
+    clearTimeout(this.recoverTimer);
+    this.timers = [];
+    this.selfMeter?.close();
+    this.selfMeter = null;
+    stopStream(this.media.stream);
+    this.gallery?.destroy();
+    this.controls?.destroy();
+    this.wakeLock?.release?.().catch(() => {});
+    window.removeEventListener("pagehide", this.onPageHide);
+    document.removeEventListener("sitroom:autoplay-blocked", this.onAutoplayBlocked);
+  }
+
+  // ---- participants and tracks ---------------------------------------------------------------
+
+  onParticipantJoined(p, { quiet = false } = {}) {
+    if (!p || !p.id || p.id === this.selfId() || this.state.status !== "joined") return;
+    const isNew = !(p.id in this.state.participants);
+    this.state.participants[p.id] = p;
+    this.gallery.upsert(p);
+    const tracks = this.remoteTracks.get(p.id);
+    if (tracks) {
+      this.gallery.setTracks(p.id, tracks);
+      this.watchFirstFrame();
+    }
+    this.updateControls();
+    if (isNew && !quiet) toast(`${p.name}${p.organisation ? ` (${p.organisation})` : ""} joined.`);
+  }
+
+  onParticipantUpdated(p) {
+    if (!p || !p.id) return;
+    if (p.id === this.selfId()) {
+      this.state.self = { ...this.state.self, ...p };
+      if (this.gallery.has(p.id)) this.gallery.upsert(this.selfParticipant(), { isSelf: true });
+      return;
+    }
+    if (!(p.id in this.state.participants)) return;
+    this.state.participants[p.id] = { ...this.state.participants[p.id], ...p };
+    this.gallery.upsert(this.state.participants[p.id]);
+  }
+
+  onParticipantLeft(p) {
+    if (!p || !p.id || !(p.id in this.state.participants)) return;
+    const who = this.state.participants[p.id];
+    delete this.state.participants[p.id];
+    this.gallery.remove(p.id);
+    this.updateControls();
+    toast(`${who.name} left.`);
+  }
+
+  onSubscribeOffer(offer) {
+    const subscriber = this.subscriber;
+    if (!subscriber) return;
+    subscriber.handleOffer(offer).catch((err) => {
+      if (subscriber !== this.subscriber) return;
+      console.warn("subscribe_offer failed:", err);
+      // Refusals by the server (RequestError with a string code) are also reported as `error`
+      // events; anything else (a browser-side SDP failure, a timeout) leaves this connection
+      // unusable, so join again on a fresh one.
+      if (err.code === "timeout") {
+        this.recover("Could not receive the others' video; reconnecting.");
+      } else if (typeof err.code !== "string") {
+        toast("Could not receive the others' video.", "error");
+      }
+    });
+  }
+
+  onTracks(tracks) {
+    this.remoteTracks = tracks;
+    this.state.consumers = this.subscriber ? this.subscriber.consumers : [];
+    for (const id of Object.keys(this.state.participants)) {
+      this.gallery.setTracks(id, tracks.get(id) || {});
+    }
+    this.watchFirstFrame();
+  }
+
+  /** Record when each participant's first video frame is shown (for tests and diagnostics). */
+  watchFirstFrame() {
+    for (const tile of this.gallery.tiles.values()) {
+      if (tile.isSelf || !tile.videoTrack || tile.watchingFrame) continue;
+      tile.watchingFrame = true;
+      const video = tile.video;
+      const mark = () => {
+        const now = Date.now();
+        if (!this.state.firstRemoteFrameAt) this.state.firstRemoteFrameAt = now;
+        if (!(tile.id in this.state.firstFrameAt)) this.state.firstFrameAt[tile.id] = now;
+      };
+      if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(mark);
+      else video.addEventListener("loadeddata", mark, { once: true });
+    }
+  }
+
+  pollSpeaking() {
+    if (this.state.status !== "joined") return;
+    for (const [id, tracks] of this.remoteTracks) {
+      const receiver = tracks.receivers?.microphone;
+      let level = 0;
+      try {
+        const sources = receiver ? receiver.getSynchronizationSources() : [];
+        level = sources.length ? sources[0].audioLevel || 0 : 0;
+      } catch {
+        level = 0;
+      }
+      this.gallery.setSpeaking(id, level > SPEAKING_LEVEL);
+    }
+    const self = this.selfId();
+    if (self && this.media.audioTrack) {
+      if (!this.selfMeter) this.selfMeter = new LevelMeter(this.media.audioTrack);
+      this.gallery.setSpeaking(self, this.audioOn && this.selfMeter.level() > SPEAKING_LEVEL * 2);
+    }
+  }
+
+  // ---- local media controls ------------------------------------------------------------------
+
+  toggleMic() {
+    if (!this.media.audioTrack || this.state.status === "left") return;
+    this.audioOn = !this.audioOn;
+    this.media.audioTrack.enabled = this.audioOn;
+    this.afterLocalChange();
+  }
+
+  toggleCamera() {
+    if (!this.media.videoTrack || this.state.status === "left") return;
+    this.videoOn = !this.videoOn;
+    this.media.videoTrack.enabled = this.videoOn;
+    this.afterLocalChange();
+  }
+
+  afterLocalChange() {
+    this.state.audioMuted = !this.audioOn;
+    this.state.videoMuted = !this.videoOn;
+    this.updateControls();
+    if (this.state.self && this.gallery.has(this.state.self.id)) {
+      this.gallery.upsert(this.selfParticipant(), { isSelf: true });
+    }
+    if (this.state.status === "joined") this.sendMediaState();
+  }
+
+  sendMediaState() {
+    const session = this.session;
+    this.conn
+      .request("media_state", { audio_muted: !this.audioOn, video_muted: !this.videoOn })
+      .then((ack) => {
+        if (session === this.session && ack.self) this.state.self = { ...this.state.self, ...ack.self };
+      })
+      .catch(() => {
+        /* reported through the `error` event; the next change or reconnect sends it again */
+      });
+  }
+
+  onServerError(err) {
+    if (!err || typeof err !== "object") return;
+    if (err.code === "stale_revision") return; // a newer offer is already on its way
+    if (err.event === "join" && this.state.status !== "joined") return; // shown as a full screen
+    toast(errorText(err.code, err.message), "error");
+  }
+}

@@ -1,0 +1,305 @@
+"""Browser fixtures: headless Debian Chromium driven by Playwright, against the real server.
+
+``browser``   one Chromium for the session, with fake camera/microphone and loopback WebRTC.
+``server``    ``sitroom serve`` in a subprocess (test mode, fresh SQLite); yields its base URL.
+``new_page``  factory: a page in a fresh browser context (own storage, own fake devices).
+Helpers ``create_room``, ``join``, ``video_frames_advancing``, ``audio_packets_received`` are used
+by the tests in this folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path(os.environ.get("SITROOM_CHROMIUM", "/usr/lib/chromium/chromium"))
+IN_CI = os.environ.get("CI", "").lower() == "true"
+SERVER_START_TIMEOUT_S = 30
+JOIN_TIMEOUT_MS = 20_000
+
+# Features disabled for WebRTC on loopback; merged with Playwright's own list into ONE flag
+# (a second --disable-features would replace the first).
+OUR_DISABLED_FEATURES = ["WebRtcHideLocalIpsWithMdns"]
+# Playwright 1.65's own list, used if it cannot be read from the installed driver.
+PLAYWRIGHT_DISABLED_FEATURES_1_65 = [
+    "AvoidUnnecessaryBeforeUnloadCheckSync", "DestroyProfileOnBrowserClose", "HttpsUpgrades",
+    "HttpsFirstBalancedModeAutoEnable", "LensOverlay", "MediaRouter", "PaintHolding",
+    "ThirdPartyStoragePartitioning", "AvoidCorsURLLoaderRestartOnRedirect", "TcpPortRandomizationWin",
+    "OptimizationHints", "NetworkTimeServiceQuerying", "AimEnabled", "PreconnectToSearch",
+    "msForceBrowserSignIn", "msEdgeUpdateLaunchServicesPreferredVersion",
+]
+CHROMIUM_ARGS = [
+    "--use-fake-device-for-media-stream=fps=30",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "browser: drives headless Chromium through the real pages")
+
+
+def unavailable(reason: str) -> None:
+    """Skip locally; fail in CI, where a missing browser is an error."""
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def playwright_disabled_features() -> list[str]:
+    """The --disable-features list the installed Playwright passes to Chromium."""
+    try:
+        import playwright
+
+        bundle = Path(playwright.__file__).parent / "driver" / "package" / "lib" / "coreBundle.js"
+        text = bundle.read_text(errors="replace")
+        block = re.search(r"disabledFeatures = \[(.*?)\]", text, re.S)
+        if block:
+            body = re.sub(r"//[^\n]*", "", block.group(1))
+            names = re.findall(r'"([A-Za-z0-9_]+)"', body)
+            if names:
+                return names
+    except Exception:  # noqa: BLE001 - fall back to the known list
+        pass
+    return list(PLAYWRIGHT_DISABLED_FEATURES_1_65)
+
+
+# ---- browser ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        unavailable(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("playwright is not installed (pip install -e '.[test]')")
+    pw_features = playwright_disabled_features()
+    merged = list(dict.fromkeys(pw_features + OUR_DISABLED_FEATURES))
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            ignore_default_args=["--disable-features=" + ",".join(pw_features)],
+            args=[*CHROMIUM_ARGS, "--disable-features=" + ",".join(merged)],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def new_page(browser):
+    """new_page(viewport=...) -> a Page in its own context; all are closed after the test."""
+    contexts = []
+
+    def make(viewport=None):
+        context = browser.new_context(
+            viewport=viewport or {"width": 1280, "height": 720},
+            permissions=["camera", "microphone"],
+        )
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("console", lambda m: m.type in ("error", "warning") and print(f"[console {m.type}] {m.text}"))
+        page.on("pageerror", lambda e: print(f"[pageerror] {e}"))
+        return page
+
+    yield make
+    for context in contexts:
+        try:
+            context.close()
+        except Exception:  # noqa: BLE001 - the browser may already be gone
+            pass
+
+
+# ---- server ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """The real server in a subprocess; yields its base URL (http://127.0.0.1:PORT).
+
+    SITROOM_BROWSER_BASE_URL=http://... runs the tests against a server that is already running.
+    """
+    external = os.environ.get("SITROOM_BROWSER_BASE_URL")
+    if external:
+        yield external.rstrip("/")
+        return
+    dist = REPO / "client_web" / "dist"
+    if not (dist / "room.html").exists() or not (dist / "app.js").exists():
+        pytest.fail("client_web/dist is not built: run `cd client_web && npm ci && npm run build`",
+                    pytrace=False)
+    tmp = tmp_path_factory.mktemp("sitroom-browser")
+    port = free_port()
+    log_path = tmp / "server.log"
+    cmd = [
+        sys.executable, "-m", "server.cli", "serve",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--database", f"sqlite+aiosqlite:///{tmp / 'db.sqlite'}",
+        "--data-dir", str(tmp / "data"),
+        "--secret", "test-secret",
+        "--ice-address", "127.0.0.1",
+        "--test-mode", "--demo",
+    ]
+    with open(log_path, "w") as log_file:
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited with {proc.returncode}:\n{log_path.read_text()}", pytrace=False)
+            try:
+                with urllib.request.urlopen(base_url + "/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"server did not answer /healthz within {SERVER_START_TIMEOUT_S} s:\n"
+                            f"{log_path.read_text()}", pytrace=False)
+            time.sleep(0.1)
+        yield base_url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        if proc.returncode not in (0, -15) and log_path.exists():
+            print(f"--- server log ---\n{log_path.read_text()[-4000:]}")
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def create_room(base_url: str, title: str = "Browser test") -> dict:
+    """POST /api/rooms -> {"room": {...}, "links": {"host": url, "participant": url}}."""
+    request = urllib.request.Request(
+        base_url + "/api/rooms", data=json.dumps({"title": title}).encode(),
+        headers={"Content-Type": "application/json"}, method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 201, response.status
+        return json.loads(response.read())
+
+
+def join_timed(page, url: str, name: str, organisation: str | None = None,
+               timeout_ms: int = JOIN_TIMEOUT_MS) -> tuple[str, float]:
+    """Open an invite link, fill the pre-join form, click Join and wait for the self tile.
+    Returns (participant id, time.monotonic() just before the click)."""
+    page.goto(url)
+    page.fill("#prejoin-name", name)
+    if organisation is not None:
+        page.fill("#prejoin-org", organisation)
+    page.wait_for_selector("#join-button:enabled")
+    clicked_at = time.monotonic()
+    page.click("#join-button")
+    page.wait_for_selector('.tile[data-self="true"]', timeout=timeout_ms)
+    return page.evaluate("window.sitroom.selfId()"), clicked_at
+
+
+def join(page, url: str, name: str, organisation: str | None = None, timeout_ms: int = JOIN_TIMEOUT_MS) -> str:
+    """Open an invite link, fill the pre-join form, click Join; return the participant id."""
+    return join_timed(page, url, name, organisation, timeout_ms)[0]
+
+
+def wait_for_tile(page, participant_id: str, timeout_ms: int = 15_000) -> None:
+    page.wait_for_selector(f'.tile[data-participant-id="{participant_id}"]', timeout=timeout_ms)
+
+
+def wait_for_tile_gone(page, participant_id: str, timeout_ms: int = 10_000) -> None:
+    page.wait_for_selector(f'.tile[data-participant-id="{participant_id}"]', state="detached",
+                           timeout=timeout_ms)
+
+
+_FRAMES_JS = """
+async ([pid, frames, timeoutMs]) => {
+  const deadline = performance.now() + timeoutMs;
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  let video = null;
+  while (!video && performance.now() < deadline) {
+    video = document.querySelector(`.tile[data-participant-id="${pid}"] video`);
+    if (!video || !video.srcObject) { video = null; await sleep(100); }
+  }
+  if (!video) return {ok: false, why: "no video element with a stream", frames: 0};
+  if (video.requestVideoFrameCallback) {
+    let seen = 0, last = -1, width = 0;
+    while (seen < frames && performance.now() < deadline) {
+      const meta = await Promise.race([
+        new Promise((r) => video.requestVideoFrameCallback((now, m) => r(m))),
+        sleep(Math.max(0, Math.min(1000, deadline - performance.now()))).then(() => null),
+      ]);
+      if (meta && meta.presentedFrames !== last) { last = meta.presentedFrames; seen++; width = meta.width; }
+    }
+    return {ok: seen >= frames, frames: seen, width, height: video.videoHeight};
+  }
+  const start = video.getVideoPlaybackQuality().totalVideoFrames;
+  let n = 0;
+  while (performance.now() < deadline) {
+    n = video.getVideoPlaybackQuality().totalVideoFrames - start;
+    if (n >= frames) break;
+    await sleep(100);
+  }
+  return {ok: n >= frames, frames: n, width: video.videoWidth, height: video.videoHeight};
+}
+"""
+
+
+def video_frames_advancing(page, participant_id: str, frames: int = 5, timeout_s: float = 15) -> dict:
+    """Wait (bounded) until the tile's <video> presents `frames` new frames; returns a dict with ok."""
+    return page.evaluate(_FRAMES_JS, [participant_id, frames, int(timeout_s * 1000)])
+
+
+_AUDIO_JS = """
+async () => {
+  const pc = window.sitroom.pcs.subscribe;
+  if (!pc) return 0;
+  let total = 0;
+  (await pc.getStats()).forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "audio") total += s.packetsReceived || 0;
+  });
+  return total;
+}
+"""
+
+
+def audio_packets_received(page, minimum: int = 1, timeout_s: float = 10) -> int:
+    """Audio packets received on the subscribe connection, polled until >= minimum or timeout."""
+    deadline = time.monotonic() + timeout_s
+    count = 0
+    while time.monotonic() < deadline:
+        count = page.evaluate(_AUDIO_JS)
+        if count >= minimum:
+            break
+        time.sleep(0.2)
+    return count
