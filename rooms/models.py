@@ -1,4 +1,5 @@
-"""SQLAlchemy 2 declarative models: rooms, invites, participants.
+"""SQLAlchemy 2 declarative models: rooms, invites, participants, and the collaboration tables
+(chat messages, the meeting timeline, panels and documents).
 
 The schema itself is created by the hand-written Alembic migrations in ``migrations/versions``;
 these models must match them (``tests/test_rooms_persistence.py`` compares the two).
@@ -15,6 +16,8 @@ import string
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -25,6 +28,7 @@ from sqlalchemy import (
     MetaData,
     String,
     false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -37,6 +41,18 @@ TITLE_MAX = 120
 NAME_MAX = 64
 ORGANISATION_MAX = 80
 LABEL_MAX = 80
+CHAT_TEXT_MAX = 2000
+TIMELINE_KIND_MAX = 32
+PANEL_KIND_MAX = 16
+FILENAME_MAX = 255
+STORAGE_DIR_MAX = 1024
+DOCUMENT_ERROR_MAX = 500
+CREATED_BY_MAX = 64
+
+DOCUMENT_KINDS = ("pdf", "image", "png", "jpeg")
+DOCUMENT_STATUSES = ("processing", "ready", "failed")
+_DOCUMENT_KIND_CHECK = "kind IN ('pdf', 'image', 'png', 'jpeg')"
+_DOCUMENT_STATUS_CHECK = "status IN ('processing', 'ready', 'failed')"
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -64,6 +80,15 @@ def new_invite_id() -> str:
 
 def new_participant_id() -> str:
     return "p_" + secrets.token_hex(8)
+
+
+def new_panel_id() -> str:
+    """The same shape as ``rooms.panels.spec.PanelSpec.new`` ids: 32 hex digits."""
+    return secrets.token_hex(16)
+
+
+def new_document_id() -> str:
+    return "d_" + secrets.token_hex(8)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -102,6 +127,10 @@ class Room(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     locked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     lobby_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Whether a participant the host muted may unmute again without asking (0002).
+    allow_self_unmute: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # When a host last ended the meeting in this room (0002); the room itself stays usable.
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     def __repr__(self) -> str:
         return f"Room(id={self.id!r}, title={self.title!r})"
@@ -147,6 +176,109 @@ class Participant(Base):
     role: Mapped[str] = mapped_column(String(16))
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Removed from the meeting by a host or staff member (0002).
+    removed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     def __repr__(self) -> str:
         return f"Participant(id={self.id!r}, room_id={self.room_id!r}, name={self.name!r})"
+
+
+class ChatMessage(Base):
+    """One chat message, stored and given back as plain text (never HTML)."""
+
+    __tablename__ = "chat_messages"
+    __table_args__ = (
+        CheckConstraint("author_role IN ('host', 'staff', 'participant', 'viewer')", name="author_role"),
+        Index("ix_chat_messages_room_id_id", "room_id", "id"),
+    )
+
+    # An integer sequence: the order of insertion is the order of the conversation.
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    room_id: Mapped[str] = mapped_column(
+        String(ROOM_ID_MAX), ForeignKey("rooms.id", ondelete="CASCADE")
+    )
+    participant_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("participants.id", ondelete="SET NULL"), index=True
+    )
+    author_name: Mapped[str] = mapped_column(String(NAME_MAX))
+    author_role: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(String(CHAT_TEXT_MAX))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"ChatMessage(id={self.id!r}, room_id={self.room_id!r}, author_name={self.author_name!r})"
+
+
+class TimelineEvent(Base):
+    """One moderation or meeting event. ``actor_id``/``target_id`` are plain strings (participant or
+    lobby ids), not foreign keys: the record outlives the rows it names."""
+
+    __tablename__ = "timeline_events"
+    __table_args__ = (Index("ix_timeline_events_room_id_id", "room_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    room_id: Mapped[str] = mapped_column(
+        String(ROOM_ID_MAX), ForeignKey("rooms.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(TIMELINE_KIND_MAX))
+    actor_id: Mapped[str | None] = mapped_column(String(32))
+    actor_name: Mapped[str | None] = mapped_column(String(NAME_MAX))
+    target_id: Mapped[str | None] = mapped_column(String(32))
+    target_name: Mapped[str | None] = mapped_column(String(NAME_MAX))
+    details: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"TimelineEvent(id={self.id!r}, room_id={self.room_id!r}, kind={self.kind!r})"
+
+
+class Panel(Base):
+    """A live data panel's stored definition (see ``rooms.panels.spec.PanelSpec``)."""
+
+    __tablename__ = "panels"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_panel_id)
+    room_id: Mapped[str] = mapped_column(
+        String(ROOM_ID_MAX), ForeignKey("rooms.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(TITLE_MAX))
+    kind: Mapped[str] = mapped_column(String(PANEL_KIND_MAX))
+    source: Mapped[dict] = mapped_column(JSON)
+    options: Mapped[dict] = mapped_column(JSON)
+    created_by: Mapped[str | None] = mapped_column(String(CREATED_BY_MAX))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"Panel(id={self.id!r}, room_id={self.room_id!r}, kind={self.kind!r})"
+
+
+class Document(Base):
+    """An uploaded document (PDF or image) shown on the stage; its files live in ``storage_dir``."""
+
+    __tablename__ = "documents"
+    __table_args__ = (
+        CheckConstraint(_DOCUMENT_KIND_CHECK, name="kind"),
+        CheckConstraint(_DOCUMENT_STATUS_CHECK, name="status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_document_id)
+    room_id: Mapped[str] = mapped_column(
+        String(ROOM_ID_MAX), ForeignKey("rooms.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(TITLE_MAX))
+    filename: Mapped[str] = mapped_column(String(FILENAME_MAX))
+    kind: Mapped[str] = mapped_column(String(16))
+    mime: Mapped[str | None] = mapped_column(String(64))
+    page_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    page_sizes: Mapped[list | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="processing", server_default="processing")
+    error: Mapped[str | None] = mapped_column(String(DOCUMENT_ERROR_MAX))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_dir: Mapped[str] = mapped_column(String(STORAGE_DIR_MAX))
+    created_by: Mapped[str | None] = mapped_column(String(CREATED_BY_MAX))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"Document(id={self.id!r}, room_id={self.room_id!r}, status={self.status!r})"

@@ -31,6 +31,7 @@ from .models import (
 # Chosen ids ("demo", "paris-2026") and generated ones ("k3x9pq2m") alike: URL-safe, lower case.
 ROOM_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,%d}" % (ROOM_ID_MAX - 1))
 DEFAULT_LABELS = {Role.HOST: "Host link", Role.PARTICIPANT: "Participant link"}
+_UNSET = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,13 @@ class InviteClaims:
     role: Role
     invite_id: str
     label: str | None
+    max_uses: int | None = None
+
+    @property
+    def personal(self) -> bool:
+        """A personal invite (``max_uses == 1``): removing its holder blocks the invite (see
+        ``rooms.meeting``, "Removal")."""
+        return self.max_uses == 1
 
 
 def _text(value: object, field: str, *, min_len: int, max_len: int) -> str:
@@ -159,6 +167,27 @@ class RoomService:
         async with self.db.session() as session:
             return await _find_room(session, room_id)
 
+    async def update_room(self, room_id: str, *, locked: bool | None = None, lobby_enabled: bool | None = None,
+                          allow_self_unmute: bool | None = None, ended_at: datetime | None | object = _UNSET,
+                          ) -> Room:
+        """Store the room's moderation settings that are given (None, or for ``ended_at`` leaving it
+        out, keeps one unchanged; ``ended_at=None`` clears it). ``**ModerationResult.room_changes``
+        fits. Raises :class:`RoomNotFound` or :class:`ValidationError`."""
+        flags = {"locked": locked, "lobby_enabled": lobby_enabled, "allow_self_unmute": allow_self_unmute}
+        for name, value in flags.items():
+            if value is not None and not isinstance(value, bool):
+                raise ValidationError(f"'{name}' must be true or false", name)
+        if ended_at is not _UNSET and ended_at is not None and not isinstance(ended_at, datetime):
+            raise ValidationError("'ended_at' must be a datetime", "ended_at")
+        async with self.db.session() as session:
+            room = await _find_room(session, room_id)
+            for name, value in flags.items():
+                if value is not None:
+                    setattr(room, name, value)
+            if ended_at is not _UNSET:
+                room.ended_at = ended_at
+        return room
+
     def _default_invites(self, session: AsyncSession, room: Room, roles=tuple(DEFAULT_LABELS)) -> dict[Role, Invite]:
         now = self.clock()
         invites = {
@@ -242,12 +271,17 @@ class RoomService:
             if invite.expires_at is not None and now >= invite.expires_at:
                 raise TokenError("invalid_token", "this invite has expired")
             if invite.max_uses is not None:
-                used = await session.scalar(
-                    select(func.count()).select_from(Participant).where(Participant.invite_id == invite.id)
+                # max_uses bounds how many people are in the meeting on this invite at once, so that
+                # someone whose connection dropped can come back (a removed holder is kept out by
+                # the live meeting, see rooms.meeting).
+                present = await session.scalar(
+                    select(func.count()).select_from(Participant).where(
+                        Participant.invite_id == invite.id, Participant.left_at.is_(None))
                 )
-                if used >= invite.max_uses:
-                    raise TokenError("invalid_token", "this invite has been used up")
-        return InviteClaims(room_id=room_id, role=role, invite_id=invite_id, label=invite.label)
+                if present >= invite.max_uses:
+                    raise TokenError("invalid_token", "this invite is already in use")
+        return InviteClaims(room_id=room_id, role=role, invite_id=invite_id, label=invite.label,
+                            max_uses=invite.max_uses)
 
     # ---- participants ---------------------------------------------------------------------------
 
@@ -277,6 +311,17 @@ class RoomService:
             participant = await session.get(Participant, participant_id)
             if participant is not None and participant.left_at is None:
                 participant.left_at = self.clock()
+        return participant
+
+    async def mark_removed(self, participant_id: str) -> Participant | None:
+        """Record that a host or staff member removed this participant: ``removed`` is set and, if
+        still open, the join is closed (idempotent; None if there is no such participant)."""
+        async with self.db.session() as session:
+            participant = await session.get(Participant, participant_id)
+            if participant is not None:
+                participant.removed = True
+                if participant.left_at is None:
+                    participant.left_at = self.clock()
         return participant
 
     async def list_participants(self, room_id: str, present_only: bool = True) -> list[Participant]:

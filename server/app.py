@@ -14,9 +14,11 @@ import socketio
 from aiohttp import web
 
 import media
+from rooms.chat import ChatService
 from rooms.db import Database
 from rooms.meeting import MeetingRegistry
 from rooms.service import RoomService
+from rooms.timeline import Timeline
 
 from . import api
 from .config import Config
@@ -34,6 +36,8 @@ class Hub:
     config: Config
     db: Database
     rooms: RoomService
+    chat: ChatService
+    timeline: Timeline
     meetings: MeetingRegistry
     sfu: media.SFU
     sio: socketio.AsyncServer
@@ -64,6 +68,8 @@ def create_app(config: Config) -> web.Application:
         config=config,
         db=db,
         rooms=RoomService(db, config.secret_bytes()),
+        chat=ChatService(db),
+        timeline=Timeline(db),
         meetings=MeetingRegistry(),
         sfu=media.SFU(media.MediaConfig(
             ice_addresses=list(config.ice_addresses),

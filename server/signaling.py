@@ -1,14 +1,19 @@
 """Socket.IO events: one ``on_<event>`` method per request in docs/protocol.md.
 
-Each handler validates its payload, asks ``rooms.grants`` whether the participant may act, and
-calls ``rooms`` and ``media``. Every failure is answered the same way: an ack
+Each handler validates its payload, asks ``rooms`` whether the participant may act, and calls
+``rooms`` and ``media``. Every failure is answered the same way: an ack
 ``{"ok": false, "error": {...}}`` plus an ``error`` event, and nothing changes on the server.
+
+The namespace is split by topic into mixins: this module holds the connection life cycle (join,
+the lobby, leave) and media signaling; ``chat_events`` holds chat, hands and reactions;
+``moderation_events`` holds what hosts and staff do to the meeting.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,9 +22,12 @@ import socketio
 import media
 from rooms.errors import DomainError
 from rooms.grants import Action, Role, can
-from rooms.meeting import LiveParticipant
+from rooms.meeting import LiveParticipant, LobbyEntry, Meeting
+from rooms.moderation import ModerationResult, persist
 
 from . import validate
+from .chat_events import ChatEvents
+from .moderation_events import ModerationEvents
 from .ratelimit import TokenBucket
 from .validate import BadRequest
 
@@ -30,6 +38,12 @@ log = logging.getLogger("sitroom.signaling")
 
 MAX_SDP = 100_000
 SOURCES = frozenset({"microphone", "camera", "screen"})
+SOURCE_ACTION = {
+    "microphone": Action.PUBLISH_AUDIO,
+    "camera": Action.PUBLISH_VIDEO,
+    "screen": Action.SHARE_SCREEN,
+}
+KIND_SOURCES = {"audio": ("microphone",), "video": ("camera",)}
 
 
 class RequestError(Exception):
@@ -42,23 +56,42 @@ class RequestError(Exception):
 
 
 @dataclass
+class Admission:
+    """What a verified join request carries until it becomes a participant (at once, or on admit)."""
+
+    room_id: str
+    title: str
+    role: str
+    invite_id: str | None
+    personal_invite: bool
+    name: str
+    organisation: str
+    device_id: str | None
+
+
+@dataclass
 class Session:
-    """What one Socket.IO connection is: nobody until ``join``, then one participant."""
+    """What one Socket.IO connection is: nobody, then someone waiting in the lobby, then one
+    participant."""
 
     sid: str
     bucket: TokenBucket = field(default_factory=lambda: TokenBucket(rate=20.0, burst=60.0))
+    chat_bucket: TokenBucket = field(default_factory=lambda: TokenBucket(rate=1.0, burst=5.0))
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     room_id: str | None = None
     participant: LiveParticipant | None = None
+    lobby: LobbyEntry | None = None
+    admission: Admission | None = None
     peer: Any = None  # media.Peer
-    acked: asyncio.Event = field(default_factory=asyncio.Event)  # the join ack has been queued
+    key: str = field(default_factory=lambda: secrets.token_urlsafe(24))  # for HTTP calls (uploads)
+    acked: asyncio.Event = field(default_factory=asyncio.Event)  # the join answer has been queued
 
     @property
-    def role(self) -> Role | None:
-        return Role(self.participant.role) if self.participant else None
+    def role(self) -> str | None:
+        return self.participant.role if self.participant else None
 
 
-class Signaling(socketio.AsyncNamespace):
+class Signaling(ChatEvents, ModerationEvents, socketio.AsyncNamespace):
     def __init__(self, hub: Hub, namespace: str = "/"):
         super().__init__(namespace)
         self.hub = hub
@@ -68,8 +101,7 @@ class Signaling(socketio.AsyncNamespace):
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event == "connect":
-            sid = args[0]
-            self.sessions[sid] = Session(sid)
+            self.sessions[args[0]] = Session(args[0])
             return True
         if event == "disconnect":
             await self._drop(args[0])
@@ -99,126 +131,130 @@ class Signaling(socketio.AsyncNamespace):
 
     async def _refuse(self, sid: str, event: Any, code: str, message: str) -> dict:
         error = {"code": code, "message": message}
-        log.info("refused %r from %s: %s (%s)", event, sid, code, message)
+        log.info("refused %r from %s: %s (%s)", str(event)[:64], sid, code, message)
         try:
             await self.emit("error", {**error, "event": str(event)[:64]}, to=sid)
         except Exception:  # noqa: BLE001
             pass
         return {"ok": False, "error": error}
 
-    # ---- requests ---------------------------------------------------------------------------
+    # ---- joining ----------------------------------------------------------------------------
 
     async def on_join(self, session: Session, data: dict) -> dict:
         token = validate.string(data, "token", max_len=2048, min_len=1)
         name = validate.string(data, "name", max_len=64, min_len=1)
         organisation = validate.string(data, "organisation", max_len=80, required=False)
+        device_id = validate.string(data, "device_id", max_len=64, required=False) or None
         async with session.lock:
-            if session.participant is not None:
+            if session.participant is not None or session.lobby is not None:
                 raise RequestError("already_joined", "this connection has already joined")
             claims = await self.hub.rooms.verify_token(token)
             room = await self.hub.rooms.get_room(claims.room_id)
-            row = await self.hub.rooms.record_join(
-                claims.room_id, claims.invite_id, name, organisation, claims.role
+            admission = Admission(
+                room_id=room.id, title=room.title, role=str(claims.role), invite_id=claims.invite_id,
+                personal_invite=claims.personal,
+                name=name, organisation=organisation, device_id=device_id,
             )
-            meeting = self.hub.meetings.get_or_create(room.id, room.title)
-            participant = LiveParticipant(
-                id=row.id, name=row.name, organisation=row.organisation or "", role=str(claims.role),
-                joined_at=row.joined_at, sid=session.sid,
-            )
-            others = [p.to_dict() for p in meeting.list() if p.id != participant.id]
-            meeting.add(participant)
-            session.room_id = room.id
-            session.participant = participant
-            await self.enter_room(session.sid, room.id)
-            router = self.hub.sfu.router(room.id)
-            session.peer = await router.add_peer(
-                participant.id, on_subscribe_offer=self._offer_sender(session)
-            )
-            if participant.role != Role.VIEWER:
-                await self.emit("participant_joined", participant.to_dict(), room=room.id,
-                                skip_sid=session.sid)
-            log.info("%s joined room %s as %s", participant.id, room.id, participant.role)
-            # The ack is queued when this handler returns; offers wait for it (see _offer_sender).
+            meeting = self.hub.meetings.get_or_create_for(room)
+            decision = meeting.admission(admission.role, invite_id=admission.invite_id,
+                                         device_id=admission.device_id)
+            if decision == "lobby":
+                return await self._wait_in_lobby(session, meeting, admission)
+            result = await self._admit(session, meeting, admission)
             asyncio.get_running_loop().call_soon(session.acked.set)
-            return {
-                "self": participant.to_dict(),
-                "room": {"id": room.id, "title": room.title},
-                "participants": others,
-                "ice_servers": self.hub.config.ice_servers,
-            }
+            return result
+
+    async def _wait_in_lobby(self, session: Session, meeting: Meeting, admission: Admission) -> dict:
+        entry = LobbyEntry.new(admission.name, admission.organisation, admission.role, sid=session.sid,
+                               invite_id=admission.invite_id, personal_invite=admission.personal_invite,
+                               device_id=admission.device_id)
+        meeting.enter_lobby(entry)
+        session.lobby, session.admission, session.room_id = entry, admission, meeting.room_id
+        await self._send_lobby(meeting)
+        log.info("%s waits in the lobby of %s", entry.id, meeting.room_id)
+        return {"lobby": {"id": entry.id, "position": len(meeting.lobby())},
+                "room": {"id": meeting.room_id, "title": meeting.title}}
+
+    async def _admit(self, session: Session, meeting: Meeting, admission: Admission) -> dict:
+        """Make the connection a participant and answer with what a joined client needs."""
+        row = await self.hub.rooms.record_join(
+            admission.room_id, admission.invite_id, admission.name, admission.organisation, admission.role
+        )
+        participant = LiveParticipant(
+            id=row.id, name=row.name, organisation=row.organisation or "", role=admission.role,
+            joined_at=row.joined_at, sid=session.sid, invite_id=admission.invite_id,
+            personal_invite=admission.personal_invite, device_id=admission.device_id,
+        )
+        others = [p.to_dict() for p in meeting.list()]
+        meeting.add(participant)
+        session.room_id, session.participant, session.lobby = meeting.room_id, participant, None
+        await self.enter_room(session.sid, meeting.room_id)
+        router = self.hub.sfu.router(meeting.room_id, on_event=self._media_event_sender(meeting.room_id))
+        session.peer = await router.add_peer(participant.id, on_subscribe_offer=self._offer_sender(session))
+        if participant.visible:
+            await self.emit("participant_joined", participant.to_dict(), room=meeting.room_id,
+                            skip_sid=session.sid)
+        await self.hub.timeline.record(meeting.room_id, "join", actor=participant)
+        log.info("%s joined room %s as %s", participant.id, meeting.room_id, participant.role)
+        answer = {
+            "self": participant.to_dict(),
+            "room": {"id": meeting.room_id, "title": meeting.title},
+            "participants": others,
+            "ice_servers": self.hub.config.ice_servers,
+            "settings": meeting.settings(),
+            "hands": meeting.hands(),
+            "chat": await self.hub.chat.history(meeting.room_id),
+            "session_key": session.key,
+        }
+        if can(participant.role, Action.SEE_LOBBY):
+            answer["lobby"] = [e.to_dict() for e in meeting.lobby()]
+        return answer
+
+    async def _send_lobby(self, meeting: Meeting) -> None:
+        """Tell every host and staff member who is waiting."""
+        entries = [e.to_dict() for e in meeting.lobby()]
+        for participant in meeting.list():
+            if participant.sid and can(participant.role, Action.SEE_LOBBY):
+                await self.emit("lobby", {"entries": entries}, to=participant.sid)
+
+    # ---- leaving ----------------------------------------------------------------------------
 
     async def on_leave(self, session: Session, data: dict) -> dict:
-        self._require_joined(session)
+        if session.participant is None and session.lobby is None:
+            raise RequestError("not_joined", "join the meeting first")
         await self._leave(session)
         return {}
 
-    async def on_publish(self, session: Session, data: dict) -> dict:
-        self._require_joined(session)
-        sdp = validate.string(data, "sdp", max_len=MAX_SDP, min_len=1)
-        sources = validate.choice_map(data, "sources", choices=SOURCES, max_items=16)
-        for source in set(sources.values()):
-            self._require(session, _SOURCE_ACTION[source])
-        async with session.lock:
-            answer = await session.peer.publish(sdp, sources=sources)
-        return {"sdp": answer}
-
-    async def on_subscribe_answer(self, session: Session, data: dict) -> dict:
-        self._require_joined(session)
-        sdp = validate.string(data, "sdp", max_len=MAX_SDP, min_len=1)
-        revision = validate.integer(data, "revision", minimum=0)
-        await session.peer.subscribe_answer(sdp, revision)
-        return {}
-
-    async def on_media_state(self, session: Session, data: dict) -> dict:
-        self._require_joined(session)
-        audio_muted = validate.boolean(data, "audio_muted")
-        video_muted = validate.boolean(data, "video_muted")
-        meeting = self.hub.meetings.get(session.room_id)
-        participant = meeting.update_media_state(session.participant.id, audio_muted, video_muted)
-        await self.emit("participant_updated", participant.to_dict(), room=session.room_id,
-                        skip_sid=session.sid)
-        return {"self": participant.to_dict()}
-
-    # ---- helpers ----------------------------------------------------------------------------
-
-    def _require_joined(self, session: Session) -> None:
-        if session.participant is None or session.peer is None:
-            raise RequestError("not_joined", "join the meeting first")
-
-    def _require(self, session: Session, action: Action) -> None:
-        if not can(session.role, action):
-            raise RequestError("forbidden", f"a {session.participant.role} may not {action.value.replace('_', ' ')}")
-
-    def _offer_sender(self, session: Session):
-        async def send(sdp: str, revision: int, consumers: list[dict]) -> None:
-            async def emit_after_ack() -> None:
-                await session.acked.wait()
-                await self.emit("subscribe_offer",
-                                {"sdp": sdp, "revision": revision, "consumers": consumers},
-                                to=session.sid)
-            # Never block the media layer (it may call this from inside add_peer).
-            asyncio.ensure_future(emit_after_ack())
-        return send
-
-    async def _leave(self, session: Session) -> None:
-        participant, room_id, peer = session.participant, session.room_id, session.peer
+    async def _leave(self, session: Session, *, timeline: bool = True) -> None:
+        room_id = session.room_id
+        meeting = self.hub.meetings.get(room_id) if room_id else None
+        if session.lobby is not None:
+            entry, session.lobby, session.admission, session.room_id = session.lobby, None, None, None
+            if meeting is not None and meeting.leave_lobby(entry.id) is not None:
+                await self._send_lobby(meeting)
+                self.hub.meetings.drop_if_empty(room_id)
+            return
+        participant, peer = session.participant, session.peer
         if participant is None:
             return
-        session.participant = session.peer = None
-        session.room_id = None
-        meeting = self.hub.meetings.get(room_id)
+        session.participant = session.peer = session.room_id = None
         if meeting is not None:
+            was_hand = participant.hand_raised
             meeting.remove(participant.id)
+            if was_hand:
+                await self.emit("hands", {"queue": meeting.hands()}, room=room_id)
             self.hub.meetings.drop_if_empty(room_id)
         try:
             if peer is not None:
                 await self.hub.sfu.router(room_id).remove_peer(participant.id)
         finally:
-            if participant.role != Role.VIEWER:
+            if participant.visible:
                 await self.emit("participant_left", {"id": participant.id}, room=room_id,
                                 skip_sid=session.sid)
             await self.leave_room(session.sid, room_id)
             await self.hub.rooms.record_leave(participant.id)
+            if timeline:
+                await self.hub.timeline.record(room_id, "leave", actor=participant)
             log.info("%s left room %s", participant.id, room_id)
 
     async def _drop(self, sid: str) -> None:
@@ -234,9 +270,136 @@ class Signaling(socketio.AsyncNamespace):
         for sid in list(self.sessions):
             await self._drop(sid)
 
+    # ---- media ------------------------------------------------------------------------------
 
-_SOURCE_ACTION = {
-    "microphone": Action.PUBLISH_AUDIO,
-    "camera": Action.PUBLISH_VIDEO,
-    "screen": Action.SHARE_SCREEN,
-}
+    async def on_publish(self, session: Session, data: dict) -> dict:
+        self._require_joined(session)
+        sdp = validate.string(data, "sdp", max_len=MAX_SDP, min_len=1)
+        sources = validate.choice_map(data, "sources", choices=SOURCES, max_items=16)
+        for source in set(sources.values()):
+            self._require(session, SOURCE_ACTION[source])
+        async with session.lock:
+            answer = await session.peer.publish(sdp, sources=sources)
+            # A participant the host muted stays silent to the others until allowed to unmute.
+            for kind, kind_sources in KIND_SOURCES.items():
+                if session.participant.force_muted(kind):
+                    for source in kind_sources:
+                        session.peer.set_paused(source, True)
+        return {"sdp": answer}
+
+    async def on_subscribe_answer(self, session: Session, data: dict) -> dict:
+        self._require_joined(session)
+        sdp = validate.string(data, "sdp", max_len=MAX_SDP, min_len=1)
+        revision = validate.integer(data, "revision", minimum=0)
+        await session.peer.subscribe_answer(sdp, revision)
+        return {}
+
+    async def on_media_state(self, session: Session, data: dict) -> dict:
+        self._require_joined(session)
+        audio_muted = validate.boolean(data, "audio_muted")
+        video_muted = validate.boolean(data, "video_muted")
+        meeting = self._meeting(session)
+        participant = meeting.update_media_state(session.participant.id, audio_muted, video_muted)
+        # Unmuting after a host's mute was allowed: forward that source again.
+        for kind, muted in (("audio", audio_muted), ("video", video_muted)):
+            if not muted and not participant.force_muted(kind):
+                for source in KIND_SOURCES[kind]:
+                    session.peer.set_paused(source, False)
+        await self.emit("participant_updated", participant.to_dict(), room=session.room_id,
+                        skip_sid=session.sid)
+        return {"self": participant.to_dict()}
+
+    def _offer_sender(self, session: Session):
+        async def send(sdp: str, revision: int, consumers: list[dict]) -> None:
+            async def emit_after_ack() -> None:
+                await session.acked.wait()
+                await self.emit("subscribe_offer",
+                                {"sdp": sdp, "revision": revision, "consumers": consumers},
+                                to=session.sid)
+            # Never block the media layer (it may call this from inside add_peer).
+            asyncio.ensure_future(emit_after_ack())
+        return send
+
+    # ---- helpers ----------------------------------------------------------------------------
+
+    def _meeting(self, session: Session) -> Meeting:
+        meeting = self.hub.meetings.get(session.room_id) if session.room_id else None
+        if meeting is None:
+            raise RequestError("not_joined", "join the meeting first")
+        return meeting
+
+    def _require_joined(self, session: Session) -> None:
+        if session.participant is None or session.peer is None:
+            raise RequestError("not_joined", "join the meeting first")
+
+    def _require(self, session: Session, action: Action) -> None:
+        if not can(session.role, action):
+            raise RequestError("forbidden",
+                               f"a {session.participant.role} may not {action.value.replace('_', ' ')}")
+
+    def session_by_key(self, key: str) -> Session | None:
+        """The joined session an HTTP request speaks for (``Authorization: Bearer <session_key>``)."""
+        for session in self.sessions.values():
+            if session.participant is not None and secrets.compare_digest(session.key, key):
+                return session
+        return None
+
+    async def apply(self, meeting: Meeting, result: ModerationResult) -> None:
+        """Carry out the network half of a moderation result, then persist it."""
+        room_id = meeting.room_id
+        for participant in result.updated:
+            session = self.sessions.get(participant.sid) if participant.sid else None
+            if session is not None and session.peer is not None:
+                for kind in ("audio", "video"):
+                    if participant.force_muted(kind):
+                        for source in KIND_SOURCES[kind]:
+                            session.peer.set_paused(source, True)
+            if participant.visible:
+                await self.emit("participant_updated", participant.to_dict(), room=room_id)
+            elif session is not None:
+                await self.emit("participant_updated", participant.to_dict(), to=session.sid)
+        if result.kind in ("raise_hand", "lower_hand") and result.changed:
+            await self.emit("hands", {"queue": meeting.hands()}, room=room_id)
+        if result.settings is not None and result.changed:
+            await self.emit("meeting_settings", result.settings, room=room_id)
+        for entry in result.admitted:
+            waiting = self.sessions.get(entry.sid) if entry.sid else None
+            if waiting is not None and waiting.admission is not None:
+                asyncio.ensure_future(self._complete_admission(waiting, meeting))
+        for entry in result.denied:
+            if entry.sid:
+                await self.emit("lobby_denied", {"reason": "ended" if meeting.ended else "denied"},
+                                to=entry.sid)
+                waiting = self.sessions.get(entry.sid)
+                if waiting is not None:
+                    waiting.lobby = waiting.admission = waiting.room_id = None
+        if result.admitted or result.denied:
+            await self._send_lobby(meeting)
+        if result.kind == "end" and result.changed:
+            await self.emit("meeting_ended", {"by": result.actor.name}, room=room_id)
+        for participant in result.disconnect:
+            if participant.sid:
+                if result.kind == "remove":
+                    await self.emit("removed", {"by": result.actor.name}, to=participant.sid)
+                asyncio.ensure_future(self._kick(participant.sid))
+        await persist(result, room_id, self.hub.rooms, self.hub.timeline)
+
+    async def _complete_admission(self, session: Session, meeting: Meeting) -> None:
+        async with session.lock:
+            admission = session.admission
+            if admission is None or session.sid not in self.sessions:
+                return
+            session.admission = None
+            try:
+                answer = await self._admit(session, meeting, admission)
+            except DomainError as exc:
+                await self.emit("lobby_denied", {"reason": exc.code}, to=session.sid)
+                return
+            await self.emit("joined", answer, to=session.sid)
+            session.acked.set()
+
+    async def _kick(self, sid: str) -> None:
+        """Close a connection after its last events were sent."""
+        await asyncio.sleep(0.05)
+        await self._drop(sid)
+        await self.disconnect(sid)

@@ -117,3 +117,9 @@ def sitroom_server(tmp_path):
     server = start_server(tmp_path)
     yield server
     stop_server(server)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run last: Playwright's sync API keeps an event loop running in the main thread
+    for as long as the session-scoped browser lives, and pytest-asyncio cannot run after that."""
+    items.sort(key=lambda item: "browser" in item.keywords or "/browser/" in str(item.fspath))

@@ -22,6 +22,7 @@ def test_to_dict_is_the_protocol_participant():
     assert p.to_dict() == {
         "id": "p_8f3a", "name": "Name p_8f3a", "organisation": "Lisbon", "role": "participant",
         "audio_muted": False, "video_muted": False, "joined_at": "2026-11-23T09:30:00Z",
+        "hand_raised": False,
     }
 
 

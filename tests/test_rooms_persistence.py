@@ -8,101 +8,19 @@ tests are skipped, except with ``CI=true``, where that is a failure.
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import delete, func, inspect, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from rooms import tokens
-from rooms.db import Database, head_revision
+from rooms.db import head_revision
 from rooms.errors import RoomNotFound, TokenError, ValidationError
 from rooms.grants import Role
 from rooms.models import Base, Invite, Participant, Room
-from rooms.service import RoomService
-
-SECRET = b"persistence-test-secret"
-IN_CI = os.environ.get("CI", "").lower() == "true"
-PG_CANDIDATES = [
-    f"postgresql://{user}@127.0.0.1:5432/{database}"
-    for user in ("postgres", "root") for database in ("test", "postgres")
-]
-
-
-def unavailable(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"required in CI: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-class Clock:
-    """A settable clock for RoomService (aware UTC, with microseconds)."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=654321)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
-
-
-async def _pg_admin():
-    """A connection to an existing PostgreSQL database that may CREATE DATABASE, and its URL."""
-    import asyncpg
-
-    candidates = [os.environ["SITROOM_TEST_POSTGRES_URL"]] if os.environ.get("SITROOM_TEST_POSTGRES_URL") \
-        else PG_CANDIDATES
-    errors = []
-    for dsn in candidates:
-        url = make_url(dsn).set(drivername="postgresql")
-        try:
-            connection = await asyncpg.connect(url.render_as_string(hide_password=False), timeout=5)
-            return connection, url
-        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-            errors.append(f"{url.render_as_string(hide_password=True)}: {type(exc).__name__}: {exc}")
-    unavailable("PostgreSQL is unreachable: " + "; ".join(errors))
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def db(request, tmp_path):
-    if request.param == "sqlite":
-        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'nested' / 'dir' / 'sitroom.db'}")
-        yield database
-        await database.dispose()
-        return
-    admin, admin_url = await _pg_admin()
-    name = f"sitroom_test_{secrets.token_hex(6)}"
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    database = Database(admin_url.set(drivername="postgresql+asyncpg", database=name))
-    try:
-        yield database
-    finally:
-        await database.dispose()
-        admin, _ = await _pg_admin()
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-async def service(db, clock):
-    await db.upgrade()
-    return RoomService(db, SECRET, clock=clock)
+from tests.rooms_fixtures import SECRET, clock, db, service  # noqa: F401 - pytest fixtures
 
 
 # ---- schema -------------------------------------------------------------------------------------
@@ -111,10 +29,11 @@ async def test_upgrade_creates_the_tables_and_is_idempotent(db):
     assert await db.current_revision() is None
     await db.upgrade()
     await db.upgrade()
-    assert await db.current_revision() == head_revision() == "0001"
+    assert await db.current_revision() == head_revision() == "0002"
     async with db.engine.connect() as connection:
         tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
-    assert {"alembic_version", "rooms", "invites", "participants"} <= tables
+    assert {"alembic_version", "rooms", "invites", "participants", "chat_messages", "timeline_events",
+            "panels", "documents"} <= tables
 
 
 async def test_models_match_the_migrations(db):

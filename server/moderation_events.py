@@ -1,0 +1,175 @@
+"""What hosts and staff do to a meeting (a mixin of ``Signaling``).
+
+Every handler here is the same three steps: validate the payload, let ``rooms.moderation`` decide
+(it checks the grants and refuses without changing anything), then ``apply`` the result: events to
+the room, the SFU paused or resumed, connections closed, the timeline written.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from rooms.grants import Action, Role, can
+from rooms.moderation import Moderation
+
+from . import validate
+from .validate import BadRequest
+
+if TYPE_CHECKING:
+    from .signaling import Session
+
+KINDS = ("audio", "video")
+MAX_INVITE_DAYS = 365
+
+
+def _kind(data: dict) -> str:
+    kind = data.get("kind", "audio")
+    if kind not in KINDS:
+        raise BadRequest("'kind' must be 'audio' or 'video'")
+    return kind
+
+
+class ModerationEvents:
+    def _moderation(self, session: Session) -> tuple:
+        self._require_joined(session)
+        meeting = self._meeting(session)
+        return meeting, Moderation(meeting)
+
+    async def _moderate(self, session: Session, action) -> dict:
+        meeting, moderation = self._moderation(session)
+        result = action(moderation, session.participant)
+        await self.apply(meeting, result)
+        return {"changed": result.changed}
+
+    async def on_mute(self, session: Session, data: dict) -> dict:
+        target = validate.string(data, "participant_id", max_len=64, min_len=1)
+        kind = _kind(data)
+        reply = await self._moderate(session, lambda m, actor: m.mute(actor, target, kind))
+        target_p = self._meeting(session).get(target)
+        if target_p is not None and target_p.sid:
+            await self.emit("moderated", {"action": "mute", "kind": kind, "by": session.participant.name},
+                            to=target_p.sid)
+        return reply
+
+    async def on_mute_all(self, session: Session, data: dict) -> dict:
+        kind = _kind(data)
+        meeting, moderation = self._moderation(session)
+        result = moderation.mute_all(session.participant, kind)
+        await self.apply(meeting, result)
+        for participant in result.updated:
+            if participant.sid:
+                await self.emit("moderated", {"action": "mute", "kind": kind,
+                                              "by": session.participant.name}, to=participant.sid)
+        return {"changed": result.changed, "muted": [p.id for p in result.updated]}
+
+    async def on_allow_unmute(self, session: Session, data: dict) -> dict:
+        target = validate.string(data, "participant_id", max_len=64, min_len=1)
+        kind = _kind(data)
+        reply = await self._moderate(session, lambda m, actor: m.allow_unmute(actor, target, kind))
+        target_p = self._meeting(session).get(target)
+        if target_p is not None and target_p.sid:
+            await self.emit("moderated", {"action": "allow_unmute", "kind": kind,
+                                          "by": session.participant.name}, to=target_p.sid)
+        return reply
+
+    async def on_request_unmute(self, session: Session, data: dict) -> dict:
+        self._require_joined(session)
+        kind = _kind(data)
+        meeting = self._meeting(session)
+        meeting.request_unmute(session.participant.id, kind)
+        for participant in meeting.list():
+            if participant.sid and can(participant.role, Action.MUTE_OTHERS):
+                await self.emit("unmute_requested", {"participant_id": session.participant.id,
+                                                     "name": session.participant.name, "kind": kind},
+                                to=participant.sid)
+        return {}
+
+    async def on_set_allow_self_unmute(self, session: Session, data: dict) -> dict:
+        allowed = validate.boolean(data, "allowed")
+        return await self._moderate(session, lambda m, actor: m.set_allow_self_unmute(actor, allowed))
+
+    async def on_remove(self, session: Session, data: dict) -> dict:
+        target = validate.string(data, "participant_id", max_len=64, min_len=1)
+        return await self._moderate(session, lambda m, actor: m.remove(actor, target))
+
+    async def on_set_role(self, session: Session, data: dict) -> dict:
+        target = validate.string(data, "participant_id", max_len=64, min_len=1)
+        role = validate.string(data, "role", max_len=16, min_len=1)
+        if role not in (Role.HOST, Role.STAFF, Role.PARTICIPANT):
+            raise BadRequest("'role' must be host, staff or participant")
+        return await self._moderate(session, lambda m, actor: m.promote(actor, target, role))
+
+    async def on_lock(self, session: Session, data: dict) -> dict:
+        locked = validate.boolean(data, "locked")
+        return await self._moderate(session, lambda m, actor: m.lock(actor, locked))
+
+    async def on_lobby_enable(self, session: Session, data: dict) -> dict:
+        enabled = validate.boolean(data, "enabled")
+        return await self._moderate(session, lambda m, actor: m.set_lobby(actor, enabled))
+
+    async def on_lobby_admit(self, session: Session, data: dict) -> dict:
+        entry = validate.string(data, "id", max_len=64, min_len=1)
+        return await self._moderate(session, lambda m, actor: m.admit(actor, entry))
+
+    async def on_lobby_deny(self, session: Session, data: dict) -> dict:
+        entry = validate.string(data, "id", max_len=64, min_len=1)
+        return await self._moderate(session, lambda m, actor: m.deny(actor, entry))
+
+    async def on_end_meeting(self, session: Session, data: dict) -> dict:
+        return await self._moderate(session, lambda m, actor: m.end(actor))
+
+    # ---- invites and the record ---------------------------------------------------------------
+
+    async def on_invite_create(self, session: Session, data: dict) -> dict:
+        self._require_joined(session)
+        self._require(session, Action.CREATE_INVITES)
+        role = validate.string(data, "role", max_len=16, min_len=1)
+        if role not in (Role.HOST, Role.STAFF, Role.PARTICIPANT, Role.VIEWER):
+            raise BadRequest("'role' must be host, staff, participant or viewer")
+        if role == Role.HOST and session.participant.role != Role.HOST:
+            from .signaling import RequestError
+
+            raise RequestError("forbidden", "only a host may invite another host")
+        label = validate.string(data, "label", max_len=80, required=False) or None
+        expires_in = None
+        if data.get("expires_in_s") is not None:
+            seconds = validate.integer(data, "expires_in_s", minimum=60, maximum=MAX_INVITE_DAYS * 86400)
+            expires_in = timedelta(seconds=seconds)
+        max_uses = None
+        if data.get("max_uses") is not None:
+            max_uses = validate.integer(data, "max_uses", minimum=1, maximum=10_000)
+        invite, token = await self.hub.rooms.create_invite(session.room_id, role, label, expires_in,
+                                                           max_uses=max_uses)
+        await self.hub.timeline.record(session.room_id, "invite_create", actor=session.participant,
+                                       details={"invite_id": invite.id, "role": role, "label": label})
+        from .api import invite_links
+
+        return {"invite": _invite_dict(invite),
+                "link": invite_links(self.hub.config, session.room_id, {"link": token})["link"]}
+
+    async def on_invite_revoke(self, session: Session, data: dict) -> dict:
+        self._require_joined(session)
+        self._require(session, Action.CREATE_INVITES)
+        invite_id = validate.string(data, "invite_id", max_len=64, min_len=1)
+        invite = await self.hub.rooms.get_invite(invite_id)
+        if invite is None or invite.room_id != session.room_id:
+            raise BadRequest("no such invite in this room")
+        invite = await self.hub.rooms.revoke_invite(invite_id)
+        await self.hub.timeline.record(session.room_id, "invite_revoke", actor=session.participant,
+                                       details={"invite_id": invite_id})
+        return {"invite": _invite_dict(invite)}
+
+    async def on_timeline(self, session: Session, data: dict) -> dict:
+        self._require_joined(session)
+        self._require(session, Action.SEE_LOBBY)  # hosts and staff keep the record
+        return {"events": await self.hub.timeline.list(session.room_id)}
+
+
+def _invite_dict(invite) -> dict:
+    def iso(value):
+        return value.isoformat().replace("+00:00", "Z") if value else None
+
+    return {"id": invite.id, "role": str(invite.role), "label": invite.label,
+            "expires_at": iso(invite.expires_at), "revoked_at": iso(invite.revoked_at),
+            "max_uses": invite.max_uses}
