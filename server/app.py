@@ -7,8 +7,11 @@ the Socket.IO namespace start and stop with the app through ``cleanup_ctx``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import AsyncIterator
+import asyncio
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator, Coroutine
 
 import socketio
 from aiohttp import web
@@ -17,10 +20,12 @@ import media
 from rooms.chat import ChatService
 from rooms.db import Database
 from rooms.meeting import MeetingRegistry
+from rooms.panels.feed import CityFeed
+from rooms.repository import DocumentRepository, PanelRepository
 from rooms.service import RoomService
 from rooms.timeline import Timeline
 
-from . import api
+from . import api, documents_api
 from .config import Config
 
 log = logging.getLogger("sitroom")
@@ -41,8 +46,41 @@ class Hub:
     meetings: MeetingRegistry
     sfu: media.SFU
     sio: socketio.AsyncServer
+    panels: PanelRepository = None
+    documents: DocumentRepository = None
     signaling: object = None  # server.signaling.Signaling
     demo_links: dict | None = None
+    city_feed: CityFeed = field(default_factory=CityFeed)  # one simulated city for every room
+    stages: dict = field(default_factory=dict)  # room id -> rooms.stage.Stage
+    panel_runners: dict = field(default_factory=dict)  # room id -> PanelRunner, while in session
+    render_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
+    tasks: set = field(default_factory=set)
+
+    def background(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run a task the app owns (kept referenced, cancelled at shutdown)."""
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def document_view(self, row: dict) -> dict:
+        """A document as the protocol shows it (no storage paths)."""
+        base = f"/api/rooms/{row['room_id']}/documents/{row['id']}"
+        sizes = row.get("page_sizes") or []
+        pages = []
+        if row["status"] == "ready":
+            pages = [{"index": i, "width": w, "height": h, "image": f"{base}/pages/{i}",
+                      "thumb": f"{base}/thumbs/{i}"} for i, (w, h) in enumerate(sizes)]
+        created = row.get("created_at")
+        return {"id": row["id"], "title": row["title"], "filename": row["filename"], "kind": row["kind"],
+                "status": row["status"], "error": row.get("error"), "page_count": row["page_count"],
+                "pages": pages,
+                "created_at": created.isoformat().replace("+00:00", "Z") if created else None}
+
+    def remove_document_files(self, row: dict) -> None:
+        folder = Path(row["storage_dir"])
+        root = (Path(self.config.data_dir) / "documents").resolve()
+        if folder.resolve().is_relative_to(root):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 HUB = web.AppKey("hub", Hub)
@@ -78,6 +116,8 @@ def create_app(config: Config) -> web.Application:
             allowed_remote_networks=config.allowed_remote_networks,
         )),
         sio=sio,
+        panels=PanelRepository(db),
+        documents=DocumentRepository(db),
     )
     from .signaling import Signaling
 
@@ -85,6 +125,7 @@ def create_app(config: Config) -> web.Application:
     sio.register_namespace(hub.signaling)
     app[HUB] = hub
     api.setup_routes(app, config)
+    documents_api.setup_routes(app)
     app.cleanup_ctx.append(_lifecycle)
     return app
 
@@ -95,9 +136,36 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     if hub.config.demo:
         room, tokens = await hub.rooms.ensure_room(DEMO_ROOM_ID, DEMO_ROOM_TITLE)
         hub.demo_links = api.invite_links(hub.config, room.id, tokens)
+        await _demo_panels(hub, room.id)
         log.info("demo room %r: host link %s", room.title, hub.demo_links["host"])
         log.info("demo room %r: participant link %s", room.title, hub.demo_links["participant"])
     yield
     await hub.signaling.close()
+    for runner in list(hub.panel_runners.values()):
+        await runner.stop_all()
+    for task in list(hub.tasks):
+        task.cancel()
     await hub.sfu.close()
     await hub.db.dispose()
+
+
+DEMO_PANELS = [
+    ("Air quality: PM2.5 by district", "timeseries",
+     {"type": "simulated", "feed": "air_quality", "interval_s": 5}, {"pollutant": "pm25"}),
+    ("Traffic now", "kpi", {"type": "simulated", "feed": "traffic", "interval_s": 5}, {}),
+    ("Open incidents", "table", {"type": "simulated", "feed": "incidents", "interval_s": 5}, {"max_rows": 12}),
+]
+
+
+async def _demo_panels(hub: Hub, room_id: str) -> None:
+    """The demo room comes with live panels, the first of them on stage."""
+    from rooms.panels.spec import PanelSpec
+
+    existing = await hub.panels.list(room_id)
+    if not existing:
+        for title, kind, source, options in DEMO_PANELS:
+            spec = PanelSpec.new(room_id, title, kind, source, options)
+            existing.append(await hub.panels.create(**spec.to_dict(), created_by=None))
+    stage = hub.signaling.stage_of(room_id)
+    if stage.state.kind == "empty":
+        stage.set_panel(existing[0]["id"], by="system")

@@ -41,6 +41,11 @@ class Config:
     create_key: str = ""  # if set, POST /api/rooms needs "Authorization: Bearer <create_key>"
     demo: bool = False  # create the demo room at start-up and print its links
     client_dist: Path = REPO_ROOT / "client_web" / "dist"
+    # Limits
+    max_upload_bytes: int = 50 * 1024 * 1024
+    max_document_pages: int = 300
+    render_time_limit_s: float = 60.0
+    max_panels_per_room: int = 32
     log_level: str = "info"
 
     @property

@@ -23,12 +23,16 @@ import media
 from rooms.errors import DomainError
 from rooms.grants import Action, Role, can
 from rooms.meeting import LiveParticipant, LobbyEntry, Meeting
+from rooms.documents import DocumentError
 from rooms.moderation import ModerationResult, persist
+from rooms.panels.spec import PanelError
+from rooms.stage import StageError
 
 from . import validate
 from .chat_events import ChatEvents
 from .moderation_events import ModerationEvents
 from .ratelimit import TokenBucket
+from .stage_events import StageEvents
 from .validate import BadRequest
 
 if TYPE_CHECKING:
@@ -91,7 +95,7 @@ class Session:
         return self.participant.role if self.participant else None
 
 
-class Signaling(ChatEvents, ModerationEvents, socketio.AsyncNamespace):
+class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespace):
     def __init__(self, hub: Hub, namespace: str = "/"):
         super().__init__(namespace)
         self.hub = hub
@@ -119,7 +123,7 @@ class Signaling(ChatEvents, ModerationEvents, socketio.AsyncNamespace):
                 raise RequestError("unknown_event", f"unknown event {str(event)[:64]!r}")
             result = await handler(session, validate.payload(data))
             return {"ok": True, **(result or {})}
-        except (RequestError, BadRequest, DomainError) as exc:
+        except (RequestError, BadRequest, DomainError, StageError, PanelError, DocumentError) as exc:
             return await self._refuse(sid, event, exc.code, exc.message)
         except media.SdpError as exc:
             return await self._refuse(sid, event, "bad_sdp", str(exc) or "bad SDP")
@@ -187,6 +191,7 @@ class Signaling(ChatEvents, ModerationEvents, socketio.AsyncNamespace):
         )
         others = [p.to_dict() for p in meeting.list()]
         meeting.add(participant)
+        await self.room_opened(meeting.room_id)  # idempotent: starts the room's panels once
         session.room_id, session.participant, session.lobby = meeting.room_id, participant, None
         await self.enter_room(session.sid, meeting.room_id)
         router = self.hub.sfu.router(meeting.room_id, on_event=self._media_event_sender(meeting.room_id))
@@ -205,6 +210,7 @@ class Signaling(ChatEvents, ModerationEvents, socketio.AsyncNamespace):
             "hands": meeting.hands(),
             "chat": await self.hub.chat.history(meeting.room_id),
             "session_key": session.key,
+            **(await self.stage_snapshot(meeting.room_id)),
         }
         if can(participant.role, Action.SEE_LOBBY):
             answer["lobby"] = [e.to_dict() for e in meeting.lobby()]
@@ -243,6 +249,8 @@ class Signaling(ChatEvents, ModerationEvents, socketio.AsyncNamespace):
             meeting.remove(participant.id)
             if was_hand:
                 await self.emit("hands", {"queue": meeting.hands()}, room=room_id)
+            if not meeting.list(include_viewers=True):
+                await self.room_closed(room_id)
             self.hub.meetings.drop_if_empty(room_id)
         try:
             if peer is not None:

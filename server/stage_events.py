@@ -1,0 +1,245 @@
+"""The shared stage, live panels and documents (a mixin of ``Signaling``).
+
+Per room the server keeps a ``rooms.stage.Stage`` (what everyone sees) and, while anyone is in the
+meeting, a ``rooms.panels.PanelRunner`` polling every panel of the room; its updates go to the room
+as ``panel_data``. Documents are uploaded over HTTP (``server.documents_api``) and announced here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from rooms.grants import Action
+from rooms.panels.sources import PanelRunner
+from rooms.panels.spec import PanelError, PanelSpec
+from rooms.repository import panel_spec_dict
+from rooms.stage import Stage
+
+from . import validate
+from .validate import BadRequest
+
+if TYPE_CHECKING:
+    from .signaling import Session
+
+log = logging.getLogger("sitroom.stage")
+
+STAGE_KINDS = ("empty", "panel", "document", "participant")
+
+
+def public_panel(row: dict) -> dict:
+    return {key: row[key] for key in ("id", "title", "kind", "source", "options")}
+
+
+class StageEvents:
+    # ---- per-room state ------------------------------------------------------------------------
+
+    def stage_of(self, room_id: str) -> Stage:
+        stage = self.hub.stages.get(room_id)
+        if stage is None:
+            stage = self.hub.stages[room_id] = Stage(room_id)
+        return stage
+
+    async def room_opened(self, room_id: str) -> None:
+        """The first participant arrived: start polling the room's panels."""
+        if room_id in self.hub.panel_runners:
+            return
+
+        async def on_update(panel_id: str, data: Any, error: str | None) -> None:
+            status = runner.latest(panel_id)
+            await self.emit("panel_data", status.to_dict() if status else
+                            {"panel_id": panel_id, "data": data, "error": error}, room=room_id)
+
+        runner = PanelRunner(on_update, feed=self.hub.city_feed)
+        self.hub.panel_runners[room_id] = runner
+        for row in await self.hub.panels.list(room_id):
+            try:
+                await runner.start(PanelSpec.from_dict(panel_spec_dict(row)))
+            except PanelError as exc:
+                log.warning("panel %s of %s not started: %s", row["id"], room_id, exc.message)
+
+    async def room_closed(self, room_id: str) -> None:
+        """The last participant left: stop polling (the stage is kept for the next meeting)."""
+        runner = self.hub.panel_runners.pop(room_id, None)
+        if runner is not None:
+            await runner.stop_all()
+
+    async def stage_snapshot(self, room_id: str) -> dict:
+        """What a joining client needs to land on the current stage."""
+        runner = self.hub.panel_runners.get(room_id)
+        panels = await self.hub.panels.list(room_id)
+        panel_data = []
+        if runner is not None:
+            for row in panels:
+                status = runner.latest(row["id"])
+                if status is not None and (status.data is not None or status.error):
+                    panel_data.append(status.to_dict())
+        return {
+            "stage": self.stage_of(room_id).to_dict(),
+            "panels": [public_panel(p) for p in panels],
+            "panel_data": panel_data,
+            "documents": [self.hub.document_view(d) for d in await self.hub.documents.list(room_id)],
+        }
+
+    async def broadcast_stage(self, room_id: str) -> None:
+        await self.emit("stage", self.stage_of(room_id).to_dict(), room=room_id)
+
+    async def broadcast_documents(self, room_id: str) -> None:
+        documents = [self.hub.document_view(d) for d in await self.hub.documents.list(room_id)]
+        await self.emit("documents", {"documents": documents}, room=room_id)
+
+    async def _broadcast_panels(self, room_id: str) -> None:
+        panels = [public_panel(p) for p in await self.hub.panels.list(room_id)]
+        await self.emit("panels", {"panels": panels}, room=room_id)
+
+    async def _record_stage(self, room_id: str, session: Session, entry) -> None:
+        if not entry.ephemeral:
+            await self.hub.timeline.record(room_id, entry.what, actor=session.participant,
+                                           details=entry.details)
+
+    # ---- the stage -----------------------------------------------------------------------------
+
+    async def on_stage_set(self, session: Session, data: dict) -> dict:
+        self._require_joined(session)
+        self._require(session, Action.MANAGE_STAGE)
+        kind = data.get("kind")
+        if kind not in STAGE_KINDS:
+            raise BadRequest(f"'kind' must be one of {', '.join(STAGE_KINDS)}")
+        expected = None
+        if data.get("expected_version") is not None:
+            expected = validate.integer(data, "expected_version", minimum=0)
+        room_id, by = session.room_id, session.participant.id
+        stage = self.stage_of(room_id)
+        if kind == "panel":
+            panel_id = validate.string(data, "panel_id", max_len=64, min_len=1)
+            if await self.hub.panels.get(panel_id, room_id=room_id) is None:
+                raise BadRequest("no such panel in this room")
+            _, entry = stage.set_panel(panel_id, by=by, expected_version=expected)
+        elif kind == "document":
+            document_id = validate.string(data, "document_id", max_len=64, min_len=1)
+            page = validate.integer(data, "page", minimum=0, maximum=10_000) if "page" in data else 0
+            document = await self.hub.documents.get(document_id, room_id=room_id)
+            if document is None or document["status"] != "ready":
+                raise BadRequest("no such document ready in this room")
+            _, entry = stage.set_document_page(document_id, page, by=by, page_count=document["page_count"],
+                                               expected_version=expected)
+        elif kind == "participant":
+            participant_id = validate.string(data, "participant_id", max_len=64, min_len=1)
+            source = data.get("source", "camera")
+            meeting = self._meeting(session)
+            if meeting.get(participant_id) is None:
+                raise BadRequest("that participant is not in the meeting")
+            _, entry = stage.show_participant(participant_id, source, by=by, expected_version=expected)
+        else:
+            _, entry = stage.clear(by=by, expected_version=expected)
+        await self.broadcast_stage(room_id)
+        await self._record_stage(room_id, session, entry)
+        return {"stage": stage.to_dict()}
+
+    async def on_stage_pointer(self, session: Session, data: dict) -> dict:
+        self._require_joined(session)
+        self._require(session, Action.MANAGE_STAGE)
+        x, y = data.get("x"), data.get("y")
+        for value in (x, y):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise BadRequest("'x' and 'y' must be numbers from 0 to 1, or null")
+        stage = self.stage_of(session.room_id)
+        stage.move_pointer(x, y, by=session.participant.id)
+        pointer = stage.state.pointer
+        await self.emit("stage_pointer", {"x": pointer[0] if pointer else None,
+                                          "y": pointer[1] if pointer else None,
+                                          "by": session.participant.id},
+                        room=session.room_id, skip_sid=session.sid)
+        return {}
+
+    async def on_stage_follow_lock(self, session: Session, data: dict) -> dict:
+        self._require_joined(session)
+        self._require(session, Action.MANAGE_STAGE)
+        locked = validate.boolean(data, "locked")
+        stage = self.stage_of(session.room_id)
+        _, entry = stage.lock_follow(locked, by=session.participant.id)
+        await self.broadcast_stage(session.room_id)
+        await self._record_stage(session.room_id, session, entry)
+        return {"stage": stage.to_dict()}
+
+    # ---- panels --------------------------------------------------------------------------------
+
+    async def on_panel_create(self, session: Session, data: dict) -> dict:
+        self._require_joined(session)
+        self._require(session, Action.MANAGE_PANELS)
+        room_id = session.room_id
+        existing = await self.hub.panels.list(room_id)
+        if len(existing) >= self.hub.config.max_panels_per_room:
+            raise BadRequest(f"a room has at most {self.hub.config.max_panels_per_room} panels")
+        spec = PanelSpec.new(room_id, data.get("title"), data.get("kind"), data.get("source"),
+                             data.get("options"))
+        row = await self.hub.panels.create(**spec.to_dict(), created_by=session.participant.id)
+        runner = self.hub.panel_runners.get(room_id)
+        if runner is not None:
+            await runner.start(spec)
+        await self._broadcast_panels(room_id)
+        await self.hub.timeline.record(room_id, "panel_create", actor=session.participant,
+                                       details={"panel_id": spec.id, "title": spec.title})
+        return {"panel": public_panel(row)}
+
+    async def on_panel_update(self, session: Session, data: dict) -> dict:
+        self._require_joined(session)
+        self._require(session, Action.MANAGE_PANELS)
+        room_id = session.room_id
+        panel_id = validate.string(data, "id", max_len=64, min_len=1)
+        row = await self.hub.panels.get(panel_id, room_id=room_id)
+        if row is None:
+            raise BadRequest("no such panel in this room")
+        merged = panel_spec_dict(row)
+        for key in ("title", "kind", "source", "options"):
+            if key in data:
+                merged[key] = data[key]
+        spec = PanelSpec.from_dict(merged)  # validates the whole panel
+        row = await self.hub.panels.update(panel_id, room_id=room_id, title=spec.title, kind=spec.kind,
+                                           source=spec.source, options=spec.options)
+        runner = self.hub.panel_runners.get(room_id)
+        if runner is not None:
+            await runner.start(spec)
+        await self._broadcast_panels(room_id)
+        await self.hub.timeline.record(room_id, "panel_update", actor=session.participant,
+                                       details={"panel_id": panel_id})
+        return {"panel": public_panel(row)}
+
+    async def on_panel_delete(self, session: Session, data: dict) -> dict:
+        self._require_joined(session)
+        self._require(session, Action.MANAGE_PANELS)
+        room_id = session.room_id
+        panel_id = validate.string(data, "id", max_len=64, min_len=1)
+        if not await self.hub.panels.delete(panel_id, room_id=room_id):
+            raise BadRequest("no such panel in this room")
+        runner = self.hub.panel_runners.get(room_id)
+        if runner is not None:
+            await runner.stop(panel_id)
+        await self._broadcast_panels(room_id)
+        stage = self.stage_of(room_id)
+        if stage.state.kind == "panel" and stage.state.panel_id == panel_id:
+            stage.clear(by=session.participant.id)
+            await self.broadcast_stage(room_id)
+        await self.hub.timeline.record(room_id, "panel_delete", actor=session.participant,
+                                       details={"panel_id": panel_id})
+        return {}
+
+    # ---- documents -----------------------------------------------------------------------------
+
+    async def on_document_delete(self, session: Session, data: dict) -> dict:
+        self._require_joined(session)
+        self._require(session, Action.MANAGE_DOCUMENTS)
+        room_id = session.room_id
+        document_id = validate.string(data, "id", max_len=64, min_len=1)
+        row = await self.hub.documents.delete(document_id, room_id=room_id)
+        if row is None:
+            raise BadRequest("no such document in this room")
+        self.hub.remove_document_files(row)
+        stage = self.stage_of(room_id)
+        if stage.state.kind == "document" and stage.state.document_id == document_id:
+            stage.clear(by=session.participant.id)
+            await self.broadcast_stage(room_id)
+        await self.broadcast_documents(room_id)
+        await self.hub.timeline.record(room_id, "document_delete", actor=session.participant,
+                                       details={"document_id": document_id})
+        return {}
