@@ -91,7 +91,7 @@ def create_app(config: Config) -> web.Application:
     app = web.Application(client_max_size=api.MAX_JSON_BODY)
     manager = None
     if config.redis:
-        manager = socketio.AsyncRedisManager(config.redis)
+        manager = socketio.AsyncRedisManager(config.redis, channel=config.redis_channel)
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,

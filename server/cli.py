@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--ice-servers", metavar="URLS|JSON",
                        help="STUN/TURN servers for clients and the SFU (default: none)")
     serve.add_argument("--redis", help="Redis URL to share Socket.IO rooms between processes")
+    serve.add_argument("--redis-channel", help="Redis pub/sub channel (default: sitroom)")
     serve.add_argument("--admin-token", help="bearer token that /api/metrics requires")
     serve.add_argument("--create-key", help="bearer token that creating rooms requires")
     serve.add_argument("--test-mode", action="store_true", default=None,
@@ -49,7 +50,7 @@ def _database_args(parser: argparse.ArgumentParser) -> None:
 
 def build_config(args: argparse.Namespace) -> Config:
     cfg = from_env()
-    for name in ("host", "port", "database", "data_dir", "secret", "public_url", "redis",
+    for name in ("host", "port", "database", "data_dir", "secret", "public_url", "redis", "redis_channel",
                  "admin_token", "create_key", "test_mode", "demo", "log_level"):
         value = getattr(args, name, None)
         if value is not None:

@@ -37,6 +37,7 @@ class Config:
     test_mode: bool = False  # accept only loopback ICE candidates and STUN sources
     # Scale-out and operations
     redis: str = ""  # redis://127.0.0.1:6379/0 to share Socket.IO rooms between processes
+    redis_channel: str = "sitroom"  # the pub/sub channel; one per Sitroom installation
     admin_token: str = ""  # bearer token for /api/metrics; unset: loopback callers only
     create_key: str = ""  # if set, POST /api/rooms needs "Authorization: Bearer <create_key>"
     demo: bool = False  # create the demo room at start-up and print its links
@@ -137,7 +138,8 @@ def from_env(env: dict[str, str] | None = None) -> Config:
             cfg.port = int(v)
         except ValueError:
             raise ConfigError(f"SITROOM_PORT is not a number: {v!r}") from None
-    for name in ("database", "secret", "public_url", "redis", "admin_token", "create_key", "log_level"):
+    for name in ("database", "secret", "public_url", "redis", "redis_channel", "admin_token", "create_key",
+                 "log_level"):
         if (v := get(name)) is not None:
             setattr(cfg, name, v)
     if (v := get("data_dir")) is not None:

@@ -87,6 +87,7 @@ def start_server(tmp: Path, *extra: str) -> ServerProcess:
         "--ice-address", "127.0.0.1",
         "--test-mode", *extra,
     ]
+    tmp.mkdir(parents=True, exist_ok=True)
     log_file = open(log_path, "w")
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
