@@ -10,6 +10,7 @@ import inspect
 
 import aioice.ice
 import aiortc
+import pylibsrtp
 from aiortc import codecs, rtcdtlstransport, rtcpeerconnection, rtcrtpreceiver, rtcrtpsender, rtcrtptransceiver, rtp
 
 TESTED_VERSIONS = {"aiortc": "1.16.0", "aioice": "0.13.0"}
@@ -44,6 +45,13 @@ def requirements() -> list[tuple[str, bool]]:
         _in_source(Connection.gather_candidates, "get_host_addresses(",
                    "aioice.ice.Connection.gather_candidates looks up get_host_addresses"),
         _method(Connection, "request_received"),
+        # inbound fast path: the nominated pair's protocol's datagram callback is wrapped per
+        # instance; what it does not take still goes the original way (STUN parse, else queue)
+        _method(aioice.ice.StunProtocol, "datagram_received"),
+        _in_source(aioice.ice.StunProtocol.datagram_received, "self.receiver.data_received(",
+                   "aioice.ice.StunProtocol.datagram_received -> receiver.data_received"),
+        _in_source(aioice.ice.StunProtocol.connection_made, "self.transport =",
+                   "aioice.ice.StunProtocol.connection_made sets .transport"),
         _in_source(aioice.ice.StunProtocol.datagram_received, "self.receiver.request_received(",
                    "aioice.ice.StunProtocol.datagram_received -> receiver.request_received"),
         _assigned_in_init(Connection, "_nominated"),
@@ -59,6 +67,12 @@ def requirements() -> list[tuple[str, bool]]:
         _in_source(Dtls._recv_next, "await self._handle_rtcp_data(",
                    "aiortc RTCDtlsTransport._recv_next -> self._handle_rtcp_data"),
         _assigned_in_init(Dtls, "_tx_srtp"),
+        _assigned_in_init(Dtls, "_rx_srtp"),
+        _in_source(Dtls._recv_next, "self._rx_srtp.unprotect_rtcp(",
+                   "aiortc RTCDtlsTransport._recv_next unprotects with self._rx_srtp"),
+        ("pylibsrtp.Session.unprotect/unprotect_rtcp, pylibsrtp.Error",
+         all(callable(getattr(pylibsrtp.Session, n, None)) for n in ("unprotect", "unprotect_rtcp", "protect", "protect_rtcp"))
+         and isinstance(getattr(pylibsrtp, "Error", None), type)),
         _method(Dtls, "_send_rtp"),
         # receivers: anything reaching the decoder path is counted
         _method(Receiver, "_handle_rtp_packet"),
@@ -77,13 +91,15 @@ def requirements() -> list[tuple[str, bool]]:
         _assigned_in_init(Sender, "__rtcp_exited"),
         # SDP and codecs
         _assigned_in_init(rtcrtptransceiver.RTCRtpTransceiver, "_codecs"),
+        _assigned_in_init(rtcrtptransceiver.RTCRtpTransceiver, "_headerExtensions"),
+        _in_source(rtcpeerconnection.RTCPeerConnection.setRemoteDescription, "transceiver._headerExtensions =",
+                   "aiortc RTCPeerConnection.setRemoteDescription sets transceiver._headerExtensions"),
         ("aiortc.rtcpeerconnection.filter_preferred_codecs", callable(getattr(rtcpeerconnection, "filter_preferred_codecs", None))),
         ("aiortc.rtcpeerconnection.find_common_codecs", callable(getattr(rtcpeerconnection, "find_common_codecs", None))),
         ("aiortc.rtcpeerconnection.is_codec_compatible", callable(getattr(rtcpeerconnection, "is_codec_compatible", None))),
         ("aiortc.codecs.CODECS", isinstance(getattr(codecs, "CODECS", None), dict)),
         ("aiortc.codecs.HEADER_EXTENSIONS audio-level id 2",
          any(e.id == 2 and e.uri.endswith("ssrc-audio-level") for e in codecs.HEADER_EXTENSIONS.get("audio", []))),
-        ("aiortc.rtp.unpack_remb_fci", callable(getattr(rtp, "unpack_remb_fci", None))),
         _assigned_in_init(rtcpeerconnection.RTCPeerConnection, "__cname"),
     ]
 

@@ -18,6 +18,7 @@ class Consumer:
         self.transceiver = transceiver
         self.downtrack = downtrack
         self.active = False  # negotiated and bound to the producer
+        self.paused = False  # by this subscriber (not the publisher's server-enforced mute)
 
     @property
     def mid(self):
@@ -38,3 +39,15 @@ class Consumer:
 
     def request_keyframe(self) -> None:
         self.producer.request_keyframe()
+
+    def set_paused(self, paused: bool) -> None:
+        """mediasoup's consumer.pause()/resume(): stop (or resume, from a keyframe) forwarding
+        this producer to this subscriber only."""
+        self.paused = bool(paused)
+        self.downtrack.set_paused(self.paused)
+
+    def pause(self) -> None:
+        self.set_paused(True)
+
+    def resume(self) -> None:
+        self.set_paused(False)

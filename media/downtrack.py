@@ -16,6 +16,8 @@ from .retransmit_cache import RetransmitCache
 
 _pack_header = struct.Struct("!BBHII").pack
 
+MAX_RETRANSMIT = 128  # sequence numbers answered per NACK
+
 
 class DownTrack:
     def __init__(self, kind: str, ssrc: int, rtx_ssrc: Optional[int] = None, cache_capacity: int = 1024) -> None:
@@ -28,6 +30,11 @@ class DownTrack:
         # negotiated with the subscriber: publisher payload type -> subscriber payload type
         self._pt_map: dict[int, int] = {}
         self._rtx_pt: Optional[int] = None
+        self._strip_level = False  # the subscriber did not accept the audio-level extension
+
+        # consumer pause (this subscriber only); resuming waits for a keyframe again
+        self.paused = False
+        self.starts = 0  # times forwarding (re)started, at a keyframe for video
 
         # munger state: offsets for the current source, last values sent
         self._started = False
@@ -55,6 +62,7 @@ class DownTrack:
         self.bytes = 0  # RTP bytes before SRTP
         self.retransmitted = 0
         self.remb: Optional[int] = None
+        self.remb_time = 0.0
         self.fraction_lost = 0
 
     # wiring
@@ -62,12 +70,16 @@ class DownTrack:
     def attach(self, protect: Optional[Callable], sendto: Optional[Callable], addr) -> None:
         """Where packets go: SRTP protect function, datagram ``sendto`` and remote address."""
         self._protect, self._sendto, self._addr = protect, sendto, addr
-        if sendto is not None and self.producer is not None and not self._started:
+        if sendto is not None and self.producer is not None and not self._started and not self.paused:
             self.producer.request_keyframe()
 
-    def set_payload_types(self, pt_map: dict[int, int], rtx_pt: Optional[int]) -> None:
+    def set_payload_types(self, pt_map: dict[int, int], rtx_pt: Optional[int],
+                          audio_level: bool = True) -> None:
+        """Publisher payload type -> subscriber payload type; RTX payload type; whether the
+        subscriber accepted the audio-level header extension (else it is stripped)."""
         self._pt_map = dict(pt_map)
         self._rtx_pt = rtx_pt
+        self._strip_level = not audio_level
 
     def bind(self, producer) -> None:
         """Start carrying ``producer`` (from its next keyframe for video)."""
@@ -76,8 +88,9 @@ class DownTrack:
         self.producer = producer
         self.clock_rate = producer.clock_rate
         self._started = False
+        self.remb = None
         producer.add_downtrack(self)
-        if self._sendto is not None:
+        if self._sendto is not None and not self.paused:
             producer.request_keyframe()
 
     def unbind(self) -> None:
@@ -90,6 +103,31 @@ class DownTrack:
         """Treat the next packet as a new source (after a pause): wait for a keyframe again."""
         self._started = False
 
+    def set_paused(self, paused: bool) -> None:
+        """Pause or resume this consumer (mediasoup's consumer.pause()/resume()). Resuming
+        restarts at a keyframe, asked for at once, with sequence numbers continuing from the
+        last packet sent and timestamps advanced by the wall-clock time paused."""
+        paused = bool(paused)
+        if paused == self.paused:
+            return
+        self.paused = paused
+        self._started = False
+        if not paused and self.producer is not None and self._sendto is not None:
+            self.producer.request_keyframe()
+
+    def request_keyframe(self, now: Optional[float] = None) -> None:
+        """The subscriber asked for a keyframe (PLI/FIR)."""
+        if self.producer is not None and not self.paused:
+            self.producer.request_keyframe(now)
+
+    def on_remb(self, bitrate: int, now: float) -> None:
+        """The subscriber's receive estimate for this stream (the Producer aggregates them)."""
+        changed = self.remb is None or abs(bitrate - self.remb) > self.remb // 10
+        self.remb = bitrate
+        self.remb_time = now
+        if changed and self.producer is not None:
+            self.producer.on_consumer_remb(now)
+
     @property
     def started(self) -> bool:
         return self._started
@@ -101,9 +139,12 @@ class DownTrack:
         if sendto is None:
             return
         if not self._started:
+            if self.paused:
+                return
             if not keyframe:
                 self.producer.request_keyframe(now)
                 return
+            self.starts += 1
             # switch to this source: continue our own numbering and timeline
             gap = 1 if self._last_time is None else max(1, int((now - self._last_time) * self.clock_rate))
             self._seq_off = (self._max_seq + 1 - seq) & 0xFFFF
@@ -115,6 +156,9 @@ class DownTrack:
         pt = self._pt_map.get(b1 & 0x7F)
         if pt is None:
             return
+        if b0 != 0x80 and self._strip_level:
+            rest = rest[8:]
+            b0 = 0x80
         oseq = (seq + self._seq_off) & 0xFFFF
         ots = (ts + self._ts_off) & 0xFFFFFFFF
         packet = _pack_header(b0, (b1 & 0x80) | pt, oseq, ots, self.ssrc) + rest
@@ -140,7 +184,7 @@ class DownTrack:
         if self.cache is None or self._sendto is None:
             return 0
         sent = 0
-        for seq in sequence_numbers:
+        for seq in sequence_numbers[:MAX_RETRANSMIT]:
             packet = self.cache.get(seq)
             if packet is None:
                 continue

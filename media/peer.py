@@ -42,6 +42,16 @@ class Peer:
         """Server-enforced mute: stop (or resume) forwarding this peer's ``source`` to everyone."""
         self.publisher.set_paused(source, paused)
 
+    def set_consumer_paused(self, producer_peer_id: str, source: str, paused: bool) -> int:
+        """This peer stops (or resumes) receiving ``producer_peer_id``'s ``source`` (mediasoup's
+        consumer.pause()/resume()): for this subscriber only, remembered for later consumers of
+        that (peer, source). Resuming starts at a keyframe. Returns how many consumers changed."""
+        return self.subscriber.set_consumer_paused(producer_peer_id, source, paused)
+
+    def set_consumer_paused_by_producer(self, producer_id: str, paused: bool) -> bool:
+        """The same for one consumer, by producer id; False if this peer does not consume it."""
+        return self.subscriber.set_consumer_paused_by_producer(producer_id, paused)
+
     async def close(self) -> list:
         """Close both connections; returns the producers that ended."""
         if self.closed:

@@ -9,6 +9,8 @@ import time
 from typing import Callable, Optional
 
 from . import rtp
+from .feedback import REMB_FLOOR, REMB_INTERVAL, REMB_STALE, aggregate_remb
+from .nack import NackGenerator
 
 _U32 = struct.Struct("!I")
 _ids = itertools.count(1)
@@ -21,7 +23,8 @@ SUBSCRIBER_AUDIO_LEVEL_ID = 2
 
 class Producer:
     """Everything done once per inbound packet happens here, never per consumer: header parse,
-    RTX unwrapping, keyframe detection, receive statistics. ``receive`` is the hot path."""
+    RTX unwrapping, loss detection (NACKs to the publisher), keyframe detection, receive
+    statistics, audio level. ``receive`` is the hot path."""
 
     def __init__(
         self,
@@ -36,6 +39,7 @@ class Producer:
         audio_level_id: Optional[int],
         send_rtcp: Callable[[bytes], None],
         rtcp_ssrc: int,
+        max_bitrate: int = 2_500_000,
     ) -> None:
         self.id = f"pr_{next(_ids)}"
         self.peer_id = peer_id
@@ -51,6 +55,20 @@ class Producer:
         self._audio_level_id = audio_level_id if kind == "audio" else None
         self._fanout: tuple = ()
         self.set_codecs(codecs)
+        self.max_bitrate = max_bitrate
+
+        # losses on the publisher's link: NACKed, retransmissions forwarded once
+        self.nack = NackGenerator() if kind == "video" else None
+        self.nacked = 0  # sequence numbers asked for
+        self.duplicates = 0
+
+        # audio level (RFC 6464) of the packets since the last take_audio_level()
+        self._level_sum = 0
+        self._level_count = 0
+
+        # REMB to the publisher: the lowest of the consumers' estimates, rate-limited
+        self.remb_sent: Optional[int] = None
+        self._last_remb = -1e9
 
         # counters and receive statistics (for receiver reports)
         self.packets = 0
@@ -136,16 +154,18 @@ class Producer:
             return  # truncated, or padding only (bandwidth probes)
         if ssrc == self.ssrc:
             seq = (data[2] << 8) | data[3]
-            # receive statistics (RFC 3550 appendix A.1, simplified)
-            if self._max_seq < 0:
-                self._base_seq = self._max_seq = seq
-            else:
-                delta = (seq - self._max_seq) & 0xFFFF
-                if 0 < delta < 0x8000:
-                    if seq < self._max_seq:
-                        self._cycles += 0x10000
-                    self._max_seq = seq
             self._received += 1
+            max_seq = self._max_seq
+            delta = (seq - max_seq) & 0xFFFF
+            if delta == 1 and max_seq >= 0:  # in order: the common case
+                self._max_seq = seq
+                if seq == 0:
+                    self._cycles += 0x10000
+                nack = self.nack
+                if nack is not None and now >= nack.next_due:
+                    self._send_nack(nack.due(now))
+            elif not self._sequence_event(seq, delta, now):
+                return
         else:
             apt = self._rtx_apt.get(b1 & 0x7F)
             if apt is None or end - offset < 3:
@@ -153,16 +173,21 @@ class Producer:
             seq = (data[offset] << 8) | data[offset + 1]
             offset += 2
             b1 = (b1 & 0x80) | apt
+            if not self._sequence_event(seq, (seq - self._max_seq) & 0xFFFF, now):
+                return
         self.packets += 1
         plen = end - offset
         self.octets += plen
-        fanout = self._fanout
-        if not fanout or self.paused:
-            return
-        ts = _U32.unpack_from(data, 4)[0]
         if self.kind == "audio":
-            keyframe = True
             level = self._audio_level(data, ext) if ext and self._audio_level_id else -1
+            if level >= 0:
+                self._level_sum += level & 0x7F
+                self._level_count += 1
+            fanout = self._fanout
+            if not fanout or self.paused:
+                return
+            ts = _U32.unpack_from(data, 4)[0]
+            keyframe = True
             if level >= 0:
                 rest = b"\xbe\xde\x00\x01" + bytes((SUBSCRIBER_AUDIO_LEVEL_ID << 4, level, 0, 0)) + data[offset:end]
                 b0 = 0x90
@@ -170,12 +195,55 @@ class Producer:
                 rest = data[offset:end]
                 b0 = 0x80
         else:
+            fanout = self._fanout
+            if not fanout or self.paused:
+                return
+            ts = _U32.unpack_from(data, 4)[0]
             detect = self._keyframe
             keyframe = detect is not None and detect(data, offset, end)
             rest = data[offset:end]
             b0 = 0x80
         for track in fanout:
             track.forward(rest, b0, b1, seq, ts, plen, keyframe, now)
+
+    def _sequence_event(self, seq: int, delta: int, now: float) -> bool:
+        """Anything but the next packet in order (first packet, gap, late, retransmitted,
+        duplicate): update the highest sequence number and the NACK state. False: drop it."""
+        if self._max_seq < 0:
+            self._base_seq = self._max_seq = seq
+            return True
+        nack = self.nack
+        if 0 < delta < 0x8000:  # newer, after a gap
+            if seq < self._max_seq:
+                self._cycles += 0x10000
+            first = (self._max_seq + 1) & 0xFFFF
+            self._max_seq = seq
+            if nack is not None:
+                self._send_nack(nack.missing(first, delta - 1, now))
+            return True
+        # older than the highest (or the same): a late or retransmitted packet fills a gap
+        if nack is None:
+            return delta != 0
+        if nack.received(seq):
+            return True
+        self.duplicates += 1
+        return False
+
+    def _send_nack(self, sequence_numbers: list[int]) -> None:
+        if sequence_numbers and self.ssrc is not None and not self.closed:
+            self.nacked += len(sequence_numbers)
+            for i in range(0, len(sequence_numbers), 64):
+                self._send_rtcp(rtp.pack_nack(self._rtcp_ssrc, self.ssrc, sequence_numbers[i:i + 64]))
+
+    def take_audio_level(self) -> Optional[float]:
+        """Mean audio level (dBov, -127..0) of the packets since the last call; None if no
+        packet carried one (or the producer is paused)."""
+        count = self._level_count
+        total = self._level_sum
+        self._level_sum = self._level_count = 0
+        if not count or self.paused or self.closed:
+            return None
+        return -total / count
 
     def _audio_level(self, data: bytes, ext: int) -> int:
         """The audio-level byte (V flag and level) from a one-byte extension block, or -1."""
@@ -219,6 +287,33 @@ class Producer:
         self._last_pli = now
         self.keyframe_requests += 1
         self._send_rtcp(rtp.pack_pli(self._rtcp_ssrc, self.ssrc))
+
+    # REMB
+
+    def remb_bitrate(self, now: float) -> int:
+        """The bitrate to allow the publisher: the lowest recent REMB of its unpaused
+        consumers, clamped to [REMB_FLOOR, max_bitrate]."""
+        values = [t.remb for t in self._fanout
+                  if t.remb is not None and not t.paused and now - t.remb_time < REMB_STALE]
+        return aggregate_remb(values, REMB_FLOOR, self.max_bitrate)
+
+    def remb_due(self, now: float, changed_only: bool = False) -> Optional[bytes]:
+        """A REMB packet for the publisher, at most one per REMB_INTERVAL; with
+        ``changed_only``, only if the value moved by more than 10% since the last one."""
+        if self.kind != "video" or self.ssrc is None or now - self._last_remb < REMB_INTERVAL:
+            return None
+        bitrate = self.remb_bitrate(now)
+        if changed_only and self.remb_sent is not None and abs(bitrate - self.remb_sent) <= self.remb_sent // 10:
+            return None
+        self._last_remb = now
+        self.remb_sent = bitrate
+        return rtp.pack_remb(self._rtcp_ssrc, bitrate, [self.ssrc])
+
+    def on_consumer_remb(self, now: float) -> None:
+        """A consumer's estimate changed: tell the publisher if the aggregate moved."""
+        packet = self.remb_due(now, changed_only=True)
+        if packet is not None:
+            self._send_rtcp(packet)
 
     # RTCP
 

@@ -1,9 +1,11 @@
 """PublishConnection: the RTCPeerConnection on which a client offers its tracks.
 
-aiortc negotiates it (ICE, DTLS, SRTP, SDP); the packets are taken away from it: the DTLS
-transport's ``_handle_rtp_data`` is replaced so that decrypted RTP goes straight to the
-Producers, and RTCP (sender reports) is read by us. aiortc's receivers still exist (their decoder
-threads idle); anything that reaches them is counted as a decode and dropped.
+aiortc negotiates it (ICE, DTLS, SRTP, SDP); the packets are taken away from it: once DTLS is
+connected, RTP/RTCP datagrams from the nominated ICE pair are unprotected and dispatched in the
+socket callback itself (fastpath.py); the DTLS transport's ``_handle_rtp_data`` and
+``_handle_rtcp_data`` are replaced too, for whatever still comes aiortc's way. Decrypted RTP goes
+straight to the Producers; RTCP (sender reports) is read by us. aiortc's receivers still exist
+(their decoder threads idle); anything that reaches them is counted as a decode and dropped.
 """
 
 from __future__ import annotations
@@ -21,17 +23,16 @@ from aiortc.clock import current_ntp_time
 from . import rtp
 from .config import MediaConfig
 from .errors import SdpError
+from .fastpath import InboundFastPath
 from .ice import announce_addresses, guard_connection, rtc_configuration
 from .producer import Producer
-from .sdp import check_remote, forwardable_preferences
+from .sdp import AUDIO_LEVEL_URI, MID_URI, check_remote, forwardable_preferences
 from .stats import Counters
 from .transport import SrtpWire
 
 logger = logging.getLogger(__name__)
 
 SOURCES = {"microphone": "audio", "camera": "video", "screen": "video"}
-MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
-AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 _U32 = struct.Struct("!I")
 RTCP_INTERVAL = 1.0
 
@@ -55,6 +56,7 @@ class PublishConnection:
         self._lock = asyncio.Lock()
         self._dtls = None
         self._wire: Optional[SrtpWire] = None
+        self._fast: Optional[InboundFastPath] = None
         self._rtcp_ssrc = random.getrandbits(32)
         self._ntp_offset: Optional[int] = None
         self._rtcp_task: Optional[asyncio.Task] = None
@@ -113,13 +115,21 @@ class PublishConnection:
             dtls._handle_rtp_data = self._handle_rtp_data
             dtls._handle_rtcp_data = self._handle_rtcp_data
             self._wire = SrtpWire(dtls)
+            if self._fast is not None:
+                self._fast.close()
+            self._fast = InboundFastPath(dtls, self.on_rtp, self.on_rtcp)
             dtls.on("statechange", self._dtls_state_changed)
             if self.config.allowed_remote_networks is not None:
                 guard_connection(dtls.transport._connection, self.config.remote_allowed)
 
     def _dtls_state_changed(self) -> None:
-        if self._dtls is not None and self._dtls.state == "connected":
+        if self._dtls is None:
+            return
+        if self._dtls.state in ("closed", "failed"):
+            self._fast.close()
+        if self._dtls.state == "connected":
             self._wire.refresh()
+            self._fast.refresh()
             if self._rtcp_task is None and not self._closed:
                 self._rtcp_task = asyncio.ensure_future(self._run_rtcp())
             for producer in self.producers.values():
@@ -154,6 +164,7 @@ class PublishConnection:
                     peer_id=self.peer_id, source=source, kind=media.kind, mid=mid,
                     codecs=transceiver._codecs, ssrc=ssrc, rtx_ssrc=rtx_ssrc, audio_level_id=level_id,
                     send_rtcp=self._send_rtcp, rtcp_ssrc=transceiver.sender._ssrc,
+                    max_bitrate=self.config.max_incoming_bitrate,
                 )
                 producer.ntp_offset = self._ntp_offset
                 self.producers[mid] = producer
@@ -176,7 +187,8 @@ class PublishConnection:
 
     # packets in (hot path)
 
-    async def _handle_rtp_data(self, data: bytes, arrival_time_ms: int) -> None:
+    def on_rtp(self, data: bytes, now: float) -> None:
+        """Decrypted RTP, from the fast path or aiortc's."""
         if len(data) < 12:
             return
         ssrc = _U32.unpack_from(data, 8)[0]
@@ -185,7 +197,13 @@ class PublishConnection:
             producer = self._learn_ssrc(data, ssrc)
             if producer is None:
                 return
-        producer.receive(data, ssrc, time.monotonic())
+        producer.receive(data, ssrc, now)
+
+    async def _handle_rtp_data(self, data: bytes, arrival_time_ms: int) -> None:
+        now = time.monotonic()
+        self.on_rtp(data, now)
+        if self._fast is not None:
+            self._fast.refresh_from_slow_path(now)
 
     def _learn_ssrc(self, data: bytes, ssrc: int) -> Optional[Producer]:
         """An SSRC the SDP did not announce: find its producer by MID extension or payload type."""
@@ -211,6 +229,13 @@ class PublishConnection:
         return producer
 
     async def _handle_rtcp_data(self, data: bytes) -> None:
+        now = time.monotonic()
+        self.on_rtcp(data, now)
+        if self._fast is not None:
+            self._fast.refresh_from_slow_path(now)
+
+    def on_rtcp(self, data: bytes, now: float) -> None:
+        """Decrypted RTCP from the publisher (its sender reports), from either path."""
         try:
             for pt, _count, body in rtp.iter_rtcp(data):
                 if pt == rtp.RTCP_SR and len(body) >= 24:
@@ -240,14 +265,18 @@ class PublishConnection:
             while not self._closed:
                 await asyncio.sleep(RTCP_INTERVAL * (0.5 + random.random()))
                 self._wire.refresh()
+                if self._fast is not None:
+                    self._fast.refresh()
                 now = current_ntp_time()
                 blocks = [b for b in (p.report_block(now) for p in self.producers.values()) if b]
                 if not blocks:
                     continue
                 packet = rtp.pack_receiver_report(self._rtcp_ssrc, blocks[:31])
-                video = [p.ssrc for p in self.producers.values() if p.kind == "video" and p.ssrc is not None]
-                if video:
-                    packet += rtp.pack_remb(self._rtcp_ssrc, self.config.max_incoming_bitrate, video)
+                monotonic = time.monotonic()
+                for producer in self.producers.values():
+                    remb = producer.remb_due(monotonic)
+                    if remb is not None:
+                        packet += remb
                 self._send_rtcp(packet)
         except asyncio.CancelledError:
             pass
@@ -265,6 +294,8 @@ class PublishConnection:
         if self._rtcp_task is not None:
             self._rtcp_task.cancel()
             self._rtcp_task = None
+        if self._fast is not None:
+            self._fast.close()
         producers = list(self.producers.values())
         self.producers.clear()
         self._by_ssrc = {}

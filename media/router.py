@@ -1,18 +1,27 @@
-"""Router: one room. Every peer consumes every producer of every other peer."""
+"""Router: one room. Every peer consumes every producer of every other peer.
+
+The router also observes its audio producers' levels (RFC 6464, read once per inbound packet by
+each Producer) on a timer, and reports the dominant speaker and the levels through ``on_event``.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Callable, Optional
 
 from .config import MediaConfig
 from .peer import Peer
+from .speaker import SpeakerDetector, dbov_to_linear
 from .stats import Counters
 from .subscriber import OfferCallback
 
 logger = logging.getLogger(__name__)
 
 EventHook = Callable[[str, dict], None]
+
+SPEAKER_INTERVAL = 0.25  # seconds between speaker evaluations (and audio_levels events at most)
 
 
 class Router:
@@ -24,6 +33,18 @@ class Router:
         self.on_event = on_event
         self._on_empty = on_empty
         self.peers: dict[str, Peer] = {}
+        self.speaker = SpeakerDetector()
+        self._speaker_timer: Optional[asyncio.TimerHandle] = None
+        self._levels_sent: Optional[dict] = None
+        self._closed = False
+
+    def set_on_event(self, on_event: Optional[EventHook]) -> None:
+        """Set (or replace, or clear with None) the event hook: ``on_event(kind, data)``."""
+        self.on_event = on_event
+
+    @property
+    def active_speaker(self) -> Optional[str]:
+        return self.speaker.speaker
 
     @property
     def producers(self) -> list:
@@ -55,6 +76,10 @@ class Router:
         producers = await peer.close()
         self._producers_changed(peer, [], producers)
         self._emit("peer_removed", {"peer_id": peer_id})
+        if self.speaker.remove(peer_id):
+            self._emit("active_speaker", {"peer_id": None, "level": 0.0})
+        if not self.peers:
+            self._stop_speaker_timer()
         if not self.peers and not keep_router and self._on_empty is not None:
             self._on_empty(self)
 
@@ -70,6 +95,60 @@ class Router:
             self._emit("producer_added", producer.describe())
         for producer in removed:
             self._emit("producer_removed", producer.describe())
+        if any(p.kind == "audio" for p in added):
+            self._start_speaker_timer()
+
+    # active speaker
+
+    def _audio_producers(self):
+        for peer in self.peers.values():
+            if not peer.closed:
+                for producer in peer.producers:
+                    if producer.kind == "audio" and producer.source == "microphone":
+                        yield peer.id, producer
+
+    def _start_speaker_timer(self) -> None:
+        if self._speaker_timer is None and not self._closed:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            self._speaker_timer = loop.call_later(SPEAKER_INTERVAL, self._speaker_tick)
+
+    def _stop_speaker_timer(self) -> None:
+        if self._speaker_timer is not None:
+            self._speaker_timer.cancel()
+            self._speaker_timer = None
+
+    def _speaker_tick(self) -> None:
+        self._speaker_timer = None
+        try:
+            self.observe_speakers(time.monotonic())
+        except Exception:
+            logger.exception("speaker detection failed")
+        if any(True for _ in self._audio_producers()):
+            self._start_speaker_timer()
+
+    def observe_speakers(self, now: float) -> None:
+        """One evaluation (the timer's): feed the levels, emit ``active_speaker`` when the
+        dominant speaker changes and ``audio_levels`` when the (rounded) levels changed."""
+        levels: dict[str, Optional[float]] = {}
+        for peer_id, producer in self._audio_producers():
+            level = producer.take_audio_level()
+            if level is not None and (levels.get(peer_id) is None or level > levels[peer_id]):
+                levels[peer_id] = level
+            else:
+                levels.setdefault(peer_id, None)
+        before = self.speaker.speaker
+        self.speaker.update(now, levels)
+        current = self.speaker.speaker
+        if current != before:
+            level = round(dbov_to_linear(self.speaker.speaker_level), 3) if current is not None else 0.0
+            self._emit("active_speaker", {"peer_id": current, "level": level})
+        linear = {p: round(dbov_to_linear(self.speaker.levels[p]), 3) for p in levels}
+        if linear != self._levels_sent:
+            self._levels_sent = linear
+            self._emit("audio_levels", dict(linear))
 
     def _emit(self, kind: str, data: dict) -> None:
         if self.on_event is not None:
@@ -79,5 +158,7 @@ class Router:
                 logger.exception("router event hook failed")
 
     async def close(self) -> None:
+        self._closed = True
+        self._stop_speaker_timer()
         for peer_id in list(self.peers):
             await self.remove_peer(peer_id, keep_router=True)

@@ -252,3 +252,52 @@ def pack_remb(sender_ssrc: int, bitrate: int, ssrcs: list[int]) -> bytes:
     fci += b"".join(_U32.pack(s) for s in ssrcs)
     words = 2 + len(fci) // 4
     return struct.pack("!BBHII", 0x80 | RTCP_PSFB_APP, RTCP_PSFB, words, sender_ssrc, 0) + fci
+
+
+def pack_nack(sender_ssrc: int, media_ssrc: int, sequence_numbers: list[int]) -> bytes:
+    """A generic NACK (RFC 4585 6.2.1): ``(PID, BLP)`` pairs, each PID followed by up to 16."""
+    fci = bytearray()
+    i, n = 0, len(sequence_numbers)
+    while i < n:
+        pid = sequence_numbers[i]
+        blp = 0
+        i += 1
+        while i < n:
+            distance = (sequence_numbers[i] - pid) & 0xFFFF
+            if not 0 < distance <= 16:
+                break
+            blp |= 1 << (distance - 1)
+            i += 1
+        fci += struct.pack("!HH", pid, blp)
+    words = 2 + len(fci) // 4
+    return struct.pack("!BBHII", 0x80 | RTCP_RTPFB_NACK, RTCP_RTPFB, words, sender_ssrc, media_ssrc) + bytes(fci)
+
+
+def parse_nack(body: bytes, limit: int = 1 << 16) -> list[int]:
+    """Sequence numbers asked for by a NACK body (after the RTCP header), at most ``limit``."""
+    lost: list[int] = []
+    for offset in range(8, len(body) - 3, 4):
+        pid, blp = struct.unpack_from("!HH", body, offset)
+        lost.append(pid)
+        for bit in range(16):
+            if blp & (1 << bit):
+                lost.append((pid + bit + 1) & 0xFFFF)
+        if len(lost) >= limit:
+            return lost[:limit]
+    return lost
+
+
+def parse_remb(body: bytes) -> tuple[int, list[int]] | None:
+    """``(bitrate, ssrcs)`` of a REMB body (PSFB fmt 15, after the RTCP header), or None."""
+    if len(body) < 16 or body[8:12] != b"REMB":
+        return None
+    count, b1, mantissa_lo = struct.unpack_from("!BBH", body, 12)
+    bitrate = (((b1 & 0x03) << 16) | mantissa_lo) << (b1 >> 2)
+    ssrcs = [_U32.unpack_from(body, 16 + 4 * i)[0] for i in range(count) if 20 + 4 * i <= len(body)]
+    return bitrate, ssrcs
+
+
+def pack_fir(sender_ssrc: int, media_ssrc: int, sequence_number: int) -> bytes:
+    """A FIR (RFC 5104 4.3.1): media SSRC 0 in the common header, the target in the FCI."""
+    return struct.pack("!BBHIIIB3x", 0x80 | RTCP_PSFB_FIR, RTCP_PSFB, 4, sender_ssrc, 0, media_ssrc,
+                       sequence_number & 0xFF)

@@ -11,6 +11,8 @@ from .errors import SdpError
 from .ice import filter_remote_candidates
 
 MAX_SDP_LENGTH = 100_000
+MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
+AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 MEDIA_KINDS = ("audio", "video")
 
 

@@ -24,7 +24,7 @@ class SFU:
             router = Router(room_id, self.config, self.counters, on_event=on_event, on_empty=self._router_empty)
             self.routers[room_id] = router
         elif on_event is not None:
-            router.on_event = on_event
+            router.set_on_event(on_event)
         return router
 
     def _router_empty(self, router: Router) -> None:
@@ -47,6 +47,7 @@ class SFU:
             "rtp_bytes_out": c.rtp_bytes_out + sum(s.downtrack.bytes for s in slots),
             "rtp_retransmitted": c.rtp_retransmitted + sum(s.downtrack.retransmitted for s in slots),
             "keyframe_requests": c.keyframe_requests + sum(p.keyframe_requests for p in producers),
+            "rtp_nacked": c.rtp_nacked + sum(p.nacked for p in producers),
             "decoded_frames": c.decoded_frames,
             "encoded_frames": c.encoded_frames,
         }

@@ -14,6 +14,7 @@ class Counters:
         self.rtp_bytes_out = 0
         self.rtp_retransmitted = 0
         self.keyframe_requests = 0
+        self.rtp_nacked = 0  # sequence numbers the SFU asked publishers to resend
 
     def retire_producer(self, producer) -> None:
         if getattr(producer, "_retired", False):
@@ -22,6 +23,7 @@ class Counters:
         self.rtp_packets_in += producer.packets
         self.rtp_bytes_in += producer.octets
         self.keyframe_requests += producer.keyframe_requests
+        self.rtp_nacked += producer.nacked
 
     def retire_downtrack(self, track) -> None:
         if getattr(track, "_retired", False):

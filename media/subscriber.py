@@ -5,9 +5,9 @@ reused by the next consumer of the same kind, so the SDP does not grow without b
 offer is outstanding at a time: changes made meanwhile are offered after the answer.
 
 The aiortc RTCRtpSender of each transceiver keeps the SDP and the SSRC but never encodes: its
-track never yields a frame, its RTCP handler is ours (PLI -> producer keyframe request, NACK ->
-retransmission from the DownTrack cache, REMB recorded), and its sender-report loop is replaced
-by ours, which reports the DownTrack's true counters.
+track never yields a frame, and its sender-report loop is replaced by ours, which reports the
+DownTrack's true counters. RTCP from the subscriber is read at the DTLS transport, not routed to
+the senders (aiortc routes by the header's media SSRC, which is 0 in a FIR): see feedback.py.
 """
 
 from __future__ import annotations
@@ -21,18 +21,16 @@ from typing import Awaitable, Callable, Optional
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.clock import current_ntp_time
 from aiortc.rtcpeerconnection import is_codec_compatible
-from aiortc.rtp import (
-    RTCP_PSFB_APP, RTCP_PSFB_FIR, RTCP_PSFB_PLI, RTCP_RTPFB_NACK,
-    RtcpPsfbPacket, RtcpRrPacket, RtcpRtpfbPacket, RtcpSrPacket, unpack_remb_fci,
-)
 
 from . import rtp
 from .config import MediaConfig
 from .consumer import Consumer
 from .downtrack import DownTrack
 from .errors import SdpError, StaleRevision
+from .fastpath import InboundFastPath
+from .feedback import SubscriberFeedback
 from .ice import announce_addresses, guard_connection, rtc_configuration
-from .sdp import check_remote, codec_capability, rtx_capability
+from .sdp import AUDIO_LEVEL_URI, check_remote, codec_capability, rtx_capability
 from .stats import Counters
 from .transport import SrtpWire
 
@@ -79,6 +77,9 @@ class SubscribeConnection:
         self._lock = asyncio.Lock()
         self._dtls = None
         self._wire: Optional[SrtpWire] = None
+        self._fast: Optional[InboundFastPath] = None
+        self.feedback = SubscriberFeedback()
+        self._paused_sources: set[tuple[str, str]] = set()  # (publisher peer id, source)
         self._rtcp_task: Optional[asyncio.Task] = None
         self._closed = False
 
@@ -99,6 +100,7 @@ class SubscribeConnection:
         sender = transceiver.sender
         sender._stream_id = f"{producer.peer_id}-{'screen' if producer.source == 'screen' else 'main'}"
         consumer = Consumer(producer, transceiver, slot.downtrack)
+        consumer.set_paused((producer.peer_id, producer.source) in self._paused_sources)
         sender._track_id = consumer.id
         slot.consumer = consumer
         slot.reusable = False
@@ -117,11 +119,36 @@ class SubscribeConnection:
                 slot.transceiver.direction = "inactive"
         self._schedule()
 
+    def set_consumer_paused(self, producer_peer_id: str, source: str, paused: bool) -> int:
+        """Pause or resume what this subscriber receives of a publisher's source; remembered
+        for later consumers of the same (peer, source). Returns how many consumers changed."""
+        key = (producer_peer_id, source)
+        if paused:
+            self._paused_sources.add(key)
+        else:
+            self._paused_sources.discard(key)
+        changed = 0
+        for consumer in self.consumers.values():
+            producer = consumer.producer
+            if producer.peer_id == producer_peer_id and producer.source == source and consumer.paused != bool(paused):
+                consumer.set_paused(paused)
+                changed += 1
+        return changed
+
+    def set_consumer_paused_by_producer(self, producer_id: str, paused: bool) -> bool:
+        """Pause or resume the consumer of one producer (not remembered past it)."""
+        consumer = self.consumers.get(producer_id)
+        if consumer is None:
+            return False
+        consumer.set_paused(paused)
+        return True
+
     def _new_slot(self, kind: str) -> _Slot:
         transceiver = self.pc.addTransceiver(SilentTrack(kind), direction="sendonly")
         sender = transceiver.sender
         downtrack = DownTrack(kind, sender._ssrc, sender._rtx_ssrc)
         self._hook_sender(sender, downtrack)
+        self.feedback.tracks[downtrack.ssrc] = downtrack
         if self._wire is not None:
             downtrack.attach(self._wire.protect, self._wire.sendto, self._wire.addr)
         slot = _Slot(transceiver, downtrack)
@@ -133,21 +160,7 @@ class SubscribeConnection:
         wire_of = lambda: self._wire  # noqa: E731
 
         async def _handle_rtcp_packet(packet) -> None:
-            if isinstance(packet, RtcpPsfbPacket):
-                if packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
-                    if downtrack.producer is not None:
-                        downtrack.producer.request_keyframe()
-                elif packet.fmt == RTCP_PSFB_APP:
-                    try:
-                        downtrack.remb = unpack_remb_fci(packet.fci)[0]
-                    except ValueError:
-                        pass
-            elif isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
-                downtrack.retransmit(packet.lost)
-            elif isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
-                for report in packet.reports:
-                    if report.ssrc == downtrack.ssrc:
-                        downtrack.fraction_lost = report.fraction_lost
+            pass  # RTCP is read at the transport (feedback.py); nothing reaches aiortc's router
 
         original_next = sender._next_encoded_frame
 
@@ -249,7 +262,8 @@ class SubscribeConnection:
             for c in negotiated:
                 if c.name.lower() == "rtx" and c.parameters.get("apt") == primary:
                     rtx_pt = c.payloadType
-            slot.downtrack.set_payload_types(pt_map, rtx_pt)
+            audio_level = any(e.uri == AUDIO_LEVEL_URI for e in transceiver._headerExtensions)
+            slot.downtrack.set_payload_types(pt_map, rtx_pt, audio_level=audio_level)
             if slot.downtrack.producer is not producer and not producer.closed:
                 slot.downtrack.bind(producer)
             consumer.active = True
@@ -263,6 +277,11 @@ class SubscribeConnection:
             return
         self._dtls = dtls
         self._wire = SrtpWire(dtls)
+        dtls._handle_rtcp_data = self._handle_rtcp_data
+        dtls._handle_rtp_data = self._handle_rtp_data
+        if self._fast is not None:
+            self._fast.close()
+        self._fast = InboundFastPath(dtls, None, self.feedback.handle)
         dtls.on("statechange", self._dtls_state_changed)
         if self.config.allowed_remote_networks is not None:
             guard_connection(dtls.transport._connection, self.config.remote_allowed)
@@ -272,12 +291,24 @@ class SubscribeConnection:
             return
         if self._dtls.state == "connected":
             self._refresh_wire()
+            self._fast.refresh()
             if self._rtcp_task is None and not self._closed:
                 self._rtcp_task = asyncio.ensure_future(self._run_rtcp())
         elif self._dtls.state in ("closed", "failed"):
             self._wire.close()
+            self._fast.close()
             for slot in self.slots:
                 slot.downtrack.attach(None, None, None)
+
+    async def _handle_rtcp_data(self, data: bytes) -> None:
+        """RTCP that came aiortc's way (before the fast path, or from another address)."""
+        now = time.monotonic()
+        self.feedback.handle(data, now)
+        if self._fast is not None:
+            self._fast.refresh_from_slow_path(now)
+
+    async def _handle_rtp_data(self, data: bytes, arrival_time_ms: int) -> None:
+        pass  # subscribers send no media on this connection
 
     def _refresh_wire(self) -> None:
         wire = self._wire
@@ -291,6 +322,8 @@ class SubscribeConnection:
             while not self._closed:
                 await asyncio.sleep(RTCP_INTERVAL * (0.5 + random.random()))
                 self._refresh_wire()
+                if self._fast is not None:
+                    self._fast.refresh()
                 ntp = current_ntp_time()
                 now = time.monotonic()
                 for slot in self.slots:
@@ -319,5 +352,7 @@ class SubscribeConnection:
             logger.warning("closing subscribe connection of %s failed", self.peer_id, exc_info=True)
         if self._wire is not None:
             self._wire.close()
+        if self._fast is not None:
+            self._fast.close()
         for slot in self.slots:
             slot.downtrack.attach(None, None, None)

@@ -7,6 +7,8 @@ the room, the SFU paused or resumed, connections closed, the timeline written.
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -47,7 +49,8 @@ class ModerationEvents:
         kind = _kind(data)
         reply = await self._moderate(session, lambda m, actor: m.mute(actor, target, kind))
         target_p = self._meeting(session).get(target)
-        if target_p is not None and target_p.sid:
+        # Only when something changed: muting the held-muted again says nothing new.
+        if reply["changed"] and target_p is not None and target_p.sid:
             await self.emit("moderated", {"action": "mute", "kind": kind, "by": session.participant.name},
                             to=target_p.sid)
         return reply
@@ -68,7 +71,8 @@ class ModerationEvents:
         kind = _kind(data)
         reply = await self._moderate(session, lambda m, actor: m.allow_unmute(actor, target, kind))
         target_p = self._meeting(session).get(target)
-        if target_p is not None and target_p.sid:
+        # Only when a forced mute was lifted: someone who is not held muted has nothing to be allowed.
+        if reply["changed"] and target_p is not None and target_p.sid:
             await self.emit("moderated", {"action": "allow_unmute", "kind": kind,
                                           "by": session.participant.name}, to=target_p.sid)
         return reply
@@ -117,7 +121,17 @@ class ModerationEvents:
         return await self._moderate(session, lambda m, actor: m.deny(actor, entry))
 
     async def on_end_meeting(self, session: Session, data: dict) -> dict:
-        return await self._moderate(session, lambda m, actor: m.end(actor))
+        meeting, moderation = self._moderation(session)
+        result = moderation.end(session.participant)
+        # Everyone is disconnected, the actor included. ``apply`` closes connections 50 ms after it
+        # starts them, before it has persisted the result: on a busy machine the actor's
+        # connection closed before this handler returned and its ack was lost. So the
+        # connections are closed only once everything else is done.
+        await self.apply(meeting, replace(result, disconnect=()))
+        for participant in result.disconnect:
+            if participant.sid:
+                asyncio.ensure_future(self._kick(participant.sid))
+        return {"changed": result.changed}
 
     # ---- invites and the record ---------------------------------------------------------------
 
@@ -155,6 +169,12 @@ class ModerationEvents:
         invite = await self.hub.rooms.get_invite(invite_id)
         if invite is None or invite.room_id != session.room_id:
             raise BadRequest("no such invite in this room")
+        if invite.role == Role.HOST and session.participant.role != Role.HOST:
+            # As with creating one: only a host may invite hosts, so only a host may revoke a host
+            # link (staff could otherwise lock the host out of the room).
+            from .signaling import RequestError
+
+            raise RequestError("forbidden", "only a host may revoke a host invite")
         invite = await self.hub.rooms.revoke_invite(invite_id)
         await self.hub.timeline.record(session.room_id, "invite_revoke", actor=session.participant,
                                        details={"invite_id": invite_id})

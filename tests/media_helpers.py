@@ -5,9 +5,14 @@ its tracks, and a subscribe RTCPeerConnection on which it answers the server's o
 the frames it decodes per consumer. It takes a callable to send its publish offer, so the same
 class works against ``media`` directly or through the signaling server.
 
-Keep client peers few: they really encode video (cheap 320x240 VP8 at 15 fps). Audio is Opus
-encoded once at start-up and replayed as packets, since aiortc's sender computes an audio level
-for every frame it encodes, in pure Python.
+Keep client peers few: they really encode video (cheap 320x240 VP8 at 15 fps; H.264 with
+``video_codec="H264"``). Audio is Opus encoded once at start-up and replayed as packets, since
+aiortc's sender computes an audio level for every frame it encodes, in pure Python; with
+``audio_level=<dBov>`` the replayed packets carry that fixed RFC 6464 level instead.
+
+Test hooks on the client side: ``drop_incoming_video`` (loss on the SFU -> subscriber link, before
+aiortc sees the packets, so the client's receiver NACKs), ``count_keyframe_requests`` (PLI/FIR
+reaching the publishing client's video sender), ``send_pli`` (a subscriber asking for a keyframe).
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ from typing import Awaitable, Callable, Optional
 import av
 from aiortc import (
     MediaStreamTrack, RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCPeerConnection,
-    RTCSessionDescription,
+    RTCRtpSender, RTCSessionDescription,
 )
+from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPsfbPacket
 from aiortc.codecs.opus import OpusEncoder
 from aiortc.mediastreams import MediaStreamError
 
@@ -129,12 +135,42 @@ class OpusToneTrack(MediaStreamTrack):
 PublishSender = Callable[[str, dict], Awaitable[str]]
 
 
+def _carry_audio_level(sender, dbov: int) -> None:
+    """Make ``sender`` put a fixed audio level in every packet (aiortc sets the RFC 6464
+    extension from ``RTCEncodedFrame.audio_level`` (dBov), which it computes only when it
+    encodes; the tone is replayed pre-encoded)."""
+    original = sender._next_encoded_frame
+
+    async def _next_encoded_frame(codec):
+        frame = await original(codec)
+        if frame is not None:
+            frame.audio_level = dbov
+        return frame
+
+    sender._next_encoded_frame = _next_encoded_frame
+
+
+def _parse(sdp: str):
+    from aiortc import sdp as aiortc_sdp
+    return aiortc_sdp.SessionDescription.parse(sdp).media
+
+
+def _remote_ssrcs(pc, mid: str) -> list[int]:
+    """The main SSRC first (ssrc-group FID), then the others, of a remote media section."""
+    for media in _parse(pc.remoteDescription.sdp):
+        if media.rtp.muxId == mid:
+            ssrcs = [int(g.items[0]) for g in media.ssrc_group if g.semantic == "FID"]
+            return ssrcs + [s.ssrc for s in media.ssrc if s.ssrc not in ssrcs]
+    return []
+
+
 class ClientPeer:
     """A test participant. ``publish(send)`` offers its tracks through ``send(sdp, sources)``
     (which returns the answer); ``handle_subscribe_offer`` answers the server's offers."""
 
     def __init__(self, name: str, *, audio: bool = True, video: bool = True,
-                 ice_servers: Optional[list[dict]] = None, video_fps: int = 15) -> None:
+                 ice_servers: Optional[list[dict]] = None, video_fps: int = 15,
+                 video_codec: Optional[str] = None, audio_level: Optional[int] = None) -> None:
         loopback_only()
         self.name = name
         servers = [RTCIceServer(**s) for s in (ice_servers or [])]
@@ -147,6 +183,10 @@ class ClientPeer:
             self.local_tracks.append((OpusToneTrack(), "microphone"))
         if video:
             self.local_tracks.append((SyntheticVideoTrack(fps=video_fps), "camera"))
+        self.video_codec = video_codec  # e.g. "H264": the only video codec offered when publishing
+        self.audio_level = audio_level  # dBov (-127..0) carried by every audio packet sent
+        self.keyframe_requests = 0  # PLI/FIR received by the video sender (count_keyframe_requests)
+        self.dropped: list[tuple[int, int]] = []  # (ssrc, seq) dropped by drop_incoming_video
         self.consumers: dict[str, dict] = {}  # by mid, from the latest subscribe offer
         self.revision = 0
         self.frames: dict[str, int] = defaultdict(int)  # by mid
@@ -162,7 +202,13 @@ class ClientPeer:
         """Add the local tracks (first call) and return a complete offer and its sources."""
         if not self.publish_pc.getTransceivers():
             for track, _source in self.local_tracks:
-                self.publish_pc.addTransceiver(track, direction="sendonly")
+                transceiver = self.publish_pc.addTransceiver(track, direction="sendonly")
+                if track.kind == "video" and self.video_codec:
+                    wanted = {f"video/{self.video_codec}".lower(), "video/rtx"}
+                    transceiver.setCodecPreferences(
+                        [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType.lower() in wanted])
+                if track.kind == "audio" and self.audio_level is not None:
+                    _carry_audio_level(transceiver.sender, self.audio_level)
         offer = await self.publish_pc.createOffer()
         await self.publish_pc.setLocalDescription(offer)  # aiortc gathers before returning
         sources = {}
@@ -180,7 +226,65 @@ class ClientPeer:
         answer = await send(sdp, sources)
         await self.apply_publish_answer(answer)
 
+    def count_keyframe_requests(self) -> None:
+        """Count the PLIs/FIRs that reach this client's video sender (``keyframe_requests``)."""
+        for transceiver in self.publish_pc.getTransceivers():
+            sender = transceiver.sender
+            if transceiver.kind != "video" or getattr(sender, "_test_counted", False):
+                continue
+            original = sender._handle_rtcp_packet
+
+            async def _handle_rtcp_packet(packet, _original=original) -> None:
+                if isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+                    self.keyframe_requests += 1
+                await _original(packet)
+
+            sender._handle_rtcp_packet = _handle_rtcp_packet
+            sender._test_counted = True
+
     # subscribing
+
+    def drop_incoming_video(self, every: int = 20, limit: Optional[int] = None) -> None:
+        """Drop every ``every``-th packet of each received video stream before aiortc sees it
+        (retransmissions, on their own SSRC, pass; at most ``limit`` drops): the client's
+        receiver then NACKs. Dropped packets are listed in ``dropped``."""
+        transceivers = self.subscribe_pc.getTransceivers()
+        dtls = transceivers[0].receiver.transport
+        original = dtls._handle_rtp_data
+        counts: dict[int, int] = defaultdict(int)
+
+        async def _handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
+            ssrc = int.from_bytes(data[8:12], "big")
+            if ssrc in video_ssrcs():
+                counts[ssrc] += 1
+                if counts[ssrc] % every == 0 and (limit is None or len(self.dropped) < limit):
+                    self.dropped.append((ssrc, int.from_bytes(data[2:4], "big")))
+                    return
+            await original(data, arrival_time_ms)
+
+        cache: dict = {"sdp": None, "ssrcs": set()}
+
+        def video_ssrcs() -> set[int]:
+            description = self.subscribe_pc.remoteDescription
+            if description is not None and description.sdp is not cache["sdp"]:
+                cache["sdp"] = description.sdp
+                cache["ssrcs"] = {
+                    int(group.items[0]) for media in _parse(description.sdp) if media.kind == "video"
+                    for group in media.ssrc_group if group.semantic == "FID"
+                }
+            return cache["ssrcs"]
+
+        dtls._handle_rtp_data = _handle_rtp_data
+
+    async def send_pli(self, participant_id: str, count: int = 1) -> None:
+        """Ask for a keyframe of ``participant_id``'s video, ``count`` times in a row."""
+        for transceiver in self.subscribe_pc.getTransceivers():
+            consumer = self.consumers.get(transceiver.mid)
+            if consumer and consumer["participant_id"] == participant_id and consumer["kind"] == "video":
+                ssrc = next(iter(_remote_ssrcs(self.subscribe_pc, transceiver.mid)))
+                for _ in range(count):
+                    await transceiver.receiver._send_rtcp_pli(ssrc)
+
 
     async def handle_subscribe_offer(self, sdp: str, revision: int, consumers: list[dict]) -> str:
         await self.subscribe_pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))

@@ -209,3 +209,146 @@ async def test_set_paused_stops_forwarding(sfu, clients):
     alice.peer.set_paused("microphone", False)
     before = bob.client.received("alice", "audio")
     await bob.client.wait_for_frames("alice", "audio", before + 5, TIMEOUT)
+
+
+# keyframes, loss, pause, codecs, speakers
+
+
+def video_downtrack(subscriber_peer, publisher_name: str):
+    return next(s.downtrack for s in subscriber_peer.subscriber.slots
+                if s.consumer is not None and s.consumer.producer.peer_id == publisher_name
+                and s.consumer.kind == "video")
+
+
+async def test_subscriber_plis_reach_the_publisher_throttled(sfu, clients):
+    router = sfu.router("room-pli")
+    alice = await Joined(router, clients("alice", audio=False)).join()
+    bob = await Joined(router, clients("bob", audio=False, video=False)).join(publish=False)
+    await bob.client.wait_for_frames("alice", "video", 5, TIMEOUT)
+    alice.client.count_keyframe_requests()
+    await asyncio.sleep(0.5)  # let any start-up request settle
+    alice.client.keyframe_requests = 0
+
+    await bob.client.send_pli("alice", count=20)
+    feedback = bob.peer.subscriber.feedback
+    await bob.client.wait_until(lambda: feedback.keyframe_requests >= 20 and alice.client.keyframe_requests >= 1, TIMEOUT)
+    await asyncio.sleep(1.0)  # a deferred request, if any, has gone out by now
+    assert 1 <= alice.client.keyframe_requests <= 3  # 20 PLIs coalesced (one per 300 ms)
+    before = bob.client.received("alice", "video")
+    await bob.client.wait_for_frames("alice", "video", before + 5, TIMEOUT)
+
+
+async def test_lost_packets_to_a_subscriber_are_retransmitted(sfu, clients):
+    router = sfu.router("room-loss")
+    alice = await Joined(router, clients("alice", audio=False)).join()
+    bob = await Joined(router, clients("bob", audio=False, video=False)).join(publish=False)
+    await bob.client.wait_for_frames("alice", "video", 5, TIMEOUT)
+    before = sfu.stats()["rtp_retransmitted"]
+
+    bob.client.drop_incoming_video(every=20, limit=10)  # 5% loss on the SFU -> bob link
+    await bob.client.wait_until(lambda: len(bob.client.dropped) >= 10, TIMEOUT)
+    await bob.client.wait_until(lambda: sfu.stats()["rtp_retransmitted"] - before >= len(bob.client.dropped), TIMEOUT)
+    frames = bob.client.received("alice", "video")
+    await bob.client.wait_for_frames("alice", "video", frames + 10, TIMEOUT)
+    assert bob.peer.subscriber.feedback.nacks >= 1
+    # both directions went through the inbound fast path
+    assert alice.peer.publisher._fast.packets > 0
+    assert bob.peer.subscriber._fast.packets > 0
+    assert sfu.stats()["decoded_frames"] == 0 and sfu.stats()["encoded_frames"] == 0
+
+
+async def test_consumer_pause_and_resume(sfu, clients):
+    router = sfu.router("room-pause")
+    alice = await Joined(router, clients("alice")).join()
+    bob = await Joined(router, clients("bob", audio=False, video=False)).join(publish=False)
+    await bob.client.wait_for_frames("alice", "video", 5, TIMEOUT)
+    track = video_downtrack(bob.peer, "alice")
+    producer = track.producer
+    starts = track.starts
+
+    assert bob.peer.set_consumer_paused("alice", "camera", True) == 1
+    sent, received = track.packets, producer.packets
+    await bob.client.wait_until(lambda: producer.packets > received + 30, TIMEOUT)
+    assert track.packets == sent  # nothing forwarded to bob while paused
+    audio = bob.client.received("alice", "audio")
+    await bob.client.wait_for_frames("alice", "audio", audio + 5, TIMEOUT)  # audio still flows
+
+    bob.peer.set_consumer_paused("alice", "camera", False)
+    frames = bob.client.received("alice", "video")
+    await bob.client.wait_for_frames("alice", "video", frames + 5, TIMEOUT)
+    assert track.starts == starts + 1  # restarted (at a keyframe)
+    assert not bob.peer.set_consumer_paused_by_producer("no-such-producer", True)
+
+
+async def test_publisher_rejoining_is_resumed_from_a_keyframe_without_growing_sdp(sfu, clients):
+    router = sfu.router("room-rejoin")
+    alice = await Joined(router, clients("alice", video=False)).join()
+    bob = await Joined(router, clients("bob")).join()
+    await alice.client.wait_for_frames("bob", "video", 5, TIMEOUT)
+    transceivers = len(alice.peer.subscriber.pc.getTransceivers())
+    m_lines = alice.client.subscribe_pc.remoteDescription.sdp.count("\nm=")
+    starts = video_downtrack(alice.peer, "bob").starts
+
+    await router.remove_peer("bob")
+    await bob.client.close()
+    await alice.client.wait_until(lambda: not alice.client.consumers, TIMEOUT)
+    frames = alice.client.received("bob", "video")
+
+    bob_again = await Joined(router, clients("bob")).join()
+    await alice.client.wait_for_frames("bob", "video", frames + 5, TIMEOUT)
+    await alice.client.wait_for_frames("bob", "audio", 5, TIMEOUT)
+    assert len(alice.peer.subscriber.pc.getTransceivers()) == transceivers
+    assert alice.client.subscribe_pc.remoteDescription.sdp.count("\nm=") == m_lines
+    assert video_downtrack(alice.peer, "bob").starts == starts + 1
+    await bob_again.client.wait_for_frames("alice", "audio", 5, TIMEOUT)
+
+
+async def test_h264_end_to_end(sfu, clients):
+    router = sfu.router("room-h264")
+    alice = await Joined(router, clients("alice", audio=False, video_codec="H264")).join()
+    bob = await Joined(router, clients("bob", audio=False)).join()  # VP8
+    await bob.client.wait_for_frames("alice", "video", 10, TIMEOUT)
+    await alice.client.wait_for_frames("bob", "video", 10, TIMEOUT)
+
+    codecs = {p.peer_id: p.codec.mimeType for p in router.producers}
+    assert codecs == {"alice": "video/H264", "bob": "video/VP8"}
+    # each subscribe transceiver was offered its producer's codec only (plus RTX)
+    for member, other, mime in ((bob, "alice", "video/H264"), (alice, "bob", "video/VP8")):
+        track = video_downtrack(member.peer, other)
+        slot = next(s for s in member.peer.subscriber.slots if s.downtrack is track)
+        negotiated = {c.mimeType for c in slot.transceiver._codecs}
+        assert negotiated == {mime, "video/rtx"}
+    assert sfu.stats()["decoded_frames"] == 0 and sfu.stats()["encoded_frames"] == 0
+
+
+async def test_audio_levels_make_the_loud_peer_active_speaker(sfu, clients):
+    events: list[tuple[str, dict]] = []
+    router = sfu.router("room-speaker")
+    router.set_on_event(lambda kind, data: events.append((kind, data)))
+    loud = await Joined(router, clients("loud", video=False, audio_level=-10)).join()
+    quiet = await Joined(router, clients("quiet", video=False, audio_level=-80)).join()
+    await quiet.client.wait_for_frames("loud", "audio", 5, TIMEOUT)
+
+    # subscribers are offered the audio-level extension, and get the publisher's level
+    levels_seen: list = []
+    for transceiver in quiet.client.subscribe_pc.getTransceivers():
+        receiver = transceiver.receiver
+        original = receiver._handle_rtp_packet
+
+        async def _handle_rtp_packet(packet, arrival_time_ms, _original=original):
+            levels_seen.append(packet.extensions.audio_level)
+            await _original(packet, arrival_time_ms)
+
+        receiver._handle_rtp_packet = _handle_rtp_packet
+    assert "urn:ietf:params:rtp-hdrext:ssrc-audio-level" in quiet.client.subscribe_pc.remoteDescription.sdp
+
+    def speaker() -> str | None:
+        found = [data["peer_id"] for kind, data in events if kind == "active_speaker"]
+        return found[-1] if found else None
+
+    await quiet.client.wait_until(lambda: speaker() == "loud" and levels_seen, TIMEOUT)
+    assert router.active_speaker == "loud"
+    assert (False, 10) in levels_seen
+    levels = [data for kind, data in events if kind == "audio_levels"]
+    assert levels and levels[-1]["loud"] > levels[-1]["quiet"]
+    assert all(kind != "active_speaker" or data["peer_id"] == "loud" for kind, data in events)

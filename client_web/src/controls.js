@@ -1,5 +1,7 @@
-// The meeting's control bar: microphone, camera, participants count, Leave; keyboard shortcuts.
-import { h, icon } from "./dom.js";
+// The meeting's control bar: microphone, camera, screen share, raise hand, reactions, chat, people,
+// host tools, Leave; keyboard shortcuts. On a phone the less used buttons move to a "More" sheet.
+import { h } from "./dom.js";
+import { icon } from "./ui.js";
 
 /**
  * A microphone or camera toggle. Its accessible name stays fixed ("Mute microphone", "Turn camera
@@ -25,17 +27,34 @@ export function toggleButton({ kind, on, available = true, compact = false }) {
   return btn;
 }
 
+function controlButton(cls, iconName, text, label, testid) {
+  const badge = h("span", { class: "control-badge", hidden: true, attrs: { "aria-hidden": "true" } });
+  const btn = h(
+    "button",
+    { type: "button", class: `control-button ${cls}`, dataset: { testid }, attrs: { "aria-label": label }, title: label },
+    icon(iconName),
+    h("span", { class: "control-text", text, attrs: { "aria-hidden": "true" } }),
+    badge,
+  );
+  btn.badge = badge;
+  btn.baseLabel = label;
+  return btn;
+}
+
 /**
- * handlers: {onToggleMic(), onToggleCamera(), onLeave()}.
- * Returns {el, setMic(on, available), setCamera(on, available), setCount(n), destroy()}.
+ * handlers: {onToggleMic(), onToggleCamera(), onLeave(), canPublish, collab: {onShare, canShare,
+ * onHand, onReact(emoji), reactions, onPanel(name)}}.
+ * Returns {el, setMic, setCamera, setCount, setBusy, setBadge(name, n), setPanel(name), setHand(on),
+ * setSharing(on), setRole(role), destroy()}.
  */
-export function createControls({ onToggleMic, onToggleCamera, onLeave, canPublish = true }) {
+export function createControls({ onToggleMic, onToggleCamera, onLeave, canPublish = true, collab = null }) {
+  const c = collab || {};
   const micBtn = toggleButton({ kind: "mic", on: false, available: false });
   const camBtn = toggleButton({ kind: "camera", on: false, available: false });
   const countEl = h("span", { class: "count-value", text: "1" });
   const count = h(
-    "span",
-    { class: "participant-count", attrs: { role: "status", "aria-live": "polite" } },
+    "button",
+    { type: "button", class: "participant-count", dataset: { testid: "participant-count" }, attrs: { "aria-label": "Show participants" } },
     icon("people"),
     countEl,
     h("span", { class: "visually-hidden", text: " participants" }),
@@ -57,15 +76,94 @@ export function createControls({ onToggleMic, onToggleCamera, onLeave, canPublis
   camBtn.addEventListener("click", onToggleCamera);
   leaveBtn.addEventListener("click", onLeave);
 
+  const shareBtn = controlButton("share-button", "screen", "Share", "Share your screen", "share-screen");
+  shareBtn.hidden = !c.canShare || !canPublish;
+  const handBtn = controlButton("hand-button", "hand", "Raise", "Raise hand", "raise-hand");
+  handBtn.hidden = !canPublish;
+  const reactBtn = controlButton("react-button", "smile", "React", "Send a reaction", "react");
+  reactBtn.setAttribute("aria-haspopup", "true");
+  reactBtn.setAttribute("aria-expanded", "false");
+  const chatBtn = controlButton("chat-button", "chat", "Chat", "Chat", "chat");
+  const peopleBtn = controlButton("people-button", "people", "People", "People", "people");
+  const hostBtn = controlButton("host-button", "shield", "Host", "Host tools", "host-tools");
+  hostBtn.hidden = true;
+  const moreBtn = controlButton("more-button", "more", "More", "More actions", "more");
+  moreBtn.setAttribute("aria-haspopup", "true");
+  moreBtn.setAttribute("aria-expanded", "false");
+  count.addEventListener("click", () => c.onPanel?.("people"));
+  shareBtn.addEventListener("click", () => c.onShare?.());
+  handBtn.addEventListener("click", () => c.onHand?.());
+  chatBtn.addEventListener("click", () => c.onPanel?.("chat"));
+  peopleBtn.addEventListener("click", () => c.onPanel?.("people"));
+  hostBtn.addEventListener("click", () => c.onPanel?.("host"));
+
+  // Reactions popover
+  const picker = h("div", { class: "reaction-picker", hidden: true, attrs: { role: "menu", "aria-label": "Reactions" } },
+    (c.reactions || []).map((emoji) => h("button", {
+      type: "button", class: "reaction-choice", text: emoji, attrs: { role: "menuitem", "aria-label": `React with ${emoji}` },
+      on: { click: () => { c.onReact?.(emoji); closePopovers(); } },
+    })));
+  // The phone's "More" sheet: the buttons that do not fit in the bar.
+  const sheetItems = h("div", { class: "more-sheet-items" });
+  const sheet = h("div", { class: "more-sheet", hidden: true, attrs: { role: "menu", "aria-label": "More actions" } }, sheetItems);
+  const sheetItem = (label, testid, fn) => h("button", {
+    type: "button", class: "sheet-item", text: label, dataset: { testid }, attrs: { role: "menuitem" },
+    on: { click: () => { closePopovers(); fn(); } },
+  });
+  const renderSheet = () => {
+    const items = [];
+    if (!shareBtn.hidden) items.push(sheetItem(shareBtn.classList.contains("active") ? "Stop sharing" : "Share screen", "sheet-share", () => c.onShare?.()));
+    if (!handBtn.hidden) items.push(sheetItem(handBtn.classList.contains("active") ? "Lower hand" : "Raise hand", "sheet-hand", () => c.onHand?.()));
+    items.push(sheetItem("People", "sheet-people", () => c.onPanel?.("people")));
+    if (!hostBtn.hidden) items.push(sheetItem("Host tools", "sheet-host", () => c.onPanel?.("host")));
+    const emojis = h("div", { class: "sheet-reactions" }, (c.reactions || []).map((emoji) => h("button", {
+      type: "button", class: "reaction-choice", text: emoji, attrs: { "aria-label": `React with ${emoji}` },
+      on: { click: () => { c.onReact?.(emoji); closePopovers(); } },
+    })));
+    sheetItems.replaceChildren(emojis, ...items);
+  };
+  const closePopovers = () => {
+    picker.hidden = true;
+    sheet.hidden = true;
+    reactBtn.setAttribute("aria-expanded", "false");
+    moreBtn.setAttribute("aria-expanded", "false");
+  };
+  reactBtn.addEventListener("click", () => {
+    const open = picker.hidden;
+    closePopovers();
+    picker.hidden = !open;
+    reactBtn.setAttribute("aria-expanded", String(open));
+    if (open) picker.querySelector("button")?.focus();
+  });
+  moreBtn.addEventListener("click", () => {
+    const open = sheet.hidden;
+    closePopovers();
+    if (open) renderSheet();
+    sheet.hidden = !open;
+    moreBtn.setAttribute("aria-expanded", String(open));
+    if (open) sheet.querySelector("button")?.focus();
+  });
+  const onDocDown = (e) => {
+    if (!picker.contains(e.target) && !reactBtn.contains(e.target) && !sheet.contains(e.target) && !moreBtn.contains(e.target)) closePopovers();
+  };
+  document.addEventListener("pointerdown", onDocDown);
+
   const el = h(
     "nav",
     { class: "control-bar", attrs: { "aria-label": "Meeting controls" } },
     h("div", { class: "control-group control-left" }, count),
-    h("div", { class: "control-group control-center" }, canPublish ? [micBtn, camBtn] : null, leaveBtn),
+    h("div", { class: "control-group control-center" },
+      canPublish ? [micBtn, camBtn] : null,
+      h("span", { class: "control-wide" }, shareBtn, handBtn, h("span", { class: "popover-anchor" }, reactBtn, picker)),
+      chatBtn,
+      h("span", { class: "control-wide" }, peopleBtn, hostBtn),
+      h("span", { class: "control-narrow popover-anchor" }, moreBtn, sheet),
+      leaveBtn),
     h("div", { class: "control-group control-right" }),
   );
 
   const onKey = (event) => {
+    if (event.key === "Escape") closePopovers();
     if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
     const target = event.target;
     if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) return;
@@ -80,6 +178,12 @@ export function createControls({ onToggleMic, onToggleCamera, onLeave, canPublis
   };
   document.addEventListener("keydown", onKey);
 
+  const setBadge = (btn, n, what) => {
+    btn.badge.hidden = !n;
+    btn.badge.textContent = n > 99 ? "99+" : String(n);
+    btn.setAttribute("aria-label", n ? `${btn.baseLabel} (${n} ${what})` : btn.baseLabel);
+  };
+
   return {
     el,
     setMic: (on, available) => micBtn.update(on, available),
@@ -91,6 +195,45 @@ export function createControls({ onToggleMic, onToggleCamera, onLeave, canPublis
     setBusy: (busy) => {
       leaveBtn.disabled = busy;
     },
-    destroy: () => document.removeEventListener("keydown", onKey),
+    setBadge: (name, n) => {
+      if (name === "chat") setBadge(chatBtn, n, "unread");
+      if (name === "people") {
+        setBadge(peopleBtn, n, "waiting or with a hand raised");
+        moreBtn.badge.hidden = !n;
+        moreBtn.badge.textContent = String(n);
+      }
+    },
+    setPanel: (name) => {
+      chatBtn.classList.toggle("active", name === "chat");
+      peopleBtn.classList.toggle("active", name === "people");
+      hostBtn.classList.toggle("active", name === "host");
+      chatBtn.setAttribute("aria-expanded", String(name === "chat"));
+      peopleBtn.setAttribute("aria-expanded", String(name === "people"));
+    },
+    setHand: (raised) => {
+      handBtn.classList.toggle("active", raised);
+      handBtn.setAttribute("aria-pressed", String(raised));
+      handBtn.baseLabel = raised ? "Lower hand" : "Raise hand";
+      handBtn.setAttribute("aria-label", handBtn.baseLabel);
+      handBtn.title = handBtn.baseLabel;
+      handBtn.querySelector(".control-text").textContent = raised ? "Lower" : "Raise";
+    },
+    setSharing: (on) => {
+      shareBtn.classList.toggle("active", on);
+      shareBtn.setAttribute("aria-pressed", String(on));
+      shareBtn.baseLabel = on ? "Stop sharing your screen" : "Share your screen";
+      shareBtn.setAttribute("aria-label", shareBtn.baseLabel);
+      shareBtn.title = shareBtn.baseLabel;
+      shareBtn.querySelector(".control-text").textContent = on ? "Stop" : "Share";
+    },
+    setRole: (role) => {
+      hostBtn.hidden = !(role === "host" || role === "staff");
+      handBtn.hidden = role === "viewer" || !canPublish;
+      shareBtn.hidden = role === "viewer" || !c.canShare || !canPublish;
+    },
+    destroy: () => {
+      document.removeEventListener("keydown", onKey);
+      document.removeEventListener("pointerdown", onDocDown);
+    },
   };
 }

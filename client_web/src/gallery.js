@@ -1,8 +1,18 @@
-// The gallery: one tile per participant, laid out to fill the stage.
-import { h, icon, initials, hueFor } from "./dom.js";
+// The gallery: one tile per participant, laid out to fill the stage, in pages of up to 49 tiles;
+// a spotlight (a screen share, or a participant pinned locally) with the tiles in a strip beside it.
+// Only tiles on the current page are in the document, and only a few remote videos are decoded at
+// once on a phone: the others show the participant's initials (their <video> has no srcObject).
+import { h, initials, hueFor } from "./dom.js";
+import { icon } from "./ui.js";
 
 const GAP = 8;
 const MAX_ASPECT = 16 / 9;
+export const MAX_PAGE = 49;
+const MIN_TILE = { w: 120, h: 68 };
+const COMPACT_PAGE = 6; // tiles per page on a phone
+const COMPACT_VIDEOS = 4; // remote videos decoded at once on a phone
+const WIDE_VIDEOS = 49;
+const REACTION_MS = 3200;
 
 /**
  * Best grid for n tiles in a w x h box: the column count that gives the largest tiles, with tile
@@ -25,14 +35,47 @@ export function bestLayout(n, width, height, gap = GAP) {
   return best;
 }
 
+/** How many tiles of at least MIN_TILE fit in a w x h box (at least 1, at most max). */
+export function tilesThatFit(width, height, max = MAX_PAGE, min = MIN_TILE, gap = GAP) {
+  const cols = Math.max(1, Math.floor((width + gap) / (min.w + gap)));
+  const rows = Math.max(1, Math.floor((height + gap) / (min.h + gap)));
+  return Math.max(1, Math.min(max, cols * rows));
+}
+
+/**
+ * Split the gallery into pages. ids: display order without self; selfId: shown on every page;
+ * speakerId: kept visible on every page (added to a page that does not hold it).
+ * Returns {pages: [[id, ...], ...]} where each page lists the ids to show, self first.
+ */
+export function paginate(ids, { selfId = null, speakerId = null, pageSize = MAX_PAGE } = {}) {
+  const others = ids.filter((id) => id !== selfId);
+  const fixed = selfId ? 1 : 0;
+  const size = Math.max(1, pageSize);
+  if (others.length + fixed <= size) return { pages: [[...(selfId ? [selfId] : []), ...others]] };
+  // Room for self and for the active speaker when the speaker is on another page.
+  const chunk = Math.max(1, size - fixed - 1);
+  const pages = [];
+  for (let i = 0; i < others.length; i += chunk) {
+    const slice = others.slice(i, i + chunk);
+    const page = selfId ? [selfId] : [];
+    if (speakerId && speakerId !== selfId && others.includes(speakerId) && !slice.includes(speakerId)) {
+      page.push(speakerId);
+    }
+    pages.push([...page, ...slice]);
+  }
+  return { pages };
+}
+
 class Tile {
-  constructor(participant, isSelf) {
+  constructor(gallery, participant, isSelf) {
+    this.gallery = gallery;
     this.id = participant.id;
     this.isSelf = isSelf;
     this.participant = participant;
     this.videoTrack = null;
     this.audioTrack = null;
-    this.localVideoOn = false;
+    this.screenTrack = null;
+    this.videoAllowed = true;
 
     this.video = h("video", {
       autoplay: true,
@@ -42,6 +85,10 @@ class Tile {
       class: isSelf ? "mirrored" : "",
     });
     this.audio = isSelf ? null : h("audio", { autoplay: true, attrs: { "aria-hidden": "true" } });
+    if (this.audio) {
+      gallery.audioSink.append(this.audio);
+      if (gallery.sinkId && this.audio.setSinkId) this.audio.setSinkId(gallery.sinkId).catch(() => {});
+    }
     this.avatarText = h("span", { class: "avatar-initials" });
     this.avatar = h("div", { class: "avatar" }, this.avatarText);
     this.micBadge = h(
@@ -49,8 +96,20 @@ class Tile {
       { class: "mic-badge", title: "Microphone muted", attrs: { role: "img", "aria-label": "Microphone muted" } },
       icon("micOff"),
     );
+    this.handBadge = h(
+      "span",
+      { class: "hand-badge", title: "Hand raised", hidden: true, attrs: { role: "img", "aria-label": "Hand raised" } },
+      icon("hand"),
+    );
+    this.roleBadge = h("span", { class: "role-badge", hidden: true });
     this.nameEl = h("span", { class: "tile-name" });
     this.orgEl = h("span", { class: "tile-org" });
+    this.pinBtn = h(
+      "button",
+      { type: "button", class: "tile-pin", on: { click: () => gallery.togglePin(this.id) } },
+      icon("pin"),
+    );
+    this.reactions = h("div", { class: "tile-reactions", attrs: { "aria-hidden": "true" } });
     this.el = h(
       "div",
       {
@@ -60,7 +119,9 @@ class Tile {
       },
       this.video,
       this.avatar,
-      this.audio,
+      h("div", { class: "tile-top" }, this.handBadge, this.roleBadge),
+      this.pinBtn,
+      this.reactions,
       h("div", { class: "tile-label" }, this.micBadge, this.nameEl, this.orgEl),
     );
     if (isSelf) this.el.dataset.self = "true";
@@ -73,21 +134,39 @@ class Tile {
     this.render();
   }
 
-  setTracks({ camera = null, microphone = null } = {}) {
+  setTracks({ camera = null, microphone = null, screen = null } = {}) {
     if (camera !== this.videoTrack) {
       this.videoTrack?.removeEventListener("mute", this.onTrackMute);
       this.videoTrack?.removeEventListener("unmute", this.onTrackMute);
       this.videoTrack = camera;
       camera?.addEventListener("mute", this.onTrackMute);
       camera?.addEventListener("unmute", this.onTrackMute);
-      this.video.srcObject = camera ? new MediaStream([camera]) : null;
-      if (camera) this.play(this.video);
+      this.attachVideo(true);
     }
     if (this.audio && microphone !== this.audioTrack) {
       this.audioTrack = microphone;
       this.audio.srcObject = microphone ? new MediaStream([microphone]) : null;
       if (microphone) this.play(this.audio);
     }
+    this.screenTrack = screen;
+    this.render();
+  }
+
+  /** Show the camera in this tile's <video>, or detach it (no decoding) when not allowed. */
+  attachVideo(force = false) {
+    const want = this.videoAllowed && this.videoTrack ? this.videoTrack : null;
+    const current = this.video.srcObject ? this.video.srcObject.getVideoTracks()[0] || null : null;
+    if (!force && want === current) return;
+    this.video.srcObject = want ? new MediaStream([want]) : null;
+    this.watchingFrame = false;
+    if (want) this.play(this.video);
+  }
+
+  setVideoAllowed(allowed) {
+    if (this.isSelf) allowed = true;
+    if (allowed === this.videoAllowed) return;
+    this.videoAllowed = allowed;
+    this.attachVideo();
     this.render();
   }
 
@@ -104,7 +183,7 @@ class Tile {
 
   hasVideo() {
     const p = this.participant;
-    if (!this.videoTrack || this.videoTrack.readyState === "ended") return false;
+    if (!this.videoTrack || this.videoTrack.readyState === "ended" || !this.videoAllowed) return false;
     if (this.isSelf) return !p.video_muted;
     return !p.video_muted && !this.videoTrack.muted;
   }
@@ -119,11 +198,24 @@ class Tile {
     this.avatar.style.setProperty("--hue", String(hueFor(p.id)));
     const videoOn = this.hasVideo();
     this.el.classList.toggle("video-off", !videoOn);
+    this.el.classList.toggle("video-paused", !this.videoAllowed && Boolean(this.videoTrack));
     this.micBadge.hidden = !p.audio_muted;
+    this.handBadge.hidden = !p.hand_raised;
+    this.el.classList.toggle("hand-raised", Boolean(p.hand_raised));
+    const roleText = { host: "Host", staff: "Staff" }[p.role] || "";
+    this.roleBadge.textContent = roleText;
+    this.roleBadge.hidden = !roleText;
+    const pinned = this.gallery.pinnedId === this.id;
+    this.el.classList.toggle("pinned", pinned);
+    this.pinBtn.setAttribute("aria-label", pinned ? `Unpin ${name}` : `Pin ${name}`);
+    this.pinBtn.title = pinned ? "Unpin" : "Pin to the large view";
+    this.pinBtn.setAttribute("aria-pressed", String(pinned));
     const parts = [this.isSelf ? `You, ${name}` : name];
+    if (roleText) parts.push(roleText.toLowerCase());
     if (p.organisation) parts.push(p.organisation);
     if (p.audio_muted) parts.push("microphone muted");
     if (!videoOn) parts.push("camera off");
+    if (p.hand_raised) parts.push("hand raised");
     this.el.setAttribute("aria-label", parts.join(", "));
   }
 
@@ -131,16 +223,100 @@ class Tile {
     this.el.classList.toggle("speaking", on && !this.participant.audio_muted);
   }
 
+  showReaction(emoji) {
+    const el = h("span", { class: "tile-reaction", text: emoji });
+    this.reactions.append(el);
+    setTimeout(() => el.remove(), REACTION_MS);
+  }
+
   destroy() {
     this.setTracks({});
+    this.audio?.remove();
     this.el.remove();
   }
 }
 
 export class Gallery {
-  constructor(container) {
+  /** container: the element to fill. options.compact(): whether to use phone limits. */
+  constructor(container, { compact } = {}) {
     this.container = container;
+    this.container.classList.add("gallery");
     this.tiles = new Map(); // id -> Tile, in display order (self first, then by arrival)
+    this.page = 0;
+    this.pageCount = 1;
+    this.activeSpeakerId = null;
+    this.pinnedId = null;
+    this.presenter = null; // {id, track, name, isSelf}
+    this.selfPresenting = null; // {onStop} while this client shares its screen
+    this.compact = compact || (() => matchMedia("(max-width: 600px), (max-height: 500px)").matches);
+    this.visibleIds = [];
+
+    this.audioSink = h("div", { class: "audio-sink", attrs: { "aria-hidden": "true" } });
+    this.spotVideo = h("video", {
+      autoplay: true,
+      playsInline: true,
+      muted: true,
+      attrs: { playsinline: "", "aria-hidden": "true" },
+    });
+    this.spotLabel = h("p", { class: "spotlight-label", attrs: { "aria-live": "polite" } });
+    this.spotUnpin = h("button", {
+      type: "button",
+      class: "spotlight-unpin",
+      text: "Unpin",
+      on: { click: () => this.togglePin(this.pinnedId) },
+    });
+    this.spotStop = h("button", {
+      type: "button",
+      class: "button button-danger spotlight-stop",
+      text: "Stop presenting",
+      on: { click: () => this.selfPresenting?.onStop() },
+    });
+    this.spotSelf = h(
+      "div",
+      { class: "spotlight-self" },
+      icon("screen", "spotlight-self-icon"),
+      h("p", { text: "You are presenting your screen to everyone." }),
+      this.spotStop,
+    );
+    this.spotlight = h(
+      "section",
+      { class: "spotlight", hidden: true, attrs: { "aria-label": "Presentation" } },
+      this.spotVideo,
+      this.spotSelf,
+      h("div", { class: "spotlight-bar" }, this.spotLabel, this.spotUnpin),
+    );
+    this.grid = h("div", { class: "gallery-grid" });
+    this.pageLabel = h("span", { class: "pager-label", attrs: { "aria-live": "polite" } });
+    this.prevBtn = h(
+      "button",
+      {
+        type: "button",
+        class: "pager-button",
+        dataset: { testid: "gallery-prev" },
+        attrs: { "aria-label": "Previous page of participants" },
+        on: { click: () => this.setPage(this.page - 1) },
+      },
+      "‹",
+    );
+    this.nextBtn = h(
+      "button",
+      {
+        type: "button",
+        class: "pager-button",
+        dataset: { testid: "gallery-next" },
+        attrs: { "aria-label": "Next page of participants" },
+        on: { click: () => this.setPage(this.page + 1) },
+      },
+      "›",
+    );
+    this.pager = h(
+      "nav",
+      { class: "gallery-pager", hidden: true, attrs: { "aria-label": "Gallery pages" } },
+      this.prevBtn,
+      this.pageLabel,
+      this.nextBtn,
+    );
+    this.container.append(this.spotlight, this.grid, this.pager, this.audioSink);
     this.resizeObserver = new ResizeObserver(() => this.layout());
     this.resizeObserver.observe(container);
   }
@@ -149,20 +325,20 @@ export class Gallery {
     return this.tiles.has(id);
   }
 
+  get selfId() {
+    for (const tile of this.tiles.values()) if (tile.isSelf) return tile.id;
+    return null;
+  }
+
   upsert(participant, { isSelf = false } = {}) {
     let tile = this.tiles.get(participant.id);
     if (tile) {
       tile.update(participant);
       return tile;
     }
-    tile = new Tile(participant, isSelf);
-    if (isSelf) {
-      this.tiles = new Map([[participant.id, tile], ...this.tiles]);
-      this.container.prepend(tile.el);
-    } else {
-      this.tiles.set(participant.id, tile);
-      this.container.append(tile.el);
-    }
+    tile = new Tile(this, participant, isSelf);
+    if (isSelf) this.tiles = new Map([[participant.id, tile], ...this.tiles]);
+    else this.tiles.set(participant.id, tile);
     this.layout();
     return tile;
   }
@@ -172,21 +348,117 @@ export class Gallery {
     if (!tile) return;
     tile.destroy();
     this.tiles.delete(id);
+    if (this.pinnedId === id) this.pinnedId = null;
+    if (this.activeSpeakerId === id) this.activeSpeakerId = null;
+    if (this.presenter && this.presenter.id === id) this.presenter = null;
     this.layout();
   }
 
   clear() {
     for (const tile of this.tiles.values()) tile.destroy();
     this.tiles.clear();
+    this.pinnedId = null;
+    this.presenter = null;
     this.layout();
   }
 
   setTracks(id, tracks) {
-    this.tiles.get(id)?.setTracks(tracks);
+    const tile = this.tiles.get(id);
+    if (!tile) return;
+    tile.setTracks(tracks);
+    this.updatePresenter();
   }
 
   setSpeaking(id, on) {
     this.tiles.get(id)?.setSpeaking(on);
+  }
+
+  /** The SFU's dominant speaker (or null): highlighted and kept on every page. */
+  setActiveSpeaker(id) {
+    const next = id && this.tiles.has(id) ? id : null;
+    if (next === this.activeSpeakerId) return;
+    this.activeSpeakerId = next;
+    for (const tile of this.tiles.values()) tile.el.classList.toggle("active-speaker", tile.id === next);
+    this.layout();
+  }
+
+  togglePin(id) {
+    this.pinnedId = id && this.pinnedId !== id ? id : null;
+    for (const tile of this.tiles.values()) tile.render();
+    this.updatePresenter(true);
+  }
+
+  showReaction(id, emoji) {
+    const tile = this.tiles.get(id);
+    if (tile && tile.el.isConnected) {
+      tile.showReaction(emoji);
+      return true;
+    }
+    return false;
+  }
+
+  /** This client is sharing its screen (onStop: called by the Stop presenting button) or not. */
+  setSelfPresenting(state) {
+    this.selfPresenting = state;
+    this.updatePresenter(true);
+  }
+
+  /** Pick what the spotlight shows: the newest screen share, else a pinned participant. */
+  updatePresenter(force = false) {
+    let presenter = null;
+    for (const tile of this.tiles.values()) {
+      if (!tile.isSelf && tile.screenTrack && tile.screenTrack.readyState !== "ended") {
+        presenter = { id: tile.id, track: tile.screenTrack, kind: "screen" };
+      }
+    }
+    if (!presenter && this.selfPresenting) presenter = { id: this.selfId, track: null, kind: "self-screen" };
+    if (!presenter && this.pinnedId && this.tiles.has(this.pinnedId)) {
+      const tile = this.tiles.get(this.pinnedId);
+      presenter = { id: tile.id, track: tile.isSelf ? null : tile.videoTrack, kind: "pin" };
+    }
+    const prev = this.presenter;
+    const same = prev && presenter && prev.id === presenter.id && prev.track === presenter.track && prev.kind === presenter.kind;
+    if (same && !force) return;
+    if (!same || force) {
+      this.presenter = presenter;
+      this.renderSpotlight();
+      this.layout();
+    }
+  }
+
+  renderSpotlight() {
+    const p = this.presenter;
+    this.spotlight.hidden = !p;
+    this.container.classList.toggle("has-spotlight", Boolean(p));
+    if (!p) {
+      this.spotVideo.srcObject = null;
+      delete this.spotlight.dataset.participantId;
+      return;
+    }
+    const tile = this.tiles.get(p.id);
+    const name = tile ? tile.participant.name || "Guest" : "Someone";
+    this.spotlight.dataset.participantId = p.id || "";
+    this.spotlight.dataset.kind = p.kind;
+    this.spotSelf.hidden = p.kind !== "self-screen";
+    this.spotVideo.hidden = p.kind === "self-screen";
+    this.spotUnpin.hidden = p.kind !== "pin";
+    this.spotVideo.classList.toggle("mirrored", Boolean(p.kind === "pin" && tile?.isSelf));
+    if (p.kind === "screen") this.spotLabel.textContent = `${name} is presenting`;
+    else if (p.kind === "self-screen") this.spotLabel.textContent = "You are presenting";
+    else this.spotLabel.textContent = tile?.isSelf ? `${name} (You), pinned` : `${name}, pinned`;
+    const track = p.kind === "pin" && tile?.isSelf ? tile.videoTrack : p.track;
+    const current = this.spotVideo.srcObject ? this.spotVideo.srcObject.getVideoTracks()[0] : null;
+    if (track !== current) {
+      this.spotVideo.srcObject = track ? new MediaStream([track]) : null;
+      if (track) this.spotVideo.play().catch(() => {});
+    }
+  }
+
+  setPage(page) {
+    const next = Math.max(0, Math.min(this.pageCount - 1, page));
+    if (next === this.page) return;
+    this.page = next;
+    this.layout();
   }
 
   /** Retry playback of every element (after a user gesture unblocks autoplay). */
@@ -195,23 +467,123 @@ export class Gallery {
       if (tile.video.srcObject) tile.video.play().catch(() => {});
       if (tile.audio?.srcObject) tile.audio.play().catch(() => {});
     }
+    if (this.spotVideo.srcObject) this.spotVideo.play().catch(() => {});
+  }
+
+  /** Play every participant's sound on this output device (setSinkId, where supported). */
+  async setSinkId(deviceId) {
+    this.sinkId = deviceId || "";
+    for (const tile of this.tiles.values()) {
+      if (tile.audio && tile.audio.setSinkId) await tile.audio.setSinkId(this.sinkId).catch(() => {});
+    }
+  }
+
+  contentBox(el) {
+    const style = getComputedStyle(el);
+    return {
+      width: el.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 1,
+      height: el.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom) - 1,
+    };
   }
 
   layout() {
-    const n = this.tiles.size;
-    // clientWidth/Height include the padding; the tiles only get the content box.
-    const style = getComputedStyle(this.container);
-    const width = this.container.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 1;
-    const height = this.container.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom) - 1;
-    if (!n || width <= 0 || height <= 0) return;
-    const { tileWidth, tileHeight } = bestLayout(n, width, height);
+    if (!this.container.isConnected) return;
+    const compact = this.compact();
+    const strip = Boolean(this.presenter);
+    const portrait = this.container.clientHeight > this.container.clientWidth;
+    this.container.classList.toggle("strip-bottom", strip && portrait);
+    this.container.classList.toggle("strip-side", strip && !portrait);
+    const { width, height } = this.contentBox(this.grid);
+    const ids = [...this.tiles.keys()];
+    if (!ids.length || width <= 0 || height <= 0) {
+      this.grid.replaceChildren();
+      this.pager.hidden = true;
+      return;
+    }
+    let pageSize;
+    if (strip) {
+      pageSize = portrait
+        ? Math.max(1, Math.floor((width + GAP) / ((compact ? 96 : 150) + GAP)))
+        : Math.max(1, Math.floor((height + GAP) / (Math.min(width, 260) * (9 / 16) + GAP)));
+      pageSize = Math.min(pageSize, compact ? COMPACT_PAGE : MAX_PAGE);
+    } else {
+      pageSize = tilesThatFit(width, height, compact ? COMPACT_PAGE : MAX_PAGE);
+    }
+    const speaker = this.activeSpeakerId || this.pinnedId;
+    const { pages } = paginate(ids, { selfId: this.selfId, speakerId: speaker, pageSize });
+    this.pageCount = pages.length;
+    if (this.page >= pages.length) this.page = pages.length - 1;
+    const paged = pages.length > 1;
+    if (paged !== this.container.classList.contains("paged") && !this.relayout) {
+      // The page buttons take room below the tiles: measure again with (or without) them.
+      this.container.classList.toggle("paged", paged);
+      this.relayout = true;
+      try {
+        this.layout();
+      } finally {
+        this.relayout = false;
+      }
+      return;
+    }
+    const visible = pages[this.page];
+
+    // Tiles on this page, in order (moving a tile within the document keeps its video playing).
+    const changed = visible.length !== this.visibleIds.length || visible.some((id, i) => id !== this.visibleIds[i]);
+    if (changed) {
+      const els = visible.map((id) => this.tiles.get(id).el);
+      this.grid.replaceChildren(...els);
+      this.visibleIds = visible;
+    }
+    // Decode only the videos a user can see, and on a phone only a few of them.
+    const budget = (compact ? COMPACT_VIDEOS : WIDE_VIDEOS) - (this.presenter && this.presenter.track ? 1 : 0);
+    const priority = [...visible].sort((a, b) => this.rank(b) - this.rank(a));
+    let allowed = 0;
+    const allow = new Set();
+    for (const id of priority) {
+      const tile = this.tiles.get(id);
+      if (tile.isSelf) continue;
+      if (tile.videoTrack && !tile.participant.video_muted && allowed < budget) {
+        allow.add(id);
+        allowed++;
+      }
+    }
+    for (const tile of this.tiles.values()) {
+      tile.setVideoAllowed(tile.isSelf || allow.has(tile.id));
+      if (changed && tile.el.isConnected && tile.video.srcObject && tile.video.paused) tile.play(tile.video);
+    }
+
+    let tileWidth;
+    let tileHeight;
+    if (strip && portrait) {
+      tileHeight = Math.floor(height);
+      tileWidth = Math.floor(Math.min((width - (visible.length - 1) * GAP) / visible.length, tileHeight * MAX_ASPECT));
+    } else if (strip) {
+      tileWidth = Math.floor(Math.min(width, 260));
+      tileHeight = Math.floor(Math.min(tileWidth * (9 / 16), (height - (visible.length - 1) * GAP) / visible.length));
+    } else {
+      ({ tileWidth, tileHeight } = bestLayout(visible.length, width, height));
+    }
     this.container.style.setProperty("--tile-w", `${tileWidth}px`);
     this.container.style.setProperty("--tile-h", `${tileHeight}px`);
-    this.container.dataset.count = String(n);
+    this.container.dataset.count = String(ids.length);
+
+    this.pager.hidden = pages.length < 2;
+    this.prevBtn.disabled = this.page === 0;
+    this.nextBtn.disabled = this.page >= pages.length - 1;
+    this.pageLabel.textContent = `Page ${this.page + 1} of ${pages.length}`;
+    this.container.dataset.page = String(this.page + 1);
+  }
+
+  /** Who gets a decoded video first: the pinned one, the speaker, then by order. */
+  rank(id) {
+    if (id === this.pinnedId) return 3;
+    if (id === this.activeSpeakerId) return 2;
+    return 0;
   }
 
   destroy() {
     this.resizeObserver.disconnect();
     this.clear();
+    this.audioSink.remove();
   }
 }

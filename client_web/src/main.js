@@ -13,6 +13,10 @@ const sitroom = {
   get pcs() {
     return this.meeting ? this.meeting.pcs : { publish: null, subscribe: null };
   },
+  /** The shared stage as this client sees it (a copy; stage.js). */
+  get stage() {
+    return this.meeting?.stageView ? this.meeting.stageView.snapshot() : null;
+  },
 };
 Object.defineProperty(window, "sitroom", { value: sitroom, configurable: false, writable: false });
 

@@ -33,7 +33,54 @@ function describeCaptureError(err) {
  * that could not, a reason ("blocked", "missing", "busy", "unavailable", "insecure").
  * Result: {stream, audioTrack, videoTrack, errors: {audio?, video?}}
  */
-export async function captureMedia({ audio = true, video = true } = {}) {
+const DEVICE_KEYS = { audioinput: "sitroom.microphone", videoinput: "sitroom.camera", audiooutput: "sitroom.speaker" };
+
+/** The device chosen on this browser for kind "audioinput" | "videoinput" | "audiooutput" ("" = default). */
+export function rememberedDevice(kind) {
+  try {
+    return localStorage.getItem(DEVICE_KEYS[kind]) || "";
+  } catch {
+    return "";
+  }
+}
+
+export function rememberDevice(kind, deviceId) {
+  try {
+    localStorage.setItem(DEVICE_KEYS[kind], deviceId || "");
+  } catch {
+    /* private mode */
+  }
+}
+
+/** Constraints for one kind, on a chosen device if any (falls back to any device if it is gone). */
+function withDevice(base, deviceId) {
+  return deviceId ? { ...base, deviceId: { ideal: deviceId } } : base;
+}
+
+/** Devices by kind: {audioinput: [{deviceId, label}], videoinput: [...], audiooutput: [...]}. */
+export async function listDevices() {
+  const result = { audioinput: [], videoinput: [], audiooutput: [] };
+  try {
+    for (const d of await navigator.mediaDevices.enumerateDevices()) {
+      if (result[d.kind] && d.deviceId) result[d.kind].push({ deviceId: d.deviceId, label: d.label });
+    }
+  } catch {
+    /* no device list: the selects stay hidden */
+  }
+  return result;
+}
+
+/** Whether this browser can choose where sound plays (HTMLMediaElement.setSinkId). */
+export function canChooseSpeaker() {
+  return typeof HTMLMediaElement !== "undefined" && "setSinkId" in HTMLMediaElement.prototype;
+}
+
+export async function captureMedia({
+  audio = true,
+  video = true,
+  audioDeviceId = rememberedDevice("audioinput"),
+  videoDeviceId = rememberedDevice("videoinput"),
+} = {}) {
   const stream = new MediaStream();
   const errors = {};
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
@@ -43,8 +90,8 @@ export async function captureMedia({ audio = true, video = true } = {}) {
     return { stream, audioTrack: null, videoTrack: null, errors };
   }
   const want = {
-    audio: audio ? AUDIO_CONSTRAINTS : false,
-    video: video ? VIDEO_CONSTRAINTS : false,
+    audio: audio ? withDevice(AUDIO_CONSTRAINTS, audioDeviceId) : false,
+    video: video ? withDevice(VIDEO_CONSTRAINTS, videoDeviceId) : false,
   };
   if (want.audio || want.video) {
     try {

@@ -5,6 +5,9 @@ import { h, icon, toast, showNotice } from "./dom.js";
 import { Gallery } from "./gallery.js";
 import { createControls } from "./controls.js";
 import { Publisher, Subscriber, LevelMeter, stopStream } from "./media.js";
+import { attachStage } from "./stage.js";
+import { attachCollab, collabControls } from "./collab.js";
+import { deviceId } from "./ui.js";
 
 const SPEAKING_LEVEL = 0.04;
 const SPEAKING_POLL_MS = 250;
@@ -94,6 +97,7 @@ export class Meeting {
       onToggleMic: () => this.toggleMic(),
       onToggleCamera: () => this.toggleCamera(),
       onLeave: () => this.leave(),
+      collab: collabControls(this), // share, hand, reactions, side panel (collab.js)
     });
     this.clock = h("span", { class: "meeting-clock", attrs: { "aria-label": "Meeting duration" } });
     this.banner = h("div", {
@@ -120,6 +124,8 @@ export class Meeting {
     this.root.replaceChildren(
       h("div", { class: "meeting" }, header, this.banner, this.soundButton, this.stage, this.controls.el),
     );
+    this.stageView = attachStage(this); // the shared stage next to the gallery (stage.js)
+    this.collab = attachCollab(this); // chat, people, hands, moderation, lobby (collab.js)
     document.title = `${this.state.room.title} · Sitroom`;
     this.updateControls();
     this.onAutoplayBlocked = () => (this.soundButton.hidden = false);
@@ -163,6 +169,9 @@ export class Meeting {
     c.on("participant_updated", (p) => this.onParticipantUpdated(p));
     c.on("subscribe_offer", (offer) => this.onSubscribeOffer(offer));
     c.on("error", (err) => this.onServerError(err));
+    c.on("joined", (ack) => this.lobbySession && this.admitted(ack, this.lobbySession));
+    c.on("lobby_denied", (d) => this.lobbySession && this.end("lobby_denied", d && d.reason));
+    this.collab.bind(c);
     c.open();
 
     this.timers.push(setInterval(() => this.pollSpeaking(), SPEAKING_POLL_MS));
@@ -204,6 +213,7 @@ export class Meeting {
         token: this.token,
         name: this.choices.name,
         organisation: this.choices.organisation,
+        device_id: deviceId(),
       });
     } catch (err) {
       if (!current()) return;
@@ -216,10 +226,25 @@ export class Meeting {
       return;
     }
     if (!current()) return;
+    if (ack.lobby && !ack.self) {
+      // Waiting in the lobby: `joined` (the same ack) or `lobby_denied` comes later.
+      this.lobbySession = session;
+      this.state.status = "lobby";
+      this.showBanner("");
+      this.collab.showLobby(ack);
+      return;
+    }
+    await this.admitted(ack, session);
+  }
 
+  /** The meeting as a participant: after the join ack, or `joined` after waiting in the lobby. */
+  async admitted(ack, session) {
+    if (session !== this.session || !ack || !ack.self) return;
+    this.lobbySession = null;
     const wasReconnecting = this.state.status === "reconnecting";
     this.state.status = "joined";
     this.state.self = ack.self;
+    this.state.role = ack.self.role || this.state.role;
     this.state.room = ack.room || this.state.room;
     this.state.participants = {};
     if (!this.state.joinedAt) this.state.joinedAt = Date.now();
@@ -231,6 +256,8 @@ export class Meeting {
       this.gallery.setTracks(ack.self.id, { camera: this.media.videoTrack });
     }
     for (const p of ack.participants || []) this.onParticipantJoined(p, { quiet: true });
+    this.stageView?.onJoined(ack);
+    this.collab.onJoined(ack);
     this.updateControls();
     this.iceServers = Array.isArray(ack.ice_servers) ? ack.ice_servers : [];
     this.subscriber.start(this.iceServers);
@@ -241,10 +268,24 @@ export class Meeting {
     if (this.canPublish) await this.publish(session);
   }
 
-  async publish(session) {
+  publishEntries() {
     const entries = [];
     if (this.media.audioTrack) entries.push({ track: this.media.audioTrack, source: "microphone", stream: this.media.stream });
     if (this.media.videoTrack) entries.push({ track: this.media.videoTrack, source: "camera", stream: this.media.stream });
+    const screen = this.collab?.screenEntry();
+    if (screen) entries.push(screen);
+    return entries;
+  }
+
+  /** Publish the current set of tracks again (a screen share started or stopped). */
+  async republish() {
+    if (this.state.status !== "joined" || !this.canPublish) return;
+    if (this.publisher) await this.publisher.setTracks(this.publishEntries());
+    else await this.publish(this.session);
+  }
+
+  async publish(session) {
+    const entries = this.publishEntries();
     if (!entries.length) return;
     this.publisher = new Publisher({
       iceServers: this.iceServers,
@@ -261,6 +302,26 @@ export class Meeting {
         toast("Your camera and microphone could not be connected.", "error");
       }
     }
+  }
+
+  /** The server ended this participant's meeting: removed, meeting ended, or turned away. */
+  end(code, detail) {
+    if (this.state.status === "left" || this.state.status === "failed") return;
+    this.fail(code, detail || "");
+  }
+
+  /** A host muted this participant's microphone ("audio") or camera ("video"). */
+  forceLocalMute(kind) {
+    if (kind === "audio" && this.audioOn) {
+      this.audioOn = false;
+      if (this.media.audioTrack) this.media.audioTrack.enabled = false;
+    } else if (kind === "video" && this.videoOn) {
+      this.videoOn = false;
+      if (this.media.videoTrack) this.media.videoTrack.enabled = false;
+    } else {
+      return;
+    }
+    this.afterLocalChange();
   }
 
   onDisconnect(reason) {
@@ -324,7 +385,7 @@ export class Meeting {
   async leave() {
     if (this.state.status === "left") return;
     this.controls.setBusy(true);
-    const wasJoined = this.state.status === "joined";
+    const wasJoined = this.state.status === "joined" || this.state.status === "lobby";
     this.state.status = "left";
     if (wasJoined) {
       await this.conn.request("leave", {}, { timeoutMs: 1500 }).catch(() => {});
@@ -350,6 +411,8 @@ export class Meeting {
     this.selfMeter = null;
     stopStream(this.media.stream);
     this.gallery?.destroy();
+    this.stageView?.destroy();
+    this.collab?.destroy();
     this.controls?.destroy();
     this.wakeLock?.release?.().catch(() => {});
     window.removeEventListener("pagehide", this.onPageHide);
@@ -369,19 +432,24 @@ export class Meeting {
       this.watchFirstFrame();
     }
     this.updateControls();
+    this.collab.refreshPeople();
     if (isNew && !quiet) toast(`${p.name}${p.organisation ? ` (${p.organisation})` : ""} joined.`);
   }
 
   onParticipantUpdated(p) {
     if (!p || !p.id) return;
     if (p.id === this.selfId()) {
+      const prevRole = this.state.self?.role;
       this.state.self = { ...this.state.self, ...p };
+      if (p.role) this.state.role = p.role;
       if (this.gallery.has(p.id)) this.gallery.upsert(this.selfParticipant(), { isSelf: true });
+      this.collab.onSelfUpdated(prevRole);
       return;
     }
     if (!(p.id in this.state.participants)) return;
     this.state.participants[p.id] = { ...this.state.participants[p.id], ...p };
     this.gallery.upsert(this.state.participants[p.id]);
+    this.collab.refreshPeople();
   }
 
   onParticipantLeft(p) {
@@ -390,6 +458,7 @@ export class Meeting {
     delete this.state.participants[p.id];
     this.gallery.remove(p.id);
     this.updateControls();
+    this.collab.refreshPeople();
     toast(`${who.name} left.`);
   }
 
@@ -416,6 +485,7 @@ export class Meeting {
     for (const id of Object.keys(this.state.participants)) {
       this.gallery.setTracks(id, tracks.get(id) || {});
     }
+    this.stageView?.onTracks(tracks);
     this.watchFirstFrame();
   }
 
@@ -459,6 +529,7 @@ export class Meeting {
 
   toggleMic() {
     if (!this.media.audioTrack || this.state.status === "left") return;
+    if (!this.audioOn && this.collab && !this.collab.mayUnmute("audio")) return;
     this.audioOn = !this.audioOn;
     this.media.audioTrack.enabled = this.audioOn;
     this.afterLocalChange();
@@ -466,6 +537,7 @@ export class Meeting {
 
   toggleCamera() {
     if (!this.media.videoTrack || this.state.status === "left") return;
+    if (!this.videoOn && this.collab && !this.collab.mayUnmute("video")) return;
     this.videoOn = !this.videoOn;
     this.media.videoTrack.enabled = this.videoOn;
     this.afterLocalChange();

@@ -1,10 +1,20 @@
 // The pre-join screen: name and organisation, camera and microphone preview, Join.
 import { h, initials } from "./dom.js";
 import { toggleButton } from "./controls.js";
-import { captureMedia, stopStream, LevelMeter } from "./media.js";
+import {
+  captureMedia,
+  stopStream,
+  LevelMeter,
+  listDevices,
+  rememberedDevice,
+  rememberDevice,
+  canChooseSpeaker,
+} from "./media.js";
 
 const NAME_KEY = "sitroom.name";
 const ORG_KEY = "sitroom.organisation";
+const AUDIO_ON_KEY = "sitroom.joinWithMic";
+const VIDEO_ON_KEY = "sitroom.joinWithCamera";
 const NAME_MAX = 64;
 const ORG_MAX = 80;
 
@@ -47,8 +57,8 @@ function captureMessage(errors) {
  */
 export function showPrejoin(root, { room, role, previous = null }) {
   const canPublish = role !== "viewer";
-  let audioOn = previous ? previous.audioOn : true;
-  let videoOn = previous ? previous.videoOn : true;
+  let audioOn = previous ? previous.audioOn : remembered(AUDIO_ON_KEY) !== "off";
+  let videoOn = previous ? previous.videoOn : remembered(VIDEO_ON_KEY) !== "off";
   let media = { stream: new MediaStream(), audioTrack: null, videoTrack: null, errors: {} };
   let meter = null;
   let meterTimer = 0;
@@ -109,6 +119,19 @@ export function showPrejoin(root, { room, role, previous = null }) {
     viewer: "You are joining as a viewer: you will see and hear the meeting.",
   }[role];
 
+  // Camera, microphone and speaker choice (filled once capture has been allowed: labels need it).
+  const deviceSelect = (id, label) => {
+    const select = h("select", { id, class: "field-select device-select" });
+    const wrap = h("div", { class: "device-field", hidden: true },
+      h("label", { class: "field-label", htmlFor: id, text: label }), select);
+    return { select, wrap };
+  };
+  const camSel = deviceSelect("prejoin-camera", "Camera");
+  const micSel = deviceSelect("prejoin-microphone", "Microphone");
+  const spkSel = deviceSelect("prejoin-speaker", "Speaker");
+  const devices = h("div", { class: "device-fields" }, camSel.wrap, micSel.wrap, spkSel.wrap);
+  let speakerId = rememberedDevice("audiooutput");
+
   const form = h(
     "form",
     { class: "prejoin-form", noValidate: true, attrs: { "aria-labelledby": "prejoin-title" } },
@@ -125,6 +148,7 @@ export function showPrejoin(root, { room, role, previous = null }) {
       h("span", { class: "optional", text: "(optional)" }),
     ),
     orgInput,
+    canPublish ? devices : null,
     joinBtn,
     status,
   );
@@ -142,6 +166,72 @@ export function showPrejoin(root, { room, role, previous = null }) {
     if (media.videoTrack) media.videoTrack.enabled = videoOn;
     meterEl.hidden = !media.audioTrack || !audioOn;
   }
+
+  function fill({ select, wrap }, list, current, fallbackLabel) {
+    select.replaceChildren(...list.map((d, i) => h("option", { value: d.deviceId, text: d.label || `${fallbackLabel} ${i + 1}` })));
+    if (current && list.some((d) => d.deviceId === current)) select.value = current;
+    wrap.hidden = list.length < 1;
+  }
+
+  async function fillDevices() {
+    const list = await listDevices();
+    fill(camSel, list.videoinput, media.videoTrack?.getSettings?.().deviceId, "Camera");
+    fill(micSel, list.audioinput, media.audioTrack?.getSettings?.().deviceId, "Microphone");
+    if (canChooseSpeaker()) fill(spkSel, list.audiooutput, speakerId, "Speaker");
+  }
+
+  function startMeter() {
+    cancelAnimationFrame(meterTimer);
+    meter?.close();
+    meter = null;
+    if (!media.audioTrack) return;
+    meter = new LevelMeter(media.audioTrack);
+    const tick = () => {
+      meterBar.style.transform = `scaleX(${audioOn && meter ? meter.level().toFixed(3) : 0})`;
+      meterTimer = requestAnimationFrame(tick);
+    };
+    meterTimer = requestAnimationFrame(tick);
+  }
+
+  /** Switch the camera or microphone to another device (the preview follows at once). */
+  async function switchDevice(kind, deviceId) {
+    const isVideo = kind === "videoinput";
+    rememberDevice(kind, deviceId);
+    const fresh = await captureMedia({
+      audio: !isVideo,
+      video: isVideo,
+      audioDeviceId: isVideo ? "" : deviceId,
+      videoDeviceId: isVideo ? deviceId : "",
+    });
+    const track = isVideo ? fresh.videoTrack : fresh.audioTrack;
+    if (!track) {
+      status.textContent = "That device could not be started; keeping the previous one.";
+      return;
+    }
+    const old = isVideo ? media.videoTrack : media.audioTrack;
+    if (old) {
+      media.stream.removeTrack(old);
+      old.stop();
+    }
+    media.stream.addTrack(track);
+    if (isVideo) {
+      media.videoTrack = track;
+      video.srcObject = new MediaStream([track]);
+    } else {
+      media.audioTrack = track;
+      startMeter();
+    }
+    delete media.errors[isVideo ? "video" : "audio"];
+    status.textContent = captureMessage(media.errors);
+    renderPreview();
+  }
+
+  camSel.select.addEventListener("change", () => switchDevice("videoinput", camSel.select.value));
+  micSel.select.addEventListener("change", () => switchDevice("audioinput", micSel.select.value));
+  spkSel.select.addEventListener("change", () => {
+    speakerId = spkSel.select.value;
+    rememberDevice("audiooutput", speakerId);
+  });
 
   micBtn.addEventListener("click", () => {
     audioOn = !audioOn;
@@ -167,16 +257,10 @@ export function showPrejoin(root, { room, role, previous = null }) {
           return;
         }
         if (media.videoTrack) video.srcObject = new MediaStream([media.videoTrack]);
-        if (media.audioTrack) {
-          meter = new LevelMeter(media.audioTrack);
-          const tick = () => {
-            meterBar.style.transform = `scaleX(${audioOn ? meter.level().toFixed(3) : 0})`;
-            meterTimer = requestAnimationFrame(tick);
-          };
-          meterTimer = requestAnimationFrame(tick);
-        }
+        startMeter();
         status.textContent = captureMessage(media.errors);
         renderPreview();
+        fillDevices();
       })
     : Promise.resolve();
   if (canPublish) status.textContent = "Starting camera and microphone…";
@@ -200,6 +284,10 @@ export function showPrejoin(root, { room, role, previous = null }) {
       const organisation = orgInput.value.trim();
       remember(NAME_KEY, name);
       remember(ORG_KEY, organisation);
+      if (canPublish) {
+        remember(AUDIO_ON_KEY, audioOn ? "on" : "off");
+        remember(VIDEO_ON_KEY, videoOn ? "on" : "off");
+      }
       await capturing;
       cancelAnimationFrame(meterTimer);
       meter?.close();
@@ -211,6 +299,7 @@ export function showPrejoin(root, { room, role, previous = null }) {
         videoOn: videoOn && Boolean(media.videoTrack),
         wantAudio: audioOn,
         wantVideo: videoOn,
+        speakerId,
       });
     });
   });

@@ -6,6 +6,23 @@ import { Meeting } from "./meeting.js";
 import { captureMedia } from "./media.js";
 
 const LOAD_ERRORS = {
+  // The meeting ended for this participant (collab.js / meeting.js `end`).
+  removed: {
+    title: "You were removed from the meeting",
+    message: "A host removed you from this meeting. You cannot rejoin it from this device.",
+  },
+  meeting_ended: {
+    title: "The meeting has ended",
+    message: "The host ended the meeting for everyone. Thank you for taking part.",
+  },
+  lobby_denied: {
+    title: "You were not admitted",
+    message: "The host did not let you into the meeting. Contact the organiser if you think this is a mistake.",
+  },
+  forbidden: {
+    title: "You cannot join this meeting",
+    message: "The meeting is locked, has ended, or you were removed from it. Ask the host for help.",
+  },
   invalid_token: {
     title: "This invite link is not valid",
     message: "It may have expired, been revoked, or been copied incompletely. Ask the meeting host for a new link.",

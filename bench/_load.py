@@ -1,0 +1,666 @@
+"""Load-generator worker for bench/sfu.py: lean publishers and subscribers in one process.
+
+Each participant has the two aiortc RTCPeerConnections a browser would have (aiortc does ICE,
+DTLS-SRTP and SDP), but no aiortc media path once the connections are up:
+
+- **Publishing**: the pre-encoded VP8 clip (RFC 7741 packets, PictureID = the frame's index in
+  this stream) and the pre-encoded Opus packets (with an RFC 6464 audio level, when negotiated)
+  are sent with the publish sender's SSRC and negotiated payload types: header packed with
+  ``struct``, SRTP-protected with the DTLS transport's session, written straight to the nominated
+  ICE pair's socket, paced by event-loop timers (30 frames/s, 50 audio packets/s, a random phase
+  per publisher). A PLI/FIR from the SFU makes the next frame the clip's keyframe, as a browser
+  would. The send time (CLOCK_MONOTONIC, system-wide on Linux) of each frame's last packet and
+  of each audio packet is logged by frame/packet index.
+- **Subscribing**: the subscribe connection's socket callback is taken over: each RTP datagram's
+  clear-text header (sequence number, timestamp, SSRC, marker) is read without SRTP, packets are
+  counted and complete frames (no sequence gap up to the marker) counted per stream. Once per
+  stream one packet is SRTP-unprotected to learn its identity (the VP8 PictureID, or which Opus
+  packet it is), which maps the SFU's rewritten RTP timestamps back to the publisher's frame
+  index; arrival times of frames (and audio packets) are then logged against it. One subscriber
+  per run (``decode=True``) unprotects, reassembles and really decodes one VP8 stream with PyAV.
+
+Signaling: ``SioBackend`` speaks docs/protocol.md to the real server (Socket.IO, like
+tests/meeting_client.py); ``RelayBackend`` speaks the tiny HTTP API of bench/_relay.py.
+
+The worker is driven by the controller over a multiprocessing pipe: commands ``status``,
+``mark`` (snapshot counters), ``log`` (start/stop logging arrival times), ``results``, ``stop``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import random
+import struct
+import sys
+import threading
+import time
+import traceback
+from array import array
+from pathlib import Path
+from typing import Optional
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+BENCH = Path(__file__).resolve().parent
+if str(BENCH) not in sys.path:
+    sys.path.insert(0, str(BENCH))
+
+import _media  # noqa: E402
+
+SETUP_TIMEOUT = 60.0
+_HDR = struct.Struct("!BBHII")
+_unpack_seq_ts_ssrc = struct.Struct("!HII").unpack_from
+DRAIN_LIMIT = 64  # datagrams read per socket wake-up
+
+
+def _rtc_config():
+    from aiortc import RTCBundlePolicy, RTCConfiguration
+    return RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+
+
+async def _wait_for(predicate, timeout: float, what: str, step: float = 0.01) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await asyncio.sleep(step)
+
+
+def _nominated_pair(pc):
+    transceivers = pc.getTransceivers()
+    if not transceivers:
+        return None, None
+    dtls = transceivers[0].sender.transport or transceivers[0].receiver.transport
+    if dtls is None:
+        return None, None
+    pair = dtls.transport._connection._nominated.get(1)
+    if pair is None or getattr(pair.protocol, "transport", None) is None:
+        return dtls, None
+    return dtls, pair
+
+
+# ---- signaling backends --------------------------------------------------------------------------
+
+class SioBackend:
+    """docs/protocol.md over Socket.IO (join, publish, subscribe_offer / subscribe_answer)."""
+
+    def __init__(self, base_url: str, token: str) -> None:
+        import socketio
+        self.base_url = base_url
+        self.token = token
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.on_offer = None  # async (sdp, revision, consumers) -> answer sdp
+
+        async def on_subscribe_offer(data):
+            if self.on_offer is not None:  # publish-only participants never answer
+                asyncio.ensure_future(self._answer(data))
+
+        self.sio.on("subscribe_offer", on_subscribe_offer)
+
+    async def _answer(self, data: dict) -> None:
+        try:
+            answer = await self.on_offer(data["sdp"], data["revision"], data["consumers"])
+            await self.sio.call("subscribe_answer", {"sdp": answer, "revision": data["revision"]}, timeout=30)
+        except Exception as exc:
+            if self.sio.connected:  # offers racing our own disconnect at the end are expected
+                print(f"subscribe answer failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+    async def join(self, name: str) -> str:
+        await asyncio.wait_for(self.sio.connect(self.base_url, transports=["websocket"]), 30)
+        ack = await self.sio.call("join", {"token": self.token, "name": name}, timeout=30)
+        if not ack.get("ok"):
+            raise RuntimeError(f"join refused: {ack}")
+        return ack["self"]["id"]
+
+    async def publish(self, sdp: str, sources: dict) -> str:
+        ack = await self.sio.call("publish", {"sdp": sdp, "sources": sources}, timeout=30)
+        if not ack.get("ok"):
+            raise RuntimeError(f"publish refused: {ack}")
+        return ack["sdp"]
+
+    async def close(self) -> None:
+        if self.sio.connected:
+            try:
+                await asyncio.wait_for(self.sio.disconnect(), 10)
+            except Exception:
+                pass
+
+
+class RelayBackend:
+    """The HTTP API of bench/_relay.py (the MediaRelay baseline)."""
+
+    def __init__(self, base_url: str, expect: int) -> None:
+        self.base_url = base_url
+        self.expect = expect
+        self.session = None
+        self.id: Optional[str] = None
+        self.on_offer = None
+        self._task: Optional[asyncio.Task] = None
+
+    async def _post(self, path: str, body: dict) -> dict:
+        import aiohttp
+        async with self.session.post(self.base_url + path, json=body,
+                                     timeout=aiohttp.ClientTimeout(total=60)) as response:
+            response.raise_for_status()
+            return await response.json()
+
+    async def join(self, name: str) -> str:
+        import aiohttp
+        self.session = aiohttp.ClientSession()
+        self.id = (await self._post("/join", {"name": name}))["id"]
+        return self.id
+
+    async def publish(self, sdp: str, sources: dict) -> str:
+        answer = (await self._post("/publish", {"id": self.id, "sdp": sdp}))["sdp"]
+        if self.on_offer is not None:  # publish-only participants never subscribe
+            self._task = asyncio.ensure_future(self._subscribe())
+        return answer
+
+    async def _subscribe(self) -> None:
+        try:
+            offer = await self._post("/subscribe", {"id": self.id, "expect": self.expect})
+            answer = await self.on_offer(offer["sdp"], offer["revision"], offer["consumers"])
+            await self._post("/subscribe_answer", {"id": self.id, "sdp": answer})
+        except Exception:
+            traceback.print_exc()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self.session is not None:
+            await self.session.close()
+
+
+# ---- media ---------------------------------------------------------------------------------------
+
+def _make_silent_track(kind: str):
+    from aiortc import MediaStreamTrack
+
+    class SilentTrack(MediaStreamTrack):
+        """A track that never yields: aiortc's sender waits on it forever and never encodes."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.kind = kind
+
+        async def recv(self):
+            await asyncio.Future()
+
+    return SilentTrack()
+
+
+class Stream:
+    """What one subscriber receives of one publisher's track."""
+
+    __slots__ = ("pub", "kind", "video", "packets", "frames", "expect", "ok", "mapped", "id0", "ts0",
+                 "attempts", "log", "decoder")
+
+    def __init__(self, pub: str, kind: str) -> None:
+        self.pub = pub
+        self.kind = kind
+        self.video = kind == "video"
+        self.packets = 0
+        self.frames = 0  # complete video frames / audio packets
+        self.expect = -1
+        self.ok = False
+        self.mapped = False
+        self.id0: Optional[int] = None  # PictureID (video) or Opus clip index (audio) at ts0
+        self.ts0 = 0
+        self.attempts = 0
+        self.log = array("q")  # (timestamp - ts0, arrival ns) pairs while logging
+        self.decoder: Optional["Decoder"] = None
+
+
+class Decoder:
+    """Reassembles one VP8 stream and decodes it with PyAV in a thread (the GIL is released)."""
+
+    def __init__(self) -> None:
+        self.depack = _media.Vp8Depacketizer()
+        self.queue: queue.Queue = queue.Queue(maxsize=120)
+        self.decoded = 0
+        self.errors = 0
+        self.dropped = 0
+        self.size: Optional[tuple[int, int]] = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def push(self, seq: int, marker: bool, payload: bytes) -> None:
+        frame = self.depack.push(seq, marker, payload)
+        if frame is not None:
+            try:
+                self.queue.put_nowait(frame)
+            except queue.Full:
+                self.dropped += 1
+
+    def _run(self) -> None:
+        import av
+        codec = av.CodecContext.create("vp8", "r")
+        while True:
+            frame = self.queue.get()
+            if frame is None:
+                return
+            try:
+                for picture in codec.decode(av.Packet(frame)):
+                    self.decoded += 1
+                    self.size = (picture.width, picture.height)
+            except Exception:
+                self.errors += 1
+
+    def close(self) -> None:
+        try:
+            self.queue.put(None, timeout=1)
+        except queue.Full:
+            pass
+        self.thread.join(timeout=5)
+
+
+class Participant:
+    def __init__(self, name: str, backend, clip: list, opus: list, opus_index: dict, loop,
+                 logging_flag: list, decode: bool, subscribe: bool = True) -> None:
+        from aiortc import RTCPeerConnection
+        self.name = name
+        self.backend = backend
+        self.subscribing = subscribe
+        self.backend.on_offer = self._on_offer if subscribe else None
+        self.loop = loop
+        self.clip = clip  # [(chunks, keyframe)]
+        self.opus = opus
+        self.opus_index = opus_index
+        self.logging = logging_flag  # shared [bool]
+        self.want_decoder = decode
+        self.decoder: Optional[Decoder] = None
+        self.id: Optional[str] = None
+        self.publish_pc = RTCPeerConnection(_rtc_config())
+        self.subscribe_pc = RTCPeerConnection(_rtc_config())
+        # publishing
+        self.v_ssrc = self.a_ssrc = 0
+        self.v_pt = self.a_pt = None
+        self.level_id: Optional[int] = None
+        self.v_seq = random.randint(0, 0xFFFF)
+        self.a_seq = random.randint(0, 0xFFFF)
+        self.v_ts0 = random.getrandbits(32)
+        self.a_ts0 = random.getrandbits(32)
+        self.k = 0  # video frames sent
+        self.n = 0  # audio packets sent
+        self.clip_pos = 0
+        self.keyframe_wanted = False
+        self.keyframes_sent = 0
+        self.packets_sent = 0
+        self.v_send = array("q")  # send time (ns) of frame k's last packet
+        self.a_send = array("q")  # send time (ns) of audio packet n
+        self._protect = self._sendto = self._addr = None
+        self._timers: list = []
+        self.send_errors = 0
+        # subscribing
+        self.streams: dict[int, Stream] = {}
+        self.unknown = 0
+        self._rx_unprotect = None
+        self._hooked = None
+        self._sub_task: Optional[asyncio.Task] = None
+        self.offers = 0
+
+    # -- publishing --
+
+    async def join_and_publish(self) -> None:
+        from aiortc import RTCRtpSender, RTCSessionDescription
+        from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPsfbPacket
+        from aiortc.sdp import SessionDescription
+
+        self.id = await self.backend.join(self.name)
+        audio = self.publish_pc.addTransceiver(_make_silent_track("audio"), direction="sendonly")
+        video = self.publish_pc.addTransceiver(_make_silent_track("video"), direction="sendonly")
+        video.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("video").codecs
+                                   if c.mimeType.lower() in ("video/vp8", "video/rtx")])
+        offer = await self.publish_pc.createOffer()
+        await self.publish_pc.setLocalDescription(offer)
+        sources = {audio.mid: "microphone", video.mid: "camera"}
+        answer = await self.backend.publish(self.publish_pc.localDescription.sdp, sources)
+        await self.publish_pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        for media in SessionDescription.parse(answer).media:
+            names = {c.mimeType.lower(): c.payloadType for c in media.rtp.codecs}
+            if media.kind == "video":
+                self.v_pt = names.get("video/vp8")
+            elif media.kind == "audio":
+                self.a_pt = names.get("audio/opus")
+                for ext in media.rtp.headerExtensions:
+                    if ext.uri == "urn:ietf:params:rtp-hdrext:ssrc-audio-level":
+                        self.level_id = ext.id
+        if self.v_pt is None or self.a_pt is None:
+            raise RuntimeError("VP8/Opus not accepted in the publish answer")
+        self.v_ssrc = video.sender._ssrc
+        self.a_ssrc = audio.sender._ssrc
+
+        sender = video.sender
+        original = sender._handle_rtcp_packet
+
+        async def _handle_rtcp_packet(packet, _original=original):
+            if isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+                self.keyframe_wanted = True
+                return
+            await _original(packet)
+
+        sender._handle_rtcp_packet = _handle_rtcp_packet
+
+        def wired() -> bool:
+            dtls, pair = _nominated_pair(self.publish_pc)
+            return pair is not None and dtls.state == "connected" and dtls._tx_srtp is not None
+
+        await _wait_for(wired, SETUP_TIMEOUT, f"{self.name}: publish connection")
+        dtls, pair = _nominated_pair(self.publish_pc)
+        self._protect = dtls._tx_srtp.protect
+        self._sendto = pair.protocol.transport.sendto
+        self._addr = pair.remote_addr
+
+    def start_sending(self) -> None:
+        now = self.loop.time()
+        self._v_start = now + random.random() / _media.FPS
+        self._a_start = now + random.random() * 0.02
+        self._timers.append(self.loop.call_at(self._v_start, self._video_tick))
+        self._timers.append(self.loop.call_at(self._a_start, self._audio_tick))
+
+    def _video_tick(self) -> None:
+        if self._protect is None:
+            return
+        if self.keyframe_wanted:
+            self.keyframe_wanted = False
+            if self.clip_pos != 0:
+                self.clip_pos = 0
+        chunks, keyframe = self.clip[self.clip_pos]
+        self.keyframes_sent += keyframe
+        self.clip_pos = (self.clip_pos + 1) % len(self.clip)
+        k = self.k
+        ts = (self.v_ts0 + k * _media.TS_PER_FRAME) & 0xFFFFFFFF
+        last = len(chunks) - 1
+        protect, sendto, addr, pt, ssrc = self._protect, self._sendto, self._addr, self.v_pt, self.v_ssrc
+        pid_hi = 0x80 | ((k >> 8) & 0x7F)
+        pid_lo = k & 0xFF
+        seq = self.v_seq
+        try:
+            for i, chunk in enumerate(chunks):
+                header = _HDR.pack(0x80, (0x80 | pt) if i == last else pt, seq, ts, ssrc)
+                descriptor = bytes((0x90 if i == 0 else 0x80, 0x80, pid_hi, pid_lo))
+                sendto(protect(header + descriptor + chunk), addr)
+                seq = (seq + 1) & 0xFFFF
+        except Exception:
+            self.send_errors += 1
+        self.v_send.append(time.monotonic_ns())
+        self.packets_sent += len(chunks)
+        self.v_seq = seq
+        self.k = k + 1
+        self._timers[0] = self.loop.call_at(self._v_start + self.k / _media.FPS, self._video_tick)
+
+    def _audio_tick(self) -> None:
+        if self._protect is None:
+            return
+        n = self.n
+        payload = self.opus[n % len(self.opus)]
+        ts = (self.a_ts0 + n * _media.AUDIO_SAMPLES) & 0xFFFFFFFF
+        if self.level_id is not None:
+            header = _HDR.pack(0x90, self.a_pt, self.a_seq, ts, self.a_ssrc) + \
+                bytes((0xBE, 0xDE, 0, 1, self.level_id << 4, 40, 0, 0))  # V=0, -40 dBov
+        else:
+            header = _HDR.pack(0x80, self.a_pt, self.a_seq, ts, self.a_ssrc)
+        try:
+            self._sendto(self._protect(header + payload), self._addr)
+        except Exception:
+            self.send_errors += 1
+        self.a_send.append(time.monotonic_ns())
+        self.packets_sent += 1
+        self.a_seq = (self.a_seq + 1) & 0xFFFF
+        self.n = n + 1
+        self._timers[1] = self.loop.call_at(self._a_start + self.n * 0.02, self._audio_tick)
+
+    # -- subscribing --
+
+    async def _on_offer(self, sdp: str, revision: int, consumers: list) -> str:
+        from aiortc import RTCSessionDescription
+        from aiortc.sdp import SessionDescription
+        await self.subscribe_pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        answer = await self.subscribe_pc.createAnswer()
+        await self.subscribe_pc.setLocalDescription(answer)
+        by_mid = {c["mid"]: c for c in consumers}
+        for media in SessionDescription.parse(sdp).media:
+            consumer = by_mid.get(media.rtp.muxId)
+            if consumer is None:
+                continue
+            fid = [int(g.items[0]) for g in media.ssrc_group if g.semantic == "FID"]
+            ssrcs = fid or [s.ssrc for s in media.ssrc]
+            if not ssrcs:
+                continue
+            stream = self.streams.get(ssrcs[0])
+            if stream is None or stream.pub != consumer["participant_id"]:
+                stream = Stream(consumer["participant_id"], consumer["kind"])
+                if self.want_decoder and self.decoder is None and stream.video:
+                    self.decoder = stream.decoder = Decoder()
+                self.streams[ssrcs[0]] = stream
+        self.offers += 1
+        if self._sub_task is None:
+            self._sub_task = asyncio.ensure_future(self._hook_when_ready())
+        return self.subscribe_pc.localDescription.sdp
+
+    async def _hook_when_ready(self) -> None:
+        try:
+            await _wait_for(lambda: _nominated_pair(self.subscribe_pc)[1] is not None, SETUP_TIMEOUT,
+                            f"{self.name}: subscribe ICE", step=0.005)
+        except TimeoutError:
+            return
+        dtls, pair = _nominated_pair(self.subscribe_pc)
+        self._install(dtls, pair)
+
+    def _install(self, dtls, pair) -> None:
+        protocol = pair.protocol
+        original = protocol.datagram_received
+        sock = protocol.transport._sock
+        recvfrom = sock.recvfrom
+        streams = self.streams
+        logging = self.logging
+        unpack = _unpack_seq_ts_ssrc
+        monotonic_ns = time.monotonic_ns
+
+        def on_datagram(data: bytes, addr) -> None:
+            if 127 < data[0] < 192 and not 191 < data[1] < 224:
+                seq, ts, ssrc = unpack(data, 2)
+                stream = streams.get(ssrc)
+                if stream is None:
+                    self.unknown += 1
+                    return
+                stream.packets += 1
+                marker = data[1] & 0x80
+                if stream.decoder is not None:
+                    self._decode(stream, dtls, data, seq, ts, marker)
+                elif not stream.mapped:
+                    self._map(stream, dtls, data, ts)
+                if stream.video:
+                    if seq != stream.expect:
+                        stream.ok = False
+                    stream.expect = (seq + 1) & 0xFFFF
+                    if marker:
+                        if stream.ok:
+                            stream.frames += 1
+                            if logging[0] and stream.id0 is not None:
+                                stream.log.append((ts - stream.ts0) & 0xFFFFFFFF)
+                                stream.log.append(monotonic_ns())
+                        stream.ok = True
+                else:
+                    stream.frames += 1
+                    if logging[0] and stream.id0 is not None:
+                        stream.log.append((ts - stream.ts0) & 0xFFFFFFFF)
+                        stream.log.append(monotonic_ns())
+            else:
+                original(data, addr)
+
+        def datagram_received(data, addr) -> None:
+            on_datagram(data, addr)
+            for _ in range(DRAIN_LIMIT):
+                try:
+                    data, addr = recvfrom(4096)
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError:
+                    return
+                on_datagram(data, addr)
+
+        protocol.datagram_received = datagram_received
+        self._hooked = protocol
+
+    def _map(self, stream: Stream, dtls, data: bytes, ts: int) -> None:
+        """Learn the stream's identity from one unprotected packet (a few tries)."""
+        stream.attempts += 1
+        if stream.attempts > 20:
+            stream.mapped = True  # give up: no latency for this stream
+            return
+        session = dtls._rx_srtp
+        if session is None:
+            return
+        try:
+            plain = session.unprotect(data)
+        except Exception:
+            return
+        self._identify(stream, plain, ts)
+
+    def _identify(self, stream: Stream, plain: bytes, ts: int) -> None:
+        payload = plain[_media.rtp_payload_offset(plain):]
+        if stream.video:
+            ident = _media.vp8_picture_id(payload)
+        else:
+            ident = self.opus_index.get(payload)
+        if ident is None:
+            return
+        stream.id0, stream.ts0, stream.mapped = ident, ts, True
+
+    def _decode(self, stream: Stream, dtls, data: bytes, seq: int, ts: int, marker: int) -> None:
+        session = dtls._rx_srtp
+        if session is None:
+            return
+        try:
+            plain = session.unprotect(data)
+        except Exception:
+            return
+        if not stream.mapped:
+            stream.attempts += 1
+            self._identify(stream, plain, ts)
+            if stream.attempts > 20:
+                stream.mapped = True
+        stream.decoder.push(seq, bool(marker), plain[_media.rtp_payload_offset(plain):])
+
+    # -- reporting --
+
+    def ready(self, publishers: int) -> bool:
+        if not self.subscribing:
+            return self._protect is not None
+        seen = {}
+        for stream in self.streams.values():
+            if stream.pub == self.id:
+                continue
+            good = stream.mapped and stream.frames >= (3 if stream.video else 10)
+            seen.setdefault(stream.pub, 0)
+            seen[stream.pub] += good
+        return len(seen) >= publishers - 1 and all(v >= 2 for v in seen.values())
+
+    def snapshot(self) -> dict:
+        return {
+            "id": self.id, "k": self.k, "n": self.n, "sent": self.packets_sent,
+            "streams": {f"{s.pub}/{s.kind}": (s.packets, s.frames) for s in self.streams.values()},
+            "unknown": self.unknown,
+        }
+
+    def results(self) -> dict:
+        out = {
+            "id": self.id, "v_send": self.v_send.tobytes(), "a_send": self.a_send.tobytes(),
+            "keyframes_sent": self.keyframes_sent, "send_errors": self.send_errors,
+            "streams": [{"pub": s.pub, "kind": s.kind, "id0": s.id0, "log": s.log.tobytes()}
+                        for s in self.streams.values()],
+        }
+        if self.decoder is not None:
+            d = self.decoder
+            out["decoder"] = {"decoded": d.decoded, "errors": d.errors, "dropped": d.dropped, "size": d.size}
+        return out
+
+    async def close(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._protect = None
+        if self._sub_task is not None:
+            self._sub_task.cancel()
+        if self.decoder is not None:
+            self.decoder.close()
+        await self.backend.close()
+        for pc in (self.publish_pc, self.subscribe_pc):
+            try:
+                await asyncio.wait_for(pc.close(), 10)
+            except Exception:
+                pass
+
+
+# ---- worker process ------------------------------------------------------------------------------
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _worker(conn, spec: dict) -> None:
+    from media.ice import use_host_addresses
+    use_host_addresses(["127.0.0.1"])  # aioice gathers 127.0.0.1 only, in this process too
+
+    loop = asyncio.get_running_loop()
+    clip = [(_media.vp8_chunks(frame), key) for frame, key in spec["clip"]]
+    opus = spec["opus"]
+    opus_index = {payload: i for i, payload in enumerate(opus)}
+    logging_flag = [False]
+    participants: list[Participant] = []
+    for i, name in enumerate(spec["names"]):
+        if spec["backend"] == "sio":
+            backend = SioBackend(spec["base_url"], spec["token"])
+        else:
+            backend = RelayBackend(spec["base_url"], spec["publishers"])
+        participants.append(Participant(name, backend, clip, opus, opus_index, loop, logging_flag,
+                                        decode=spec["decode"] and i == 0,
+                                        subscribe=spec.get("subscribe", True)))
+
+    inbox: asyncio.Queue = asyncio.Queue()
+    loop.add_reader(conn.fileno(), lambda: inbox.put_nowait(conn.recv()))
+
+    try:
+        # join one by one (as people do), publishing as soon as connected
+        for p in participants:
+            await asyncio.wait_for(p.join_and_publish(), SETUP_TIMEOUT)
+            p.start_sending()
+        conn.send(("joined", [p.id for p in participants]))
+    except Exception as exc:
+        conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+        participants_to_close = participants
+    else:
+        participants_to_close = participants
+        while True:
+            command = await inbox.get()
+            if command == "status":
+                conn.send(("status", sum(p.ready(spec["publishers"]) for p in participants)))
+            elif command == "mark":
+                conn.send(("mark", {"t": time.monotonic_ns(), "cpu": _cpu_seconds(os.getpid()),
+                                    "participants": [p.snapshot() for p in participants]}))
+            elif command in ("log on", "log off"):
+                logging_flag[0] = command == "log on"
+                conn.send(("ok", None))
+            elif command == "results":
+                conn.send(("results", [p.results() for p in participants]))
+            elif command == "stop":
+                break
+    for p in participants_to_close:
+        await p.close()
+    loop.remove_reader(conn.fileno())
+    conn.send(("stopped", None))
+
+
+def worker_main(conn, spec: dict) -> None:
+    """Entry point of a worker process (multiprocessing, spawn)."""
+    try:
+        asyncio.run(_worker(conn, spec))
+    except Exception:
+        try:
+            conn.send(("error", traceback.format_exc()))
+        except Exception:
+            pass

@@ -1,0 +1,706 @@
+"""SFU benchmark: CPU per inbound and forwarded packet, frames delivered and added latency, for
+all-to-all meetings of P participants, against aiortc's MediaRelay on the same load.
+
+The SFU is the real server (``python -m server.cli serve --test-mode``, a subprocess, driven over
+Socket.IO as in docs/protocol.md); its CPU is read from /proc/<pid>/stat (its own process only)
+and its packet counters from /api/metrics. The load generator runs in separate worker processes
+(bench/_load.py): every participant publishes a pre-encoded 640x480@30 VP8 stream (encoded with
+PyAV when the benchmark starts, replayed as RTP) plus 20 ms Opus packets, and subscribes to
+everyone else, counting packets and complete frames; one subscriber per run really decodes one
+stream. Latency: the publisher logs when each frame (audio packet) left, the subscriber when it
+arrived, both on CLOCK_MONOTONIC; frames are identified by their VP8 PictureID (Opus packets by
+their bytes), learnt once per stream, then followed by RTP timestamp.
+
+Marginal costs come from a least-squares fit of the SFU's CPU (cores) against inbound and
+forwarded packets/s over the runs (plus an idle measurement). The baseline is bench/_relay.py
+(MediaRelay: decode once, re-encode per subscriber) on the same load for small P.
+
+Prints a table, the fit, the MediaRelay ratio, the targets met or not, and last one line:
+
+    sfu: fwd_us=<> in_us=<> max_p=<> ratio_vs_mediarelay=<> p95_added_ms=<>
+
+Usage: .venv/bin/python bench/sfu.py [--quick] [--sizes 2,4,6] [--window 15] [--relay-sizes 2,3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from array import array
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(BENCH))
+
+import _load  # noqa: E402
+import _media  # noqa: E402
+from tests.conftest import start_server, stop_server  # noqa: E402
+
+TARGET_FWD_US = 20.0
+TARGET_IN_US = 60.0
+TARGET_P = 15
+TARGET_FRAMES = 0.95
+TARGET_RATIO = 100.0
+TARGET_P95_MS = 5.0
+REPLY_TIMEOUT = 60.0
+SATURATED = 170.0  # % of the 2 cores busy during a run (SFU + generator + anything else)
+
+
+def saturated(run: dict) -> bool:
+    return run["cpu"] + run["gen_cpu"] + run["other_cpu"] > SATURATED
+L_AUDIO = 250  # Opus packets in the clip
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of process ``pid`` (all its threads, exited ones included), from
+    /proc/<pid>/stat: clock-tick (10 ms) resolution."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine spent busy (all cores), from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_reading(pid: int) -> tuple[float, float]:
+    """(nanosecond-resolution CPU of the process's live threads, from /proc/<pid>/task/*/schedstat;
+    tick-resolution CPU from /proc/<pid>/stat), both in seconds."""
+    precise = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            precise += int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return precise / 1e9, cpu_seconds(pid)
+
+
+def cpu_delta(before: tuple[float, float], after: tuple[float, float]) -> float:
+    """CPU seconds between two readings: the precise figure, unless a thread exited in between
+    (then the live-thread sum lost its time and the tick figure is used)."""
+    precise, ticks = after[0] - before[0], after[1] - before[1]
+    if abs(precise - ticks) > 0.025 + 0.05 * ticks:
+        return ticks
+    return precise
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+# ---- targets under test --------------------------------------------------------------------------
+
+class SfuTarget:
+    """The real server in a subprocess; a fresh room per run."""
+
+    name = "sfu"
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.server = None
+        self.count = 0
+
+    def start(self) -> None:
+        self.count += 1
+        self.server = start_server(self.tmp / f"server{self.count}", "--log-level", "warning")
+
+    @property
+    def pid(self) -> int:
+        return self.server.pid
+
+    def new_meeting(self, size: int) -> dict:
+        room = self.server.create_room(f"SFU bench P={size}")
+        return {"backend": "sio", "base_url": self.server.base_url,
+                "token": room["links"]["participant"].split("?t=")[1]}
+
+    def counters(self) -> tuple[int, int]:
+        sfu = self.server.metrics()["sfu"]
+        return sfu["rtp_packets_in"], sfu["rtp_packets_out"]
+
+    def idle(self) -> int:
+        sfu = self.server.metrics()["sfu"]
+        return sfu["peers"]
+
+    def stop(self) -> None:
+        if self.server is not None:
+            stop_server(self.server)
+            self.server = None
+
+
+class RelayTarget:
+    """bench/_relay.py in a subprocess; a fresh process per run."""
+
+    name = "mediarelay"
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.proc = None
+        self.base_url = ""
+
+    def start(self) -> None:
+        port = free_port()
+        log = open(self.tmp / f"relay{port}.log", "w")
+        self.proc = subprocess.Popen([sys.executable, str(BENCH / "_relay.py"), str(port)], cwd=REPO,
+                                     stdout=log, stderr=subprocess.STDOUT)
+        self.base_url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("relay exited")
+            try:
+                get_json(self.base_url + "/healthz")
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("relay did not start")
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def new_meeting(self, size: int) -> dict:
+        return {"backend": "relay", "base_url": self.base_url, "token": ""}
+
+    def counters(self):
+        return None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+            self.proc = None
+
+
+def measure_idle(target, seconds: float) -> float:
+    """CPU (% of one core) of the target with nobody connected."""
+    wait_quiet()
+    time.sleep(0.5)
+    c0, t0 = cpu_reading(target.pid), time.monotonic()
+    time.sleep(seconds)
+    return cpu_delta(c0, cpu_reading(target.pid)) / (time.monotonic() - t0) * 100
+
+
+# ---- one run -------------------------------------------------------------------------------------
+
+class Workers:
+    def __init__(self, spec: dict, names: list[list[str]]) -> None:
+        ctx = mp.get_context("spawn")
+        self.conns = []
+        self.procs = []
+        for i, group in enumerate(names):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_load.worker_main,
+                               args=(child, dict(spec, names=group, decode=(i == 0))), daemon=True)
+            proc.start()
+            self.conns.append(parent)
+            self.procs.append(proc)
+
+    def _recv(self, conn, expect: str, timeout: float = REPLY_TIMEOUT):
+        if not conn.poll(timeout):
+            raise TimeoutError(f"worker did not answer {expect!r} in {timeout:.0f} s")
+        kind, data = conn.recv()
+        if kind == "error":
+            raise RuntimeError(f"worker failed:\n{data}")
+        if kind != expect:
+            raise RuntimeError(f"worker answered {kind!r} to {expect!r}")
+        return data
+
+    def ask(self, command: str, expect: str, timeout: float = REPLY_TIMEOUT) -> list:
+        for conn in self.conns:
+            conn.send(command)
+        return [self._recv(conn, expect, timeout) for conn in self.conns]
+
+    def wait_joined(self, timeout: float) -> list:
+        return [self._recv(conn, "joined", timeout) for conn in self.conns]
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
+
+    def stop(self) -> None:
+        for conn in self.conns:
+            try:
+                conn.send("stop")
+            except Exception:
+                pass
+        for conn in self.conns:
+            try:
+                if conn.poll(30):
+                    conn.recv()
+            except Exception:
+                pass
+        for proc in self.procs:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=5)
+
+
+def run_meeting(target, size: int, clip, opus, window: float, warmup: float, worker_count: int,
+                subscribe: bool = True) -> dict:
+    """One meeting of ``size`` participants; ``subscribe=False``: everyone publishes, nobody
+    receives (the cost of the inbound side alone)."""
+    meeting = target.new_meeting(size)
+    spec = dict(meeting, publishers=size, clip=clip, opus=opus, subscribe=subscribe)
+    groups = [[] for _ in range(max(1, min(worker_count, size)))]
+    for i in range(size):
+        groups[i % len(groups)].append(f"P{i + 1}")
+    workers = Workers(spec, groups)
+    try:
+        workers.wait_joined(timeout=30 + 5 * size)
+        deadline = time.monotonic() + warmup
+        ready = 0
+        while time.monotonic() < deadline:
+            ready = sum(workers.ask("status", "status"))
+            if ready >= size:
+                break
+            time.sleep(0.25)
+        time.sleep(1.0)  # settle
+        workers.ask("log on", "ok")
+        t0, c0 = time.monotonic(), cpu_reading(target.pid)
+        gen0 = sum(cpu_seconds(pid) for pid in workers.pids)
+        busy0 = machine_busy()
+        counters0 = target.counters()
+        marks0 = workers.ask("mark", "mark")
+        time.sleep(window)
+        t1, c1 = time.monotonic(), cpu_reading(target.pid)
+        gen1 = sum(cpu_seconds(pid) for pid in workers.pids)
+        busy1 = machine_busy()
+        counters1 = target.counters()
+        marks1 = workers.ask("mark", "mark")
+        workers.ask("log off", "ok")
+        results = [p for batch in workers.ask("results", "results") for p in batch]
+    finally:
+        workers.stop()
+    elapsed = t1 - t0
+    run = analyse(target.name, size, ready, elapsed, cpu_delta(c0, c1) / elapsed * 100, (gen1 - gen0) / elapsed * 100,
+                  counters0, counters1, marks0, marks1, results)
+    # whatever else ran on the machine meanwhile (other people's tests, say): it competes for the cores
+    run["other_cpu"] = max(0.0, (busy1 - busy0) / elapsed * 100 - run["cpu"] - run["gen_cpu"])
+    return run
+
+
+QUIET = {"limit": 0.0}  # --quiet-wait
+
+
+def wait_quiet(threshold: float = 25.0) -> None:
+    """Wait (at most --quiet-wait seconds) until the rest of the machine is nearly idle: other
+    people's test runs on these 2 cores distort every figure."""
+    deadline = time.monotonic() + QUIET["limit"]
+    waited = False
+    while time.monotonic() < deadline:
+        b0 = machine_busy()
+        time.sleep(1.0)
+        busy = (machine_busy() - b0) * 100
+        if busy < threshold:
+            break
+        if not waited:
+            print(f"  waiting for a quiet machine ({busy:.0f}% busy)...", flush=True)
+            waited = True
+
+
+def try_meeting(*args, **kwargs):
+    """run_meeting, or None (with the reason printed) if the run failed: the benchmark goes on."""
+    wait_quiet()
+    try:
+        return run_meeting(*args, **kwargs)
+    except Exception as exc:  # a worker or the target failed or timed out
+        text = str(exc).strip().splitlines()
+        print(f"  run failed: {type(exc).__name__}: {text[-1] if text else ''}", flush=True)
+        return None
+
+
+def analyse(name, size, ready, elapsed, cpu, gen_cpu, counters0, counters1, marks0, marks1, results) -> dict:
+    before = {p["id"]: p for m in marks0 for p in m["participants"]}
+    after = {p["id"]: p for m in marks1 for p in m["participants"]}
+    sent_frames = {pid: after[pid]["k"] - before[pid]["k"] for pid in after}
+    sent_audio = {pid: after[pid]["n"] - before[pid]["n"] for pid in after}
+    sent_packets = sum(after[pid]["sent"] - before[pid]["sent"] for pid in after)
+    received_packets = 0
+    video_ratio, audio_ratio, fps = [], [], []
+    for sub, snap in after.items():
+        prev = before[sub]["streams"]
+        for key, (packets, frames) in snap["streams"].items():
+            pub, kind = key.split("/")
+            if pub == sub or pub not in sent_frames:
+                continue
+            p0, f0 = prev.get(key, (0, 0))
+            received_packets += packets - p0
+            got = frames - f0
+            if kind == "video":
+                fps.append(got / elapsed)
+                video_ratio.append(got / max(1, sent_frames[pub]))
+            else:
+                audio_ratio.append(got / max(1, sent_audio[pub]))
+    expected_pairs = size * (size - 1)
+    missing = expected_pairs - len(fps)
+    if missing > 0:  # a subscriber never got some publisher's video at all
+        fps += [0.0] * missing
+        video_ratio += [0.0] * missing
+    if counters0 is not None:
+        in_pps = (counters1[0] - counters0[0]) / elapsed
+        out_pps = (counters1[1] - counters0[1]) / elapsed
+    else:
+        in_pps = sent_packets / elapsed
+        out_pps = received_packets / elapsed
+
+    # latency: publisher send log vs subscriber arrival log, same clock; and, where frames are
+    # identified, the exact share of the frames sent between the marks that arrived complete
+    video_ms, audio_ms = [], []
+    exact: dict[tuple[str, str], int] = {}
+    if name == "sfu":
+        k_range = {pid: (before[pid]["k"], after[pid]["k"]) for pid in after}
+        n_range = {pid: (before[pid]["n"], after[pid]["n"]) for pid in after}
+        exact_audio: dict[tuple[str, str], int] = {}
+        sends = {r["id"]: (array("q", r["v_send"]), array("q", r["a_send"])) for r in results}
+        for r in results:
+            for s in r["streams"]:
+                if s["id0"] is None or s["pub"] not in sends:
+                    continue
+                log = array("q", s["log"])
+                v_send, a_send = sends[s["pub"]]
+                if s["kind"] == "video":
+                    k0, k1 = k_range.get(s["pub"], (0, 0))
+                    got = 0
+                    for i in range(0, len(log), 2):
+                        k = s["id0"] + log[i] // _media.TS_PER_FRAME
+                        if k < len(v_send):
+                            video_ms.append((log[i + 1] - v_send[k]) / 1e6)
+                        got += k0 <= k < k1
+                    exact[(r["id"], s["pub"])] = got
+                else:
+                    base = None
+                    n0, n1 = n_range.get(s["pub"], (0, 0))
+                    got = 0
+                    for i in range(0, len(log), 2):
+                        m = s["id0"] + log[i] // _media.AUDIO_SAMPLES
+                        if base is None:
+                            best = None
+                            for j in range(0, len(a_send) // L_AUDIO + 2):
+                                n = m + j * L_AUDIO
+                                if n >= len(a_send):
+                                    break
+                                delay = log[i + 1] - a_send[n]
+                                if delay >= -1_000_000 and (best is None or delay < best[1]):
+                                    best = (j, delay)
+                            if best is None:
+                                break
+                            base = best[0] * L_AUDIO
+                        n = m + base
+                        if n < len(a_send):
+                            audio_ms.append((log[i + 1] - a_send[n]) / 1e6)
+                        got += n0 <= n < n1
+                    exact_audio[(r["id"], s["pub"])] = got
+    if exact and len(exact) == len(video_ratio) - max(0, missing):
+        fps = [got / elapsed for got in exact.values()] + [0.0] * max(0, missing)
+        video_ratio = [got / max(1, sent_frames[pub]) for (sub, pub), got in exact.items()] + [0.0] * max(0, missing)
+    if name == "sfu" and exact_audio and len(exact_audio) == len(audio_ratio):
+        audio_ratio = [got / max(1, sent_audio[pub]) for (sub, pub), got in exact_audio.items()]
+    decoder = next((r["decoder"] for r in results if "decoder" in r), None)
+    return {
+        "target": name, "P": size, "ready": ready, "elapsed": elapsed, "cpu": cpu, "gen_cpu": gen_cpu,
+        "in_pps": in_pps, "out_pps": out_pps,
+        "sent_fps": min(sent_frames.values()) / elapsed if sent_frames else 0.0,
+        "min_fps": min(fps) if fps else 0.0, "min_frames": min(video_ratio) if video_ratio else 0.0,
+        "min_audio": min(audio_ratio) if audio_ratio else 0.0,
+        "v_p50": pct(video_ms, 0.5), "v_p95": pct(video_ms, 0.95),
+        "a_p50": pct(audio_ms, 0.5), "a_p95": pct(audio_ms, 0.95),
+        "all_p50": pct(video_ms + audio_ms, 0.5), "all_p95": pct(video_ms + audio_ms, 0.95),
+        "latency_samples": len(video_ms) + len(audio_ms), "decoder": decoder,
+        "keyframes_sent": sum(r["keyframes_sent"] for r in results),
+        "send_errors": sum(r["send_errors"] for r in results),
+    }
+
+
+# ---- fit -----------------------------------------------------------------------------------------
+
+def solve3(a: list[list[float]], b: list[float]) -> list[float]:
+    """Gaussian elimination with partial pivoting for a 3x3 system."""
+    m = [row[:] + [v] for row, v in zip(a, b)]
+    for c in range(3):
+        pivot = max(range(c, 3), key=lambda r: abs(m[r][c]))
+        m[c], m[pivot] = m[pivot], m[c]
+        if abs(m[c][c]) < 1e-18:
+            raise ZeroDivisionError("singular fit")
+        for r in range(3):
+            if r != c:
+                f = m[r][c] / m[c][c]
+                for k in range(c, 4):
+                    m[r][k] -= f * m[c][k]
+    return [m[i][3] / m[i][i] for i in range(3)]
+
+
+def fit(points: list[tuple[float, float, float]]) -> tuple[float, float, float]:
+    """Least squares of cores = c0 + a*in_pps + b*out_pps; returns (c0, a, b)."""
+    xs = [(1.0, x_in, x_out) for x_in, x_out, _ in points]
+    ys = [y for _, _, y in points]
+    ata = [[sum(x[i] * x[j] for x in xs) for j in range(3)] for i in range(3)]
+    aty = [sum(x[i] * y for x, y in zip(xs, ys)) for i in range(3)]
+    return tuple(solve3(ata, aty))
+
+
+# ---- main ----------------------------------------------------------------------------------------
+
+def fmt(value: float, digits: int = 1) -> str:
+    return "-" if value != value else f"{value:.{digits}f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="P=2,6,10, 3 s windows, MediaRelay at P=2 (< 1 min)")
+    parser.add_argument("--sizes", default="2,4,6,8,10,12,15", help="meeting sizes P")
+    parser.add_argument("--relay-sizes", default="2,3", help="meeting sizes for the MediaRelay baseline")
+    parser.add_argument("--window", type=float, default=15.0, help="seconds measured per run")
+    parser.add_argument("--warmup", type=float, default=30.0, help="max seconds to wait for every stream")
+    parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
+    parser.add_argument("--quiet-wait", type=float, default=None,
+                        help="before each run, wait up to this many seconds for other processes to go idle "
+                             "(default 120, 0 with --quick)")
+    parser.add_argument("--fresh-server", action="store_true", default=None,
+                        help="a new server process per run (default unless --quick)")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` stops the server
+    if args.quick:
+        args.sizes, args.relay_sizes, args.window, args.warmup = "2,6,10", "2", 3.0, 15.0
+    if args.fresh_server is None:
+        args.fresh_server = not args.quick
+    QUIET["limit"] = args.quiet_wait if args.quiet_wait is not None else (0.0 if args.quick else 120.0)
+    relay_sizes = [int(s) for s in args.relay_sizes.split(",") if s]
+    sizes = sorted({int(s) for s in args.sizes.split(",") if s} | set(relay_sizes))  # same-P comparisons
+    started = time.monotonic()
+
+    t = time.monotonic()
+    clip = _media.encode_vp8_clip()
+    opus = _media.encode_opus_clip()
+    video_pps = sum(len(_media.vp8_chunks(f)) for f, _ in clip) / (len(clip) / _media.FPS)
+    kbps = sum(len(f) for f, _ in clip) * 8 / (len(clip) / _media.FPS) / 1000
+    print(f"load: VP8 640x480@30 {kbps:.0f} kbps ({video_pps:.0f} packets/s, {len(clip)} frames pre-encoded) "
+          f"+ Opus {sum(map(len, opus)) / len(opus):.0f} B x 50/s per publisher; encoded in {time.monotonic() - t:.1f} s",
+          flush=True)
+
+    runs, relay_runs = [], []
+    sfu_publish_only: dict[int, dict] = {}
+    failed: list[int] = []
+    relay_publish_only: dict[int, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="sitroom-bench-") as tmp:
+        tmp = Path(tmp)
+        sfu = SfuTarget(tmp)
+        sfu.start()
+        try:
+            sfu_idle = measure_idle(sfu, 1.5 if args.quick else 3.0)
+            print(f"sfu idle: {sfu_idle:.2f}% of a core", flush=True)
+            for i, size in enumerate(sizes):
+                if args.fresh_server and i > 0:
+                    sfu.stop()
+                    sfu.start()
+                    time.sleep(0.5)
+                elif i > 0:
+                    deadline = time.monotonic() + 15
+                    while sfu.idle() and time.monotonic() < deadline:
+                        time.sleep(0.2)
+                run = try_meeting(sfu, size, clip, opus, args.window, args.warmup, args.workers)
+                if run is None:
+                    failed.append(size)
+                    if not args.fresh_server:
+                        sfu.stop()
+                        sfu.start()
+                    continue
+                runs.append(run)
+                print(f"  sfu P={size}: cpu {run['cpu']:.1f}%  in {run['in_pps']:.0f}/s  out {run['out_pps']:.0f}/s  "
+                      f"min fps {run['min_fps']:.1f}  p95 {fmt(run['v_p95'], 2)} ms  gen cpu {run['gen_cpu']:.0f}%  other {run['other_cpu']:.0f}%  "
+                      f"({time.monotonic() - started:.0f} s)", flush=True)
+            for size in relay_sizes:  # the inbound side alone, for the per-subscriber comparison
+                if args.fresh_server:
+                    sfu.stop()
+                    sfu.start()
+                    time.sleep(0.5)
+                else:
+                    deadline = time.monotonic() + 15
+                    while sfu.idle() and time.monotonic() < deadline:
+                        time.sleep(0.2)
+                run = try_meeting(sfu, size, clip, opus, args.window, args.warmup, args.workers, subscribe=False)
+                if run is None:
+                    continue
+                sfu_publish_only[size] = run
+                print(f"  sfu P={size} publish only: cpu {run['cpu']:.1f}%  in {run['in_pps']:.0f}/s  "
+                      f"({time.monotonic() - started:.0f} s)", flush=True)
+        finally:
+            sfu.stop()
+
+        relay = RelayTarget(tmp)
+        relay_idle = float("nan")
+        for i, size in enumerate(relay_sizes):
+            for subscribe in (False, True):
+                relay.start()
+                try:
+                    if i == 0 and not subscribe:
+                        relay_idle = measure_idle(relay, 1.0 if args.quick else 2.0)
+                    run = try_meeting(relay, size, clip, opus, args.window, args.warmup, args.workers,
+                                      subscribe=subscribe)
+                    if run is None:
+                        continue
+                    if subscribe:
+                        relay_runs.append(run)
+                    else:
+                        relay_publish_only[size] = run
+                    print(f"  mediarelay P={size}{'' if subscribe else ' publish only'}: cpu {run['cpu']:.1f}%  "
+                          f"min fps {run['min_fps']:.1f}  ({time.monotonic() - started:.0f} s)", flush=True)
+                finally:
+                    relay.stop()
+
+    # ---- table
+    print()
+    print(f"SFU, all-to-all, {args.window:.0f} s per run (CPU: the server process, % of one core)")
+    header = (f"{'P':>3} {'CPU %':>6} {'in pkt/s':>9} {'out pkt/s':>10} {'us/out':>7} {'min fps':>8} "
+              f"{'frames':>7} {'audio':>6} {'vid p50':>8} {'vid p95':>8} {'aud p95':>8} {'gen CPU':>8} {'other':>6}")
+    print(header)
+    print("-" * len(header))
+    for r in runs:
+        per_out = r["cpu"] / 100 / r["out_pps"] * 1e6 if r["out_pps"] else float("nan")
+        print(f"{r['P']:>3} {r['cpu']:>6.1f} {r['in_pps']:>9.0f} {r['out_pps']:>10.0f} {fmt(per_out):>7} "
+              f"{r['min_fps']:>8.1f} {r['min_frames'] * 100:>6.1f}% {r['min_audio'] * 100:>5.1f}% "
+              f"{fmt(r['v_p50'], 2):>8} {fmt(r['v_p95'], 2):>8} {fmt(r['a_p95'], 2):>8} {r['gen_cpu']:>7.0f}% "
+              f"{r['other_cpu']:>5.0f}%")
+    print("(us/out: total SFU CPU / forwarded packets; frames/audio: lowest share of the publisher's frames "
+          "(packets) any subscriber got complete; latency in ms, publisher send -> subscriber receipt; "
+          "gen CPU: all load-generator processes; other: the rest of the machine (2 cores = 200%), "
+          "which competes with both)")
+    busy = [r["P"] for r in runs if saturated(r)]
+    if busy:
+        print(f"warning: the machine was saturated (SFU + generator + other processes > {SATURATED:.0f}% of 200%) "
+              f"during P={busy}: those runs measure the machine, not the SFU, and are left out of the fit")
+    if failed:
+        print(f"failed runs (counted as not within target): P={failed}")
+    not_ready = [r["P"] for r in runs if r["ready"] < r["P"]]
+    if not_ready:
+        print(f"warning: not every subscriber had every stream before measuring at P={not_ready}")
+    decoders = [(r["P"], r["decoder"]) for r in runs if r["decoder"]]
+    if decoders:
+        print("decoded by one subscriber (PyAV): " + ", ".join(
+            f"P={p}: {d['decoded']} frames {d['size'][0] if d['size'] else '?'}x{d['size'][1] if d['size'] else '?'}"
+            f" {d['errors']} errors" for p, d in decoders))
+
+    # ---- fit
+    points = [(0.0, 0.0, sfu_idle / 100)]
+    clean = [r for r in runs if r["cpu"] < 95 and not saturated(r)]
+    if len(clean) < 2:
+        clean = [r for r in runs if r["cpu"] < 95]
+    points += [(r["in_pps"], r["out_pps"], r["cpu"] / 100) for r in clean]
+    in_us = fwd_us = float("nan")
+    base = float("nan")
+    if len(points) >= 3:
+        try:
+            base, a, b = fit(points)
+            in_us, fwd_us = a * 1e6, b * 1e6
+        except ZeroDivisionError:
+            pass
+    print()
+    print(f"fit over {len(points)} points (idle + P={[r['P'] for r in clean]}): CPU = {fmt(base * 100, 1)}% "
+          f"+ {fmt(in_us)} us x inbound/s + {fmt(fwd_us)} us x forwarded/s")
+    pps_per_publisher = statistics.mean(r["in_pps"] / r["P"] for r in runs) if runs else 0.0
+    predicted_p = None
+    if fwd_us == fwd_us and pps_per_publisher:
+        for p in range(2, 101):
+            cores = base + (in_us * p * pps_per_publisher + fwd_us * p * (p - 1) * pps_per_publisher) / 1e6
+            if cores <= 1.0:
+                predicted_p = p
+        print(f"  at {pps_per_publisher:.0f} packets/s per publisher the fit puts one core at P = {predicted_p}")
+    good = [r["P"] for r in runs if r["cpu"] <= 100 and r["min_frames"] >= TARGET_FRAMES]
+    max_p = max(good) if good else 0
+
+    # ---- MediaRelay ratio
+    # Per subscriber = per subscription (one publisher's audio+video to one subscriber), marginal:
+    # (CPU of the full meeting - CPU of the same publishers with nobody subscribed) / (P(P-1)).
+    # For MediaRelay that is one re-encode per subscription (plus its share of the subscribe
+    # connection); for the SFU, forwarding (plus the same share). The summary's ratio is this
+    # direct same-P comparison; the SFU's per-stream forwarding cost from the fit (fwd_us x packets/s
+    # of one publisher, without per-connection costs) gives a second, "per forwarded stream" ratio.
+    print()
+    ratio = float("nan")
+    if relay_runs:
+        sfu_sub_fit = fwd_us * pps_per_publisher / 1e4 if fwd_us == fwd_us else float("nan")  # % of a core
+        print(f"MediaRelay baseline (aiortc: decode once, re-encode per subscriber); idle CPU: relay {fmt(relay_idle)}%, "
+              f"SFU {fmt(sfu_idle)}%")
+        print(f"{'P':>3} {'relay CPU %':>12} {'relay pub-only':>15} {'SFU CPU %':>10} {'SFU pub-only':>13} "
+              f"{'relay/sub %':>12} {'SFU/sub %':>10} {'ratio':>7} {'SFU/stream fit':>15} {'ratio':>6} {'total ratio':>12} {'relay fps':>10}")
+        by_p = {r["P"]: r for r in runs}
+        for rr in relay_runs:
+            p = rr["P"]
+            subs = p * (p - 1)
+            rp = relay_publish_only.get(p)
+            sr, sp = by_p.get(p), sfu_publish_only.get(p)
+            relay_sub = (rr["cpu"] - rp["cpu"]) / subs if rp else float("nan")
+            sfu_sub = (sr["cpu"] - sp["cpu"]) / subs if sr and sp else float("nan")
+            r_fit = relay_sub / sfu_sub_fit if sfu_sub_fit == sfu_sub_fit and sfu_sub_fit > 0 else float("nan")
+            r_direct = relay_sub / sfu_sub if sfu_sub == sfu_sub and sfu_sub > 0 else float("nan")
+            r_total = (rr["cpu"] - relay_idle) / max(1e-3, sr["cpu"] - sfu_idle) if sr else float("nan")
+            if ratio != ratio:
+                ratio = r_direct if r_direct == r_direct else r_fit
+            print(f"{p:>3} {rr['cpu']:>12.1f} {fmt(rp['cpu'] if rp else float('nan')):>15} "
+                  f"{fmt(sr['cpu'] if sr else float('nan')):>10} {fmt(sp['cpu'] if sp else float('nan')):>13} "
+                  f"{fmt(relay_sub, 2):>12} {fmt(sfu_sub, 2):>10} {fmt(r_direct, 0):>6}x {fmt(sfu_sub_fit, 3):>15} "
+                  f"{fmt(r_fit, 0):>5}x {fmt(r_total, 0):>11}x {rr['min_fps']:>10.1f}")
+        print("(x/sub: CPU % of a core per subscription (one publisher's audio+video to one subscriber): full meeting "
+              "minus the same publishers with nobody subscribed, / P(P-1); first ratio: relay/sub / SFU/sub (the "
+              "summary's); SFU/stream fit: fwd_us x one publisher's packets/s, and relay/sub over it; total ratio: "
+              "whole-process CPU above idle, relay / SFU, same P)")
+
+    # ---- targets
+    reference = next((r for r in runs if r["P"] == max_p), runs[0] if runs else None)
+    p95 = reference["all_p95"] if reference else float("nan")
+    print()
+    print("targets:")
+
+    def line(label: str, ok: bool, detail: str) -> None:
+        print(f"  [{'met' if ok else 'NOT met'}] {label}: {detail}")
+
+    line(f"<= {TARGET_FWD_US:.0f} us per forwarded packet", fwd_us <= TARGET_FWD_US, f"{fmt(fwd_us)} us")
+    line(f"<= {TARGET_IN_US:.0f} us per inbound packet", in_us <= TARGET_IN_US, f"{fmt(in_us)} us")
+    line(f"{TARGET_P}-participant all-to-all within one core, every subscriber >= {TARGET_FRAMES:.0%} of frames",
+         max_p >= TARGET_P,
+         f"largest measured P within one core at >= 95% frames: {max_p}" +
+         (f" (fit: one core at P = {predicted_p})" if predicted_p else "") +
+         ("" if TARGET_P in sizes else f" (P={TARGET_P} not run)"))
+    line(f">= {TARGET_RATIO:.0f}x less CPU per subscriber than MediaRelay", ratio >= TARGET_RATIO, f"{fmt(ratio, 0)}x")
+    line(f"p95 added latency < {TARGET_P95_MS:.0f} ms", p95 < TARGET_P95_MS,
+         f"{fmt(p95, 2)} ms at P={reference['P'] if reference else '-'} (video frames and audio packets)")
+    print(f"({time.monotonic() - started:.0f} s)")
+    print(f"sfu: fwd_us={fmt(fwd_us)} in_us={fmt(in_us)} max_p={max_p} ratio_vs_mediarelay={fmt(ratio, 0)} "
+          f"p95_added_ms={fmt(p95, 2)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,448 @@
+// Everything people do together in a meeting besides sending media: the side panel (chat, people,
+// host tools), raised hands, reactions, screen sharing, the active speaker, the lobby, and what a
+// participant sees when a host acts on them (muted, removed, the meeting ended).
+// Attached to a Meeting by meeting.js: attachCollab(meeting) after render().
+import { h, toast } from "./dom.js";
+import { icon } from "./ui.js";
+import { ChatPanel } from "./chat.js";
+import { PeoplePanel, MANAGERS } from "./people.js";
+import { HostPanel } from "./moderation.js";
+
+export const REACTIONS = ["👍", "👏", "❤️", "😂", "😮", "🎉", "🙏", "👎"];
+
+export function attachCollab(meeting) {
+  const collab = new Collab(meeting);
+  collab.mount();
+  return collab;
+}
+
+/** Control-bar handlers for controls.js, created before the Collab itself (resolved lazily). */
+export function collabControls(meeting) {
+  return {
+    onShare: () => meeting.collab && (meeting.collab.screen ? meeting.collab.stopShare() : meeting.collab.startShare()),
+    canShare: Boolean(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia) && meeting.canPublish,
+    onHand: () => meeting.collab?.toggleHand(),
+    onReact: (emoji) => meeting.collab?.react(emoji),
+    reactions: REACTIONS,
+    onPanel: (name) => meeting.collab?.togglePanel(name),
+  };
+}
+
+/** A toast with one action button; stays until acted on or dismissed (or timeoutMs). */
+export function actionToast(message, label, onAction, { kind = "info", timeoutMs = 15000, testid } = {}) {
+  const el = toast(message, kind, timeoutMs);
+  const btn = h("button", { type: "button", class: "toast-action", text: label });
+  if (testid) btn.dataset.testid = testid;
+  btn.addEventListener("click", () => {
+    el.remove();
+    onAction();
+  });
+  el.insertBefore(btn, el.lastChild);
+  return el;
+}
+
+export class Collab {
+  constructor(meeting) {
+    this.meeting = meeting;
+    this.panelName = null;
+    this.hands = [];
+    this.lobby = [];
+    this.settings = { locked: false, lobby_enabled: false, allow_self_unmute: true, ended: false };
+    this.forced = { audio: false, video: false }; // muted by a host and not yet allowed back
+    this.screen = null; // {stream, track} while sharing
+    this.unlisten = [];
+    const request = (event, payload) => this.request(event, payload);
+    this.chat = new ChatPanel({
+      send: (text) => request("chat_send", { text }),
+      canSend: this.role !== "viewer",
+      onUnread: (n) => this.meeting.controls?.setBadge("chat", n),
+    });
+    const ctx = {
+      request,
+      role: () => this.role,
+      selfId: () => this.meeting.selfId(),
+      participants: () => this.participants(),
+    };
+    this.people = new PeoplePanel(ctx);
+    this.host = new HostPanel(ctx);
+  }
+
+  get role() {
+    return this.meeting.state.self?.role || this.meeting.state.role || "participant";
+  }
+
+  get canManage() {
+    return MANAGERS.includes(this.role);
+  }
+
+  request(event, payload) {
+    if (!this.meeting.conn) return Promise.reject(new Error("not connected"));
+    return this.meeting.conn.request(event, payload);
+  }
+
+  /** Everyone in the meeting, self first (viewers excluded, as in the protocol's lists). */
+  participants() {
+    const s = this.meeting.state;
+    const list = Object.values(s.participants);
+    if (s.self && s.self.role !== "viewer") list.unshift(this.meeting.selfParticipant());
+    return list;
+  }
+
+  // ---- DOM -------------------------------------------------------------------------------------
+
+  mount() {
+    const m = this.meeting;
+    this.tabs = {};
+    const tab = (name, label) => {
+      const b = h("button", {
+        type: "button",
+        class: "panel-tab",
+        text: label,
+        id: `panel-tab-${name}`,
+        dataset: { testid: `panel-tab-${name}` },
+        attrs: { role: "tab", "aria-selected": "false", "aria-controls": `panel-${name}` },
+      });
+      b.addEventListener("click", () => this.openPanel(name));
+      this.tabs[name] = b;
+      return b;
+    };
+    this.bodies = {
+      chat: h("div", { class: "panel-body", id: "panel-chat", attrs: { role: "tabpanel", "aria-labelledby": "panel-tab-chat" } }, this.chat.el),
+      people: h("div", { class: "panel-body", id: "panel-people", attrs: { role: "tabpanel", "aria-labelledby": "panel-tab-people" } }, this.people.el),
+      host: h("div", { class: "panel-body", id: "panel-host", attrs: { role: "tabpanel", "aria-labelledby": "panel-tab-host" } }, this.host.el),
+    };
+    const close = h("button", {
+      type: "button",
+      class: "panel-close",
+      dataset: { testid: "panel-close" },
+      attrs: { "aria-label": "Close the side panel" },
+      on: { click: () => this.closePanel() },
+    }, icon("close"));
+    this.panel = h(
+      "aside",
+      { class: "side-panel", hidden: true, attrs: { "aria-label": "Side panel" } },
+      h("div", { class: "panel-header" },
+        h("div", { class: "panel-tabs", attrs: { role: "tablist" } }, tab("chat", "Chat"), tab("people", "People"), tab("host", "Host tools")),
+        close),
+      this.bodies.chat, this.bodies.people, this.bodies.host,
+    );
+    this.panel.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") this.closePanel();
+    });
+    // Put the panel beside whatever holds the gallery (the gallery itself, or the stage layout).
+    const root = m.root.querySelector(".meeting");
+    let holder = m.gallery.container;
+    while (holder.parentNode && holder.parentNode !== root) holder = holder.parentNode;
+    const body = h("div", { class: "meeting-body" });
+    holder.replaceWith(body);
+    body.append(holder, this.panel);
+    // Reactions that land where no tile is shown (another page, a viewer) float here.
+    this.floats = h("div", { class: "reaction-floats", attrs: { "aria-hidden": "true" } });
+    body.append(this.floats);
+    this.lobbyOverlay = null;
+    if (m.choices?.speakerId) m.gallery.setSinkId(m.choices.speakerId);
+    this.renderRole();
+  }
+
+  renderRole() {
+    this.tabs.host.hidden = !this.canManage;
+    if (!this.canManage && this.panelName === "host") this.openPanel("people");
+    this.chat.setCanSend(this.role !== "viewer");
+    this.meeting.controls?.setRole?.(this.role);
+    this.people.render();
+    this.host.render();
+  }
+
+  openPanel(name) {
+    if (name === "host" && !this.canManage) name = "people";
+    this.panelName = name;
+    this.panel.hidden = false;
+    this.meeting.root.querySelector(".meeting")?.classList.add("panel-open");
+    for (const [n, b] of Object.entries(this.tabs)) {
+      b.setAttribute("aria-selected", String(n === name));
+      this.bodies[n].hidden = n !== name;
+    }
+    this.chat.setVisible(name === "chat");
+    this.meeting.controls?.setPanel(name);
+    if (name === "chat") this.chat.input.focus({ preventScroll: true });
+    else this.tabs[name].focus({ preventScroll: true });
+    requestAnimationFrame(() => this.meeting.gallery.layout());
+  }
+
+  closePanel() {
+    this.panelName = null;
+    this.panel.hidden = true;
+    this.chat.setVisible(false);
+    this.meeting.root.querySelector(".meeting")?.classList.remove("panel-open");
+    this.meeting.controls?.setPanel(null);
+    requestAnimationFrame(() => this.meeting.gallery.layout());
+  }
+
+  togglePanel(name) {
+    if (this.panelName === name) this.closePanel();
+    else this.openPanel(name);
+  }
+
+  // ---- connection ------------------------------------------------------------------------------
+
+  bind(conn) {
+    const on = (event, fn) => this.unlisten.push(conn.on(event, fn));
+    on("chat_message", (m) => this.chat.add(m));
+    on("hands", (d) => this.setHands(d && d.queue));
+    on("reaction", (d) => this.onReaction(d));
+    on("meeting_settings", (s) => this.setSettings(s));
+    on("lobby", (d) => this.setLobby(d && d.entries, { announce: true }));
+    on("moderated", (d) => this.onModerated(d));
+    on("unmute_requested", (d) => this.onUnmuteRequested(d));
+    on("active_speaker", (d) => this.meeting.gallery.setActiveSpeaker(d && d.participant_id));
+    on("removed", (d) => this.meeting.end("removed", d && d.by));
+    on("meeting_ended", (d) => this.meeting.end("meeting_ended", d && d.by));
+  }
+
+  /** After `join` (or `joined` from the lobby): the ack's chat, hands, settings and lobby. */
+  onJoined(ack) {
+    this.hideLobby();
+    this.chat.selfId = ack.self?.id;
+    this.chat.setHistory(ack.chat || []);
+    this.setSettings(ack.settings);
+    this.setHands(ack.hands);
+    this.setLobby(Array.isArray(ack.lobby) ? ack.lobby : [], { announce: true, initial: true });
+    this.forced = { audio: false, video: false };
+    this.renderRole();
+    if (this.screen) this.meeting.gallery.setSelfPresenting({ onStop: () => this.stopShare() });
+  }
+
+  onSelfUpdated(prevRole) {
+    if (prevRole && prevRole !== this.role) {
+      const text = { host: "You are now the host.", staff: "You are now staff: you can manage the meeting.", participant: "You are now a participant." }[this.role];
+      if (text) toast(text);
+    }
+    this.renderRole();
+  }
+
+  setSettings(settings) {
+    if (!settings || typeof settings !== "object") return;
+    const prev = this.settings;
+    this.settings = { ...this.settings, ...settings };
+    this.host.setSettings(this.settings);
+    if (prev.locked !== this.settings.locked && this.meeting.state.status === "joined") {
+      toast(this.settings.locked ? "The meeting is now locked." : "The meeting is unlocked.");
+    }
+  }
+
+  setHands(queue) {
+    this.hands = Array.isArray(queue) ? queue : [];
+    const s = this.meeting.state;
+    for (const [id, p] of Object.entries(s.participants)) {
+      const raised = this.hands.includes(id);
+      if (Boolean(p.hand_raised) !== raised) {
+        s.participants[id] = { ...p, hand_raised: raised };
+        this.meeting.gallery.upsert(s.participants[id]);
+      }
+    }
+    const selfId = this.meeting.selfId();
+    if (selfId && s.self) {
+      s.self = { ...s.self, hand_raised: this.hands.includes(selfId) };
+      if (this.meeting.gallery.has(selfId)) this.meeting.gallery.upsert(this.meeting.selfParticipant(), { isSelf: true });
+    }
+    this.meeting.controls?.setHand(Boolean(selfId && this.hands.includes(selfId)));
+    this.people.setHands(this.hands);
+    this.updateBadges();
+  }
+
+  setLobby(entries, { announce = false, initial = false } = {}) {
+    const list = Array.isArray(entries) ? entries : [];
+    const known = new Set(this.lobby.map((e) => e.id));
+    const arrived = list.filter((e) => !known.has(e.id));
+    this.lobby = list;
+    this.people.setLobby(list);
+    this.updateBadges();
+    if (announce && this.canManage && arrived.length) {
+      const text = arrived.length === 1
+        ? `${arrived[0].name}${arrived[0].organisation ? ` (${arrived[0].organisation})` : ""} is waiting in the lobby.`
+        : `${arrived.length} people are waiting in the lobby.`;
+      actionToast(initial ? text : text, "View", () => this.openPanel("people"), { testid: "lobby-view" });
+    }
+  }
+
+  updateBadges() {
+    const n = (this.canManage ? this.lobby.length : 0) + (this.canManage ? this.hands.length : 0);
+    this.meeting.controls?.setBadge("people", n);
+  }
+
+  refreshPeople() {
+    this.people.render();
+  }
+
+  // ---- hands and reactions -------------------------------------------------------------------
+
+  async toggleHand() {
+    const selfId = this.meeting.selfId();
+    if (!selfId) return;
+    const raised = !this.hands.includes(selfId);
+    try {
+      const ack = await this.request("hand", { raised });
+      this.setHands(ack.queue);
+      if (raised) toast("Your hand is raised. The host sees you in the queue.");
+    } catch {
+      /* error toast */
+    }
+  }
+
+  react(emoji) {
+    this.request("react", { emoji }).catch(() => {});
+  }
+
+  onReaction(d) {
+    if (!d || !REACTIONS.includes(d.emoji)) return;
+    if (this.meeting.gallery.showReaction(d.participant_id, d.emoji)) return;
+    const el = h("div", { class: "reaction-float" }, h("span", { class: "reaction-emoji", text: d.emoji }), h("span", { class: "reaction-name", text: d.name || "" }));
+    el.style.left = `${10 + Math.random() * 30}%`;
+    this.floats.append(el);
+    setTimeout(() => el.remove(), 3500);
+  }
+
+  // ---- moderation: this participant's side -----------------------------------------------------
+
+  onModerated(d) {
+    if (!d || (d.kind !== "audio" && d.kind !== "video")) return;
+    const by = d.by || "The host";
+    if (d.action === "mute") {
+      this.forced[d.kind] = !this.settings.allow_self_unmute;
+      this.meeting.forceLocalMute(d.kind);
+      const what = d.kind === "audio" ? "muted you" : "stopped your video";
+      const ask = d.kind === "audio" ? "Ask to unmute" : "Ask to start video";
+      const more = this.forced[d.kind] ? "" : d.kind === "audio" ? " You can unmute when you need to speak." : " You can start it again.";
+      this.showModeratedBanner(`${by} ${what}.${more}`, this.forced[d.kind] ? ask : null, d.kind);
+    } else if (d.action === "allow_unmute") {
+      this.forced[d.kind] = false;
+      this.hideModeratedBanner();
+      const what = d.kind === "audio" ? "unmute" : "start your video";
+      actionToast(`${by} allows you to ${what}.`, d.kind === "audio" ? "Unmute" : "Start video", () => {
+        if (d.kind === "audio" && !this.meeting.audioOn) this.meeting.toggleMic();
+        if (d.kind === "video" && !this.meeting.videoOn) this.meeting.toggleCamera();
+      }, { testid: "allowed-unmute" });
+    }
+  }
+
+  /** Whether this participant may turn `kind` back on by themselves; if not, says so. */
+  mayUnmute(kind) {
+    if (!this.forced[kind] || this.settings.allow_self_unmute) return true;
+    this.showModeratedBanner(kind === "audio" ? "The host muted you. Ask to unmute to speak." : "The host stopped your video.", kind === "audio" ? "Ask to unmute" : "Ask to start video", kind);
+    return false;
+  }
+
+  showModeratedBanner(text, actionLabel, kind) {
+    this.hideModeratedBanner();
+    const close = h("button", { type: "button", class: "toast-close", text: "×", attrs: { "aria-label": "Dismiss" } });
+    const el = h("div", { class: "moderated-banner", dataset: { testid: "moderated-notice" }, attrs: { role: "alert" } },
+      icon(kind === "audio" ? "micOff" : "cameraOff"), h("span", { class: "moderated-text", text }));
+    if (actionLabel) {
+      const ask = h("button", { type: "button", class: "button button-small button-primary", text: actionLabel, dataset: { testid: "ask-unmute" } });
+      ask.addEventListener("click", async () => {
+        ask.disabled = true;
+        try {
+          await this.request("request_unmute", { kind });
+          ask.textContent = "Asked. Waiting for the host…";
+        } catch {
+          ask.disabled = false;
+        }
+      });
+      el.append(ask);
+    }
+    el.append(close);
+    close.addEventListener("click", () => this.hideModeratedBanner());
+    this.moderatedBanner = el;
+    this.meeting.root.querySelector(".meeting")?.append(el);
+    if (!actionLabel) setTimeout(() => this.moderatedBanner === el && this.hideModeratedBanner(), 8000);
+  }
+
+  hideModeratedBanner() {
+    this.moderatedBanner?.remove();
+    this.moderatedBanner = null;
+  }
+
+  onUnmuteRequested(d) {
+    if (!d || !d.participant_id) return;
+    const what = d.kind === "video" ? "to start their video" : "to unmute";
+    actionToast(`${d.name || "Someone"} asks ${what}.`, "Allow", () => {
+      this.request("allow_unmute", { participant_id: d.participant_id, kind: d.kind || "audio" }).catch(() => {});
+    }, { timeoutMs: 30000, testid: "allow-unmute" });
+  }
+
+  // ---- screen share --------------------------------------------------------------------------
+
+  async startShare() {
+    if (this.screen || this.meeting.state.status !== "joined") return;
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: false });
+    } catch (err) {
+      if (err && err.name !== "NotAllowedError" && err.name !== "AbortError") toast("Your screen could not be shared.", "error");
+      return;
+    }
+    const track = stream.getVideoTracks()[0];
+    if (!track) return;
+    if ("contentHint" in track) track.contentHint = "detail";
+    this.screen = { stream, track };
+    track.addEventListener("ended", () => this.stopShare());
+    this.meeting.controls?.setSharing(true);
+    this.meeting.gallery.setSelfPresenting({ onStop: () => this.stopShare() });
+    try {
+      await this.meeting.republish();
+    } catch {
+      toast("Your screen could not be shared.", "error");
+      this.stopShare();
+    }
+  }
+
+  /** The publish entry for the screen share, if sharing (meeting.js adds it to its entries). */
+  screenEntry() {
+    return this.screen ? { track: this.screen.track, source: "screen", stream: this.screen.stream } : null;
+  }
+
+  async stopShare() {
+    if (!this.screen) return;
+    const { stream } = this.screen;
+    this.screen = null;
+    stream.getTracks().forEach((t) => t.stop());
+    this.meeting.controls?.setSharing(false);
+    this.meeting.gallery.setSelfPresenting(null);
+    await this.meeting.republish().catch(() => {});
+  }
+
+  // ---- lobby (this client waits) ---------------------------------------------------------------
+
+  showLobby(info) {
+    this.hideLobby();
+    const title = info?.room?.title || this.meeting.state.room.title;
+    const leave = h("button", { type: "button", class: "button button-ghost", text: "Leave", dataset: { testid: "lobby-leave" } });
+    leave.addEventListener("click", () => this.meeting.leave());
+    this.lobbyOverlay = h("div", { class: "lobby-screen", dataset: { testid: "lobby-wait" }, attrs: { role: "dialog", "aria-modal": "true", "aria-labelledby": "lobby-title" } },
+      h("div", { class: "notice-card calm" },
+        h("div", { class: "lobby-spinner", attrs: { "aria-hidden": "true" } }),
+        h("p", { class: "eyebrow", text: title }),
+        h("h1", { id: "lobby-title", text: "Waiting for the host to let you in", attrs: { tabindex: "-1" } }),
+        h("p", { text: "You are in the lobby. The host has been told you are here; this page will open the meeting as soon as you are admitted." }),
+        h("div", { class: "notice-actions" }, leave)));
+    this.meeting.root.querySelector(".meeting")?.append(this.lobbyOverlay);
+    this.lobbyOverlay.querySelector("h1").focus({ preventScroll: true });
+  }
+
+  hideLobby() {
+    this.lobbyOverlay?.remove();
+    this.lobbyOverlay = null;
+  }
+
+  destroy() {
+    this.unlisten.forEach((off) => off());
+    this.unlisten = [];
+    if (this.screen) {
+      this.screen.stream.getTracks().forEach((t) => t.stop());
+      this.screen = null;
+    }
+    this.people.destroy();
+    this.hideModeratedBanner();
+    this.hideLobby();
+  }
+}

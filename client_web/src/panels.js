@@ -1,0 +1,224 @@
+// A live data panel on the stage: a line chart, KPI tiles or a table, updated in place on every
+// `panel_data`. All data is written with textContent: nothing from a data source becomes markup.
+import { h } from "./dom.js";
+import { createLineChart, updateLineChart, chartSnapshot } from "./charts.js";
+import {
+  formatCell,
+  formatClock,
+  kpiModel,
+  tableModel,
+  trendArrow,
+  statusTone,
+  describeSource,
+  KIND_LABELS,
+} from "./stage_model.js";
+
+const STATUS_WORDS = { good: "Good", moderate: "Moderate", bad: "Bad" };
+
+export class PanelView {
+  constructor(panel) {
+    this.panel = panel;
+    this.kind = null;
+    this.chart = null;
+    this.update = null;
+    this.titleEl = h("h2", { class: "panel-view-title" });
+    this.sourceEl = h("span", { class: "panel-view-source" });
+    this.body = h("div", { class: "panel-data" });
+    this.waiting = h("p", { class: "panel-waiting", text: "Waiting for the first data…" });
+    this.updatedEl = h("span", { class: "panel-updated", dataset: { testid: "panel-updated" } });
+    this.errorChip = h("span", {
+      class: "panel-error-chip",
+      hidden: true,
+      dataset: { testid: "panel-error" },
+      attrs: { role: "status" },
+    });
+    this.el = h(
+      "article",
+      { class: "panel-view", dataset: { panelId: panel.id } },
+      h("header", { class: "panel-view-head" }, this.titleEl, this.sourceEl),
+      this.body,
+      h("footer", { class: "panel-view-foot" }, this.updatedEl, this.errorChip),
+    );
+    this.setPanel(panel);
+  }
+
+  setPanel(panel) {
+    this.panel = panel;
+    this.titleEl.textContent = panel.title;
+    this.sourceEl.textContent = `${KIND_LABELS[panel.kind] || panel.kind} · ${describeSource(panel)}`;
+    this.el.dataset.panelKind = panel.kind;
+    this.el.setAttribute("aria-label", `Panel: ${panel.title}`);
+    if (panel.kind !== this.kind) {
+      // Data of the old kind does not fit the new one: wait for the source's next update.
+      const fresh = this.kind === null;
+      this.buildBody(panel.kind);
+      if (fresh && this.update) this.setData(this.update);
+      else this.update = null;
+    }
+  }
+
+  buildBody(kind) {
+    this.destroyChart();
+    this.kind = kind;
+    this.body.className = `panel-data panel-data-${kind}`;
+    this.kpiTiles = [];
+    if (kind === "timeseries") {
+      this.canvas = h("canvas", {
+        dataset: { testid: "panel-chart" },
+        attrs: { role: "img", "aria-label": `Line chart: ${this.panel.title}` },
+      });
+      this.content = h("div", { class: "panel-chart" }, this.canvas);
+      this.chart = createLineChart(this.canvas);
+    } else if (kind === "kpi") {
+      this.content = h("div", { class: "panel-kpis", attrs: { role: "list" } });
+    } else {
+      this.thead = h("thead");
+      this.tbody = h("tbody");
+      this.table = h("table", { class: "panel-table" }, this.thead, this.tbody);
+      this.content = h("div", { class: "panel-table-wrap", attrs: { tabindex: "0" } }, this.table);
+    }
+    this.body.replaceChildren(this.content, this.waiting);
+  }
+
+  /** Show a PanelUpdate {data, error, updated_at, ok_at}; data null keeps what is shown. */
+  setData(update) {
+    if (!update) return;
+    const previous = this.update;
+    // A source error arrives with the last good data (or none): keep showing the last good values.
+    const data = update.data ?? previous?.data ?? null;
+    this.update = { ...update, data };
+    let shown = false;
+    if (data) {
+      if (this.kind === "timeseries") shown = updateLineChart(this.chart, data);
+      else if (this.kind === "kpi") shown = this.renderKpi(data);
+      else shown = this.renderTable(data);
+    }
+    this.waiting.hidden = shown;
+    if (!shown && data) this.waiting.textContent = "This data does not fit this kind of panel.";
+    else if (!shown) this.waiting.textContent = update.error ? "No data yet." : "Waiting for the first data…";
+    const okAt = update.ok_at || (update.error ? null : update.updated_at);
+    this.updatedEl.textContent = okAt ? `Last updated ${formatClock(okAt)}` : "Not updated yet";
+    if (okAt) this.el.dataset.updatedAt = okAt;
+    this.errorChip.hidden = !update.error;
+    if (update.error) {
+      this.errorChip.textContent = `⚠ Source problem: ${update.error}${shown ? " · showing the last good data" : ""}`;
+      this.errorChip.title = update.error;
+    }
+    this.el.classList.toggle("has-error", Boolean(update.error));
+  }
+
+  renderKpi(data) {
+    const tiles = kpiModel(data);
+    if (!tiles) return false;
+    const list = this.content;
+    while (this.kpiTiles.length > tiles.length) this.kpiTiles.pop().el.remove();
+    while (this.kpiTiles.length < tiles.length) {
+      const t = {
+        label: h("div", { class: "panel-kpi-label" }),
+        value: h("span", { class: "panel-kpi-value", dataset: { kpiValue: "" } }),
+        unit: h("span", { class: "panel-kpi-unit" }),
+        trend: h("span", { class: "panel-trend" }),
+        status: h("span", { class: "panel-chip" }),
+      };
+      t.el = h(
+        "div",
+        { class: "panel-kpi", attrs: { role: "listitem" } },
+        t.label,
+        h("div", { class: "panel-kpi-main" }, t.value, t.unit),
+        h("div", { class: "panel-kpi-meta" }, t.trend, t.status),
+      );
+      this.kpiTiles.push(t);
+      list.append(t.el);
+    }
+    tiles.forEach((tile, i) => {
+      const t = this.kpiTiles[i];
+      const value = formatCell(tile.value);
+      const arrow = trendArrow(tile.trend);
+      t.label.textContent = tile.label;
+      t.value.textContent = value;
+      t.value.dataset.kpiValue = value;
+      t.unit.textContent = tile.unit;
+      t.trend.textContent = `${arrow.symbol} ${arrow.label}`;
+      t.trend.dataset.trend = tile.trend;
+      t.status.hidden = !tile.status;
+      t.status.textContent = STATUS_WORDS[tile.status] || "";
+      t.el.className = `panel-kpi panel-tone-${tile.status || "none"}`;
+      t.status.className = `panel-chip panel-tone-${tile.status || "none"}`;
+      t.el.setAttribute(
+        "aria-label",
+        `${tile.label}: ${value}${tile.unit ? ` ${tile.unit}` : ""}, ${arrow.label}${tile.status ? `, ${STATUS_WORDS[tile.status].toLowerCase()}` : ""}`,
+      );
+    });
+    return true;
+  }
+
+  renderTable(data) {
+    const model = tableModel(data);
+    if (!model) return false;
+    const { columns, rows, statusColumns } = model;
+    const headKey = JSON.stringify(columns);
+    if (this.headKey !== headKey) {
+      this.headKey = headKey;
+      this.thead.replaceChildren(
+        h("tr", {}, columns.map((c) => h("th", { text: c, attrs: { scope: "col" } }))),
+      );
+    }
+    const trs = this.tbody.rows;
+    while (trs.length > rows.length) this.tbody.lastElementChild.remove();
+    rows.forEach((row, r) => {
+      let tr = trs[r];
+      if (!tr) {
+        tr = h("tr", { dataset: { row: String(r) } });
+        this.tbody.append(tr);
+      }
+      while (tr.cells.length > columns.length) tr.lastElementChild.remove();
+      columns.forEach((_, c) => {
+        let td = tr.cells[c];
+        if (!td) {
+          td = h("td");
+          tr.append(td);
+        }
+        const value = row[c];
+        const text = formatCell(value);
+        const tone = statusColumns.has(c) ? statusTone(value) : null;
+        if (tone) {
+          let chip = td.firstElementChild;
+          if (!chip || !chip.classList.contains("panel-chip")) {
+            chip = h("span");
+            td.replaceChildren(chip);
+          }
+          chip.className = `panel-chip panel-tone-${tone}`;
+          chip.textContent = text;
+        } else if (td.textContent !== text || td.firstElementChild) {
+          td.textContent = text;
+        }
+        td.classList.toggle("panel-num", typeof value === "number");
+        td.classList.toggle("panel-cell-status", statusColumns.has(c));
+        if (td.dataset.label !== columns[c]) td.dataset.label = columns[c];
+      });
+      if (row[0] !== undefined) tr.dataset.key = String(row[0]);
+    });
+    return true;
+  }
+
+  snapshot() {
+    return {
+      id: this.panel.id,
+      kind: this.kind,
+      updated_at: this.update?.updated_at ?? null,
+      ok_at: this.update?.ok_at ?? null,
+      error: this.update?.error ?? null,
+      chart: this.chart ? chartSnapshot(this.chart) : null,
+    };
+  }
+
+  destroyChart() {
+    this.chart?.destroy();
+    this.chart = null;
+  }
+
+  destroy() {
+    this.destroyChart();
+    this.el.remove();
+  }
+}

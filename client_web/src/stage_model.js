@@ -1,0 +1,318 @@
+// Pure functions behind the stage (no DOM, no chart.js): formatting, data-shape checks, the panel
+// editor's payload, document URLs, follow/browse resolution. Unit-tested in test/stage.test.mjs.
+
+export const PANEL_KINDS = ["timeseries", "kpi", "table"];
+export const FEEDS = ["air_quality", "traffic", "incidents"];
+export const POLLUTANTS = ["pm25", "pm10", "no2", "o3"];
+export const KIND_LABELS = { timeseries: "Line chart", kpi: "Key figures", table: "Table" };
+export const FEED_LABELS = { air_quality: "Air quality", traffic: "Traffic", incidents: "Incidents" };
+export const POLLUTANT_LABELS = { pm25: "PM2.5", pm10: "PM10", no2: "NO2", o3: "O3" };
+
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/;
+
+export function isIsoTime(value) {
+  return typeof value === "string" && ISO_TIME.test(value) && !Number.isNaN(Date.parse(value));
+}
+
+function clockParts(iso, timeZone, withSeconds) {
+  if (iso === null || iso === undefined || iso === "") return "";
+  const date = iso instanceof Date ? iso : new Date(iso);
+  if (Number.isNaN(date.getTime())) return "";
+  const options = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+  if (withSeconds) options.second = "2-digit";
+  if (timeZone) options.timeZone = timeZone;
+  return new Intl.DateTimeFormat("en-GB", options).format(date);
+}
+
+/** "09:30:05" (24-hour, local time unless timeZone is given); "" for a missing or bad time. */
+export function formatClock(iso, timeZone) {
+  return clockParts(iso, timeZone, true);
+}
+
+/** "09:30" for table cells that hold times. */
+export function formatShortTime(iso, timeZone) {
+  return clockParts(iso, timeZone, false);
+}
+
+/** Trend arrow and its spoken meaning. */
+export function trendArrow(trend) {
+  if (trend === "up") return { symbol: "↑", label: "rising" };
+  if (trend === "down") return { symbol: "↓", label: "falling" };
+  return { symbol: "→", label: "steady" };
+}
+
+const TONES = {
+  good: "good",
+  moderate: "moderate",
+  bad: "bad",
+  open: "bad",
+  dispatched: "moderate",
+  resolved: "good",
+  high: "bad",
+  medium: "moderate",
+  low: "good",
+};
+
+/** Colour tone of a status-like cell value ("open" -> "bad"), or null if it is not one. */
+export function statusTone(value) {
+  if (typeof value !== "string") return null;
+  return TONES[value.trim().toLowerCase()] || null;
+}
+
+/** Columns whose values are shown as coloured chips. */
+export function isStatusColumn(name) {
+  return /^(status|severity|state|level)\b/i.test(String(name).trim());
+}
+
+/** Text of a table cell or KPI value. */
+export function formatCell(value, timeZone) {
+  if (value === null || value === undefined || value === "") return "—";
+  if (typeof value === "boolean") return value ? "Yes" : "No";
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) return "—";
+    return Number.isInteger(value) ? String(value) : String(Math.round(value * 100) / 100);
+  }
+  const text = String(value);
+  if (isIsoTime(text)) return formatShortTime(text, timeZone);
+  return text;
+}
+
+/**
+ * Chart model of timeseries PanelData: {labels, series: [{name, values}], unit}, or null when the
+ * data does not have the documented shape.
+ */
+export function timeseriesModel(data, timeZone) {
+  if (!data || typeof data !== "object" || !Array.isArray(data.t) || !data.series || typeof data.series !== "object") {
+    return null;
+  }
+  const labels = data.t.map((t) => (isIsoTime(t) ? formatClock(t, timeZone) : String(t)));
+  const series = [];
+  for (const [name, values] of Object.entries(data.series)) {
+    if (!Array.isArray(values)) continue;
+    series.push({ name, values: values.map((v) => (typeof v === "number" && Number.isFinite(v) ? v : null)) });
+  }
+  return { labels, series, unit: typeof data.unit === "string" ? data.unit : "" };
+}
+
+/** KPI tiles of kpi PanelData, or null. */
+export function kpiModel(data) {
+  if (!data || !Array.isArray(data.tiles)) return null;
+  return data.tiles
+    .filter((t) => t && typeof t === "object")
+    .map((t) => ({
+      label: String(t.label ?? ""),
+      value: t.value,
+      unit: t.unit ? String(t.unit) : "",
+      trend: ["up", "down", "flat"].includes(t.trend) ? t.trend : "flat",
+      status: ["good", "moderate", "bad"].includes(t.status) ? t.status : null,
+    }));
+}
+
+/** {columns, rows, statusColumns: Set of indexes} of table PanelData, or null. */
+export function tableModel(data) {
+  if (!data || !Array.isArray(data.columns) || !Array.isArray(data.rows)) return null;
+  const columns = data.columns.map((c) => String(c));
+  const rows = data.rows.filter(Array.isArray);
+  const statusColumns = new Set();
+  columns.forEach((c, i) => isStatusColumn(c) && statusColumns.add(i));
+  return { columns, rows, statusColumns };
+}
+
+/** Append the session key to a page or thumbnail URL. */
+export function withKey(url, key) {
+  if (!url) return "";
+  if (!key) return url;
+  return `${url}${url.includes("?") ? "&" : "?"}k=${encodeURIComponent(key)}`;
+}
+
+const UPLOAD_ERRORS = {
+  unsupported_type: "That file is not a PDF or image (PNG or JPEG).",
+  too_large: "That file is too large: the limit is 50 MB.",
+  too_many_pages: "That document has too many pages: the limit is 300.",
+  page_too_large: "A page of that document is too large to show.",
+  broken_file: "That file is damaged and cannot be read.",
+  render_timeout: "Preparing the pages took too long. Try a smaller file.",
+  forbidden: "Your role in this meeting does not allow uploading documents.",
+  invalid_token: "Your session has ended. Wait until you are reconnected, then try again.",
+  bad_request: "The server did not accept that upload.",
+  network: "The upload could not reach the server. Check your connection and try again.",
+};
+
+/** Words for a refused upload (the server's code), falling back to its message. */
+export function uploadErrorText(code, message) {
+  return UPLOAD_ERRORS[code] || message || "The upload failed.";
+}
+
+/** The largest w x h box of the page's aspect that fits in the container. */
+export function fitBox(containerW, containerH, pageW, pageH) {
+  if (!(containerW > 0 && containerH > 0 && pageW > 0 && pageH > 0)) return { width: 0, height: 0 };
+  const scale = Math.min(containerW / pageW, containerH / pageH);
+  return { width: Math.floor(pageW * scale), height: Math.floor(pageH * scale) };
+}
+
+/** page + delta, kept inside 0..count-1. */
+export function clampPage(page, delta, count) {
+  const p = (Number.isInteger(page) ? page : 0) + delta;
+  return Math.max(0, Math.min(Math.max(0, count - 1), p));
+}
+
+/** What a stage (or browse target) points at, as a comparable key. */
+export function targetKey(t) {
+  if (!t) return "empty";
+  switch (t.kind) {
+    case "panel":
+      return `panel:${t.panel_id}`;
+    case "document":
+      return `document:${t.document_id}:${t.page ?? 0}`;
+    case "participant":
+      return `participant:${t.participant_id}:${t.source || "camera"}`;
+    default:
+      return "empty";
+  }
+}
+
+/**
+ * What this client shows: the stage, unless it browses privately and following is not locked.
+ * Returns {target, following}.
+ */
+export function viewTarget(stage, browse) {
+  if (!browse || !stage || stage.locked_follow) return { target: stage || { kind: "empty" }, following: true };
+  return { target: browse, following: false };
+}
+
+/** Coordinates 0..1 of a point in a rectangle, or null when outside. */
+export function relativePoint(clientX, clientY, rect) {
+  if (!rect || rect.width <= 0 || rect.height <= 0) return null;
+  const x = (clientX - rect.left) / rect.width;
+  const y = (clientY - rect.top) / rect.height;
+  if (x < 0 || x > 1 || y < 0 || y > 1) return null;
+  return { x: Math.round(x * 10000) / 10000, y: Math.round(y * 10000) / 10000 };
+}
+
+/**
+ * Throttle: fn runs at most once per `ms`; the last call in a burst is delivered at the end of the
+ * window (so the final pointer position always arrives). `now` and `schedule` are injectable.
+ */
+export function throttle(fn, ms, { now = () => Date.now(), schedule = setTimeout, cancel = clearTimeout } = {}) {
+  let last = -Infinity;
+  let timer = null;
+  let pending = null;
+  const fire = () => {
+    timer = null;
+    last = now();
+    const args = pending;
+    pending = null;
+    fn(...args);
+  };
+  const call = (...args) => {
+    pending = args;
+    const wait = last + ms - now();
+    if (wait <= 0 && timer === null) fire();
+    else if (timer === null) timer = schedule(fire, Math.max(0, wait));
+  };
+  call.cancel = () => {
+    if (timer !== null) cancel(timer);
+    timer = null;
+    pending = null;
+  };
+  return call;
+}
+
+// ---- the panel editor ----------------------------------------------------------------------------
+
+/** Form values for a panel (or the defaults of a new one). */
+export function panelFormValues(panel) {
+  const source = panel?.source || { type: "simulated", feed: "air_quality" };
+  const options = panel?.options || {};
+  return {
+    title: panel?.title || "",
+    kind: panel?.kind || "timeseries",
+    sourceType: source.type === "http" ? "http" : "simulated",
+    feed: FEEDS.includes(source.feed) ? source.feed : "air_quality",
+    pollutant: POLLUTANTS.includes(options.pollutant) ? options.pollutant : "pm25",
+    maxRows: Number.isInteger(options.max_rows) ? String(options.max_rows) : "",
+    url: source.type === "http" ? source.url || "" : "",
+    format: source.format === "csv" ? "csv" : "json",
+    path: source.path || "",
+    interval: source.interval_s !== undefined && source.interval_s !== null ? String(source.interval_s) : "",
+  };
+}
+
+/**
+ * The panel_create / panel_update payload of the editor's values: {payload} or {error, field}.
+ * `existing` keeps options this form does not edit (e.g. districts).
+ */
+export function panelPayload(values, existing = null) {
+  const title = String(values.title || "").trim().replace(/\s+/g, " ");
+  if (!title) return { error: "Give the panel a title.", field: "title" };
+  if (title.length > 80) return { error: "The title is at most 80 characters.", field: "title" };
+  if (!PANEL_KINDS.includes(values.kind)) return { error: "Choose what the panel shows.", field: "kind" };
+  let interval;
+  const intervalText = String(values.interval ?? "").trim();
+  if (intervalText) {
+    interval = Number(intervalText);
+    if (!Number.isFinite(interval) || interval < 1 || interval > 3600) {
+      return { error: "Refresh every 1 to 3600 seconds.", field: "interval" };
+    }
+  }
+  const options = { ...(existing?.options || {}) };
+  let source;
+  if (values.sourceType === "http") {
+    const url = String(values.url || "").trim();
+    let parsed = null;
+    try {
+      parsed = new URL(url);
+    } catch {
+      parsed = null;
+    }
+    if (!parsed || !["http:", "https:"].includes(parsed.protocol)) {
+      return { error: "Enter a web address starting with http:// or https://.", field: "url" };
+    }
+    const format = values.format === "csv" ? "csv" : "json";
+    source = { type: "http", url, format, interval_s: interval ?? 30 };
+    const path = String(values.path || "").trim();
+    if (path) {
+      if (format !== "json") return { error: "A data path applies to JSON only.", field: "path" };
+      if (path.split(".").some((s) => !s)) return { error: "Write the data path like data.items.", field: "path" };
+      source.path = path;
+    }
+    delete options.pollutant;
+    delete options.max_rows;
+  } else {
+    if (!FEEDS.includes(values.feed)) return { error: "Choose a city data feed.", field: "feed" };
+    source = { type: "simulated", feed: values.feed };
+    if (interval !== undefined) source.interval_s = interval;
+    if (values.feed === "air_quality") options.pollutant = POLLUTANTS.includes(values.pollutant) ? values.pollutant : "pm25";
+    else delete options.pollutant;
+    const maxRowsText = String(values.maxRows ?? "").trim();
+    if (values.feed === "incidents" && maxRowsText) {
+      const n = Number(maxRowsText);
+      if (!Number.isInteger(n) || n < 1 || n > 200) return { error: "Show 1 to 200 rows.", field: "maxRows" };
+      options.max_rows = n;
+    } else {
+      delete options.max_rows;
+    }
+    if (values.feed !== "air_quality") delete options.districts;
+    if (values.feed !== "traffic") delete options.roads;
+  }
+  const payload = { title, kind: values.kind, source, options };
+  if (existing?.id) payload.id = existing.id;
+  return { payload };
+}
+
+/** One line saying where a panel's data comes from. */
+export function describeSource(panel) {
+  const s = panel?.source || {};
+  if (s.type === "http") {
+    let host = s.url || "";
+    try {
+      host = new URL(s.url).host;
+    } catch {
+      /* keep the raw text */
+    }
+    return `${host} (${(s.format || "json").toUpperCase()})`;
+  }
+  const feed = FEED_LABELS[s.feed] || s.feed || "City data";
+  const pollutant = s.feed === "air_quality" && panel?.options?.pollutant ? ` · ${POLLUTANT_LABELS[panel.options.pollutant] || panel.options.pollutant}` : "";
+  return `${feed}${pollutant} (simulated)`;
+}

@@ -1,0 +1,108 @@
+"""RTCP feedback from subscribers, read at the subscribe transport (not per aiortc sender).
+
+aiortc routes RTCP to a sender by the media SSRC of the common header, which is 0 in a FIR
+(RFC 5104: the target is in the FCI) and absent from REMB: so the subscribe connection's DTLS
+transport hands every decrypted compound packet to :class:`SubscriberFeedback`, which finds the
+DownTrack by SSRC itself: PLI and FIR become keyframe requests (coalesced per Producer), NACKs are
+answered from the DownTrack's cache, REMB is recorded per DownTrack (the Producer sends the
+publisher the minimum over its consumers), report blocks give the loss. A subscriber sending RTCP
+at absurd rates is cut off by a token bucket; each NACK is capped.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Iterable, Optional
+
+from . import rtp
+
+_U32 = struct.Struct("!I")
+
+RTCP_RATE = 100.0  # compound packets per second per subscriber, sustained
+RTCP_BURST = 200
+MAX_NACKED_PER_PACKET = 128
+
+REMB_FLOOR = 100_000
+REMB_INTERVAL = 1.0  # at most one REMB per producer per second
+REMB_STALE = 5.0  # a subscriber's REMB older than this no longer counts
+
+
+class TokenBucket:
+    __slots__ = ("rate", "burst", "_tokens", "_last")
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._tokens = float(burst)
+        self._last: Optional[float] = None
+
+    def take(self, now: float, cost: float = 1.0) -> bool:
+        if self._last is not None:
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        if self._tokens >= cost:
+            self._tokens -= cost
+            return True
+        return False
+
+
+def aggregate_remb(values: Iterable[int], floor: int, ceiling: int) -> int:
+    """What to tell a publisher: the lowest of its consumers' estimates, clamped; the ceiling
+    when no consumer has one."""
+    low = min(values, default=None)
+    if low is None:
+        return ceiling
+    return max(floor, min(ceiling, low))
+
+
+class SubscriberFeedback:
+    """Dispatches one subscriber's RTCP to its DownTracks (``tracks``: by our SSRC)."""
+
+    def __init__(self, rate: float = RTCP_RATE, burst: float = RTCP_BURST) -> None:
+        self.tracks: dict = {}
+        self._bucket = TokenBucket(rate, burst)
+        self.dropped = 0  # compound packets over the rate limit
+        self.keyframe_requests = 0
+        self.nacks = 0
+        self.rembs = 0
+
+    def handle(self, data: bytes, now: float) -> None:
+        if not self._bucket.take(now):
+            self.dropped += 1
+            return
+        tracks = self.tracks
+        for pt, fmt, body in rtp.iter_rtcp(data):
+            if len(body) < 8:
+                continue
+            if pt == rtp.RTCP_PSFB:
+                if fmt == rtp.RTCP_PSFB_PLI:
+                    track = tracks.get(_U32.unpack_from(body, 4)[0])
+                    if track is not None:
+                        self.keyframe_requests += 1
+                        track.request_keyframe(now)
+                elif fmt == rtp.RTCP_PSFB_FIR:
+                    for offset in range(8, len(body) - 7, 8):
+                        track = tracks.get(_U32.unpack_from(body, offset)[0])
+                        if track is not None:
+                            self.keyframe_requests += 1
+                            track.request_keyframe(now)
+                elif fmt == rtp.RTCP_PSFB_APP:
+                    remb = rtp.parse_remb(body)
+                    if remb is not None:
+                        self.rembs += 1
+                        bitrate, ssrcs = remb
+                        for ssrc in ssrcs:
+                            track = tracks.get(ssrc)
+                            if track is not None:
+                                track.on_remb(bitrate, now)
+            elif pt == rtp.RTCP_RTPFB and fmt == rtp.RTCP_RTPFB_NACK:
+                track = tracks.get(_U32.unpack_from(body, 4)[0])
+                if track is not None:
+                    self.nacks += 1
+                    track.retransmit(rtp.parse_nack(body, MAX_NACKED_PER_PACKET))
+            elif pt == rtp.RTCP_RR or pt == rtp.RTCP_SR:
+                start = 4 if pt == rtp.RTCP_RR else 24
+                for offset in range(start, min(len(body), start + 24 * fmt) - 23, 24):
+                    track = tracks.get(_U32.unpack_from(body, offset)[0])
+                    if track is not None:
+                        track.fraction_lost = body[offset + 4]

@@ -1,0 +1,559 @@
+"""Integration: every grant-checked request, from every role, over real Socket.IO against the server
+process. What is allowed comes from ``rooms.grants.GRANTS`` (so this table follows it); a refusal is
+``forbidden`` and changes nothing (checked with a fresh observer's view of the meeting, the database,
+or what the refused action would have made possible).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from contextlib import closing
+from typing import Any
+
+import pytest
+
+from rooms.grants import GRANTS, Action, Role
+from server.chat_events import ChatEvents
+from server.moderation_events import ModerationEvents
+from tests.conftest import start_server, stop_server
+from tests.sio_helpers import ProtocolClient
+
+ROLES = [Role.HOST, Role.STAFF, Role.PARTICIPANT, Role.VIEWER]
+
+# request (as tested) -> the grant it needs (see rooms/moderation.py and server/*_events.py)
+REQUESTS: dict[str, Action] = {
+    "mute": Action.MUTE_OTHERS,
+    "mute_all": Action.MUTE_OTHERS,
+    "allow_unmute": Action.MUTE_OTHERS,
+    "set_allow_self_unmute": Action.MUTE_OTHERS,
+    "remove": Action.REMOVE_PARTICIPANT,
+    "set_role": Action.PROMOTE,
+    "lock": Action.LOCK_MEETING,
+    "lobby_enable": Action.LOCK_MEETING,
+    "lobby_admit": Action.ADMIT_LOBBY,
+    "lobby_deny": Action.ADMIT_LOBBY,
+    "end_meeting": Action.END_MEETING,
+    "invite_create": Action.CREATE_INVITES,
+    "invite_revoke": Action.CREATE_INVITES,
+    "timeline": Action.SEE_LOBBY,
+    "chat_send": Action.CHAT,
+    "hand_raise": Action.RAISE_HAND,
+    "hand_lower_other": Action.MUTE_OTHERS,
+    "react": Action.REACT,
+}
+# Handlers of the moderation and chat mixins that any joined participant may use.
+UNGATED = {"request_unmute"}
+
+
+def allowed(role: Role, request: str) -> bool:
+    return REQUESTS[request] in GRANTS[role]
+
+
+def token_of(link: str) -> str:
+    return link.split("?t=", 1)[1]
+
+
+class Client(ProtocolClient):
+    name = ""
+    self_id = ""
+
+    def drain(self, event: str) -> list[Any]:
+        queue, items = self.events[event], []
+        while not queue.empty():
+            items.append(queue.get_nowait())
+        return items
+
+    async def barrier(self) -> None:
+        """Every event the server sent this client before now has been received."""
+        ack = await self.request("_barrier", {})
+        assert ack["error"]["code"] == "unknown_event"
+
+    async def until(self, event: str, predicate=lambda data: True, timeout: float = 15) -> Any:
+        async def loop():
+            while True:
+                data = await self.next_event(event, timeout=timeout)
+                if predicate(data):
+                    return data
+        return await asyncio.wait_for(loop(), timeout)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("grants")
+    srv = start_server(tmp)
+    srv.db_path = tmp / "data" / "sitroom.db"
+    yield srv
+    stop_server(srv)
+
+
+def db_count(server, sql: str, *args) -> int:
+    with closing(sqlite3.connect(server.db_path, timeout=10)) as db:
+        return db.execute(sql, args).fetchone()[0]
+
+
+class Room:
+    """A room with a host, a participant to act on (the target) and one actor per test."""
+
+    def __init__(self, server):
+        self.server = server
+        self.clients: list[Client] = []
+        self.tokens: dict[str, str] = {}
+
+    async def client(self) -> Client:
+        client = Client(self.server.base_url)
+        self.clients.append(client)
+        return await client.connect()
+
+    async def join(self, role: str | None = None, name: str = "Someone", *, token: str | None = None,
+                   device_id: str | None = None) -> tuple[Client, dict]:
+        client = await self.client()
+        payload = {"token": token or self.tokens[role], "name": name, "organisation": f"{name} City"}
+        if device_id:
+            payload["device_id"] = device_id
+        ack = await client.request("join", payload)
+        client.name = name
+        if ack.get("ok") and "self" in ack:
+            client.self_id = ack["self"]["id"]
+        return client, ack
+
+    async def setup(self, actor_role: Role) -> None:
+        room = self.server.create_room("Grants")
+        self.id = room["room"]["id"]
+        self.tokens = {"host": token_of(room["links"]["host"]),
+                       "participant": token_of(room["links"]["participant"])}
+        self.host, ack = await self.join("host", "Hana Host")
+        assert ack["ok"], ack
+        for role in ("staff", "viewer"):
+            ack = await self.host.request("invite_create", {"role": role, "label": f"{role} link"})
+            assert ack["ok"], ack
+            self.tokens[role] = token_of(ack["link"])
+        self.target, ack = await self.join("participant", "Tariq Target")
+        assert ack["ok"], ack
+        if actor_role == Role.HOST:
+            self.actor = self.host
+        else:
+            self.actor, ack = await self.join(actor_role.value, f"Avery {actor_role.value}")
+            assert ack["ok"] and ack["self"]["role"] == actor_role.value, ack
+
+    async def snapshot(self) -> dict:
+        """The meeting as a newcomer sees it (a viewer: nobody is told it joined)."""
+        viewer, ack = await self.join("viewer", "Snap Shot")
+        assert ack["ok"], ack
+        await viewer.close()
+        self.clients.remove(viewer)
+        return {"participants": sorted(ack["participants"], key=lambda p: p["id"]),
+                "settings": ack["settings"], "hands": ack["hands"]}
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close() for c in self.clients), return_exceptions=True)
+
+
+@pytest.fixture
+async def room(server):
+    made = Room(server)
+    yield made
+    await made.close()
+
+
+def refused(ack: dict, code: str = "forbidden") -> bool:
+    return ack.get("ok") is False and ack["error"]["code"] == code
+
+
+async def disconnected(client: ProtocolClient, timeout: float = 10) -> bool:
+    """Wait (bounded) until the server has closed the client's connection."""
+    for _ in range(int(timeout / 0.1)):
+        if not client.sio.connected:
+            return True
+        await asyncio.sleep(0.1)
+    return not client.sio.connected
+
+
+async def end_meeting(client: ProtocolClient) -> None:
+    """End the meeting; the ack arrives although the actor is disconnected right after (this used to
+    race, see test_events_fuzz.test_end_meeting_ack_survives_a_slow_database)."""
+    ack = await client.request("end_meeting", {})
+    assert ack == {"ok": True, "changed": True}, ack
+
+
+def test_table_covers_every_moderation_and_chat_request():
+    """A new grant-checked handler in the moderation or chat mixins must be added to REQUESTS."""
+    handlers = {name[3:] for cls in (ModerationEvents, ChatEvents) for name in vars(cls)
+                if name.startswith("on_")}
+    tested = {"hand" if name.startswith("hand_") else name for name in REQUESTS}
+    assert handlers - UNGATED == tested
+
+
+# ---- one case per request -------------------------------------------------------------------------
+
+async def case_mute(r: Room, ok: bool) -> None:
+    before = await r.snapshot()
+    ack = await r.actor.request("mute", {"participant_id": r.target.self_id, "kind": "audio"})
+    if ok:
+        assert ack == {"ok": True, "changed": True}
+        moderated = await r.target.next_event("moderated")
+        assert moderated == {"action": "mute", "kind": "audio", "by": r.actor.name}
+        updated = await r.host.until("participant_updated", lambda p: p["id"] == r.target.self_id)
+        assert updated["audio_muted"] is True
+        after = await r.snapshot()
+        assert next(p for p in after["participants"] if p["id"] == r.target.self_id)["audio_muted"]
+    else:
+        assert refused(ack), ack
+        await r.target.barrier()
+        assert r.target.drain("moderated") == []
+        assert await r.snapshot() == before
+
+
+async def case_mute_all(r: Room, ok: bool) -> None:
+    before = await r.snapshot()
+    ack = await r.actor.request("mute_all", {"kind": "audio"})
+    if ok:
+        assert ack == {"ok": True, "changed": True, "muted": [r.target.self_id]}
+        assert (await r.target.next_event("moderated"))["action"] == "mute"
+        after = await r.snapshot()
+        for p in after["participants"]:
+            assert p["audio_muted"] is (p["id"] == r.target.self_id), p  # hosts and staff left alone
+    else:
+        assert refused(ack), ack
+        await r.target.barrier()
+        assert r.target.drain("moderated") == []
+        assert await r.snapshot() == before
+
+
+async def case_allow_unmute(r: Room, ok: bool) -> None:
+    assert (await r.host.request("set_allow_self_unmute", {"allowed": False}))["ok"]
+    assert (await r.host.request("mute", {"participant_id": r.target.self_id, "kind": "audio"}))["changed"]
+    await r.target.next_event("moderated")
+    held = {"audio_muted": False, "video_muted": False}
+    assert refused(await r.target.request("media_state", held))
+    before = await r.snapshot()
+    ack = await r.actor.request("allow_unmute", {"participant_id": r.target.self_id, "kind": "audio"})
+    if ok:
+        assert ack == {"ok": True, "changed": True}
+        assert (await r.target.next_event("moderated"))["action"] == "allow_unmute"
+        ack = await r.target.request("media_state", held)
+        assert ack["ok"] and ack["self"]["audio_muted"] is False, ack
+    else:
+        assert refused(ack), ack
+        await r.target.barrier()
+        assert r.target.drain("moderated") == []
+        assert refused(await r.target.request("media_state", held))  # still held muted
+        assert await r.snapshot() == before
+
+
+async def case_set_allow_self_unmute(r: Room, ok: bool) -> None:
+    before = await r.snapshot()
+    assert before["settings"]["allow_self_unmute"] is True
+    ack = await r.actor.request("set_allow_self_unmute", {"allowed": False})
+    if ok:
+        assert ack == {"ok": True, "changed": True}
+        settings = await r.target.next_event("meeting_settings")
+        assert settings["allow_self_unmute"] is False
+        assert (await r.snapshot())["settings"]["allow_self_unmute"] is False
+    else:
+        assert refused(ack), ack
+        await r.target.barrier()
+        assert r.target.drain("meeting_settings") == []
+        assert await r.snapshot() == before
+
+
+async def case_remove(r: Room, ok: bool) -> None:
+    before = await r.snapshot()
+    ack = await r.actor.request("remove", {"participant_id": r.target.self_id})
+    if ok:
+        assert ack == {"ok": True, "changed": True}
+        assert await r.target.next_event("removed") == {"by": r.actor.name}
+        await r.host.until("participant_left", lambda d: d["id"] == r.target.self_id)
+        assert await disconnected(r.target)
+        after = await r.snapshot()
+        assert r.target.self_id not in {p["id"] for p in after["participants"]}
+    else:
+        assert refused(ack), ack
+        await r.target.barrier()
+        assert r.target.drain("removed") == [] and r.target.sio.connected
+        ack = await r.target.request("hand", {"raised": False})
+        assert ack["ok"], ack  # still a joined participant
+        assert await r.snapshot() == before
+
+
+async def case_set_role(r: Room, ok: bool) -> None:
+    before = await r.snapshot()
+    ack = await r.actor.request("set_role", {"participant_id": r.target.self_id, "role": "staff"})
+    if ok:
+        assert ack == {"ok": True, "changed": True}
+        updated = await r.host.until("participant_updated", lambda p: p["id"] == r.target.self_id)
+        assert updated["role"] == "staff"
+        after = await r.snapshot()
+        assert next(p for p in after["participants"] if p["id"] == r.target.self_id)["role"] == "staff"
+    else:
+        assert refused(ack), ack
+        assert await r.snapshot() == before
+
+
+async def case_lock(r: Room, ok: bool) -> None:
+    ack = await r.actor.request("lock", {"locked": True})
+    newcomer, join_ack = await r.join("participant", "Nia Newcomer")
+    if ok:
+        assert ack == {"ok": True, "changed": True}
+        assert (await r.target.next_event("meeting_settings"))["locked"] is True
+        assert refused(join_ack), join_ack
+        staff, staff_ack = await r.join("staff", "Sam Staff")
+        assert staff_ack["ok"] and "self" in staff_ack, staff_ack  # staff still get in
+    else:
+        assert refused(ack), ack
+        assert join_ack["ok"] and "self" in join_ack, join_ack
+        assert join_ack["settings"]["locked"] is False
+
+
+async def case_lobby_enable(r: Room, ok: bool) -> None:
+    ack = await r.actor.request("lobby_enable", {"enabled": True})
+    newcomer, join_ack = await r.join("participant", "Nia Newcomer")
+    if ok:
+        assert ack == {"ok": True, "changed": True}
+        assert join_ack["ok"] and "lobby" in join_ack and "self" not in join_ack, join_ack
+    else:
+        assert refused(ack), ack
+        assert join_ack["ok"] and "self" in join_ack, join_ack
+        assert join_ack["settings"]["lobby_enabled"] is False
+
+
+async def _waiting(r: Room) -> tuple[Client, str]:
+    assert (await r.host.request("lobby_enable", {"enabled": True}))["ok"]
+    waiter, ack = await r.join("participant", "Wanda Waiting")
+    assert ack["ok"] and "lobby" in ack, ack
+    lobby = await r.host.until("lobby", lambda d: any(e["id"] == ack["lobby"]["id"] for e in d["entries"]))
+    assert lobby["entries"][-1]["name"] == "Wanda Waiting"
+    return waiter, ack["lobby"]["id"]
+
+
+async def _lobby_case(r: Room, ok: bool, request: str) -> None:
+    waiter, entry = await _waiting(r)
+    ack = await r.actor.request(request, {"id": entry})
+    if ok:
+        assert ack == {"ok": True, "changed": True}
+        if request == "lobby_admit":
+            joined = await waiter.next_event("joined")
+            assert joined["self"]["name"] == "Wanda Waiting" and "ok" not in joined
+        else:
+            assert await waiter.next_event("lobby_denied") == {"reason": "denied"}
+    else:
+        assert refused(ack), ack
+        await waiter.barrier()
+        assert waiter.drain("joined") == [] and waiter.drain("lobby_denied") == []
+        # The entry is still waiting: the host can still act on it.
+        assert (await r.host.request(request, {"id": entry}))["changed"] is True
+
+
+async def case_lobby_admit(r: Room, ok: bool) -> None:
+    await _lobby_case(r, ok, "lobby_admit")
+
+
+async def case_lobby_deny(r: Room, ok: bool) -> None:
+    await _lobby_case(r, ok, "lobby_deny")
+
+
+async def case_end_meeting(r: Room, ok: bool) -> None:
+    before = await r.snapshot()
+    if ok:
+        await end_meeting(r.actor)
+        assert await r.target.next_event("meeting_ended") == {"by": r.actor.name}
+        _, join_ack = await r.join("host", "Late Host")
+        assert refused(join_ack), join_ack  # an ended meeting refuses everyone
+    else:
+        ack = await r.actor.request("end_meeting", {})
+        assert refused(ack), ack
+        await r.target.barrier()
+        assert r.target.drain("meeting_ended") == []
+        after = await r.snapshot()
+        assert after == before and after["settings"]["ended"] is False
+
+
+def _invites(r: Room) -> int:
+    return db_count(r.server, "SELECT count(*) FROM invites WHERE room_id = ?", r.id)
+
+
+async def case_invite_create(r: Room, ok: bool) -> None:
+    before = _invites(r)
+    ack = await r.actor.request("invite_create", {"role": "participant", "label": "Paris delegation"})
+    if ok:
+        assert ack["ok"] and ack["invite"]["role"] == "participant", ack
+        assert ack["invite"]["label"] == "Paris delegation"
+        assert _invites(r) == before + 1
+        _, join_ack = await r.join(token=token_of(ack["link"]), name="Paris")
+        assert join_ack["ok"], join_ack
+    else:
+        assert refused(ack), ack
+        assert _invites(r) == before
+
+
+async def case_invite_revoke(r: Room, ok: bool) -> None:
+    created = await r.host.request("invite_create", {"role": "participant", "label": "Lisbon"})
+    token = token_of(created["link"])
+    ack = await r.actor.request("invite_revoke", {"invite_id": created["invite"]["id"]})
+    _, join_ack = await r.join(token=token, name="Lisbon")
+    if ok:
+        assert ack["ok"] and ack["invite"]["revoked_at"], ack
+        assert refused(join_ack, "invalid_token"), join_ack
+    else:
+        assert refused(ack), ack
+        assert join_ack["ok"], join_ack  # the link still works
+
+
+async def case_timeline(r: Room, ok: bool) -> None:
+    ack = await r.actor.request("timeline", {})
+    if ok:
+        assert ack["ok"], ack
+        kinds = [e["kind"] for e in ack["events"]]
+        assert "join" in kinds and "invite_create" in kinds
+    else:
+        assert refused(ack), ack
+
+
+def _chat_rows(r: Room) -> int:
+    return db_count(r.server, "SELECT count(*) FROM chat_messages WHERE room_id = ?", r.id)
+
+
+async def case_chat_send(r: Room, ok: bool) -> None:
+    ack = await r.actor.request("chat_send", {"text": "Status update from the port"})
+    if ok:
+        assert ack["ok"] and ack["message"]["text"] == "Status update from the port", ack
+        assert (await r.target.next_event("chat_message"))["id"] == ack["message"]["id"]
+        assert _chat_rows(r) == 1
+    else:
+        assert refused(ack), ack
+        await r.target.barrier()
+        assert r.target.drain("chat_message") == []
+        assert _chat_rows(r) == 0
+
+
+async def case_hand_raise(r: Room, ok: bool) -> None:
+    before = await r.snapshot()
+    ack = await r.actor.request("hand", {"raised": True})
+    if ok:
+        assert ack == {"ok": True, "queue": [r.actor.self_id]}
+        assert await r.target.next_event("hands") == {"queue": [r.actor.self_id]}
+    else:
+        assert refused(ack), ack
+        await r.target.barrier()
+        assert r.target.drain("hands") == []
+        assert await r.snapshot() == before
+
+
+async def case_hand_lower_other(r: Room, ok: bool) -> None:
+    assert (await r.target.request("hand", {"raised": True}))["queue"] == [r.target.self_id]
+    await r.target.next_event("hands")
+    before = await r.snapshot()
+    ack = await r.actor.request("hand", {"raised": False, "participant_id": r.target.self_id})
+    if ok:
+        assert ack == {"ok": True, "queue": []}
+        assert await r.target.next_event("hands") == {"queue": []}
+    else:
+        assert refused(ack), ack
+        await r.target.barrier()
+        assert r.target.drain("hands") == []
+        assert await r.snapshot() == before and before["hands"] == [r.target.self_id]
+
+
+async def case_react(r: Room, ok: bool) -> None:
+    ack = await r.actor.request("react", {"emoji": "👏"})
+    if ok:
+        assert ack == {"ok": True}
+        reaction = await r.target.next_event("reaction")
+        assert reaction == {"participant_id": r.actor.self_id, "name": r.actor.name, "emoji": "👏"}
+    else:
+        assert refused(ack), ack
+
+
+CASES = {name: globals()[f"case_{name}"] for name in REQUESTS}
+
+
+@pytest.mark.parametrize("role", ROLES, ids=str)
+@pytest.mark.parametrize("request_name", list(REQUESTS))
+async def test_grant(room, role, request_name):
+    await room.setup(role)
+    await CASES[request_name](room, allowed(role, request_name))
+
+
+# ---- staff and the host -------------------------------------------------------------------------
+
+STAFF_ON_HOST = {
+    "mute": {"kind": "audio"},
+    "allow_unmute": {"kind": "audio"},
+    "remove": {},
+    "set_role": {"role": "participant"},
+    "hand": {"raised": False},
+}
+
+
+@pytest.mark.parametrize("request_name", list(STAFF_ON_HOST))
+async def test_staff_cannot_act_on_the_host(room, request_name):
+    await room.setup(Role.STAFF)
+    if request_name == "hand":
+        assert (await room.host.request("hand", {"raised": True}))["ok"]
+    before = await room.snapshot()
+    ack = await room.actor.request(request_name, {"participant_id": room.host.self_id,
+                                                   **STAFF_ON_HOST[request_name]})
+    assert refused(ack), ack
+    await room.host.barrier()
+    assert room.host.drain("moderated") == [] and room.host.drain("removed") == []
+    assert room.host.sio.connected
+    assert await room.snapshot() == before
+    # ...while the same request on a participant is allowed (but set_role: staff may not promote).
+    ack = await room.actor.request(request_name, {"participant_id": room.target.self_id,
+                                                   **STAFF_ON_HOST[request_name]})
+    if request_name == "set_role":
+        assert refused(ack), ack
+    else:
+        assert ack["ok"], ack
+
+
+async def test_only_a_host_invites_hosts(room):
+    await room.setup(Role.STAFF)
+    assert refused(await room.actor.request("invite_create", {"role": "host"}))
+    ack = await room.host.request("invite_create", {"role": "host", "max_uses": 1})
+    assert ack["ok"] and ack["invite"]["role"] == "host" and ack["invite"]["max_uses"] == 1, ack
+
+
+async def test_only_the_host_hands_over_the_host_role(room):
+    await room.setup(Role.STAFF)
+    assert refused(await room.actor.request("set_role", {"participant_id": room.target.self_id,
+                                                         "role": "host"}))
+    ack = await room.host.request("set_role", {"participant_id": room.target.self_id, "role": "host"})
+    assert ack == {"ok": True, "changed": True}
+    after = await room.snapshot()
+    roles = {p["id"]: p["role"] for p in after["participants"]}
+    assert roles[room.target.self_id] == "host" and roles[room.host.self_id] == "staff"
+    # The old host is staff now: it may no longer end the meeting, the new host may.
+    assert refused(await room.host.request("end_meeting", {}))
+    await end_meeting(room.target)
+    assert await room.host.until("meeting_ended") == {"by": "Tariq Target"}
+
+
+async def test_only_a_host_revokes_host_invites(room):
+    """Regression (fixed in server/moderation_events.py): staff could revoke the room's host link."""
+    await room.setup(Role.STAFF)
+    created = await room.host.request("invite_create", {"role": "host", "label": "Deputy mayor"})
+    ack = await room.actor.request("invite_revoke", {"invite_id": created["invite"]["id"]})
+    assert refused(ack), ack
+    _, join_ack = await room.join(token=token_of(created["link"]), name="Deputy")
+    assert join_ack["ok"] and join_ack["self"]["role"] == "host", join_ack
+    # Staff may still revoke the invites they may create.
+    created = await room.host.request("invite_create", {"role": "staff"})
+    assert (await room.actor.request("invite_revoke", {"invite_id": created["invite"]["id"]}))["ok"]
+    ack = await room.host.request("invite_revoke", {"invite_id": created["invite"]["id"]})
+    assert ack["ok"]  # revoking twice keeps the first time
+
+
+async def test_moderated_is_sent_only_when_something_changed(room):
+    """Regression (fixed in server/moderation_events.py): ``moderated`` went out for no-op actions,
+    e.g. "the host allows you to unmute" to someone who was never muted."""
+    await room.setup(Role.HOST)
+    target = {"participant_id": room.target.self_id, "kind": "audio"}
+    assert await room.host.request("allow_unmute", target) == {"ok": True, "changed": False}
+    assert await room.host.request("mute", target) == {"ok": True, "changed": True}
+    assert (await room.target.next_event("moderated"))["action"] == "mute"
+    assert await room.host.request("mute", target) == {"ok": True, "changed": False}
+    await room.target.barrier()
+    assert room.target.drain("moderated") == []
+    assert await room.host.request("allow_unmute", target) == {"ok": True, "changed": True}
+    assert (await room.target.next_event("moderated"))["action"] == "allow_unmute"
