@@ -104,10 +104,12 @@ class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespa
     # ---- dispatch ---------------------------------------------------------------------------
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
-        if event == "connect":
+        # A client may send events named "connect" or "disconnect"; only python-socketio's own
+        # life-cycle calls (a new sid; a sid already being disconnected) are treated as such.
+        if event == "connect" and args[0] not in self.sessions:
             self.sessions[args[0]] = Session(args[0])
             return True
-        if event == "disconnect":
+        if event == "disconnect" and not self.server.manager.is_connected(args[0], self.namespace):
             await self._drop(args[0])
             return None
         sid = args[0]

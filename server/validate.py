@@ -42,6 +42,10 @@ def string(data: dict, name: str, *, max_len: int, min_len: int = 0, required: b
         raise BadRequest(f"'{name}' is longer than {max_len} characters")
     if "\x00" in value:
         raise BadRequest(f"'{name}' contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(f"'{name}' is not valid Unicode text") from None
     return value
 
 

@@ -360,10 +360,6 @@ def test_fuzz_unknown_event_names(live, name, payload):
 
 # ---- found by fuzzing / review: see the report ----------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="bug: server/validate.py lets lone surrogates through; they fail "
-                   "in the database as 'internal' (join name/organisation, invite_create label, "
-                   "invite_revoke, panel_update, panel_delete, document_delete). When fixed, the "
-                   "fuzzer includes them again by itself; remove this marker.")
 def test_lone_surrogates_in_string_fields_are_bad_requests(live):
     async def go():
         internal = []
@@ -384,8 +380,6 @@ def test_lone_surrogates_in_string_fields_are_bad_requests(live):
     live.run(go())
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a client-sent event named 'disconnect' or 'connect' "
-                   "reaches Signaling.trigger_event as the connection life cycle (server/signaling.py)")
 @pytest.mark.parametrize("name", ["disconnect", "connect"])
 def test_reserved_event_names_do_not_touch_the_session(live, name):
     async def go():
