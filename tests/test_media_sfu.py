@@ -146,7 +146,7 @@ async def test_malformed_sdp_is_refused_and_media_keeps_flowing(sfu, clients):
     bad_offers = [
         "",
         "not an sdp",
-        "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n",
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n",
         alice.client.publish_pc.localDescription.sdp.replace("a=ice-ufrag", "a=x-ufrag"),
         alice.client.publish_pc.localDescription.sdp.replace("VP8/90000", "XYZ/90000")
         .replace("opus/48000/2", "XYZ/48000/2"),
