@@ -27,7 +27,6 @@ import math
 import os
 import signal
 import struct
-import subprocess
 import sys
 import tempfile
 import unicodedata
@@ -302,40 +301,13 @@ def _parse_inspect_output(stdout: bytes, returncode: int) -> list[tuple[float, f
     raise DocumentError("broken_file", f"the PDF could not be read (worker exit status {returncode})")
 
 
-def inspect_upload(
-    data: bytes,
-    filename: str,
-    *,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    max_pages: int = DEFAULT_MAX_PAGES,
-    max_page_side_pt: float = DEFAULT_MAX_PAGE_SIDE_PT,
-    max_image_side_px: int = DEFAULT_MAX_IMAGE_SIDE_PX,
-    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
-    time_limit_s: float = DEFAULT_INSPECT_TIME_LIMIT_S,
-    memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT_BYTES,
-) -> DocumentInfo:
-    """Identify and check an upload. Raises :class:`DocumentError`.
+def inspect_upload(data: bytes, filename: str, **limits: Any) -> DocumentInfo:
+    """Identify and check an upload, blocking (scripts and tests). Raises :class:`DocumentError`.
 
-    Blocking: for a PDF it runs a worker process (up to ``time_limit_s``). From a coroutine use
-    :func:`inspect_upload_async` (or ``asyncio.to_thread``).
+    Runs :func:`inspect_upload_async` (same keyword limits) in a private event loop, so it must not
+    be called from a coroutine: there, await :func:`inspect_upload_async` itself.
     """
-    data = bytes(data)
-    kind = _precheck(data, max_bytes)
-    if kind != "pdf":
-        return _info(data, filename, kind, [_check_image(data, kind, max_image_side_px, max_image_pixels)])
-    try:
-        proc = subprocess.run(
-            _worker_cmd(_inspect_args(max_pages, max_page_side_pt, memory_limit_bytes, time_limit_s)),
-            input=data,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            timeout=time_limit_s,
-            env=_worker_env(),
-            start_new_session=True,
-        )
-    except subprocess.TimeoutExpired:
-        raise DocumentError("render_timeout", f"reading the PDF took longer than {time_limit_s:g} s") from None
-    return _info(data, filename, kind, _parse_inspect_output(proc.stdout, proc.returncode))
+    return asyncio.run(inspect_upload_async(data, filename, **limits))
 
 
 async def inspect_upload_async(
@@ -350,7 +322,11 @@ async def inspect_upload_async(
     time_limit_s: float = DEFAULT_INSPECT_TIME_LIMIT_S,
     memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT_BYTES,
 ) -> DocumentInfo:
-    """:func:`inspect_upload` without blocking the event loop."""
+    """Identify and check an upload without blocking the event loop. Raises :class:`DocumentError`.
+
+    The type comes from the content, never the name. Images are checked from their header; a PDF
+    is opened by a worker process with memory and time limits (up to ``time_limit_s``).
+    """
     data = bytes(data)
     kind = _precheck(data, max_bytes)
     if kind != "pdf":

@@ -44,16 +44,21 @@ class ModerationEvents:
         await self.apply(meeting, result)
         return {"changed": result.changed}
 
-    async def on_mute(self, session: Session, data: dict) -> dict:
+    async def _moderate_one(self, session: Session, data: dict, action: str, decide) -> dict:
+        """Mute or allow-unmute one participant, and tell that participant why, but only when
+        something changed (muting the held-muted again, or allowing someone who is not held
+        muted, says nothing new)."""
         target = validate.string(data, "participant_id", max_len=64, min_len=1)
         kind = _kind(data)
-        reply = await self._moderate(session, lambda m, actor: m.mute(actor, target, kind))
+        reply = await self._moderate(session, lambda m, actor: decide(m, actor, target, kind))
         target_p = self._meeting(session).get(target)
-        # Only when something changed: muting the held-muted again says nothing new.
         if reply["changed"] and target_p is not None and target_p.sid:
-            await self.emit("moderated", {"action": "mute", "kind": kind, "by": session.participant.name},
+            await self.emit("moderated", {"action": action, "kind": kind, "by": session.participant.name},
                             to=target_p.sid)
         return reply
+
+    async def on_mute(self, session: Session, data: dict) -> dict:
+        return await self._moderate_one(session, data, "mute", Moderation.mute)
 
     async def on_mute_all(self, session: Session, data: dict) -> dict:
         kind = _kind(data)
@@ -67,15 +72,7 @@ class ModerationEvents:
         return {"changed": result.changed, "muted": [p.id for p in result.updated]}
 
     async def on_allow_unmute(self, session: Session, data: dict) -> dict:
-        target = validate.string(data, "participant_id", max_len=64, min_len=1)
-        kind = _kind(data)
-        reply = await self._moderate(session, lambda m, actor: m.allow_unmute(actor, target, kind))
-        target_p = self._meeting(session).get(target)
-        # Only when a forced mute was lifted: someone who is not held muted has nothing to be allowed.
-        if reply["changed"] and target_p is not None and target_p.sid:
-            await self.emit("moderated", {"action": "allow_unmute", "kind": kind,
-                                          "by": session.participant.name}, to=target_p.sid)
-        return reply
+        return await self._moderate_one(session, data, "allow_unmute", Moderation.allow_unmute)
 
     async def on_request_unmute(self, session: Session, data: dict) -> dict:
         self._require_joined(session)

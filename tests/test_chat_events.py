@@ -6,28 +6,13 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing
 
-import pytest
-
+from rooms.grants import Role
 from server.chat_events import REACTIONS
-from tests.conftest import start_server, stop_server
-from tests.test_moderation_grants import Room, refused
+from tests.room_harness import Room, module_server, refused, room_fixture
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("chat")
-    srv = start_server(tmp)
-    srv.db_path = tmp / "data" / "sitroom.db"
-    yield srv
-    stop_server(srv)
-
-
-@pytest.fixture
-async def room(server):
-    made = Room(server)
-    await made.setup("host")  # Hana Host and Tariq Target
-    yield made
-    await made.close()
+server = module_server("chat")
+room = room_fixture(Role.HOST)  # Hana Host and Tariq Target
 
 
 def chat_rows(room: Room) -> list[tuple]:

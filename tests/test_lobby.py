@@ -6,30 +6,15 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing
 
-import pytest
-
-from tests.conftest import start_server, stop_server
-from tests.test_moderation_grants import Room, disconnected, end_meeting, refused, token_of
+from rooms.grants import Role
+from tests.room_harness import Room, disconnected, end_meeting, module_server, refused, room_fixture, token_of
 
 ADMITTED_KEYS = {"self", "room", "participants", "ice_servers", "settings", "hands", "chat",
                  "session_key", "stage", "panels", "panel_data", "documents"}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("lobby")
-    srv = start_server(tmp)
-    srv.db_path = tmp / "data" / "sitroom.db"
-    yield srv
-    stop_server(srv)
-
-
-@pytest.fixture
-async def room(server):
-    made = Room(server)
-    await made.setup("host")  # host + Tariq Target (participant); staff and viewer tokens ready
-    yield made
-    await made.close()
+server = module_server("lobby")
+room = room_fixture(Role.HOST)  # Hana Host and Tariq Target
 
 
 async def lobby_on(room: Room) -> None:
