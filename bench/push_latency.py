@@ -85,6 +85,7 @@ async def _host(base_url: str, token: str, changes: int, interval: float) -> dic
     version = ack["stage"]["version"]
     for i in range(changes):
         payload = {"kind": "panel", "panel_id": panel["panel"]["id"]} if i % 2 == 0 else {"kind": "empty"}
+        payload["expected_version"] = version  # as the browser client sends it (no other presenter here)
         stamp = _now_ms()
         reply = await host.call("stage_set", payload, timeout=JOIN_TIMEOUT)
         assert reply["ok"], reply

@@ -100,6 +100,8 @@ def requirements() -> list[tuple[str, bool]]:
         ("aiortc.codecs.CODECS", isinstance(getattr(codecs, "CODECS", None), dict)),
         ("aiortc.codecs.HEADER_EXTENSIONS audio-level id 2",
          any(e.id == 2 and e.uri.endswith("ssrc-audio-level") for e in codecs.HEADER_EXTENSIONS.get("audio", []))),
+        ("aiortc.codecs.HEADER_EXTENSIONS video abs-send-time id 3",
+         any(e.id == 3 and e.uri.endswith("/abs-send-time") for e in codecs.HEADER_EXTENSIONS.get("video", []))),
         _assigned_in_init(rtcpeerconnection.RTCPeerConnection, "__cname"),
     ]
 

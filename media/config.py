@@ -18,7 +18,11 @@ class MediaConfig:
       "credential"?}``); handed to aiortc (never ``None``: aiortc would use a public STUN server).
     - ``allowed_remote_networks``: if set, remote candidates and STUN sources outside these
       networks are ignored (test mode: loopback only).
-    - ``video_codecs``: forwardable video codecs, in order of preference for publishers.
+    - ``video_codecs``: forwardable video codecs (VP8, H264), in the server's order of preference.
+    - ``publisher_codec_order``: the publisher's offer order chooses among ``video_codecs`` (the
+      browser's own order: Chrome and Firefox VP8, Safari H.264; or a client preference set with
+      ``setCodecPreferences``). False: the order of ``video_codecs`` chooses, e.g. ``["H264",
+      "VP8"]`` to have every publisher send H.264 (iPhones decode it in hardware).
     - ``max_incoming_bitrate``: what REMB tells each video publisher it may send.
     """
 
@@ -27,10 +31,14 @@ class MediaConfig:
     ice_servers: list[dict] = field(default_factory=list)
     allowed_remote_networks: list[str] | None = None
     video_codecs: list[str] = field(default_factory=lambda: ["VP8", "H264"])
+    publisher_codec_order: bool = True
     max_incoming_bitrate: int = 2_500_000
 
     def __post_init__(self) -> None:
         self.ice_addresses = [str(ipaddress.ip_address(a)) for a in self.ice_addresses]
+        unknown = [c for c in self.video_codecs if c.upper() not in ("VP8", "H264")]
+        if unknown or not self.video_codecs:
+            raise ValueError(f"video_codecs must list VP8 and/or H264, not {self.video_codecs!r}")
         self._networks = (
             None if self.allowed_remote_networks is None
             else [ipaddress.ip_network(n, strict=False) for n in self.allowed_remote_networks]

@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import random
 import struct
+import time
 from typing import Callable, Optional
 
 from . import rtp
-from .retransmit_cache import RetransmitCache
+from .producer import SUBSCRIBER_ABS_SEND_TIME_ID
+from .retransmit_cache import RetransmitBudget, RetransmitCache
 
 _pack_header = struct.Struct("!BBHII").pack
+_pack_u32 = struct.Struct("!I").pack
 
 MAX_RETRANSMIT = 128  # sequence numbers answered per NACK
+# a packet is resent at most once per round trip to the subscriber (measured from its reports)
+RESEND_INTERVAL_MIN = 0.01
+RESEND_INTERVAL_MAX = 0.25
+# the first byte of the abs-send-time element the Producer writes right after the header
+_ABS_SEND_TIME_BYTE = (SUBSCRIBER_ABS_SEND_TIME_ID << 4) | 2
 
 
 class DownTrack:
@@ -30,7 +38,8 @@ class DownTrack:
         # negotiated with the subscriber: publisher payload type -> subscriber payload type
         self._pt_map: dict[int, int] = {}
         self._rtx_pt: Optional[int] = None
-        self._strip_level = False  # the subscriber did not accept the audio-level extension
+        # the subscriber declined the extension the Producer writes (audio level; abs-send-time)
+        self._strip_ext = kind == "video"
 
         # consumer pause (this subscriber only); resuming waits for a keyframe again
         self.paused = False
@@ -51,16 +60,23 @@ class DownTrack:
         self._sendto: Optional[Callable] = None
         self._addr = None
 
-        # NACK answers
+        # NACK answers, limited per packet (the cache) and in bytes (the budget)
         self.cache = RetransmitCache(cache_capacity) if kind == "video" and cache_capacity else None
         self._cache_packets = self.cache._packets if self.cache else None
         self._cache_mask = cache_capacity - 1
+        self.budget = RetransmitBudget()
+
+        # round trip to the subscriber, from its report blocks about our sender reports
+        self.rtt: Optional[float] = None
+        self._sr_lsr = -1  # middle 32 bits of the last SR's NTP time, as echoed in LSR
+        self._sr_time = 0.0
 
         # counters (true values for sender reports)
         self.packets = 0
         self.octets = 0  # payload octets, as in RTCP SR
         self.bytes = 0  # RTP bytes before SRTP
         self.retransmitted = 0
+        self.retransmit_limited = 0  # NACKed numbers in the cache not resent: over a limit
         self.remb: Optional[int] = None
         self.remb_time = 0.0
         self.fraction_lost = 0
@@ -74,12 +90,13 @@ class DownTrack:
             self.producer.request_keyframe()
 
     def set_payload_types(self, pt_map: dict[int, int], rtx_pt: Optional[int],
-                          audio_level: bool = True) -> None:
+                          audio_level: bool = True, abs_send_time: bool = False) -> None:
         """Publisher payload type -> subscriber payload type; RTX payload type; whether the
-        subscriber accepted the audio-level header extension (else it is stripped)."""
+        subscriber accepted the header extension the Producer writes for this kind (audio
+        level for audio, abs-send-time with our id for video); if not, it is stripped."""
         self._pt_map = dict(pt_map)
         self._rtx_pt = rtx_pt
-        self._strip_level = not audio_level
+        self._strip_ext = not (audio_level if self.kind == "audio" else abs_send_time)
 
     def bind(self, producer) -> None:
         """Start carrying ``producer`` (from its next keyframe for video)."""
@@ -156,7 +173,7 @@ class DownTrack:
         pt = self._pt_map.get(b1 & 0x7F)
         if pt is None:
             return
-        if b0 != 0x80 and self._strip_level:
+        if b0 != 0x80 and self._strip_ext:
             rest = rest[8:]
             b0 = 0x80
         oseq = (seq + self._seq_off) & 0xFFFF
@@ -179,25 +196,49 @@ class DownTrack:
 
     # feedback
 
-    def retransmit(self, sequence_numbers: list[int]) -> int:
-        """Resend cached packets (on the RTX stream if negotiated). Returns how many were found."""
-        if self.cache is None or self._sendto is None:
+    def retransmit(self, sequence_numbers: list[int], now: Optional[float] = None) -> int:
+        """Resend cached packets (on the RTX stream if negotiated), within the limits: at most
+        MAX_RETRANSMIT numbers per NACK, each packet at most ``cache.max_resends`` times and
+        once per round trip, and the bytes within the stream's budget (a share of what it
+        forwards). The abs-send-time is renewed. Returns how many were resent."""
+        cache = self.cache
+        if cache is None or self._sendto is None:
             return 0
+        if now is None:
+            now = time.monotonic()
+        rtx = self._rtx_pt is not None and self.rtx_ssrc is not None
         sent = 0
         for seq in sequence_numbers[:MAX_RETRANSMIT]:
-            packet = self.cache.get(seq)
+            packet = cache.get(seq)
             if packet is None:
                 continue
-            if self._rtx_pt is not None and self.rtx_ssrc is not None:
+            if not cache.may_resend(seq, now) or not self.budget.take(len(packet), self.bytes):
+                self.retransmit_limited += 1
+                continue
+            cache.resent(seq, now)
+            if packet[0] == 0x90 and packet[16] == _ABS_SEND_TIME_BYTE:
+                packet = packet[:16] + _pack_u32((_ABS_SEND_TIME_BYTE << 24) | rtp.abs_send_time(now)) + packet[20:]
+            if rtx:
                 packet = rtp.wrap_rtx(packet, self._rtx_pt, self._rtx_seq, self.rtx_ssrc)
                 self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
             try:
                 self._sendto(self._protect(packet), self._addr)
             except Exception:
-                return sent
+                break
             sent += 1
         self.retransmitted += sent
         return sent
+
+    def on_report_block(self, fraction_lost: int, lsr: int, dlsr: int, now: float) -> None:
+        """The subscriber's report block about this stream: its loss, and the round trip (from
+        the echo of our last sender report), which paces retransmissions of one packet."""
+        self.fraction_lost = fraction_lost
+        if lsr and lsr == self._sr_lsr:
+            rtt = now - self._sr_time - dlsr / 65536.0
+            if 0.0 <= rtt < 10.0:
+                self.rtt = rtt
+                if self.cache is not None:
+                    self.cache.min_interval = min(RESEND_INTERVAL_MAX, max(RESEND_INTERVAL_MIN, rtt))
 
     def sender_report(self, local_ntp: int, now: float) -> Optional[bytes]:
         """An RTCP SR with true counters, its RTP timestamp in our timeline at ``local_ntp``.
@@ -215,4 +256,6 @@ class DownTrack:
                 rtp_ts = (source_ts + self._ts_off) & 0xFFFFFFFF
         if rtp_ts is None:
             rtp_ts = (self._max_ts + int((now - self._last_time) * self.clock_rate)) & 0xFFFFFFFF
+        self._sr_lsr = (local_ntp >> 16) & 0xFFFFFFFF
+        self._sr_time = now
         return rtp.pack_sender_report(self.ssrc, local_ntp, rtp_ts, self.packets, self.octets)

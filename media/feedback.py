@@ -4,9 +4,10 @@ aiortc routes RTCP to a sender by the media SSRC of the common header, which is 
 (RFC 5104: the target is in the FCI) and absent from REMB: so the subscribe connection's DTLS
 transport hands every decrypted compound packet to :class:`SubscriberFeedback`, which finds the
 DownTrack by SSRC itself: PLI and FIR become keyframe requests (coalesced per Producer), NACKs are
-answered from the DownTrack's cache, REMB is recorded per DownTrack (the Producer sends the
-publisher the minimum over its consumers), report blocks give the loss. A subscriber sending RTCP
-at absurd rates is cut off by a token bucket; each NACK is capped.
+answered from the DownTrack's cache (within its limits: retransmit_cache.py), REMB is recorded
+per DownTrack (the Producer sends the publisher the minimum over its consumers), report blocks
+give the loss and the round trip. A subscriber sending RTCP at absurd rates is cut off by a
+token bucket; each NACK is capped.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Iterable, Optional
 from . import rtp
 
 _U32 = struct.Struct("!I")
+_U32x2 = struct.Struct("!II")
 
 RTCP_RATE = 100.0  # compound packets per second per subscriber, sustained
 RTCP_BURST = 200
@@ -99,10 +101,11 @@ class SubscriberFeedback:
                 track = tracks.get(_U32.unpack_from(body, 4)[0])
                 if track is not None:
                     self.nacks += 1
-                    track.retransmit(rtp.parse_nack(body, MAX_NACKED_PER_PACKET))
+                    track.retransmit(rtp.parse_nack(body, MAX_NACKED_PER_PACKET), now)
             elif pt == rtp.RTCP_RR or pt == rtp.RTCP_SR:
                 start = 4 if pt == rtp.RTCP_RR else 24
                 for offset in range(start, min(len(body), start + 24 * fmt) - 23, 24):
                     track = tracks.get(_U32.unpack_from(body, offset)[0])
                     if track is not None:
-                        track.fraction_lost = body[offset + 4]
+                        lsr, dlsr = _U32x2.unpack_from(body, offset + 16)
+                        track.on_report_block(body[offset + 4], lsr, dlsr, now)

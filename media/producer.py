@@ -11,20 +11,28 @@ from typing import Callable, Optional
 from . import rtp
 from .feedback import REMB_FLOOR, REMB_INTERVAL, REMB_STALE, aggregate_remb
 from .nack import NackGenerator
+from .speaker import VOICE_LEVEL, AudioActivity
 
 _U32 = struct.Struct("!I")
 _ids = itertools.count(1)
 
 KEYFRAME_REQUEST_INTERVAL = 0.3  # seconds: at most one PLI per producer per interval
 
-# The audio-level header extension id that subscribers are offered (aiortc's fixed id).
+# Header extension ids that subscribers are offered (aiortc's fixed ids, checked in compat.py).
 SUBSCRIBER_AUDIO_LEVEL_ID = 2
+SUBSCRIBER_ABS_SEND_TIME_ID = 3
+
+# abs-send-time (24 bits, seconds in 6.18 fixed point) as a one-byte-header extension block:
+# "BEDE 0001" then the element (id, length 3 - 1) and the value, packed in one call.
+_pack_abs_send_time = struct.Struct("!II").pack
+_ABS_SEND_TIME_ELEMENT = ((SUBSCRIBER_ABS_SEND_TIME_ID << 4) | 2) << 24
+_ABS_SEND_TIME_BLOCK = (rtp.ONE_BYTE_PROFILE << 16) | 1
 
 
 class Producer:
     """Everything done once per inbound packet happens here, never per consumer: header parse,
     RTX unwrapping, loss detection (NACKs to the publisher), keyframe detection, receive
-    statistics, audio level. ``receive`` is the hot path."""
+    statistics, audio activity. ``receive`` is the hot path."""
 
     def __init__(
         self,
@@ -62,9 +70,13 @@ class Producer:
         self.nacked = 0  # sequence numbers asked for
         self.duplicates = 0
 
-        # audio level (RFC 6464) of the packets since the last take_audio_level()
-        self._level_sum = 0
+        # audio activity (RFC 6464) of the packets since the last take_audio_activity(): how many
+        # carried a level, how many of those were voiced right after a voiced one (a voice lasts,
+        # a click does not), the loudest (a level byte: 0 loudest)
         self._level_count = 0
+        self._level_voiced = 0
+        self._level_run = 0  # 1 while the last packet was voiced
+        self._level_peak = 127
 
         # REMB to the publisher: the lowest of the consumers' estimates, rate-limited
         self.remb_sent: Optional[int] = None
@@ -181,8 +193,15 @@ class Producer:
         if self.kind == "audio":
             level = self._audio_level(data, ext) if ext and self._audio_level_id else -1
             if level >= 0:
-                self._level_sum += level & 0x7F
+                dbov = level & 0x7F
                 self._level_count += 1
+                if dbov < self._level_peak:
+                    self._level_peak = dbov
+                if dbov <= VOICE_LEVEL:  # voiced, and counted if the packet before was voiced too
+                    self._level_voiced += self._level_run
+                    self._level_run = 1
+                else:
+                    self._level_run = 0
             fanout = self._fanout
             if not fanout or self.paused:
                 return
@@ -201,8 +220,13 @@ class Producer:
             ts = _U32.unpack_from(data, 4)[0]
             detect = self._keyframe
             keyframe = detect is not None and detect(data, offset, end)
-            rest = data[offset:end]
-            b0 = 0x80
+            # abs-send-time (rtp.abs_send_time, inlined) for the subscribers' bandwidth
+            # estimation, once for all: they are sent within this call (a DownTrack whose
+            # subscriber declined the extension strips it)
+            rest = _pack_abs_send_time(
+                _ABS_SEND_TIME_BLOCK, _ABS_SEND_TIME_ELEMENT | (int(now * 262144.0) & 0xFFFFFF)
+            ) + data[offset:end]
+            b0 = 0x90
         for track in fanout:
             track.forward(rest, b0, b1, seq, ts, plen, keyframe, now)
 
@@ -235,15 +259,15 @@ class Producer:
             for i in range(0, len(sequence_numbers), 64):
                 self._send_rtcp(rtp.pack_nack(self._rtcp_ssrc, self.ssrc, sequence_numbers[i:i + 64]))
 
-    def take_audio_level(self) -> Optional[float]:
-        """Mean audio level (dBov, -127..0) of the packets since the last call; None if no
-        packet carried one (or the producer is paused)."""
-        count = self._level_count
-        total = self._level_sum
-        self._level_sum = self._level_count = 0
+    def take_audio_activity(self) -> Optional[AudioActivity]:
+        """The packets since the last call: their loudest level (dBov) and the share of voiced
+        ones (see speaker.py); None if no packet carried a level (or the producer is paused)."""
+        count, voiced, peak = self._level_count, self._level_voiced, self._level_peak
+        self._level_count = self._level_voiced = 0
+        self._level_peak = 127
         if not count or self.paused or self.closed:
             return None
-        return -total / count
+        return AudioActivity(peak=-float(peak), voiced=voiced / count)
 
     def _audio_level(self, data: bytes, ext: int) -> int:
         """The audio-level byte (V flag and level) from a one-byte extension block, or -1."""

@@ -26,7 +26,7 @@ from .errors import SdpError
 from .fastpath import InboundFastPath
 from .ice import announce_addresses, guard_connection, rtc_configuration
 from .producer import Producer
-from .sdp import AUDIO_LEVEL_URI, MID_URI, check_remote, forwardable_preferences
+from .sdp import AUDIO_LEVEL_URI, MID_URI, check_remote, forwardable_preferences, in_offer_order
 from .stats import Counters
 from .transport import SrtpWire
 
@@ -85,7 +85,10 @@ class PublishConnection:
             for media in description.media:
                 if media.rtp.muxId not in known:
                     transceiver = self.pc.addTransceiver(media.kind, direction="recvonly")
-                    transceiver.setCodecPreferences(prefs[media.kind])
+                    wanted = prefs[media.kind]
+                    if self.config.publisher_codec_order:
+                        wanted = in_offer_order(wanted, media.rtp.codecs)
+                    transceiver.setCodecPreferences(wanted)
             try:
                 await self.pc.setRemoteDescription(RTCSessionDescription(sdp=text, type="offer"))
                 self._install()

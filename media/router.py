@@ -1,7 +1,8 @@
 """Router: one room. Every peer consumes every producer of every other peer.
 
-The router also observes its audio producers' levels (RFC 6464, read once per inbound packet by
-each Producer) on a timer, and reports the dominant speaker and the levels through ``on_event``.
+The router also observes its audio producers' activity (RFC 6464 levels, counted once per inbound
+packet by each Producer) on a timer, and reports the dominant speaker and the levels through
+``on_event``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Callable, Optional
 
 from .config import MediaConfig
 from .peer import Peer
-from .speaker import SpeakerDetector, dbov_to_linear
+from .speaker import AudioActivity, SpeakerDetector, dbov_to_linear
 from .stats import Counters
 from .subscriber import OfferCallback
 
@@ -130,22 +131,23 @@ class Router:
             self._start_speaker_timer()
 
     def observe_speakers(self, now: float) -> None:
-        """One evaluation (the timer's): feed the levels, emit ``active_speaker`` when the
-        dominant speaker changes and ``audio_levels`` when the (rounded) levels changed."""
-        levels: dict[str, Optional[float]] = {}
+        """One evaluation (the timer's): feed each peer's audio activity since the last one, emit
+        ``active_speaker`` when the dominant speaker changes and ``audio_levels`` when the
+        (rounded) levels changed."""
+        activities: dict[str, Optional[AudioActivity]] = {}
         for peer_id, producer in self._audio_producers():
-            level = producer.take_audio_level()
-            if level is not None and (levels.get(peer_id) is None or level > levels[peer_id]):
-                levels[peer_id] = level
-            else:
-                levels.setdefault(peer_id, None)
+            interval = producer.take_audio_activity()
+            known = activities.get(peer_id)
+            if interval is not None and known is not None:  # two microphones: the louder, the busier
+                interval = AudioActivity(max(interval.peak, known.peak), max(interval.voiced, known.voiced))
+            activities[peer_id] = interval if interval is not None else known
         before = self.speaker.speaker
-        self.speaker.update(now, levels)
+        self.speaker.update(now, activities)
         current = self.speaker.speaker
         if current != before:
             level = round(dbov_to_linear(self.speaker.speaker_level), 3) if current is not None else 0.0
             self._emit("active_speaker", {"peer_id": current, "level": level})
-        linear = {p: round(dbov_to_linear(self.speaker.levels[p]), 3) for p in levels}
+        linear = {p: round(dbov_to_linear(self.speaker.levels[p]), 3) for p in activities}
         if linear != self._levels_sent:
             self._levels_sent = linear
             self._emit("audio_levels", dict(linear))

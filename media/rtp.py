@@ -55,6 +55,12 @@ def payload_end(data: bytes) -> int:
     return len(data)
 
 
+def abs_send_time(now: float) -> int:
+    """A send time in seconds as the abs-send-time header extension's value: 24 bits, 6.18
+    fixed point (wraps every 64 s; receivers use differences only, so any clock will do)."""
+    return int(now * 262144.0) & 0xFFFFFF
+
+
 def extension_elements(data: bytes) -> dict[int, bytes]:
     """The header extension elements of a packet, by id (one-byte and two-byte forms)."""
     b0 = data[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiortc import sdp as aiortc_sdp
 from aiortc.codecs import CODECS
-from aiortc.rtcpeerconnection import filter_preferred_codecs, find_common_codecs
+from aiortc.rtcpeerconnection import filter_preferred_codecs, find_common_codecs, is_codec_compatible
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
 from .errors import SdpError
@@ -13,6 +13,7 @@ from .ice import filter_remote_candidates
 MAX_SDP_LENGTH = 100_000
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 MEDIA_KINDS = ("audio", "video")
 
 
@@ -39,6 +40,21 @@ def forwardable_preferences(kind: str, video_codecs: list[str]) -> list[RTCRtpCo
     if kind == "video":
         prefs.append(rtx_capability())
     return prefs
+
+
+def in_offer_order(prefs: list[RTCRtpCodecCapability], offered: list) -> list[RTCRtpCodecCapability]:
+    """``prefs`` reordered as the offer lists them (a codec the offer lacks goes last, RTX stays
+    last): the answer's first codec is what the publisher sends, so this lets the publisher
+    choose among the codecs we forward (Safari lists H.264 first; a client can prefer one with
+    ``setCodecPreferences``)."""
+    media = [c for c in offered if c.mimeType.lower() != "video/rtx" and c.mimeType.lower() != "audio/rtx"]
+
+    def position(pref: RTCRtpCodecCapability) -> int:
+        if pref.mimeType.lower().endswith("/rtx"):
+            return len(media) + 1
+        return next((i for i, c in enumerate(media) if is_codec_compatible(pref, c)), len(media))
+
+    return sorted(prefs, key=position)  # stable: the server's order among equals
 
 
 def check_remote(text, kind: str, allowed, preferences: dict | None = None):

@@ -46,6 +46,7 @@ class SFU:
             "rtp_packets_out": c.rtp_packets_out + sum(s.downtrack.packets for s in slots),
             "rtp_bytes_out": c.rtp_bytes_out + sum(s.downtrack.bytes for s in slots),
             "rtp_retransmitted": c.rtp_retransmitted + sum(s.downtrack.retransmitted for s in slots),
+            "rtp_retransmit_limited": c.rtp_retransmit_limited + sum(s.downtrack.retransmit_limited for s in slots),
             "keyframe_requests": c.keyframe_requests + sum(p.keyframe_requests for p in producers),
             "rtp_nacked": c.rtp_nacked + sum(p.nacked for p in producers),
             "decoded_frames": c.decoded_frames,

@@ -13,6 +13,7 @@ class Counters:
         self.rtp_packets_out = 0
         self.rtp_bytes_out = 0
         self.rtp_retransmitted = 0
+        self.rtp_retransmit_limited = 0  # NACKed packets not resent: over a retransmission limit
         self.keyframe_requests = 0
         self.rtp_nacked = 0  # sequence numbers the SFU asked publishers to resend
 
@@ -32,3 +33,4 @@ class Counters:
         self.rtp_packets_out += track.packets
         self.rtp_bytes_out += track.bytes
         self.rtp_retransmitted += track.retransmitted
+        self.rtp_retransmit_limited += track.retransmit_limited

@@ -30,7 +30,8 @@ from .errors import SdpError, StaleRevision
 from .fastpath import InboundFastPath
 from .feedback import SubscriberFeedback
 from .ice import announce_addresses, guard_connection, rtc_configuration
-from .sdp import AUDIO_LEVEL_URI, check_remote, codec_capability, rtx_capability
+from .producer import SUBSCRIBER_ABS_SEND_TIME_ID
+from .sdp import ABS_SEND_TIME_URI, AUDIO_LEVEL_URI, check_remote, codec_capability, rtx_capability
 from .stats import Counters
 from .transport import SrtpWire
 
@@ -262,8 +263,12 @@ class SubscribeConnection:
             for c in negotiated:
                 if c.name.lower() == "rtx" and c.parameters.get("apt") == primary:
                     rtx_pt = c.payloadType
-            audio_level = any(e.uri == AUDIO_LEVEL_URI for e in transceiver._headerExtensions)
-            slot.downtrack.set_payload_types(pt_map, rtx_pt, audio_level=audio_level)
+            extensions = transceiver._headerExtensions
+            audio_level = any(e.uri == AUDIO_LEVEL_URI for e in extensions)
+            abs_send_time = any(e.uri == ABS_SEND_TIME_URI and e.id == SUBSCRIBER_ABS_SEND_TIME_ID
+                                for e in extensions)
+            slot.downtrack.set_payload_types(pt_map, rtx_pt, audio_level=audio_level,
+                                             abs_send_time=abs_send_time)
             if slot.downtrack.producer is not producer and not producer.closed:
                 slot.downtrack.bind(producer)
             consumer.active = True

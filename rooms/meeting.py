@@ -34,6 +34,13 @@ unmute themselves (:meth:`Meeting.update_media_state` raises :class:`Forbidden`)
 typically after the participant asked (:meth:`Meeting.request_unmute`). Nobody is ever unmuted
 remotely: lifting the flag lets the participant unmute themselves. Hosts and staff are never held
 muted (they could lift the flag themselves).
+
+Coming back. A client whose connection dropped joins again on a new connection. If it proves it
+is the same person (the server's ``resume_key``, see ``RoomService.resumable``), it keeps its id
+(``RoomService.record_return`` reopens its row) and gets back the role it had in this meeting,
+promoted or demoted, not the invite's, and :meth:`Meeting.admission` lets it straight in (``returning``): it was admitted
+before, so neither the lobby nor a lock made meanwhile keeps it out. An ended meeting and a
+removal still do.
 """
 
 from __future__ import annotations
@@ -385,16 +392,17 @@ class Meeting:
             (device_id is not None and device_id in self.removed_devices)
 
     def admission(self, role: Role | str, *, invite_id: str | None = None,
-                  device_id: str | None = None) -> str:
+                  device_id: str | None = None, returning: bool = False) -> str:
         """``"join"`` or ``"lobby"`` for someone asking to join with ``role``; raises
         :class:`MeetingEnded`, :class:`RemovedFromMeeting` or :class:`MeetingLocked` (all code
-        ``forbidden``). See the module docstring for the rules."""
+        ``forbidden``). See the module docstring for the rules. ``returning``: a participant
+        coming back after a dropped connection (see "Coming back"), already admitted once."""
         role = Role(role)
         if self.ended:
             raise MeetingEnded()
         if self.is_removed(invite_id, device_id):
             raise RemovedFromMeeting()
-        if role in (Role.HOST, Role.STAFF):
+        if role in (Role.HOST, Role.STAFF) or returning:
             return "join"
         if self.locked:
             raise MeetingLocked()

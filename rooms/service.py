@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +18,7 @@ from . import tokens
 from .db import Database
 from .errors import RoomNotFound, TokenError, ValidationError
 from .grants import Role
+from .meeting import RemovedFromMeeting
 from .models import (
     LABEL_MAX,
     NAME_MAX,
@@ -32,6 +36,11 @@ from .models import (
 ROOM_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,%d}" % (ROOM_ID_MAX - 1))
 DEFAULT_LABELS = {Role.HOST: "Host link", Role.PARTICIPANT: "Participant link"}
 _UNSET = object()
+# How long after a dropped connection a client may come back as the same person (its role kept):
+# long enough for a network change or a laptop lid, short enough that a stale key is worthless.
+RESUME_WINDOW = timedelta(minutes=15)
+_RESUME_CONTEXT = b"sitroom-resume-v1:"  # a resume key's MAC can never be an invite token's
+RESUME_KEY_MAX = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +314,20 @@ class RoomService:
             session.add(participant)
         return participant
 
+    async def record_return(self, participant_id: str, name: str, organisation: str | None) -> Participant | None:
+        """Reopen an earlier join for a participant coming back after a dropped connection (see
+        :meth:`resumable`): same row and id, ``left_at`` cleared, name and organisation as given now.
+        None if there is no such row or it was removed."""
+        name = _text(name, "name", min_len=1, max_len=NAME_MAX)
+        organisation = _text(organisation or "", "organisation", min_len=0, max_len=ORGANISATION_MAX)
+        async with self.db.session() as session:
+            participant = await session.get(Participant, participant_id)
+            if participant is None or participant.removed:
+                return None
+            participant.left_at = None
+            participant.name, participant.organisation = name, organisation
+        return participant
+
     async def record_leave(self, participant_id: str) -> Participant | None:
         """Record that a participant left (idempotent; None if there is no such participant)."""
         async with self.db.session() as session:
@@ -323,6 +346,67 @@ class RoomService:
                 if participant.left_at is None:
                     participant.left_at = self.clock()
         return participant
+
+    async def record_role(self, participant_id: str, role: Role | str) -> Participant | None:
+        """Store a participant's role after a promotion or demotion, so that a client coming back
+        after a dropped connection gets it again (:meth:`resumable`). None if there is no such row."""
+        role = _role(role)
+        async with self.db.session() as session:
+            participant = await session.get(Participant, participant_id)
+            if participant is not None:
+                participant.role = role.value
+        return participant
+
+    # ---- coming back after a dropped connection ---------------------------------------------------
+
+    def resume_key(self, participant_id: str) -> str:
+        """A secret the server gives a joined client, with which it proves on its next ``join``
+        (after the connection dropped) that it is this participant: ``<participant id>.<MAC>``."""
+        return f"{participant_id}.{self._resume_mac(participant_id)}"
+
+    def _resume_mac(self, participant_id: str) -> str:
+        mac = hmac.new(self.secret, _RESUME_CONTEXT + participant_id.encode("utf-8"), hashlib.sha256)
+        return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
+
+    def resume_participant_id(self, key: object) -> str | None:
+        """The participant id a genuine resume key names, or None (forged, malformed)."""
+        if not isinstance(key, str) or len(key) > RESUME_KEY_MAX or not key.isascii() or key.count(".") != 1:
+            return None
+        participant_id, mac = key.split(".")
+        if not participant_id:
+            return None
+        return participant_id if hmac.compare_digest(mac, self._resume_mac(participant_id)) else None
+
+    def peek_token(self, token: str) -> tuple[str, str] | None:
+        """``(room id, invite id)`` of a token whose signature and expiry verify, without asking
+        the database (so without the revocation and use checks of :meth:`verify_token`); None
+        otherwise."""
+        try:
+            claims = tokens.verify(token, self.secret, now=self.clock())
+        except TokenError:
+            return None
+        room_id, invite_id = claims.get("room"), claims.get("inv")
+        if not isinstance(room_id, str) or not isinstance(invite_id, str):
+            return None
+        return room_id, invite_id
+
+    async def resumable(self, participant_id: str, *, room_id: str, invite_id: str | None) -> Participant | None:
+        """The earlier join a client comes back from, if it may: the same room and the same invite,
+        not removed, and still open or closed less than :data:`RESUME_WINDOW` ago. Its ``role``
+        (kept current by :meth:`record_role`) is the role to restore; None if it may not.
+
+        Raises :class:`~rooms.meeting.RemovedFromMeeting` (``forbidden``) when that join was removed
+        by a host or staff member less than :data:`RESUME_WINDOW` ago: the key proves it is the
+        removed person, whatever device id or link they come back with."""
+        async with self.db.session() as session:
+            row = await session.get(Participant, participant_id)
+        if row is None or row.room_id != room_id:
+            return None
+        if row.left_at is not None and self.clock() - row.left_at > RESUME_WINDOW:
+            return None
+        if row.removed:
+            raise RemovedFromMeeting()
+        return row if row.invite_id == invite_id else None
 
     async def list_participants(self, room_id: str, present_only: bool = True) -> list[Participant]:
         """The room's participants in join order; only those who have not left by default."""

@@ -3,7 +3,10 @@
 One of: nothing, a live panel, a page of a document (with an optional pointer), or a participant's
 camera or screen. :class:`Stage` holds the current :class:`StageState`; every change bumps
 ``version``, records who made it and when, and returns a :class:`TimelineEntry` for the meeting's
-timeline. Permission checks (who may change the stage) belong to ``rooms.grants``, not here.
+timeline. Pointer moves are the exception: they are ephemeral (sent as their own event, never
+stored) and leave ``version``, ``changed_by`` and ``changed_at`` alone, so that a presenter's
+pointing never makes another presenter's ``expected_version`` stale. Permission checks (who may
+change the stage) belong to ``rooms.grants``, not here.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Callable
+
+from .meeting import iso_utc
 
 __all__ = ["Stage", "StageError", "StageState", "TimelineEntry", "STAGE_KINDS", "SOURCES"]
 
@@ -34,16 +39,22 @@ class StageError(ValueError):
 
 
 def _iso(t: datetime | None) -> str | None:
-    return t.isoformat() if t is not None else None
+    """The protocol's one time format (``2026-11-23T09:30:00Z``), via ``rooms.meeting.iso_utc``."""
+    return iso_utc(t) if t is not None else None
 
 
 def _parse_time(v: Any) -> datetime | None:
-    if v is None or isinstance(v, datetime):
-        return v
-    try:
-        return datetime.fromisoformat(str(v).replace("Z", "+00:00"))
-    except ValueError:
-        raise StageError("changed_at must be an ISO 8601 time") from None
+    """An aware UTC time from ``...Z``, ``...+00:00`` (or any offset) or a naive time (taken as UTC)."""
+    if v is None:
+        return None
+    if not isinstance(v, datetime):
+        if not isinstance(v, str):
+            raise StageError("changed_at must be an ISO 8601 time")
+        try:
+            v = datetime.fromisoformat(v.strip().replace("z", "Z").replace("Z", "+00:00"))
+        except ValueError:
+            raise StageError("changed_at must be an ISO 8601 time") from None
+    return v.replace(tzinfo=timezone.utc) if v.tzinfo is None else v.astimezone(timezone.utc)
 
 
 def _check_id(name: str, value: Any) -> str:
@@ -242,7 +253,6 @@ class Stage:
         what: str,
         details: dict[str, Any],
         expected_version: int | None,
-        ephemeral: bool = False,
         **changes: Any,
     ) -> tuple[StageState, TimelineEntry]:
         _check_id("by", by)
@@ -255,7 +265,7 @@ class Stage:
         new.validate()
         self._state = new
         entry = TimelineEntry(
-            who=by, what=what, when=now, details=details, room_id=self.room_id, version=new.version, ephemeral=ephemeral
+            who=by, what=what, when=now, details=details, room_id=self.room_id, version=new.version
         )
         return replace(new), entry
 
@@ -298,24 +308,31 @@ class Stage:
             **{**self._CLEARED, "kind": "document", "document_id": document_id, "page": page},
         )
 
-    def move_pointer(
-        self, x: float | None, y: float | None = None, *, by: str, expected_version: int | None = None
-    ) -> tuple[StageState, TimelineEntry]:
-        """Point at (x, y) in 0..1 of what is shown; ``move_pointer(None, by=...)`` hides it."""
+    def move_pointer(self, x: float | None, y: float | None = None, *, by: str) -> tuple[StageState, TimelineEntry]:
+        """Point at (x, y) in 0..1 of what is shown; ``move_pointer(None, by=...)`` hides it.
+
+        Ephemeral: the version, ``changed_by`` and ``changed_at`` stay as they are (pointer moves
+        are broadcast as their own ``stage_pointer`` event, not as a ``stage`` change), so a
+        pointer never conflicts with, nor causes a conflict for, a real stage change.
+        """
+        _check_id("by", by)
         if self._state.kind == "empty":
             raise StageError("nothing is on the stage to point at")
         if x is None and y is None:
             pointer = None
         else:
             pointer = (_check_coord("x", x), _check_coord("y", y))
-        return self._commit(
-            by,
-            "stage_pointer",
-            {"pointer": list(pointer) if pointer else None},
-            expected_version,
+        self._state = replace(self._state, pointer=pointer)
+        entry = TimelineEntry(
+            who=by,
+            what="stage_pointer",
+            when=self._clock(),
+            details={"pointer": list(pointer) if pointer else None},
+            room_id=self.room_id,
+            version=self._state.version,
             ephemeral=True,
-            pointer=pointer,
         )
+        return replace(self._state), entry
 
     def show_participant(
         self, participant_id: str, source: str = "camera", *, by: str, expected_version: int | None = None
@@ -338,3 +355,25 @@ class Stage:
         if not isinstance(locked, bool):
             raise StageError("locked must be true or false")
         return self._commit(by, "stage_lock", {"locked": locked}, expected_version, locked_follow=locked)
+
+    def participant_gone(
+        self, participant_id: str, source: str | None = None, *, by: str
+    ) -> tuple[StageState, TimelineEntry] | None:
+        """Empty the stage if it shows ``participant_id`` (or only its ``source``, when given).
+
+        For when that participant left (``source`` None) or stopped that share: a stage must not
+        keep showing a video nobody sends. Returns None when the stage shows something else. The
+        timeline entry is ``stage_clear`` with the reason (``left`` or ``screen_stopped``).
+        """
+        state = self._state
+        if state.kind != "participant" or state.participant_id != participant_id:
+            return None
+        if source is not None and state.source != source:
+            return None
+        details = {
+            "previous": "participant",
+            "participant_id": participant_id,
+            "source": state.source,
+            "reason": "left" if source is None else f"{source}_stopped",
+        }
+        return self._commit(by, "stage_clear", details, None, **{**self._CLEARED, "kind": "empty"})

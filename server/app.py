@@ -19,7 +19,7 @@ from aiohttp import web
 import media
 from rooms.chat import ChatService
 from rooms.db import Database
-from rooms.meeting import MeetingRegistry
+from rooms.meeting import MeetingRegistry, iso_utc
 from rooms.panels.feed import CityFeed
 from rooms.repository import DocumentRepository, PanelRepository
 from rooms.service import RoomService
@@ -74,7 +74,7 @@ class Hub:
         return {"id": row["id"], "title": row["title"], "filename": row["filename"], "kind": row["kind"],
                 "status": row["status"], "error": row.get("error"), "page_count": row["page_count"],
                 "pages": pages,
-                "created_at": created.isoformat().replace("+00:00", "Z") if created else None}
+                "created_at": iso_utc(created) if created else None}
 
     def remove_document_files(self, row: dict) -> None:
         folder = Path(row["storage_dir"])
@@ -114,6 +114,8 @@ def create_app(config: Config) -> web.Application:
             announce=dict(config.announce),
             ice_servers=list(config.ice_servers),
             allowed_remote_networks=config.allowed_remote_networks,
+            **({"video_codecs": list(config.video_codecs), "publisher_codec_order": False}
+               if config.video_codecs else {}),
         )),
         sio=sio,
         panels=PanelRepository(db),

@@ -69,6 +69,8 @@ class ChatEvents:
                                                        "level": data.get("level")}, room=room_id)
                 elif kind == "audio_levels":
                     await self.emit("audio_levels", {"levels": data}, room=room_id)
+                elif kind == "producer_removed" and data.get("source") == "screen":  # stage_events.py
+                    await self.participant_left_stage(room_id, data.get("peer_id"), source="screen")
             except Exception:  # noqa: BLE001 - a speaker event is never worth a crash
                 log.exception("media event %s for %s failed", kind, room_id)
 

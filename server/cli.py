@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .config import Config, ConfigError, from_env, parse_announce, parse_ice_servers
+from .config import Config, ConfigError, from_env, parse_announce, parse_ice_servers, split_list
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,6 +29,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="STUN/TURN servers for clients and the SFU (default: none)")
     serve.add_argument("--redis", help="Redis URL to share Socket.IO rooms between processes")
     serve.add_argument("--redis-channel", help="Redis pub/sub channel (default: sitroom)")
+    serve.add_argument("--panel-url-allow", metavar="ENTRIES",
+                       help="what HTTP panels may fetch: comma-separated 'public', hosts, *.domain, host:port, "
+                            "URL prefixes, networks ('' turns HTTP panels off; default: public hosts only)")
+    serve.add_argument("--video-codecs", metavar="LIST",
+                       help="video codecs to forward, in order of preference, e.g. H264,VP8 (default: VP8 and "
+                            "H264, each publisher's preference chooses)")
     serve.add_argument("--admin-token", help="bearer token that /api/metrics requires")
     serve.add_argument("--create-key", help="bearer token that creating rooms requires")
     serve.add_argument("--test-mode", action="store_true", default=None,
@@ -61,6 +67,10 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.announce = parse_announce(args.announce)
     if getattr(args, "ice_servers", None) is not None:
         cfg.ice_servers = parse_ice_servers(args.ice_servers)
+    if getattr(args, "panel_url_allow", None) is not None:
+        cfg.panel_url_allow = split_list(args.panel_url_allow)
+    if getattr(args, "video_codecs", None) is not None:
+        cfg.video_codecs = [c.upper() for c in split_list(args.video_codecs)]
     return cfg
 
 

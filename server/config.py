@@ -47,6 +47,14 @@ class Config:
     max_document_pages: int = 300
     render_time_limit_s: float = 60.0
     max_panels_per_room: int = 32
+    # URLs HTTP panels may fetch (rooms/panels/urlpolicy.py); None: public hosts only, plus loopback
+    # in test and demo mode. Set: exactly these entries ("public", hosts, host:port, URL prefixes,
+    # networks); empty: no HTTP panels.
+    panel_url_allow: list[str] | None = None
+    # Video codecs the SFU forwards. None: VP8 and H.264, each publisher's own preference chooses
+    # (Safari sends H.264, Chrome and Firefox VP8). Set: only these, in this order of preference
+    # for every publisher, e.g. ["H264", "VP8"] for rooms with many iPhones.
+    video_codecs: list[str] | None = None
     log_level: str = "info"
 
     @property
@@ -61,6 +69,13 @@ class Config:
             return self.public_url.rstrip("/")
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def panel_url_entries(self) -> list[str]:
+        """The allow-list of HTTP panel URLs in force (see ``panel_url_allow``)."""
+        if self.panel_url_allow is not None:
+            return list(self.panel_url_allow)
+        return ["public", *LOOPBACK_NETWORKS] if (self.test_mode or self.demo) else ["public"]
 
     @property
     def allowed_remote_networks(self) -> list[str] | None:
@@ -91,6 +106,16 @@ class Config:
         for server in self.ice_servers:
             if not isinstance(server, dict) or "urls" not in server:
                 raise ConfigError(f"ICE server needs 'urls': {server!r}")
+        if self.video_codecs is not None:
+            unknown = [c for c in self.video_codecs if c.upper() not in ("VP8", "H264")]
+            if unknown or not self.video_codecs:
+                raise ConfigError(f"video codecs must be VP8 and/or H264, not {','.join(self.video_codecs)!r}")
+        from rooms.panels.urlpolicy import UrlPolicy
+
+        try:
+            UrlPolicy.parse(self.panel_url_entries)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 def parse_announce(items: list[str]) -> dict[str, str]:
@@ -120,7 +145,7 @@ def parse_ice_servers(value: str) -> list[dict]:
     return [{"urls": [u.strip() for u in value.split(",") if u.strip()]}]
 
 
-def _split(value: str) -> list[str]:
+def split_list(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
@@ -145,11 +170,15 @@ def from_env(env: dict[str, str] | None = None) -> Config:
     if (v := get("data_dir")) is not None:
         cfg.data_dir = Path(v)
     if (v := get("ice_addresses")) is not None:
-        cfg.ice_addresses = _split(v)
+        cfg.ice_addresses = split_list(v)
     if (v := get("announce")) is not None:
-        cfg.announce = parse_announce(_split(v))
+        cfg.announce = parse_announce(split_list(v))
     if (v := get("ice_servers")) is not None:
         cfg.ice_servers = parse_ice_servers(v)
     if (v := get("test_mode")) is not None:
         cfg.test_mode = v.lower() in ("1", "true", "yes")
+    if (v := get("panel_url_allow")) is not None:
+        cfg.panel_url_allow = split_list(v)
+    if (v := get("video_codecs")) is not None:
+        cfg.video_codecs = [c.upper() for c in split_list(v)]
     return cfg

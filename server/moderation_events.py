@@ -7,12 +7,11 @@ the room, the SFU paused or resumed, connections closed, the timeline written.
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from rooms.grants import Action, Role, can
+from rooms.meeting import iso_utc
 from rooms.moderation import Moderation
 
 from . import validate
@@ -120,14 +119,7 @@ class ModerationEvents:
     async def on_end_meeting(self, session: Session, data: dict) -> dict:
         meeting, moderation = self._moderation(session)
         result = moderation.end(session.participant)
-        # Everyone is disconnected, the actor included. ``apply`` closes connections 50 ms after it
-        # starts them, before it has persisted the result: on a busy machine the actor's
-        # connection closed before this handler returned and its ack was lost. So the
-        # connections are closed only once everything else is done.
-        await self.apply(meeting, replace(result, disconnect=()))
-        for participant in result.disconnect:
-            if participant.sid:
-                asyncio.ensure_future(self._kick(participant.sid))
+        await self.apply(meeting, result)  # everyone is disconnected, the actor too, after its ack
         return {"changed": result.changed}
 
     # ---- invites and the record ---------------------------------------------------------------
@@ -185,7 +177,7 @@ class ModerationEvents:
 
 def _invite_dict(invite) -> dict:
     def iso(value):
-        return value.isoformat().replace("+00:00", "Z") if value else None
+        return iso_utc(value) if value else None
 
     return {"id": invite.id, "role": str(invite.role), "label": invite.label,
             "expires_at": iso(invite.expires_at), "revoked_at": iso(invite.revoked_at),

@@ -22,7 +22,7 @@ import socketio
 import media
 from rooms.errors import DomainError
 from rooms.grants import Action, Role, can
-from rooms.meeting import LiveParticipant, LobbyEntry, Meeting
+from rooms.meeting import LiveParticipant, LobbyEntry, Meeting, normalize_device_id
 from rooms.documents import DocumentError
 from rooms.moderation import ModerationResult, persist
 from rooms.panels.spec import PanelError
@@ -48,6 +48,11 @@ SOURCE_ACTION = {
     "screen": Action.SHARE_SCREEN,
 }
 KIND_SOURCES = {"audio": ("microphone",), "video": ("camera",)}
+# subscribe_prefs: the video sources a subscriber may pause (audio is never paused by it), and how
+# many (publisher, source) pairs one request may name.
+PAUSABLE_SOURCES = ("camera", "screen")
+MAX_PAUSED = 512
+ROLE_CHANGES = ("promote", "demote", "transfer_host")
 
 
 class RequestError(Exception):
@@ -71,6 +76,13 @@ class Admission:
     name: str
     organisation: str
     device_id: str | None
+    # Comes back after a dropped connection: the participant id it had (kept, so that the others'
+    # pins, its chat authorship and the record stay one person), and with it the role it had.
+    returning_id: str | None = None
+
+    @property
+    def returning(self) -> bool:
+        return self.returning_id is not None
 
 
 @dataclass
@@ -89,6 +101,8 @@ class Session:
     peer: Any = None  # media.Peer
     key: str = field(default_factory=lambda: secrets.token_urlsafe(24))  # for HTTP calls (uploads)
     acked: asyncio.Event = field(default_factory=asyncio.Event)  # the join answer has been queued
+    # subscribe_prefs: the (publisher id, source) pairs this subscriber asked not to receive.
+    video_paused: set[tuple[str, str]] = field(default_factory=set)
 
     @property
     def role(self) -> str | None:
@@ -150,25 +164,53 @@ class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespa
         token = validate.string(data, "token", max_len=2048, min_len=1)
         name = validate.string(data, "name", max_len=64, min_len=1)
         organisation = validate.string(data, "organisation", max_len=80, required=False)
-        device_id = validate.string(data, "device_id", max_len=64, required=False) or None
+        device_id = normalize_device_id(data.get("device_id") or None)
+        resume_key = validate.string(data, "resume_key", max_len=256, required=False) or None
         async with session.lock:
             if session.participant is not None or session.lobby is not None:
                 raise RequestError("already_joined", "this connection has already joined")
+            # A key that does not verify is ignored: the client joins afresh, with the invite's role.
+            earlier_id = self.hub.rooms.resume_participant_id(resume_key) if resume_key else None
+            if earlier_id is not None:
+                await self._take_over(session, earlier_id, self.hub.rooms.peek_token(token))
             claims = await self.hub.rooms.verify_token(token)
             room = await self.hub.rooms.get_room(claims.room_id)
+            role, returning_id = str(claims.role), None
+            if earlier_id is not None:
+                earlier = await self.hub.rooms.resumable(earlier_id, room_id=room.id,
+                                                         invite_id=claims.invite_id)
+                if earlier is not None:
+                    role, returning_id = str(earlier.role), earlier.id
             admission = Admission(
-                room_id=room.id, title=room.title, role=str(claims.role), invite_id=claims.invite_id,
+                room_id=room.id, title=room.title, role=role, invite_id=claims.invite_id,
                 personal_invite=claims.personal,
-                name=name, organisation=organisation, device_id=device_id,
+                name=name, organisation=organisation, device_id=device_id, returning_id=returning_id,
             )
             meeting = self.hub.meetings.get_or_create_for(room)
             decision = meeting.admission(admission.role, invite_id=admission.invite_id,
-                                         device_id=admission.device_id)
+                                         device_id=admission.device_id, returning=admission.returning)
             if decision == "lobby":
                 return await self._wait_in_lobby(session, meeting, admission)
             result = await self._admit(session, meeting, admission)
             asyncio.get_running_loop().call_soon(session.acked.set)
             return result
+
+    async def _take_over(self, session: Session, participant_id: str,
+                         room_invite: tuple[str, str] | None) -> None:
+        """A client comes back (a verified resume key, with the same invite to the same room) while
+        its old connection is still open here, because the server has not noticed the drop yet:
+        close the old one first, so that the same person is not in the meeting twice (and a
+        personal invite is free again for the check that follows)."""
+        if room_invite is None:
+            return
+        for other in list(self.sessions.values()):
+            old = other.participant
+            if (other is not session and old is not None and old.id == participant_id
+                    and (other.room_id, old.invite_id) == room_invite):
+                log.info("%s comes back on %s; closing its old connection %s", participant_id,
+                         session.sid, other.sid)
+                await self._drop(other.sid)
+                asyncio.ensure_future(self.disconnect(other.sid))
 
     async def _wait_in_lobby(self, session: Session, meeting: Meeting, admission: Admission) -> dict:
         entry = LobbyEntry.new(admission.name, admission.organisation, admission.role, sid=session.sid,
@@ -183,9 +225,15 @@ class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespa
 
     async def _admit(self, session: Session, meeting: Meeting, admission: Admission) -> dict:
         """Make the connection a participant and answer with what a joined client needs."""
-        row = await self.hub.rooms.record_join(
-            admission.room_id, admission.invite_id, admission.name, admission.organisation, admission.role
-        )
+        row = None
+        if admission.returning_id is not None and meeting.get(admission.returning_id) is None:
+            row = await self.hub.rooms.record_return(admission.returning_id, admission.name,
+                                                     admission.organisation)
+        if row is None:  # a first join, or the earlier participant is somehow still here
+            admission.returning_id = None
+            row = await self.hub.rooms.record_join(
+                admission.room_id, admission.invite_id, admission.name, admission.organisation, admission.role
+            )
         participant = LiveParticipant(
             id=row.id, name=row.name, organisation=row.organisation or "", role=admission.role,
             joined_at=row.joined_at, sid=session.sid, invite_id=admission.invite_id,
@@ -201,8 +249,10 @@ class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespa
         if participant.visible:
             await self.emit("participant_joined", participant.to_dict(), room=meeting.room_id,
                             skip_sid=session.sid)
-        await self.hub.timeline.record(meeting.room_id, "join", actor=participant)
-        log.info("%s joined room %s as %s", participant.id, meeting.room_id, participant.role)
+        await self.hub.timeline.record(meeting.room_id, "join", actor=participant,
+                                       details={"resumed": True} if admission.returning else None)
+        log.info("%s joined room %s as %s%s", participant.id, meeting.room_id, participant.role,
+                 " (coming back)" if admission.returning else "")
         answer = {
             "self": participant.to_dict(),
             "room": {"id": meeting.room_id, "title": meeting.title},
@@ -212,6 +262,8 @@ class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespa
             "hands": meeting.hands(),
             "chat": await self.hub.chat.history(meeting.room_id),
             "session_key": session.key,
+            "resume_key": self.hub.rooms.resume_key(participant.id),
+            "resumed": admission.returning,
             **(await self.stage_snapshot(meeting.room_id)),
         }
         if can(participant.role, Action.SEE_LOBBY):
@@ -249,6 +301,7 @@ class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespa
         if meeting is not None:
             was_hand = participant.hand_raised
             meeting.remove(participant.id)
+            await self.participant_left_stage(room_id, participant)  # stage_events.py
             if was_hand:
                 await self.emit("hands", {"queue": meeting.hands()}, room=room_id)
             if not meeting.list(include_viewers=True):
@@ -319,6 +372,25 @@ class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespa
                         skip_sid=session.sid)
         return {"self": participant.to_dict()}
 
+    async def on_subscribe_prefs(self, session: Session, data: dict) -> dict:
+        """Which videos this subscriber does not want (mediasoup's consumer.pause(), LiveKit's
+        UpdateTrackSettings{disabled}): the complete set each time, so that a lost or reordered
+        request is repaired by the next one and a reconnected client simply sends it again."""
+        self._require_joined(session)
+        wanted = _paused_sources(data.get("paused"))
+        meeting = self._meeting(session)
+        # Someone who left (or not yet joined) is ignored, not refused: the client's view may lag
+        # the server's by a request, and one stale id must not void the rest.
+        known = {(pid, source) for pid, source in wanted
+                 if pid != session.participant.id and pid in meeting}
+        peer = session.peer
+        for pid, source in session.video_paused - known:
+            peer.set_consumer_paused(pid, source, False)  # resumes at a keyframe, asked for at once
+        for pid, source in known - session.video_paused:
+            peer.set_consumer_paused(pid, source, True)
+        session.video_paused = known
+        return {"ignored": sorted({pid for pid, _ in wanted - known})}
+
     def _offer_sender(self, session: Session):
         async def send(sdp: str, revision: int, consumers: list[dict]) -> None:
             async def emit_after_ack() -> None:
@@ -364,7 +436,14 @@ class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespa
                     if participant.force_muted(kind):
                         for source in KIND_SOURCES[kind]:
                             session.peer.set_paused(source, True)
-            if participant.visible:
+            if (participant is result.target and participant.visible
+                    and result.details.get("from") == Role.VIEWER.value):
+                # A viewer was nobody to the others; promoted, it joins their meeting now.
+                await self.emit("participant_joined", participant.to_dict(), room=room_id,
+                                skip_sid=participant.sid)
+                if session is not None:
+                    await self.emit("participant_updated", participant.to_dict(), to=session.sid)
+            elif participant.visible:
                 await self.emit("participant_updated", participant.to_dict(), room=room_id)
             elif session is not None:
                 await self.emit("participant_updated", participant.to_dict(), to=session.sid)
@@ -388,11 +467,18 @@ class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespa
         if result.kind == "end" and result.changed:
             await self.emit("meeting_ended", {"by": result.actor.name}, room=room_id)
         for participant in result.disconnect:
-            if participant.sid:
-                if result.kind == "remove":
-                    await self.emit("removed", {"by": result.actor.name}, to=participant.sid)
-                asyncio.ensure_future(self._kick(participant.sid))
+            if participant.sid and result.kind == "remove":
+                await self.emit("removed", {"by": result.actor.name}, to=participant.sid)
+        if result.changed and result.kind in ROLE_CHANGES:
+            # Kept in the participant's row, for a client that comes back after a dropped connection.
+            for participant in result.updated:
+                await self.hub.rooms.record_role(participant.id, participant.role)
         await persist(result, room_id, self.hub.rooms, self.hub.timeline)
+        # Connections close last: the actor may be among them (ending the meeting), and its ack
+        # must go out first; ``_kick`` gives it a moment.
+        for participant in result.disconnect:
+            if participant.sid:
+                asyncio.ensure_future(self._kick(participant.sid))
 
     async def _complete_admission(self, session: Session, meeting: Meeting) -> None:
         async with session.lock:
@@ -413,3 +499,19 @@ class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespa
         await asyncio.sleep(0.05)
         await self._drop(sid)
         await self.disconnect(sid)
+
+
+def _paused_sources(value: Any) -> set[tuple[str, str]]:
+    """The ``paused`` list of ``subscribe_prefs``: ``[{"participant_id", "source"}, ...]``."""
+    if not isinstance(value, list) or len(value) > MAX_PAUSED:
+        raise BadRequest(f"'paused' must be a list of at most {MAX_PAUSED} entries")
+    result = set()
+    for item in value:
+        if not isinstance(item, dict):
+            raise BadRequest("each entry of 'paused' must be {\"participant_id\", \"source\"}")
+        participant_id = validate.string(item, "participant_id", max_len=64, min_len=1)
+        source = item.get("source")
+        if source not in PAUSABLE_SOURCES:
+            raise BadRequest("'source' must be 'camera' or 'screen' (audio is never paused)")
+        result.add((participant_id, source))
+    return result

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 from rooms.grants import Action
 from rooms.panels.sources import PanelRunner
 from rooms.panels.spec import PanelError, PanelSpec
+from rooms.panels.urlpolicy import UrlPolicy
 from rooms.repository import panel_spec_dict
-from rooms.stage import Stage
+from rooms.stage import Stage, StageError, StageState
 
 from . import validate
 from .validate import BadRequest
@@ -40,6 +41,18 @@ class StageEvents:
             stage = self.hub.stages[room_id] = Stage(room_id)
         return stage
 
+    def panel_url_policy(self) -> UrlPolicy:
+        """Which URLs HTTP panels may fetch (``SITROOM_PANEL_URL_ALLOW``), parsed once."""
+        policy = getattr(self, "_panel_url_policy", None)
+        if policy is None:
+            policy = self._panel_url_policy = UrlPolicy.parse(self.hub.config.panel_url_entries)
+        return policy
+
+    def _check_panel_url(self, spec: PanelSpec) -> None:
+        """Refuse (``bad_request``) an HTTP panel whose URL the allow-list does not permit."""
+        if spec.source.get("type") == "http":
+            self.panel_url_policy().check_url(spec.source["url"])
+
     async def room_opened(self, room_id: str) -> None:
         """The first participant arrived: start polling the room's panels."""
         if room_id in self.hub.panel_runners:
@@ -50,7 +63,7 @@ class StageEvents:
             await self.emit("panel_data", status.to_dict() if status else
                             {"panel_id": panel_id, "data": data, "error": error}, room=room_id)
 
-        runner = PanelRunner(on_update, feed=self.hub.city_feed)
+        runner = PanelRunner(on_update, feed=self.hub.city_feed, url_policy=self.panel_url_policy())
         self.hub.panel_runners[room_id] = runner
         for row in await self.hub.panels.list(room_id):
             try:
@@ -99,6 +112,35 @@ class StageEvents:
 
     # ---- the stage -----------------------------------------------------------------------------
 
+    async def _stage_conflict(self, session: Session) -> StageError:
+        """A change based on an old ``expected_version``: send this client the current stage first
+        (so it has landed on it when it reads the refusal), and say who changed it."""
+        stage = self.stage_of(session.room_id)
+        await self.emit("stage", stage.to_dict(), to=session.sid)
+        by = stage.state.changed_by
+        meeting = self.hub.meetings.get(session.room_id)
+        who = meeting.get(by) if meeting is not None and by else None
+        if by and by == session.participant.id:
+            name = "You"
+        elif who is not None:
+            name = who.name
+        else:
+            name = "Someone"
+        return StageError(f"{name} changed the stage meanwhile; your change was not made", code="conflict")
+
+    async def _commit_stage(self, session: Session, change) -> StageState:
+        """Run one stage change; broadcast, record it and return the state it made. A conflict
+        becomes :meth:`_stage_conflict`."""
+        try:
+            state, entry = change()
+        except StageError as exc:
+            if exc.code == "conflict":
+                raise await self._stage_conflict(session) from None
+            raise
+        await self.broadcast_stage(session.room_id)
+        await self._record_stage(session.room_id, session, entry)
+        return state
+
     async def on_stage_set(self, session: Session, data: dict) -> dict:
         self._require_joined(session)
         self._require(session, Action.MANAGE_STAGE)
@@ -114,14 +156,18 @@ class StageEvents:
             panel_id = validate.string(data, "panel_id", max_len=64, min_len=1)
             if await self.hub.panels.get(panel_id, room_id=room_id) is None:
                 raise BadRequest("no such panel in this room")
-            _, entry = stage.set_panel(panel_id, by=by, expected_version=expected)
+
+            def change():
+                return stage.set_panel(panel_id, by=by, expected_version=expected)
         elif kind == "document":
             document_id = validate.string(data, "document_id", max_len=64, min_len=1)
             page = validate.integer(data, "page", minimum=0, maximum=10_000) if "page" in data else 0
             document = await self.hub.documents.get(document_id, room_id=room_id)
             if document is None or document["status"] != "ready":
                 raise BadRequest("no such document ready in this room")
-            _, entry = stage.set_document_page(document_id, page, by=by, page_count=document["page_count"],
+
+            def change():
+                return stage.set_document_page(document_id, page, by=by, page_count=document["page_count"],
                                                expected_version=expected)
         elif kind == "participant":
             participant_id = validate.string(data, "participant_id", max_len=64, min_len=1)
@@ -129,14 +175,18 @@ class StageEvents:
             meeting = self._meeting(session)
             if meeting.get(participant_id) is None:
                 raise BadRequest("that participant is not in the meeting")
-            _, entry = stage.show_participant(participant_id, source, by=by, expected_version=expected)
+
+            def change():
+                return stage.show_participant(participant_id, source, by=by, expected_version=expected)
         else:
-            _, entry = stage.clear(by=by, expected_version=expected)
-        await self.broadcast_stage(room_id)
-        await self._record_stage(room_id, session, entry)
-        return {"stage": stage.to_dict()}
+            def change():
+                return stage.clear(by=by, expected_version=expected)
+        # The ack carries the state this change made (a later change may already be broadcast).
+        state = await self._commit_stage(session, change)
+        return {"stage": state.to_dict()}
 
     async def on_stage_pointer(self, session: Session, data: dict) -> dict:
+        """Ephemeral: no version change, no ``stage`` broadcast, not stored (see ``Stage.move_pointer``)."""
         self._require_joined(session)
         self._require(session, Action.MANAGE_STAGE)
         x, y = data.get("x"), data.get("y")
@@ -144,8 +194,8 @@ class StageEvents:
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
                 raise BadRequest("'x' and 'y' must be numbers from 0 to 1, or null")
         stage = self.stage_of(session.room_id)
-        stage.move_pointer(x, y, by=session.participant.id)
-        pointer = stage.state.pointer
+        state, _ = stage.move_pointer(x, y, by=session.participant.id)
+        pointer = state.pointer
         await self.emit("stage_pointer", {"x": pointer[0] if pointer else None,
                                           "y": pointer[1] if pointer else None,
                                           "by": session.participant.id},
@@ -156,11 +206,38 @@ class StageEvents:
         self._require_joined(session)
         self._require(session, Action.MANAGE_STAGE)
         locked = validate.boolean(data, "locked")
+        expected = None
+        if data.get("expected_version") is not None:
+            expected = validate.integer(data, "expected_version", minimum=0)
         stage = self.stage_of(session.room_id)
-        _, entry = stage.lock_follow(locked, by=session.participant.id)
-        await self.broadcast_stage(session.room_id)
-        await self._record_stage(session.room_id, session, entry)
-        return {"stage": stage.to_dict()}
+        state = await self._commit_stage(
+            session, lambda: stage.lock_follow(locked, by=session.participant.id, expected_version=expected))
+        return {"stage": state.to_dict()}
+
+    async def participant_left_stage(self, room_id: str | None, participant: Any, source: str | None = None) -> None:
+        """Empty the stage if it shows ``participant`` (a LiveParticipant or an id), who left the
+        meeting, or (``source`` given) stopped that share: tell the room and record it.
+
+        Called from ``leave`` (and for a stopped screen share, from the SFU's ``producer_removed``);
+        it never raises, so leaving always completes.
+        """
+        try:
+            stage = self.hub.stages.get(room_id) if room_id else None
+            pid = participant if isinstance(participant, str) else getattr(participant, "id", None)
+            if stage is None or not pid:
+                return
+            result = stage.participant_gone(pid, source, by=pid)
+            if result is None:
+                return
+            _, entry = result
+            await self.broadcast_stage(room_id)
+            if isinstance(participant, str):
+                meeting = self.hub.meetings.get(room_id)
+                live = meeting.get(pid) if meeting is not None else None
+                participant = live if live is not None else {"id": pid, "name": None}
+            await self.hub.timeline.record(room_id, entry.what, target=participant, details=entry.details)
+        except Exception:  # noqa: BLE001 - leaving must complete whatever happens here
+            log.exception("clearing the stage of %s after %s left failed", room_id, participant)
 
     # ---- panels --------------------------------------------------------------------------------
 
@@ -173,6 +250,7 @@ class StageEvents:
             raise BadRequest(f"a room has at most {self.hub.config.max_panels_per_room} panels")
         spec = PanelSpec.new(room_id, data.get("title"), data.get("kind"), data.get("source"),
                              data.get("options"))
+        self._check_panel_url(spec)
         row = await self.hub.panels.create(**spec.to_dict(), created_by=session.participant.id)
         runner = self.hub.panel_runners.get(room_id)
         if runner is not None:
@@ -195,6 +273,7 @@ class StageEvents:
             if key in data:
                 merged[key] = data[key]
         spec = PanelSpec.from_dict(merged)  # validates the whole panel
+        self._check_panel_url(spec)
         row = await self.hub.panels.update(panel_id, room_id=room_id, title=spec.title, kind=spec.kind,
                                            source=spec.source, options=spec.options)
         runner = self.hub.panel_runners.get(room_id)

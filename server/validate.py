@@ -78,7 +78,7 @@ def choice_map(data: dict, name: str, *, choices: frozenset[str], max_items: int
     for key, item in value.items():
         if not isinstance(key, str) or not key or len(key) > max_key_len:
             raise BadRequest(f"'{name}' has a bad key")
-        if item not in choices:
+        if not isinstance(item, str) or item not in choices:
             raise BadRequest(f"'{name}.{key}' must be one of {', '.join(sorted(choices))}")
         result[key] = item
     return result

@@ -52,15 +52,23 @@ SKIP = {("end_meeting", "host")}
 
 
 def payload_keys(event: str) -> list[str]:
-    """The payload fields a handler reads, from its source (so new fields are fuzzed too)."""
-    source = inspect.getsource(getattr(Signaling, f"on_{event}"))
-    keys = set(re.findall(r'data, "(\w+)"', source)) | set(re.findall(r'data\.get\("(\w+)"', source))
+    """The payload fields a handler reads, from its source (so new fields are fuzzed too), and from
+    the source of the helpers it hands ``data`` to (``self._helper(session, data, ...)``)."""
+    return sorted(_keys_read(getattr(Signaling, f"on_{event}")))
+
+
+def _keys_read(method, depth: int = 0) -> set[str]:
+    source = inspect.getsource(method)
+    keys = set(re.findall(r'(?<!session, )data, "(\w+)"', source)) | set(re.findall(r'data\.get\("(\w+)"', source))
     keys |= set(re.findall(r'"(\w+)" in data', source))
     for group in re.findall(r"for key in \(([^)]*)\)", source):
         keys |= set(re.findall(r'"(\w+)"', group))
     if "_kind(data)" in source:
         keys.add("kind")
-    return sorted(keys)
+    if depth < 2:
+        for helper in re.findall(r"self\.(\w+)\(session, data\b", source):
+            keys |= _keys_read(getattr(Signaling, helper), depth + 1)
+    return keys
 
 
 KEYS = {event: payload_keys(event) for event in EVENTS}
@@ -68,7 +76,8 @@ KEYS = {event: payload_keys(event) for event in EVENTS}
 
 def test_handlers_and_their_fields_are_found():
     assert {"join", "leave", "publish", "chat_send", "mute", "lobby_admit", "stage_set"} <= set(EVENTS)
-    assert KEYS["join"] == ["device_id", "name", "organisation", "token"]
+    assert KEYS["join"] == ["device_id", "name", "organisation", "resume_key", "token"]
+    assert KEYS["subscribe_prefs"] == ["paused"]
     assert KEYS["mute"] == ["kind", "participant_id"]
     assert set(KEYS["panel_update"]) >= {"id", "title", "kind", "source", "options"}
 

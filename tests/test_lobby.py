@@ -10,7 +10,7 @@ from rooms.grants import Role
 from tests.room_harness import Room, disconnected, end_meeting, module_server, refused, room_fixture, token_of
 
 ADMITTED_KEYS = {"self", "room", "participants", "ice_servers", "settings", "hands", "chat",
-                 "session_key", "stage", "panels", "panel_data", "documents"}
+                 "session_key", "resume_key", "resumed", "stage", "panels", "panel_data", "documents"}
 
 
 server = module_server("lobby")
@@ -241,3 +241,29 @@ async def test_bad_invite_requests(room):
                     {"role": "participant", "max_uses": 0}, {"role": "participant", "label": "x" * 81},
                     {"role": "participant", "expires_in_s": "soon"}):
         assert refused(await room.host.request("invite_create", payload), "bad_request"), payload
+
+
+async def test_a_promoted_viewer_joins_the_others_meeting(room):
+    """A viewer is nobody to the others (no participant_joined); promoted to participant it is
+    announced as joining, not as an update of someone they never saw."""
+    viewer, ack = await room.join("viewer", "Vera Viewer")
+    assert ack["ok"] and ack["self"]["role"] == "viewer", ack
+    await room.target.barrier()
+    assert [p for p in room.target.drain("participant_joined") if p["id"] == viewer.self_id] == []
+
+    ack = await room.host.request("set_role", {"participant_id": viewer.self_id, "role": "participant"})
+    assert ack == {"ok": True, "changed": True}, ack
+    joined = await room.target.until("participant_joined", lambda p: p["id"] == viewer.self_id)
+    assert joined["role"] == "participant" and joined["name"] == "Vera Viewer"
+    mine = await viewer.until("participant_updated", lambda p: p["id"] == viewer.self_id)
+    assert mine["role"] == "participant"
+    await room.target.barrier()
+    assert [p for p in room.target.drain("participant_updated") if p["id"] == viewer.self_id] == []
+
+
+async def test_a_malformed_device_id_is_a_bad_request(room):
+    for bad in ("short", "has space in it", "x" * 65, "émigré-device"):
+        client, ack = await room.join("participant", "Odd Device", device_id=bad)
+        assert refused(ack, "bad_request") and "device_id" in ack["error"]["message"], (bad, ack)
+    client, ack = await room.join("participant", "Good Device", device_id="Device_01-abc")
+    assert ack["ok"], ack

@@ -318,3 +318,115 @@ async def test_keyframe_requests_are_throttled_and_coalesced():
     producer.close()
     _, fmt, body = next(rtp.iter_rtcp(sent[0]))
     assert fmt == rtp.RTCP_PSFB_PLI and struct.unpack("!II", body) == (1, 0x11223344)
+
+
+# abs-send-time toward subscribers
+
+
+def test_abs_send_time_is_24_bit_6_18_fixed_point():
+    assert rtp.abs_send_time(0.0) == 0
+    assert rtp.abs_send_time(1.5) == 0x060000  # 1.5 s = 1.5 << 18
+    assert rtp.abs_send_time(1 / 262144) == 1
+    assert rtp.abs_send_time(63.999999) == 0xFFFFFF
+    assert rtp.abs_send_time(64.25) == 0x010000  # wraps every 64 s
+    assert rtp.abs_send_time(12345.5) == rtp.abs_send_time(12345.5 - 64 * 100)
+
+
+def _aiortc_abs_send_time(data: bytes, ext_id: int = 3) -> int | None:
+    """What aiortc's own parser reads as abs-send-time (a receiver's view)."""
+    from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+    from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+    extensions = HeaderExtensionsMap()
+    extensions.configure(RTCRtpParameters(headerExtensions=[
+        RTCRtpHeaderExtensionParameters(id=ext_id, uri="http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time")]))
+    return RtpPacket.parse(data, extensions).extensions.abs_send_time
+
+
+async def test_video_carries_abs_send_time_only_to_subscribers_who_negotiated_it():
+    producer = video_producer()
+    with_ast, without = DownTrack("video", ssrc=7), DownTrack("video", ssrc=8)
+    wire_with, wire_without = attached(with_ast), attached(without)
+    with_ast.set_payload_types({96: 96}, None, abs_send_time=True)
+    without.set_payload_types({96: 96}, None, abs_send_time=False)
+    with_ast.bind(producer)
+    without.bind(producer)
+    producer.receive(packet(1, 0, payload=VP8_KEY), 0x11223344, now=1000.25)
+    producer.receive(packet(2, 3000, payload=VP8_CONT), 0x11223344, now=1000.5)
+
+    first, second = wire_with.sent
+    assert first[0] == 0x90 and rtp.header_length(first) == 20
+    assert rtp.extension_elements(first) == {3: struct.pack("!I", rtp.abs_send_time(1000.25))[1:]}
+    assert first[20:] == VP8_KEY and second[20:] == VP8_CONT
+    assert _aiortc_abs_send_time(first) == rtp.abs_send_time(1000.25)
+    assert _aiortc_abs_send_time(second) == rtp.abs_send_time(1000.5)
+    assert (rtp.abs_send_time(1000.5) - rtp.abs_send_time(1000.25)) & 0xFFFFFF == 0x010000  # 0.25 s
+    # the octet count of sender reports is the payload's, extension or not
+    assert with_ast.octets == without.octets == len(VP8_KEY) + len(VP8_CONT)
+    # stripped for the subscriber who declined it
+    assert [p[0] for p in wire_without.sent] == [0x80, 0x80]
+    assert wire_without.sent[0][12:] == VP8_KEY
+
+
+async def test_retransmissions_carry_a_fresh_abs_send_time():
+    producer = video_producer()
+    plain, over_rtx = DownTrack("video", ssrc=7), DownTrack("video", ssrc=9, rtx_ssrc=10)
+    wire_plain, wire_rtx = attached(plain), attached(over_rtx)
+    plain.set_payload_types({96: 96}, None, abs_send_time=True)
+    over_rtx.set_payload_types({96: 96}, 97, abs_send_time=True)
+    plain.bind(producer)
+    over_rtx.bind(producer)
+    for i in range(3):
+        producer.receive(packet(10 + i, 0, payload=VP8_KEY if i == 0 else VP8_CONT), 0x11223344, now=5.0)
+    lost_plain, lost_rtx = fields(wire_plain.sent[1])[2], fields(wire_rtx.sent[1])[2]
+
+    assert plain.retransmit([lost_plain], now=5.5) == 1
+    resent = wire_plain.sent[-1]
+    assert _aiortc_abs_send_time(resent) == rtp.abs_send_time(5.5)
+    assert resent[:16] == wire_plain.sent[1][:16] and resent[20:] == wire_plain.sent[1][20:]
+    assert _aiortc_abs_send_time(plain.cache.get(lost_plain)) == rtp.abs_send_time(5.0)  # cache untouched
+
+    assert over_rtx.retransmit([lost_rtx], now=5.75) == 1
+    unwrapped = rtp.unwrap_rtx(wire_rtx.sent[-1], 96, 9)
+    assert _aiortc_abs_send_time(unwrapped) == rtp.abs_send_time(5.75)
+    assert unwrapped[20:] == VP8_CONT and fields(unwrapped)[2] == lost_rtx
+
+
+# which codec a publisher sends
+
+
+def test_answer_follows_the_publishers_codec_order_among_forwardable_codecs():
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+    from media.sdp import forwardable_preferences, in_offer_order
+
+    def offered(*names: str) -> list:
+        out = []
+        for pt, name in enumerate(names, start=100):
+            params = {}
+            if name.startswith("H264"):
+                mode, profile = name.split("/")[1:]
+                params = {"packetization-mode": mode, "profile-level-id": profile, "level-asymmetry-allowed": "1"}
+                name = "H264"
+            out.append(RTCRtpCodecParameters(mimeType=f"video/{name}", clockRate=90000, payloadType=pt,
+                                             parameters=params))
+        return out
+
+    prefs = forwardable_preferences("video", ["VP8", "H264"])
+    names = lambda ps: [(p.mimeType, p.parameters.get("profile-level-id")) for p in ps]  # noqa: E731
+    # Safari-like, or a client that asked for H.264 first: H.264 leads the answer
+    chrome_h264_first = offered("H264/1/42001f", "rtx", "H264/0/42001f", "H264/1/42e01f", "VP8", "VP9")
+    assert names(in_offer_order(prefs, chrome_h264_first)) == [
+        ("video/H264", "42001f"), ("video/H264", "42e01f"), ("video/VP8", None), ("video/rtx", None)]
+    # Chrome's default order: VP8 first, as before
+    assert names(in_offer_order(prefs, offered("VP8", "rtx", "VP9", "H264/1/42e01f")))[0] == ("video/VP8", None)
+    # packetization-mode 0 is not forwardable: it does not count as an H.264 preference
+    assert names(in_offer_order(prefs, offered("H264/0/42001f", "VP8", "H264/1/42001f")))[0] == ("video/VP8", None)
+    # a codec the offer lacks keeps its place after those it has
+    assert names(in_offer_order(prefs, offered("H264/1/42e01f")))[:2] == [("video/H264", "42e01f"), ("video/VP8", None)]
+
+
+def test_media_config_refuses_unknown_video_codecs():
+    from media import MediaConfig
+    assert MediaConfig(video_codecs=["H264", "VP8"]).video_codecs == ["H264", "VP8"]
+    for bad in (["AV1"], [], ["VP8", "vp9"]):
+        with pytest.raises(ValueError):
+            MediaConfig(video_codecs=bad)

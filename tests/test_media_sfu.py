@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -352,3 +353,72 @@ async def test_audio_levels_make_the_loud_peer_active_speaker(sfu, clients):
     levels = [data for kind, data in events if kind == "audio_levels"]
     assert levels and levels[-1]["loud"] > levels[-1]["quiet"]
     assert all(kind != "active_speaker" or data["peer_id"] == "loud" for kind, data in events)
+
+
+# abs-send-time toward subscribers, and which codec a publisher sends
+
+
+async def test_subscribers_receive_abs_send_time_and_estimate_bandwidth_with_it(sfu, clients):
+    router = sfu.router("room-abs-send-time")
+    await Joined(router, clients("alice", audio=False)).join()
+    bob = await Joined(router, clients("bob", audio=False, video=False)).join(publish=False)
+    await bob.client.wait_for_frames("alice", "video", 5, TIMEOUT)
+    # bob's answer accepted the extension, with the id the SFU writes
+    from aiortc import sdp as aiortc_sdp
+    answered = {e.uri: e.id for m in aiortc_sdp.SessionDescription.parse(bob.client.subscribe_pc.localDescription.sdp).media
+                if m.kind == "video" for e in m.rtp.headerExtensions}
+    assert answered.get("http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time") == 3
+    track = video_downtrack(bob.peer, "alice")
+    assert not track._strip_ext
+
+    # what reaches bob, before aiortc parses it: (send time, bob's clock at arrival) per packet
+    from media import rtp
+    seen: list[tuple[int, int]] = []
+    dtls = bob.client.subscribe_pc.getTransceivers()[0].receiver.transport
+    original = dtls._handle_rtp_data
+
+    async def _handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
+        if int.from_bytes(data[8:12], "big") == track.ssrc:
+            value = rtp.extension_elements(data).get(3)
+            seen.append((int.from_bytes(value, "big") if value and len(value) == 3 else -1,
+                         rtp.abs_send_time(time.monotonic())))
+        await original(data, arrival_time_ms)
+
+    dtls._handle_rtp_data = _handle_rtp_data
+    await bob.client.wait_until(lambda: len(seen) >= 50, TIMEOUT)
+    assert all(value >= 0 for value, _ in seen), "a forwarded video packet without abs-send-time"
+    # plausible: sent (by the SFU, in this process, on the same clock) before it arrived, within
+    # the last 5 s; and, in arrival order, never going backwards
+    assert all(((arrived - value) & 0xFFFFFF) < 5 * 262144 for value, arrived in seen)
+    steps = [(b - a) & 0xFFFFFF for (a, _), (b, _) in zip(seen, seen[1:])]
+    assert all(step < 0x800000 for step in steps) and sum(steps) > 0
+    # aiortc's receiver estimates bandwidth from abs-send-time only: its REMB reaches the SFU
+    await bob.client.wait_until(lambda: track.remb is not None, TIMEOUT)
+    assert bob.peer.subscriber.feedback.rembs >= 1
+
+
+@pytest.mark.parametrize("publisher_order, expected", [(True, "H264"), (False, "VP8")])
+async def test_the_publishers_codec_order_chooses_what_it_sends(clients, publisher_order, expected):
+    from aiortc import RTCRtpSender
+    from aiortc import sdp as aiortc_sdp
+    sfu = SFU(MediaConfig(
+        ice_addresses=["127.0.0.1"], ice_servers=[], allowed_remote_networks=["127.0.0.0/8"],
+        publisher_codec_order=publisher_order,
+    ))
+    try:
+        router = sfu.router("room-codec-order")
+        client = clients("alice", audio=False)
+        # a client preferring H.264 (as Safari does, or a browser with sitroom.videoCodec=h264),
+        # VP8 still offered after it
+        transceiver = client.publish_pc.addTransceiver(client.local_tracks[0][0], direction="sendonly")
+        codecs = RTCRtpSender.getCapabilities("video").codecs
+        transceiver.setCodecPreferences(sorted(codecs, key=lambda c: c.mimeType != "video/H264"))
+        peer = await router.add_peer("alice", on_subscribe_offer=lambda *args: asyncio.sleep(0))
+        offer, sources = await client.create_publish_offer()
+        answer = await peer.publish(offer, sources)
+        video = next(m for m in aiortc_sdp.SessionDescription.parse(answer).media if m.kind == "video")
+        names = [c.name for c in video.rtp.codecs if c.name != "rtx"]
+        assert names[0] == expected and {"VP8", "H264"} <= set(names)  # the first is what it sends
+        assert [p.codec.name for p in router.producers] == [expected]
+    finally:
+        await asyncio.wait_for(sfu.close(), TIMEOUT)

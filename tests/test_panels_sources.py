@@ -21,8 +21,10 @@ from rooms.panels.sources import (
     parse_json,
 )
 from rooms.panels.spec import PanelError, PanelSpec
+from rooms.panels.urlpolicy import UrlPolicy
 
 WAIT = 10.0  # upper bound for every wait in this file
+LOOPBACK = UrlPolicy.parse(["127.0.0.0/8"])  # the test servers; the default policy refuses loopback
 
 RECORDS = [
     {"district": "Mapo", "pm25": 21.5, "status": "moderate"},
@@ -67,6 +69,12 @@ async def server():
             for _ in range(64):
                 await resp.write(b"x" * 65536)
             return resp
+        if name == "redirect":
+            raise web.HTTPFound(request.query["to"])
+        if name == "loop":
+            raise web.HTTPFound("/loop")
+        if name == "bad.csv":
+            return web.Response(text='a,b\n"unclosed,1\n', content_type="text/csv")
         if name == "malformed.json":
             return web.Response(text='{"columns": ["a"], "rows": [[1]', content_type="application/json")
         if name == "wrong-shape.json":
@@ -98,6 +106,7 @@ async def server():
 
 
 async def fetch(url: str, **kw: Any) -> Any:
+    kw.setdefault("policy", LOOPBACK)
     src = HttpSource(url, **kw)
     try:
         return await asyncio.wait_for(src.fetch(), WAIT)
@@ -157,29 +166,42 @@ async def test_csv_timeseries_needs_a_time_column(server) -> None:
         await fetch(f"{base}/table.csv", format="csv", kind="timeseries")
 
 
-@pytest.mark.parametrize("name", ["error", "missing"])
-async def test_http_error_status(server, name: str) -> None:
+@pytest.mark.parametrize("name, message", [("error", "HTTP 500 Internal Server Error"), ("missing", "HTTP 404 Not Found")])
+async def test_http_error_status(server, name: str, message: str) -> None:
     base, _ = server
-    with pytest.raises(SourceError, match="HTTP (500|404)"):
+    with pytest.raises(SourceError) as e:
         await fetch(f"{base}/{name}")
+    assert e.value.message == message
 
 
 async def test_oversized_body_with_length(server) -> None:
     base, _ = server
-    with pytest.raises(SourceError, match="larger than"):
+    with pytest.raises(SourceError) as e:
         await fetch(f"{base}/big.json", max_bytes=1024 * 1024)
+    assert e.value.message == "response larger than 1048576 bytes"
 
 
 async def test_oversized_streamed_body(server) -> None:
     base, _ = server
-    with pytest.raises(SourceError, match="larger than"):
+    with pytest.raises(SourceError) as e:
         await fetch(f"{base}/big-stream", max_bytes=256 * 1024)
+    assert e.value.message == "response larger than 262144 bytes"
 
 
-async def test_malformed_json(server) -> None:
+async def test_malformed_json(server, caplog) -> None:
     base, _ = server
-    with pytest.raises(SourceError, match="malformed JSON"):
+    caplog.set_level("INFO", logger="rooms.panels.sources")
+    with pytest.raises(SourceError) as e:
         await fetch(f"{base}/malformed.json")
+    assert e.value.message == "response is not valid JSON"
+    assert "Expecting" in caplog.text, "the parser's details are logged, not shown"
+
+
+async def test_malformed_csv(server) -> None:
+    base, _ = server
+    with pytest.raises(SourceError) as e:
+        await fetch(f"{base}/bad.csv", format="csv")
+    assert e.value.message == "response is not valid CSV"
 
 
 async def test_json_of_the_wrong_shape(server) -> None:
@@ -196,18 +218,108 @@ async def test_csv_in_the_wrong_encoding(server) -> None:
 
 async def test_slow_endpoint_times_out(server) -> None:
     base, _ = server
-    with pytest.raises(SourceError, match="no answer within"):
+    with pytest.raises(SourceError) as e:
         await fetch(f"{base}/slow", timeout_s=0.2)
+    assert e.value.message == "timed out after 0.2 s"
 
 
-async def test_connection_refused(server) -> None:
-    # A loopback port nobody listens on: bind one, then close it.
+async def closed_port() -> int:
+    """A loopback port nobody listens on: bind one, then close it."""
     s = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
     port = s.sockets[0].getsockname()[1]
     s.close()
     await s.wait_closed()
-    with pytest.raises(SourceError, match="request failed"):
+    return port
+
+
+async def test_connection_refused(server, caplog) -> None:
+    port = await closed_port()
+    caplog.set_level("INFO", logger="rooms.panels.sources")
+    with pytest.raises(SourceError) as e:
         await fetch(f"http://127.0.0.1:{port}/x")
+    assert e.value.message == f"could not connect to 127.0.0.1:{port}"
+    assert "ClientConnectorError" in caplog.text, "the exception is logged for the operator"
+
+
+# --------------------------------------------------------------------------------------------
+# The URL allow-list at fetch time (SSRF); every server here is on 127.0.0.1
+
+
+@pytest.fixture
+async def other_server():
+    """A second server on 127.0.0.1 (another port) that counts what reaches it."""
+    hits = []
+
+    async def handle(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.json_response(RECORDS)
+
+    app = web.Application()
+    app.router.add_get("/{name}", handle)
+    runner = web.AppRunner(app, shutdown_timeout=1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}", hits
+    await runner.cleanup()
+
+
+async def test_the_default_policy_refuses_loopback_without_connecting(server) -> None:
+    base, hits = server
+    with pytest.raises(SourceError) as e:
+        await fetch(f"{base}/records.json", policy=UrlPolicy())
+    assert e.value.message.startswith("127.0.0.1 is a loopback address")
+    assert "SITROOM_PANEL_URL_ALLOW" in e.value.message
+    assert hits == {}, "nothing was sent"
+
+
+async def test_a_listed_host_and_port_is_fetched_and_another_port_refused(server, other_server) -> None:
+    base, hits = server
+    other, other_hits = other_server
+    policy = UrlPolicy.parse([base.removeprefix("http://")])
+    data = await fetch(f"{base}/records.json", policy=policy)
+    assert data["columns"][0] == "district" and hits["records.json"] == 1
+    with pytest.raises(SourceError, match="loopback address"):
+        await fetch(f"{other}/records.json", policy=policy)
+    assert other_hits == []
+
+
+async def test_a_name_that_resolves_to_a_refused_address_is_refused(server) -> None:
+    # "0x7f000001" is no IP literal to the URL parser, but the resolver turns it into 127.0.0.1
+    # (locally, no DNS): the check after resolution catches it.
+    base, hits = server
+    port = base.rsplit(":", 1)[1]
+    with pytest.raises(SourceError) as e:
+        await fetch(f"http://0x7f000001:{port}/records.json", policy=UrlPolicy())
+    assert e.value.message.startswith("0x7f000001 resolves to a loopback address")
+    assert hits == {}
+
+
+async def test_redirects_are_followed_to_allowed_urls_only(server, other_server) -> None:
+    base, hits = server
+    other, other_hits = other_server
+    # Within the allow-list: followed.
+    data = await fetch(f"{base}/redirect?to=/records.json")
+    assert data["rows"] and hits["records.json"] == 1
+    # To a host:port the list does not name: refused before anything is sent there.
+    only_first = UrlPolicy.parse([base.removeprefix("http://")])
+    with pytest.raises(SourceError) as e:
+        await fetch(f"{base}/redirect?to={other}/records.json", policy=only_first)
+    assert e.value.message.startswith("redirected to a URL that is not allowed: 127.0.0.1 is a loopback address")
+    assert other_hits == []
+    # To a name that resolves to a refused address (checked after resolution, on the redirect too).
+    port = base.rsplit(":", 1)[1]
+    public_and_first = UrlPolicy.parse(["public", base.removeprefix("http://")])
+    with pytest.raises(SourceError, match="redirected to a URL that is not allowed: 0x7f000001 resolves to a loopback"):
+        await fetch(f"{base}/redirect?to=http://0x7f000001:{port}/records.json", policy=public_and_first)
+    assert hits["records.json"] == 1, "only the first, allowed fetch reached it"
+    # To another scheme.
+    with pytest.raises(SourceError, match="redirected to a URL that is not allowed"):
+        await fetch(f"{base}/redirect?to=file:///etc/passwd")
+    # Endless redirects stop.
+    with pytest.raises(SourceError) as e:
+        await fetch(f"{base}/loop")
+    assert e.value.message == "too many redirects (more than 3)" and hits["loop"] == 4
 
 
 def test_http_source_refuses_other_schemes() -> None:
@@ -354,7 +466,7 @@ async def test_error_keeps_last_good_data(server) -> None:
     base, hits = server
     rec = Recorder()
     runner = PanelRunner(rec, min_interval_s=0)
-    src = HttpSource(f"{base}/flaky.json", kind="table")
+    src = HttpSource(f"{base}/flaky.json", kind="table", policy=LOOPBACK)
     src.interval_s = 0.01  # faster than a PanelSpec allows, for the test
     try:
         await runner.start(spec("flaky", "table"), src)
@@ -460,3 +572,37 @@ async def test_unchanged_data_is_not_sent_again(notify_unchanged: bool) -> None:
         assert len(rec.of("c")) >= 4
     else:
         assert len(rec.of("c")) == 1
+
+
+@pytest.mark.parametrize("allowed", [True, False])
+async def test_runner_fetches_http_panels_under_its_url_policy(server, allowed: bool) -> None:
+    base, hits = server
+    rec = Recorder()
+    runner = PanelRunner(rec, min_interval_s=0, url_policy=LOOPBACK if allowed else None)
+    panel = PanelSpec("h", "room1", "Records", "table",
+                      {"type": "http", "url": f"{base}/records.json", "format": "json", "interval_s": 60})
+    try:
+        await runner.start(panel)
+        await rec.until(lambda: len(rec.of("h")) >= 1)
+    finally:
+        await runner.stop_all()
+    data, error = rec.of("h")[0]
+    if allowed:
+        assert error is None and data["columns"][0] == "district"
+    else:
+        assert data is None and error.startswith("127.0.0.1 is a loopback address")
+        assert hits == {}
+
+
+async def test_panel_status_times_are_utc_with_z() -> None:
+    rec = Recorder()
+    runner = PanelRunner(rec, min_interval_s=0)
+    try:
+        await runner.start(spec("a"), CountingSource(1.0))
+        await rec.until(lambda: len(rec.of("a")) >= 1)
+        d = runner.latest("a").to_dict()
+    finally:
+        await runner.stop_all()
+    for key in ("updated_at", "ok_at"):
+        assert d[key].endswith("Z") and "+00:00" not in d[key]
+        assert datetime.fromisoformat(d[key]).tzinfo is not None

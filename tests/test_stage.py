@@ -46,9 +46,12 @@ def test_set_panel(stage: Stage) -> None:
 def test_document_pages_and_pointer(stage: Stage) -> None:
     s, e = stage.set_document_page("doc1", 0, by="host", page_count=10)
     assert (s.kind, s.document_id, s.page, e.what) == ("document", "doc1", 0, "stage_document")
-    s, e = stage.move_pointer(0.25, 0.75, by="host")
+    before = stage.state
+    s, e = stage.move_pointer(0.25, 0.75, by="staff1")
     assert s.pointer == (0.25, 0.75) and e.what == "stage_pointer" and e.ephemeral
     assert s.document_id == "doc1" and s.page == 0
+    # Pointer moves are ephemeral: no new version, and the last real change keeps its author.
+    assert (s.version, s.changed_by, s.changed_at) == (before.version, "host", before.changed_at)
     s, e = stage.set_document_page("doc1", 1, by="staff1", page_count=10)
     assert e.what == "stage_page" and e.details == {"document_id": "doc1", "page": 1, "from_page": 0}
     assert s.pointer is None, "turning the page hides the pointer"
@@ -58,7 +61,7 @@ def test_document_pages_and_pointer(stage: Stage) -> None:
     assert s.pointer is None and e.details == {"pointer": None}
     s, e = stage.set_document_page("doc2", 3, by="host")
     assert e.what == "stage_document"
-    assert s.version == 6
+    assert s.version == 3
 
 
 def test_show_participant_and_clear(stage: Stage) -> None:
@@ -93,8 +96,8 @@ def test_versions_increase_by_one(stage: Stage) -> None:
         stage.lock_follow(True, by="h")[0].version,
         stage.clear(by="h")[0].version,
     ]
-    assert versions == [1, 2, 3, 4, 5, 6]
-    assert stage.version == 6
+    assert versions == [1, 2, 2, 3, 4, 5], "a pointer move does not bump the version"
+    assert stage.version == 5
 
 
 def test_expected_version_conflict(stage: Stage) -> None:
@@ -103,6 +106,47 @@ def test_expected_version_conflict(stage: Stage) -> None:
         stage.set_panel("b", by="h2", expected_version=0)
     assert e.value.code == "conflict"
     assert stage.state.panel_id == "a"
+
+
+def test_pointer_moves_between_changes_cause_no_conflict(stage: Stage) -> None:
+    s, _ = stage.set_document_page("d", 0, by="h1")
+    seen = s.version  # what a second presenter's client knows
+    for i in range(5):
+        stage.move_pointer(0.1 * i, 0.5, by="h1")
+    s, _ = stage.set_document_page("d", 1, by="h2", expected_version=seen)
+    assert (s.page, s.version, s.changed_by) == (1, seen + 1, "h2")
+    # ...but a real change in between does conflict.
+    stage.set_document_page("d", 2, by="h1")
+    with pytest.raises(StageError) as e:
+        stage.clear(by="h2", expected_version=seen + 1)
+    assert e.value.code == "conflict" and stage.state.page == 2
+
+
+def test_participant_gone_clears_only_their_stage(stage: Stage) -> None:
+    assert stage.participant_gone("p7", by="p7") is None, "an empty stage stays as it is"
+    stage.show_participant("p7", "screen", by="host")
+    assert stage.participant_gone("p8", by="p8") is None
+    assert stage.participant_gone("p7", "camera", by="p7") is None, "stopping the camera keeps the screen"
+    version = stage.version
+    s, e = stage.participant_gone("p7", "screen", by="p7")
+    assert s.kind == "empty" and s.participant_id is None and s.version == version + 1
+    assert e.what == "stage_clear" and not e.ephemeral
+    assert e.details == {"previous": "participant", "participant_id": "p7", "source": "screen",
+                         "reason": "screen_stopped"}
+    stage.show_participant("p9", by="host")
+    s, e = stage.participant_gone("p9", by="p9")
+    assert s.kind == "empty" and e.details["reason"] == "left"
+    stage.set_panel("a", by="host")
+    assert stage.participant_gone("p9", by="p9") is None
+
+
+@pytest.mark.parametrize("text", ["2025-03-04T09:00:03Z", "2025-03-04T09:00:03+00:00", "2025-03-04T10:00:03+01:00",
+                                  "2025-03-04T09:00:03", "2025-03-04T09:00:03.250z"])
+def test_times_are_read_in_any_utc_form_and_written_with_z(text: str) -> None:
+    s = StageState.from_dict({"kind": "empty", "changed_at": text})
+    assert s.changed_at.utcoffset() == timedelta(0)
+    assert s.changed_at.replace(microsecond=0) == datetime(2025, 3, 4, 9, 0, 3, tzinfo=timezone.utc)
+    assert s.to_dict()["changed_at"] == "2025-03-04T09:00:03Z"
 
 
 def test_returned_state_is_a_copy(stage: Stage) -> None:
@@ -150,16 +194,18 @@ def test_state_json_round_trip(stage: Stage) -> None:
     stage.move_pointer(0.1, 0.9, by="host")
     stage.lock_follow(True, by="host")
     d = json.loads(json.dumps(stage.to_dict()))
-    assert d["pointer"] == [0.1, 0.9] and d["changed_at"].startswith("2025-03-04T09:00:03")
+    assert d["pointer"] == [0.1, 0.9] and d["changed_at"] == "2025-03-04T09:00:03Z"
     restored = Stage.from_dict(d, "room1")
     assert restored.state == stage.state
     s, _ = restored.set_document_page("doc1", 5, by="host")
-    assert s.version == 4
+    assert s.version == 3
 
 
 def test_timeline_entry_round_trip(stage: Stage) -> None:
     _, e = stage.set_document_page("doc1", 4, by="host")
-    again = TimelineEntry.from_dict(json.loads(json.dumps(e.to_dict())))
+    d = json.loads(json.dumps(e.to_dict()))
+    assert d["when"] == "2025-03-04T09:00:01Z"
+    again = TimelineEntry.from_dict(d)
     assert again == e
 
 

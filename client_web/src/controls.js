@@ -41,13 +41,96 @@ function controlButton(cls, iconName, text, label, testid) {
   return btn;
 }
 
+const DEVICE_KINDS = [
+  { kind: "videoinput", label: "Camera", fallback: "Camera", id: "device-camera" },
+  { kind: "audioinput", label: "Microphone", fallback: "Microphone", id: "device-microphone" },
+  { kind: "audiooutput", label: "Speaker", fallback: "Speaker", id: "device-speaker" },
+];
+
+/**
+ * The device menu next to the microphone and camera: one select per kind the user may choose.
+ * devices: {onOpen(), onChoose(kind, deviceId), inputs: bool, speaker: bool}. Returns {button, menu,
+ * open(anchor), close, isOpen, fill(lists, current), contains(node)}. The menu opens in `anchor`:
+ * beside its own button on a wide screen, from the "More" sheet on a phone (no room in the bar).
+ */
+function deviceMenu(devices, closeOthers) {
+  const button = h(
+    "button",
+    {
+      type: "button",
+      class: "control-button devices-button",
+      dataset: { testid: "device-settings" },
+      attrs: { "aria-label": "Camera, microphone and speaker", "aria-haspopup": "dialog", "aria-expanded": "false" },
+      title: "Camera, microphone and speaker",
+    },
+    icon("settings"),
+  );
+  const fields = {};
+  const items = [];
+  for (const { kind, label, id } of DEVICE_KINDS) {
+    if (kind === "audiooutput" ? !devices.speaker : !devices.inputs) continue;
+    const select = h("select", { id, class: "field-select device-select", dataset: { kind } });
+    select.addEventListener("change", () => devices.onChoose?.(kind, select.value));
+    const wrap = h("div", { class: "device-field", hidden: true },
+      h("label", { class: "field-label", htmlFor: id, text: label }), select);
+    fields[kind] = { select, wrap };
+    items.push(wrap);
+  }
+  const empty = h("p", { class: "device-menu-note", text: "Looking for devices…" });
+  const menu = h(
+    "div",
+    { class: "more-sheet device-menu", hidden: true, dataset: { testid: "device-menu" },
+      attrs: { role: "dialog", "aria-label": "Camera, microphone and speaker" } },
+    h("div", { class: "more-sheet-items" }, ...items, empty),
+  );
+  const api = {
+    button,
+    menu,
+    isOpen: () => !menu.hidden,
+    contains: (node) => button.contains(node) || menu.contains(node),
+    open: (anchor) => {
+      closeOthers();
+      if (anchor && menu.parentNode !== anchor) anchor.append(menu);
+      menu.hidden = false;
+      button.setAttribute("aria-expanded", "true");
+      devices.onOpen?.();
+    },
+    close: () => {
+      menu.hidden = true;
+      button.setAttribute("aria-expanded", "false");
+    },
+    /** lists: {videoinput: [{deviceId, label}], ...}; current: {kind: deviceId} in use. */
+    fill: (lists, current = {}) => {
+      let any = false;
+      for (const { kind, fallback } of DEVICE_KINDS) {
+        const field = fields[kind];
+        if (!field) continue;
+        const list = (lists && lists[kind]) || [];
+        const focused = document.activeElement === field.select;
+        field.select.replaceChildren(
+          ...list.map((d, i) => h("option", { value: d.deviceId, text: d.label || `${fallback} ${i + 1}` })),
+        );
+        if (current[kind] && list.some((d) => d.deviceId === current[kind])) field.select.value = current[kind];
+        field.wrap.hidden = list.length < 1;
+        any = any || list.length > 0;
+        if (focused) field.select.focus();
+      }
+      empty.textContent = any ? "" : "No camera, microphone or speaker to choose from.";
+      empty.hidden = any;
+    },
+  };
+  button.addEventListener("click", () => (menu.hidden ? api.open(button.parentNode) : api.close()));
+  return api;
+}
+
 /**
  * handlers: {onToggleMic(), onToggleCamera(), onLeave(), canPublish, collab: {onShare, canShare,
- * onHand, onReact(emoji), reactions, onPanel(name)}}.
+ * onHand, onReact(emoji), reactions, onPanel(name)}, devices: {onOpen(), onChoose(kind, deviceId),
+ * inputs, speaker}}.
  * Returns {el, setMic, setCamera, setCount, setBusy, setBadge(name, n), setPanel(name), setHand(on),
- * setSharing(on), setRole(role), destroy()}.
+ * setSharing(on), setRole(role), setDevices(lists, current), devicesOpen(), destroy()}.
  */
-export function createControls({ onToggleMic, onToggleCamera, onLeave, canPublish = true, collab = null }) {
+export function createControls({ onToggleMic, onToggleCamera, onLeave, canPublish = true, collab = null, devices = null }) {
   const c = collab || {};
   const micBtn = toggleButton({ kind: "mic", on: false, available: false });
   const camBtn = toggleButton({ kind: "camera", on: false, available: false });
@@ -116,6 +199,7 @@ export function createControls({ onToggleMic, onToggleCamera, onLeave, canPublis
     if (!handBtn.hidden) items.push(sheetItem(handBtn.classList.contains("active") ? "Lower hand" : "Raise hand", "sheet-hand", () => c.onHand?.()));
     items.push(sheetItem("People", "sheet-people", () => c.onPanel?.("people")));
     if (!hostBtn.hidden) items.push(sheetItem("Host tools", "sheet-host", () => c.onPanel?.("host")));
+    if (devMenu) items.push(sheetItem("Camera, microphone and speaker", "sheet-devices", () => devMenu.open(moreAnchor)));
     const emojis = h("div", { class: "sheet-reactions" }, (c.reactions || []).map((emoji) => h("button", {
       type: "button", class: "reaction-choice", text: emoji, attrs: { "aria-label": `React with ${emoji}` },
       on: { click: () => { c.onReact?.(emoji); closePopovers(); } },
@@ -125,6 +209,7 @@ export function createControls({ onToggleMic, onToggleCamera, onLeave, canPublis
   const closePopovers = () => {
     picker.hidden = true;
     sheet.hidden = true;
+    devMenu?.close();
     reactBtn.setAttribute("aria-expanded", "false");
     moreBtn.setAttribute("aria-expanded", "false");
   };
@@ -143,8 +228,12 @@ export function createControls({ onToggleMic, onToggleCamera, onLeave, canPublis
     moreBtn.setAttribute("aria-expanded", String(open));
     if (open) sheet.querySelector("button")?.focus();
   });
+  // Camera, microphone and speaker choice (where there is anything to choose).
+  const devMenu = devices && (devices.inputs || devices.speaker) ? deviceMenu(devices, () => closePopovers()) : null;
+  const moreAnchor = h("span", { class: "control-narrow popover-anchor" }, moreBtn, sheet);
   const onDocDown = (e) => {
-    if (!picker.contains(e.target) && !reactBtn.contains(e.target) && !sheet.contains(e.target) && !moreBtn.contains(e.target)) closePopovers();
+    if (!picker.contains(e.target) && !reactBtn.contains(e.target) && !sheet.contains(e.target) && !moreBtn.contains(e.target)
+      && !devMenu?.contains(e.target)) closePopovers();
   };
   document.addEventListener("pointerdown", onDocDown);
 
@@ -154,10 +243,11 @@ export function createControls({ onToggleMic, onToggleCamera, onLeave, canPublis
     h("div", { class: "control-group control-left" }, count),
     h("div", { class: "control-group control-center" },
       canPublish ? [micBtn, camBtn] : null,
+      devMenu ? h("span", { class: "control-wide" }, h("span", { class: "popover-anchor" }, devMenu.button, devMenu.menu)) : null,
       h("span", { class: "control-wide" }, shareBtn, handBtn, h("span", { class: "popover-anchor" }, reactBtn, picker)),
       chatBtn,
       h("span", { class: "control-wide" }, peopleBtn, hostBtn),
-      h("span", { class: "control-narrow popover-anchor" }, moreBtn, sheet),
+      moreAnchor,
       leaveBtn),
     h("div", { class: "control-group control-right" }),
   );
@@ -226,6 +316,8 @@ export function createControls({ onToggleMic, onToggleCamera, onLeave, canPublis
       shareBtn.title = shareBtn.baseLabel;
       shareBtn.querySelector(".control-text").textContent = on ? "Stop" : "Share";
     },
+    setDevices: (lists, current) => devMenu?.fill(lists, current),
+    devicesOpen: () => Boolean(devMenu?.isOpen()),
     setRole: (role) => {
       hostBtn.hidden = !(role === "host" || role === "staff");
       handBtn.hidden = role === "viewer" || !canPublish;

@@ -4,6 +4,7 @@
 // once on a phone: the others show the participant's initials (their <video> has no srcObject).
 import { h, initials, hueFor } from "./dom.js";
 import { icon } from "./ui.js";
+import { videoKey } from "./media.js";
 
 const GAP = 8;
 const MAX_ASPECT = 16 / 9;
@@ -250,6 +251,7 @@ export class Gallery {
     this.selfPresenting = null; // {onStop} while this client shares its screen
     this.compact = compact || (() => matchMedia("(max-width: 600px), (max-height: 500px)").matches);
     this.visibleIds = [];
+    this.onVideosChanged = null; // set by the meeting: the videos shown may have changed
 
     this.audioSink = h("div", { class: "audio-sink", attrs: { "aria-hidden": "true" } });
     this.spotVideo = h("video", {
@@ -333,7 +335,10 @@ export class Gallery {
   upsert(participant, { isSelf = false } = {}) {
     let tile = this.tiles.get(participant.id);
     if (tile) {
+      const wasVideoMuted = Boolean(tile.participant.video_muted);
       tile.update(participant);
+      // A camera turned on or off changes which videos are decoded (and forwarded at all).
+      if (Boolean(tile.participant.video_muted) !== wasVideoMuted) this.layout();
       return tile;
     }
     tile = new Tile(this, participant, isSelf);
@@ -461,6 +466,21 @@ export class Gallery {
     this.layout();
   }
 
+  /**
+   * The remote videos shown now, as a Set of videoKey(participant id, source): the tiles whose
+   * camera is decoded and the spotlight. The meeting asks the SFU not to forward the others
+   * (subscribe_prefs); onVideosChanged() is called whenever this may have changed.
+   */
+  shownVideos() {
+    const shown = new Set();
+    for (const tile of this.tiles.values()) {
+      if (!tile.isSelf && tile.videoAllowed && tile.videoTrack) shown.add(videoKey(tile.id, "camera"));
+    }
+    const p = this.presenter;
+    if (p && p.id && p.track) shown.add(videoKey(p.id, p.kind === "screen" ? "screen" : "camera"));
+    return shown;
+  }
+
   /** Retry playback of every element (after a user gesture unblocks autoplay). */
   resumePlayback() {
     for (const tile of this.tiles.values()) {
@@ -498,6 +518,7 @@ export class Gallery {
     if (!ids.length || width <= 0 || height <= 0) {
       this.grid.replaceChildren();
       this.pager.hidden = true;
+      this.onVideosChanged?.();
       return;
     }
     let pageSize;
@@ -551,6 +572,7 @@ export class Gallery {
       tile.setVideoAllowed(tile.isSelf || allow.has(tile.id));
       if (changed && tile.el.isConnected && tile.video.srcObject && tile.video.paused) tile.play(tile.video);
     }
+    this.onVideosChanged?.();
 
     let tileWidth;
     let tileHeight;

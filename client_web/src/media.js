@@ -52,9 +52,13 @@ export function rememberDevice(kind, deviceId) {
   }
 }
 
-/** Constraints for one kind, on a chosen device if any (falls back to any device if it is gone). */
+/**
+ * Constraints for one kind, on exactly the chosen device if any. ("ideal" is not enough: Chromium
+ * weighs it against the size and frame rate wanted and may pick another camera.) captureMedia
+ * falls back to any device when the chosen one is gone.
+ */
 function withDevice(base, deviceId) {
-  return deviceId ? { ...base, deviceId: { ideal: deviceId } } : base;
+  return deviceId ? { ...base, deviceId: { exact: deviceId } } : base;
 }
 
 /** Devices by kind: {audioinput: [{deviceId, label}], videoinput: [...], audiooutput: [...]}. */
@@ -93,19 +97,31 @@ export async function captureMedia({
     audio: audio ? withDevice(AUDIO_CONSTRAINTS, audioDeviceId) : false,
     video: video ? withDevice(VIDEO_CONSTRAINTS, videoDeviceId) : false,
   };
+  const anyDevice = { audio: AUDIO_CONSTRAINTS, video: VIDEO_CONSTRAINTS };
+  const chosen = { audio: Boolean(audioDeviceId), video: Boolean(videoDeviceId) };
   if (want.audio || want.video) {
     try {
       const s = await navigator.mediaDevices.getUserMedia(want);
       s.getTracks().forEach((t) => stream.addTrack(t));
     } catch (err) {
-      // One device may be the problem: try each kind on its own.
+      // One device may be the problem (or a chosen one is gone): try each kind on its own.
       for (const kind of ["audio", "video"]) {
         if (!want[kind]) continue;
         try {
           const s = await navigator.mediaDevices.getUserMedia({ [kind]: want[kind] });
           s.getTracks().forEach((t) => stream.addTrack(t));
         } catch (kindErr) {
-          errors[kind] = describeCaptureError(kindErr);
+          let error = kindErr;
+          if (chosen[kind]) {
+            try {
+              const s = await navigator.mediaDevices.getUserMedia({ [kind]: anyDevice[kind] });
+              s.getTracks().forEach((t) => stream.addTrack(t));
+              error = null;
+            } catch (anyErr) {
+              error = anyErr;
+            }
+          }
+          if (error) errors[kind] = describeCaptureError(error);
         }
       }
     }
@@ -116,6 +132,48 @@ export async function captureMedia({
     videoTrack: stream.getVideoTracks()[0] || null,
     errors,
   };
+}
+
+/**
+ * One new track from exactly this device (kind "audioinput" | "videoinput"), for switching devices
+ * during a meeting. Never throws: {track, error} with error a reason as in captureMedia.
+ */
+export async function captureTrack(kind, deviceId) {
+  const isVideo = kind === "videoinput";
+  const base = isVideo ? VIDEO_CONSTRAINTS : AUDIO_CONSTRAINTS;
+  const constraints = deviceId ? { ...base, deviceId: { exact: deviceId } } : base;
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia(isVideo ? { video: constraints } : { audio: constraints });
+    const track = (isVideo ? stream.getVideoTracks() : stream.getAudioTracks())[0] || null;
+    return { track, error: track ? null : "unavailable" };
+  } catch (err) {
+    return { track: null, error: describeCaptureError(err) };
+  }
+}
+
+/** The key of one publisher's video source in a set of shown videos. */
+export function videoKey(participantId, source) {
+  return `${participantId}\n${source}`;
+}
+
+export const MAX_PAUSED = 512; // the server's bound on subscribe_prefs
+
+/**
+ * The `paused` list of subscribe_prefs (docs/protocol.md): every video consumer whose
+ * (participant, source) is not in `shown` (a Set of videoKey), once, in a stable order.
+ */
+export function pausedVideos(consumers, shown) {
+  const seen = new Set();
+  const paused = [];
+  for (const c of consumers || []) {
+    if (!c || c.kind !== "video" || !c.participant_id || (c.source !== "camera" && c.source !== "screen")) continue;
+    const key = videoKey(c.participant_id, c.source);
+    if (shown.has(key) || seen.has(key)) continue;
+    seen.add(key);
+    paused.push({ participant_id: c.participant_id, source: c.source });
+  }
+  paused.sort((a, b) => (a.participant_id < b.participant_id ? -1 : a.participant_id > b.participant_id ? 1 : a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
+  return paused.slice(0, MAX_PAUSED);
 }
 
 export function stopStream(stream) {
@@ -159,6 +217,36 @@ class SerialQueue {
     const result = this.tail.then(job);
     this.tail = result.catch(() => {});
     return result;
+  }
+}
+
+const VIDEO_CODEC_KEY = "sitroom.videoCodec";
+
+/**
+ * Put this browser's preferred video codec first in a sending transceiver's offer, if one is set:
+ * localStorage "sitroom.videoCodec" = "h264" or "vp8" (unset: the browser's own order). The SFU
+ * answers in the publisher's order among the codecs it forwards, so this picks what the camera
+ * is sent with (H.264 for rooms of iPhones, which decode it in hardware). Returns whether it did.
+ */
+export function preferVideoCodec(transceiver) {
+  let wanted = "";
+  try {
+    wanted = (localStorage.getItem(VIDEO_CODEC_KEY) || "").trim().toLowerCase();
+  } catch {
+    return false;
+  }
+  const caps = window.RTCRtpSender && RTCRtpSender.getCapabilities && RTCRtpSender.getCapabilities("video");
+  if (!wanted || !caps || !transceiver.setCodecPreferences) return false;
+  const mime = `video/${wanted}`;
+  const first = caps.codecs.filter((c) => c.mimeType.toLowerCase() === mime);
+  if (!first.length) return false;
+  // H.264: packetization-mode 1 first (the SFU forwards only that)
+  first.sort((a, b) => /packetization-mode=1/.test(b.sdpFmtpLine || "") - /packetization-mode=1/.test(a.sdpFmtpLine || ""));
+  try {
+    transceiver.setCodecPreferences([...first, ...caps.codecs.filter((c) => c.mimeType.toLowerCase() !== mime)]);
+    return true;
+  } catch {
+    return false; // keep the browser's order
   }
 }
 
@@ -214,6 +302,7 @@ export class Publisher {
           });
         }
         this.sources.set(transceiver, source);
+        if (track.kind === "video") preferVideoCodec(transceiver);
         changed = true;
       }
       if (changed) await this.negotiate();

@@ -4,16 +4,36 @@ import { Connection } from "./connection.js";
 import { h, icon, toast, showNotice } from "./dom.js";
 import { Gallery } from "./gallery.js";
 import { createControls } from "./controls.js";
-import { Publisher, Subscriber, LevelMeter, stopStream } from "./media.js";
+import {
+  Publisher,
+  Subscriber,
+  LevelMeter,
+  stopStream,
+  listDevices,
+  rememberedDevice,
+  rememberDevice,
+  canChooseSpeaker,
+  captureTrack,
+  pausedVideos,
+  videoKey,
+} from "./media.js";
 import { attachStage } from "./stage.js";
 import { attachCollab, collabControls } from "./collab.js";
 import { deviceId } from "./ui.js";
 
-const SPEAKING_LEVEL = 0.04;
-const SPEAKING_POLL_MS = 250;
+// The speaking ring (pollSpeaking): a received level at or above the SFU's voice level (-40 dBov,
+// media/speaker.py), sampled often enough to catch a short sound, held so it does not flicker.
+const SPEAKING_LEVEL = 0.0095; // -40 dBov is 0.01: a little under, so exactly -40 counts
+const SELF_SPEAKING_LEVEL = 0.08; // LevelMeter's scale (rms * 4), not dBov
+const SPEAKING_POLL_MS = 50; // getSynchronizationSources() costs ~1 us: cheap for 49 tiles
+const SPEAKING_HOLD_MS = 700;
 const MEDIA_FAILED_GRACE_MS = 4000;
 const RECOVER_MAX_DELAY_MS = 30000;
 const RECOVER_RESET_MS = 60000;
+// subscribe_prefs: sent this long after the videos shown last changed, and checked this often
+// anyway (a stage browsed privately changes what is shown without an event).
+const PREFS_DEBOUNCE_MS = 250;
+const PREFS_POLL_MS = 1000;
 
 const ERROR_TEXT = {
   bad_request: "The server did not accept that request.",
@@ -68,9 +88,16 @@ export class Meeting {
       videoMuted: !this.videoOn,
       startedAt: Date.now(), // the Join click (after the pre-join capture settled)
       joinedAt: null,
+      joins: 0, // completed joins: 1 after the first, +1 for each automatic rejoin
+      resumed: false, // the latest join came back as the same participant (same id and role)
       firstRemoteFrameAt: null,
       firstFrameAt: {}, // participant id -> when their first video frame was shown
+      videoPaused: [], // the last subscribe_prefs the server accepted: videos it does not forward
     };
+    this.resumeKey = null; // from the latest join ack: proves who we are when rejoining
+    this.prefsSent = "[]"; // JSON of the paused list the server has (a new connection: none)
+    this.prefsSending = null;
+    this.prefsTimer = 0;
     this.session = 0;
     this.publisher = null;
     this.subscriber = null;
@@ -92,12 +119,19 @@ export class Meeting {
   render() {
     this.stage = h("main", { class: "stage", attrs: { "aria-label": "Participants" } });
     this.gallery = new Gallery(this.stage);
+    this.gallery.onVideosChanged = () => this.scheduleSubscribePrefs();
     this.controls = createControls({
       canPublish: this.canPublish,
       onToggleMic: () => this.toggleMic(),
       onToggleCamera: () => this.toggleCamera(),
       onLeave: () => this.leave(),
       collab: collabControls(this), // share, hand, reactions, side panel (collab.js)
+      devices: {
+        inputs: this.canPublish,
+        speaker: canChooseSpeaker(),
+        onOpen: () => this.refreshDevices(),
+        onChoose: (kind, id) => this.chooseDevice(kind, id),
+      },
     });
     this.clock = h("span", { class: "meeting-clock", attrs: { "aria-label": "Meeting duration" } });
     this.banner = h("div", {
@@ -168,6 +202,7 @@ export class Meeting {
     c.on("participant_left", (p) => this.onParticipantLeft(p));
     c.on("participant_updated", (p) => this.onParticipantUpdated(p));
     c.on("subscribe_offer", (offer) => this.onSubscribeOffer(offer));
+    c.on("stage", () => this.scheduleSubscribePrefs()); // the stage may show someone's video now
     c.on("error", (err) => this.onServerError(err));
     c.on("joined", (ack) => this.lobbySession && this.admitted(ack, this.lobbySession));
     c.on("lobby_denied", (d) => this.lobbySession && this.end("lobby_denied", d && d.reason));
@@ -180,8 +215,11 @@ export class Meeting {
         if (this.state.joinedAt) this.clock.textContent = formatElapsed(Date.now() - this.state.joinedAt);
       }, 1000),
     );
+    this.timers.push(setInterval(() => this.syncSubscribePrefs(), PREFS_POLL_MS));
     this.onPageHide = () => this.conn?.socket.disconnect();
     window.addEventListener("pagehide", this.onPageHide);
+    this.onDeviceChange = () => this.controls?.devicesOpen() && this.refreshDevices();
+    navigator.mediaDevices?.addEventListener?.("devicechange", this.onDeviceChange);
     this.requestWakeLock();
   }
 
@@ -199,6 +237,9 @@ export class Meeting {
     const current = () => session === this.session && this.state.status !== "left";
     this.closeMedia();
     this.clearRemote();
+    this.prefsSent = "[]"; // a new connection: the server pauses nothing for it yet
+    this.prefsSending = null;
+    this.state.videoPaused = [];
 
     const request = (event, payload) => this.conn.request(event, payload);
     this.subscriber = new Subscriber({
@@ -214,6 +255,8 @@ export class Meeting {
         name: this.choices.name,
         organisation: this.choices.organisation,
         device_id: deviceId(),
+        // After a dropped connection: come back as the same person, with the role we had.
+        ...(this.resumeKey ? { resume_key: this.resumeKey } : {}),
       });
     } catch (err) {
       if (!current()) return;
@@ -243,8 +286,11 @@ export class Meeting {
     this.lobbySession = null;
     const wasReconnecting = this.state.status === "reconnecting";
     this.state.status = "joined";
+    this.state.joins += 1;
+    this.state.resumed = ack.resumed === true;
     this.state.self = ack.self;
     this.state.role = ack.self.role || this.state.role;
+    this.resumeKey = typeof ack.resume_key === "string" ? ack.resume_key : null;
     this.state.room = ack.room || this.state.room;
     this.state.participants = {};
     if (!this.state.joinedAt) this.state.joinedAt = Date.now();
@@ -261,6 +307,7 @@ export class Meeting {
     this.updateControls();
     this.iceServers = Array.isArray(ack.ice_servers) ? ack.ice_servers : [];
     this.subscriber.start(this.iceServers);
+    this.scheduleSubscribePrefs();
 
     if (ack.self.audio_muted !== !this.audioOn || ack.self.video_muted !== !this.videoOn) {
       this.sendMediaState();
@@ -402,6 +449,9 @@ export class Meeting {
 
   teardown() {
     this.session++;
+    this.resumeKey = null; // left or failed: a later join is a new one
+    clearTimeout(this.prefsTimer);
+    navigator.mediaDevices?.removeEventListener?.("devicechange", this.onDeviceChange);
     this.closeMedia();
     this.conn?.close();
     this.timers.forEach(clearInterval);
@@ -487,6 +537,60 @@ export class Meeting {
     }
     this.stageView?.onTracks(tracks);
     this.watchFirstFrame();
+    this.scheduleSubscribePrefs();
+  }
+
+  // ---- which videos the SFU forwards (subscribe_prefs) -----------------------------------------
+
+  /** The remote videos on screen: decoded gallery tiles, the spotlight, and the shared stage. */
+  shownVideos() {
+    const shown = this.gallery ? this.gallery.shownVideos() : new Set();
+    const current = this.stageView?.current;
+    if (current?.type === "participant" && current.id) shown.add(videoKey(current.id, current.source || "camera"));
+    return shown;
+  }
+
+  scheduleSubscribePrefs() {
+    clearTimeout(this.prefsTimer);
+    this.prefsTimer = setTimeout(() => this.syncSubscribePrefs(), PREFS_DEBOUNCE_MS);
+  }
+
+  /**
+   * Tell the server which videos not to forward, when that changed: every video consumer that is
+   * not on screen (detached tiles, other gallery pages, a phone's budget). The whole list each
+   * time (docs/protocol.md, subscribe_prefs), so a failed send is repaired by the next one.
+   */
+  syncSubscribePrefs() {
+    if (this.state.status !== "joined" || !this.subscriber || !this.conn?.connected) return;
+    // From the tracks the gallery was given (not the latest offer's consumers, which may not be
+    // attached yet): a video is paused only once it could have been shown.
+    const videos = [];
+    for (const [id, tracks] of this.remoteTracks) {
+      for (const source of ["camera", "screen"]) {
+        if (tracks[source]) videos.push({ participant_id: id, source, kind: "video" });
+      }
+    }
+    const paused = pausedVideos(videos, this.shownVideos());
+    const body = JSON.stringify(paused);
+    if (body === this.prefsSent || body === this.prefsSending) return;
+    const session = this.session;
+    this.prefsSending = body;
+    this.conn
+      .request("subscribe_prefs", { paused })
+      .then(() => {
+        if (session !== this.session) return;
+        this.prefsSent = body;
+        this.state.videoPaused = paused;
+      })
+      .catch((err) => {
+        // A refusal would be refused again: do not resend the same list every second.
+        if (session === this.session && typeof err.code === "string" && !["timeout", "disconnected"].includes(err.code)) {
+          this.prefsSent = body;
+        }
+      })
+      .finally(() => {
+        if (this.prefsSending === body) this.prefsSending = null;
+      });
   }
 
   /** Record when each participant's first video frame is shown (for tests and diagnostics). */
@@ -505,8 +609,23 @@ export class Meeting {
     }
   }
 
+  /**
+   * The speaking ring. getSynchronizationSources() gives the level of the last packet received
+   * only, and speech is bursty: a syllable is loud for a few packets, Chromium's fake microphone
+   * above -40 dBov for about 100 ms every 500 ms. Sampled every 250 ms (half the beep's period)
+   * the ring was either always or never on, depending on the phase. So: sample every
+   * SPEAKING_POLL_MS, and keep the ring for SPEAKING_HOLD_MS after the last loud sample (across
+   * the pauses between words).
+   */
   pollSpeaking() {
     if (this.state.status !== "joined") return;
+    const now = performance.now();
+    const heard = this.heardAt || (this.heardAt = new Map()); // participant id -> last loud sample
+    const speaking = (id, loud) => {
+      if (loud) heard.set(id, now);
+      const at = heard.get(id);
+      this.gallery.setSpeaking(id, at !== undefined && now - at < SPEAKING_HOLD_MS);
+    };
     for (const [id, tracks] of this.remoteTracks) {
       const receiver = tracks.receivers?.microphone;
       let level = 0;
@@ -516,12 +635,13 @@ export class Meeting {
       } catch {
         level = 0;
       }
-      this.gallery.setSpeaking(id, level > SPEAKING_LEVEL);
+      speaking(id, level >= SPEAKING_LEVEL);
     }
     const self = this.selfId();
+    for (const id of heard.keys()) if (id !== self && !this.remoteTracks.has(id)) heard.delete(id);
     if (self && this.media.audioTrack) {
       if (!this.selfMeter) this.selfMeter = new LevelMeter(this.media.audioTrack);
-      this.gallery.setSpeaking(self, this.audioOn && this.selfMeter.level() > SPEAKING_LEVEL * 2);
+      speaking(self, this.audioOn && this.selfMeter.level() > SELF_SPEAKING_LEVEL);
     }
   }
 
@@ -541,6 +661,92 @@ export class Meeting {
     this.videoOn = !this.videoOn;
     this.media.videoTrack.enabled = this.videoOn;
     this.afterLocalChange();
+  }
+
+  // ---- camera, microphone and speaker choice ---------------------------------------------------
+
+  /** Fill the device menu: what this browser offers, and what is in use. */
+  async refreshDevices() {
+    const lists = await listDevices();
+    const inUse = (track) => (track && track.readyState === "live" && track.getSettings?.().deviceId) || "";
+    this.controls?.setDevices(lists, {
+      videoinput: inUse(this.media.videoTrack) || rememberedDevice("videoinput"),
+      audioinput: inUse(this.media.audioTrack) || rememberedDevice("audioinput"),
+      audiooutput: this.gallery?.sinkId ?? (this.choices.speakerId || rememberedDevice("audiooutput")),
+    });
+  }
+
+  /** The user chose a device in the menu; switches run one after another. */
+  chooseDevice(kind, deviceId) {
+    this.deviceQueue = (this.deviceQueue || Promise.resolve())
+      .then(() => this.switchDevice(kind, deviceId))
+      .catch((err) => console.warn("switching device failed:", err));
+    return this.deviceQueue;
+  }
+
+  /**
+   * Use another camera, microphone or speaker without leaving: the new track replaces the old one
+   * on the publish connection (RTCRtpSender.replaceTrack, no new offer), keeps the mute state, and
+   * the choice is remembered for the next pre-join, as the pre-join's own choice is.
+   */
+  async switchDevice(kind, deviceId) {
+    const gone = () => this.state.status === "left" || this.state.status === "failed";
+    if (gone()) return;
+    if (kind === "audiooutput") {
+      rememberDevice(kind, deviceId);
+      this.choices.speakerId = deviceId; // also used after a reconnect (collab.js)
+      await this.gallery.setSinkId(deviceId);
+      return;
+    }
+    if (!this.canPublish || (kind !== "videoinput" && kind !== "audioinput")) return;
+    const isVideo = kind === "videoinput";
+    const field = isVideo ? "videoTrack" : "audioTrack";
+    const old = this.media[field];
+    const oldDevice = (old && old.getSettings?.().deviceId) || "";
+    if (old && old.readyState === "live" && oldDevice === deviceId) {
+      rememberDevice(kind, deviceId);
+      return;
+    }
+    let { track } = await captureTrack(kind, deviceId);
+    if (!track && old && isVideo) {
+      // Some phones open one camera at a time: free the current one and try again (or take it back).
+      old.stop();
+      ({ track } = await captureTrack(kind, deviceId));
+      if (!track) ({ track } = await captureTrack(kind, oldDevice));
+    }
+    if (gone()) {
+      track?.stop();
+      return;
+    }
+    if (!track) {
+      toast(`That ${isVideo ? "camera" : "microphone"} could not be started.`, "error");
+      this.refreshDevices();
+      return;
+    }
+    const switched = track.getSettings?.().deviceId === deviceId;
+    track.enabled = isVideo ? this.videoOn : this.audioOn; // muted stays muted
+    if (old) this.media.stream.removeTrack(old);
+    this.media.stream.addTrack(track);
+    this.media[field] = track;
+    if (switched) rememberDevice(kind, deviceId);
+    try {
+      // Same source, another track: Publisher.setTracks uses replaceTrack and sends no new offer.
+      if (this.publisher) await this.publisher.setTracks(this.publishEntries());
+      else if (this.state.status === "joined") await this.publish(this.session);
+    } catch (err) {
+      console.warn("publishing the new device failed:", err);
+    }
+    if (old && old !== track) old.stop();
+    if (!isVideo && this.selfMeter) {
+      this.selfMeter.close(); // the self level meter follows the new microphone
+      this.selfMeter = null;
+    }
+    const self = this.selfId();
+    if (isVideo && self && this.gallery.has(self)) this.gallery.setTracks(self, { camera: track });
+    this.stageView?.onTracks(this.remoteTracks);
+    this.updateControls();
+    if (this.controls.devicesOpen()) this.refreshDevices();
+    toast(switched ? `Now using ${track.label || `the chosen ${isVideo ? "camera" : "microphone"}`}.` : "That device could not be started; kept the previous one.");
   }
 
   afterLocalChange() {

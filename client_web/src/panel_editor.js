@@ -74,7 +74,7 @@ export function openPanelEditor({ panel = null, onSave }) {
   const httpBox = h(
     "div",
     { class: "panel-source-box" },
-    field("Web address", url, "The city's data endpoint, polled by the server."),
+    field("Web address", url, "The city's data endpoint, polled by the server (its administrator decides which addresses it may reach)."),
     field("Format", format),
     pathField,
   );

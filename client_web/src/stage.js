@@ -13,6 +13,7 @@ import {
   clampPage,
   uploadErrorText,
   describeSource,
+  expectedVersion,
   KIND_LABELS,
 } from "./stage_model.js";
 
@@ -32,6 +33,7 @@ const EMPTY_STAGE = {
   changed_at: null,
 };
 const LOCAL_ERRORS = new Set(["timeout", "disconnected", "bad_response"]);
+const OWN_VERSIONS_KEPT = 64;
 
 function isTyping(target) {
   return Boolean(target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName)));
@@ -69,6 +71,11 @@ export class StageView {
     this.upload = null;
     this.boundConn = null;
     this.unlisten = [];
+    // Stage changes go out one at a time, each with the expected_version it was based on.
+    this.stageQueue = Promise.resolve();
+    this.ownVersions = new Set(); // versions this client's own changes made
+    this.joins = 0; // join acks so far: a change queued before a rejoin is dropped
+    this.conflicts = 0;
     this.build();
     this.onKey = (event) => this.handleKey(event);
     document.addEventListener("keydown", this.onKey);
@@ -154,6 +161,8 @@ export class StageView {
   /** The join ack (first join and every reconnect): land on the current stage. */
   onJoined(ack) {
     this.bind(this.meeting.conn);
+    this.joins += 1;
+    this.ownVersions = new Set(); // the server may have restarted and counted again from 0
     this.role = ack.self?.role || this.role;
     this.key = ack.session_key || "";
     this.panels = Array.isArray(ack.panels) ? ack.panels : [];
@@ -218,6 +227,7 @@ export class StageView {
       toast("The host asked everyone to follow the stage.");
     }
     this.render();
+    this.refreshMenu();
   }
 
   onPointer(p) {
@@ -301,14 +311,52 @@ export class StageView {
     }
   }
 
-  async setStage(payload) {
-    try {
-      const ack = await this.send("stage_set", payload);
-      if (ack.stage) this.applyStage(ack.stage);
-      return true;
-    } catch {
-      return false;
-    }
+  setStage(payload) {
+    return this.changeStage("stage_set", payload);
+  }
+
+  /**
+   * Send one stage change (stage_set or stage_follow_lock) with `expected_version`: the version the
+   * user saw when acting, moved past this client's own changes still in flight (quick page turns).
+   * Changes go out one at a time. Resolves true when applied; false when refused, e.g. `conflict`
+   * (another presenter changed the stage first), after which this client shows the current stage.
+   */
+  changeStage(event, payload) {
+    const base = this.stage.version ?? 0;
+    const joins = this.joins;
+    const run = async () => {
+      if (joins !== this.joins) return false; // rejoined meanwhile: the user now sees another stage
+      const expected_version = expectedVersion(base, this.stage.version ?? 0, this.ownVersions);
+      try {
+        const ack = await this.send(event, { ...payload, expected_version });
+        if (ack.stage && typeof ack.stage.version === "number") {
+          this.ownVersions.add(ack.stage.version);
+          for (const v of this.ownVersions) if (v < ack.stage.version - OWN_VERSIONS_KEPT) this.ownVersions.delete(v);
+          this.applyStage(ack.stage);
+        }
+        return true;
+      } catch (err) {
+        if (err?.code === "conflict") this.onConflict();
+        return false;
+      }
+    };
+    const done = this.stageQueue.then(run, run);
+    this.stageQueue = done;
+    return done;
+  }
+
+  /**
+   * Another presenter changed the stage first and ours was refused. The server has already sent
+   * the current stage (applied by the `stage` handler), and its refusal, "<name> changed the stage
+   * meanwhile; your change was not made", is shown by the meeting as a notice. Drop what this
+   * client was about to show and show the current stage.
+   */
+  onConflict() {
+    this.conflicts += 1;
+    this.requestedPage = null;
+    this.el.dataset.conflicts = String(this.conflicts);
+    this.render();
+    this.refreshMenu();
   }
 
   gotoPage(page) {
@@ -673,9 +721,9 @@ export class StageView {
 
     const lock = h("input", { type: "checkbox", checked: Boolean(stage.locked_follow), dataset: { testid: "stage-lock", menuKey: "lock" } });
     lock.addEventListener("change", () => {
-      this.send("stage_follow_lock", { locked: lock.checked })
-        .then((ack) => ack.stage && this.applyStage(ack.stage))
-        .catch(() => (lock.checked = Boolean(this.stage.locked_follow)));
+      this.changeStage("stage_follow_lock", { locked: lock.checked }).then((ok) => {
+        if (!ok) lock.checked = Boolean(this.stage.locked_follow);
+      });
     });
     const clear = button("Clear stage", { class: "stage-button danger", disabled: stage.kind === "empty", dataset: { testid: "stage-clear", menuKey: "clear" } });
     clear.addEventListener("click", () => this.setStage({ kind: "empty" }).then((ok) => ok && this.closeMenu()));
@@ -827,6 +875,7 @@ export class StageView {
         showing: target,
         canManage: this.canManage,
         pointerMode: this.pointerMode,
+        conflicts: this.conflicts,
         panels: this.panels.map((p) => ({ id: p.id, title: p.title, kind: p.kind })),
         documents: this.documents.map((d) => ({ id: d.id, title: d.title, status: d.status, page_count: d.page_count })),
         panel: view,

@@ -316,3 +316,17 @@ export function describeSource(panel) {
   const pollutant = s.feed === "air_quality" && panel?.options?.pollutant ? ` · ${POLLUTANT_LABELS[panel.options.pollutant] || panel.options.pollutant}` : "";
   return `${feed}${pollutant} (simulated)`;
 }
+
+// ---- presenters changing the stage at once -------------------------------------------------------
+
+/**
+ * The `expected_version` to send with a stage change the user made while the stage was at version
+ * `base`: moved past the versions this client's own earlier changes made meanwhile (`own`, a Set),
+ * so quick page turns sent one after another do not conflict with each other, but never past a
+ * version someone else made: then the server refuses with `conflict`, as it should.
+ */
+export function expectedVersion(base, current, own) {
+  let version = Number.isInteger(base) && base >= 0 ? base : 0;
+  while (version < current && own && own.has(version + 1)) version += 1;
+  return version;
+}

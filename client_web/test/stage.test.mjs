@@ -22,6 +22,7 @@ import {
   panelFormValues,
   panelPayload,
   describeSource,
+  expectedVersion,
 } from "../src/stage_model.js";
 
 test("clock times are 24-hour hh:mm:ss in the given zone; bad input gives an empty string", () => {
@@ -201,4 +202,19 @@ test("panel editor: editing keeps the id and unrelated options, round-trips the 
 test("source descriptions", () => {
   assert.equal(describeSource({ source: { type: "simulated", feed: "air_quality" }, options: { pollutant: "pm10" } }), "Air quality · PM10 (simulated)");
   assert.equal(describeSource({ source: { type: "http", url: "https://data.seoul.go.kr/a", format: "csv" } }), "data.seoul.go.kr (CSV)");
+});
+
+test("expected_version: past this client's own changes in flight, never past someone else's", () => {
+  // Nothing happened since the user acted.
+  assert.equal(expectedVersion(4, 4, new Set()), 4);
+  // Two quick page turns: the second was based on 4, the first (ours) made 5.
+  assert.equal(expectedVersion(4, 5, new Set([5])), 5);
+  assert.equal(expectedVersion(4, 7, new Set([5, 6, 7])), 7);
+  // Someone else made 5: the change keeps 4 and the server refuses it (conflict).
+  assert.equal(expectedVersion(4, 5, new Set()), 4);
+  // Ours made 5, someone else 6: stop at 5, so the server sees the conflict.
+  assert.equal(expectedVersion(4, 7, new Set([5, 7])), 5);
+  // Bad input falls back to 0 rather than sending garbage.
+  assert.equal(expectedVersion(undefined, 0, null), 0);
+  assert.equal(expectedVersion(-3, 2, new Set([1, 2])), 2);
 });

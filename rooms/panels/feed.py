@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any, Callable
 
+from ..meeting import iso_utc
 from .spec import FEEDS, PanelData, PanelError
 
 __all__ = ["CityFeed", "DISTRICTS", "ROADS", "POLLUTANTS", "INCIDENT_TYPES", "DEFAULT_KIND"]
@@ -86,7 +87,7 @@ def _utcnow() -> datetime:
 
 
 def _iso(t: datetime) -> str:
-    return t.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return iso_utc(t)  # the protocol's one time format
 
 
 def _bump(hour: float, center: float, width: float) -> float:

@@ -188,14 +188,12 @@ def test_raised_hand_is_queued_for_the_host_and_reactions_float_on_the_senders_t
                            timeout=5_000)
 
 
-@pytest.mark.xfail(strict=False, reason="known defect (issue 4): the local speaking ring does not appear for "
-                   "Chromium's beeping fake microphone since the stage layout landed; active speaker from the "
-                   "SFU is covered with an aiortc speaker in the next test")
 def test_the_speaking_participant_is_highlighted_as_active_speaker(server, new_page):
-    """Two signals: the SFU's `active_speaker` event (gold frame, `.active-speaker`) and the local
-    speaking ring from received audio levels (`.speaking`). Chromium's fake microphone only beeps
-    briefly once a second, which the SFU's smoothed detector does not take for speech; an aiortc
-    peer whose every packet carries a loud audio level (RFC 6464) is the steady speaker."""
+    """The page whose fake microphone sends sound (Chromium's beep: 20 ms every 500 ms) is the
+    SFU's active speaker on the other page (`.active-speaker`, from the `active_speaker` event)
+    and gets the local speaking ring there (`.speaking`, from received audio levels). A peer that
+    talks all the time (every packet voiced) then takes over, and when it leaves the beeping page
+    is the speaker again."""
     from tests.meeting_client import MeetingClient
 
     links = create_room(server, "Speaker test")["links"]
@@ -204,20 +202,31 @@ def test_the_speaking_participant_is_highlighted_as_active_speaker(server, new_p
     listener.click("button.toggle-mic")  # silence from this page
     beeper_id = join(beeper, links["participant"], "Beeper")
     wait_for_tile(listener, beeper_id)
-    # The fake microphone's beep reaches the listener: its tile gets the speaking ring.
-    listener.wait_for_selector(f'.tile[data-participant-id="{beeper_id}"].speaking', state="attached",
-                               timeout=15_000)
+    beeper_tile = f'.tile[data-participant-id="{beeper_id}"]'
+    listener.wait_for_selector(f"{beeper_tile}.active-speaker", state="attached", timeout=20_000)
+    listener.wait_for_selector(f"{beeper_tile}.speaking", state="attached", timeout=10_000)
+    assert listener.locator(".tile.active-speaker").count() == 1
+    # the beeping page sees itself as the speaker, not the silent listener
+    beeper.wait_for_selector('.tile[data-self="true"].active-speaker', state="attached", timeout=10_000)
+    assert beeper.locator(".tile.active-speaker").count() == 1
+
     loop = LoopThread()
-    speaker = MeetingClient(server, "Loud Speaker", video=False, audio_level=-12)
+    talker = MeetingClient(server, "Steady Talker", video=False, audio_level=-12)
+    connected = True
     try:
-        loop.run(speaker.join(token_of(links["participant"]), organisation="Madrid"))
-        wait_for_tile(listener, speaker.self_id)
-        tile = f'.tile[data-participant-id="{speaker.self_id}"]'
-        listener.wait_for_selector(f"{tile}.active-speaker", state="attached", timeout=20_000)
+        loop.run(talker.join(token_of(links["participant"]), organisation="Madrid"))
+        talker_tile = f'.tile[data-participant-id="{talker.self_id}"]'
+        listener.wait_for_selector(f"{talker_tile}.active-speaker", state="attached", timeout=20_000)
+        assert listener.locator(".tile.active-speaker").count() == 1
+        assert "active-speaker" not in listener.get_attribute(beeper_tile, "class")
+        connected = False
+        loop.run(talker.close(), timeout=20)
+        listener.wait_for_selector(f"{beeper_tile}.active-speaker", state="attached", timeout=20_000)
         assert listener.locator(".tile.active-speaker").count() == 1
     finally:
         try:
-            loop.run(speaker.close(), timeout=20)
+            if connected:
+                loop.run(talker.close(), timeout=20)
         finally:
             loop.close()
 

@@ -307,3 +307,61 @@ def test_stage_fits_a_phone_and_a_laptop(server, new_page):
         page.wait_for_function("!document.querySelector('.toast')", timeout=10_000)
     phone.screenshot(path=str(SCREENSHOTS / "stage-phone.png"))
     host.screenshot(path=str(SCREENSHOTS / "stage.png"))
+
+
+def test_two_presenters_at_once_the_second_is_told_and_lands_on_the_current_stage(server, new_page):
+    links = create_room(server, "Stage conflict")["links"]
+    host, deputy = new_page(), new_page()
+    join(host, links["host"], "Mayor")
+    staff_link = host.evaluate(
+        """async () => (await window.sitroom.meeting.conn.request("invite_create",
+            {role: "staff", label: "Deputy"})).link"""
+    )
+    join(deputy, staff_link, "Deputy Mayor")
+    chart_id = create_panel(host, "PM2.5", "timeseries", "air_quality", {"pollutant": "pm25"})
+    table_id = create_panel(host, "Open incidents", "table", "incidents", {"max_rows": 8})
+    share_panel(host, chart_id)
+    deputy.wait_for_selector(f'{STAGE} [data-panel-id="{chart_id}"]', timeout=10_000)
+    version = int(stage_attr(host, "version"))
+    assert int(stage_attr(deputy, "version")) == version
+
+    # Quick page-turn-like changes by one presenter never conflict with each other.
+    applied = host.evaluate(
+        """([a, b]) => { const view = window.sitroom.meeting.stageView;
+                         return Promise.all([view.setStage({kind: "panel", panel_id: a}),
+                                             view.setStage({kind: "panel", panel_id: b})]); }""",
+        [table_id, chart_id],
+    )
+    assert applied == [True, True]
+    host.wait_for_function("(v) => window.sitroom.stage.stage.version === v", arg=version + 2, timeout=10_000)
+    assert host.evaluate("window.sitroom.stage.conflicts") == 0
+    version += 2
+    deputy.wait_for_function("(v) => window.sitroom.stage.stage.version === v", arg=version, timeout=10_000)
+
+    # The host's client misses the deputy's change for a moment (as if both acted at once)...
+    host.evaluate(
+        """() => { const view = window.sitroom.meeting.stageView; view.missed = [];
+                   view.applyStage = (state) => view.missed.push(state); }"""
+    )
+    deputy.click('[data-testid="stage-share"]')
+    deputy.click(f'[data-share-panel="{table_id}"]')
+    deputy.wait_for_function("(v) => window.sitroom.stage.stage.version === v", arg=version + 1, timeout=10_000)
+    host.wait_for_function("(v) => window.sitroom.meeting.stageView.missed.some((s) => s.version === v)",
+                           arg=version + 1, timeout=10_000)
+    host.evaluate("() => { delete window.sitroom.meeting.stageView.applyStage; }")
+    assert host.evaluate("window.sitroom.stage.stage.panel_id") == chart_id, "still the old stage"
+
+    # ...and then clears the stage based on the old version: refused, told who, shown the current stage.
+    host.click('[data-testid="stage-share"]')
+    host.click('[data-testid="stage-clear"]')
+    host.wait_for_selector(".toast-error >> text=Deputy Mayor changed the stage meanwhile", timeout=10_000)
+    host.wait_for_selector(f'{STAGE}[data-kind="panel"] [data-panel-id="{table_id}"]', timeout=10_000)
+    assert int(stage_attr(host, "version")) == version + 1
+    assert host.evaluate("window.sitroom.stage.conflicts") == 1
+    # Nothing changed for the deputy; the host, now current, can change the stage again.
+    assert stage_attr(deputy, "kind") == "panel" and int(stage_attr(deputy, "version")) == version + 1
+    if host.is_hidden('[data-testid="stage-menu"]'):
+        host.click('[data-testid="stage-share"]')
+    host.click('[data-testid="stage-clear"]')
+    deputy.wait_for_selector(f'{STAGE}[data-kind="empty"]', state="attached", timeout=10_000)
+    assert int(stage_attr(deputy, "version")) == version + 2

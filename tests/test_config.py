@@ -1,0 +1,48 @@
+"""Unit: settings from the environment and from ``sitroom serve`` flags, their validation, and that
+the media settings reach the SFU."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.app import HUB, create_app
+from server.cli import _parser, build_config
+from server.config import ConfigError, from_env
+
+
+def serve_config(*flags: str):
+    return build_config(_parser().parse_args(["serve", *flags]))
+
+
+def test_video_codecs_from_env_and_flag_reach_the_sfu(tmp_path):
+    cfg = from_env({"SITROOM_VIDEO_CODECS": "h264, vp8", "SITROOM_DATA_DIR": str(tmp_path)})
+    cfg.validate()
+    assert cfg.video_codecs == ["H264", "VP8"]
+    media = create_app(cfg)[HUB].sfu.config
+    assert media.video_codecs == ["H264", "VP8"] and media.publisher_codec_order is False
+
+    default = serve_config("--data-dir", str(tmp_path))
+    default.validate()
+    media = create_app(default)[HUB].sfu.config
+    assert default.video_codecs is None and media.publisher_codec_order is True
+    assert [c.upper() for c in media.video_codecs] == ["VP8", "H264"]
+
+    assert serve_config("--video-codecs", "H264").video_codecs == ["H264"]
+
+
+@pytest.mark.parametrize("value", ["AV1", "VP8,VP9", ","])
+def test_unknown_or_empty_video_codecs_are_refused(value):
+    cfg = serve_config("--video-codecs", value)
+    with pytest.raises(ConfigError, match="video codecs"):
+        cfg.validate()
+
+
+def test_panel_url_allow_flag_and_env():
+    assert serve_config("--panel-url-allow", "data.city.gov, 127.0.0.0/8").panel_url_allow == [
+        "data.city.gov", "127.0.0.0/8"]
+    assert serve_config("--panel-url-allow", "").panel_url_allow == []  # HTTP panels off
+    assert from_env({"SITROOM_PANEL_URL_ALLOW": "public"}).panel_url_allow == ["public"]
+    assert serve_config().panel_url_allow is None
+    bad = serve_config("--panel-url-allow", "http://[::1")
+    with pytest.raises(ConfigError):
+        bad.validate()
