@@ -60,40 +60,39 @@ MAX_LOBBY = 1000
 DEVICE_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
-class RemovedFromMeeting(Forbidden):
-    """This person was removed from the meeting and may not come back (code ``forbidden``)."""
+class Refusal(Forbidden):
+    """Why someone may not join (code ``forbidden``): ``reason`` is a stable word for the client,
+    ``default_message`` what a person reads."""
 
-    reason = "removed"
+    reason = "forbidden"
+    default_message = "you may not join this meeting"
 
-    def __init__(self, message: str = "you were removed from this meeting"):
-        super().__init__(message)
-
-
-class MeetingLocked(Forbidden):
-    """The meeting is locked: nobody new may join (code ``forbidden``)."""
-
-    reason = "locked"
-
-    def __init__(self, message: str = "this meeting is locked"):
-        super().__init__(message)
+    def __init__(self, message: str | None = None):
+        super().__init__(message or self.default_message)
 
 
-class MeetingEnded(Forbidden):
-    """The host ended the meeting (code ``forbidden``)."""
+class RemovedFromMeeting(Refusal):
+    """This person was removed from the meeting and may not come back."""
 
-    reason = "ended"
-
-    def __init__(self, message: str = "this meeting has ended"):
-        super().__init__(message)
+    reason, default_message = "removed", "you were removed from this meeting"
 
 
-class LobbyFull(Forbidden):
-    """Too many people are waiting in the lobby (code ``forbidden``)."""
+class MeetingLocked(Refusal):
+    """The meeting is locked: nobody new may join."""
 
-    reason = "lobby_full"
+    reason, default_message = "locked", "this meeting is locked"
 
-    def __init__(self, message: str = "the lobby is full; try again later"):
-        super().__init__(message)
+
+class MeetingEnded(Refusal):
+    """The host ended the meeting."""
+
+    reason, default_message = "ended", "this meeting has ended"
+
+
+class LobbyFull(Refusal):
+    """Too many people are waiting in the lobby."""
+
+    reason, default_message = "lobby_full", "the lobby is full; try again later"
 
 
 def new_lobby_id() -> str:
