@@ -12,6 +12,9 @@ class DomainError(Exception):
         self.code = code
         self.message = message
 
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.code!r}, {self.message!r})"
 

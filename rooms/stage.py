@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from .errors import DomainError
 from .meeting import iso_utc
 
 __all__ = ["Stage", "StageError", "StageState", "TimelineEntry", "STAGE_KINDS", "SOURCES"]
@@ -26,16 +27,11 @@ MAX_ID = 64
 MAX_PAGE = 100_000
 
 
-class StageError(ValueError):
+class StageError(DomainError, ValueError):
     """An invalid stage change. ``code`` is ``"bad_request"``, or ``"conflict"`` for a stale version."""
 
     def __init__(self, message: str, code: str = "bad_request") -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def to_dict(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
+        super().__init__(code, message)
 
 
 def _iso(t: datetime | None) -> str | None:

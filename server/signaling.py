@@ -25,8 +25,6 @@ from rooms.grants import Action, Role, can
 from rooms.meeting import LiveParticipant, LobbyEntry, Meeting, normalize_device_id
 from rooms.documents import DocumentError
 from rooms.moderation import ModerationResult, persist
-from rooms.panels.spec import PanelError
-from rooms.stage import StageError
 
 from . import validate
 from .chat_events import ChatEvents
@@ -139,7 +137,7 @@ class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespa
                 raise RequestError("unknown_event", f"unknown event {str(event)[:64]!r}")
             result = await handler(session, validate.payload(data))
             return {"ok": True, **(result or {})}
-        except (RequestError, BadRequest, DomainError, StageError, PanelError, DocumentError) as exc:
+        except (RequestError, BadRequest, DomainError, DocumentError) as exc:
             return await self._refuse(sid, event, exc.code, exc.message)
         except media.SdpError as exc:
             return await self._refuse(sid, event, "bad_sdp", str(exc) or "bad SDP")

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..errors import DomainError
+
 __all__ = [
     "FEEDS",
     "KINDS",
@@ -53,16 +55,11 @@ MAX_ID = 64  # room ids
 MAX_PANEL_ID = 32  # the panels table's id column
 
 
-class PanelError(ValueError):
+class PanelError(DomainError, ValueError):
     """Invalid panel definition or request. ``code`` is ``"bad_request"`` unless stated."""
 
     def __init__(self, message: str, code: str = "bad_request") -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def to_dict(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
+        super().__init__(code, message)
 
 
 def _check_id(name: str, value: Any, limit: int = MAX_ID) -> str:
