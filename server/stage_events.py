@@ -110,6 +110,19 @@ class StageEvents:
             await self.hub.timeline.record(room_id, entry.what, actor=session.participant,
                                            details=entry.details)
 
+    async def _clear_stage_showing(self, session: Session, kind: str, item_id: str) -> None:
+        """A panel or document was deleted: if the stage shows it, empty the stage for everyone
+        (recorded like any other stage change, with the reason)."""
+        room_id = session.room_id
+        stage = self.stage_of(room_id)
+        shown = stage.state.panel_id if kind == "panel" else stage.state.document_id
+        if stage.state.kind != kind or shown != item_id:
+            return
+        _, entry = stage.clear(by=session.participant.id)
+        entry.details["reason"] = f"{kind}_deleted"
+        await self.broadcast_stage(room_id)
+        await self._record_stage(room_id, session, entry)
+
     # ---- the stage -----------------------------------------------------------------------------
 
     async def _stage_conflict(self, session: Session) -> StageError:
@@ -295,10 +308,7 @@ class StageEvents:
         if runner is not None:
             await runner.stop(panel_id)
         await self._broadcast_panels(room_id)
-        stage = self.stage_of(room_id)
-        if stage.state.kind == "panel" and stage.state.panel_id == panel_id:
-            stage.clear(by=session.participant.id)
-            await self.broadcast_stage(room_id)
+        await self._clear_stage_showing(session, "panel", panel_id)
         await self.hub.timeline.record(room_id, "panel_delete", actor=session.participant,
                                        details={"panel_id": panel_id})
         return {}
@@ -314,10 +324,7 @@ class StageEvents:
         if row is None:
             raise BadRequest("no such document in this room")
         self.hub.remove_document_files(row)
-        stage = self.stage_of(room_id)
-        if stage.state.kind == "document" and stage.state.document_id == document_id:
-            stage.clear(by=session.participant.id)
-            await self.broadcast_stage(room_id)
+        await self._clear_stage_showing(session, "document", document_id)
         await self.broadcast_documents(room_id)
         await self.hub.timeline.record(room_id, "document_delete", actor=session.participant,
                                        details={"document_id": document_id})

@@ -383,3 +383,19 @@ async def test_http_panels_follow_the_allow_list(allow_listed):
     assert update["error"] == "HTTP 404 Not Found" and update["data"] is None
     assert other_hits == [], "nothing reached the server that is not on the list"
     assert "/kpi.json" in allowed_hits
+
+
+async def test_deleting_the_panel_on_stage_empties_the_stage_and_records_why(sitroom_server, meeting):
+    room, host, guest, host_ack, guest_ack = meeting
+    ack = await host.request("panel_create", {
+        "title": "Traffic", "kind": "kpi", "source": {"type": "simulated", "feed": "traffic", "interval_s": 5}})
+    assert ack["ok"], ack
+    panel_id = ack["panel"]["id"]
+    assert (await host.request("stage_set", {"kind": "panel", "panel_id": panel_id}))["ok"]
+    await until(guest, "stage", lambda s: s["kind"] == "panel" and s["panel_id"] == panel_id)
+
+    assert await host.request("panel_delete", {"id": panel_id}) == {"ok": True}
+    await until(guest, "stage", lambda s: s["kind"] == "empty")
+    events = (await host.request("timeline", {}))["events"]
+    clears = [e for e in events if e["kind"] == "stage_clear"]
+    assert clears and clears[-1]["details"].get("reason") == "panel_deleted", clears
