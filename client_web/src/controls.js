@@ -64,6 +64,7 @@ function deviceMenu(devices, closeOthers) {
       title: "Camera, microphone and speaker",
     },
     icon("settings"),
+    h("span", { class: "control-text", text: "Devices", attrs: { "aria-hidden": "true" } }),
   );
   const fields = {};
   const items = [];
