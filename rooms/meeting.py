@@ -57,6 +57,7 @@ from .grants import Action, Role, can
 
 MEDIA_KINDS = ("audio", "video")
 MAX_LOBBY = 1000
+MAX_HELD_ON_LEAVE = 10_000  # remembered held mutes of people who left (oldest forgotten first)
 DEVICE_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
@@ -223,6 +224,9 @@ class Meeting:
         self._unmute_requests: dict[str, set[str]] = {}  # participant id -> {"audio", "video"}
         self.removed_invites: set[str] = set()
         self.removed_devices: set[str] = set()
+        # Held mutes of people who left, by participant id and by device: leaving and joining
+        # again (a dropped connection, a reload) must not be a way out of a host's mute.
+        self._held_on_leave: dict[str, tuple[tuple[bool, bool], tuple[str, ...]]] = {}
 
     @classmethod
     def from_room(cls, room: Any) -> Meeting:
@@ -256,15 +260,47 @@ class Meeting:
         return {"id": self.room_id, "title": self.title}
 
     def add(self, participant: LiveParticipant) -> LiveParticipant:
+        """Add someone who joined. If the same participant (id) or device left while held muted,
+        the hold comes back with them (they join muted; see :meth:`held_kinds`)."""
         if participant.id in self._participants:
             raise ValueError(f"participant {participant.id!r} is already in the meeting")
+        held = None
+        for key in self._hold_keys(participant):
+            entry = self._held_on_leave.get(key)
+            if entry is not None:
+                held, stored_keys = entry
+                for stored in stored_keys:  # one hold, whichever way it comes back
+                    self._held_on_leave.pop(stored, None)
+        if held is not None and participant.role not in (Role.HOST, Role.STAFF):
+            for kind, on in zip(MEDIA_KINDS, held):
+                if on:
+                    setattr(participant, f"force_muted_{kind}", True)
+                    setattr(participant, f"{kind}_muted", True)
         self._participants[participant.id] = participant
         return participant
+
+    @staticmethod
+    def _hold_keys(participant: LiveParticipant) -> list[str]:
+        keys = ["p:" + participant.id]
+        if participant.device_id:
+            keys.append("d:" + participant.device_id)
+        return keys
+
+    def held_kinds(self, participant: LiveParticipant) -> list[str]:
+        """The kinds (``audio``, ``video``) a participant is held muted in."""
+        return [kind for kind in MEDIA_KINDS if participant.force_muted(kind)]
 
     def remove(self, participant_id: str) -> LiveParticipant | None:
         """Take a participant out of the meeting (left, disconnected or removed); lowers their hand."""
         participant = self._participants.pop(participant_id, None)
         if participant is not None:
+            held = (participant.force_muted_audio, participant.force_muted_video)
+            if any(held):
+                while len(self._held_on_leave) >= MAX_HELD_ON_LEAVE:
+                    self._held_on_leave.pop(next(iter(self._held_on_leave)))
+                keys = tuple(self._hold_keys(participant))
+                for key in keys:
+                    self._held_on_leave[key] = (held, keys)
             self._hands.pop(participant_id, None)
             participant.hand_raised_at = None
             self._unmute_requests.pop(participant_id, None)

@@ -262,6 +262,9 @@ class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespa
             "session_key": session.key,
             "resume_key": self.hub.rooms.resume_key(participant.id),
             "resumed": admission.returning,
+            # Held muted by a host before leaving (same participant or device): join muted, and
+            # only a host or staff member (or the meeting's allow_self_unmute) lifts it.
+            "held": meeting.held_kinds(participant),
             **(await self.stage_snapshot(meeting.room_id)),
         }
         if can(participant.role, Action.SEE_LOBBY):

@@ -10,7 +10,7 @@ from rooms.grants import Role
 from tests.room_harness import Room, disconnected, end_meeting, module_server, refused, room_fixture, token_of
 
 ADMITTED_KEYS = {"self", "room", "participants", "ice_servers", "settings", "hands", "chat",
-                 "session_key", "resume_key", "resumed", "stage", "panels", "panel_data", "documents"}
+                 "session_key", "resume_key", "resumed", "held", "stage", "panels", "panel_data", "documents"}
 
 
 server = module_server("lobby")
@@ -267,3 +267,35 @@ async def test_a_malformed_device_id_is_a_bad_request(room):
         assert refused(ack, "bad_request") and "device_id" in ack["error"]["message"], (bad, ack)
     client, ack = await room.join("participant", "Good Device", device_id="Device_01-abc")
     assert ack["ok"], ack
+
+
+async def test_leaving_and_joining_again_is_no_way_out_of_a_held_mute(room):
+    """Held muted (the host muted them and self-unmute is off), a participant who reloads (same
+    device) or comes back after a drop (same id, resume key) joins muted and still may not unmute."""
+    assert (await room.host.request("set_allow_self_unmute", {"allowed": False}))["ok"]
+    guest, ack = await room.join("participant", "Held Guest", device_id="held-device-0001")
+    assert ack["ok"] and ack["held"] == []
+    first_id, key = ack["self"]["id"], ack["resume_key"]
+    assert (await room.host.request("mute", {"participant_id": first_id, "kind": "audio"}))["changed"]
+    await guest.until("moderated", lambda d: d["action"] == "mute")
+    unmute = {"audio_muted": False, "video_muted": False}
+
+    # A drop, then the automatic rejoin with the resume key: same id, still held.
+    await guest.sio.disconnect()
+    await room.host.until("participant_left", lambda d: d["id"] == first_id)
+    back = await room.client()  # another device id: the resume key alone proves who it is
+    ack = await back.request("join", {"token": room.tokens["participant"], "name": "Held Guest",
+                                      "device_id": "other-device-0002", "resume_key": key})
+    assert ack["ok"] and ack["resumed"] and ack["self"]["id"] == first_id, ack
+    assert ack["held"] == ["audio"] and ack["self"]["audio_muted"] is True, ack
+    assert refused(await back.request("media_state", unmute))
+    await back.close()
+    await room.host.until("participant_left", lambda d: d["id"] == ack["self"]["id"])
+
+    # A reload (no resume key; a new id) on the same device: still held.
+    again, ack = await room.join("participant", "Held Guest", device_id="other-device-0002")
+    assert ack["ok"] and ack["held"] == ["audio"], ack
+    assert refused(await again.request("media_state", unmute))
+    # The host lifts it: now the participant may unmute.
+    assert (await room.host.request("allow_unmute", {"participant_id": ack["self"]["id"], "kind": "audio"}))["changed"]
+    assert (await again.request("media_state", unmute))["ok"]

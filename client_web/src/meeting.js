@@ -309,6 +309,8 @@ export class Meeting {
     this.subscriber.start(this.iceServers);
     this.scheduleSubscribePrefs();
 
+    // Held muted by the host before a drop or reload: mute here as the host's mute did.
+    for (const kind of Array.isArray(ack.held) ? ack.held : []) this.collab.onModerated({ action: "mute", kind, by: null });
     if (ack.self.audio_muted !== !this.audioOn || ack.self.video_muted !== !this.videoOn) {
       this.sendMediaState();
     }
