@@ -21,6 +21,7 @@ import asyncio
 import fractions
 import math
 import time
+import zlib
 from collections import defaultdict
 from typing import Awaitable, Callable, Optional
 
@@ -46,18 +47,27 @@ def loopback_only() -> None:
     media.ice.use_host_addresses(["127.0.0.1"])
 
 
+def tint_for(name: str) -> tuple[int, int]:
+    """A muted colour (U, V chroma) of its own for each name."""
+    digest = zlib.crc32(name.encode("utf-8"))
+    return 128 + (digest & 0x3F) - 32, 128 + ((digest >> 8) & 0x3F) - 32
+
+
 class SyntheticVideoTrack(MediaStreamTrack):
-    """Small frames whose brightness changes, paced at ``fps``; cheap to encode."""
+    """Small frames whose brightness changes, paced at ``fps``; cheap to encode. ``tint`` is the
+    frames' (U, V) chroma: (128, 128) is grey; :func:`tint_for` gives each name its own colour, so
+    synthetic participants are told apart on screen (and in screenshots)."""
 
     kind = "video"
 
-    def __init__(self, width: int = 320, height: int = 240, fps: int = 15) -> None:
+    def __init__(self, width: int = 320, height: int = 240, fps: int = 15,
+                 tint: tuple[int, int] = (128, 128)) -> None:
         super().__init__()
         self._frames = []
-        for shade in (40, 90, 140, 190):
+        for shade in (60, 90, 120, 150):
             frame = av.VideoFrame(width, height, "yuv420p")
             for index, plane in enumerate(frame.planes):
-                value = shade if index == 0 else 128
+                value = shade if index == 0 else tint[index - 1]
                 plane.update(bytes([value]) * (plane.line_size * plane.height))
             self._frames.append(frame)
         self._fps = fps
@@ -182,7 +192,7 @@ class ClientPeer:
         if audio:
             self.local_tracks.append((OpusToneTrack(), "microphone"))
         if video:
-            self.local_tracks.append((SyntheticVideoTrack(fps=video_fps), "camera"))
+            self.local_tracks.append((SyntheticVideoTrack(fps=video_fps, tint=tint_for(name)), "camera"))
         self.video_codec = video_codec  # e.g. "H264": the only video codec offered when publishing
         self.audio_level = audio_level  # dBov (-127..0) carried by every audio packet sent
         self.keyframe_requests = 0  # PLI/FIR received by the video sender (count_keyframe_requests)
