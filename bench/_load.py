@@ -8,16 +8,19 @@ DTLS-SRTP and SDP), but no aiortc media path once the connections are up:
   are sent with the publish sender's SSRC and negotiated payload types: header packed with
   ``struct``, SRTP-protected with the DTLS transport's session, written straight to the nominated
   ICE pair's socket, paced by event-loop timers (30 frames/s, 50 audio packets/s, a random phase
-  per publisher). A PLI/FIR from the SFU makes the next frame the clip's keyframe, as a browser
-  would. The send time (CLOCK_MONOTONIC, system-wide on Linux) of each frame's last packet and
-  of each audio packet is logged by frame/packet index.
-- **Subscribing**: the subscribe connection's socket callback is taken over: each RTP datagram's
-  clear-text header (sequence number, timestamp, SSRC, marker) is read without SRTP, packets are
-  counted and complete frames (no sequence gap up to the marker) counted per stream. Once per
-  stream one packet is SRTP-unprotected to learn its identity (the VP8 PictureID, or which Opus
-  packet it is), which maps the SFU's rewritten RTP timestamps back to the publisher's frame
-  index; arrival times of frames (and audio packets) are then logged against it. One subscriber
-  per run (``decode=True``) unprotects, reassembles and really decodes one VP8 stream with PyAV.
+  per publisher; ``rate_div`` n: 1/n of those rates, timestamps to match). A PLI/FIR from the
+  SFU makes the next frame the clip's keyframe, as a browser would. The time (CLOCK_REALTIME)
+  right before the ``sendto`` of each frame's last packet and of each audio packet is logged by
+  frame/packet index.
+- **Subscribing**: the subscribe connection's socket is read by us (``recvmsg``, with the
+  kernel's receive timestamp of each datagram): each RTP datagram's clear-text header (sequence
+  number, timestamp, SSRC, marker) is read without SRTP, packets are counted and complete frames
+  (no sequence gap up to the marker) counted per stream. Once per stream one packet is
+  SRTP-unprotected to learn its identity (the VP8 PictureID, or which Opus packet it is), which
+  maps the SFU's rewritten RTP timestamps back to the publisher's frame index; the kernel's
+  arrival time of frames (and audio packets) is then logged against it, with the time this
+  process read them. One subscriber per run (``decode=True``) unprotects, reassembles and really
+  decodes one VP8 stream with PyAV.
 
 Signaling: ``SioBackend`` speaks docs/protocol.md to the real server (Socket.IO, like
 tests/meeting_client.py); ``RelayBackend`` speaks the tiny HTTP API of bench/_relay.py.
@@ -32,6 +35,7 @@ import asyncio
 import os
 import queue
 import random
+import socket
 import struct
 import sys
 import threading
@@ -53,7 +57,13 @@ import _media  # noqa: E402
 SETUP_TIMEOUT = 60.0
 _HDR = struct.Struct("!BBHII")
 _unpack_seq_ts_ssrc = struct.Struct("!HII").unpack_from
-DRAIN_LIMIT = 64  # datagrams read per socket wake-up
+DRAIN_LIMIT = 256  # datagrams read per socket and poll, at most
+POLL_INTERVAL = 0.002  # seconds between two reads of the subscribe sockets
+RCVBUF = 1 << 20  # bytes of receive buffer per subscribe socket (~2 s of one subscriber's load at P = 15)
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux
+_TIMESPEC = struct.Struct("@qq")
+_CMSG_SPACE = socket.CMSG_SPACE(16)
 
 
 def _rtc_config():
@@ -210,7 +220,7 @@ class Stream:
         self.id0: Optional[int] = None  # PictureID (video) or Opus clip index (audio) at ts0
         self.ts0 = 0
         self.attempts = 0
-        self.log = array("q")  # (timestamp - ts0, arrival ns) pairs while logging
+        self.log = array("q")  # (timestamp - ts0, kernel arrival ns, read ns) while logging
         self.decoder: Optional["Decoder"] = None
 
 
@@ -257,20 +267,62 @@ class Decoder:
         self.thread.join(timeout=5)
 
 
+class SocketPoller:
+    """Reads the subscribe sockets every POLL_INTERVAL instead of sleeping on them.
+
+    On loopback, a packet sent to a socket some process sleeps on (in epoll) wakes that process
+    from within the sender's ``sendto``, and the waking is charged to the sender: the SFU would pay
+    for waking its subscribers, which on a real network the receiving machines' kernels do. The
+    subscribe sockets are therefore in no epoll set: nothing sleeps on them. Latency is unaffected
+    (it is taken from the kernel's receive timestamps, not from when the poller reads)."""
+
+    def __init__(self, loop) -> None:
+        self.loop = loop
+        self.readers: dict[int, tuple] = {}
+        self._timer = None
+
+    def add(self, sock, read_ready) -> None:
+        self.readers[sock.fileno()] = (sock, read_ready)
+        if self._timer is None:
+            self._timer = self.loop.call_later(POLL_INTERVAL, self._poll)
+
+    def _poll(self) -> None:
+        for fd, (sock, read_ready) in list(self.readers.items()):
+            if sock.fileno() < 0:
+                del self.readers[fd]
+                continue
+            try:
+                read_ready()
+            except Exception:
+                traceback.print_exc()
+        self._timer = self.loop.call_later(POLL_INTERVAL, self._poll) if self.readers else None
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.readers.clear()
+
+
 class Participant:
     def __init__(self, name: str, backend, clip: list, opus: list, opus_index: dict, loop,
-                 logging_flag: list, decode: bool, subscribe: bool = True) -> None:
+                 logging_flag: list, decode: bool, subscribe: bool = True, rate_div: int = 1,
+                 poller: Optional[SocketPoller] = None) -> None:
         from aiortc import RTCPeerConnection
         self.name = name
         self.backend = backend
         self.subscribing = subscribe
         self.backend.on_offer = self._on_offer if subscribe else None
         self.loop = loop
+        self.poller = poller  # None: sleep on the subscribe socket like any asyncio reader
         self.clip = clip  # [(chunks, keyframe)]
         self.opus = opus
         self.opus_index = opus_index
         self.logging = logging_flag  # shared [bool]
         self.want_decoder = decode
+        # rate_div > 1: every stream at 1/rate_div of its rate (video 30/rate_div frames/s, audio
+        # packets of 20 ms x rate_div), timestamps true to that; same packets, same sizes
+        self.div = rate_div
         self.decoder: Optional[Decoder] = None
         self.id: Optional[str] = None
         self.publish_pc = RTCPeerConnection(_rtc_config())
@@ -356,8 +408,8 @@ class Participant:
 
     def start_sending(self) -> None:
         now = self.loop.time()
-        self._v_start = now + random.random() / _media.FPS
-        self._a_start = now + random.random() * 0.02
+        self._v_start = now + random.random() * self.div / _media.FPS
+        self._a_start = now + random.random() * 0.02 * self.div
         self._timers.append(self.loop.call_at(self._v_start, self._video_tick))
         self._timers.append(self.loop.call_at(self._a_start, self._audio_tick))
 
@@ -372,46 +424,53 @@ class Participant:
         self.keyframes_sent += keyframe
         self.clip_pos = (self.clip_pos + 1) % len(self.clip)
         k = self.k
-        ts = (self.v_ts0 + k * _media.TS_PER_FRAME) & 0xFFFFFFFF
+        ts = (self.v_ts0 + k * _media.TS_PER_FRAME * self.div) & 0xFFFFFFFF
         last = len(chunks) - 1
         protect, sendto, addr, pt, ssrc = self._protect, self._sendto, self._addr, self.v_pt, self.v_ssrc
         pid_hi = 0x80 | ((k >> 8) & 0x7F)
         pid_lo = k & 0xFF
         seq = self.v_seq
+        sent_ns = 0
         try:
             for i, chunk in enumerate(chunks):
                 header = _HDR.pack(0x80, (0x80 | pt) if i == last else pt, seq, ts, ssrc)
                 descriptor = bytes((0x90 if i == 0 else 0x80, 0x80, pid_hi, pid_lo))
-                sendto(protect(header + descriptor + chunk), addr)
+                packet = protect(header + descriptor + chunk)
+                if i == last:
+                    sent_ns = time.time_ns()  # before the sendto: on loopback the SFU may forward it before that returns
+                sendto(packet, addr)
                 seq = (seq + 1) & 0xFFFF
         except Exception:
             self.send_errors += 1
-        self.v_send.append(time.monotonic_ns())
+        self.v_send.append(sent_ns or time.time_ns())
         self.packets_sent += len(chunks)
         self.v_seq = seq
         self.k = k + 1
-        self._timers[0] = self.loop.call_at(self._v_start + self.k / _media.FPS, self._video_tick)
+        self._timers[0] = self.loop.call_at(self._v_start + self.k * self.div / _media.FPS, self._video_tick)
 
     def _audio_tick(self) -> None:
         if self._protect is None:
             return
         n = self.n
         payload = self.opus[n % len(self.opus)]
-        ts = (self.a_ts0 + n * _media.AUDIO_SAMPLES) & 0xFFFFFFFF
+        ts = (self.a_ts0 + n * _media.AUDIO_SAMPLES * self.div) & 0xFFFFFFFF
         if self.level_id is not None:
             header = _HDR.pack(0x90, self.a_pt, self.a_seq, ts, self.a_ssrc) + \
                 bytes((0xBE, 0xDE, 0, 1, self.level_id << 4, 40, 0, 0))  # V=0, -40 dBov
         else:
             header = _HDR.pack(0x80, self.a_pt, self.a_seq, ts, self.a_ssrc)
+        sent_ns = 0
         try:
-            self._sendto(self._protect(header + payload), self._addr)
+            packet = self._protect(header + payload)
+            sent_ns = time.time_ns()
+            self._sendto(packet, self._addr)
         except Exception:
             self.send_errors += 1
-        self.a_send.append(time.monotonic_ns())
+        self.a_send.append(sent_ns or time.time_ns())
         self.packets_sent += 1
         self.a_seq = (self.a_seq + 1) & 0xFFFF
         self.n = n + 1
-        self._timers[1] = self.loop.call_at(self._a_start + self.n * 0.02, self._audio_tick)
+        self._timers[1] = self.loop.call_at(self._a_start + self.n * 0.02 * self.div, self._audio_tick)
 
     # -- subscribing --
 
@@ -451,16 +510,23 @@ class Participant:
         self._install(dtls, pair)
 
     def _install(self, dtls, pair) -> None:
+        """Read the subscribe socket ourselves (instead of asyncio's transport): ``recvmsg`` with
+        the kernel's receive timestamp (SO_TIMESTAMPNS, CLOCK_REALTIME) of each datagram, which
+        is when the SFU's ``sendto`` put it on this socket: the latency measured ends there, not
+        when this busy process got round to reading it. The user-space arrival time is logged
+        too, for comparison."""
         protocol = pair.protocol
         original = protocol.datagram_received
         sock = protocol.transport._sock
-        recvfrom = sock.recvfrom
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        recvmsg = sock.recvmsg
         streams = self.streams
         logging = self.logging
         unpack = _unpack_seq_ts_ssrc
-        monotonic_ns = time.monotonic_ns
+        time_ns = time.time_ns
+        unpack_timespec = _TIMESPEC.unpack
 
-        def on_datagram(data: bytes, addr) -> None:
+        def on_datagram(data: bytes, addr, rx_ns: int) -> None:
             if 127 < data[0] < 192 and not 191 < data[1] < 224:
                 seq, ts, ssrc = unpack(data, 2)
                 stream = streams.get(ssrc)
@@ -482,28 +548,43 @@ class Participant:
                             stream.frames += 1
                             if logging[0] and stream.id0 is not None:
                                 stream.log.append((ts - stream.ts0) & 0xFFFFFFFF)
-                                stream.log.append(monotonic_ns())
+                                stream.log.append(rx_ns)
+                                stream.log.append(time_ns())
                         stream.ok = True
                 else:
                     stream.frames += 1
                     if logging[0] and stream.id0 is not None:
                         stream.log.append((ts - stream.ts0) & 0xFFFFFFFF)
-                        stream.log.append(monotonic_ns())
+                        stream.log.append(rx_ns)
+                        stream.log.append(time_ns())
             else:
                 original(data, addr)
 
-        def datagram_received(data, addr) -> None:
-            on_datagram(data, addr)
+        def read_ready() -> None:
             for _ in range(DRAIN_LIMIT):
                 try:
-                    data, addr = recvfrom(4096)
-                except (BlockingIOError, InterruptedError):
+                    data, ancillary, _flags, addr = recvmsg(4096, _CMSG_SPACE)
+                except OSError:  # BlockingIOError: drained
                     return
-                except OSError:
-                    return
-                on_datagram(data, addr)
+                rx_ns = 0
+                for level, kind, value in ancillary:
+                    if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
+                        sec, nsec = unpack_timespec(value[:16])
+                        rx_ns = sec * 1_000_000_000 + nsec
+                if data:
+                    on_datagram(data, addr, rx_ns or time_ns())
 
-        protocol.datagram_received = datagram_received
+        # asyncio stops watching this socket (its public remove_reader refuses an fd owned by a
+        # transport): the poller reads it
+        self.loop._remove_reader(sock.fileno())
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+        if self.poller is not None:
+            self.poller.add(sock, read_ready)
+        else:
+            self.loop._add_reader(sock.fileno(), read_ready)
         self._hooked = protocol
 
     def _map(self, stream: Stream, dtls, data: bytes, ts: int) -> None:
@@ -612,6 +693,7 @@ async def _worker(conn, spec: dict) -> None:
     opus_index = {payload: i for i, payload in enumerate(opus)}
     logging_flag = [False]
     participants: list[Participant] = []
+    poller = SocketPoller(loop) if spec.get("poll", True) else None
     for i, name in enumerate(spec["names"]):
         if spec["backend"] == "sio":
             backend = SioBackend(spec["base_url"], spec["token"])
@@ -619,7 +701,8 @@ async def _worker(conn, spec: dict) -> None:
             backend = RelayBackend(spec["base_url"], spec["publishers"])
         participants.append(Participant(name, backend, clip, opus, opus_index, loop, logging_flag,
                                         decode=spec["decode"] and i == 0,
-                                        subscribe=spec.get("subscribe", True)))
+                                        subscribe=spec.get("subscribe", True),
+                                        rate_div=spec.get("rate_div", 1), poller=poller))
 
     inbox: asyncio.Queue = asyncio.Queue()
     loop.add_reader(conn.fileno(), lambda: inbox.put_nowait(conn.recv()))
@@ -649,6 +732,8 @@ async def _worker(conn, spec: dict) -> None:
                 conn.send(("results", [p.results() for p in participants]))
             elif command == "stop":
                 break
+    if poller is not None:
+        poller.close()
     for p in participants_to_close:
         await p.close()
     loop.remove_reader(conn.fileno())
@@ -657,6 +742,8 @@ async def _worker(conn, spec: dict) -> None:
 
 def worker_main(conn, spec: dict) -> None:
     """Entry point of a worker process (multiprocessing, spawn)."""
+    if spec.get("nice"):
+        os.nice(spec["nice"])
     try:
         asyncio.run(_worker(conn, spec))
     except Exception:

@@ -269,11 +269,14 @@ class Workers:
 
 
 def run_meeting(target, size: int, clip, opus, window: float, warmup: float, worker_count: int,
-                subscribe: bool = True) -> dict:
+                subscribe: bool = True, rate_div: int = 1) -> dict:
     """One meeting of ``size`` participants; ``subscribe=False``: everyone publishes, nobody
-    receives (the cost of the inbound side alone)."""
+    receives (the cost of the inbound side alone); ``rate_div``: every stream at 1/rate_div of
+    its packet rate (same participants, connections and subscriptions: what the fit needs to
+    tell per-packet costs from per-participant ones)."""
     meeting = target.new_meeting(size)
-    spec = dict(meeting, publishers=size, clip=clip, opus=opus, subscribe=subscribe)
+    spec = dict(meeting, publishers=size, clip=clip, opus=opus, subscribe=subscribe, rate_div=rate_div,
+                poll=not WAKE_SUBSCRIBERS["on"], nice=GENERATOR_NICE["value"])
     groups = [[] for _ in range(max(1, min(worker_count, size)))]
     for i in range(size):
         groups[i % len(groups)].append(f"P{i + 1}")
@@ -306,13 +309,16 @@ def run_meeting(target, size: int, clip, opus, window: float, warmup: float, wor
         workers.stop()
     elapsed = t1 - t0
     run = analyse(target.name, size, ready, elapsed, cpu_delta(c0, c1) / elapsed * 100, (gen1 - gen0) / elapsed * 100,
-                  counters0, counters1, marks0, marks1, results)
+                  counters0, counters1, marks0, marks1, results, rate_div)
+    run["subscribe"] = subscribe
     # whatever else ran on the machine meanwhile (other people's tests, say): it competes for the cores
     run["other_cpu"] = max(0.0, (busy1 - busy0) / elapsed * 100 - run["cpu"] - run["gen_cpu"])
     return run
 
 
 QUIET = {"limit": 0.0}  # --quiet-wait
+WAKE_SUBSCRIBERS = {"on": False}  # --wake-subscribers
+GENERATOR_NICE = {"value": 19}  # --generator-nice
 
 
 def wait_quiet(threshold: float = 25.0) -> None:
@@ -342,7 +348,8 @@ def try_meeting(*args, **kwargs):
         return None
 
 
-def analyse(name, size, ready, elapsed, cpu, gen_cpu, counters0, counters1, marks0, marks1, results) -> dict:
+def analyse(name, size, ready, elapsed, cpu, gen_cpu, counters0, counters1, marks0, marks1, results,
+            rate_div: int = 1) -> dict:
     before = {p["id"]: p for m in marks0 for p in m["participants"]}
     after = {p["id"]: p for m in marks1 for p in m["participants"]}
     sent_frames = {pid: after[pid]["k"] - before[pid]["k"] for pid in after}
@@ -379,6 +386,7 @@ def analyse(name, size, ready, elapsed, cpu, gen_cpu, counters0, counters1, mark
     # latency: publisher send log vs subscriber arrival log, same clock; and, where frames are
     # identified, the exact share of the frames sent between the marks that arrived complete
     video_ms, audio_ms = [], []
+    app_ms: list[float] = []  # the same, to when the subscriber's process read them (its own delay included)
     exact: dict[tuple[str, str], int] = {}
     if name == "sfu":
         k_range = {pid: (before[pid]["k"], after[pid]["k"]) for pid in after}
@@ -394,26 +402,27 @@ def analyse(name, size, ready, elapsed, cpu, gen_cpu, counters0, counters1, mark
                 if s["kind"] == "video":
                     k0, k1 = k_range.get(s["pub"], (0, 0))
                     got = 0
-                    for i in range(0, len(log), 2):
-                        k = s["id0"] + log[i] // _media.TS_PER_FRAME
+                    for i in range(0, len(log), 3):
+                        k = s["id0"] + log[i] // (_media.TS_PER_FRAME * rate_div)
                         if k < len(v_send):
                             video_ms.append((log[i + 1] - v_send[k]) / 1e6)
+                            app_ms.append((log[i + 2] - v_send[k]) / 1e6)
                         got += k0 <= k < k1
                     exact[(r["id"], s["pub"])] = got
                 else:
                     base = None
                     n0, n1 = n_range.get(s["pub"], (0, 0))
                     got = 0
-                    for i in range(0, len(log), 2):
-                        m = s["id0"] + log[i] // _media.AUDIO_SAMPLES
+                    for i in range(0, len(log), 3):
+                        m = s["id0"] + log[i] // (_media.AUDIO_SAMPLES * rate_div)
                         if base is None:
                             best = None
                             for j in range(0, len(a_send) // L_AUDIO + 2):
                                 n = m + j * L_AUDIO
                                 if n >= len(a_send):
                                     break
-                                delay = log[i + 1] - a_send[n]
-                                if delay >= -1_000_000 and (best is None or delay < best[1]):
+                                delay = abs(log[i + 1] - a_send[n])  # the loop of the clip it was sent in
+                                if best is None or delay < best[1]:
                                     best = (j, delay)
                             if best is None:
                                 break
@@ -421,6 +430,7 @@ def analyse(name, size, ready, elapsed, cpu, gen_cpu, counters0, counters1, mark
                         n = m + base
                         if n < len(a_send):
                             audio_ms.append((log[i + 1] - a_send[n]) / 1e6)
+                            app_ms.append((log[i + 2] - a_send[n]) / 1e6)
                         got += n0 <= n < n1
                     exact_audio[(r["id"], s["pub"])] = got
     if exact and len(exact) == len(video_ratio) - max(0, missing):
@@ -430,7 +440,7 @@ def analyse(name, size, ready, elapsed, cpu, gen_cpu, counters0, counters1, mark
         audio_ratio = [got / max(1, sent_audio[pub]) for (sub, pub), got in exact_audio.items()]
     decoder = next((r["decoder"] for r in results if "decoder" in r), None)
     return {
-        "target": name, "P": size, "ready": ready, "elapsed": elapsed, "cpu": cpu, "gen_cpu": gen_cpu,
+        "target": name, "P": size, "rate_div": rate_div, "ready": ready, "elapsed": elapsed, "cpu": cpu, "gen_cpu": gen_cpu,
         "in_pps": in_pps, "out_pps": out_pps,
         "sent_fps": min(sent_frames.values()) / elapsed if sent_frames else 0.0,
         "min_fps": min(fps) if fps else 0.0, "min_frames": min(video_ratio) if video_ratio else 0.0,
@@ -438,6 +448,7 @@ def analyse(name, size, ready, elapsed, cpu, gen_cpu, counters0, counters1, mark
         "v_p50": pct(video_ms, 0.5), "v_p95": pct(video_ms, 0.95),
         "a_p50": pct(audio_ms, 0.5), "a_p95": pct(audio_ms, 0.95),
         "all_p50": pct(video_ms + audio_ms, 0.5), "all_p95": pct(video_ms + audio_ms, 0.95),
+        "all_p99": pct(video_ms + audio_ms, 0.99), "app_p95": pct(app_ms, 0.95),
         "latency_samples": len(video_ms) + len(audio_ms), "decoder": decoder,
         "keyframes_sent": sum(r["keyframes_sent"] for r in results),
         "send_errors": sum(r["send_errors"] for r in results),
@@ -446,29 +457,101 @@ def analyse(name, size, ready, elapsed, cpu, gen_cpu, counters0, counters1, mark
 
 # ---- fit -----------------------------------------------------------------------------------------
 
-def solve3(a: list[list[float]], b: list[float]) -> list[float]:
-    """Gaussian elimination with partial pivoting for a 3x3 system."""
+def solve(a: list[list[float]], b: list[float]) -> list[float]:
+    """Gaussian elimination with partial pivoting (a small square system)."""
+    n = len(b)
     m = [row[:] + [v] for row, v in zip(a, b)]
-    for c in range(3):
-        pivot = max(range(c, 3), key=lambda r: abs(m[r][c]))
+    for c in range(n):
+        pivot = max(range(c, n), key=lambda r: abs(m[r][c]))
         m[c], m[pivot] = m[pivot], m[c]
-        if abs(m[c][c]) < 1e-18:
+        if abs(m[c][c]) < 1e-12:
             raise ZeroDivisionError("singular fit")
-        for r in range(3):
+        for r in range(n):
             if r != c:
                 f = m[r][c] / m[c][c]
-                for k in range(c, 4):
+                for k in range(c, n + 1):
                     m[r][k] -= f * m[c][k]
-    return [m[i][3] / m[i][i] for i in range(3)]
+    return [m[i][n] / m[i][i] for i in range(n)]
 
 
-def fit(points: list[tuple[float, float, float]]) -> tuple[float, float, float]:
-    """Least squares of cores = c0 + a*in_pps + b*out_pps; returns (c0, a, b)."""
-    xs = [(1.0, x_in, x_out) for x_in, x_out, _ in points]
-    ys = [y for _, _, y in points]
-    ata = [[sum(x[i] * x[j] for x in xs) for j in range(3)] for i in range(3)]
-    aty = [sum(x[i] * y for x, y in zip(xs, ys)) for i in range(3)]
-    return tuple(solve3(ata, aty))
+def least_squares(xs: list[list[float]], ys: list[float]) -> tuple[list[float], list[float], list[float]]:
+    """Ordinary least squares of ys on the columns of xs: (coefficients, their standard errors
+    (nan without spare degrees of freedom), residuals). Columns are scaled to 1 first, since
+    they span six orders of magnitude (a participant count next to packets per second)."""
+    n, k = len(xs), len(xs[0])
+    scale = [max(abs(x[j]) for x in xs) or 1.0 for j in range(k)]
+    zs = [[x[j] / scale[j] for j in range(k)] for x in xs]
+    ztz = [[sum(z[i] * z[j] for z in zs) for j in range(k)] for i in range(k)]
+    zty = [sum(z[i] * y for z, y in zip(zs, ys)) for i in range(k)]
+    beta = solve(ztz, zty)
+    residuals = [y - sum(b * zj for b, zj in zip(beta, z)) for z, y in zip(zs, ys)]
+    errors = [float("nan")] * k
+    if n > k:
+        sigma2 = sum(r * r for r in residuals) / (n - k)
+        for j in range(k):  # diagonal of (Z'Z)^-1, one column at a time
+            inv_col = solve(ztz, [1.0 if i == j else 0.0 for i in range(k)])
+            errors[j] = (sigma2 * inv_col[j]) ** 0.5 / scale[j]
+    return [b / sc for b, sc in zip(beta, scale)], errors, residuals
+
+
+def marginal_fit(runs: list[dict]) -> dict:
+    """Marginal CPU per inbound and per forwarded packet, from runs of the same meeting (size,
+    and all-to-all or publish-only) at different packet rates only (a within-group, "fixed
+    effects" least squares):
+
+        cpu = F(group) + inbound x in/s + forwarded x out/s
+
+    where F, whatever a meeting costs besides its packets (each peer's connections, timers,
+    RTCP; whether it grows like P or P^2 or not at all), is free per group and cancels out.
+    Every publisher sends the same rate, so across full-rate sizes alone P and in/s grow
+    together and per-participant costs would be counted as per-packet ones. All-to-all groups
+    give inbound + (P-1) x forwarded each; publish-only groups give inbound alone. Sizes with
+    one run only still get their F, for ``fixed_fit``. Returns the two coefficients (cores per
+    packet/s), their standard errors, the residuals, F per all-to-all size and the raw contrast
+    of each group (cores per inbound packet/s, its forwards included)."""
+    by_size: dict[tuple[int, bool], list[dict]] = {}
+    for run in runs:
+        by_size.setdefault((run["P"], run.get("subscribe", True)), []).append(run)
+    xs, ys, used = [], [], []
+    for size, group in sorted(by_size.items()):
+        if len(group) < 2:
+            continue
+        m_in = statistics.mean(r["in_pps"] for r in group)
+        m_out = statistics.mean(r["out_pps"] for r in group)
+        m_cpu = statistics.mean(r["cpu"] / 100 for r in group)
+        for r in group:
+            xs.append([r["in_pps"] - m_in, r["out_pps"] - m_out])
+            ys.append(r["cpu"] / 100 - m_cpu)
+            used.append(r)
+    groups = {(r["P"], r.get("subscribe", True)) for r in used}
+    if len(groups) < 2:
+        raise ZeroDivisionError("need two rates at two sizes at least")
+    beta, errors, residuals = least_squares(xs, ys)
+    spare = len(used) - len(groups) - 2  # the per-group means used degrees of freedom too
+    if spare > 0:
+        errors = [e * ((len(used) - 2) / spare) ** 0.5 for e in errors]
+    else:
+        errors = [float("nan")] * 2
+    a, b = beta
+    fixed = {size: statistics.mean(r["cpu"] / 100 - a * r["in_pps"] - b * r["out_pps"] for r in group)
+             for (size, subscribe), group in by_size.items() if subscribe}
+    contrasts = {}  # per group: CPU per inbound packet (with its forwards) between its rates, raw
+    for key, group in sorted(by_size.items()):
+        hi, lo = max(group, key=lambda r: r["in_pps"]), min(group, key=lambda r: r["in_pps"])
+        if hi["in_pps"] > lo["in_pps"]:
+            contrasts[key] = (hi["cpu"] - lo["cpu"]) / 100 / (hi["in_pps"] - lo["in_pps"])
+    return {"inbound": a, "forwarded": b, "err": errors, "residuals": list(zip(used, residuals)), "fixed": fixed,
+            "contrasts": contrasts}
+
+
+def fixed_fit(fixed: dict[int, float], idle: float) -> dict:
+    """F(P) (cores) = c0 + participant x P + subscription x P(P-1), over the sizes and idle."""
+    sizes = sorted(fixed)
+    xs = [[1.0, 0.0, 0.0]] + [[1.0, float(p), float(p * (p - 1))] for p in sizes]
+    ys = [idle] + [fixed[p] for p in sizes]
+    beta, errors, residuals = least_squares(xs, ys)
+    return {"c0": beta[0], "participant": beta[1], "subscription": beta[2], "err": errors,
+            "residuals": list(zip([0] + sizes, residuals))}
 
 
 # ---- main ----------------------------------------------------------------------------------------
@@ -479,26 +562,60 @@ def fmt(value: float, digits: int = 1) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="P=2,6,10, 3 s windows, MediaRelay at P=2 (< 1 min)")
+    parser.add_argument("--quick", action="store_true", help="P=2,6,10 (also at half rate), 3 s windows, MediaRelay at P=2 (~70 s)")
     parser.add_argument("--sizes", default="2,4,6,8,10,12,15", help="meeting sizes P")
     parser.add_argument("--relay-sizes", default="2,3", help="meeting sizes for the MediaRelay baseline")
+    parser.add_argument("--low-rate-sizes", default="2,4,8,12,15",
+                        help="meeting sizes run again with every stream at 1/--low-rate-div of its packet rate "
+                             "(for the fit: per-packet costs come from these contrasts; two sizes at least)")
+    parser.add_argument("--ratio-repeats", type=int, default=3,
+                        help="runs of the SFU at each MediaRelay size, all-to-all and publish-only (default 3, "
+                             "1 with --quick)")
+    parser.add_argument("--publish-only-sizes", default="2,15",
+                        help="meeting sizes run with nobody subscribed, at full and at low rate (for the fit: "
+                             "the cost of inbound packets alone)")
+    parser.add_argument("--low-rate-div", type=int, default=2, help="packet rate divisor of the low-rate runs")
     parser.add_argument("--window", type=float, default=15.0, help="seconds measured per run")
     parser.add_argument("--warmup", type=float, default=30.0, help="max seconds to wait for every stream")
     parser.add_argument("--workers", type=int, default=2, help="load-generator processes")
     parser.add_argument("--quiet-wait", type=float, default=None,
                         help="before each run, wait up to this many seconds for other processes to go idle "
                              "(default 120, 0 with --quick)")
+    parser.add_argument("--wake-subscribers", action="store_true",
+                        help="subscribers sleep on their sockets (asyncio readers) instead of polling them every "
+                             "2 ms: then every packet sent to a sleeping subscriber wakes it from within the "
+                             "sender's sendto, a loopback cost charged to the SFU (and MediaRelay)")
+    parser.add_argument("--generator-nice", type=int, default=19,
+                        help="niceness of the load-generator processes (default 19: the remote clients they stand "
+                             "for must not take the CPU from the SFU on this machine's 2 cores; 0: compete)")
     parser.add_argument("--fresh-server", action="store_true", default=None,
                         help="a new server process per run (default unless --quick)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` stops the server
     if args.quick:
         args.sizes, args.relay_sizes, args.window, args.warmup = "2,6,10", "2", 3.0, 15.0
+        args.low_rate_sizes = args.publish_only_sizes = "2,10"
+        args.ratio_repeats = 1
     if args.fresh_server is None:
         args.fresh_server = not args.quick
+    WAKE_SUBSCRIBERS["on"] = args.wake_subscribers
+    GENERATOR_NICE["value"] = args.generator_nice
     QUIET["limit"] = args.quiet_wait if args.quiet_wait is not None else (0.0 if args.quick else 120.0)
     relay_sizes = [int(s) for s in args.relay_sizes.split(",") if s]
     sizes = sorted({int(s) for s in args.sizes.split(",") if s} | set(relay_sizes))  # same-P comparisons
+    div = args.low_rate_div
+    low_sizes = sorted({int(s) for s in args.low_rate_sizes.split(",") if s}) if div > 1 else []
+    pub_sizes = sorted({int(s) for s in args.publish_only_sizes.split(",") if s}) if div > 1 else []
+    # (P, rate divisor, everyone subscribes): all-to-all at full rate (the table, the targets),
+    # again at a lower rate (the fit), publish-only at full and lower rate (the fit: inbound
+    # packets alone) and at full rate at the MediaRelay sizes (per-subscription costs)
+    jobs = ([(size, 1, True) for size in sizes] + [(size, div, True) for size in low_sizes]
+            + [(size, 1, False) for size in sorted(set(pub_sizes) | set(relay_sizes))]
+            + [(size, div, False) for size in pub_sizes])
+    # the SFU's cost per subscription at the MediaRelay sizes is a small difference of two small
+    # figures: measured --ratio-repeats times, alternating
+    jobs += [(size, 1, subscribe) for _ in range(args.ratio_repeats - 1) for size in relay_sizes
+             for subscribe in (True, False)]
     started = time.monotonic()
 
     t = time.monotonic()
@@ -510,8 +627,8 @@ def main() -> int:
           f"+ Opus {sum(map(len, opus)) / len(opus):.0f} B x 50/s per publisher; encoded in {time.monotonic() - t:.1f} s",
           flush=True)
 
-    runs, relay_runs = [], []
-    sfu_publish_only: dict[int, dict] = {}
+    runs, relay_runs, low_runs, publish_only_runs = [], [], [], []
+    sfu_publish_only: dict[int, list[dict]] = {}
     failed: list[int] = []
     relay_publish_only: dict[int, dict] = {}
     with tempfile.TemporaryDirectory(prefix="sitroom-bench-") as tmp:
@@ -521,7 +638,7 @@ def main() -> int:
         try:
             sfu_idle = measure_idle(sfu, 1.5 if args.quick else 3.0)
             print(f"sfu idle: {sfu_idle:.2f}% of a core", flush=True)
-            for i, size in enumerate(sizes):
+            for i, (size, div, subscribe) in enumerate(jobs):
                 if args.fresh_server and i > 0:
                     sfu.stop()
                     sfu.start()
@@ -530,32 +647,25 @@ def main() -> int:
                     deadline = time.monotonic() + 15
                     while sfu.idle() and time.monotonic() < deadline:
                         time.sleep(0.2)
-                run = try_meeting(sfu, size, clip, opus, args.window, args.warmup, args.workers)
+                run = try_meeting(sfu, size, clip, opus, args.window, args.warmup, args.workers,
+                                  subscribe=subscribe, rate_div=div)
+                label = f"P={size}{'' if subscribe else ' publish only'}{'' if div == 1 else f' at 1/{div} rate'}"
                 if run is None:
-                    failed.append(size)
+                    if div == 1 and subscribe:
+                        failed.append(size)
                     if not args.fresh_server:
                         sfu.stop()
                         sfu.start()
                     continue
-                runs.append(run)
-                print(f"  sfu P={size}: cpu {run['cpu']:.1f}%  in {run['in_pps']:.0f}/s  out {run['out_pps']:.0f}/s  "
-                      f"min fps {run['min_fps']:.1f}  p95 {fmt(run['v_p95'], 2)} ms  gen cpu {run['gen_cpu']:.0f}%  other {run['other_cpu']:.0f}%  "
-                      f"({time.monotonic() - started:.0f} s)", flush=True)
-            for size in relay_sizes:  # the inbound side alone, for the per-subscriber comparison
-                if args.fresh_server:
-                    sfu.stop()
-                    sfu.start()
-                    time.sleep(0.5)
+                if not subscribe:
+                    publish_only_runs.append(run)
+                    if div == 1:
+                        sfu_publish_only.setdefault(size, []).append(run)
                 else:
-                    deadline = time.monotonic() + 15
-                    while sfu.idle() and time.monotonic() < deadline:
-                        time.sleep(0.2)
-                run = try_meeting(sfu, size, clip, opus, args.window, args.warmup, args.workers, subscribe=False)
-                if run is None:
-                    continue
-                sfu_publish_only[size] = run
-                print(f"  sfu P={size} publish only: cpu {run['cpu']:.1f}%  in {run['in_pps']:.0f}/s  "
-                      f"({time.monotonic() - started:.0f} s)", flush=True)
+                    (runs if div == 1 else low_runs).append(run)
+                print(f"  sfu {label}: cpu {run['cpu']:.1f}%  in {run['in_pps']:.0f}/s  out {run['out_pps']:.0f}/s  "
+                      f"min fps {run['min_fps']:.1f}  p95 {fmt(run['all_p95'], 2)} ms  gen cpu {run['gen_cpu']:.0f}%  "
+                      f"other {run['other_cpu']:.0f}%  ({time.monotonic() - started:.0f} s)", flush=True)
         finally:
             sfu.stop()
 
@@ -583,27 +693,33 @@ def main() -> int:
     # ---- table
     print()
     print(f"SFU, all-to-all, {args.window:.0f} s per run (CPU: the server process, % of one core)")
-    header = (f"{'P':>3} {'CPU %':>6} {'in pkt/s':>9} {'out pkt/s':>10} {'us/out':>7} {'min fps':>8} "
-              f"{'frames':>7} {'audio':>6} {'vid p50':>8} {'vid p95':>8} {'aud p95':>8} {'gen CPU':>8} {'other':>6}")
+    header = (f"{'P':>3} {'run':>7} {'CPU %':>6} {'in pkt/s':>9} {'out pkt/s':>10} {'us/out':>7} {'min fps':>8} "
+              f"{'frames':>7} {'audio':>6} {'vid p50':>8} {'vid p95':>8} {'aud p95':>8} {'all p99':>8} {'read p95':>9} "
+              f"{'gen CPU':>8} {'other':>6}")
     print(header)
     print("-" * len(header))
-    for r in runs:
+    for r in runs + low_runs + publish_only_runs:
         per_out = r["cpu"] / 100 / r["out_pps"] * 1e6 if r["out_pps"] else float("nan")
-        print(f"{r['P']:>3} {r['cpu']:>6.1f} {r['in_pps']:>9.0f} {r['out_pps']:>10.0f} {fmt(per_out):>7} "
+        rate = ("" if r["subscribe"] else "pub ") + ("1" if r["rate_div"] == 1 else f"1/{r['rate_div']}")
+        print(f"{r['P']:>3} {rate:>7} {r['cpu']:>6.1f} {r['in_pps']:>9.0f} {r['out_pps']:>10.0f} {fmt(per_out):>7} "
               f"{r['min_fps']:>8.1f} {r['min_frames'] * 100:>6.1f}% {r['min_audio'] * 100:>5.1f}% "
-              f"{fmt(r['v_p50'], 2):>8} {fmt(r['v_p95'], 2):>8} {fmt(r['a_p95'], 2):>8} {r['gen_cpu']:>7.0f}% "
-              f"{r['other_cpu']:>5.0f}%")
-    print("(us/out: total SFU CPU / forwarded packets; frames/audio: lowest share of the publisher's frames "
-          "(packets) any subscriber got complete; latency in ms, publisher send -> subscriber receipt; "
-          "gen CPU: all load-generator processes; other: the rest of the machine (2 cores = 200%), "
-          "which competes with both)")
-    busy = [r["P"] for r in runs if saturated(r)]
+              f"{fmt(r['v_p50'], 2):>8} {fmt(r['v_p95'], 2):>8} {fmt(r['a_p95'], 2):>8} {fmt(r['all_p99'], 2):>8} "
+              f"{fmt(r['app_p95'], 2):>9} {r['gen_cpu']:>7.0f}% {r['other_cpu']:>5.0f}%")
+    print("(run: 1 = all-to-all at full rate; 1/n: every stream at 1/n of its packet rate; pub: publish-only, nobody "
+          "subscribed; the last two for the fit only; us/out: total SFU CPU / forwarded "
+          "packets; frames/audio: lowest share of the publisher's frames (packets) any subscriber got complete; "
+          "latency in ms, publisher's sendto -> kernel receipt on the subscriber's socket (vid: a frame's last "
+          "packet, aud: audio packets, all: both); read p95: to when the subscriber's process read it (its own "
+          "event loop's delay included); gen CPU: all load-generator processes; other: the rest of the machine "
+          "(2 cores = 200%), which competes with both)")
+    busy = [(r["P"], r["rate_div"]) for r in runs + low_runs + publish_only_runs if saturated(r)]
     if busy:
         print(f"warning: the machine was saturated (SFU + generator + other processes > {SATURATED:.0f}% of 200%) "
-              f"during P={busy}: those runs measure the machine, not the SFU, and are left out of the fit")
+              f"during (P, rate divisor) = {busy}: those runs measure the machine, not the SFU, and are left out "
+              "of the fit")
     if failed:
         print(f"failed runs (counted as not within target): P={failed}")
-    not_ready = [r["P"] for r in runs if r["ready"] < r["P"]]
+    not_ready = [r["P"] for r in runs + low_runs if r["ready"] < r["P"]]
     if not_ready:
         print(f"warning: not every subscriber had every stream before measuring at P={not_ready}")
     decoders = [(r["P"], r["decoder"]) for r in runs if r["decoder"]]
@@ -612,70 +728,111 @@ def main() -> int:
             f"P={p}: {d['decoded']} frames {d['size'][0] if d['size'] else '?'}x{d['size'][1] if d['size'] else '?'}"
             f" {d['errors']} errors" for p, d in decoders))
 
-    # ---- fit
-    points = [(0.0, 0.0, sfu_idle / 100)]
-    clean = [r for r in runs if r["cpu"] < 95 and not saturated(r)]
-    if len(clean) < 2:
-        clean = [r for r in runs if r["cpu"] < 95]
-    points += [(r["in_pps"], r["out_pps"], r["cpu"] / 100) for r in clean]
+    # ---- fit (see marginal_fit): per-packet costs from rate contrasts at the same size, then
+    # what each size costs besides its packets, fitted to per-participant and per-subscription terms
+    clean = [r for r in runs + low_runs + publish_only_runs if r["cpu"] < 95 and not saturated(r)]
     in_us = fwd_us = float("nan")
-    base = float("nan")
-    if len(points) >= 3:
+    fixed = {"c0": float("nan"), "participant": float("nan"), "subscription": float("nan")}
+    marginal = None
+    print()
+    try:
+        marginal = marginal_fit(clean)
+        in_us, fwd_us = marginal["inbound"] * 1e6, marginal["forwarded"] * 1e6
+    except ZeroDivisionError:
+        print("fit: not enough runs (two packet rates at two sizes at least)")
+    if marginal is not None:
+        pairs = sorted({(r["P"], r["subscribe"]) for r, _ in marginal["residuals"]})
+        print("marginal CPU per packet, from the rate contrasts of " + ", ".join(
+            f"P={p}{'' if sub else ' publish-only'}" for p, sub in pairs) + " (+- one standard error):")
+        print(f"  {fmt(in_us)} us (+-{fmt(marginal['err'][0] * 1e6)}) per inbound packet, "
+              f"{fmt(fwd_us)} us (+-{fmt(marginal['err'][1] * 1e6)}) per forwarded packet")
+        print("  residuals (% of a core): " + ", ".join(
+            f"P={r['P']}{'' if r['subscribe'] else ' pub'}{'' if r['rate_div'] == 1 else ' 1/' + str(r['rate_div'])}"
+            f" {res * 100:+.2f}" for r, res in marginal["residuals"]))
+        print("  raw contrasts, CPU per inbound packet with its P-1 forwards (publish-only: none): " + ", ".join(
+            f"P={p}{'' if sub else ' pub'} {c * 1e6:.0f} us" for (p, sub), c in marginal["contrasts"].items()))
         try:
-            base, a, b = fit(points)
-            in_us, fwd_us = a * 1e6, b * 1e6
+            fixed = fixed_fit(marginal["fixed"], sfu_idle / 100)
         except ZeroDivisionError:
             pass
-    print()
-    print(f"fit over {len(points)} points (idle + P={[r['P'] for r in clean]}): CPU = {fmt(base * 100, 1)}% "
-          f"+ {fmt(in_us)} us x inbound/s + {fmt(fwd_us)} us x forwarded/s")
+        print("the rest, F(P) = CPU - marginal x packets (fixed costs, and the extra cost of packets that wake an "
+              "idle process), % of a core: " + ", ".join(f"P={p} {v * 100:.1f}" for p, v in sorted(marginal["fixed"].items())))
+        e = fixed.get("err", [float("nan")] * 3)
+        print(f"  F(P) = {fmt(fixed['c0'] * 100, 2)}% (+-{fmt(e[0] * 100, 2)}) + {fmt(fixed['participant'] * 100, 3)}% "
+              f"(+-{fmt(e[1] * 100, 3)}) x participants + {fmt(fixed['subscription'] * 100, 4)}% (+-{fmt(e[2] * 100, 4)}) "
+              f"x subscriptions (P(P-1))")
+        if "residuals" in fixed:
+            print("  residuals (% of a core): " + ", ".join(
+                f"{'idle' if p == 0 else 'P=' + str(p)} {res * 100:+.2f}" for p, res in fixed["residuals"]))
+    per_peer, per_sub = fixed["participant"] * 100, fixed["subscription"] * 100  # % of a core
     pps_per_publisher = statistics.mean(r["in_pps"] / r["P"] for r in runs) if runs else 0.0
     predicted_p = None
-    if fwd_us == fwd_us and pps_per_publisher:
+    if fwd_us == fwd_us and per_peer == per_peer and pps_per_publisher:
         for p in range(2, 101):
-            cores = base + (in_us * p * pps_per_publisher + fwd_us * p * (p - 1) * pps_per_publisher) / 1e6
+            cores = (fixed["c0"] + fixed["participant"] * p + fixed["subscription"] * p * (p - 1)
+                     + (in_us * p * pps_per_publisher + fwd_us * p * (p - 1) * pps_per_publisher) / 1e6)
             if cores <= 1.0:
                 predicted_p = p
-        print(f"  at {pps_per_publisher:.0f} packets/s per publisher the fit puts one core at P = {predicted_p}")
+        print(f"  at {pps_per_publisher:.0f} packets/s per publisher: per participant {per_peer + in_us * pps_per_publisher / 1e4:.2f}% "
+              f"of a core (fixed + its inbound packets), per subscription {per_sub + fwd_us * pps_per_publisher / 1e4:.3f}% "
+              f"(fixed + forwarding); one core at P = {predicted_p}")
     good = [r["P"] for r in runs if r["cpu"] <= 100 and r["min_frames"] >= TARGET_FRAMES]
     max_p = max(good) if good else 0
 
     # ---- MediaRelay ratio
     # Per subscriber = per subscription (one publisher's audio+video to one subscriber), marginal:
-    # (CPU of the full meeting - CPU of the same publishers with nobody subscribed) / (P(P-1)).
-    # For MediaRelay that is one re-encode per subscription (plus its share of the subscribe
-    # connection); for the SFU, forwarding (plus the same share). The summary's ratio is this
-    # direct same-P comparison; the SFU's per-stream forwarding cost from the fit (fwd_us x packets/s
-    # of one publisher, without per-connection costs) gives a second, "per forwarded stream" ratio.
+    # (CPU of the full meeting - CPU of the same publishers with nobody subscribed) / (P(P-1)),
+    # for both at the same P, same generator, same measurement. For MediaRelay that is one
+    # re-encode per subscription (plus its share of the subscribe connection); for the SFU,
+    # forwarding (plus the same share): a difference of two small figures, so the SFU's runs are
+    # repeated and averaged, with a standard error. The summary's ratio is the lowest over the
+    # sizes. The SFU's per-stream forwarding cost from the fit (fwd_us x packets/s of one
+    # publisher, without per-connection costs) gives a second, "per forwarded stream" ratio.
     print()
     ratio = float("nan")
     if relay_runs:
         sfu_sub_fit = fwd_us * pps_per_publisher / 1e4 if fwd_us == fwd_us else float("nan")  # % of a core
         print(f"MediaRelay baseline (aiortc: decode once, re-encode per subscriber); idle CPU: relay {fmt(relay_idle)}%, "
               f"SFU {fmt(sfu_idle)}%")
-        print(f"{'P':>3} {'relay CPU %':>12} {'relay pub-only':>15} {'SFU CPU %':>10} {'SFU pub-only':>13} "
-              f"{'relay/sub %':>12} {'SFU/sub %':>10} {'ratio':>7} {'SFU/stream fit':>15} {'ratio':>6} {'total ratio':>12} {'relay fps':>10}")
-        by_p = {r["P"]: r for r in runs}
+        print(f"{'P':>3} {'relay CPU %':>12} {'relay pub-only':>15} {'SFU CPU %':>16} {'SFU pub-only':>16} "
+              f"{'relay/sub %':>12} {'SFU/sub %':>14} {'ratio':>12} {'SFU/stream fit':>15} {'ratio':>6} {'relay fps':>10}")
+
+        def mean_se(values: list[float]) -> tuple[float, float]:
+            if not values:
+                return float("nan"), float("nan")
+            if len(values) < 2:
+                return values[0], float("nan")
+            return statistics.mean(values), statistics.stdev(values) / len(values) ** 0.5
+
+        ratios = []
         for rr in relay_runs:
             p = rr["P"]
             subs = p * (p - 1)
             rp = relay_publish_only.get(p)
-            sr, sp = by_p.get(p), sfu_publish_only.get(p)
+            full = [r["cpu"] for r in runs if r["P"] == p]
+            pub = [r["cpu"] for r in sfu_publish_only.get(p, [])]
+            (f_mean, f_se), (p_mean, p_se) = mean_se(full), mean_se(pub)
             relay_sub = (rr["cpu"] - rp["cpu"]) / subs if rp else float("nan")
-            sfu_sub = (sr["cpu"] - sp["cpu"]) / subs if sr and sp else float("nan")
+            sfu_sub = (f_mean - p_mean) / subs
+            sfu_se = ((f_se ** 2 + p_se ** 2) ** 0.5) / subs if f_se == f_se and p_se == p_se else float("nan")
             r_fit = relay_sub / sfu_sub_fit if sfu_sub_fit == sfu_sub_fit and sfu_sub_fit > 0 else float("nan")
             r_direct = relay_sub / sfu_sub if sfu_sub == sfu_sub and sfu_sub > 0 else float("nan")
-            r_total = (rr["cpu"] - relay_idle) / max(1e-3, sr["cpu"] - sfu_idle) if sr else float("nan")
-            if ratio != ratio:
-                ratio = r_direct if r_direct == r_direct else r_fit
+            if r_direct == r_direct:
+                ratios.append(r_direct)
+            span = "-"
+            if sfu_se == sfu_se and sfu_sub > 0:
+                high = relay_sub / (sfu_sub - sfu_se) if sfu_sub > sfu_se else float("inf")
+                span = f"{relay_sub / (sfu_sub + sfu_se):.0f}-{high:.0f}"
             print(f"{p:>3} {rr['cpu']:>12.1f} {fmt(rp['cpu'] if rp else float('nan')):>15} "
-                  f"{fmt(sr['cpu'] if sr else float('nan')):>10} {fmt(sp['cpu'] if sp else float('nan')):>13} "
-                  f"{fmt(relay_sub, 2):>12} {fmt(sfu_sub, 2):>10} {fmt(r_direct, 0):>6}x {fmt(sfu_sub_fit, 3):>15} "
-                  f"{fmt(r_fit, 0):>5}x {fmt(r_total, 0):>11}x {rr['min_fps']:>10.1f}")
-        print("(x/sub: CPU % of a core per subscription (one publisher's audio+video to one subscriber): full meeting "
-              "minus the same publishers with nobody subscribed, / P(P-1); first ratio: relay/sub / SFU/sub (the "
-              "summary's); SFU/stream fit: fwd_us x one publisher's packets/s, and relay/sub over it; total ratio: "
-              "whole-process CPU above idle, relay / SFU, same P)")
+                  f"{fmt(f_mean, 2):>8} +-{fmt(f_se, 2):>5} {fmt(p_mean, 2):>8} +-{fmt(p_se, 2):>5} "
+                  f"{fmt(relay_sub, 2):>12} {fmt(sfu_sub, 3):>7} +-{fmt(sfu_se, 3):>5} {fmt(r_direct, 0):>4}x {span:>7} "
+                  f"{fmt(sfu_sub_fit, 3):>15} {fmt(r_fit, 0):>5}x {rr['min_fps']:>10.1f}")
+        ratio = min(ratios) if ratios else float("nan")
+        print(f"(x/sub: CPU % of a core per subscription (one publisher's audio+video to one subscriber): full meeting "
+              f"minus the same publishers with nobody subscribed, / P(P-1); SFU: mean +- standard error of "
+              f"{args.ratio_repeats} runs each; ratio: relay/sub / SFU/sub, and its range for SFU/sub +- one standard "
+              f"error (the summary's: the lowest over the sizes); SFU/stream fit: fwd_us x one publisher's packets/s "
+              f"(forwarding alone), and relay/sub over it)")
 
     # ---- targets
     reference = next((r for r in runs if r["P"] == max_p), runs[0] if runs else None)

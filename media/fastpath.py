@@ -19,10 +19,14 @@ from typing import Callable, Optional
 
 import pylibsrtp
 
+from .transport import srtp_functions
+
 logger = logging.getLogger(__name__)
 
 PacketHandler = Callable[[bytes, float], None]
 _HOOK = "_sitroom_fastpath"
+DRAIN_LIMIT = 16  # datagrams read per wake-up after the first, at most (then other sockets' turn)
+RECV_SIZE = 65536  # like asyncio's datagram transport: a larger datagram would be truncated
 
 
 class InboundFastPath:
@@ -67,15 +71,15 @@ class InboundFastPath:
             return  # another path owns this socket: stay on the slow path
         original = protocol.datagram_received
         host, port = pair.remote_addr[0], pair.remote_addr[1]
-        session = self.dtls._rx_srtp
-        unprotect = session.unprotect
-        unprotect_rtcp = session.unprotect_rtcp
+        _, _, unprotect, unprotect_rtcp = srtp_functions(self.dtls._rx_srtp)
         on_rtp = self.on_rtp
         on_rtcp = self.on_rtcp
         monotonic = time.monotonic
         srtp_error = pylibsrtp.Error
+        sock = getattr(getattr(protocol, "transport", None), "_sock", None)
+        recvfrom = getattr(sock, "recvfrom", None)
 
-        def datagram_received(data, addr) -> None:
+        def handle(data, addr) -> None:
             if data and 127 < data[0] < 192 and addr[1] == port and addr[0] == host:
                 self.packets += 1
                 try:
@@ -89,6 +93,20 @@ class InboundFastPath:
                     logger.exception("inbound packet handler failed")
                 return
             original(data, addr)
+
+        def datagram_received(data, addr) -> None:
+            handle(data, addr)
+            if recvfrom is None:
+                return
+            # Whatever else has arrived meanwhile (the rest of a video frame, typically: a
+            # publisher sends its packets back to back) is read here, without going back to
+            # the event loop for each: no epoll_wait and no loop iteration per packet.
+            for _ in range(DRAIN_LIMIT):
+                try:
+                    data, addr = recvfrom(RECV_SIZE)
+                except OSError:  # BlockingIOError: nothing more; anything else: asyncio's business
+                    return
+                handle(data, addr)
 
         protocol.datagram_received = datagram_received
         setattr(protocol, _HOOK, self)

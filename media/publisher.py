@@ -21,6 +21,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.clock import current_ntp_time
 
 from . import rtp
+from .compat import release_receiver
 from .config import MediaConfig
 from .errors import SdpError
 from .fastpath import InboundFastPath
@@ -112,6 +113,7 @@ class PublishConnection:
                     _counters.decoded_frames += 1  # anything reaching aiortc's decoder path
                 receiver._handle_rtp_packet = _handle_rtp_packet
                 receiver._sitroom_hooked = True
+                release_receiver(receiver)
         dtls = self.pc.getTransceivers()[0].receiver.transport
         if dtls is not self._dtls:
             self._dtls = dtls

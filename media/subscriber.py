@@ -23,6 +23,7 @@ from aiortc.clock import current_ntp_time
 from aiortc.rtcpeerconnection import is_codec_compatible
 
 from . import rtp
+from .compat import release_receiver
 from .config import MediaConfig
 from .consumer import Consumer
 from .downtrack import DownTrack
@@ -146,6 +147,7 @@ class SubscribeConnection:
 
     def _new_slot(self, kind: str) -> _Slot:
         transceiver = self.pc.addTransceiver(SilentTrack(kind), direction="sendonly")
+        release_receiver(transceiver.receiver)  # sendonly: its receiver never gets a packet
         sender = transceiver.sender
         downtrack = DownTrack(kind, sender._ssrc, sender._rtx_ssrc)
         self._hook_sender(sender, downtrack)
@@ -331,10 +333,13 @@ class SubscribeConnection:
                     self._fast.refresh()
                 ntp = current_ntp_time()
                 now = time.monotonic()
+                reports = []
                 for slot in self.slots:
                     report = slot.downtrack.sender_report(ntp, now)
                     if report is not None:
-                        self._wire.send_rtcp(report + rtp.pack_sdes_cname(slot.downtrack.ssrc, cname))
+                        reports.append((slot.downtrack.ssrc, report))
+                for packet in rtp.pack_report_compounds(reports, cname):
+                    self._wire.send_rtcp(packet)
         except asyncio.CancelledError:
             pass
 

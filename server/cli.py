@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 from pathlib import Path
@@ -110,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
         from .app import HUB
 
         hub = app[HUB]
+        # What start-up allocated lives as long as the process: out of the garbage collector's
+        # sight, full collections (a join's burst of aiortc objects triggers them) pause the
+        # event loop, and so every meeting's packets, for much less (docs/performance.md)
+        gc.collect()
+        gc.freeze()
         print(f"Sitroom is serving {cfg.base_url}/", flush=True)
         if hub.demo_links:
             print(f"  demo room, host link:        {hub.demo_links['host']}", flush=True)

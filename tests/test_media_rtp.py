@@ -137,6 +137,26 @@ def test_rtcp_builders_parse():
     assert parsed[4].reports[0].packets_lost == 4 and parsed[4].reports[0].highest_sequence == 5
 
 
+def test_sender_reports_are_packed_into_few_compounds_within_the_size_limit():
+    from aiortc.rtp import RtcpPacket, RtcpSdesPacket, RtcpSrPacket
+    cname = "0b4e6a3c-5b1d-4d2e-9c8f-3f2a1b0c9d8e"
+    reports = [(1000 + i, rtp.pack_sender_report(1000 + i, (7 << 32) | i, i * 90, i, i * 100)) for i in range(28)]
+    compounds = rtp.pack_report_compounds(reports, cname)
+    assert 1 < len(compounds) < len(reports)
+    seen = []
+    for compound in compounds:
+        assert len(compound) <= rtp.REPORT_COMPOUND_BYTES
+        parsed = RtcpPacket.parse(compound)  # a standard parser reads every packet of it
+        srs = [p for p in parsed if isinstance(p, RtcpSrPacket)]
+        sdes = [p for p in parsed if isinstance(p, RtcpSdesPacket)]
+        assert isinstance(parsed[0], RtcpSrPacket) and len(sdes) == 1 and parsed[-1] is sdes[0]
+        assert [c.ssrc for c in sdes[0].chunks] == [p.ssrc for p in srs]
+        assert all(item == (1, cname.encode()) for c in sdes[0].chunks for item in c.items)
+        seen += [(p.ssrc, p.sender_info.packet_count) for p in srs]
+    assert seen == [(1000 + i, i) for i in range(28)]
+    assert rtp.pack_report_compounds([], cname) == []
+
+
 # retransmit cache
 
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from media import SFU, MediaConfig, SdpError, StaleRevision
-from tests.media_helpers import ClientPeer
+from tests.media_helpers import ClientPeer, _remote_ssrcs
 
 TIMEOUT = 30
 
@@ -97,6 +97,33 @@ async def test_three_peers_forward_without_transcoding(sfu, clients):
             (o.client.name, kind) for o in members if o is not member for kind in ("audio", "video")
         }
         assert {c["source"] for c in consumers} == {"microphone", "camera"}
+
+
+async def test_every_consumed_stream_gets_sender_reports(sfu, clients):
+    """Sender reports go out in compound packets (several SRs + one SDES): a standard receiver
+    (aiortc's) still finds the SR of each of its streams in them."""
+    router = sfu.router("room-sr")
+    members = [await Joined(router, clients(name)).join() for name in ("alice", "bob", "carol")]
+    await everyone_receives(members, frames=3)
+
+    async def reported(member: Joined) -> set:
+        ssrcs = set()
+        for transceiver in member.client.subscribe_pc.getTransceivers():
+            if transceiver.mid not in member.client.consumers:
+                continue
+            report = await transceiver.receiver.getStats()
+            ssrcs |= {s.ssrc for s in report.values() if s.type == "remote-outbound-rtp" and s.packetsSent > 0}
+        return ssrcs
+
+    for member in members:
+        expected = {_remote_ssrcs(member.client.subscribe_pc, mid)[0] for mid in member.client.consumers}
+        assert len(expected) == 4
+        deadline = time.monotonic() + 10
+        got: set = set()
+        while time.monotonic() < deadline and not expected <= got:
+            await asyncio.sleep(0.2)
+            got = await reported(member)
+        assert expected <= got, f"{member.client.name}: no sender report for {expected - got}"
 
 
 async def test_publisher_leaving_renegotiates_and_reuses_transceivers(sfu, clients):
