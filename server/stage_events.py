@@ -120,8 +120,8 @@ class StageEvents:
             return
         _, entry = stage.clear(by=session.participant.id)
         entry.details["reason"] = f"{kind}_deleted"
-        await self.broadcast_stage(room_id)
         await self._record_stage(room_id, session, entry)
+        await self.broadcast_stage(room_id)
 
     # ---- the stage -----------------------------------------------------------------------------
 
@@ -243,12 +243,13 @@ class StageEvents:
             if result is None:
                 return
             _, entry = result
-            await self.broadcast_stage(room_id)
             if isinstance(participant, str):
                 meeting = self.hub.meetings.get(room_id)
                 live = meeting.get(pid) if meeting is not None else None
                 participant = live if live is not None else {"id": pid, "name": None}
+            # Recorded before it is announced: whoever sees the empty stage finds why in the record.
             await self.hub.timeline.record(room_id, entry.what, target=participant, details=entry.details)
+            await self.broadcast_stage(room_id)
         except Exception:  # noqa: BLE001 - leaving must complete whatever happens here
             log.exception("clearing the stage of %s after %s left failed", room_id, participant)
 
