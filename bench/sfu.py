@@ -56,10 +56,14 @@ TARGET_RATIO = 100.0
 TARGET_P95_MS = 5.0
 REPLY_TIMEOUT = 60.0
 SATURATED = 170.0  # % of the 2 cores busy during a run (SFU + generator + anything else)
+DISTURBED = 50.0  # % of the 2 cores used by other processes during a run
+TRICKLE_DIV = 30  # packet rate divisor of the run that bounds a meeting's fixed costs
 
 
 def saturated(run: dict) -> bool:
-    return run["cpu"] + run["gen_cpu"] + run["other_cpu"] > SATURATED
+    """The machine was busy (SFU + generator + other processes) or other processes took more than
+    a quarter of it: such a run measures the machine, and is left out of the fit and the ratio."""
+    return run["cpu"] + run["gen_cpu"] + run["other_cpu"] > SATURATED or run["other_cpu"] > DISTURBED
 L_AUDIO = 250  # Opus packets in the clip
 
 
@@ -514,8 +518,8 @@ def marginal_fit(runs: list[dict]) -> dict:
         by_size.setdefault((run["P"], run.get("subscribe", True)), []).append(run)
     xs, ys, used = [], [], []
     for size, group in sorted(by_size.items()):
-        if len(group) < 2:
-            continue
+        if len({r["rate_div"] for r in group}) < 2:
+            continue  # one packet rate only (repeats at the MediaRelay sizes): nothing to contrast
         m_in = statistics.mean(r["in_pps"] for r in group)
         m_out = statistics.mean(r["out_pps"] for r in group)
         m_cpu = statistics.mean(r["cpu"] / 100 for r in group)
@@ -537,9 +541,13 @@ def marginal_fit(runs: list[dict]) -> dict:
              for (size, subscribe), group in by_size.items() if subscribe}
     contrasts = {}  # per group: CPU per inbound packet (with its forwards) between its rates, raw
     for key, group in sorted(by_size.items()):
-        hi, lo = max(group, key=lambda r: r["in_pps"]), min(group, key=lambda r: r["in_pps"])
-        if hi["in_pps"] > lo["in_pps"]:
-            contrasts[key] = (hi["cpu"] - lo["cpu"]) / 100 / (hi["in_pps"] - lo["in_pps"])
+        full = [r for r in group if r["rate_div"] == 1]
+        low = [r for r in group if r["rate_div"] > 1]
+        if full and low:
+            d_cpu = statistics.mean(r["cpu"] for r in full) - statistics.mean(r["cpu"] for r in low)
+            d_in = statistics.mean(r["in_pps"] for r in full) - statistics.mean(r["in_pps"] for r in low)
+            if d_in > 0:
+                contrasts[key] = d_cpu / 100 / d_in
     return {"inbound": a, "forwarded": b, "err": errors, "residuals": list(zip(used, residuals)), "fixed": fixed,
             "contrasts": contrasts}
 
@@ -560,6 +568,11 @@ def fmt(value: float, digits: int = 1) -> str:
     return "-" if value != value else f"{value:.{digits}f}"
 
 
+def pm(value: float, digits: int = 1) -> str:
+    """`` (+-x)`` for a standard error, nothing without one."""
+    return "" if value != value else f" (+-{value:.{digits}f})"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="P=2,6,10 (also at half rate), 3 s windows, MediaRelay at P=2 (~70 s)")
@@ -571,6 +584,9 @@ def main() -> int:
     parser.add_argument("--ratio-repeats", type=int, default=3,
                         help="runs of the SFU at each MediaRelay size, all-to-all and publish-only (default 3, "
                              "1 with --quick)")
+    parser.add_argument("--trickle-size", type=int, default=15,
+                        help="size of one more all-to-all run at 1/30 of the packet rate: its CPU bounds the "
+                             "meeting's fixed costs from above (0: none; none with --quick)")
     parser.add_argument("--publish-only-sizes", default="2,15",
                         help="meeting sizes run with nobody subscribed, at full and at low rate (for the fit: "
                              "the cost of inbound packets alone)")
@@ -596,6 +612,7 @@ def main() -> int:
         args.sizes, args.relay_sizes, args.window, args.warmup = "2,6,10", "2", 3.0, 15.0
         args.low_rate_sizes = args.publish_only_sizes = "2,10"
         args.ratio_repeats = 1
+        args.trickle_size = 0
     if args.fresh_server is None:
         args.fresh_server = not args.quick
     WAKE_SUBSCRIBERS["on"] = args.wake_subscribers
@@ -616,6 +633,8 @@ def main() -> int:
     # figures: measured --ratio-repeats times, alternating
     jobs += [(size, 1, subscribe) for _ in range(args.ratio_repeats - 1) for size in relay_sizes
              for subscribe in (True, False)]
+    if args.trickle_size:
+        jobs.append((args.trickle_size, TRICKLE_DIV, True))
     started = time.monotonic()
 
     t = time.monotonic()
@@ -628,6 +647,7 @@ def main() -> int:
           flush=True)
 
     runs, relay_runs, low_runs, publish_only_runs = [], [], [], []
+    trickle_run = None
     sfu_publish_only: dict[int, list[dict]] = {}
     failed: list[int] = []
     relay_publish_only: dict[int, dict] = {}
@@ -657,7 +677,9 @@ def main() -> int:
                         sfu.stop()
                         sfu.start()
                     continue
-                if not subscribe:
+                if div == TRICKLE_DIV:
+                    trickle_run = run
+                elif not subscribe:
                     publish_only_runs.append(run)
                     if div == 1:
                         sfu_publish_only.setdefault(size, []).append(run)
@@ -698,7 +720,7 @@ def main() -> int:
               f"{'gen CPU':>8} {'other':>6}")
     print(header)
     print("-" * len(header))
-    for r in runs + low_runs + publish_only_runs:
+    for r in runs + low_runs + publish_only_runs + ([trickle_run] if trickle_run else []):
         per_out = r["cpu"] / 100 / r["out_pps"] * 1e6 if r["out_pps"] else float("nan")
         rate = ("" if r["subscribe"] else "pub ") + ("1" if r["rate_div"] == 1 else f"1/{r['rate_div']}")
         print(f"{r['P']:>3} {rate:>7} {r['cpu']:>6.1f} {r['in_pps']:>9.0f} {r['out_pps']:>10.0f} {fmt(per_out):>7} "
@@ -714,9 +736,9 @@ def main() -> int:
           "(2 cores = 200%), which competes with both)")
     busy = [(r["P"], r["rate_div"]) for r in runs + low_runs + publish_only_runs if saturated(r)]
     if busy:
-        print(f"warning: the machine was saturated (SFU + generator + other processes > {SATURATED:.0f}% of 200%) "
-              f"during (P, rate divisor) = {busy}: those runs measure the machine, not the SFU, and are left out "
-              "of the fit")
+        print(f"warning: the machine was saturated (SFU + generator + other processes > {SATURATED:.0f}% of 200%, or "
+              f"other processes > {DISTURBED:.0f}%) during (P, rate divisor) = {busy}: those runs measure the machine, "
+              "not the SFU, and are left out of the fit and the MediaRelay ratio")
     if failed:
         print(f"failed runs (counted as not within target): P={failed}")
     not_ready = [r["P"] for r in runs + low_runs if r["ready"] < r["P"]]
@@ -744,8 +766,8 @@ def main() -> int:
         pairs = sorted({(r["P"], r["subscribe"]) for r, _ in marginal["residuals"]})
         print("marginal CPU per packet, from the rate contrasts of " + ", ".join(
             f"P={p}{'' if sub else ' publish-only'}" for p, sub in pairs) + " (+- one standard error):")
-        print(f"  {fmt(in_us)} us (+-{fmt(marginal['err'][0] * 1e6)}) per inbound packet, "
-              f"{fmt(fwd_us)} us (+-{fmt(marginal['err'][1] * 1e6)}) per forwarded packet")
+        print(f"  {fmt(in_us)} us{pm(marginal['err'][0] * 1e6)} per inbound packet, "
+              f"{fmt(fwd_us)} us{pm(marginal['err'][1] * 1e6)} per forwarded packet")
         print("  residuals (% of a core): " + ", ".join(
             f"P={r['P']}{'' if r['subscribe'] else ' pub'}{'' if r['rate_div'] == 1 else ' 1/' + str(r['rate_div'])}"
             f" {res * 100:+.2f}" for r, res in marginal["residuals"]))
@@ -758,12 +780,18 @@ def main() -> int:
         print("the rest, F(P) = CPU - marginal x packets (fixed costs, and the extra cost of packets that wake an "
               "idle process), % of a core: " + ", ".join(f"P={p} {v * 100:.1f}" for p, v in sorted(marginal["fixed"].items())))
         e = fixed.get("err", [float("nan")] * 3)
-        print(f"  F(P) = {fmt(fixed['c0'] * 100, 2)}% (+-{fmt(e[0] * 100, 2)}) + {fmt(fixed['participant'] * 100, 3)}% "
-              f"(+-{fmt(e[1] * 100, 3)}) x participants + {fmt(fixed['subscription'] * 100, 4)}% (+-{fmt(e[2] * 100, 4)}) "
+        print(f"  F(P) = {fmt(fixed['c0'] * 100, 2)}%{pm(e[0] * 100, 2)} + {fmt(fixed['participant'] * 100, 3)}%"
+              f"{pm(e[1] * 100, 3)} x participants + {fmt(fixed['subscription'] * 100, 4)}%{pm(e[2] * 100, 4)} "
               f"x subscriptions (P(P-1))")
         if "residuals" in fixed:
             print("  residuals (% of a core): " + ", ".join(
                 f"{'idle' if p == 0 else 'P=' + str(p)} {res * 100:+.2f}" for p, res in fixed["residuals"]))
+    if trickle_run is not None:
+        t = trickle_run
+        print(f"fixed costs, bounded from above: P={t['P']} all-to-all at 1/{TRICKLE_DIV} of the rate ({t['in_pps']:.0f} "
+              f"inbound, {t['out_pps']:.0f} forwarded packets/s): {t['cpu']:.2f}% of a core, so at most "
+              f"{t['cpu'] / t['P']:.2f}% per participant (connections, timers, RTCP, the few packets); the rest of "
+              f"F(P) is the extra cost of packets that arrive at a sleeping process")
     per_peer, per_sub = fixed["participant"] * 100, fixed["subscription"] * 100  # % of a core
     pps_per_publisher = statistics.mean(r["in_pps"] / r["P"] for r in runs) if runs else 0.0
     predicted_p = None
@@ -809,8 +837,8 @@ def main() -> int:
             p = rr["P"]
             subs = p * (p - 1)
             rp = relay_publish_only.get(p)
-            full = [r["cpu"] for r in runs if r["P"] == p]
-            pub = [r["cpu"] for r in sfu_publish_only.get(p, [])]
+            full = [r["cpu"] for r in runs if r["P"] == p and not saturated(r)]
+            pub = [r["cpu"] for r in sfu_publish_only.get(p, []) if not saturated(r)]
             (f_mean, f_se), (p_mean, p_se) = mean_se(full), mean_se(pub)
             relay_sub = (rr["cpu"] - rp["cpu"]) / subs if rp else float("nan")
             sfu_sub = (f_mean - p_mean) / subs
@@ -830,7 +858,7 @@ def main() -> int:
         ratio = min(ratios) if ratios else float("nan")
         print(f"(x/sub: CPU % of a core per subscription (one publisher's audio+video to one subscriber): full meeting "
               f"minus the same publishers with nobody subscribed, / P(P-1); SFU: mean +- standard error of "
-              f"{args.ratio_repeats} runs each; ratio: relay/sub / SFU/sub, and its range for SFU/sub +- one standard "
+              f"{args.ratio_repeats} runs each (less any saturated one); ratio: relay/sub / SFU/sub, and its range for SFU/sub +- one standard "
               f"error (the summary's: the lowest over the sizes); SFU/stream fit: fwd_us x one publisher's packets/s "
               f"(forwarding alone), and relay/sub over it)")
 
