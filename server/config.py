@@ -55,6 +55,10 @@ class Config:
     # (Safari sends H.264, Chrome and Firefox VP8). Set: only these, in this order of preference
     # for every publisher, e.g. ["H264", "VP8"] for rooms with many iPhones.
     video_codecs: list[str] | None = None
+    # The event loop's I/O wake-ups are at least this far apart while it is busy (media/loop.py):
+    # packets that arrive meanwhile are handled together, at a fraction of the CPU; 0: every
+    # datagram wakes the process as it arrives. Adds at most this much latency per packet.
+    rx_batch_ms: float = 1.0
     log_level: str = "info"
 
     @property
@@ -110,6 +114,8 @@ class Config:
             unknown = [c for c in self.video_codecs if c.upper() not in ("VP8", "H264")]
             if unknown or not self.video_codecs:
                 raise ConfigError(f"video codecs must be VP8 and/or H264, not {','.join(self.video_codecs)!r}")
+        if not 0 <= self.rx_batch_ms <= 20:
+            raise ConfigError(f"rx batch interval must be 0 to 20 ms, not {self.rx_batch_ms!r}")
         from rooms.panels.urlpolicy import UrlPolicy
 
         try:
@@ -181,4 +187,9 @@ def from_env(env: dict[str, str] | None = None) -> Config:
         cfg.panel_url_allow = split_list(v)
     if (v := get("video_codecs")) is not None:
         cfg.video_codecs = [c.upper() for c in split_list(v)]
+    if (v := get("rx_batch_ms")) is not None:
+        try:
+            cfg.rx_batch_ms = float(v)
+        except ValueError:
+            raise ConfigError(f"SITROOM_RX_BATCH_MS is not a number: {v!r}") from None
     return cfg

@@ -46,3 +46,15 @@ def test_panel_url_allow_flag_and_env():
     bad = serve_config("--panel-url-allow", "http://[::1")
     with pytest.raises(ConfigError):
         bad.validate()
+
+
+def test_rx_batch_interval_from_env_and_flag():
+    assert from_env({}).rx_batch_ms == 1.0  # the default: batching on
+    assert from_env({"SITROOM_RX_BATCH_MS": "0"}).rx_batch_ms == 0.0
+    assert serve_config("--rx-batch-ms", "2.5").rx_batch_ms == 2.5
+    with pytest.raises(ConfigError, match="not a number"):
+        from_env({"SITROOM_RX_BATCH_MS": "fast"})
+    for bad in ("-1", "50"):
+        cfg = serve_config("--rx-batch-ms", bad)
+        with pytest.raises(ConfigError, match="0 to 20 ms"):
+            cfg.validate()

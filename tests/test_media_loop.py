@@ -1,0 +1,172 @@
+"""media/loop.py: the event loop whose I/O wake-ups are batched while it is busy.
+
+Real UDP sockets on 127.0.0.1 and a real selector loop, run in a thread of their own; no timing
+assertions: the batch interval is made long (0.5 s) so that what must happen within it does with
+a wide margin, and the tests assert what was handled together, not how fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+
+import pytest
+
+from media.loop import BatchingSelector, new_event_loop
+
+
+class Recorder(asyncio.DatagramProtocol):
+    def __init__(self, selector: BatchingSelector, log: list, on_datagram=None) -> None:
+        self.selector = selector
+        self.log = log
+        self.on_datagram = on_datagram
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        # which select() round delivered it
+        self.log.append((data, self.selector.wakeups))
+        if self.on_datagram is not None:
+            self.on_datagram(data)
+
+
+def _sender() -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    return s
+
+
+def _run(loop: asyncio.AbstractEventLoop, coro, timeout: float = 20.0):
+    return loop.run_until_complete(asyncio.wait_for(coro, timeout))
+
+
+@pytest.mark.parametrize("interval", [0.5, 0.0])
+def test_datagrams_that_arrive_while_busy_are_handled_in_one_round(interval):
+    """A wakes the idle loop; B and C, sent to two sockets 50 ms apart from another thread, arrive
+    within the 0.5 s that follow: batched, they are handled in one round; unbatched (the
+    control), B is handled as soon as it arrives, before C exists."""
+    loop = asyncio.SelectorEventLoop(BatchingSelector(interval))
+    selector = loop._selector
+    log: list = []
+    sender = _sender()
+    a_handled = threading.Event()
+    ports: list[int] = []
+
+    def send_rest() -> None:
+        if a_handled.wait(10):
+            sender.sendto(b"B", ("127.0.0.1", ports[0]))
+            threading.Event().wait(0.05)
+            sender.sendto(b"C", ("127.0.0.1", ports[1]))
+
+    thread = threading.Thread(target=send_rest, daemon=True)
+    try:
+        async def scenario():
+            done = loop.create_future()
+
+            def arrived(data: bytes) -> None:
+                if data == b"A":
+                    a_handled.set()
+                if len(log) == 3 and not done.done():
+                    done.set_result(None)
+
+            transports = []
+            for _ in range(2):
+                transport, _protocol = await loop.create_datagram_endpoint(
+                    lambda: Recorder(selector, log, arrived), local_addr=("127.0.0.1", 0))
+                transports.append(transport)
+                ports.append(transport.get_extra_info("sockname")[1])
+            thread.start()
+            sender.sendto(b"A", ("127.0.0.1", ports[0]))
+            try:
+                await done
+            finally:
+                for transport in transports:
+                    transport.close()
+
+        _run(loop, scenario())
+    finally:
+        a_handled.set()
+        thread.join(5)
+        sender.close()
+        loop.close()
+    rounds = {data: round_ for data, round_ in log}
+    assert set(rounds) == {b"A", b"B", b"C"}, log  # nothing lost
+    assert rounds[b"A"] < rounds[b"B"]
+    if interval:
+        assert rounds[b"B"] == rounds[b"C"], log
+        assert selector.pauses >= 1
+    else:
+        assert rounds[b"B"] < rounds[b"C"], log
+        assert selector.pauses == 0
+
+
+def test_an_idle_loop_blocks_instead_of_polling():
+    loop = new_event_loop(50.0)
+    selector = loop._selector
+    log: list = []
+    sender = _sender()
+    try:
+        async def scenario():
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: Recorder(selector, log), local_addr=("127.0.0.1", 0))
+            port = transport.get_extra_info("sockname")[1]
+            sender.sendto(b"one", ("127.0.0.1", port))
+            for _ in range(200):
+                if log:
+                    break
+                await asyncio.sleep(0.01)
+            before = selector.pauses
+            # a quiet second, with a timer now and then: the loop must sleep in epoll, not in a
+            # loop of 50 ms pauses (20 of them in a second)
+            ticks = []
+            for i in range(5):
+                loop.call_later(0.2 * (i + 1), ticks.append, i)
+            await asyncio.sleep(1.1)
+            transport.close()
+            return before, selector.pauses, ticks
+
+        before, after, ticks = _run(loop, scenario())
+    finally:
+        sender.close()
+        loop.close()
+    assert log and log[0][0] == b"one"
+    assert ticks == [0, 1, 2, 3, 4]  # timers ran
+    assert after - before <= 2, (before, after)  # at most the pause right after the datagram
+
+
+def test_timers_are_not_held_up_by_a_pause():
+    """A timer due in the middle of a batch pause runs when it is due, not after the pause:
+    the pause is cut short, the timer runs, and the loop goes back to pausing."""
+    loop = new_event_loop(10_000.0)  # a 10 s pause: a timer held up by it would time the test out
+    selector = loop._selector
+    log: list = []
+    sender = _sender()
+    try:
+        async def scenario():
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: Recorder(selector, log), local_addr=("127.0.0.1", 0))
+            port = transport.get_extra_info("sockname")[1]
+            sender.sendto(b"x", ("127.0.0.1", port))
+            for _ in range(200):
+                if log:
+                    break
+                await asyncio.sleep(0.01)
+            fired = asyncio.Event()
+            loop.call_later(0.05, fired.set)
+            await asyncio.wait_for(fired.wait(), 5.0)
+            transport.close()
+            return True
+
+        assert _run(loop, scenario(), timeout=8.0)
+    finally:
+        sender.close()
+        loop.close()
+    assert selector.pauses >= 1
+
+
+@pytest.mark.parametrize("batch_ms", [0, -1])
+def test_no_batching_is_asyncios_own_loop(batch_ms):
+    loop = new_event_loop(batch_ms)
+    try:
+        assert not isinstance(getattr(loop, "_selector", None), BatchingSelector)
+    finally:
+        loop.close()
