@@ -11,7 +11,7 @@ from typing import Callable, Optional
 from . import rtp
 from .feedback import REMB_FLOOR, REMB_INTERVAL, REMB_STALE, aggregate_remb
 from .nack import NackGenerator
-from .speaker import VOICE_LEVEL, AudioActivity
+from .speaker import VOICE_LEVEL, AudioActivity, NoiseFloor
 
 _U32 = struct.Struct("!I")
 _ids = itertools.count(1)
@@ -77,6 +77,10 @@ class Producer:
         self._level_voiced = 0
         self._level_run = 0  # 1 while the last packet was voiced
         self._level_peak = 127
+        self._level_quiet = 0  # the quietest level of the interval
+        # voiced: at or above VOICE_DBOV and clearly above this microphone's own noise floor
+        self._noise = NoiseFloor()
+        self._voice_level = -1  # nothing is voiced until the first interval has shown the floor
 
         # REMB to the publisher: the lowest of the consumers' estimates, rate-limited
         self.remb_sent: Optional[int] = None
@@ -197,7 +201,9 @@ class Producer:
                 self._level_count += 1
                 if dbov < self._level_peak:
                     self._level_peak = dbov
-                if dbov <= VOICE_LEVEL:  # voiced, and counted if the packet before was voiced too
+                if dbov > self._level_quiet:
+                    self._level_quiet = dbov
+                if dbov <= self._voice_level:  # voiced, and counted if the packet before was voiced too
                     self._level_voiced += self._level_run
                     self._level_run = 1
                 else:
@@ -263,7 +269,9 @@ class Producer:
         """The packets since the last call: their loudest level (dBov) and the share of voiced
         ones (see speaker.py); None if no packet carried a level (or the producer is paused)."""
         count, voiced, peak = self._level_count, self._level_voiced, self._level_peak
-        self._level_count = self._level_voiced = 0
+        if count:
+            self._voice_level = self._noise.update(self._level_quiet)
+        self._level_count = self._level_voiced = self._level_quiet = 0
         self._level_peak = 127
         if not count or self.paused or self.closed:
             return None

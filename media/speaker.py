@@ -4,9 +4,9 @@ Pure logic, clock passed in. Speech is bursty (syllables, pauses; Chromium's fak
 20 ms beep every 500 ms), so a mean level over an interval says little: a voice and a steady hum
 can have the same mean. What separates them is *activity*, as in Jitsi's dominant-speaker
 identification: how many packets are loud enough to be a voice. Each audio Producer counts, per
-interval, the packets carrying a level, the *voiced* ones (at or above ``VOICE_DBOV`` right after
-a packet that was too: a voice lasts more than one 20 ms packet, a key click does not) and the
-loudest level (see ``Producer.take_audio_activity``). The Router calls ``update`` on a timer
+interval, the packets carrying a level, the *voiced* ones (at or above ``VOICE_DBOV`` and
+``VOICE_ABOVE_FLOOR_DB`` above that microphone's noise floor, right after a packet that was too:
+a voice lasts more than one 20 ms packet, a key click does not) and the loudest level (see ``Producer.take_audio_activity``). The Router calls ``update`` on a timer
 (every ~250 ms) with one ``AudioActivity`` per peer (None when no level arrived).
 
 Per peer the voiced fraction and the peak level are smoothed across updates. A peer starts
@@ -27,6 +27,34 @@ SILENCE_DBOV = -127.0
 # noise floor a browser leaves after noise suppression, well below normal speech (-30..-10).
 VOICE_DBOV = -40
 VOICE_LEVEL = -VOICE_DBOV  # the same as an RFC 6464 level byte (0 loudest .. 127 silence)
+
+
+# The noise floor: a packet counts as voiced only if it is also this much louder than the quietest
+# level the microphone keeps coming back to (a fan, traffic, a hum louder than VOICE_DBOV).
+VOICE_ABOVE_FLOOR_DB = 10
+FLOOR_RISE_DB = 3  # per interval (~250 ms): how fast the floor follows a noise that got louder
+
+
+class NoiseFloor:
+    """One microphone's noise floor, in RFC 6464 level units (0 loudest .. 127 silence), from the
+    quietest packet of each interval: a quieter interval lowers it at once, a louder one raises
+    it by at most ``FLOOR_RISE_DB`` (speech has quiet packets between syllables and words, so a
+    talker does not drag the floor up; a steady noise does, within a few seconds). The first
+    interval sets it (the Producer counts nothing as voiced before). A level that never varies,
+    a test tone, is a noise by this rule, as in Jitsi's dominant-speaker identification. ``update`` returns the voice threshold as a level byte: voiced packets are
+    at or below it."""
+
+    def __init__(self) -> None:
+        self.floor: Optional[int] = None
+
+    def update(self, quietest: int) -> int:
+        floor = self.floor
+        if floor is None or quietest >= floor:
+            floor = quietest
+        else:
+            floor = max(quietest, floor - FLOOR_RISE_DB)
+        self.floor = floor
+        return min(VOICE_LEVEL, floor - VOICE_ABOVE_FLOOR_DB)
 
 
 class AudioActivity(NamedTuple):

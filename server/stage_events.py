@@ -142,16 +142,17 @@ class StageEvents:
         return StageError(f"{name} changed the stage meanwhile; your change was not made", code="conflict")
 
     async def _commit_stage(self, session: Session, change) -> StageState:
-        """Run one stage change; broadcast, record it and return the state it made. A conflict
-        becomes :meth:`_stage_conflict`."""
+        """Run one stage change; record it in the timeline, then broadcast it (what clients were
+        told is always on record), and return the state it made. A conflict becomes
+        :meth:`_stage_conflict`."""
         try:
             state, entry = change()
         except StageError as exc:
             if exc.code == "conflict":
                 raise await self._stage_conflict(session) from None
             raise
-        await self.broadcast_stage(session.room_id)
         await self._record_stage(session.room_id, session, entry)
+        await self.broadcast_stage(session.room_id)
         return state
 
     async def on_stage_set(self, session: Session, data: dict) -> dict:

@@ -8,7 +8,7 @@ class works against ``media`` directly or through the signaling server.
 Keep client peers few: they really encode video (cheap 320x240 VP8 at 15 fps; H.264 with
 ``video_codec="H264"``). Audio is Opus encoded once at start-up and replayed as packets, since
 aiortc's sender computes an audio level for every frame it encodes, in pure Python; with
-``audio_level=<dBov>`` the replayed packets carry that fixed RFC 6464 level instead.
+``audio_level=<dBov>`` the replayed packets carry that RFC 6464 level instead, with pauses.
 
 Test hooks on the client side: ``drop_incoming_video`` (loss on the SFU -> subscriber link, before
 aiortc sees the packets, so the client's receiver NACKs), ``count_keyframe_requests`` (PLI/FIR
@@ -145,16 +145,24 @@ class OpusToneTrack(MediaStreamTrack):
 PublishSender = Callable[[str, dict], Awaitable[str]]
 
 
+SPEECH_PAUSE_DBOV = -90  # the pauses between "words" of a carried level
+
+
 def _carry_audio_level(sender, dbov: int) -> None:
-    """Make ``sender`` put a fixed audio level in every packet (aiortc sets the RFC 6464
-    extension from ``RTCEncodedFrame.audio_level`` (dBov), which it computes only when it
-    encodes; the tone is replayed pre-encoded)."""
+    """Make ``sender`` put an audio level in every packet, the way a voice does: ``dbov`` for
+    nine 20 ms packets, then three at ``SPEECH_PAUSE_DBOV`` (a pause between words; the SFU
+    tracks each microphone's noise floor and takes a level that never varies for a steady
+    noise). aiortc sets the RFC 6464 extension from ``RTCEncodedFrame.audio_level`` (dBov),
+    which it computes only when it encodes; the tone is replayed pre-encoded."""
     original = sender._next_encoded_frame
+    count = 0
 
     async def _next_encoded_frame(codec):
+        nonlocal count
         frame = await original(codec)
         if frame is not None:
-            frame.audio_level = dbov
+            frame.audio_level = dbov if count % 12 < 9 else min(dbov, SPEECH_PAUSE_DBOV)
+            count += 1
         return frame
 
     sender._next_encoded_frame = _next_encoded_frame

@@ -166,7 +166,8 @@ def test_quiet_speaker_is_replaced_by_whoever_talks():
 
 def test_a_steady_talker_takes_over_from_the_beep():
     """What the browser test sees: the beeping page speaks first, then a peer talking all the time."""
-    detector, changes, _ = simulate({"beeper": repeat(CHROMIUM_BEEP), "talker": repeat([127] * 250 + [12] * 1000)},
+    talking = [12] * 9 + [90] * 3  # a voice's words and pauses (a constant level is a noise)
+    detector, changes, _ = simulate({"beeper": repeat(CHROMIUM_BEEP), "talker": iter([127] * 250 + talking * 100)},
                                     seconds=20.0)
     assert [peer for _, peer in changes] == ["beeper", "talker"]
     assert changes[1][0] > 5.0
@@ -234,14 +235,63 @@ def test_router_takes_the_loudest_and_busiest_of_a_peers_microphones():
 def test_producer_counts_audio_activity_per_packet():
     producer = audio_producer()
     assert producer.take_audio_activity() is None
+    # the first interval (a word, then silence) shows the microphone's noise floor; nothing is voiced in it
+    ext = rtp.build_extension_block([(1, bytes([20]))])
+    producer.receive(packet(100, 0, ssrc=1, pt=111, extension=ext, payload=b"opus"), 1, now=0.5)
+    producer.receive(packet(101, 960, ssrc=1, pt=111, extension=ext, payload=b"opus"), 1, now=0.5)
+    ext = rtp.build_extension_block([(1, bytes([127]))])
+    producer.receive(packet(102, 1920, ssrc=1, pt=111, extension=ext, payload=b"opus"), 1, now=0.5)
+    assert producer.take_audio_activity() == AudioActivity(peak=-20.0, voiced=0.0)
     levels = (20, 30, 50, 35, 36, 127, 0x80 | 38, 39)  # V flag set on one: ignored for the level
     for seq, level in enumerate(levels):
         ext = rtp.build_extension_block([(1, bytes([level]))])
-        producer.receive(packet(seq, seq * 960, ssrc=1, pt=111, extension=ext, payload=b"opus"), 1, now=1.0)
+        producer.receive(packet(103 + seq, (3 + seq) * 960, ssrc=1, pt=111, extension=ext, payload=b"opus"), 1,
+                         now=1.0)
     # voiced: 20 30 | 35 36 | 38 39; counted when the packet before was voiced too: 30, 36, 39
     assert producer.take_audio_activity() == AudioActivity(peak=-20.0, voiced=3 / 8)  # no subscriber needed
     assert producer.take_audio_activity() is None
     producer.set_paused(True)
     ext = rtp.build_extension_block([(1, bytes([10]))])
-    producer.receive(packet(len(levels), 0, ssrc=1, pt=111, extension=ext, payload=b"opus"), 1, now=1.0)
+    producer.receive(packet(103 + len(levels), 0, ssrc=1, pt=111, extension=ext, payload=b"opus"), 1, now=1.0)
     assert producer.take_audio_activity() is None
+
+
+def test_a_steady_noise_louder_than_the_voice_threshold_is_not_speech():
+    """A fan or traffic at -30 dBov, above VOICE_DBOV, is this microphone's noise floor, not a
+    voice: from the start, and when it starts in the middle of a meeting it stops counting
+    within seconds."""
+    rng = random.Random(3)
+    hum = [rng.choice((29, 30, 31, 32)) for _ in range(5000)]
+    detector, changes, talking = simulate({"fan": iter(hum), "silent": repeat([127])}, seconds=20.0)
+    assert changes == [] and not any(talking)
+
+    late = [127] * 150 + [rng.choice((29, 30, 31, 32)) for _ in range(5000)]  # quiet 3 s, then the fan
+    detector, changes, talking = simulate({"fan": iter(late), "silent": repeat([127])}, seconds=30.0)
+    assert not any(talking[-60:])  # the last 15 s: the floor has followed it up
+
+
+def test_a_voice_over_a_noisy_room_is_still_speech():
+    """Over a -30 dBov floor, speech 15-20 dB louder (with the floor between words) is voiced; the
+    same voice wins over a quiet microphone's silence and over a fan's steady noise."""
+    rng = random.Random(5)
+    word = [12, 14, 11, 15, 13, 12, 16, 14, 30, 31, 29, 30]  # ~160 ms of voice, ~80 ms of the room
+    talker = repeat(word)
+    hum = [rng.choice((29, 30, 31, 32)) for _ in range(5000)]
+    detector, changes, talking = simulate({"talker": talker, "fan": iter(hum), "silent": repeat([127])},
+                                          seconds=10.0)
+    assert [peer for _, peer in changes] == ["talker"]
+    assert "fan" not in set().union(*talking)
+
+
+def test_noise_floor_follows_quiet_at_once_and_noise_slowly():
+    from media.speaker import FLOOR_RISE_DB, VOICE_ABOVE_FLOOR_DB, VOICE_LEVEL, NoiseFloor
+
+    floor = NoiseFloor()
+    assert floor.update(127) == VOICE_LEVEL  # silence between words: the fixed threshold
+    assert floor.update(30) == VOICE_LEVEL  # a louder interval raises the floor by FLOOR_RISE_DB only
+    assert floor.floor == 127 - FLOOR_RISE_DB
+    for _ in range(40):
+        threshold = floor.update(30)
+    assert floor.floor == 30 and threshold == 30 - VOICE_ABOVE_FLOOR_DB
+    floor.update(90)  # quieter: followed at once
+    assert floor.floor == 90
