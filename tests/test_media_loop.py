@@ -41,8 +41,9 @@ def _run(loop: asyncio.AbstractEventLoop, coro, timeout: float = 20.0):
 
 @pytest.mark.parametrize("interval", [0.5, 0.0])
 def test_datagrams_that_arrive_while_busy_are_handled_in_one_round(interval):
-    """A wakes the idle loop; B and C, sent to two sockets 50 ms apart from another thread, arrive
-    within the 0.5 s that follow: batched, they are handled in one round; unbatched (the
+    """Z then A wake the idle loop (two wake-ups within the interval: a stream, so batching
+    starts); B and C, sent to two sockets 50 ms apart from another thread once A is handled,
+    arrive within the 0.5 s that follow: batched, they are handled in one round; unbatched (the
     control), B is handled as soon as it arrives, before C exists."""
     loop = asyncio.SelectorEventLoop(BatchingSelector(interval))
     selector = loop._selector
@@ -63,9 +64,11 @@ def test_datagrams_that_arrive_while_busy_are_handled_in_one_round(interval):
             done = loop.create_future()
 
             def arrived(data: bytes) -> None:
+                if data == b"Z":
+                    sender.sendto(b"A", ("127.0.0.1", ports[1]))
                 if data == b"A":
                     a_handled.set()
-                if len(log) == 3 and not done.done():
+                if len(log) == 4 and not done.done():
                     done.set_result(None)
 
             transports = []
@@ -75,7 +78,7 @@ def test_datagrams_that_arrive_while_busy_are_handled_in_one_round(interval):
                 transports.append(transport)
                 ports.append(transport.get_extra_info("sockname")[1])
             thread.start()
-            sender.sendto(b"A", ("127.0.0.1", ports[0]))
+            sender.sendto(b"Z", ("127.0.0.1", ports[0]))
             try:
                 await done
             finally:
@@ -89,14 +92,42 @@ def test_datagrams_that_arrive_while_busy_are_handled_in_one_round(interval):
         sender.close()
         loop.close()
     rounds = {data: round_ for data, round_ in log}
-    assert set(rounds) == {b"A", b"B", b"C"}, log  # nothing lost
-    assert rounds[b"A"] < rounds[b"B"]
+    assert set(rounds) == {b"Z", b"A", b"B", b"C"}, log  # nothing lost
+    assert rounds[b"Z"] < rounds[b"A"] < rounds[b"B"]
     if interval:
         assert rounds[b"B"] == rounds[b"C"], log
         assert selector.pauses >= 1
     else:
         assert rounds[b"B"] < rounds[b"C"], log
         assert selector.pauses == 0
+
+
+def test_a_lone_datagram_is_handled_at_once_and_starts_no_batching():
+    """A request now and then (a Socket.IO message, a STUN check) never waits for a batch."""
+    loop = new_event_loop(500.0)
+    selector = loop._selector
+    log: list = []
+    sender = _sender()
+    try:
+        async def scenario():
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: Recorder(selector, log), local_addr=("127.0.0.1", 0))
+            port = transport.get_extra_info("sockname")[1]
+            for i in range(3):
+                sender.sendto(b"%d" % i, ("127.0.0.1", port))
+                for _ in range(200):
+                    if len(log) > i:
+                        break
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.6)  # more than the interval: the next one is alone again
+            transport.close()
+
+        _run(loop, scenario())
+    finally:
+        sender.close()
+        loop.close()
+    assert [data for data, _ in log] == [b"0", b"1", b"2"]
+    assert selector.pauses == 0
 
 
 def test_an_idle_loop_blocks_instead_of_polling():
@@ -142,12 +173,18 @@ def test_timers_are_not_held_up_by_a_pause():
     sender = _sender()
     try:
         async def scenario():
+            port = None
+
+            def arrived(data: bytes) -> None:
+                if data == b"x":  # a second wake-up right after the first: batching starts
+                    sender.sendto(b"y", ("127.0.0.1", port))
+
             transport, _ = await loop.create_datagram_endpoint(
-                lambda: Recorder(selector, log), local_addr=("127.0.0.1", 0))
+                lambda: Recorder(selector, log, arrived), local_addr=("127.0.0.1", 0))
             port = transport.get_extra_info("sockname")[1]
             sender.sendto(b"x", ("127.0.0.1", port))
             for _ in range(200):
-                if log:
+                if len(log) == 2:
                     break
                 await asyncio.sleep(0.01)
             fired = asyncio.Event()
@@ -160,6 +197,7 @@ def test_timers_are_not_held_up_by_a_pause():
     finally:
         sender.close()
         loop.close()
+    assert [data for data, _ in log] == [b"x", b"y"]
     assert selector.pauses >= 1
 
 
