@@ -39,6 +39,41 @@ def _run(loop: asyncio.AbstractEventLoop, coro, timeout: float = 20.0):
     return loop.run_until_complete(asyncio.wait_for(coro, timeout))
 
 
+class Harness:
+    """A batching loop of its own, a UDP sender, and what the loop's endpoints received."""
+
+    def __init__(self, batch_ms: float) -> None:
+        self.loop = new_event_loop(batch_ms)
+        self.selector = self.loop._selector
+        self.log: list = []
+        self.sender = _sender()
+
+    async def endpoint(self, on_datagram=None) -> tuple:
+        transport, _ = await self.loop.create_datagram_endpoint(
+            lambda: Recorder(self.selector, self.log, on_datagram), local_addr=("127.0.0.1", 0))
+        return transport, transport.get_extra_info("sockname")[1]
+
+    def send(self, data: bytes, port: int) -> None:
+        self.sender.sendto(data, ("127.0.0.1", port))
+
+    async def received(self, count: int) -> None:
+        for _ in range(500):
+            if len(self.log) >= count:
+                return
+            await asyncio.sleep(0.01)
+
+    def run(self, coro, timeout: float = 20.0):
+        try:
+            return _run(self.loop, coro, timeout)
+        finally:
+            self.sender.close()
+            self.loop.close()
+
+    @property
+    def data(self) -> list[bytes]:
+        return [data for data, _ in self.log]
+
+
 @pytest.mark.parametrize("interval", [0.5, 0.0])
 def test_datagrams_that_arrive_while_busy_are_handled_in_one_round(interval):
     """Z then A wake the idle loop (two wake-ups within the interval: a stream, so batching
@@ -104,62 +139,40 @@ def test_datagrams_that_arrive_while_busy_are_handled_in_one_round(interval):
 
 def test_a_lone_datagram_is_handled_at_once_and_starts_no_batching():
     """A request now and then (a Socket.IO message, a STUN check) never waits for a batch."""
-    loop = new_event_loop(500.0)
-    selector = loop._selector
-    log: list = []
-    sender = _sender()
-    try:
-        async def scenario():
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: Recorder(selector, log), local_addr=("127.0.0.1", 0))
-            port = transport.get_extra_info("sockname")[1]
-            for i in range(3):
-                sender.sendto(b"%d" % i, ("127.0.0.1", port))
-                for _ in range(200):
-                    if len(log) > i:
-                        break
-                    await asyncio.sleep(0.01)
-                await asyncio.sleep(0.6)  # more than the interval: the next one is alone again
-            transport.close()
+    h = Harness(500.0)
 
-        _run(loop, scenario())
-    finally:
-        sender.close()
-        loop.close()
-    assert [data for data, _ in log] == [b"0", b"1", b"2"]
-    assert selector.pauses == 0
+    async def scenario():
+        transport, port = await h.endpoint()
+        for i in range(3):
+            h.send(b"%d" % i, port)
+            await h.received(i + 1)
+            await asyncio.sleep(0.6)  # more than the interval: the next one is alone again
+        transport.close()
+
+    h.run(scenario())
+    assert h.data == [b"0", b"1", b"2"]
+    assert h.selector.pauses == 0
 
 
 def test_an_idle_loop_blocks_instead_of_polling():
-    loop = new_event_loop(50.0)
-    selector = loop._selector
-    log: list = []
-    sender = _sender()
-    try:
-        async def scenario():
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: Recorder(selector, log), local_addr=("127.0.0.1", 0))
-            port = transport.get_extra_info("sockname")[1]
-            sender.sendto(b"one", ("127.0.0.1", port))
-            for _ in range(200):
-                if log:
-                    break
-                await asyncio.sleep(0.01)
-            before = selector.pauses
-            # a quiet second, with a timer now and then: the loop must sleep in epoll, not in a
-            # loop of 50 ms pauses (20 of them in a second)
-            ticks = []
-            for i in range(5):
-                loop.call_later(0.2 * (i + 1), ticks.append, i)
-            await asyncio.sleep(1.1)
-            transport.close()
-            return before, selector.pauses, ticks
+    h = Harness(50.0)
 
-        before, after, ticks = _run(loop, scenario())
-    finally:
-        sender.close()
-        loop.close()
-    assert log and log[0][0] == b"one"
+    async def scenario():
+        transport, port = await h.endpoint()
+        h.send(b"one", port)
+        await h.received(1)
+        before = h.selector.pauses
+        # a quiet second, with a timer now and then: the loop must sleep in epoll, not in a
+        # loop of 50 ms pauses (20 of them in a second)
+        ticks = []
+        for i in range(5):
+            h.loop.call_later(0.2 * (i + 1), ticks.append, i)
+        await asyncio.sleep(1.1)
+        transport.close()
+        return before, h.selector.pauses, ticks
+
+    before, after, ticks = h.run(scenario())
+    assert h.data == [b"one"]
     assert ticks == [0, 1, 2, 3, 4]  # timers ran
     assert after - before <= 2, (before, after)  # at most the pause right after the datagram
 
@@ -167,38 +180,27 @@ def test_an_idle_loop_blocks_instead_of_polling():
 def test_timers_are_not_held_up_by_a_pause():
     """A timer due in the middle of a batch pause runs when it is due, not after the pause:
     the pause is cut short, the timer runs, and the loop goes back to pausing."""
-    loop = new_event_loop(10_000.0)  # a 10 s pause: a timer held up by it would time the test out
-    selector = loop._selector
-    log: list = []
-    sender = _sender()
-    try:
-        async def scenario():
-            port = None
+    h = Harness(10_000.0)  # a 10 s pause: a timer held up by it would time the test out
 
-            def arrived(data: bytes) -> None:
-                if data == b"x":  # a second wake-up right after the first: batching starts
-                    sender.sendto(b"y", ("127.0.0.1", port))
+    async def scenario():
+        port = None
 
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: Recorder(selector, log, arrived), local_addr=("127.0.0.1", 0))
-            port = transport.get_extra_info("sockname")[1]
-            sender.sendto(b"x", ("127.0.0.1", port))
-            for _ in range(200):
-                if len(log) == 2:
-                    break
-                await asyncio.sleep(0.01)
-            fired = asyncio.Event()
-            loop.call_later(0.05, fired.set)
-            await asyncio.wait_for(fired.wait(), 5.0)
-            transport.close()
-            return True
+        def arrived(data: bytes) -> None:
+            if data == b"x":  # a second wake-up right after the first: batching starts
+                h.send(b"y", port)
 
-        assert _run(loop, scenario(), timeout=8.0)
-    finally:
-        sender.close()
-        loop.close()
-    assert [data for data, _ in log] == [b"x", b"y"]
-    assert selector.pauses >= 1
+        transport, port = await h.endpoint(arrived)
+        h.send(b"x", port)
+        await h.received(2)
+        fired = asyncio.Event()
+        h.loop.call_later(0.05, fired.set)
+        await asyncio.wait_for(fired.wait(), 5.0)
+        transport.close()
+        return True
+
+    assert h.run(scenario(), timeout=8.0)
+    assert h.data == [b"x", b"y"]
+    assert h.selector.pauses >= 1
 
 
 @pytest.mark.parametrize("batch_ms", [0, -1])
