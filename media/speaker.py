@@ -6,7 +6,8 @@ can have the same mean. What separates them is *activity*, as in Jitsi's dominan
 identification: how many packets are loud enough to be a voice. Each audio Producer counts, per
 interval, the packets carrying a level, the *voiced* ones (at or above ``VOICE_DBOV`` and
 ``VOICE_ABOVE_FLOOR_DB`` above that microphone's noise floor, right after a packet that was too:
-a voice lasts more than one 20 ms packet, a key click does not) and the loudest level (see ``Producer.take_audio_activity``). The Router calls ``update`` on a timer
+a voice lasts more than one 20 ms packet, a key click does not) and the loudest level (see
+``Producer.take_audio_activity``). The Router calls ``update`` on a timer
 (every ~250 ms) with one ``AudioActivity`` per peer (None when no level arrived).
 
 Per peer the voiced fraction and the peak level are smoothed across updates. A peer starts
@@ -41,8 +42,8 @@ class NoiseFloor:
     it by at most ``FLOOR_RISE_DB`` (speech has quiet packets between syllables and words, so a
     talker does not drag the floor up; a steady noise does, within a few seconds). The first
     interval sets it (the Producer counts nothing as voiced before). A level that never varies,
-    a test tone, is a noise by this rule, as in Jitsi's dominant-speaker identification. ``update`` returns the voice threshold as a level byte: voiced packets are
-    at or below it."""
+    a test tone, is a noise by this rule, as in Jitsi's dominant-speaker identification.
+    ``update`` returns the voice threshold as a level byte: voiced packets are at or below it."""
 
     def __init__(self) -> None:
         self.floor: Optional[int] = None
