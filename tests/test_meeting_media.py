@@ -8,11 +8,8 @@ import time
 import pytest
 
 from tests.meeting_client import MeetingClient
+from tests.room_harness import token_of
 from tests.sio_helpers import connected
-
-
-def token_of(link: str) -> str:
-    return link.split("?t=", 1)[1]
 
 
 @pytest.fixture

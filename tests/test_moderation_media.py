@@ -11,22 +11,14 @@ import asyncio
 
 import pytest
 
-from tests.conftest import start_server, stop_server
 from tests.meeting_client import MeetingClient
+from tests.room_harness import module_server, token_of
 
 SETTLE = 2.0  # in-flight packets and the receivers' jitter buffers drain
 WINDOW = 3.0  # a count that does not move across this window has stopped
 
 
-def token_of(link: str) -> str:
-    return link.split("?t=", 1)[1]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = start_server(tmp_path_factory.mktemp("moderation-media"))
-    yield srv
-    stop_server(srv)
+server = module_server("moderation-media")
 
 
 @pytest.fixture

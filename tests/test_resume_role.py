@@ -12,21 +12,13 @@ import asyncio
 
 import pytest
 
-from tests.conftest import start_server, stop_server
+from tests.room_harness import module_server, token_of
 from tests.sio_helpers import ProtocolClient
 
 pytestmark = pytest.mark.timeout(120)
 
 
-def token_of(link: str) -> str:
-    return link.split("?t=", 1)[1]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = start_server(tmp_path_factory.mktemp("resume-role"))
-    yield srv
-    stop_server(srv)
+server = module_server("resume-role")
 
 
 class Person:

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from tests.room_harness import token_of
 from tests.sio_helpers import connected
 
 
 @pytest.fixture
 async def room(sitroom_server):
     return sitroom_server.create_room("Errors")
-
-
-def token_of(link: str) -> str:
-    return link.split("?t=", 1)[1]
 
 
 async def test_forged_token_is_refused_with_error_event(sitroom_server, room):

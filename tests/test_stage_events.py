@@ -13,11 +13,8 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import start_server, stop_server
+from tests.room_harness import token_of
 from tests.sio_helpers import connected
-
-
-def token_of(link: str) -> str:
-    return link.split("?t=", 1)[1]
 
 
 def make_pdf(pages: int = 3) -> bytes:

@@ -18,9 +18,9 @@ import asyncio
 import pytest
 
 from media.rtp import header_length, payload_end, vp8_is_keyframe
-from tests.conftest import start_server, stop_server
 from tests.media_helpers import ClientPeer, _remote_ssrcs
 from tests.meeting_client import MeetingClient
+from tests.room_harness import module_server, token_of
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -28,15 +28,7 @@ SETTLE = 2.0  # in-flight packets and the receivers' jitter buffers drain
 WINDOW = 3.0  # a count that does not move across this window has stopped
 
 
-def token_of(link: str) -> str:
-    return link.split("?t=", 1)[1]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = start_server(tmp_path_factory.mktemp("subscribe-prefs"))
-    yield srv
-    stop_server(srv)
+server = module_server("subscribe-prefs")
 
 
 class VideoPackets:

@@ -237,6 +237,18 @@ def wait_for_tile(page, participant_id: str, timeout_ms: int = 15_000) -> None:
     page.wait_for_selector(f'.tile[data-participant-id="{participant_id}"]', timeout=timeout_ms)
 
 
+def host_and_guest(base_url: str, new_page, title: str, host_name: str = "Host",
+                   guest_name: str = "Guest") -> tuple:
+    """A new room, its host and a participant joined on two pages, the guest's tile shown on the
+    host's page. Returns (host page, guest page, host id, guest id)."""
+    links = create_room(base_url, title)["links"]
+    host, guest = new_page(), new_page()
+    host_id = join(host, links["host"], host_name)
+    guest_id = join(guest, links["participant"], guest_name)
+    wait_for_tile(host, guest_id)
+    return host, guest, host_id, guest_id
+
+
 def wait_for_tile_gone(page, participant_id: str, timeout_ms: int = 10_000) -> None:
     page.wait_for_selector(f'.tile[data-participant-id="{participant_id}"]', state="detached",
                            timeout=timeout_ms)

@@ -7,6 +7,7 @@ import pytest
 from conftest import (  # noqa: I001 - this folder's conftest
     audio_packets_received,
     create_room,
+    host_and_guest,
     join,
     video_frames_advancing,
     wait_for_tile,
@@ -121,11 +122,7 @@ def test_phone_viewport_meeting_fits(server, new_page):
 
 
 def test_reconnects_and_rejoins_after_the_connection_drops(server, new_page):
-    links = create_room(server, "Reconnect test")["links"]
-    host, guest = new_page(), new_page()
-    host_id = join(host, links["host"], "Host")
-    old_guest_id = join(guest, links["participant"], "Guest")
-    wait_for_tile(host, old_guest_id)
+    host, guest, host_id, old_guest_id = host_and_guest(server, new_page, "Reconnect test")
 
     # Drop the Socket.IO transport under the guest: it shows the notice, then joins again.
     guest.evaluate("window.sitroom.meeting.conn.socket.io.engine.close()")
@@ -163,11 +160,7 @@ def test_joins_without_camera_and_microphone_when_access_is_denied(server, new_p
 
 
 def test_gallery_tiles_fit_the_stage_side_by_side_on_a_laptop(server, new_page):
-    links = create_room(server, "Layout test")["links"]
-    host, guest = new_page(), new_page()
-    join(host, links["host"], "Host")
-    guest_id = join(guest, links["participant"], "Guest")
-    wait_for_tile(host, guest_id)
+    host, guest, _, guest_id = host_and_guest(server, new_page, "Layout test")
     stage = host.locator(".stage").bounding_box()
     boxes = [t.bounding_box() for t in host.locator(".tile").all()]
     assert len(boxes) == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import create_room, join, video_frames_advancing, wait_for_tile  # noqa: I001
+from conftest import create_room, host_and_guest, join, video_frames_advancing, wait_for_tile  # noqa: I001
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
 
@@ -62,11 +62,7 @@ def test_lobby_admit_then_host_mutes_the_participant_from_the_people_panel(serve
 
 
 def test_host_requires_asking_to_unmute_then_allows_it(server, new_page):
-    links = create_room(server, "Unmute test")["links"]
-    host, guest = new_page(), new_page()
-    join(host, links["host"], "Mayor Host")
-    guest_id = join(guest, links["participant"], "Councillor")
-    wait_for_tile(host, guest_id)
+    host, guest, _, guest_id = host_and_guest(server, new_page, "Unmute test", "Mayor Host", "Councillor")
     host.click('[data-testid="host-tools"]')
     host.click('label.switch:has([data-testid="setting-self-unmute"])')
     host.wait_for_function("() => !document.querySelector('[data-testid=\"setting-self-unmute\"]').checked")

@@ -14,8 +14,7 @@ import time
 import pytest
 
 from conftest import (  # noqa: I001 - this folder's conftest
-    create_room,
-    join,
+    host_and_guest,
     video_frames_advancing,
     wait_for_tile,
 )
@@ -54,11 +53,7 @@ def camera_packets_stopped(page, participant_id: str) -> int:
 
 
 def test_a_camera_that_is_off_is_paused_and_resumes_when_turned_on(server, new_page):
-    links = create_room(server, "Prefs browser")["links"]
-    host, guest = new_page(), new_page()
-    host_id = join(host, links["host"], "Host")
-    guest_id = join(guest, links["participant"], "Guest")
-    wait_for_tile(host, guest_id)
+    host, guest, host_id, guest_id = host_and_guest(server, new_page, "Prefs browser")
     assert video_frames_advancing(host, guest_id, frames=5, timeout_s=15)["ok"]
     assert host.evaluate("window.sitroom.state.videoPaused") == []
 
@@ -76,11 +71,7 @@ def test_a_camera_that_is_off_is_paused_and_resumes_when_turned_on(server, new_p
 
 
 def test_after_a_dropped_connection_the_role_and_the_paused_list_come_back(server, new_page):
-    links = create_room(server, "Resume browser")["links"]
-    host, guest = new_page(), new_page()
-    host_id = join(host, links["host"], "Host")
-    guest_id = join(guest, links["participant"], "Guest")
-    wait_for_tile(host, guest_id)
+    host, guest, host_id, guest_id = host_and_guest(server, new_page, "Resume browser")
     wait_for_tile(guest, host_id)
 
     ack = host.evaluate("(id) => window.sitroom.meeting.conn.request('set_role', {participant_id: id, role: 'staff'})",
