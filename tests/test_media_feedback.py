@@ -140,12 +140,8 @@ async def test_consumer_pause_and_resume_restart_at_keyframe_with_continuity():
 
 
 def test_audio_level_extension_is_stripped_for_subscribers_that_declined_it():
-    from tests.test_media_rtp import codec
-    from media.producer import Producer
-    producer = Producer(
-        peer_id="a", source="microphone", kind="audio", mid="0", codecs=[codec("audio/opus", 111, clock=48000)],
-        ssrc=1, rtx_ssrc=None, audio_level_id=1, send_rtcp=lambda data: None, rtcp_ssrc=2,
-    )
+    from tests.test_media_speaker import audio_producer
+    producer = audio_producer()
     with_level, without = DownTrack("audio", ssrc=9), DownTrack("audio", ssrc=10)
     wire_with, wire_without = attached(with_level), attached(without)
     with_level.set_payload_types({111: 111}, None, audio_level=True)

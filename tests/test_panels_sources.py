@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from datetime import datetime, timezone
 from typing import Any
@@ -33,6 +34,21 @@ RECORDS = [
 TIMESERIES = {"t": ["2025-03-04T00:00:00Z", "2025-03-04T00:01:00Z"], "series": {"a": [1, 2]}, "unit": "km/h"}
 CSV_TABLE = "road,district,speed\nTeheran-ro,Gangnam,23.5\nMapo-daero,Mapo,31\n"
 CSV_TS = "timestamp,Mapo,Gangnam\n2025-03-04T00:00:00Z,21.5,30\n2025-03-04T00:01:00Z,22,\n"
+
+
+@contextlib.asynccontextmanager
+async def local_http(handle):
+    """An aiohttp server on 127.0.0.1 (a free port) answering GET /{name} with ``handle``; yields
+    its base URL."""
+    app = web.Application()
+    app.router.add_get("/{name}", handle)
+    runner = web.AppRunner(app, shutdown_timeout=1)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
 
 
 @pytest.fixture
@@ -93,16 +109,9 @@ async def server():
             return web.json_response(RECORDS)
         raise web.HTTPNotFound()
 
-    app = web.Application()
-    app.router.add_get("/{name}", handle)
-    runner = web.AppRunner(app, shutdown_timeout=1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    yield f"http://127.0.0.1:{port}", hits
-    release.set()
-    await runner.cleanup()
+    async with local_http(handle) as url:
+        yield url, hits
+        release.set()  # a slow handler still waiting returns before the server stops
 
 
 async def fetch(url: str, **kw: Any) -> Any:
@@ -254,14 +263,8 @@ async def other_server():
         hits.append(request.path)
         return web.json_response(RECORDS)
 
-    app = web.Application()
-    app.router.add_get("/{name}", handle)
-    runner = web.AppRunner(app, shutdown_timeout=1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}", hits
-    await runner.cleanup()
+    async with local_http(handle) as url:
+        yield url, hits
 
 
 async def test_the_default_policy_refuses_loopback_without_connecting(server) -> None:
