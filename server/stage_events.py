@@ -18,6 +18,7 @@ from rooms.repository import panel_spec_dict
 from rooms.stage import Stage, StageError, StageState
 
 from . import validate
+from .panel_http import http_source_factory
 from .validate import BadRequest
 
 if TYPE_CHECKING:
@@ -63,7 +64,8 @@ class StageEvents:
             await self.emit("panel_data", status.to_dict() if status else
                             {"panel_id": panel_id, "data": data, "error": error}, room=room_id)
 
-        runner = PanelRunner(on_update, feed=self.hub.city_feed, url_policy=self.panel_url_policy())
+        runner = PanelRunner(on_update, feed=self.hub.city_feed,
+                             http_source=http_source_factory(self.panel_url_policy()))
         self.hub.panel_runners[room_id] = runner
         for row in await self.hub.panels.list(room_id):
             try:

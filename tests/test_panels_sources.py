@@ -13,7 +13,6 @@ from aiohttp import web
 
 from rooms.panels.feed import CityFeed
 from rooms.panels.sources import (
-    HttpSource,
     PanelRunner,
     SimulatedSource,
     SourceError,
@@ -23,6 +22,7 @@ from rooms.panels.sources import (
 )
 from rooms.panels.spec import PanelError, PanelSpec
 from rooms.panels.urlpolicy import UrlPolicy
+from server.panel_http import HttpSource, http_source_factory
 
 WAIT = 10.0  # upper bound for every wait in this file
 LOOPBACK = UrlPolicy.parse(["127.0.0.0/8"])  # the test servers; the default policy refuses loopback
@@ -369,7 +369,7 @@ def test_make_source() -> None:
     src = make_source(sim, feed)
     assert isinstance(src, SimulatedSource) and src.interval_s == 5
     http = PanelSpec.new("r", "T", "table", {"type": "http", "url": "http://127.0.0.1:1/x.csv", "format": "csv"})
-    src = make_source(http)
+    src = make_source(http, http_source=http_source_factory())
     assert isinstance(src, HttpSource) and src.format == "csv" and src.interval_s == 30
 
 
@@ -581,7 +581,7 @@ async def test_unchanged_data_is_not_sent_again(notify_unchanged: bool) -> None:
 async def test_runner_fetches_http_panels_under_its_url_policy(server, allowed: bool) -> None:
     base, hits = server
     rec = Recorder()
-    runner = PanelRunner(rec, min_interval_s=0, url_policy=LOOPBACK if allowed else None)
+    runner = PanelRunner(rec, min_interval_s=0, http_source=http_source_factory(LOOPBACK if allowed else None))
     panel = PanelSpec("h", "room1", "Records", "table",
                       {"type": "http", "url": f"{base}/records.json", "format": "json", "interval_s": 60})
     try:

@@ -1,13 +1,12 @@
 """Live dashboard panels: definitions, the simulated city feed, data sources and the poller."""
 
 from .feed import CityFeed
-from .sources import DataSource, HttpSource, PanelRunner, PanelStatus, SimulatedSource, SourceError, make_source
+from .sources import DataSource, PanelRunner, PanelStatus, SimulatedSource, SourceError, make_source
 from .spec import PanelData, PanelError, PanelSpec, validate_panel_data
 
 __all__ = [
     "CityFeed",
     "DataSource",
-    "HttpSource",
     "PanelData",
     "PanelError",
     "PanelRunner",

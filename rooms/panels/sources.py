@@ -1,15 +1,14 @@
 """Where panel data comes from, and the poller that keeps shown panels fresh.
 
 - :class:`SimulatedSource` reads the :class:`~rooms.panels.feed.CityFeed`.
-- :class:`HttpSource` polls a URL (JSON or CSV) with a size cap and a timeout and converts what it
-  gets into PanelData for the panel's kind. Every failure becomes :class:`SourceError` with a short,
-  stable message for the participants ("could not connect to …", "timed out after 5 s", "HTTP 404
-  Not Found", "response is not valid JSON", "response larger than … bytes"); the details go to the
-  server's log. Every request and redirect is checked against the :class:`UrlPolicy` (SSRF).
+- :func:`parse_json` and :func:`parse_csv` turn what an HTTP source fetched into PanelData for the
+  panel's kind. The fetching itself (``HttpSource``, with the :class:`~rooms.panels.urlpolicy.UrlPolicy`
+  checks against SSRF) is network code and lives in ``server/panel_http.py``; :func:`make_source`
+  and :class:`PanelRunner` take it as a factory.
 - :class:`PanelRunner` runs one asyncio task per shown panel, keeps the latest data and error and
   calls ``on_update(panel_id, data, error)``.
 
-``aiohttp`` is imported inside :class:`HttpSource` only: the rest of ``rooms`` knows nothing of HTTP.
+This package knows nothing of HTTP: no aiohttp here.
 """
 
 from __future__ import annotations
@@ -21,12 +20,9 @@ import json
 import logging
 import math
 import re
-import socket
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from http import HTTPStatus
 from typing import Any, Awaitable, Callable, Protocol, runtime_checkable
-from urllib.parse import urljoin
 
 from ..meeting import iso_utc
 from .feed import CityFeed
@@ -40,11 +36,9 @@ from .spec import (
     validate_panel_data,
     validate_source,
 )
-from .urlpolicy import UrlGrant, UrlPolicy, UrlRefused
 
 __all__ = [
     "DataSource",
-    "HttpSource",
     "PanelRunner",
     "PanelStatus",
     "SimulatedSource",
@@ -56,9 +50,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_BYTES = 1024 * 1024
-MAX_REDIRECTS = 3
-REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 TIME_COLUMNS = ("t", "time", "timestamp")
 
 
@@ -237,175 +228,18 @@ def parse_csv(text: str, kind: str) -> PanelData:
     return _records_to_panel([{h: _coerce(c) for h, c in zip(header, r)} for r in body], kind)
 
 
-class _CheckingResolver:
-    """aiohttp resolver that lets through only the addresses the :class:`UrlPolicy` allows.
-
-    Checking inside the resolver means the addresses checked are exactly the ones connected to (a
-    name that resolves differently a moment later cannot slip past). ``grant`` is the URL being
-    fetched; set before each request (an :class:`HttpSource` fetches one URL at a time).
-    """
-
-    def __init__(self, policy: UrlPolicy) -> None:
-        from aiohttp.resolver import DefaultResolver
-
-        self.policy = policy
-        self.grant: UrlGrant | None = None
-        self._inner = DefaultResolver()
-
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[dict]:
-        infos = await self._inner.resolve(host, port, family)
-        allowed = set(self.policy.allowed_addresses(self.grant, host, [info["host"] for info in infos]))
-        return [info for info in infos if info["host"] in allowed]
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-
-class HttpSource:
-    """Polls an http(s) URL for JSON or CSV and converts it to PanelData of ``kind``.
-
-    ``policy`` says which URLs and addresses may be fetched; the default allows public hosts only
-    (the server passes the configured one). Redirects are followed by hand, at most
-    :data:`MAX_REDIRECTS`, each checked like the first URL.
-    """
-
-    def __init__(
-        self,
-        url: str,
-        format: str = "json",
-        interval_s: float = 30.0,
-        path: str | None = None,
-        kind: str = "table",
-        *,
-        max_bytes: int = DEFAULT_MAX_BYTES,
-        timeout_s: float = 5.0,
-        policy: UrlPolicy | None = None,
-    ) -> None:
-        spec = {"type": "http", "url": url, "format": format, "interval_s": interval_s}
-        if path is not None:
-            spec["path"] = path
-        spec = validate_source(spec)
-        if kind not in KINDS:
-            raise PanelError(f"kind must be one of {', '.join(KINDS)}")
-        self.url = url
-        self.format = format
-        self.interval_s = spec["interval_s"]
-        self.path = path
-        self.kind = kind
-        self.max_bytes = int(max_bytes)
-        self.timeout_s = float(timeout_s)
-        self.policy = policy if policy is not None else UrlPolicy()
-        self._session: Any = None
-        self._resolver: _CheckingResolver | None = None
-        self._lock = asyncio.Lock()
-
-    def _fail(self, message: str, detail: str | None = None) -> SourceError:
-        """The participants' message; the details (exception text) go to the server's log only."""
-        log.info("panel source %s: %s%s", self.url[:200], message, f" ({detail[:300]})" if detail else "")
-        return SourceError(message)
-
-    def _open(self) -> Any:
-        import aiohttp
-
-        if self._session is None or self._session.closed:
-            self._resolver = _CheckingResolver(self.policy)
-            # No DNS cache and no keep-alive: every connection is made to freshly checked addresses.
-            connector = aiohttp.TCPConnector(resolver=self._resolver, use_dns_cache=False, force_close=True, limit=2)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=aiohttp.ClientTimeout(total=self.timeout_s),
-                headers={"User-Agent": "Sitroom panel poller", "Accept": "application/json, text/csv, */*;q=0.5"},
-            )
-        return self._session
-
-    async def _get(self) -> tuple[bytes, str | None]:
-        """The body (within the size cap) and charset of the URL, after at most 3 checked redirects."""
-        import aiohttp
-
-        session = self._open()
-        url = self.url
-        for hop in range(MAX_REDIRECTS + 1):
-            try:
-                grant = self.policy.check_url(url)
-            except UrlRefused as e:
-                raise self._fail(f"redirected to a URL that is not allowed: {e.message}" if hop else e.message, url) from None
-            host = f"{grant.host}:{grant.port}"
-            assert self._resolver is not None
-            self._resolver.grant = grant
-            try:
-                async with session.get(url, allow_redirects=False) as resp:
-                    location = resp.headers.get("Location")
-                    if resp.status in REDIRECT_STATUSES and location:
-                        if hop == MAX_REDIRECTS:
-                            raise self._fail(f"too many redirects (more than {MAX_REDIRECTS})", url)
-                        url = urljoin(url, location)
-                        continue
-                    if resp.status >= 300:
-                        try:
-                            phrase = HTTPStatus(resp.status).phrase
-                        except ValueError:
-                            phrase = ""
-                        raise self._fail(f"HTTP {resp.status} {phrase}".strip(), f"{url}: {resp.reason}")
-                    too_big = f"response larger than {self.max_bytes} bytes"
-                    if resp.content_length is not None and resp.content_length > self.max_bytes:
-                        raise self._fail(too_big, f"Content-Length {resp.content_length}")
-                    body = bytearray()
-                    async for chunk in resp.content.iter_chunked(64 * 1024):
-                        body += chunk
-                        if len(body) > self.max_bytes:
-                            raise self._fail(too_big)
-                    return bytes(body), resp.charset
-            except UrlRefused as e:  # from the resolver: the name resolved to a refused address
-                raise self._fail(f"redirected to a URL that is not allowed: {e.message}" if hop else e.message, url) from None
-            except (asyncio.TimeoutError, TimeoutError):
-                raise
-            except aiohttp.InvalidURL as e:
-                raise self._fail("the URL is not valid", repr(e)) from None
-            except aiohttp.ClientConnectorDNSError as e:
-                raise self._fail(f"could not resolve the host {grant.host}", repr(e)) from None
-            except aiohttp.ClientConnectorCertificateError as e:
-                raise self._fail(f"the TLS certificate of {host} was not accepted", repr(e)) from None
-            except aiohttp.ClientSSLError as e:
-                raise self._fail(f"the TLS handshake with {host} failed", repr(e)) from None
-            except aiohttp.ClientConnectorError as e:
-                raise self._fail(f"could not connect to {host}", repr(e)) from None
-            except aiohttp.ClientResponseError as e:
-                raise self._fail(f"{host} sent a malformed HTTP response", repr(e)) from None
-            except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as e:
-                raise self._fail(f"the connection to {host} broke off", repr(e)) from None
-            except aiohttp.ClientError as e:
-                raise self._fail(f"the request to {host} failed", repr(e)) from None
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def fetch(self) -> PanelData:
-        async with self._lock:
-            try:
-                async with asyncio.timeout(self.timeout_s):
-                    body, charset = await self._get()
-            except (asyncio.TimeoutError, TimeoutError):
-                raise self._fail(f"timed out after {self.timeout_s:g} s") from None
-        if self.format == "json":
-            return parse_json(body, self.kind, self.path)
-        try:
-            text = body.decode(charset or "utf-8-sig")
-        except (UnicodeDecodeError, LookupError):
-            raise self._fail("response is not valid CSV text in its declared encoding (UTF-8 by default)") from None
-        return parse_csv(text, self.kind)
-
-    async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-
-def make_source(spec: PanelSpec, feed: CityFeed | None = None, url_policy: UrlPolicy | None = None) -> DataSource:
-    """The DataSource a :class:`PanelSpec` describes (HTTP sources fetch under ``url_policy``)."""
+def make_source(spec: PanelSpec, feed: CityFeed | None = None,
+                http_source: Callable[[PanelSpec], DataSource] | None = None) -> DataSource:
+    """The DataSource a :class:`PanelSpec` describes. HTTP sources come from ``http_source``, which
+    the server provides (``server.panel_http``): this package does no networking."""
     src = spec.source
     if src["type"] == "simulated":
         if feed is None:
             raise PanelError("a simulated panel needs a CityFeed")
         return SimulatedSource(feed, src["feed"], spec.kind, interval_s=spec.interval_s, options=spec.options)
-    return HttpSource(src["url"], src["format"], src["interval_s"], src.get("path"), spec.kind, policy=url_policy)
+    if http_source is None:
+        raise PanelError("HTTP panels are not available here")
+    return http_source(spec)
 
 
 # --------------------------------------------------------------------------------------------
@@ -454,10 +288,10 @@ class PanelRunner:
         fetch_timeout_s: float = 30.0,
         callback_timeout_s: float = 10.0,
         notify_unchanged: bool = False,
-        url_policy: UrlPolicy | None = None,
+        http_source: Callable[[PanelSpec], DataSource] | None = None,
     ) -> None:
         self._on_update = on_update
-        self.url_policy = url_policy
+        self._http_source = http_source
         self._feed = feed
         self._factory = source_factory
         self.max_panels = max_panels
@@ -493,7 +327,7 @@ class PanelRunner:
         if len(self._tasks) >= self.max_panels:
             raise PanelError(f"at most {self.max_panels} live panels at a time", code="too_many_panels")
         if source is None:
-            source = self._factory(panel) if self._factory else make_source(panel, self.feed, self.url_policy)
+            source = self._factory(panel) if self._factory else make_source(panel, self.feed, self._http_source)
         interval = max(float(getattr(source, "interval_s", panel.interval_s)), self.min_interval_s)
         self._sources[panel.id] = source
         self._status[panel.id] = PanelStatus(panel.id)
