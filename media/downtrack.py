@@ -13,7 +13,7 @@ import time
 from typing import Callable, Optional
 
 from . import rtp
-from .producer import SUBSCRIBER_ABS_SEND_TIME_ID
+from .producer import ABS_SEND_TIME_ELEMENT
 from .retransmit_cache import RetransmitBudget, RetransmitCache
 
 _pack_header = struct.Struct("!BBHII").pack
@@ -24,7 +24,7 @@ MAX_RETRANSMIT = 128  # sequence numbers answered per NACK
 RESEND_INTERVAL_MIN = 0.01
 RESEND_INTERVAL_MAX = 0.25
 # the first byte of the abs-send-time element the Producer writes right after the header
-_ABS_SEND_TIME_BYTE = (SUBSCRIBER_ABS_SEND_TIME_ID << 4) | 2
+_ABS_SEND_TIME_BYTE = ABS_SEND_TIME_ELEMENT >> 24
 
 
 class DownTrack:
@@ -217,7 +217,7 @@ class DownTrack:
                 continue
             cache.resent(seq, now)
             if packet[0] == 0x90 and packet[16] == _ABS_SEND_TIME_BYTE:
-                packet = packet[:16] + _pack_u32((_ABS_SEND_TIME_BYTE << 24) | rtp.abs_send_time(now)) + packet[20:]
+                packet = packet[:16] + _pack_u32(ABS_SEND_TIME_ELEMENT | rtp.abs_send_time(now)) + packet[20:]
             if rtx:
                 packet = rtp.wrap_rtx(packet, self._rtx_pt, self._rtx_seq, self.rtx_ssrc)
                 self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF

@@ -25,7 +25,7 @@ SUBSCRIBER_ABS_SEND_TIME_ID = 3
 # abs-send-time (24 bits, seconds in 6.18 fixed point) as a one-byte-header extension block:
 # "BEDE 0001" then the element (id, length 3 - 1) and the value, packed in one call.
 _pack_abs_send_time = struct.Struct("!II").pack
-_ABS_SEND_TIME_ELEMENT = ((SUBSCRIBER_ABS_SEND_TIME_ID << 4) | 2) << 24
+ABS_SEND_TIME_ELEMENT = ((SUBSCRIBER_ABS_SEND_TIME_ID << 4) | 2) << 24  # id, length 3 - 1; value 0
 _ABS_SEND_TIME_BLOCK = (rtp.ONE_BYTE_PROFILE << 16) | 1
 
 
@@ -230,7 +230,7 @@ class Producer:
             # estimation, once for all: they are sent within this call (a DownTrack whose
             # subscriber declined the extension strips it)
             rest = _pack_abs_send_time(
-                _ABS_SEND_TIME_BLOCK, _ABS_SEND_TIME_ELEMENT | (int(now * 262144.0) & 0xFFFFFF)
+                _ABS_SEND_TIME_BLOCK, ABS_SEND_TIME_ELEMENT | (int(now * 262144.0) & 0xFFFFFF)
             ) + data[offset:end]
             b0 = 0x90
         for track in fanout:
