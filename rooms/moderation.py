@@ -305,11 +305,15 @@ class Moderation:
                                 details={"participants": len(connected), "waiting": len(waiting)})
 
 
+ROLE_CHANGES = ("promote", "demote", "transfer_host")  # results whose updated participants changed role
+
+
 async def persist(result: ModerationResult, room_id: str, rooms: RoomService | None = None,
                   timeline: Timeline | None = None) -> dict[str, Any] | None:
     """The database half of a moderation action: store the room's changed settings, mark a removed
-    participant's row, and record the event in the timeline (if it changed something and belongs
-    there). Returns the timeline event, or None."""
+    participant's row, keep changed roles in the participants' rows (for a client that comes back
+    after a dropped connection), and record the event in the timeline (if it changed something and
+    belongs there). Returns the timeline event, or None."""
     if not result.changed:
         return None
     if rooms is not None:
@@ -318,6 +322,9 @@ async def persist(result: ModerationResult, room_id: str, rooms: RoomService | N
         if result.kind == "remove":
             for participant in result.disconnect:
                 await rooms.mark_removed(participant.id)
+        if result.kind in ROLE_CHANGES:
+            for participant in result.updated:
+                await rooms.record_role(participant.id, participant.role)
     if timeline is not None and result.record:
         return await timeline.record(room_id, **result.timeline_event())
     return None

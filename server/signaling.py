@@ -50,7 +50,6 @@ KIND_SOURCES = {"audio": ("microphone",), "video": ("camera",)}
 # many (publisher, source) pairs one request may name.
 PAUSABLE_SOURCES = ("camera", "screen")
 MAX_PAUSED = 512
-ROLE_CHANGES = ("promote", "demote", "transfer_host")
 
 
 class RequestError(Exception):
@@ -470,10 +469,6 @@ class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespa
         for participant in result.disconnect:
             if participant.sid and result.kind == "remove":
                 await self.emit("removed", {"by": result.actor.name}, to=participant.sid)
-        if result.changed and result.kind in ROLE_CHANGES:
-            # Kept in the participant's row, for a client that comes back after a dropped connection.
-            for participant in result.updated:
-                await self.hub.rooms.record_role(participant.id, participant.role)
         await persist(result, room_id, self.hub.rooms, self.hub.timeline)
         # Connections close last: the actor may be among them (ending the meeting), and its ack
         # must go out first; ``_kick`` gives it a moment.
