@@ -115,15 +115,17 @@ class StageEvents:
     async def _clear_stage_showing(self, session: Session, kind: str, item_id: str) -> None:
         """A panel or document was deleted: if the stage shows it, empty the stage for everyone
         (recorded like any other stage change, with the reason)."""
-        room_id = session.room_id
-        stage = self.stage_of(room_id)
+        stage = self.stage_of(session.room_id)
         shown = stage.state.panel_id if kind == "panel" else stage.state.document_id
         if stage.state.kind != kind or shown != item_id:
             return
-        _, entry = stage.clear(by=session.participant.id)
-        entry.details["reason"] = f"{kind}_deleted"
-        await self._record_stage(room_id, session, entry)
-        await self.broadcast_stage(room_id)
+
+        def change():
+            state, entry = stage.clear(by=session.participant.id)
+            entry.details["reason"] = f"{kind}_deleted"
+            return state, entry
+
+        await self._commit_stage(session, change)
 
     # ---- the stage -----------------------------------------------------------------------------
 
