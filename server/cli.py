@@ -92,8 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         level=getattr(logging, cfg.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    quiet = logging.DEBUG if cfg.log_level.lower() == "debug" else logging.WARNING
+    # aioice logs every candidate pair's state change at INFO (dozens of lines per join) and
+    # aiortc each transceiver's; they are what --log-level debug is for.
+    for noisy in ("aiohttp.access", "alembic", "aioice", "aiortc"):
+        logging.getLogger(noisy).setLevel(quiet)
     if args.command == "db":
         from rooms.db import Database
 
