@@ -124,6 +124,14 @@ def iso_utc(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def room_object(room_id: str, title: str, city: str | None = None, starts_at: datetime | None = None,
+                ends_at: datetime | None = None) -> dict[str, Any]:
+    """The protocol's Room object: ``{"id", "title", "city", "starts_at", "ends_at"}``."""
+    return {"id": room_id, "title": title, "city": city,
+            "starts_at": iso_utc(starts_at) if starts_at else None,
+            "ends_at": iso_utc(ends_at) if ends_at else None}
+
+
 @dataclass(slots=True)
 class LiveParticipant:
     id: str
@@ -208,9 +216,13 @@ class Meeting:
     the order of asking."""
 
     def __init__(self, room_id: str, title: str, *, locked: bool = False, lobby_enabled: bool = False,
-                 allow_self_unmute: bool = True, ended_at: datetime | None = None):
+                 allow_self_unmute: bool = True, ended_at: datetime | None = None,
+                 city: str | None = None, starts_at: datetime | None = None, ends_at: datetime | None = None):
         self.room_id = room_id
         self.title = title
+        self.city = city
+        self.starts_at, self.ends_at = starts_at, ends_at  # planned, if the organiser said so
+        self.started_at: datetime | None = None  # when the first participant was admitted
         self.locked = bool(locked)
         self.lobby_enabled = bool(lobby_enabled)
         self.allow_self_unmute = bool(allow_self_unmute)
@@ -234,7 +246,8 @@ class Meeting:
         whether it was ended)."""
         return cls(room.id, room.title, locked=bool(room.locked), lobby_enabled=bool(room.lobby_enabled),
                    allow_self_unmute=bool(getattr(room, "allow_self_unmute", True)),
-                   ended_at=getattr(room, "ended_at", None))
+                   ended_at=getattr(room, "ended_at", None), city=getattr(room, "city", None),
+                   starts_at=getattr(room, "starts_at", None), ends_at=getattr(room, "ends_at", None))
 
     def __repr__(self) -> str:
         return f"Meeting({self.room_id!r}, {len(self._participants)} connected)"
@@ -255,9 +268,13 @@ class Meeting:
         return {"locked": self.locked, "lobby_enabled": self.lobby_enabled,
                 "allow_self_unmute": self.allow_self_unmute, "ended": self.ended}
 
-    def room_dict(self) -> dict[str, str]:
+    def room_dict(self) -> dict[str, Any]:
         """The protocol's Room object."""
-        return {"id": self.room_id, "title": self.title}
+        return room_object(self.room_id, self.title, self.city, self.starts_at, self.ends_at)
+
+    def meeting_dict(self) -> dict[str, Any]:
+        """When this meeting began (its clock), for the join ack."""
+        return {"started_at": iso_utc(self.started_at) if self.started_at else None}
 
     def add(self, participant: LiveParticipant) -> LiveParticipant:
         """Add someone who joined. If the same participant (id) or device left while held muted,
@@ -277,6 +294,8 @@ class Meeting:
                     setattr(participant, f"force_muted_{kind}", True)
                     setattr(participant, f"{kind}_muted", True)
         self._participants[participant.id] = participant
+        if self.started_at is None:
+            self.started_at = participant.joined_at
         return participant
 
     @staticmethod

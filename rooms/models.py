@@ -48,6 +48,8 @@ FILENAME_MAX = 255
 STORAGE_DIR_MAX = 1024
 DOCUMENT_ERROR_MAX = 500
 CREATED_BY_MAX = 64
+CITY_MAX = 32
+INVITE_CODE_FIELD = 16
 
 DOCUMENT_KINDS = ("pdf", "image", "png", "jpeg")
 DOCUMENT_STATUSES = ("processing", "ready", "failed")
@@ -72,6 +74,17 @@ def utcnow() -> datetime:
 def new_room_id() -> str:
     """A short random room id such as ``k3x9pq2m`` (36^8, about 2.8e12 values)."""
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
+
+
+# Invite codes: 9 characters from 31 that cannot be mistaken for one another (no 0/O, 1/I/L),
+# shown in groups of three: K7M-4PD-Q2R. 31^9 is about 2.6e13.
+INVITE_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+INVITE_CODE_LENGTH = 9
+
+
+def new_invite_code() -> str:
+    raw = "".join(secrets.choice(INVITE_CODE_ALPHABET) for _ in range(INVITE_CODE_LENGTH))
+    return "-".join(raw[i:i + 3] for i in range(0, INVITE_CODE_LENGTH, 3))
 
 
 def new_invite_id() -> str:
@@ -131,6 +144,10 @@ class Room(Base):
     allow_self_unmute: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # When a host last ended the meeting in this room (0002); the room itself stays usable.
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The built-in city its simulated panels default to, and when the meeting is planned (0003).
+    city: Mapped[str | None] = mapped_column(String(CITY_MAX))
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     def __repr__(self) -> str:
         return f"Room(id={self.id!r}, title={self.title!r})"
@@ -150,6 +167,8 @@ class Invite(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     max_uses: Mapped[int | None] = mapped_column(Integer)
+    # A short code a person can type instead of the link (the participant invite's; 0003).
+    code: Mapped[str | None] = mapped_column(String(INVITE_CODE_FIELD), index=True, unique=True)
 
     def __repr__(self) -> str:
         return f"Invite(id={self.id!r}, room_id={self.room_id!r}, role={self.role!r})"

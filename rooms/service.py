@@ -23,11 +23,14 @@ from .models import (
     LABEL_MAX,
     NAME_MAX,
     ORGANISATION_MAX,
+    INVITE_CODE_ALPHABET,
+    INVITE_CODE_LENGTH,
     ROOM_ID_MAX,
     TITLE_MAX,
     Invite,
     Participant,
     Room,
+    new_invite_code,
     new_room_id,
     utcnow,
 )
@@ -41,6 +44,7 @@ _UNSET = object()
 RESUME_WINDOW = timedelta(minutes=15)
 _RESUME_CONTEXT = b"sitroom-resume-v1:"  # a resume key's MAC can never be an invite token's
 RESUME_KEY_MAX = 128
+CITIES = ("seoul", "lisbon", "lagos", "bogota", "los_angeles")  # PLACEHOLDER until rooms.panels.cities lands
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +84,35 @@ def _role(value: object) -> Role:
         raise ValidationError(f"unknown role {str(value)[:32]!r}", "role") from None
 
 
+def _city(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in CITIES:
+        raise ValidationError(f"unknown city {str(value)[:32]!r}; known: {', '.join(CITIES)}", "city")
+    return value
+
+
+def _schedule(starts_at: object, ends_at: object) -> tuple[datetime | None, datetime | None]:
+    for name, value in (("starts_at", starts_at), ("ends_at", ends_at)):
+        if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
+            raise ValidationError(f"'{name}' must be a time with its zone", name)
+    if ends_at is not None and starts_at is None:
+        raise ValidationError("'ends_at' needs 'starts_at'", "ends_at")
+    if ends_at is not None and ends_at <= starts_at:
+        raise ValidationError("the meeting must end after it starts", "ends_at")
+    return starts_at, ends_at
+
+
+def normalize_code(value: object) -> str | None:
+    """``k7m 4pd-q2r`` -> ``K7M-4PD-Q2R``; None when it cannot be an invite code."""
+    if not isinstance(value, str) or len(value) > 32:
+        return None
+    raw = re.sub(r"[\s\-.]", "", value).upper()
+    if len(raw) != INVITE_CODE_LENGTH or any(c not in INVITE_CODE_ALPHABET for c in raw):
+        return None
+    return "-".join(raw[i:i + 3] for i in range(0, INVITE_CODE_LENGTH, 3))
+
+
 def _room_id(value: object) -> str:
     if not isinstance(value, str) or not ROOM_ID_RE.fullmatch(value):
         raise ValidationError(
@@ -113,19 +146,25 @@ class RoomService:
 
     # ---- rooms ----------------------------------------------------------------------------------
 
-    async def create_room(self, title: str, room_id: str | None = None) -> tuple[Room, dict[str, str]]:
-        """Create a room with one host and one participant invite (no expiry).
+    async def create_room(self, title: str, room_id: str | None = None, *, city: str | None = None,
+                          starts_at: datetime | None = None, ends_at: datetime | None = None,
+                          ) -> tuple[Room, dict[str, str]]:
+        """Create a room with one host and one participant invite (no expiry), and optionally its
+        city (a built-in city's id) and planned start and end.
 
         Returns the room and ``{"host": token, "participant": token}``.
         """
         title = _text(title, "title", min_len=1, max_len=TITLE_MAX)
         if room_id is not None:
             room_id = _room_id(room_id)
+        city = _city(city)
+        starts_at, ends_at = _schedule(starts_at, ends_at)
         for _attempt in range(5):
             candidate = room_id or new_room_id()
             try:
                 async with self.db.session() as session:
-                    room = Room(id=candidate, title=title, created_at=self.clock())
+                    room = Room(id=candidate, title=title, created_at=self.clock(), city=city,
+                                starts_at=starts_at, ends_at=ends_at)
                     session.add(room)
                     await session.flush()  # the primary key is taken here, or IntegrityError
                     invites = self._default_invites(session, room)
@@ -135,7 +174,7 @@ class RoomService:
                     raise ValidationError(f"room id {room_id!r} is already taken", "room_id") from None
         raise RuntimeError("could not find a free room id")
 
-    async def ensure_room(self, room_id: str, title: str) -> tuple[Room, dict[str, str]]:
+    async def ensure_room(self, room_id: str, title: str, *, city: str | None = None) -> tuple[Room, dict[str, str]]:
         """Create the room if it does not exist; idempotent (the demo room).
 
         For an existing room, returns fresh tokens for its default invites: the oldest unrevoked,
@@ -143,12 +182,13 @@ class RoomService:
         """
         room_id = _room_id(room_id)
         title = _text(title, "title", min_len=1, max_len=TITLE_MAX)
+        city = _city(city)
         for attempt in range(3):
             try:
                 async with self.db.session() as session:
                     room = await session.get(Room, room_id)
                     if room is None:
-                        room = Room(id=room_id, title=title, created_at=self.clock())
+                        room = Room(id=room_id, title=title, created_at=self.clock(), city=city)
                         session.add(room)
                         await session.flush()
                         invites = self._default_invites(session, room)
@@ -170,6 +210,37 @@ class RoomService:
             .limit(1)
         )
         return invite or self._default_invites(session, room, [role])[role]
+
+    async def invite_code(self, room_id: str) -> str:
+        """The room's typed code: its default participant invite's, made on first use."""
+        for attempt in range(5):
+            try:
+                async with self.db.session() as session:
+                    room = await _find_room(session, room_id)
+                    invite = await self._default_invite(session, room, Role.PARTICIPANT)
+                    if invite.code is None:
+                        invite.code = new_invite_code()
+                        await session.flush()  # a taken code raises IntegrityError here
+                    return invite.code
+            except IntegrityError:
+                if attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def resolve_code(self, code: object) -> tuple[Room, str]:
+        """The room and a fresh invite token behind a typed code (any case, with or without
+        dashes or spaces). Raises :class:`TokenError` for a code that names no usable invite."""
+        normalized = normalize_code(code)
+        if normalized is None:
+            raise TokenError("invalid_code", "this is not a room code (nine letters and digits)")
+        async with self.db.session() as session:
+            invite = await session.scalar(select(Invite).where(Invite.code == normalized))
+            now = self.clock()
+            if (invite is None or invite.revoked_at is not None
+                    or (invite.expires_at is not None and now >= invite.expires_at)):
+                raise TokenError("invalid_code", "no meeting has this code")
+            room = await _find_room(session, invite.room_id)
+        return room, self.invite_token(invite)
 
     async def get_room(self, room_id: str) -> Room:
         """The room, or :class:`RoomNotFound`."""

@@ -6,11 +6,13 @@ import hmac
 import ipaddress
 import json
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
 
 from rooms.errors import DomainError
+from rooms.meeting import room_object
 
 from . import validate
 from .config import Config
@@ -31,7 +33,8 @@ def error_response(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
-_STATUS = {"bad_request": 400, "invalid_token": 401, "forbidden": 403, "room_not_found": 404}
+_STATUS = {"bad_request": 400, "invalid_token": 401, "forbidden": 403, "room_not_found": 404,
+           "invalid_code": 404}
 
 
 @web.middleware
@@ -83,16 +86,27 @@ def invite_links(config: Config, room_id: str, tokens: dict[str, str]) -> dict[s
 
 # ---- JSON API --------------------------------------------------------------------------------
 
+def room_view(room) -> dict:
+    return room_object(room.id, room.title, room.city, room.starts_at, room.ends_at)
+
+
 async def create_room(request: web.Request) -> web.Response:
     hub = _hub(request)
     if hub.config.create_key and not hmac.compare_digest(bearer(request), hub.config.create_key):
         return error_response(403, "forbidden", "creating rooms needs the server's create key")
     body = await read_json(request)
     title = validate.string(body, "title", max_len=120, min_len=1)
-    room, tokens = await hub.rooms.create_room(title)
+    city = validate.string(body, "city", max_len=32, required=False) or None
+    starts_at = validate.time(body, "starts_at")
+    ends_at = None
+    if body.get("duration_minutes") is not None:
+        if starts_at is None:
+            raise BadRequest("'duration_minutes' needs 'starts_at'")
+        ends_at = starts_at + timedelta(minutes=validate.integer(body, "duration_minutes", minimum=5, maximum=24 * 60))
+    room, tokens = await hub.rooms.create_room(title, city=city, starts_at=starts_at, ends_at=ends_at)
     return web.json_response(
-        {"room": {"id": room.id, "title": room.title},
-         "links": invite_links(hub.config, room.id, tokens)},
+        {"room": room_view(room), "links": invite_links(hub.config, room.id, tokens),
+         "code": await hub.rooms.invite_code(room.id)},
         status=201,
     )
 
@@ -106,7 +120,15 @@ async def get_room(request: web.Request) -> web.Response:
     if claims.room_id != request.match_info["room_id"]:
         return error_response(401, "invalid_token", "this invite is for another room")
     room = await hub.rooms.get_room(claims.room_id)
-    return web.json_response({"room": {"id": room.id, "title": room.title}, "role": str(claims.role)})
+    return web.json_response({"room": room_view(room), "role": str(claims.role)})
+
+
+async def resolve_code(request: web.Request) -> web.Response:
+    """A typed room code -> the room and its participant link (the start page's join box)."""
+    hub = _hub(request)
+    room, token = await hub.rooms.resolve_code(request.match_info["code"])
+    return web.json_response({"room": room_view(room),
+                              "link": invite_links(hub.config, room.id, {"participant": token})["participant"]})
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -152,6 +174,7 @@ def setup_routes(app: web.Application, config: Config) -> None:
     app.router.add_get("/r/{room_id}", _page(dist, "room.html"))
     app.router.add_post("/api/rooms", create_room)
     app.router.add_get("/api/rooms/{room_id}", get_room)
+    app.router.add_get("/api/codes/{code}", resolve_code)
     app.router.add_get("/api/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     dist.mkdir(parents=True, exist_ok=True)

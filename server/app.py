@@ -32,6 +32,7 @@ log = logging.getLogger("sitroom")
 
 DEMO_ROOM_ID = "demo"
 DEMO_ROOM_TITLE = "City Situation Room (demo)"
+DEMO_CITY = "seoul"
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Hub:
     documents: DocumentRepository = None
     signaling: object = None  # server.signaling.Signaling
     demo_links: dict | None = None
+    demo_code: str | None = None
     city_feed: CityFeed = field(default_factory=CityFeed)  # one simulated city for every room
     stages: dict = field(default_factory=dict)  # room id -> rooms.stage.Stage
     panel_runners: dict = field(default_factory=dict)  # room id -> PanelRunner, while in session
@@ -136,8 +138,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     hub = app[HUB]
     await hub.db.upgrade()
     if hub.config.demo:
-        room, tokens = await hub.rooms.ensure_room(DEMO_ROOM_ID, DEMO_ROOM_TITLE)
+        room, tokens = await hub.rooms.ensure_room(DEMO_ROOM_ID, DEMO_ROOM_TITLE, city=DEMO_CITY)
         hub.demo_links = api.invite_links(hub.config, room.id, tokens)
+        hub.demo_code = await hub.rooms.invite_code(room.id)
         await _demo_panels(hub, room.id)
         log.info("demo room %r: host link %s", room.title, hub.demo_links["host"])
         log.info("demo room %r: participant link %s", room.title, hub.demo_links["participant"])

@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         if hub.demo_links:
             print(f"  demo room, host link:        {hub.demo_links['host']}", flush=True)
             print(f"  demo room, participant link: {hub.demo_links['participant']}", flush=True)
+            print(f"  demo room, code:             {hub.demo_code} (type it on {cfg.base_url}/)", flush=True)
 
     app.on_startup.append(announce)
     from media.loop import new_event_loop

@@ -218,7 +218,7 @@ class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespa
         await self._send_lobby(meeting)
         log.info("%s waits in the lobby of %s", entry.id, meeting.room_id)
         return {"lobby": {"id": entry.id, "position": len(meeting.lobby())},
-                "room": {"id": meeting.room_id, "title": meeting.title}}
+                "room": meeting.room_dict()}
 
     async def _admit(self, session: Session, meeting: Meeting, admission: Admission) -> dict:
         """Make the connection a participant and answer with what a joined client needs."""
@@ -252,7 +252,8 @@ class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespa
                  " (coming back)" if admission.returning else "")
         answer = {
             "self": participant.to_dict(),
-            "room": {"id": meeting.room_id, "title": meeting.title},
+            "room": meeting.room_dict(),
+            "meeting": meeting.meeting_dict(),
             "participants": others,
             "ice_servers": self.hub.config.ice_servers,
             "settings": meeting.settings(),

@@ -6,6 +6,7 @@ wrong. Handlers never touch a raw payload.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 
@@ -56,6 +57,22 @@ def integer(data: dict, name: str, *, minimum: int = 0, maximum: int = 2**53) ->
     if not (minimum <= value <= maximum):
         raise BadRequest(f"'{name}' is out of range")
     return value
+
+
+def time(data: dict, name: str, *, required: bool = False) -> datetime | None:
+    """An ISO 8601 time with its offset (``2026-12-02T10:00:00+09:00`` or ``...Z``): an aware time."""
+    value = data.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or len(value) > 40:
+        raise BadRequest(f"'{name}' must be an ISO 8601 time")
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("z", "Z").replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"'{name}' must be an ISO 8601 time") from None
+    if parsed.utcoffset() is None:
+        raise BadRequest(f"'{name}' must give its offset from UTC (Z or +hh:mm)")
+    return parsed
 
 
 def boolean(data: dict, name: str, *, required: bool = True, default: bool = False) -> bool:

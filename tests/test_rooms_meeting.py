@@ -42,7 +42,8 @@ def test_add_get_remove_and_order():
     assert meeting.remove("p_b") is b
     assert meeting.remove("p_b") is None and meeting.get("p_b") is None
     assert meeting.list() == [a, c]
-    assert meeting.room_dict() == {"id": "demo", "title": "City Situation Room"}
+    assert meeting.room_dict() == {"id": "demo", "title": "City Situation Room", "city": None,
+                                   "starts_at": None, "ends_at": None}
 
 
 def test_adding_the_same_id_twice_is_refused():
