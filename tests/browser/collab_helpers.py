@@ -4,13 +4,18 @@ Socket.IO-only and aiortc participants, tokens from invite links."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = REPO / "docs" / "screenshots"
+# Pictures the tests take: docs/screenshots/ when SITROOM_SCREENSHOTS names it (see README), else a
+# scratch folder, so that running the suite does not rewrite the committed screenshots.
+SCREENSHOTS = Path(os.environ.get("SITROOM_SCREENSHOTS") or Path(tempfile.gettempdir()) / "sitroom-screenshots")
+SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 

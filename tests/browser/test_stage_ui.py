@@ -4,15 +4,14 @@ phone and laptop layouts (docs/protocol.md, "Stage, panels and documents")."""
 from __future__ import annotations
 
 import zlib
-from pathlib import Path
 
 import pytest
 
-from conftest import REPO, create_room, join, wait_for_tile  # noqa: I001 - this folder's conftest
+from collab_helpers import SCREENSHOTS
+from conftest import create_room, join, wait_for_tile  # noqa: I001 - this folder's conftest
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
-SCREENSHOTS = REPO / "docs" / "screenshots"
 STAGE = '[data-testid="stage"]'
 CHART_JS = "() => { const s = window.sitroom.stage; return s && s.panel && s.panel.chart; }"
 
