@@ -24,6 +24,7 @@ import hashlib
 import inspect as _inspect
 import json
 import math
+import re
 import os
 import signal
 import struct
@@ -99,6 +100,7 @@ class DocumentInfo:
     page_sizes: list[tuple[float, float]]
     filename: str  # display name, sanitised; never used to decide the type
     sha256: str
+    title: str = ""  # the PDF's own Title, if it has a usable one, else a title made from the name
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -115,6 +117,7 @@ class DocumentInfo:
             page_sizes=[(float(w), float(h)) for w, h in d.get("page_sizes", [])],
             filename=d.get("filename", ""),
             sha256=d.get("sha256", ""),
+            title=d.get("title", ""),
         )
 
 
@@ -265,7 +268,33 @@ def _precheck(data: bytes, max_bytes: int) -> str:
     return kind
 
 
-def _info(data: bytes, filename: str, kind: str, sizes: list[tuple[float, float]]) -> DocumentInfo:
+TITLE_MAX = 120
+# Titles that authoring tools write for you, which say nothing about the document.
+_GENERIC_TITLE = re.compile(r"^(untitled|document|presentation|slide ?\d*|title|microsoft (word|powerpoint) - .*|"
+                            r".*\.(docx?|pptx?|xlsx?|odt|odp|pdf|indd))$", re.IGNORECASE)
+
+
+def title_from_filename(filename: str) -> str:
+    """A readable title from an upload's name: ``2026_Q3_flood-plan_FINAL.pdf`` -> ``2026 Q3
+    flood-plan FINAL``. Underscores and runs of dots or spaces become one space; the extension goes."""
+    stem = _safe_filename(filename)
+    if "." in stem.strip(".")[1:]:
+        stem = stem.rsplit(".", 1)[0]
+    title = re.sub(r"[\s_.]+", " ", stem).strip(" -")
+    return title[:TITLE_MAX].strip() or "Document"
+
+
+def clean_pdf_title(value: object) -> str:
+    """The PDF's Title metadata if it names the document ("" for none, a generic one, or junk)."""
+    if not isinstance(value, str):
+        return ""
+    title = " ".join("".join(c for c in value if c.isprintable()).split())[:TITLE_MAX].strip()
+    if len(title) < 3 or _GENERIC_TITLE.match(title):
+        return ""
+    return title
+
+
+def _info(data: bytes, filename: str, kind: str, sizes: list[tuple[float, float]], title: str = "") -> DocumentInfo:
     return DocumentInfo(
         kind=kind,
         mime=MIME[kind],
@@ -274,6 +303,7 @@ def _info(data: bytes, filename: str, kind: str, sizes: list[tuple[float, float]
         page_sizes=sizes,
         filename=_safe_filename(filename),
         sha256=hashlib.sha256(data).hexdigest(),
+        title=clean_pdf_title(title) or title_from_filename(filename),
     )
 
 
@@ -288,7 +318,8 @@ def _inspect_args(max_pages: int, max_page_side_pt: float, memory_limit: int, ti
     ]
 
 
-def _parse_inspect_output(stdout: bytes, returncode: int) -> list[tuple[float, float]]:
+def _parse_inspect_output(stdout: bytes, returncode: int) -> tuple[list[tuple[float, float]], str]:
+    """The page sizes and the Title metadata a worker found."""
     for line in stdout.decode("utf-8", "replace").splitlines():
         try:
             msg = json.loads(line)
@@ -297,7 +328,7 @@ def _parse_inspect_output(stdout: bytes, returncode: int) -> list[tuple[float, f
         if msg.get("event") == "error":
             raise DocumentError(msg.get("code", "broken_file"), msg.get("message", "cannot read the file"))
         if msg.get("event") == "inspected":
-            return [(float(w), float(h)) for w, h in msg["pages"]]
+            return [(float(w), float(h)) for w, h in msg["pages"]], str(msg.get("title") or "")
     raise DocumentError("broken_file", f"the PDF could not be read (worker exit status {returncode})")
 
 
@@ -345,7 +376,8 @@ async def inspect_upload_async(
         raise DocumentError("render_timeout", f"reading the PDF took longer than {time_limit_s:g} s") from None
     finally:
         await _reap(proc)
-    return _info(data, filename, kind, _parse_inspect_output(stdout, proc.returncode or 0))
+    sizes, title = _parse_inspect_output(stdout, proc.returncode or 0)
+    return _info(data, filename, kind, sizes, title)
 
 
 # --------------------------------------------------------------------------------------------
@@ -639,7 +671,12 @@ def _worker_inspect(ns: argparse.Namespace) -> None:
     data = sys.stdin.buffer.read() if ns.input == "-" else Path(ns.input).read_bytes()
     pdf = _open_pdf(data)
     try:
-        _emit(event="inspected", pages=_pdf_sizes(pdf, ns.max_pages, ns.max_side))
+        sizes = _pdf_sizes(pdf, ns.max_pages, ns.max_side)
+        try:
+            title = pdf.get_metadata_value("Title")
+        except Exception:  # noqa: BLE001 - a broken info dictionary is no reason to refuse the file
+            title = ""
+        _emit(event="inspected", pages=sizes, title=title[:1000])
     finally:
         pdf.close()
 

@@ -84,7 +84,7 @@ async def upload(request: web.Request) -> web.Response:
     document_id = "d_" + hashlib.sha256(data + room_id.encode() + repr(asyncio.get_running_loop().time()).encode()).hexdigest()[:24]
     storage = hub.config.data_dir / "documents" / room_id / document_id
     row = await hub.documents.create(
-        room_id, id=document_id, title=title or filename.rsplit(".", 1)[0][:120] or "Document",
+        room_id, id=document_id, title=title or info.title,
         filename=filename, kind=info.kind, size_bytes=info.size_bytes, sha256=info.sha256,
         storage_dir=str(storage), page_count=info.page_count, mime=info.mime,
         created_by=session.participant.id,

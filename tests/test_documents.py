@@ -284,3 +284,51 @@ async def test_worker_that_dies_is_a_broken_file_not_a_crash(tmp_path: Path) -> 
         await render_document(make_pdf(), "pdf", tmp_path, memory_limit_bytes=16 * 1024 * 1024)
     assert e.value.code == "broken_file"
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------------------------
+# Titles
+
+
+def pdf_with_title(title: str) -> bytes:
+    """A one-page PDF whose Info dictionary has ``Title`` (written out by hand, xref included)."""
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>",
+        b"<< /Title (" + title.encode("latin-1") + b") >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R /Info 4 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+@pytest.mark.parametrize("filename, title", [
+    ("2026_Q3_flood-plan_FINAL.pdf", "2026 Q3 flood-plan FINAL"),
+    ("Seoul - Lisbon agreement.v2.pdf", "Seoul - Lisbon agreement v2"),
+    ("C:\\Users\\ana\\Budget 2027.pdf", "Budget 2027"),
+    ("  __  .pdf", "Document"),
+    ("README", "README"),
+])
+def test_title_from_filename(filename: str, title: str) -> None:
+    from rooms.documents import title_from_filename
+
+    assert title_from_filename(filename) == title
+
+
+async def test_a_pdf_titled_inside_gets_that_title_and_a_generic_one_does_not() -> None:
+    info = await inspect_upload_async(pdf_with_title("Han River Flood Response Plan 2027"), "hrfrp_v7_final.pdf")
+    assert info.page_count == 1
+    assert info.title == "Han River Flood Response Plan 2027"
+    info = await inspect_upload_async(pdf_with_title("Microsoft Word - hrfrp_v7.docx"), "hrfrp_v7_final.pdf")
+    assert info.title == "hrfrp v7 final"
+    info = await inspect_upload_async(make_pdf(), "city_budget.pdf")
+    assert info.title == "city budget"
+    assert (await inspect_upload_async(make_png(), "map_of_districts.png")).title == "map of districts"
