@@ -225,6 +225,10 @@ class Stage:
         self.room_id = room_id
         self._clock = clock or _utcnow
         self._state = (state or StageState()).validate()
+        # What the stage showed before a participant's camera or screen took it over (a panel or
+        # a document page, or nothing): when that participant stops or leaves, the stage goes back
+        # to it, as a screen share in any meeting returns to what was there.
+        self._before_participant: StageState | None = None
 
     @property
     def state(self) -> StageState:
@@ -259,6 +263,10 @@ class Stage:
         now = self._clock()
         new = replace(self._state, **changes, version=self._state.version + 1, changed_by=by, changed_at=now)
         new.validate()
+        if new.kind != "participant":
+            self._before_participant = None  # the presenter moved on: nothing to go back to
+        elif self._state.kind != "participant":
+            self._before_participant = replace(self._state)
         self._state = new
         entry = TimelineEntry(
             who=by, what=what, when=now, details=details, room_id=self.room_id, version=new.version
@@ -372,4 +380,18 @@ class Stage:
             "source": state.source,
             "reason": "left" if source is None else f"{source}_stopped",
         }
+        before = self._before_participant
+        if before is not None and before.kind != "empty":
+            # Back to what was shown before (the page the document was on), pointer hidden.
+            what = "stage_panel" if before.kind == "panel" else "stage_document"
+            restored = {"panel_id": before.panel_id} if before.kind == "panel" else \
+                {"document_id": before.document_id, "page": before.page}
+            return self._commit(by, what, {**details, **restored, "restored": True}, None,
+                                **{**self._CLEARED, "kind": before.kind, **restored})
         return self._commit(by, "stage_clear", details, None, **{**self._CLEARED, "kind": "empty"})
+
+    def forget(self, kind: str, item_id: str) -> None:
+        """A panel or document was deleted: never go back to it."""
+        before = self._before_participant
+        if before is not None and before.kind == kind and item_id in (before.panel_id, before.document_id):
+            self._before_participant = None

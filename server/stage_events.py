@@ -116,6 +116,7 @@ class StageEvents:
         """A panel or document was deleted: if the stage shows it, empty the stage for everyone
         (recorded like any other stage change, with the reason)."""
         stage = self.stage_of(session.room_id)
+        stage.forget(kind, item_id)
         shown = stage.state.panel_id if kind == "panel" else stage.state.document_id
         if stage.state.kind != kind or shown != item_id:
             return

@@ -140,6 +140,37 @@ def test_participant_gone_clears_only_their_stage(stage: Stage) -> None:
     assert stage.participant_gone("p9", by="p9") is None
 
 
+def test_a_share_that_stops_gives_the_stage_back_to_what_it_showed(stage: Stage) -> None:
+    stage.set_document_page("budget", 4, by="host")
+    stage.show_participant("p7", "screen", by="staff")
+    stage.lock_follow(True, by="host")  # changes nothing about what goes back
+    stage.show_participant("p8", "screen", by="staff")  # one share replaces another
+    s, e = stage.participant_gone("p8", "screen", by="p8")
+    assert (s.kind, s.document_id, s.page, s.participant_id) == ("document", "budget", 4, None)
+    assert s.locked_follow is True
+    assert e.what == "stage_document" and e.details["restored"] is True
+    assert e.details["reason"] == "screen_stopped" and e.details["participant_id"] == "p8"
+
+    stage.set_panel("pm25", by="host")
+    stage.show_participant("p7", "camera", by="host")
+    s, e = stage.participant_gone("p7", by="p7")  # left the meeting
+    assert (s.kind, s.panel_id) == ("panel", "pm25") and e.details["reason"] == "left"
+
+    # Another stage change after the share: nothing to go back to.
+    stage.show_participant("p7", "screen", by="host")
+    stage.clear(by="host")
+    stage.show_participant("p7", "screen", by="host")
+    s, _ = stage.participant_gone("p7", "screen", by="p7")
+    assert s.kind == "empty"
+
+    # What was shown before was deleted meanwhile: the stage empties.
+    stage.set_panel("traffic", by="host")
+    stage.show_participant("p7", "screen", by="host")
+    stage.forget("panel", "traffic")
+    s, e = stage.participant_gone("p7", "screen", by="p7")
+    assert s.kind == "empty" and e.what == "stage_clear"
+
+
 @pytest.mark.parametrize("text", ["2025-03-04T09:00:03Z", "2025-03-04T09:00:03+00:00", "2025-03-04T10:00:03+01:00",
                                   "2025-03-04T09:00:03", "2025-03-04T09:00:03.250z"])
 def test_times_are_read_in_any_utc_form_and_written_with_z(text: str) -> None:

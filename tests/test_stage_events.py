@@ -396,3 +396,37 @@ async def test_deleting_the_panel_on_stage_empties_the_stage_and_records_why(sit
     events = (await host.request("timeline", {}))["events"]
     clears = [e for e in events if e["kind"] == "stage_clear"]
     assert clears and clears[-1]["details"].get("reason") == "panel_deleted", clears
+
+
+async def test_a_screen_share_that_stops_gives_the_stage_back_to_the_panel_it_replaced(sitroom_server):
+    from tests.media_helpers import SyntheticVideoTrack
+    from tests.meeting_client import MeetingClient
+
+    room = sitroom_server.create_room("Screens and panels")
+    host = await connected(sitroom_server.base_url)
+    presenter = MeetingClient(sitroom_server.base_url, "Presenter", audio=False, video_fps=5)
+    screen = SyntheticVideoTrack(fps=5)
+    presenter.peer.local_tracks.append((screen, "screen"))
+    try:
+        await host.join(token_of(room["links"]["host"]), "Mayor")
+        await presenter.join(token_of(room["links"]["participant"]))
+        panel = (await host.request("panel_create", {
+            "title": "PM2.5", "kind": "timeseries", "source": {"type": "simulated", "feed": "air_quality"}}))["panel"]
+        assert (await host.request("stage_set", {"kind": "panel", "panel_id": panel["id"]}))["ok"]
+        ack = await host.request("stage_set", {"kind": "participant", "participant_id": presenter.self_id,
+                                               "source": "screen"})
+        version = ack["stage"]["version"]
+        for transceiver in presenter.peer.publish_pc.getTransceivers():
+            if transceiver.sender.track is screen:
+                transceiver.direction = "inactive"
+        presenter.peer.local_tracks.remove((screen, "screen"))
+        await presenter.peer.publish(presenter._send_publish)
+        stage = await until(host, "stage", lambda s: s["version"] > version)
+        assert (stage["kind"], stage["panel_id"], stage["version"]) == ("panel", panel["id"], version + 1)
+        events = (await host.request("timeline", {}))["events"]
+        restored = [e for e in events if e["details"] and e["details"].get("restored")]
+        assert len(restored) == 1 and restored[0]["kind"] == "stage_panel"
+        assert restored[0]["details"]["reason"] == "screen_stopped" and restored[0]["target_id"] == presenter.self_id
+    finally:
+        await host.close()
+        await presenter.close()
