@@ -47,9 +47,19 @@ async function call(method, path, { body, token, timeoutMs = 15000 } = {}) {
   return data;
 }
 
-/** POST /api/rooms -> {room: {id, title}, links: {host, participant}} */
-export function createRoom(title) {
-  return call("POST", "/api/rooms", { body: { title } });
+/** POST /api/rooms {title, city?, starts_at?, duration_minutes?} -> {room: Room, links: {host, participant}, code} */
+export function createRoom(body) {
+  return call("POST", "/api/rooms", { body });
+}
+
+/** GET /api/codes/{code} -> {room: Room, link} (the participant link behind a room code) */
+export function resolveCode(code) {
+  return call("GET", `/api/codes/${encodeURIComponent(code)}`);
+}
+
+/** GET /api/cities -> {cities: [{id, name, time_zone}]} (the built-in cities of simulated panels) */
+export function listCities() {
+  return call("GET", "/api/cities");
 }
 
 /** GET /api/rooms/{id} with the invite token -> {room: {id, title}, role} */

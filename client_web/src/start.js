@@ -1,123 +1,183 @@
-// The start page: create a room and hand out its invite links.
-import { createRoom } from "./api.js";
-import { h, icon, copyText } from "./dom.js";
+// The start page: create a room (title, city, planned time) and hand out its invitation; or join a
+// meeting with a link or a room code.
+import { createRoom, resolveCode, listCities } from "./api.js";
+import { h, copyText } from "./dom.js";
+import { icon } from "./icons.js";
+import { t, formatDateTime, timeZone, zoneLabel, languageSelect } from "./i18n.js";
+import { parseJoinInput, invitationText, localInputToIso, DURATIONS } from "./start_model.js";
 
 const TITLE_MAX = 120;
 
-function linkRow({ id, label, hint, url }) {
+/** A copy button that says "Copied" for a moment (or asks to copy by hand when it could not). */
+function copyButton({ label, text, testid, primary = false, onFail }) {
+  const labelEl = h("span", { text: label });
+  const btn = h("button", {
+    type: "button",
+    class: `button ${primary ? "button-primary" : "button-secondary"} copy-button`,
+    dataset: { testid },
+  }, icon("copy"), labelEl);
+  let resetTimer = 0;
+  btn.addEventListener("click", async () => {
+    const ok = await copyText(text());
+    btn.replaceChildren(icon(ok ? "check" : "alert"), labelEl);
+    labelEl.textContent = ok ? t("start.created.copied") : t("start.created.copyByHand");
+    btn.classList.toggle("copied", ok);
+    if (!ok) onFail?.();
+    clearTimeout(resetTimer);
+    resetTimer = setTimeout(() => {
+      btn.replaceChildren(icon("copy"), labelEl);
+      labelEl.textContent = label;
+      btn.classList.remove("copied");
+    }, 2500);
+  });
+  return btn;
+}
+
+/** A read-only link field, labelled for screen readers, with what it is for under the label. */
+function linkField({ id, label, hint, url }) {
   const input = h("input", {
     id,
     type: "text",
     readOnly: true,
     value: url,
     class: "link-input",
-    attrs: { "aria-describedby": `${id}-hint`, spellcheck: "false" },
+    attrs: { "aria-describedby": `${id}-hint`, spellcheck: "false", translate: "no" },
   });
   input.addEventListener("focus", () => input.select());
-  const copyLabel = h("span", { text: "Copy" });
-  const copyBtn = h(
-    "button",
-    {
-      type: "button",
-      class: "button button-secondary copy-button",
-      dataset: { testid: `copy-${id}` },
-      attrs: { "aria-label": `Copy ${label.toLowerCase()}` },
-    },
-    icon("copy"),
-    copyLabel,
-  );
-  let resetTimer = 0;
-  copyBtn.addEventListener("click", async () => {
-    const ok = await copyText(url);
-    copyBtn.replaceChildren(icon(ok ? "check" : "alert"), copyLabel);
-    copyLabel.textContent = ok ? "Copied" : "Select and copy";
-    copyBtn.classList.toggle("copied", ok);
-    if (!ok) input.select();
-    clearTimeout(resetTimer);
-    resetTimer = setTimeout(() => {
-      copyBtn.replaceChildren(icon("copy"), copyLabel);
-      copyLabel.textContent = "Copy";
-      copyBtn.classList.remove("copied");
-    }, 2500);
-  });
-  return h(
-    "div",
-    { class: "link-row" },
+  const field = h("div", { class: "link-row" },
     h("label", { class: "field-label", htmlFor: id, text: label }),
     h("p", { id: `${id}-hint`, class: "field-hint", text: hint }),
-    h("div", { class: "link-field" }, input, copyBtn),
-  );
+    input);
+  return { field, input };
 }
 
-function renderCreated(card, { room, links }, onAgain) {
-  const heading = h("h2", { id: "created-title", text: "Your meeting is ready", attrs: { tabindex: "-1" } });
+function whenText(room) {
+  if (!room.starts_at) return t("start.created.whenNow");
+  const start = formatDateTime(room.starts_at, { dateStyle: "full", timeStyle: "short" });
+  const zone = zoneLabel(room.starts_at, "long");
+  return room.ends_at
+    ? t("start.created.whenRange", { start, end: formatDateTime(room.ends_at, { timeStyle: "short" }), zone })
+    : t("start.created.whenAt", { start, zone });
+}
+
+function guestCard({ room, links, code }) {
+  const { field, input } = linkField({
+    id: "participant-link",
+    label: t("start.created.participantLink"),
+    hint: t("start.created.participantHint"),
+    url: links.participant,
+  });
+  const invitation = () => invitationText({ t, title: room.title, when: whenText(room), link: links.participant, code, origin: location.origin });
+  return h("section", { class: "invite-card invite-guests", dataset: { testid: "guest-card" }, attrs: { "aria-labelledby": "guests-title" } },
+    h("div", { class: "invite-card-head" },
+      h("span", { class: "invite-badge" }, icon("people")),
+      h("h3", { id: "guests-title", text: t("start.created.forGuests") })),
+    h("p", { class: "room-code-line" },
+      h("span", { class: "room-code-label", text: t("start.created.roomCode") }),
+      h("strong", { class: "room-code", dataset: { testid: "room-code" }, attrs: { translate: "no" }, text: code })),
+    field,
+    h("div", { class: "invite-actions" },
+      copyButton({ label: t("start.created.copyInvitation"), text: invitation, testid: "copy-invitation", primary: true }),
+      copyButton({ label: t("start.created.copyLink"), text: () => links.participant, testid: "copy-participant-link", onFail: () => input.select() }),
+      h("a", { class: "button button-ghost", href: links.participant, target: "_blank", rel: "noopener", dataset: { testid: "open-participant" } },
+        t("start.created.openAsParticipant"))));
+}
+
+function hostCard({ links }) {
+  const { field, input } = linkField({
+    id: "host-link",
+    label: t("start.created.hostLink"),
+    hint: t("start.created.hostHint"),
+    url: links.host,
+  });
+  return h("section", { class: "invite-card invite-host", dataset: { testid: "host-card" }, attrs: { "aria-labelledby": "host-title" } },
+    h("div", { class: "invite-card-head" },
+      h("span", { class: "invite-badge" }, icon("shield")),
+      h("h3", { id: "host-title", text: t("start.created.forYou") })),
+    field,
+    h("div", { class: "invite-actions" },
+      h("a", { class: "button button-primary", href: links.host, dataset: { testid: "open-host" } }, t("start.created.openAsHost")),
+      copyButton({ label: t("start.created.copyHostLink"), text: () => links.host, testid: "copy-host-link", onFail: () => input.select() })));
+}
+
+function renderCreated(card, created, onAgain) {
+  const { room } = created;
+  const heading = h("h2", { id: "created-title", text: t("start.created.title"), attrs: { tabindex: "-1" } });
   card.replaceChildren(
-    h(
-      "section",
-      { class: "created", attrs: { "aria-labelledby": "created-title" } },
+    h("section", { class: "created", attrs: { "aria-labelledby": "created-title" } },
       heading,
-      h("p", { class: "created-room" }, h("span", { class: "eyebrow", text: "Meeting" }), h("strong", { text: room.title })),
-      linkRow({
-        id: "host-link",
-        label: "Host link",
-        hint: "For you (the chair). Keep it private: it grants host rights.",
-        url: links.host,
-      }),
-      linkRow({
-        id: "participant-link",
-        label: "Participant link",
-        hint: "Send this to the other cities and guests.",
-        url: links.participant,
-      }),
-      h(
-        "div",
-        { class: "created-actions" },
-        h(
-          "a",
-          { class: "button button-primary button-large", href: links.host, dataset: { testid: "open-host" } },
-          "Open as host",
-        ),
-        h("button", { type: "button", class: "button button-ghost", text: "Create another meeting", on: { click: onAgain } }),
-      ),
-    ),
+      h("div", { class: "created-room" },
+        h("strong", { class: "created-room-title", text: room.title, attrs: { translate: "no" } }),
+        h("span", { class: "created-room-when", dataset: { testid: "created-when" }, text: whenText(room) })),
+      guestCard(created),
+      hostCard(created),
+      h("button", { type: "button", class: "button button-ghost created-again", text: t("start.created.another"), on: { click: onAgain } })),
   );
   heading.focus();
 }
 
-function renderForm(card) {
+/** The create form's optional fields: the city (for simulated panels) and the planned time. */
+function planFields(cities) {
+  const city = h("select", { id: "meeting-city", name: "city", class: "field-select" },
+    cities.map((c) => h("option", { value: c.id, text: t(`cities.${c.id}`, { defaultValue: c.name }) })));
+  const here = cities.find((c) => c.time_zone === timeZone());
+  if (here) city.value = here.id;
+  const starts = h("input", { id: "meeting-starts", name: "starts", type: "datetime-local", attrs: { "aria-describedby": "meeting-starts-hint" } });
+  const duration = h("select", { id: "meeting-duration", name: "duration", class: "field-select", disabled: true },
+    DURATIONS.map((m) => h("option", { value: String(m), text: t("start.create.minutes", { count: m }) })));
+  duration.value = "60";
+  starts.addEventListener("input", () => (duration.disabled = !starts.value));
+  const el = h("div", { class: "plan-fields" },
+    cities.length ? h("div", { class: "plan-field" },
+      h("label", { class: "field-label", htmlFor: "meeting-city", text: t("start.create.city") }), city) : null,
+    h("div", { class: "plan-field" },
+      h("label", { class: "field-label", htmlFor: "meeting-starts" }, t("start.create.starts"), " ", h("span", { class: "optional", text: t("common.optional") })),
+      starts,
+      h("p", { id: "meeting-starts-hint", class: "field-hint", text: t("start.create.startsHint", { zone: timeZone() }) })),
+    h("div", { class: "plan-field" },
+      h("label", { class: "field-label", htmlFor: "meeting-duration", text: t("start.create.duration") }), duration));
+  return {
+    el,
+    values: () => ({
+      city: cities.length ? city.value : undefined,
+      ...(starts.value ? { starts_at: localInputToIso(starts.value), duration_minutes: Number(duration.value) } : {}),
+    }),
+  };
+}
+
+function renderForm(card, cities) {
   const input = h("input", {
     id: "meeting-title",
     name: "title",
     type: "text",
     required: true,
     maxLength: TITLE_MAX,
-    placeholder: "e.g. Regional flood coordination",
+    placeholder: t("start.create.titlePlaceholder"),
     autocomplete: "off",
     attrs: { "aria-describedby": "meeting-title-error" },
   });
   const error = h("p", { id: "meeting-title-error", class: "field-error", attrs: { "aria-live": "polite" } });
+  const plan = planFields(cities);
   const submit = h("button", {
     type: "submit",
     id: "create-room",
     class: "button button-primary button-large",
-    text: "Create room",
+    text: t("start.create.submit"),
     dataset: { testid: "create-room" },
   });
-  const form = h(
-    "form",
-    { class: "create-form", noValidate: true, attrs: { "aria-labelledby": "create-title" } },
-    h("h2", { id: "create-title", text: "Start a meeting" }),
-    h("p", { class: "lead", text: "Create a room, then share the participant link. Nothing to install: it runs in the browser on phones and laptops." }),
-    h("label", { class: "field-label", htmlFor: "meeting-title", text: "Meeting title" }),
+  const form = h("form", { class: "create-form", noValidate: true, attrs: { "aria-labelledby": "create-title" } },
+    h("h2", { id: "create-title", text: t("start.create.title") }),
+    h("p", { class: "lead", text: t("start.create.lead") }),
+    h("label", { class: "field-label", htmlFor: "meeting-title", text: t("start.create.titleLabel") }),
     input,
     error,
-    submit,
-  );
+    plan.el,
+    submit);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const title = input.value.trim();
     if (!title) {
-      error.textContent = "Please give the meeting a title.";
+      error.textContent = t("start.create.titleMissing");
       input.setAttribute("aria-invalid", "true");
       input.focus();
       return;
@@ -125,52 +185,84 @@ function renderForm(card) {
     error.textContent = "";
     input.removeAttribute("aria-invalid");
     submit.disabled = true;
-    submit.textContent = "Creating…";
+    submit.textContent = t("start.create.creating");
     try {
-      const created = await createRoom(title);
-      renderCreated(card, created, () => {
-        renderForm(card);
-      });
+      const created = await createRoom({ title, ...plan.values() });
+      renderCreated(card, created, () => renderForm(card, cities));
     } catch (err) {
-      error.textContent = err.message || "The room could not be created.";
+      error.textContent = err.message || t("start.create.failed");
       submit.disabled = false;
-      submit.textContent = "Create room";
+      submit.textContent = t("start.create.submit");
     }
   });
   card.replaceChildren(form);
   input.focus();
 }
 
-export function showStart(root) {
+/** "Join a meeting": a link (opened as it is) or a room code (looked up, then opened). */
+function joinBox() {
+  const input = h("input", {
+    id: "join-code",
+    name: "code",
+    type: "text",
+    autocomplete: "off",
+    placeholder: t("start.join.placeholder"),
+    attrs: { "aria-describedby": "join-code-error", spellcheck: "false", autocapitalize: "characters" },
+  });
+  const error = h("p", { id: "join-code-error", class: "field-error", attrs: { "aria-live": "polite" } });
+  const submit = h("button", { type: "submit", class: "button button-secondary", text: t("start.join.submit"), dataset: { testid: "join-code-submit" } });
+  const form = h("form", { class: "card join-card", noValidate: true, dataset: { testid: "join-box" }, attrs: { "aria-labelledby": "join-title" } },
+    h("h2", { id: "join-title", text: t("start.join.title") }),
+    h("label", { class: "field-label", htmlFor: "join-code", text: t("start.join.label") }),
+    h("div", { class: "join-row" }, input, submit),
+    error);
+  const fail = (text) => {
+    error.textContent = text;
+    input.setAttribute("aria-invalid", "true");
+    input.focus();
+  };
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const parsed = parseJoinInput(input.value, location.origin);
+    if (parsed.kind === "link") return location.assign(parsed.url);
+    if (parsed.kind !== "code") return fail(t(parsed.kind === "empty" ? "start.join.empty" : "start.join.invalid"));
+    submit.disabled = true;
+    try {
+      const found = await resolveCode(parsed.code);
+      location.assign(found.link);
+    } catch (err) {
+      fail(err.code === "invalid_code" ? t("start.join.notFound") : err.code === "network" ? t("errors.network") : err.message);
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return form;
+}
+
+export async function showStart(root) {
+  document.title = t("start.pageTitle");
   const card = h("div", { class: "card start-card" });
   root.replaceChildren(
-    h(
-      "div",
-      { class: "start" },
-      h(
-        "header",
-        { class: "site-header" },
+    h("div", { class: "start" },
+      h("header", { class: "site-header" },
         h("span", { class: "brand-mark" }, icon("hall")),
         h("span", { class: "brand-name", text: "Sitroom" }),
-      ),
-      h(
-        "div",
-        { class: "start-body" },
-        h(
-          "section",
-          { class: "start-intro" },
-          h("p", { class: "eyebrow", text: "Video conferencing for city governments" }),
-          h("h1", { text: "Meet the region, from the mayor's office." }),
-          h(
-            "p",
-            { class: "lead" },
-            "Sitroom runs on your own server. Invite other cities with one link; they join from a browser.",
-          ),
-        ),
-        card,
-      ),
-      h("footer", { class: "site-footer", text: "Sitroom · self-hosted" }),
-    ),
+        h("label", { class: "header-language" },
+          h("span", { class: "visually-hidden", text: t("common.language") }),
+          languageSelect(h, { id: "start-language", onChange: () => showStart(root) }))),
+      h("main", { class: "start-body" },
+        h("section", { class: "start-intro" },
+          h("p", { class: "eyebrow", text: t("start.tagline") }),
+          h("h1", { text: t("start.heading") }),
+          h("p", { class: "lead", text: t("start.lead") })),
+        h("div", { class: "start-cards" }, card, joinBox())),
+      h("footer", { class: "site-footer", text: t("start.footer") })),
   );
-  renderForm(card);
+  let cities = [];
+  try {
+    cities = (await listCities()).cities || [];
+  } catch {
+    cities = []; // the form works without the city field
+  }
+  renderForm(card, cities);
 }
