@@ -16,7 +16,9 @@ import {
 const STATUS_WORDS = { good: "Good", moderate: "Moderate", bad: "Bad" };
 
 export class PanelView {
-  constructor(panel) {
+  /** cities: the built-in cities ([{id, name}]) for the source line; without it ids are shown readable. */
+  constructor(panel, { cities = [] } = {}) {
+    this.cities = cities;
     this.panel = panel;
     this.kind = null;
     this.chart = null;
@@ -45,7 +47,7 @@ export class PanelView {
   setPanel(panel) {
     this.panel = panel;
     this.titleEl.textContent = panel.title;
-    this.sourceEl.textContent = `${KIND_LABELS[panel.kind] || panel.kind} · ${describeSource(panel)}`;
+    this.sourceEl.textContent = `${KIND_LABELS[panel.kind] || panel.kind} · ${describeSource(panel, this.cities)}`;
     this.el.dataset.panelKind = panel.kind;
     this.el.setAttribute("aria-label", `Panel: ${panel.title}`);
     if (panel.kind !== this.kind) {
