@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from rooms.panels.cities import CITIES
 from rooms.panels.feed import CityFeed
 from rooms.panels.sources import (
     PanelRunner,
@@ -373,6 +374,25 @@ def test_make_source() -> None:
     assert isinstance(src, HttpSource) and src.format == "csv" and src.interval_s == 30
 
 
+def test_make_source_reads_the_panels_city() -> None:
+    world = CityFeed(1)
+    lisbon = make_source(PanelSpec.new("r", "PM2.5, Lisbon", "timeseries",
+                                       {"type": "simulated", "feed": "air_quality", "city": "lisbon"}), world)
+    lagos = make_source(PanelSpec.new("r", "Roads, Lagos", "table",
+                                      {"type": "simulated", "feed": "traffic", "city": "lagos"}), world)
+    old = make_source(PanelSpec.from_dict({"id": "p", "room_id": "r", "title": "Stored before cities",
+                                           "kind": "timeseries", "source": {"type": "simulated", "feed": "air_quality"}}),
+                      world)
+    assert lisbon.feed.city.id == "lisbon" and lagos.feed.city.id == "lagos" and old.feed is world
+    assert set(lisbon.feed.snapshot("air_quality")["series"]) == set(CITIES["lisbon"].districts)
+    assert {row[0] for row in lagos.feed.snapshot("traffic", "table")["rows"]} == set(CITIES["lagos"].roads)
+    assert set(old.feed.snapshot("air_quality")["series"]) == set(CITIES["seoul"].districts)
+    # Every panel of a city reads the one feed of that city.
+    again = make_source(PanelSpec.new("r", "AQ table", "table",
+                                      {"type": "simulated", "feed": "air_quality", "city": "lisbon"}), world)
+    assert again.feed is lisbon.feed
+
+
 # --------------------------------------------------------------------------------------------
 # PanelRunner
 
@@ -528,6 +548,21 @@ async def test_runner_is_bounded() -> None:
         with pytest.raises(PanelError) as e:
             await runner.start(spec("c"), CountingSource(1.0))
         assert e.value.code == "too_many_panels"
+    finally:
+        await runner.stop_all()
+
+
+async def test_runner_polls_each_panel_in_its_own_city() -> None:
+    rec = Recorder()
+    runner = PanelRunner(rec, feed=CityFeed(3), min_interval_s=0)
+    source = {"type": "simulated", "feed": "air_quality", "interval_s": 1}
+    try:
+        await runner.start(PanelSpec("lisbon", "room1", "PM2.5, Lisbon", "timeseries", {**source, "city": "lisbon"}))
+        await runner.start(PanelSpec("bogota", "room1", "PM2.5, Bogotá", "timeseries", {**source, "city": "bogota"}))
+        await rec.until(lambda: rec.of("lisbon") and rec.of("bogota"))
+        (lisbon, _), (bogota, _) = rec.of("lisbon")[0], rec.of("bogota")[0]
+        assert set(lisbon["series"]) == set(CITIES["lisbon"].districts)
+        assert set(bogota["series"]) == set(CITIES["bogota"].districts)
     finally:
         await runner.stop_all()
 

@@ -39,6 +39,11 @@ def test_http_defaults_filled_in() -> None:
         {"source": {"type": "ftp"}},
         {"source": {"type": "simulated", "feed": "weather"}},
         {"source": {**SIM, "extra": 1}},
+        {"source": {**SIM, "city": "atlantis"}},
+        {"source": {**SIM, "city": "Lisbon"}},  # ids, not names
+        {"source": {**SIM, "city": None}},
+        {"source": {**SIM, "city": ["lisbon"]}},
+        {"source": {**HTTP, "city": "lisbon"}},  # only simulated sources have a city
         {"source": {**HTTP, "url": "ftp://example.org/x"}},
         {"source": {**HTTP, "url": "file:///etc/passwd"}},
         {"source": {**HTTP, "url": "javascript:alert(1)"}},
@@ -111,3 +116,27 @@ def test_generated_ids_fit_the_panels_table() -> None:
     assert len(PanelSpec.new("r", "t", "kpi", SIM).id) <= 32
     with pytest.raises(PanelError):
         PanelSpec("x" * 33, "r", "t", "kpi", SIM)
+
+
+def test_simulated_source_city() -> None:
+    lisbon = PanelSpec("p", "r", "PM2.5, Lisbon", "timeseries", {**SIM, "city": "lisbon"})
+    assert lisbon.source == {"type": "simulated", "feed": "air_quality", "city": "lisbon"}
+    assert PanelSpec.from_dict(json.loads(json.dumps(lisbon.to_dict()))) == lisbon
+    for city in ("seoul", "lagos", "bogota", "los_angeles"):
+        assert PanelSpec("p", "r", "t", "kpi", {**SIM, "city": city}).source["city"] == city
+
+
+def test_a_source_stored_without_city_is_seouls() -> None:
+    stored = {"id": "p", "room_id": "r", "title": "Old panel", "kind": "kpi", "options": {},
+              "source": {"type": "simulated", "feed": "traffic", "interval_s": 5}}
+    spec = PanelSpec.from_dict(stored)
+    assert spec.source == {"type": "simulated", "feed": "traffic", "city": "seoul", "interval_s": 5.0}
+    assert "city" not in stored["source"], "the caller's dict is left alone"
+
+
+def test_an_unknown_city_is_refused_with_a_clear_message() -> None:
+    with pytest.raises(PanelError) as e:
+        PanelSpec("p", "r", "t", "kpi", {**SIM, "city": "atlantis"})
+    assert e.value.code == "bad_request"
+    assert e.value.message.startswith("source.city 'atlantis' is not a built-in city; choose one of seoul, lisbon, ")
+    assert all(city in e.value.message for city in ("lagos", "bogota", "los_angeles"))

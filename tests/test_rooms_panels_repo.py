@@ -94,6 +94,29 @@ async def test_panels_need_a_room_and_go_with_it(service, panels):
         assert await session.scalar(select(func.count()).select_from(Panel)) == 0
 
 
+async def test_a_panel_stored_before_cities_still_runs_as_seoul(service, panels):
+    """Rows written before sources had a ``city`` load, poll Seoul, and keep their city once saved."""
+    from rooms.panels.cities import CITIES
+    from rooms.panels.feed import CityFeed
+    from rooms.panels.sources import make_source
+    from rooms.panels.spec import PanelSpec
+
+    room, _ = await service.create_room("Council")
+    old = await panels.create(room.id, "PM2.5", "timeseries", SOURCE, {"pollutant": "pm25"})
+    lisbon_spec = PanelSpec.new(room.id, "PM2.5, Lisbon", "timeseries", {**SOURCE, "city": "lisbon"})
+    lisbon = await panels.create(**lisbon_spec.to_dict())
+    world = CityFeed(0)
+    by_title = {}
+    for row in await panels.list(room.id):
+        spec = PanelSpec.from_dict(panel_spec_dict(row))
+        by_title[row["title"]] = (spec, await make_source(spec, world).fetch())
+    spec, data = by_title["PM2.5"]
+    assert "city" not in old["source"] and spec.source["city"] == "seoul"
+    assert set(data["series"]) == set(CITIES["seoul"].districts)
+    spec, data = by_title["PM2.5, Lisbon"]
+    assert lisbon["source"]["city"] == "lisbon" and set(data["series"]) == set(CITIES["lisbon"].districts)
+
+
 # ---- documents ----------------------------------------------------------------------------------
 
 async def test_document_round_trip(service, documents, clock, tmp_path):

@@ -430,3 +430,40 @@ async def test_a_screen_share_that_stops_gives_the_stage_back_to_the_panel_it_re
     finally:
         await host.close()
         await presenter.close()
+
+
+async def test_simulated_panels_follow_their_city(sitroom_server, meeting):
+    room, host, guest, host_ack, guest_ack = meeting
+    ack = await host.request("panel_create", {
+        "title": "PM2.5, Lisbon", "kind": "timeseries", "options": {"pollutant": "pm25"},
+        "source": {"type": "simulated", "feed": "air_quality", "city": "lisbon", "interval_s": 1}})
+    assert ack["ok"], ack
+    lisbon = ack["panel"]
+    assert lisbon["source"]["city"] == "lisbon"
+    ack = await host.request("panel_create", {
+        "title": "Roads, Lagos", "kind": "table", "source": {"type": "simulated", "feed": "traffic", "city": "lagos"}})
+    lagos = ack["panel"]
+    ack = await host.request("panel_create", {
+        "title": "Roads", "kind": "table", "source": {"type": "simulated", "feed": "traffic"}})
+    seoul = ack["panel"]
+    assert seoul["source"]["city"] == "seoul", "a source without city is Seoul's, and says so"
+
+    data = (await until(guest, "panel_data", lambda d: d["panel_id"] == lisbon["id"] and d["data"]))["data"]
+    assert {"Avenidas Novas", "Belém", "Alvalade"} <= set(data["series"]) and "Mapo" not in data["series"]
+    data = (await until(guest, "panel_data", lambda d: d["panel_id"] == lagos["id"] and d["data"]))["data"]
+    assert "Third Mainland Bridge" in {row[0] for row in data["rows"]}
+    data = (await until(guest, "panel_data", lambda d: d["panel_id"] == seoul["id"] and d["data"]))["data"]
+    assert "Teheran-ro" in {row[0] for row in data["rows"]}
+
+    # An unknown city is refused, and so is a change to one; nothing changes.
+    ack = await host.request("panel_create", {
+        "title": "x", "kind": "kpi", "source": {"type": "simulated", "feed": "traffic", "city": "atlantis"}})
+    assert ack["error"]["code"] == "bad_request" and "not a built-in city" in ack["error"]["message"], ack
+    ack = await host.request("panel_update", {"id": lisbon["id"], "source": {**lisbon["source"], "city": "gotham"}})
+    assert ack["error"]["code"] == "bad_request", ack
+    # Moving a panel to another city: its data follows.
+    ack = await host.request("panel_update", {"id": lisbon["id"], "title": "PM2.5, Bogotá",
+                                              "source": {**lisbon["source"], "city": "bogota"}})
+    assert ack["ok"] and ack["panel"]["source"]["city"] == "bogota", ack
+    await until(guest, "panel_data", lambda d: d["panel_id"] == lisbon["id"] and d["data"]
+                and "Chapinero" in d["data"]["series"])

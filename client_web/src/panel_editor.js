@@ -1,6 +1,7 @@
 // The panel editor (host and staff): a modal form that creates or changes a live data panel.
 import { h } from "./dom.js";
 import {
+  cityChoices,
   panelFormValues,
   panelPayload,
   FEED_LABELS,
@@ -34,11 +35,20 @@ function select(name, options, labels) {
 }
 
 /**
- * Open the editor. panel: the panel to edit, or null for a new one. onSave(payload) -> Promise
- * (rejects with an error carrying `message`); the dialog closes when it resolves.
+ * Open the editor. panel: the panel to edit, or null for a new one. cities: the built-in cities
+ * ([{id, name, time_zone}], from the server) a simulated source may play; defaultCity: the room's
+ * city id, preselected for a new panel (a panel being edited keeps its own). Without `cities` the
+ * editor shows no city menu and keeps the panel's city.
+ *
+ * onSave(payload, { show }) -> Promise (rejects with an error carrying `message`); the dialog closes
+ * when it resolves. A new panel has two submit actions: "Create panel" ({ show: false }) and the
+ * primary "Create and show" ({ show: true }: the caller also puts the new panel on stage; Enter in
+ * the form does this one). An edit saves with { show: false }.
+ * Returns { dialog, close }.
  */
-export function openPanelEditor({ panel = null, onSave }) {
-  const values = panelFormValues(panel);
+export function openPanelEditor({ panel = null, onSave, cities = [], defaultCity = null }) {
+  const values = panelFormValues(panel, { cities, defaultCity });
+  const choices = cityChoices(cities, values.sourceType === "simulated" ? values.city : "");
   const title = h("input", { type: "text", name: "title", class: "panel-input", maxLength: 80, value: values.title, required: true });
   title.dataset.testid = "panel-title";
   const kind = select("kind", PANEL_KINDS, KIND_LABELS);
@@ -47,6 +57,12 @@ export function openPanelEditor({ panel = null, onSave }) {
   const http = h("input", { type: "radio", name: "sourceType", value: "http" });
   const feed = select("feed", FEEDS, FEED_LABELS);
   feed.dataset.testid = "panel-feed";
+  const city = select(
+    "city",
+    choices.map((c) => c.id),
+    Object.fromEntries(choices.map((c) => [c.id, c.name])),
+  );
+  city.dataset.testid = "panel-city";
   const pollutant = select("pollutant", POLLUTANTS, POLLUTANT_LABELS);
   pollutant.dataset.testid = "panel-pollutant";
   const maxRows = h("input", { type: "number", name: "maxRows", class: "panel-input", min: 1, max: 200, step: 1, placeholder: "20" });
@@ -60,6 +76,7 @@ export function openPanelEditor({ panel = null, onSave }) {
   kind.value = values.kind;
   (values.sourceType === "http" ? http : simulated).checked = true;
   feed.value = values.feed;
+  city.value = values.city;
   pollutant.value = values.pollutant;
   maxRows.value = values.maxRows;
   url.value = values.url;
@@ -69,7 +86,9 @@ export function openPanelEditor({ panel = null, onSave }) {
 
   const pollutantField = field("Pollutant", pollutant);
   const maxRowsField = field("Rows to show", maxRows, "Incidents table only; 20 if empty.");
-  const simulatedBox = h("div", { class: "panel-source-box" }, field("City data feed", feed), pollutantField, maxRowsField);
+  // Shown only when the caller gave the list of cities; the panel's city is kept otherwise.
+  const cityField = choices.length && cities.length ? field("City", city, "Simulated districts, roads and local time of this city.") : null;
+  const simulatedBox = h("div", { class: "panel-source-box" }, cityField, field("City data feed", feed), pollutantField, maxRowsField);
   const pathField = field("Data path (optional)", path, "Where the data sits in the JSON answer, e.g. data.items.");
   const httpBox = h(
     "div",
@@ -80,7 +99,14 @@ export function openPanelEditor({ panel = null, onSave }) {
   );
   const intervalField = field("Refresh every (seconds)", interval);
   const error = h("p", { class: "panel-form-error", attrs: { role: "alert" }, dataset: { testid: "panel-form-error" } });
-  const save = h("button", { type: "submit", class: "button button-primary", text: panel ? "Save changes" : "Create panel", dataset: { testid: "panel-save" } });
+  // Editing: one "Save changes". New: "Create panel" and the primary "Create and show" (the form's
+  // submit button, so Enter in a field creates and shows).
+  const save = panel
+    ? h("button", { type: "submit", class: "button button-primary", text: "Save changes", dataset: { testid: "panel-save" } })
+    : h("button", { type: "button", class: "button button-secondary-dark", text: "Create panel", dataset: { testid: "panel-save" } });
+  const saveAndShow = panel
+    ? null
+    : h("button", { type: "submit", class: "button button-primary", text: "Create and show", dataset: { testid: "panel-save-show" } });
   const cancel = h("button", { type: "button", class: "button button-ghost", text: "Cancel" });
 
   const form = h(
@@ -100,7 +126,7 @@ export function openPanelEditor({ panel = null, onSave }) {
     httpBox,
     intervalField,
     error,
-    h("div", { class: "panel-form-actions" }, cancel, save),
+    h("div", { class: "panel-form-actions" }, cancel, save, saveAndShow),
   );
   const dialog = h("dialog", { class: "panel-dialog", attrs: { "aria-label": panel ? "Edit panel" : "New data panel" } }, form);
 
@@ -125,8 +151,9 @@ export function openPanelEditor({ panel = null, onSave }) {
     event.preventDefault();
     close();
   });
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
+  let saving = false;
+  const submit = async (show) => {
+    if (saving) return;
     error.textContent = "";
     const result = panelPayload(
       {
@@ -134,6 +161,7 @@ export function openPanelEditor({ panel = null, onSave }) {
         kind: kind.value,
         sourceType: http.checked ? "http" : "simulated",
         feed: feed.value,
+        city: cityField ? city.value : "",
         pollutant: pollutant.value,
         maxRows: maxRows.value,
         url: url.value,
@@ -142,22 +170,31 @@ export function openPanelEditor({ panel = null, onSave }) {
         interval: interval.value,
       },
       panel,
+      { cities },
     );
     if (result.error) {
       error.textContent = result.error;
       form.elements[result.field]?.focus();
       return;
     }
-    save.disabled = true;
+    saving = true;
+    const buttons = [save, saveAndShow].filter(Boolean);
+    for (const b of buttons) b.disabled = true;
     try {
-      await onSave(result.payload);
+      await onSave(result.payload, { show });
       close();
     } catch (err) {
       error.textContent = err?.message ? `The server refused: ${err.message}` : "The panel could not be saved.";
     } finally {
-      save.disabled = false;
+      saving = false;
+      for (const b of buttons) b.disabled = false;
     }
+  };
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submit(!panel); // Enter or the submit button: "Create and show" for a new panel, "Save changes" for an edit
   });
+  if (!panel) save.addEventListener("click", () => submit(false));
 
   document.body.append(dialog);
   dialog.showModal();

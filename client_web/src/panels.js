@@ -15,8 +15,19 @@ import {
 
 const STATUS_WORDS = { good: "Good", moderate: "Moderate", bad: "Bad" };
 
+/**
+ * Which lines a narrow chart of this panel shows first (chart_series.js): the highest latest values
+ * (worst air, most incidents), but the lowest for the simulated traffic feed: the slowest roads.
+ */
+export function chartRank(panel) {
+  const s = panel?.source;
+  return s && s.type !== "http" && s.feed === "traffic" ? "lowest" : "highest";
+}
+
 export class PanelView {
-  constructor(panel) {
+  /** cities: the built-in cities ([{id, name}]) for the source line; without it ids are shown readable. */
+  constructor(panel, { cities = [] } = {}) {
+    this.cities = cities;
     this.panel = panel;
     this.kind = null;
     this.chart = null;
@@ -45,9 +56,10 @@ export class PanelView {
   setPanel(panel) {
     this.panel = panel;
     this.titleEl.textContent = panel.title;
-    this.sourceEl.textContent = `${KIND_LABELS[panel.kind] || panel.kind} · ${describeSource(panel)}`;
+    this.sourceEl.textContent = `${KIND_LABELS[panel.kind] || panel.kind} · ${describeSource(panel, this.cities)}`;
     this.el.dataset.panelKind = panel.kind;
     this.el.setAttribute("aria-label", `Panel: ${panel.title}`);
+    this.legend?.setAttribute("aria-label", `Lines of ${panel.title}: press to show or hide`);
     if (panel.kind !== this.kind) {
       // Data of the old kind does not fit the new one: wait for the source's next update.
       const fresh = this.kind === null;
@@ -60,6 +72,7 @@ export class PanelView {
   buildBody(kind) {
     this.destroyChart();
     this.kind = kind;
+    this.legend = null;
     this.body.className = `panel-data panel-data-${kind}`;
     this.kpiTiles = [];
     if (kind === "timeseries") {
@@ -68,7 +81,11 @@ export class PanelView {
         attrs: { role: "img", "aria-label": `Line chart: ${this.panel.title}` },
       });
       this.content = h("div", { class: "panel-chart" }, this.canvas);
-      this.chart = createLineChart(this.canvas);
+      this.legend = h("div", {
+        dataset: { testid: "panel-legend" },
+        attrs: { "aria-label": `Lines of ${this.panel.title}: press to show or hide` },
+      });
+      this.chart = createLineChart(this.canvas, { legend: this.legend, rank: chartRank(this.panel) });
     } else if (kind === "kpi") {
       this.content = h("div", { class: "panel-kpis", attrs: { role: "list" } });
     } else {
@@ -77,7 +94,7 @@ export class PanelView {
       this.table = h("table", { class: "panel-table" }, this.thead, this.tbody);
       this.content = h("div", { class: "panel-table-wrap", attrs: { tabindex: "0" } }, this.table);
     }
-    this.body.replaceChildren(this.content, this.waiting);
+    this.body.replaceChildren(...[this.content, this.legend, this.waiting].filter(Boolean));
   }
 
   /** Show a PanelUpdate {data, error, updated_at, ok_at}; data null keeps what is shown. */
@@ -89,7 +106,7 @@ export class PanelView {
     this.update = { ...update, data };
     let shown = false;
     if (data) {
-      if (this.kind === "timeseries") shown = updateLineChart(this.chart, data);
+      if (this.kind === "timeseries") shown = updateLineChart(this.chart, data, { rank: chartRank(this.panel) });
       else if (this.kind === "kpi") shown = this.renderKpi(data);
       else shown = this.renderTable(data);
     }

@@ -220,15 +220,53 @@ export function throttle(fn, ms, { now = () => Date.now(), schedule = setTimeout
 
 // ---- the panel editor ----------------------------------------------------------------------------
 
-/** Form values for a panel (or the defaults of a new one). */
-export function panelFormValues(panel) {
+/** The city a simulated source without `city` plays (every panel stored before cities existed). */
+export const DEFAULT_CITY = "seoul";
+
+/** A city's display name from the server's list ([{id, name, time_zone}]), else its id made readable. */
+export function cityName(id, cities = []) {
+  const known = Array.isArray(cities) ? cities.find((c) => c && c.id === id) : null;
+  if (known?.name) return String(known.name);
+  return String(id || DEFAULT_CITY)
+    .split(/[_\s]+/)
+    .filter(Boolean)
+    .map((w) => w[0].toUpperCase() + w.slice(1))
+    .join(" ");
+}
+
+/**
+ * The choices of the editor's city menu: [{id, name}] from the server's list, plus `current` (a
+ * panel's city the list does not have, so editing never silently moves a panel).
+ */
+export function cityChoices(cities = [], current = "") {
+  const list = (Array.isArray(cities) ? cities : [])
+    .filter((c) => c && typeof c.id === "string" && c.id)
+    .map((c) => ({ id: c.id, name: cityName(c.id, cities) }));
+  if (current && !list.some((c) => c.id === current)) list.push({ id: current, name: cityName(current) });
+  return list;
+}
+
+/**
+ * Form values for a panel (or the defaults of a new one). With a list of `cities`, the city is
+ * the panel's own when it is simulated (no city means Seoul), else `defaultCity` if it is in the
+ * list, else the list's first; without a list it is "" (nothing to choose: the payload keeps the
+ * panel's city).
+ */
+export function panelFormValues(panel, { cities = [], defaultCity = null } = {}) {
   const source = panel?.source || { type: "simulated", feed: "air_quality" };
   const options = panel?.options || {};
+  const ids = (Array.isArray(cities) ? cities : []).map((c) => c?.id).filter(Boolean);
+  let city = "";
+  if (ids.length) {
+    if (panel && source.type !== "http") city = source.city || DEFAULT_CITY;
+    else city = defaultCity && ids.includes(defaultCity) ? defaultCity : ids[0];
+  }
   return {
     title: panel?.title || "",
     kind: panel?.kind || "timeseries",
     sourceType: source.type === "http" ? "http" : "simulated",
     feed: FEEDS.includes(source.feed) ? source.feed : "air_quality",
+    city,
     pollutant: POLLUTANTS.includes(options.pollutant) ? options.pollutant : "pm25",
     maxRows: Number.isInteger(options.max_rows) ? String(options.max_rows) : "",
     url: source.type === "http" ? source.url || "" : "",
@@ -240,9 +278,11 @@ export function panelFormValues(panel) {
 
 /**
  * The panel_create / panel_update payload of the editor's values: {payload} or {error, field}.
- * `existing` keeps options this form does not edit (e.g. districts).
+ * `existing` keeps options this form does not edit (e.g. districts). A simulated source carries
+ * `city` (values.city, checked against `cities` when a list is given; without one, the existing
+ * panel's city is kept). District and road choices belong to one city: they go when it changes.
  */
-export function panelPayload(values, existing = null) {
+export function panelPayload(values, existing = null, { cities = [] } = {}) {
   const title = String(values.title || "").trim().replace(/\s+/g, " ");
   if (!title) return { error: "Give the panel a title.", field: "title" };
   if (title.length > 80) return { error: "The title is at most 80 characters.", field: "title" };
@@ -281,6 +321,18 @@ export function panelPayload(values, existing = null) {
   } else {
     if (!FEEDS.includes(values.feed)) return { error: "Choose a city data feed.", field: "feed" };
     source = { type: "simulated", feed: values.feed };
+    const wasSimulated = existing?.source && existing.source.type !== "http";
+    const oldCity = wasSimulated ? existing.source.city || DEFAULT_CITY : null;
+    const ids = (Array.isArray(cities) ? cities : []).map((c) => c?.id).filter(Boolean);
+    const city = String(values.city || "").trim();
+    if (city) {
+      if (ids.length && !ids.includes(city) && city !== oldCity) return { error: "Choose a city.", field: "city" };
+      source.city = city;
+    } else if (ids.length) {
+      return { error: "Choose a city.", field: "city" };
+    } else if (wasSimulated && existing.source.city) {
+      source.city = existing.source.city;
+    }
     if (interval !== undefined) source.interval_s = interval;
     if (values.feed === "air_quality") options.pollutant = POLLUTANTS.includes(values.pollutant) ? values.pollutant : "pm25";
     else delete options.pollutant;
@@ -292,16 +344,19 @@ export function panelPayload(values, existing = null) {
     } else {
       delete options.max_rows;
     }
-    if (values.feed !== "air_quality") delete options.districts;
-    if (values.feed !== "traffic") delete options.roads;
+    if (values.feed !== "air_quality" || (oldCity && (source.city || DEFAULT_CITY) !== oldCity)) delete options.districts;
+    if (values.feed !== "traffic" || (oldCity && (source.city || DEFAULT_CITY) !== oldCity)) delete options.roads;
   }
   const payload = { title, kind: values.kind, source, options };
   if (existing?.id) payload.id = existing.id;
   return { payload };
 }
 
-/** One line saying where a panel's data comes from. */
-export function describeSource(panel) {
+/**
+ * One line saying where a panel's data comes from: "Simulated air quality · Lisbon · PM10", or
+ * "data.city.gov (CSV)". `cities` (the server's list) gives the city's name.
+ */
+export function describeSource(panel, cities = []) {
   const s = panel?.source || {};
   if (s.type === "http") {
     let host = s.url || "";
@@ -312,9 +367,12 @@ export function describeSource(panel) {
     }
     return `${host} (${(s.format || "json").toUpperCase()})`;
   }
-  const feed = FEED_LABELS[s.feed] || s.feed || "City data";
-  const pollutant = s.feed === "air_quality" && panel?.options?.pollutant ? ` · ${POLLUTANT_LABELS[panel.options.pollutant] || panel.options.pollutant}` : "";
-  return `${feed}${pollutant} (simulated)`;
+  const feed = FEED_LABELS[s.feed] ? FEED_LABELS[s.feed].toLowerCase() : s.feed || "city data";
+  const parts = [`Simulated ${feed}`, cityName(s.city || DEFAULT_CITY, cities)];
+  if (s.feed === "air_quality" && panel?.options?.pollutant) {
+    parts.push(POLLUTANT_LABELS[panel.options.pollutant] || panel.options.pollutant);
+  }
+  return parts.join(" · ");
 }
 
 // ---- presenters changing the stage at once -------------------------------------------------------

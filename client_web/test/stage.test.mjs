@@ -22,8 +22,18 @@ import {
   panelFormValues,
   panelPayload,
   describeSource,
+  cityName,
+  cityChoices,
   expectedVersion,
 } from "../src/stage_model.js";
+
+const CITIES = [
+  { id: "seoul", name: "Seoul", time_zone: "Asia/Seoul" },
+  { id: "lisbon", name: "Lisbon", time_zone: "Europe/Lisbon" },
+  { id: "lagos", name: "Lagos", time_zone: "Africa/Lagos" },
+  { id: "bogota", name: "Bogotá", time_zone: "America/Bogota" },
+  { id: "los_angeles", name: "Los Angeles", time_zone: "America/Los_Angeles" },
+];
 
 test("clock times are 24-hour hh:mm:ss in the given zone; bad input gives an empty string", () => {
   assert.equal(formatClock("2026-11-23T09:30:05Z", "UTC"), "09:30:05");
@@ -199,9 +209,67 @@ test("panel editor: editing keeps the id and unrelated options, round-trips the 
   assert.deepEqual(air.options, { pollutant: "pm25", districts: ["Mapo"] });
 });
 
-test("source descriptions", () => {
-  assert.equal(describeSource({ source: { type: "simulated", feed: "air_quality" }, options: { pollutant: "pm10" } }), "Air quality · PM10 (simulated)");
+test("source descriptions name the city", () => {
+  const lisbon = { source: { type: "simulated", feed: "air_quality", city: "lisbon" }, options: { pollutant: "pm10" } };
+  assert.equal(describeSource(lisbon, CITIES), "Simulated air quality · Lisbon · PM10");
+  assert.equal(describeSource({ source: { type: "simulated", feed: "traffic", city: "bogota" } }, CITIES), "Simulated traffic · Bogotá");
+  // Without the list the id is made readable; a source without city is Seoul's.
+  assert.equal(describeSource({ source: { type: "simulated", feed: "incidents", city: "los_angeles" } }), "Simulated incidents · Los Angeles");
+  assert.equal(describeSource({ source: { type: "simulated", feed: "air_quality" }, options: { pollutant: "pm10" } }), "Simulated air quality · Seoul · PM10");
   assert.equal(describeSource({ source: { type: "http", url: "https://data.seoul.go.kr/a", format: "csv" } }), "data.seoul.go.kr (CSV)");
+});
+
+test("city names and the editor's city choices", () => {
+  assert.equal(cityName("bogota", CITIES), "Bogotá");
+  assert.equal(cityName("los_angeles"), "Los Angeles");
+  assert.equal(cityName(undefined), "Seoul");
+  assert.deepEqual(cityChoices(CITIES).map((c) => c.id), ["seoul", "lisbon", "lagos", "bogota", "los_angeles"]);
+  // A panel's city the list does not have stays choosable, so editing never moves the panel.
+  assert.deepEqual(cityChoices(CITIES.slice(0, 2), "lagos").at(-1), { id: "lagos", name: "Lagos" });
+  assert.deepEqual(cityChoices(null), []);
+});
+
+test("panel editor: which city is chosen at first", () => {
+  const opts = { cities: CITIES, defaultCity: "lagos" };
+  assert.equal(panelFormValues(null, opts).city, "lagos", "a new panel: the room's city");
+  assert.equal(panelFormValues(null, { cities: CITIES, defaultCity: "atlantis" }).city, "seoul", "else the first");
+  assert.equal(panelFormValues(null, { cities: CITIES }).city, "seoul");
+  assert.equal(panelFormValues(null).city, "", "no list, no choice");
+  const lisbon = { id: "p", title: "AQ", kind: "kpi", source: { type: "simulated", feed: "air_quality", city: "lisbon" } };
+  assert.equal(panelFormValues(lisbon, opts).city, "lisbon", "editing: the panel's own city");
+  const old = { id: "p", title: "AQ", kind: "kpi", source: { type: "simulated", feed: "traffic" } };
+  assert.equal(panelFormValues(old, opts).city, "seoul", "stored before cities: Seoul");
+  const web = { id: "p", title: "Web", kind: "kpi", source: { type: "http", url: "https://x/y", format: "json" } };
+  assert.equal(panelFormValues(web, opts).city, "lagos", "an HTTP panel turned simulated: the room's city");
+});
+
+test("panel editor: the payload carries the city, checked against the list", () => {
+  const values = { ...panelFormValues(null, { cities: CITIES, defaultCity: "bogota" }), title: "PM2.5, Bogotá", feed: "air_quality" };
+  assert.deepEqual(panelPayload(values, null, { cities: CITIES }).payload, {
+    title: "PM2.5, Bogotá",
+    kind: "timeseries",
+    source: { type: "simulated", feed: "air_quality", city: "bogota" },
+    options: { pollutant: "pm25" },
+  });
+  assert.equal(panelPayload({ ...values, city: "gotham" }, null, { cities: CITIES }).field, "city");
+  assert.equal(panelPayload({ ...values, city: "" }, null, { cities: CITIES }).field, "city");
+  // Without a list (a caller that has none yet): no city for a new panel, the old one kept on edit.
+  assert.equal(panelPayload({ ...values, city: "" }).payload.source.city, undefined);
+  const panel = { id: "p9", title: "Roads", kind: "table", source: { type: "simulated", feed: "traffic", city: "lagos" }, options: { roads: ["Awolowo Road"] } };
+  assert.equal(panelFormValues(panel).city, "");
+  assert.equal(panelPayload(panelFormValues(panel), panel).payload.source.city, "lagos");
+  // A city the list no longer has is kept when the panel already had it.
+  const twoCities = { cities: CITIES.slice(0, 2) };
+  assert.equal(panelFormValues(panel, twoCities).city, "lagos");
+  assert.equal(panelPayload(panelFormValues(panel, twoCities), panel, twoCities).payload.source.city, "lagos");
+  // Same city: road choices stay; another city: they go (they name the old city's roads).
+  assert.deepEqual(panelPayload(panelFormValues(panel, { cities: CITIES }), panel, { cities: CITIES }).payload.options, { roads: ["Awolowo Road"] });
+  const moved = panelPayload({ ...panelFormValues(panel, { cities: CITIES }), city: "lisbon" }, panel, { cities: CITIES }).payload;
+  assert.deepEqual(moved.source, { type: "simulated", feed: "traffic", city: "lisbon" });
+  assert.deepEqual(moved.options, {});
+  // HTTP sources have no city.
+  const web = panelPayload({ ...values, sourceType: "http", url: "https://data.city/x.json" }, null, { cities: CITIES }).payload;
+  assert.equal(web.source.city, undefined);
 });
 
 test("expected_version: past this client's own changes in flight, never past someone else's", () => {

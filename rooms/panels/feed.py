@@ -2,12 +2,13 @@
 
 Plausible and changing, and deterministic: the city advances on a fixed grid of sample times
 (``interval_s`` apart, aligned to the epoch) and draws every random number from one
-``random.Random(seed)`` in grid order. Two feeds with the same seed, interval and start time hold the
-same values at the same grid time, however their ``step()`` calls were split.
+``random.Random`` in grid order. Two feeds of the same city with the same seed, interval and start
+time hold the same values at the same grid time, however their ``step()`` calls were split.
 
-Daily patterns use local time (``tz``, Korea Standard Time by default, matching the district names):
-NO2 and particles rise with the morning and evening rush, ozone peaks in the afternoon, roads slow
-down at rush hour and near traffic collisions, and incidents open, get a crew dispatched and resolve.
+Which city it plays comes from :mod:`rooms.panels.cities` (Seoul unless told): its districts and
+roads, and its time zone, so daily patterns follow local time there, daylight saving included: NO2
+and particles rise with the morning and evening rush, ozone peaks in the afternoon, roads slow down
+at rush hour and near traffic collisions, and incidents open, get a crew dispatched and resolve.
 """
 
 from __future__ import annotations
@@ -17,26 +18,18 @@ import random
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from ..meeting import iso_utc
+from .cities import CITIES, DEFAULT_CITY, City, get_city
 from .spec import FEEDS, PanelData, PanelError
 
 __all__ = ["CityFeed", "DISTRICTS", "ROADS", "POLLUTANTS", "INCIDENT_TYPES", "DEFAULT_KIND"]
 
-KST = timezone(timedelta(hours=9), "KST")
-
-# name: (PM2.5 base µg/m³, NO2 base µg/m³)
-DISTRICTS: dict[str, tuple[float, float]] = {
-    "Jongno": (22.0, 48.0),
-    "Jung": (24.0, 52.0),
-    "Yongsan": (21.0, 44.0),
-    "Mapo": (19.0, 40.0),
-    "Seongdong": (23.0, 46.0),
-    "Yeongdeungpo": (26.0, 55.0),
-    "Gangnam": (25.0, 58.0),
-    "Songpa": (20.0, 42.0),
-}
+# The default city's districts and roads, as this module has always exported them:
+# district: (PM2.5 base µg/m³, NO2 base µg/m³); road: (free-flow km/h, district, rush-hour depth 0..1)
+DISTRICTS = CITIES[DEFAULT_CITY].districts
+ROADS = CITIES[DEFAULT_CITY].roads
 
 # key: (label, unit, good up to, moderate up to, hard maximum)
 POLLUTANTS: dict[str, tuple[str, str, float, float, float]] = {
@@ -46,19 +39,7 @@ POLLUTANTS: dict[str, tuple[str, str, float, float, float]] = {
     "o3": ("O3", "µg/m³", 60.0, 120.0, 400.0),
 }
 
-# name: (free-flow km/h, district, rush-hour depth 0..1)
-ROADS: dict[str, tuple[float, str, float]] = {
-    "Olympic-daero": (80.0, "Yeongdeungpo", 0.55),
-    "Gangbyeon-bukro": (70.0, "Seongdong", 0.6),
-    "Naebu Expressway": (70.0, "Jongno", 0.55),
-    "Teheran-ro": (40.0, "Gangnam", 0.5),
-    "Gangnam-daero": (40.0, "Gangnam", 0.55),
-    "Sejong-daero": (35.0, "Jung", 0.45),
-    "Mapo-daero": (40.0, "Mapo", 0.45),
-    "Songpa-daero": (45.0, "Songpa", 0.5),
-}
-
-# type: (relative frequency, mean minutes from dispatch to resolution)
+# type: (relative frequency, mean minutes from dispatch to resolution); a city may change the frequencies
 INCIDENT_TYPES: dict[str, tuple[float, float]] = {
     "traffic collision": (5.0, 25.0),
     "water main break": (1.5, 90.0),
@@ -97,10 +78,10 @@ def _bump(hour: float, center: float, width: float) -> float:
     return math.exp(-(d * d) / (2.0 * width * width))
 
 
-def _rush(t_local: datetime) -> float:
-    """0 at night, about 1 at the morning and evening rush; weekends are lighter."""
+def _rush(t_local: datetime, peaks: tuple[float, float] = (8.3, 18.4)) -> float:
+    """0 at night, about 1 at the morning and evening rush (``peaks``, local hours); weekends are lighter."""
     h = t_local.hour + t_local.minute / 60.0 + t_local.second / 3600.0
-    r = _bump(h, 8.3, 1.2) + 0.9 * _bump(h, 18.4, 1.6)
+    r = _bump(h, peaks[0], 1.2) + 0.9 * _bump(h, peaks[1], 1.6)
     if t_local.weekday() >= 5:
         r *= 0.4
     return min(r, 1.0)
@@ -136,7 +117,16 @@ class Incident:
 
 
 class CityFeed:
-    """The simulated city. ``snapshot(feed_name)`` advances to ``clock()`` and returns PanelData."""
+    """The simulated city. ``snapshot(feed_name)`` advances to ``clock()`` and returns PanelData.
+
+    ``city`` is a :class:`~rooms.panels.cities.City` or its id (default Seoul); ``tz`` overrides the
+    city's time zone. The random stream comes from ``seed`` and the city: the default city uses the
+    plain seed (as every feed did before there were cities), another city ``"<id>/<seed>"``, so two
+    cities with the same seed do not move in lockstep.
+
+    :meth:`for_city` gives the feed of another city in the same simulated world (same seed, clock,
+    interval and window), made once and shared, so that every panel of a city sees the same values.
+    """
 
     feeds = FEEDS
 
@@ -145,32 +135,48 @@ class CityFeed:
         seed: int = 0,
         clock: Callable[[], datetime] | None = None,
         *,
+        city: str | City = DEFAULT_CITY,
         interval_s: float = 5.0,
         window: int = 60,
-        tz: tzinfo = KST,
+        tz: tzinfo | None = None,
         max_catchup: int = 500,
     ) -> None:
         if not (0.1 <= interval_s <= 3600) or not (2 <= window <= 10_000):
             raise ValueError("interval_s must be 0.1..3600 and window 2..10000")
-        self._rng = random.Random(seed)
+        try:
+            self.city = get_city(city)
+        except KeyError:
+            raise ValueError(f"unknown city {city!r}; built in: {', '.join(CITIES)}") from None
+        unknown = set(self.city.incident_weights) - set(INCIDENT_TYPES)
+        if unknown:
+            raise ValueError(f"{self.city.id}: unknown incident types {', '.join(sorted(unknown))}")
+        self.districts = self.city.districts
+        self.roads = self.city.roads
+        self._incident_types = {
+            kind: (self.city.incident_weights.get(kind, weight), minutes)
+            for kind, (weight, minutes) in INCIDENT_TYPES.items()
+        }
+        self.seed = seed
+        self._rng = random.Random(seed if self.city.id == DEFAULT_CITY else f"{self.city.id}/{seed}")
         self._clock = clock or _utcnow
         self.interval_s = float(interval_s)
         self.window = int(window)
-        self.tz = tz
+        self.tz = tz if tz is not None else self.city.tz
         self.max_catchup = int(max_catchup)
+        self._family: dict[str, CityFeed] = {self.city.id: self}
 
         self._times: deque[datetime] = deque(maxlen=window)
         self._aq: dict[str, dict[str, deque[float]]] = {
-            d: {p: deque(maxlen=window) for p in POLLUTANTS} for d in DISTRICTS
+            d: {p: deque(maxlen=window) for p in POLLUTANTS} for d in self.districts
         }
-        self._speed: dict[str, deque[float]] = {r: deque(maxlen=window) for r in ROADS}
+        self._speed: dict[str, deque[float]] = {r: deque(maxlen=window) for r in self.roads}
         self._counts: dict[str, deque[int]] = {s: deque(maxlen=window) for s in ("open", "dispatched")}
 
         self._regional = 0.0  # shared haze level (log scale), slow random walk
         self._dust = 0.0  # coarse dust episode, adds to PM10
-        self._spikes = {d: 0.0 for d in DISTRICTS}
-        self._district_noise = {d: 0.0 for d in DISTRICTS}
-        self._road_noise = {r: 0.0 for r in ROADS}
+        self._spikes = {d: 0.0 for d in self.districts}
+        self._district_noise = {d: 0.0 for d in self.districts}
+        self._road_noise = {r: 0.0 for r in self.roads}
         self._incidents: dict[str, Incident] = {}
         self._next_incident = 1001
         self._resolved_log: deque[datetime] = deque()
@@ -182,6 +188,27 @@ class CityFeed:
         self._last: datetime | None = None
         self._sample(first, initial=True)
         self.step(last_grid)
+
+    def for_city(self, city: str | City | None) -> "CityFeed":
+        """The feed of ``city`` (an id; None means the default city) in this feed's world: this
+        feed for its own city, else a sibling with the same seed, clock, interval, window and
+        catch-up limit, made on first use and then shared by every feed of the family.
+
+        Raises :class:`~rooms.panels.spec.PanelError` for an unknown city."""
+        city_id = city.id if isinstance(city, City) else (DEFAULT_CITY if city is None else city)
+        feed = self._family.get(city_id)
+        if feed is None:
+            if city_id not in CITIES:
+                raise PanelError(f"unknown city {city_id!r}")
+            feed = CityFeed(self.seed, self._clock, city=city_id, interval_s=self.interval_s,
+                            window=self.window, max_catchup=self.max_catchup)
+            feed._family = self._family
+            self._family[city_id] = feed
+        return feed
+
+    def local_time(self, t: datetime) -> datetime:
+        """``t`` (naive means UTC) on the city's clock."""
+        return self._to_utc(t).astimezone(self.tz)
 
     # ---------------------------------------------------------------------------------------
     # Simulation
@@ -218,8 +245,8 @@ class CityFeed:
     def _sample(self, t: datetime, initial: bool = False) -> None:
         rng = self._rng
         dt = self.interval_s
-        local = t.astimezone(self.tz)
-        rush = _rush(local)
+        local = self.local_time(t)
+        rush = _rush(local, self.city.rush_hours)
         activity = _activity(local)
         hour = local.hour + local.minute / 60.0
 
@@ -234,13 +261,14 @@ class CityFeed:
 
         # --- air quality
         self._regional = max(-0.7, min(0.9, 0.998 * self._regional + rng.gauss(0.0, 0.012 * math.sqrt(dt / 10))))
-        if self._dust <= 0.5 and rng.random() < dt / (6 * 3600):
-            self._dust = rng.uniform(40.0, 120.0)  # a yellow-dust episode begins
+        if self._dust <= 0.5 and rng.random() < dt / (self.city.dust_every_h * 3600):
+            self._dust = rng.uniform(40.0, 120.0)  # a dust episode begins (yellow dust, Harmattan...)
         else:
             self._dust *= math.exp(-dt / 5400)
         haze = math.exp(self._regional)
         sun = _bump(hour, 15.0, 3.0)
-        for d, (pm_base, no2_base) in DISTRICTS.items():
+        ozone = self.city.ozone
+        for d, (pm_base, no2_base) in self.districts.items():
             if rng.random() < dt / (3 * 3600):  # a local burst: fire, construction, bus depot
                 self._spikes[d] += rng.uniform(20.0, 60.0)
             else:
@@ -249,7 +277,7 @@ class CityFeed:
             no2 = no2_base * (0.35 + 0.95 * rush + 0.2 * activity) * (1 + n) + rng.gauss(0.0, 2.5)
             pm25 = pm_base * (0.6 + 0.4 * rush + 0.2 * activity) * haze * (1 + n) + self._spikes[d] + rng.gauss(0.0, 1.5)
             pm10 = pm25 * rng.uniform(1.5, 1.9) + self._dust + rng.gauss(0.0, 3.0)
-            o3 = (15.0 + 95.0 * sun * (0.8 + 0.4 * haze / 2)) * (1 - 0.25 * rush) + rng.gauss(0.0, 4.0)
+            o3 = (15.0 + 95.0 * ozone * sun * (0.8 + 0.4 * haze / 2)) * (1 - 0.25 * rush) + rng.gauss(0.0, 4.0)
             for key, value in (("pm25", pm25), ("pm10", pm10), ("no2", no2), ("o3", o3)):
                 self._aq[d][key].append(round(min(max(value, 1.0), POLLUTANTS[key][4]), 1))
 
@@ -258,7 +286,7 @@ class CityFeed:
         for inc in self._incidents.values():
             if inc.status != "resolved" and inc.type in ("traffic collision", "traffic signal failure", "street flooding"):
                 blocked[inc.district] = blocked.get(inc.district, 0) + 1
-        for road, (free, district, depth) in ROADS.items():
+        for road, (free, district, depth) in self.roads.items():
             n = self._road_noise[road] = 0.85 * self._road_noise[road] + rng.gauss(0.0, 0.04)
             speed = free * (1 - depth * rush) * (1 + n) * (0.6 ** blocked.get(district, 0))
             self._speed[road].append(round(min(max(speed, 3.0), free * 1.15), 1))
@@ -270,13 +298,13 @@ class CityFeed:
         self._last = t
 
     def _open_incident(self, t: datetime, rng: random.Random) -> None:
-        types = list(INCIDENT_TYPES)
-        kind = rng.choices(types, weights=[INCIDENT_TYPES[k][0] for k in types])[0]
-        district = rng.choice(list(DISTRICTS))
+        types = list(self._incident_types)
+        kind = rng.choices(types, weights=[self._incident_types[k][0] for k in types])[0]
+        district = rng.choice(list(self.districts))
         severity = rng.choices(SEVERITIES, weights=(5, 3, 1))[0]
         inc_id = f"INC-{self._next_incident}"
         self._next_incident += 1
-        mean = INCIDENT_TYPES[kind][1] * 60.0 * (0.7 + 0.3 * SEVERITIES.index(severity))
+        mean = self._incident_types[kind][1] * 60.0 * (0.7 + 0.3 * SEVERITIES.index(severity))
         self._incidents[inc_id] = Incident(inc_id, kind, district, severity, "open", t, t, mean)
 
     def _step_incidents(self, t: datetime, rng: random.Random, activity: float) -> None:
@@ -342,7 +370,7 @@ class CityFeed:
         return "good" if value <= good else "moderate" if value <= moderate else "bad"
 
     @staticmethod
-    def _pick(options: dict[str, Any], key: str, allowed: dict[str, Any]) -> list[str]:
+    def _pick(options: dict[str, Any], key: str, allowed: Mapping[str, Any]) -> list[str]:
         wanted = options.get(key)
         if not wanted:
             return list(allowed)
@@ -355,7 +383,7 @@ class CityFeed:
         pollutant = options.get("pollutant", "pm25")
         if pollutant not in POLLUTANTS:
             raise PanelError(f"options.pollutant must be one of {', '.join(POLLUTANTS)}")
-        districts = self._pick(options, "districts", DISTRICTS)
+        districts = self._pick(options, "districts", self.districts)
         return {
             "t": self._t(),
             "series": {d: list(self._aq[d][pollutant]) for d in districts},
@@ -366,7 +394,7 @@ class CityFeed:
     def _city_average(self, pollutant: str) -> list[float]:
         n = len(self._times)
         return [
-            round(sum(self._aq[d][pollutant][i] for d in DISTRICTS) / len(DISTRICTS), 1) for i in range(n)
+            round(sum(self._aq[d][pollutant][i] for d in self.districts) / len(self.districts), 1) for i in range(n)
         ]
 
     def _air_quality_kpi(self, options: dict[str, Any]) -> PanelData:
@@ -387,7 +415,7 @@ class CityFeed:
     def _air_quality_table(self, options: dict[str, Any]) -> PanelData:
         columns = ["District"] + [f"{POLLUTANTS[p][0]} ({POLLUTANTS[p][1]})" for p in POLLUTANTS] + ["Status"]
         rows = []
-        for d in self._pick(options, "districts", DISTRICTS):
+        for d in self._pick(options, "districts", self.districts):
             values = [self._aq[d][p][-1] for p in POLLUTANTS]
             statuses = [self._status(v, POLLUTANTS[p][2], POLLUTANTS[p][3]) for p, v in zip(POLLUTANTS, values)]
             worst = max(statuses, key=("good", "moderate", "bad").index)
@@ -396,19 +424,19 @@ class CityFeed:
 
     # traffic
     def _traffic_timeseries(self, options: dict[str, Any]) -> PanelData:
-        roads = self._pick(options, "roads", ROADS)
+        roads = self._pick(options, "roads", self.roads)
         return {"t": self._t(), "series": {r: list(self._speed[r]) for r in roads}, "unit": "km/h"}
 
     def _road_status(self, road: str) -> str:
-        return self._status(self._speed[road][-1] / ROADS[road][0], 0.7, 0.4, higher_is_better=True)
+        return self._status(self._speed[road][-1] / self.roads[road][0], 0.7, 0.4, higher_is_better=True)
 
     def _traffic_kpi(self, options: dict[str, Any]) -> PanelData:
-        roads = self._pick(options, "roads", ROADS)
+        roads = self._pick(options, "roads", self.roads)
         n = len(self._times)
         avg = [round(sum(self._speed[r][i] for r in roads) / len(roads), 1) for i in range(n)]
-        free_avg = sum(ROADS[r][0] for r in roads) / len(roads)
+        free_avg = sum(self.roads[r][0] for r in roads) / len(roads)
         congested = [r for r in roads if self._road_status(r) == "bad"]
-        slowest = min(roads, key=lambda r: self._speed[r][-1] / ROADS[r][0])
+        slowest = min(roads, key=lambda r: self._speed[r][-1] / self.roads[r][0])
         return {
             "tiles": [
                 {
@@ -437,8 +465,8 @@ class CityFeed:
 
     def _traffic_table(self, options: dict[str, Any]) -> PanelData:
         rows = [
-            [r, ROADS[r][1], self._speed[r][-1], ROADS[r][0], self._road_status(r)]
-            for r in self._pick(options, "roads", ROADS)
+            [r, self.roads[r][1], self._speed[r][-1], self.roads[r][0], self._road_status(r)]
+            for r in self._pick(options, "roads", self.roads)
         ]
         return {"columns": ["Road", "District", "Speed (km/h)", "Free flow (km/h)", "Status"], "rows": rows}
 

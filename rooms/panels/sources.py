@@ -1,6 +1,6 @@
 """Where panel data comes from, and the poller that keeps shown panels fresh.
 
-- :class:`SimulatedSource` reads the :class:`~rooms.panels.feed.CityFeed`.
+- :class:`SimulatedSource` reads the :class:`~rooms.panels.feed.CityFeed` of the panel's city.
 - :func:`parse_json` and :func:`parse_csv` turn what an HTTP source fetched into PanelData for the
   panel's kind. The fetching itself (``HttpSource``, with the :class:`~rooms.panels.urlpolicy.UrlPolicy`
   checks against SSRF) is network code and lives in ``server/panel_http.py``; :func:`make_source`
@@ -230,13 +230,16 @@ def parse_csv(text: str, kind: str) -> PanelData:
 
 def make_source(spec: PanelSpec, feed: CityFeed | None = None,
                 http_source: Callable[[PanelSpec], DataSource] | None = None) -> DataSource:
-    """The DataSource a :class:`PanelSpec` describes. HTTP sources come from ``http_source``, which
-    the server provides (``server.panel_http``): this package does no networking."""
+    """The DataSource a :class:`PanelSpec` describes. A simulated source reads the feed of the
+    panel's city (``feed.for_city``: ``feed`` itself if it plays that city, else its shared sibling).
+    HTTP sources come from ``http_source``, which the server provides (``server.panel_http``): this
+    package does no networking."""
     src = spec.source
     if src["type"] == "simulated":
         if feed is None:
             raise PanelError("a simulated panel needs a CityFeed")
-        return SimulatedSource(feed, src["feed"], spec.kind, interval_s=spec.interval_s, options=spec.options)
+        return SimulatedSource(feed.for_city(src.get("city")), src["feed"], spec.kind,
+                               interval_s=spec.interval_s, options=spec.options)
     if http_source is None:
         raise PanelError("HTTP panels are not available here")
     return http_source(spec)
@@ -306,6 +309,7 @@ class PanelRunner:
 
     @property
     def feed(self) -> CityFeed:
+        """The simulated world's feed; each panel reads its own city's (``CityFeed.for_city``)."""
         if self._feed is None:
             self._feed = CityFeed()
         return self._feed

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import DomainError
+from .cities import CITIES, DEFAULT_CITY
 
 __all__ = [
     "FEEDS",
@@ -83,13 +84,17 @@ def validate_source(source: Any) -> dict[str, Any]:
         raise PanelError("source must be an object")
     typ = source.get("type")
     if typ == "simulated":
-        extra = set(source) - {"type", "feed", "interval_s"}
+        extra = set(source) - {"type", "feed", "city", "interval_s"}
         if extra:
             raise PanelError(f"unknown source fields: {', '.join(sorted(extra))}")
         feed = source.get("feed")
         if feed not in FEEDS:
             raise PanelError(f"source.feed must be one of {', '.join(FEEDS)}")
-        out: dict[str, Any] = {"type": "simulated", "feed": feed}
+        city = source.get("city", DEFAULT_CITY)  # sources stored before cities existed are Seoul's
+        if not isinstance(city, str) or city not in CITIES:
+            shown = repr(city)[:40]
+            raise PanelError(f"source.city {shown} is not a built-in city; choose one of {', '.join(CITIES)}")
+        out: dict[str, Any] = {"type": "simulated", "feed": feed, "city": city}
         if "interval_s" in source:
             out["interval_s"] = _check_interval(source["interval_s"])
         return out

@@ -297,6 +297,28 @@ def test_stage_fits_a_phone_and_a_laptop(server, new_page):
     lap_stage = host.locator(STAGE).bounding_box()
     lap_gallery = host.locator(".stage-layout > .stage").bounding_box()
     assert lap_stage["width"] > 2 * lap_gallery["width"]
+
+    # Eight districts: the laptop shows every line; the phone the four highest at first, and its
+    # legend lists the other four, switched off, to turn on with the keyboard.
+    legend = f'[data-panel-id="{chart_id}"] [data-testid="panel-legend"]'
+    lap_chart = host.evaluate(CHART_JS)
+    assert len(lap_chart["datasets"]) == 8 and lap_chart["visible"] == [d["label"] for d in lap_chart["datasets"]]
+    assert host.locator(f'{legend} button[aria-pressed="true"]').count() == 8
+    assert host.is_hidden(f'{legend} [data-testid="panel-legend-note"]')
+    phone_chart = phone.evaluate(CHART_JS)
+    assert len(phone_chart["datasets"]) == 8 and len(phone_chart["visible"]) == 4
+    assert phone.locator(f'{legend} button[aria-pressed="true"]').count() == 4
+    assert phone.inner_text(f'{legend} [data-testid="panel-legend-note"]') == "4 of 8 shown"
+    off = phone.locator(f'{legend} button[aria-pressed="false"]').first
+    name = off.get_attribute("data-series")
+    off.focus()
+    phone.keyboard.press("Space")
+    phone.wait_for_function(f"(n) => ({CHART_JS})().visible.includes(n)", arg=name, timeout=5_000)
+    assert phone.get_attribute(f'{legend} [data-series="{name}"]', "aria-pressed") == "true"
+    assert phone.evaluate("document.activeElement.dataset.series") == name
+    phone.keyboard.press("Enter")
+    phone.wait_for_function(f"(n) => !({CHART_JS})().visible.includes(n)", arg=name, timeout=5_000)
+    assert len(phone.evaluate(CHART_JS)["visible"]) == 4
     assert lap_gallery["x"] >= lap_stage["x"] + lap_stage["width"] - 0.5
 
     # Screenshots for the docs, without passing toasts or a focus ring.
