@@ -19,6 +19,7 @@ from .db import Database
 from .errors import RoomNotFound, TokenError, ValidationError
 from .grants import Role
 from .meeting import RemovedFromMeeting
+from .panels.cities import CITIES
 from .models import (
     LABEL_MAX,
     NAME_MAX,
@@ -44,7 +45,6 @@ _UNSET = object()
 RESUME_WINDOW = timedelta(minutes=15)
 _RESUME_CONTEXT = b"sitroom-resume-v1:"  # a resume key's MAC can never be an invite token's
 RESUME_KEY_MAX = 128
-CITIES = ("seoul", "lisbon", "lagos", "bogota", "los_angeles")  # PLACEHOLDER until rooms.panels.cities lands
 
 
 @dataclass(frozen=True, slots=True)

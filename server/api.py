@@ -13,6 +13,7 @@ from aiohttp import web
 
 from rooms.errors import DomainError
 from rooms.meeting import room_object
+from rooms.panels import city_list
 
 from . import validate
 from .config import Config
@@ -123,6 +124,11 @@ async def get_room(request: web.Request) -> web.Response:
     return web.json_response({"room": room_view(room), "role": str(claims.role)})
 
 
+async def cities(request: web.Request) -> web.Response:
+    """The built-in cities of simulated panels (the start page's and the panel editor's choice)."""
+    return web.json_response({"cities": city_list()})
+
+
 async def resolve_code(request: web.Request) -> web.Response:
     """A typed room code -> the room and its participant link (the start page's join box)."""
     hub = _hub(request)
@@ -175,6 +181,7 @@ def setup_routes(app: web.Application, config: Config) -> None:
     app.router.add_post("/api/rooms", create_room)
     app.router.add_get("/api/rooms/{room_id}", get_room)
     app.router.add_get("/api/codes/{code}", resolve_code)
+    app.router.add_get("/api/cities", cities)
     app.router.add_get("/api/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     dist.mkdir(parents=True, exist_ok=True)

@@ -123,3 +123,10 @@ def test_create_a_room_with_city_and_time_then_join_by_its_code(sitroom_server):
                 {"title": "x", "starts_at": "2027-01-15T09:00:00Z", "duration_minutes": 2}):
         status, error = _request(sitroom_server, "POST", "/api/rooms", bad)
         assert (status, error["error"]["code"]) == (400, "bad_request"), bad
+
+
+def test_the_cities_a_room_can_have(sitroom_server):
+    status, body = _request(sitroom_server, "GET", "/api/cities")
+    assert status == 200
+    assert [c["id"] for c in body["cities"]] == ["seoul", "lisbon", "lagos", "bogota", "los_angeles"]
+    assert {c["time_zone"] for c in body["cities"]} >= {"Asia/Seoul", "Europe/Lisbon", "America/Los_Angeles"}

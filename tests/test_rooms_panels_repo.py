@@ -210,10 +210,12 @@ async def test_0002_upgrades_existing_data_and_downgrades_cleanly(db):
         await connection.execute(text("INSERT INTO participants (id, room_id, invite_id, name, role, joined_at) "
                                       "VALUES ('p_old', 'old', 'i_old', 'Ana', 'participant', :t)"), {"t": now})
     await db.upgrade()
-    assert await db.current_revision() == "0002"
+    assert await db.current_revision() == "0003"
     async with db.session() as session:
         room = await session.get(Room, "old")
         assert (room.locked, room.allow_self_unmute, room.ended_at) == (True, True, None)
+        assert (room.city, room.starts_at, room.ends_at) == (None, None, None)  # 0003
+        assert (await session.execute(text("SELECT code FROM invites"))).scalar_one() is None
         assert (await session.execute(text("SELECT removed FROM participants"))).scalar_one() in (False, 0)
     async with db.engine.begin() as connection:
         await connection.run_sync(_downgrade, db.url, "0001")
@@ -227,5 +229,6 @@ async def test_0002_upgrades_existing_data_and_downgrades_cleanly(db):
     assert not tables & {"chat_messages", "timeline_events", "panels", "documents"}
     assert "allow_self_unmute" not in columns and "ended_at" not in columns
     assert counts == [1, 1, 1]  # no cascade on the way down
+    assert "city" not in columns
     await db.upgrade()
-    assert await db.current_revision() == "0002"
+    assert await db.current_revision() == "0003"
