@@ -3,7 +3,7 @@
 // participant sees when a host acts on them (muted, removed, the meeting ended).
 // Attached to a Meeting by meeting.js: attachCollab(meeting) after render().
 import { h, toast } from "./dom.js";
-import { icon } from "./ui.js";
+import { icon } from "./icons.js";
 import { ChatPanel } from "./chat.js";
 import { PeoplePanel, MANAGERS } from "./people.js";
 import { HostPanel } from "./moderation.js";

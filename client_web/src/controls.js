@@ -1,7 +1,7 @@
 // The meeting's control bar: microphone, camera, screen share, raise hand, reactions, chat, people,
 // host tools, Leave; keyboard shortcuts. On a phone the less used buttons move to a "More" sheet.
 import { h } from "./dom.js";
-import { icon } from "./ui.js";
+import { icon } from "./icons.js";
 
 /**
  * A microphone or camera toggle. Its accessible name stays fixed ("Mute microphone", "Turn camera

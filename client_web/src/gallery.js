@@ -3,7 +3,7 @@
 // Only tiles on the current page are in the document, and only a few remote videos are decoded at
 // once on a phone: the others show the participant's initials (their <video> has no srcObject).
 import { h, initials, hueFor } from "./dom.js";
-import { icon } from "./ui.js";
+import { icon } from "./icons.js";
 import { videoKey } from "./media.js";
 
 const GAP = 8;

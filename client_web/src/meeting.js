@@ -1,7 +1,8 @@
 // The meeting: one Socket.IO session, the publish and subscribe connections, the gallery and the
 // controls. Follows docs/protocol.md; reconnects by joining again on a fresh connection.
 import { Connection } from "./connection.js";
-import { h, icon, toast, showNotice } from "./dom.js";
+import { h, toast, showNotice } from "./dom.js";
+import { icon } from "./icons.js";
 import { Gallery } from "./gallery.js";
 import { createControls } from "./controls.js";
 import {

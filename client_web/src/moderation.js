@@ -1,7 +1,8 @@
 // The host's meeting tools: lock, lobby, self-unmute, mute all, end the meeting for all, invite
 // links, and the meeting record (timeline). Shown to hosts and staff; the host-only parts to hosts.
 import { h, toast, copyText } from "./dom.js";
-import { icon, confirmDialog, shortTime } from "./ui.js";
+import { icon } from "./icons.js";
+import { confirmDialog, shortTime } from "./ui.js";
 
 const TIMELINE_TEXT = {
   join: "joined", leave: "left", mute: "muted", mute_all: "muted everyone", allow_unmute: "allowed to unmute",

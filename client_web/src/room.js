@@ -1,6 +1,7 @@
 // The meeting page (/r/{room_id}?t=TOKEN): room check, pre-join, meeting, and the screens after it.
 import { getRoom } from "./api.js";
-import { h, icon, showNotice } from "./dom.js";
+import { h, showNotice } from "./dom.js";
+import { icon } from "./icons.js";
 import { showPrejoin } from "./prejoin.js";
 import { Meeting } from "./meeting.js";
 import { captureMedia } from "./media.js";
