@@ -5,9 +5,8 @@ import { h, toast, showNotice } from "./dom.js";
 import { icon } from "./icons.js";
 import { Gallery } from "./gallery.js";
 import { createControls } from "./controls.js";
+import { Publisher, Subscriber, pausedVideos, videoKey } from "./media.js";
 import {
-  Publisher,
-  Subscriber,
   LevelMeter,
   stopStream,
   listDevices,
@@ -15,9 +14,7 @@ import {
   rememberDevice,
   canChooseSpeaker,
   captureTrack,
-  pausedVideos,
-  videoKey,
-} from "./media.js";
+} from "./capture.js";
 import { attachStage } from "./stage.js";
 import { attachCollab, collabControls } from "./collab.js";
 import { deviceId } from "./ui.js";

@@ -9,7 +9,7 @@ import {
   rememberedDevice,
   rememberDevice,
   canChooseSpeaker,
-} from "./media.js";
+} from "./capture.js";
 
 const NAME_KEY = "sitroom.name";
 const ORG_KEY = "sitroom.organisation";

@@ -4,7 +4,7 @@ import { h, showNotice } from "./dom.js";
 import { icon } from "./icons.js";
 import { showPrejoin } from "./prejoin.js";
 import { Meeting } from "./meeting.js";
-import { captureMedia } from "./media.js";
+import { captureMedia } from "./capture.js";
 
 const LOAD_ERRORS = {
   // The meeting ended for this participant (collab.js / meeting.js `end`).
