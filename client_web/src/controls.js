@@ -1,6 +1,6 @@
 // The meeting's control bar: microphone, camera, screen share, raise hand, reactions, chat, people,
 // host tools, Leave; keyboard shortcuts. On a phone the less used buttons move to a "More" sheet.
-import { h } from "./dom.js";
+import { h, isTyping } from "./dom.js";
 import { icon } from "./icons.js";
 
 /**
@@ -299,8 +299,7 @@ function shortcuts(b, closePopovers, { canPublish, onToggleMic, onToggleCamera }
   return (event) => {
     if (event.key === "Escape") closePopovers();
     if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
-    const target = event.target;
-    if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) return;
+    if (isTyping(event.target)) return;
     const key = event.key.toLowerCase();
     if (key === "m" && !b.micBtn.disabled && canPublish) {
       event.preventDefault();

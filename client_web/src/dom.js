@@ -28,6 +28,11 @@ export function h(tag, props = {}, ...children) {
   return el;
 }
 
+/** Whether keys pressed in `target` are typing (an input, a text area, a select, editable text). */
+export function isTyping(target) {
+  return Boolean(target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName)));
+}
+
 /** Initials for an avatar: "Ana Maria Silva" -> "AS", "lisbon" -> "L". */
 export function initials(name) {
   const words = String(name || "").trim().split(/\s+/).filter(Boolean);
