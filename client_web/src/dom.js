@@ -77,6 +77,19 @@ export function toast(message, kind = "info", timeoutMs = kind === "error" ? 700
   return el;
 }
 
+/** A toast with one action button; stays until acted on or dismissed (or timeoutMs). */
+export function actionToast(message, label, onAction, { kind = "info", timeoutMs = 15000, testid } = {}) {
+  const el = toast(message, kind, timeoutMs);
+  const btn = h("button", { type: "button", class: "toast-action", text: label });
+  if (testid) btn.dataset.testid = testid;
+  btn.addEventListener("click", () => {
+    el.remove();
+    onAction();
+  });
+  el.insertBefore(btn, el.lastChild);
+  return el;
+}
+
 /** Replace the main region with a centred notice card (errors, "You left", ...). */
 export function showNotice(root, { title, message, iconName = "alert", actions = [], tone = "" }) {
   const card = h(
