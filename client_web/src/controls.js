@@ -167,7 +167,7 @@ function barButtons(c, { onToggleMic, onToggleCamera, onLeave, canPublish }) {
   return b;
 }
 
-/** Share, Raise, React, Chat, People, Host and More, and the participant count's click. */
+/** The collaboration buttons: Share, Raise, React, Chat, People, Host tools and (on a phone) More. */
 function collabButtons(c, canPublish) {
   const shareBtn = controlButton("share-button", "screen", "Share", "Share your screen", "share-screen");
   shareBtn.hidden = !c.canShare || !canPublish;
