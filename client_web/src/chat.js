@@ -1,7 +1,8 @@
 // The chat panel: history from the join ack, live `chat_message` events, `chat_send`.
 // Message text is only ever set with textContent (docs/protocol.md: ChatMessage.text is plain text).
 import { h } from "./dom.js";
-import { icon, shortTime } from "./ui.js";
+import { icon } from "./icons.js";
+import { shortTime } from "./ui.js";
 
 const MAX_MESSAGES = 500;
 const TEXT_MAX = 2000;

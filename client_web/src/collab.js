@@ -1,12 +1,13 @@
 // Everything people do together in a meeting besides sending media: the side panel (chat, people,
 // host tools), raised hands, reactions, screen sharing, the active speaker, the lobby, and what a
-// participant sees when a host acts on them (muted, removed, the meeting ended).
+// participant sees when a host acts on them (muted: self_moderation.js; removed, the meeting ended).
 // Attached to a Meeting by meeting.js: attachCollab(meeting) after render().
-import { h, toast } from "./dom.js";
-import { icon } from "./ui.js";
+import { h, toast, actionToast } from "./dom.js";
+import { icon } from "./icons.js";
 import { ChatPanel } from "./chat.js";
 import { PeoplePanel, MANAGERS } from "./people.js";
 import { HostPanel } from "./moderation.js";
+import { SelfModeration } from "./self_moderation.js";
 
 export const REACTIONS = ["👍", "👏", "❤️", "😂", "😮", "🎉", "🙏", "👎"];
 
@@ -28,19 +29,6 @@ export function collabControls(meeting) {
   };
 }
 
-/** A toast with one action button; stays until acted on or dismissed (or timeoutMs). */
-export function actionToast(message, label, onAction, { kind = "info", timeoutMs = 15000, testid } = {}) {
-  const el = toast(message, kind, timeoutMs);
-  const btn = h("button", { type: "button", class: "toast-action", text: label });
-  if (testid) btn.dataset.testid = testid;
-  btn.addEventListener("click", () => {
-    el.remove();
-    onAction();
-  });
-  el.insertBefore(btn, el.lastChild);
-  return el;
-}
-
 export class Collab {
   constructor(meeting) {
     this.meeting = meeting;
@@ -48,7 +36,6 @@ export class Collab {
     this.hands = [];
     this.lobby = [];
     this.settings = { locked: false, lobby_enabled: false, allow_self_unmute: true, ended: false };
-    this.forced = { audio: false, video: false }; // muted by a host and not yet allowed back
     this.screen = null; // {stream, track} while sharing
     this.unlisten = [];
     const request = (event, payload) => this.request(event, payload);
@@ -65,6 +52,7 @@ export class Collab {
     };
     this.people = new PeoplePanel(ctx);
     this.host = new HostPanel(ctx);
+    this.moderated = new SelfModeration({ meeting: this.meeting, request, settings: () => this.settings });
   }
 
   get role() {
@@ -207,7 +195,7 @@ export class Collab {
     this.setSettings(ack.settings);
     this.setHands(ack.hands);
     this.setLobby(Array.isArray(ack.lobby) ? ack.lobby : [], { announce: true, initial: true });
-    this.forced = { audio: false, video: false };
+    this.moderated.reset();
     this.renderRole();
     if (this.screen) this.meeting.gallery.setSelfPresenting({ onStop: () => this.stopShare() });
   }
@@ -302,65 +290,18 @@ export class Collab {
     setTimeout(() => el.remove(), 3500);
   }
 
-  // ---- moderation: this participant's side -----------------------------------------------------
+  // ---- moderation: this participant's side (self_moderation.js) -------------------------------
 
   onModerated(d) {
-    if (!d || (d.kind !== "audio" && d.kind !== "video")) return;
-    const by = d.by || "The host";
-    if (d.action === "mute") {
-      this.forced[d.kind] = !this.settings.allow_self_unmute;
-      this.meeting.forceLocalMute(d.kind);
-      const what = d.kind === "audio" ? "muted you" : "stopped your video";
-      const ask = d.kind === "audio" ? "Ask to unmute" : "Ask to start video";
-      const more = this.forced[d.kind] ? "" : d.kind === "audio" ? " You can unmute when you need to speak." : " You can start it again.";
-      this.showModeratedBanner(`${by} ${what}.${more}`, this.forced[d.kind] ? ask : null, d.kind);
-    } else if (d.action === "allow_unmute") {
-      this.forced[d.kind] = false;
-      this.hideModeratedBanner();
-      const what = d.kind === "audio" ? "unmute" : "start your video";
-      actionToast(`${by} allows you to ${what}.`, d.kind === "audio" ? "Unmute" : "Start video", () => {
-        if (d.kind === "audio" && !this.meeting.audioOn) this.meeting.toggleMic();
-        if (d.kind === "video" && !this.meeting.videoOn) this.meeting.toggleCamera();
-      }, { testid: "allowed-unmute" });
-    }
+    this.moderated.onModerated(d);
   }
 
   /** Whether this participant may turn `kind` back on by themselves; if not, says so. */
   mayUnmute(kind) {
-    if (!this.forced[kind] || this.settings.allow_self_unmute) return true;
-    this.showModeratedBanner(kind === "audio" ? "The host muted you. Ask to unmute to speak." : "The host stopped your video.", kind === "audio" ? "Ask to unmute" : "Ask to start video", kind);
-    return false;
+    return this.moderated.mayUnmute(kind);
   }
 
-  showModeratedBanner(text, actionLabel, kind) {
-    this.hideModeratedBanner();
-    const close = h("button", { type: "button", class: "toast-close", text: "×", attrs: { "aria-label": "Dismiss" } });
-    const el = h("div", { class: "moderated-banner", dataset: { testid: "moderated-notice" }, attrs: { role: "alert" } },
-      icon(kind === "audio" ? "micOff" : "cameraOff"), h("span", { class: "moderated-text", text }));
-    if (actionLabel) {
-      const ask = h("button", { type: "button", class: "button button-small button-primary", text: actionLabel, dataset: { testid: "ask-unmute" } });
-      ask.addEventListener("click", async () => {
-        ask.disabled = true;
-        try {
-          await this.request("request_unmute", { kind });
-          ask.textContent = "Asked. Waiting for the host…";
-        } catch {
-          ask.disabled = false;
-        }
-      });
-      el.append(ask);
-    }
-    el.append(close);
-    close.addEventListener("click", () => this.hideModeratedBanner());
-    this.moderatedBanner = el;
-    this.meeting.root.querySelector(".meeting")?.append(el);
-    if (!actionLabel) setTimeout(() => this.moderatedBanner === el && this.hideModeratedBanner(), 8000);
-  }
-
-  hideModeratedBanner() {
-    this.moderatedBanner?.remove();
-    this.moderatedBanner = null;
-  }
+  // ---- moderation: a request to the hosts ------------------------------------------------------
 
   onUnmuteRequested(d) {
     if (!d || !d.participant_id) return;
@@ -442,7 +383,7 @@ export class Collab {
       this.screen = null;
     }
     this.people.destroy();
-    this.hideModeratedBanner();
+    this.moderated.hideBanner();
     this.hideLobby();
   }
 }

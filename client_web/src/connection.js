@@ -1,5 +1,5 @@
 // The Socket.IO connection to the server, with request/acknowledgement as promises
-// (docs/protocol.md, "Conventions").
+// (docs/protocol.md, "Conventions"), and what its error codes say to the user.
 import { io } from "socket.io-client";
 
 export class RequestError extends Error {
@@ -10,6 +10,23 @@ export class RequestError extends Error {
     this.code = code;
     this.event = event;
   }
+}
+
+const ERROR_TEXT = {
+  bad_request: "The server did not accept that request.",
+  invalid_token: "This invite link is not valid any more.",
+  room_not_found: "This meeting no longer exists.",
+  not_joined: "You are not in the meeting yet.",
+  forbidden: "Your role in this meeting does not allow that.",
+  bad_sdp: "Your camera or microphone could not be connected.",
+  rate_limited: "Too many actions at once; please wait a moment.",
+  internal: "The server had a problem; please try again.",
+  timeout: "The server did not answer in time.",
+};
+
+/** A request's error code in words for the user (fallback: the server's own message). */
+export function errorText(code, fallback) {
+  return ERROR_TEXT[code] || fallback || "Something went wrong.";
 }
 
 export class Connection {

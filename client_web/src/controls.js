@@ -1,7 +1,7 @@
 // The meeting's control bar: microphone, camera, screen share, raise hand, reactions, chat, people,
 // host tools, Leave; keyboard shortcuts. On a phone the less used buttons move to a "More" sheet.
-import { h } from "./dom.js";
-import { icon } from "./ui.js";
+import { h, isTyping } from "./dom.js";
+import { icon } from "./icons.js";
 
 /**
  * A microphone or camera toggle. Its accessible name stays fixed ("Mute microphone", "Turn camera
@@ -66,23 +66,13 @@ function deviceMenu(devices, closeOthers) {
     icon("settings"),
     h("span", { class: "control-text", text: "Devices", attrs: { "aria-hidden": "true" } }),
   );
-  const fields = {};
-  const items = [];
-  for (const { kind, label, id } of DEVICE_KINDS) {
-    if (kind === "audiooutput" ? !devices.speaker : !devices.inputs) continue;
-    const select = h("select", { id, class: "field-select device-select", dataset: { kind } });
-    select.addEventListener("change", () => devices.onChoose?.(kind, select.value));
-    const wrap = h("div", { class: "device-field", hidden: true },
-      h("label", { class: "field-label", htmlFor: id, text: label }), select);
-    fields[kind] = { select, wrap };
-    items.push(wrap);
-  }
+  const fields = deviceFields(devices);
   const empty = h("p", { class: "device-menu-note", text: "Looking for devices…" });
   const menu = h(
     "div",
     { class: "more-sheet device-menu", hidden: true, dataset: { testid: "device-menu" },
       attrs: { role: "dialog", "aria-label": "Camera, microphone and speaker" } },
-    h("div", { class: "more-sheet-items" }, ...items, empty),
+    h("div", { class: "more-sheet-items" }, ...Object.values(fields).map((f) => f.wrap), empty),
   );
   const api = {
     button,
@@ -101,49 +91,63 @@ function deviceMenu(devices, closeOthers) {
       button.setAttribute("aria-expanded", "false");
     },
     /** lists: {videoinput: [{deviceId, label}], ...}; current: {kind: deviceId} in use. */
-    fill: (lists, current = {}) => {
-      let any = false;
-      for (const { kind, fallback } of DEVICE_KINDS) {
-        const field = fields[kind];
-        if (!field) continue;
-        const list = (lists && lists[kind]) || [];
-        const focused = document.activeElement === field.select;
-        field.select.replaceChildren(
-          ...list.map((d, i) => h("option", { value: d.deviceId, text: d.label || `${fallback} ${i + 1}` })),
-        );
-        if (current[kind] && list.some((d) => d.deviceId === current[kind])) field.select.value = current[kind];
-        field.wrap.hidden = list.length < 1;
-        any = any || list.length > 0;
-        if (focused) field.select.focus();
-      }
-      empty.textContent = any ? "" : "No camera, microphone or speaker to choose from.";
-      empty.hidden = any;
-    },
+    fill: (lists, current = {}) => fillDeviceFields(fields, empty, lists, current),
   };
   button.addEventListener("click", () => (menu.hidden ? api.open(button.parentNode) : api.close()));
   return api;
 }
 
+/** One labelled select per device kind the user may choose: {kind: {select, wrap}}, in DEVICE_KINDS order. */
+function deviceFields(devices) {
+  const fields = {};
+  for (const { kind, label, id } of DEVICE_KINDS) {
+    if (kind === "audiooutput" ? !devices.speaker : !devices.inputs) continue;
+    const select = h("select", { id, class: "field-select device-select", dataset: { kind } });
+    select.addEventListener("change", () => devices.onChoose?.(kind, select.value));
+    const wrap = h("div", { class: "device-field", hidden: true },
+      h("label", { class: "field-label", htmlFor: id, text: label }), select);
+    fields[kind] = { select, wrap };
+  }
+  return fields;
+}
+
+/** Put the devices of `lists` in the selects, select those in use, say so when there are none. */
+function fillDeviceFields(fields, empty, lists, current) {
+  let any = false;
+  for (const { kind, fallback } of DEVICE_KINDS) {
+    const field = fields[kind];
+    if (!field) continue;
+    const list = (lists && lists[kind]) || [];
+    const focused = document.activeElement === field.select;
+    field.select.replaceChildren(
+      ...list.map((d, i) => h("option", { value: d.deviceId, text: d.label || `${fallback} ${i + 1}` })),
+    );
+    if (current[kind] && list.some((d) => d.deviceId === current[kind])) field.select.value = current[kind];
+    field.wrap.hidden = list.length < 1;
+    any = any || list.length > 0;
+    if (focused) field.select.focus();
+  }
+  empty.textContent = any ? "" : "No camera, microphone or speaker to choose from.";
+  empty.hidden = any;
+}
+
 /**
- * handlers: {onToggleMic(), onToggleCamera(), onLeave(), canPublish, collab: {onShare, canShare,
- * onHand, onReact(emoji), reactions, onPanel(name)}, devices: {onOpen(), onChoose(kind, deviceId),
- * inputs, speaker}}.
- * Returns {el, setMic, setCamera, setCount, setBusy, setBadge(name, n), setPanel(name), setHand(on),
- * setSharing(on), setRole(role), setDevices(lists, current), devicesOpen(), destroy()}.
+ * The bar's buttons (see createControls); microphone, camera and Leave wired to their handlers, the
+ * others by wireCollabButtons() and popovers().
  */
-export function createControls({ onToggleMic, onToggleCamera, onLeave, canPublish = true, collab = null, devices = null }) {
-  const c = collab || {};
-  const micBtn = toggleButton({ kind: "mic", on: false, available: false });
-  const camBtn = toggleButton({ kind: "camera", on: false, available: false });
-  const countEl = h("span", { class: "count-value", text: "1" });
-  const count = h(
+function barButtons(c, { onToggleMic, onToggleCamera, onLeave, canPublish }) {
+  const b = {};
+  b.micBtn = toggleButton({ kind: "mic", on: false, available: false });
+  b.camBtn = toggleButton({ kind: "camera", on: false, available: false });
+  b.countEl = h("span", { class: "count-value", text: "1" });
+  b.count = h(
     "button",
     { type: "button", class: "participant-count", dataset: { testid: "participant-count" }, attrs: { "aria-label": "Show participants" } },
     icon("people"),
-    countEl,
+    b.countEl,
     h("span", { class: "visually-hidden", text: " participants" }),
   );
-  const leaveBtn = h(
+  b.leaveBtn = h(
     "button",
     {
       type: "button",
@@ -155,11 +159,16 @@ export function createControls({ onToggleMic, onToggleCamera, onLeave, canPublis
     icon("leave"),
     h("span", { class: "control-text", text: "Leave" }),
   );
-  leaveBtn.id = "leave-button";
-  micBtn.addEventListener("click", onToggleMic);
-  camBtn.addEventListener("click", onToggleCamera);
-  leaveBtn.addEventListener("click", onLeave);
+  b.leaveBtn.id = "leave-button";
+  b.micBtn.addEventListener("click", onToggleMic);
+  b.camBtn.addEventListener("click", onToggleCamera);
+  b.leaveBtn.addEventListener("click", onLeave);
+  Object.assign(b, collabButtons(c, canPublish));
+  return b;
+}
 
+/** The collaboration buttons: Share, Raise, React, Chat, People, Host tools and (on a phone) More. */
+function collabButtons(c, canPublish) {
   const shareBtn = controlButton("share-button", "screen", "Share", "Share your screen", "share-screen");
   shareBtn.hidden = !c.canShare || !canPublish;
   const handBtn = controlButton("hand-button", "hand", "Raise", "Raise hand", "raise-hand");
@@ -174,159 +183,211 @@ export function createControls({ onToggleMic, onToggleCamera, onLeave, canPublis
   const moreBtn = controlButton("more-button", "more", "More", "More actions", "more");
   moreBtn.setAttribute("aria-haspopup", "true");
   moreBtn.setAttribute("aria-expanded", "false");
-  count.addEventListener("click", () => c.onPanel?.("people"));
-  shareBtn.addEventListener("click", () => c.onShare?.());
-  handBtn.addEventListener("click", () => c.onHand?.());
-  chatBtn.addEventListener("click", () => c.onPanel?.("chat"));
-  peopleBtn.addEventListener("click", () => c.onPanel?.("people"));
-  hostBtn.addEventListener("click", () => c.onPanel?.("host"));
+  return { shareBtn, handBtn, reactBtn, chatBtn, peopleBtn, hostBtn, moreBtn };
+}
 
-  // Reactions popover
-  const picker = h("div", { class: "reaction-picker", hidden: true, attrs: { role: "menu", "aria-label": "Reactions" } },
-    (c.reactions || []).map((emoji) => h("button", {
-      type: "button", class: "reaction-choice", text: emoji, attrs: { role: "menuitem", "aria-label": `React with ${emoji}` },
-      on: { click: () => { c.onReact?.(emoji); closePopovers(); } },
-    })));
-  // The phone's "More" sheet: the buttons that do not fit in the bar.
+/** The participant count and the collaboration buttons call collab.js (c: createControls' collab). */
+function wireCollabButtons(b, c) {
+  b.count.addEventListener("click", () => c.onPanel?.("people"));
+  b.shareBtn.addEventListener("click", () => c.onShare?.());
+  b.handBtn.addEventListener("click", () => c.onHand?.());
+  b.chatBtn.addEventListener("click", () => c.onPanel?.("chat"));
+  b.peopleBtn.addEventListener("click", () => c.onPanel?.("people"));
+  b.hostBtn.addEventListener("click", () => c.onPanel?.("host"));
+}
+
+/** One button per reaction; a click reacts and closes the popovers. */
+function reactionButtons(c, close, asMenuItems) {
+  return (c.reactions || []).map((emoji) => h("button", {
+    type: "button", class: "reaction-choice", text: emoji,
+    attrs: asMenuItems ? { role: "menuitem", "aria-label": `React with ${emoji}` } : { "aria-label": `React with ${emoji}` },
+    on: { click: () => { c.onReact?.(emoji); close(); } },
+  }));
+}
+
+/** The reactions popover beside the React button. */
+function reactionPicker(c, close) {
+  return h("div", { class: "reaction-picker", hidden: true, attrs: { role: "menu", "aria-label": "Reactions" } },
+    reactionButtons(c, close, true));
+}
+
+/**
+ * The phone's "More" sheet: the buttons that do not fit in the bar, rebuilt by render() each time
+ * it opens. openDevices(): opens the device menu (null when there is nothing to choose).
+ */
+function moreSheet(b, c, close, openDevices) {
   const sheetItems = h("div", { class: "more-sheet-items" });
   const sheet = h("div", { class: "more-sheet", hidden: true, attrs: { role: "menu", "aria-label": "More actions" } }, sheetItems);
   const sheetItem = (label, testid, fn) => h("button", {
     type: "button", class: "sheet-item", text: label, dataset: { testid }, attrs: { role: "menuitem" },
-    on: { click: () => { closePopovers(); fn(); } },
+    on: { click: () => { close(); fn(); } },
   });
-  const renderSheet = () => {
+  const render = () => {
     const items = [];
-    if (!shareBtn.hidden) items.push(sheetItem(shareBtn.classList.contains("active") ? "Stop sharing" : "Share screen", "sheet-share", () => c.onShare?.()));
-    if (!handBtn.hidden) items.push(sheetItem(handBtn.classList.contains("active") ? "Lower hand" : "Raise hand", "sheet-hand", () => c.onHand?.()));
+    if (!b.shareBtn.hidden) items.push(sheetItem(b.shareBtn.classList.contains("active") ? "Stop sharing" : "Share screen", "sheet-share", () => c.onShare?.()));
+    if (!b.handBtn.hidden) items.push(sheetItem(b.handBtn.classList.contains("active") ? "Lower hand" : "Raise hand", "sheet-hand", () => c.onHand?.()));
     items.push(sheetItem("People", "sheet-people", () => c.onPanel?.("people")));
-    if (!hostBtn.hidden) items.push(sheetItem("Host tools", "sheet-host", () => c.onPanel?.("host")));
-    if (devMenu) items.push(sheetItem("Camera, microphone and speaker", "sheet-devices", () => devMenu.open(moreAnchor)));
-    const emojis = h("div", { class: "sheet-reactions" }, (c.reactions || []).map((emoji) => h("button", {
-      type: "button", class: "reaction-choice", text: emoji, attrs: { "aria-label": `React with ${emoji}` },
-      on: { click: () => { c.onReact?.(emoji); closePopovers(); } },
-    })));
+    if (!b.hostBtn.hidden) items.push(sheetItem("Host tools", "sheet-host", () => c.onPanel?.("host")));
+    if (openDevices) items.push(sheetItem("Camera, microphone and speaker", "sheet-devices", openDevices));
+    const emojis = h("div", { class: "sheet-reactions" }, reactionButtons(c, close, false));
     sheetItems.replaceChildren(emojis, ...items);
   };
-  const closePopovers = () => {
-    picker.hidden = true;
-    sheet.hidden = true;
-    devMenu?.close();
-    reactBtn.setAttribute("aria-expanded", "false");
-    moreBtn.setAttribute("aria-expanded", "false");
-  };
-  reactBtn.addEventListener("click", () => {
-    const open = picker.hidden;
-    closePopovers();
-    picker.hidden = !open;
-    reactBtn.setAttribute("aria-expanded", String(open));
-    if (open) picker.querySelector("button")?.focus();
-  });
-  moreBtn.addEventListener("click", () => {
-    const open = sheet.hidden;
-    closePopovers();
-    if (open) renderSheet();
-    sheet.hidden = !open;
-    moreBtn.setAttribute("aria-expanded", String(open));
-    if (open) sheet.querySelector("button")?.focus();
-  });
-  // Camera, microphone and speaker choice (where there is anything to choose).
-  const devMenu = devices && (devices.inputs || devices.speaker) ? deviceMenu(devices, () => closePopovers()) : null;
-  const moreAnchor = h("span", { class: "control-narrow popover-anchor" }, moreBtn, sheet);
-  const onDocDown = (e) => {
-    if (!picker.contains(e.target) && !reactBtn.contains(e.target) && !sheet.contains(e.target) && !moreBtn.contains(e.target)
-      && !devMenu?.contains(e.target)) closePopovers();
-  };
-  document.addEventListener("pointerdown", onDocDown);
+  return { sheet, render };
+}
 
-  const el = h(
+/**
+ * The bar's popovers, one open at a time: the reactions picker, the "More" sheet and the device
+ * menu (camera, microphone and speaker choice, where there is anything to choose). Returns {picker,
+ * sheet, moreAnchor, devMenu, close(), onDocDown(event)}.
+ */
+function popovers(b, c, devices) {
+  const p = {};
+  p.close = () => {
+    p.picker.hidden = true;
+    p.sheet.hidden = true;
+    p.devMenu?.close();
+    b.reactBtn.setAttribute("aria-expanded", "false");
+    b.moreBtn.setAttribute("aria-expanded", "false");
+  };
+  p.picker = reactionPicker(c, p.close);
+  const more = moreSheet(b, c, p.close, devices && (devices.inputs || devices.speaker) ? () => p.devMenu.open(p.moreAnchor) : null);
+  p.sheet = more.sheet;
+  b.reactBtn.addEventListener("click", () => {
+    const open = p.picker.hidden;
+    p.close();
+    p.picker.hidden = !open;
+    b.reactBtn.setAttribute("aria-expanded", String(open));
+    if (open) p.picker.querySelector("button")?.focus();
+  });
+  b.moreBtn.addEventListener("click", () => {
+    const open = p.sheet.hidden;
+    p.close();
+    if (open) more.render();
+    p.sheet.hidden = !open;
+    b.moreBtn.setAttribute("aria-expanded", String(open));
+    if (open) p.sheet.querySelector("button")?.focus();
+  });
+  p.devMenu = devices && (devices.inputs || devices.speaker) ? deviceMenu(devices, () => p.close()) : null;
+  p.moreAnchor = h("span", { class: "control-narrow popover-anchor" }, b.moreBtn, p.sheet);
+  p.onDocDown = (e) => {
+    if (!p.picker.contains(e.target) && !b.reactBtn.contains(e.target) && !p.sheet.contains(e.target) && !b.moreBtn.contains(e.target)
+      && !p.devMenu?.contains(e.target)) p.close();
+  };
+  return p;
+}
+
+/** The control bar: count on the left; media, devices, collaboration and Leave in the centre. */
+function barLayout(b, p, canPublish) {
+  return h(
     "nav",
     { class: "control-bar", attrs: { "aria-label": "Meeting controls" } },
-    h("div", { class: "control-group control-left" }, count),
+    h("div", { class: "control-group control-left" }, b.count),
     h("div", { class: "control-group control-center" },
-      canPublish ? [micBtn, camBtn] : null,
-      devMenu ? h("span", { class: "control-wide" }, h("span", { class: "popover-anchor" }, devMenu.button, devMenu.menu)) : null,
-      h("span", { class: "control-wide" }, shareBtn, handBtn, h("span", { class: "popover-anchor" }, reactBtn, picker)),
-      chatBtn,
-      h("span", { class: "control-wide" }, peopleBtn, hostBtn),
-      moreAnchor,
-      leaveBtn),
+      canPublish ? [b.micBtn, b.camBtn] : null,
+      p.devMenu ? h("span", { class: "control-wide" }, h("span", { class: "popover-anchor" }, p.devMenu.button, p.devMenu.menu)) : null,
+      h("span", { class: "control-wide" }, b.shareBtn, b.handBtn, h("span", { class: "popover-anchor" }, b.reactBtn, p.picker)),
+      b.chatBtn,
+      h("span", { class: "control-wide" }, b.peopleBtn, b.hostBtn),
+      p.moreAnchor,
+      b.leaveBtn),
     h("div", { class: "control-group control-right" }),
   );
+}
 
-  const onKey = (event) => {
+/** Keyboard shortcuts: M (microphone), V (camera), Escape (close the popovers). */
+function shortcuts(b, closePopovers, { canPublish, onToggleMic, onToggleCamera }) {
+  return (event) => {
     if (event.key === "Escape") closePopovers();
     if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
-    const target = event.target;
-    if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) return;
+    if (isTyping(event.target)) return;
     const key = event.key.toLowerCase();
-    if (key === "m" && !micBtn.disabled && canPublish) {
+    if (key === "m" && !b.micBtn.disabled && canPublish) {
       event.preventDefault();
       onToggleMic();
-    } else if (key === "v" && !camBtn.disabled && canPublish) {
+    } else if (key === "v" && !b.camBtn.disabled && canPublish) {
       event.preventDefault();
       onToggleCamera();
     }
   };
+}
+
+function setBadge(btn, n, what) {
+  btn.badge.hidden = !n;
+  btn.badge.textContent = n > 99 ? "99+" : String(n);
+  btn.setAttribute("aria-label", n ? `${btn.baseLabel} (${n} ${what})` : btn.baseLabel);
+}
+
+/** A toggled control button's pressed state, label, tooltip and short text. */
+function setToggled(btn, on, label, text) {
+  btn.classList.toggle("active", on);
+  btn.setAttribute("aria-pressed", String(on));
+  btn.baseLabel = label;
+  btn.setAttribute("aria-label", btn.baseLabel);
+  btn.title = btn.baseLabel;
+  btn.querySelector(".control-text").textContent = text;
+}
+
+/**
+ * handlers: {onToggleMic(), onToggleCamera(), onLeave(), canPublish, collab: {onShare, canShare,
+ * onHand, onReact(emoji), reactions, onPanel(name)}, devices: {onOpen(), onChoose(kind, deviceId),
+ * inputs, speaker}}.
+ * Returns {el, setMic, setCamera, setCount, setBusy, setBadge(name, n), setPanel(name), setHand(on),
+ * setSharing(on), setRole(role), setDevices(lists, current), devicesOpen(), destroy()}.
+ */
+export function createControls({ onToggleMic, onToggleCamera, onLeave, canPublish = true, collab = null, devices = null }) {
+  const c = collab || {};
+  const b = barButtons(c, { onToggleMic, onToggleCamera, onLeave, canPublish });
+  wireCollabButtons(b, c);
+  const p = popovers(b, c, devices);
+  document.addEventListener("pointerdown", p.onDocDown);
+  const el = barLayout(b, p, canPublish);
+  const onKey = shortcuts(b, p.close, { canPublish, onToggleMic, onToggleCamera });
   document.addEventListener("keydown", onKey);
-
-  const setBadge = (btn, n, what) => {
-    btn.badge.hidden = !n;
-    btn.badge.textContent = n > 99 ? "99+" : String(n);
-    btn.setAttribute("aria-label", n ? `${btn.baseLabel} (${n} ${what})` : btn.baseLabel);
-  };
-
   return {
     el,
-    setMic: (on, available) => micBtn.update(on, available),
-    setCamera: (on, available) => camBtn.update(on, available),
+    ...controlsApi(b, p, { c, canPublish }),
+    destroy: () => {
+      document.removeEventListener("keydown", onKey);
+      document.removeEventListener("pointerdown", p.onDocDown);
+    },
+  };
+}
+
+/** What the meeting and collab.js change on the bar (see createControls). */
+function controlsApi(b, p, { c, canPublish }) {
+  return {
+    setMic: (on, available) => b.micBtn.update(on, available),
+    setCamera: (on, available) => b.camBtn.update(on, available),
     setCount: (n) => {
-      countEl.textContent = String(n);
-      count.title = `${n} ${n === 1 ? "participant" : "participants"} in the meeting`;
+      b.countEl.textContent = String(n);
+      b.count.title = `${n} ${n === 1 ? "participant" : "participants"} in the meeting`;
     },
     setBusy: (busy) => {
-      leaveBtn.disabled = busy;
+      b.leaveBtn.disabled = busy;
     },
     setBadge: (name, n) => {
-      if (name === "chat") setBadge(chatBtn, n, "unread");
+      if (name === "chat") setBadge(b.chatBtn, n, "unread");
       if (name === "people") {
-        setBadge(peopleBtn, n, "waiting or with a hand raised");
-        moreBtn.badge.hidden = !n;
-        moreBtn.badge.textContent = String(n);
+        setBadge(b.peopleBtn, n, "waiting or with a hand raised");
+        b.moreBtn.badge.hidden = !n;
+        b.moreBtn.badge.textContent = String(n);
       }
     },
     setPanel: (name) => {
-      chatBtn.classList.toggle("active", name === "chat");
-      peopleBtn.classList.toggle("active", name === "people");
-      hostBtn.classList.toggle("active", name === "host");
-      chatBtn.setAttribute("aria-expanded", String(name === "chat"));
-      peopleBtn.setAttribute("aria-expanded", String(name === "people"));
+      b.chatBtn.classList.toggle("active", name === "chat");
+      b.peopleBtn.classList.toggle("active", name === "people");
+      b.hostBtn.classList.toggle("active", name === "host");
+      b.chatBtn.setAttribute("aria-expanded", String(name === "chat"));
+      b.peopleBtn.setAttribute("aria-expanded", String(name === "people"));
     },
-    setHand: (raised) => {
-      handBtn.classList.toggle("active", raised);
-      handBtn.setAttribute("aria-pressed", String(raised));
-      handBtn.baseLabel = raised ? "Lower hand" : "Raise hand";
-      handBtn.setAttribute("aria-label", handBtn.baseLabel);
-      handBtn.title = handBtn.baseLabel;
-      handBtn.querySelector(".control-text").textContent = raised ? "Lower" : "Raise";
-    },
-    setSharing: (on) => {
-      shareBtn.classList.toggle("active", on);
-      shareBtn.setAttribute("aria-pressed", String(on));
-      shareBtn.baseLabel = on ? "Stop sharing your screen" : "Share your screen";
-      shareBtn.setAttribute("aria-label", shareBtn.baseLabel);
-      shareBtn.title = shareBtn.baseLabel;
-      shareBtn.querySelector(".control-text").textContent = on ? "Stop" : "Share";
-    },
-    setDevices: (lists, current) => devMenu?.fill(lists, current),
-    devicesOpen: () => Boolean(devMenu?.isOpen()),
+    setHand: (raised) => setToggled(b.handBtn, raised, raised ? "Lower hand" : "Raise hand", raised ? "Lower" : "Raise"),
+    setSharing: (on) => setToggled(b.shareBtn, on, on ? "Stop sharing your screen" : "Share your screen", on ? "Stop" : "Share"),
+    setDevices: (lists, current) => p.devMenu?.fill(lists, current),
+    devicesOpen: () => Boolean(p.devMenu?.isOpen()),
     setRole: (role) => {
-      hostBtn.hidden = !(role === "host" || role === "staff");
-      handBtn.hidden = role === "viewer" || !canPublish;
-      shareBtn.hidden = role === "viewer" || !c.canShare || !canPublish;
-    },
-    destroy: () => {
-      document.removeEventListener("keydown", onKey);
-      document.removeEventListener("pointerdown", onDocDown);
+      b.hostBtn.hidden = !(role === "host" || role === "staff");
+      b.handBtn.hidden = role === "viewer" || !canPublish;
+      b.shareBtn.hidden = role === "viewer" || !c.canShare || !canPublish;
     },
   };
 }

@@ -1,4 +1,9 @@
-// Small DOM helpers shared by every view: element creation, icons, toasts and whole-screen notices.
+// Small DOM helpers shared by every view: element creation, avatars' initials and hues, toasts and
+// whole-screen notices. Icons live in icons.js.
+import { icon } from "./icons.js";
+
+// start.js (owned elsewhere) still imports `icon` from here; new code imports it from icons.js.
+export { icon };
 
 /**
  * Create an element. `props` keys: class, text, html (trusted static markup only), dataset, attrs
@@ -23,34 +28,9 @@ export function h(tag, props = {}, ...children) {
   return el;
 }
 
-// Line icons on a 24x24 grid, drawn with the current text colour.
-const ICON_PATHS = {
-  mic: '<rect x="9" y="2.5" width="6" height="12" rx="3"/><path d="M5.5 11a6.5 6.5 0 0 0 13 0M12 17.5V21M8.5 21h7"/>',
-  micOff:
-    '<path d="M15 9.5V5.5a3 3 0 0 0-5.6-1.5M9 9v2.5a3 3 0 0 0 4.8 2.4M5.5 11a6.5 6.5 0 0 0 10.7 5M18.5 11a6.4 6.4 0 0 1-.6 2.7M12 17.5V21M8.5 21h7M3 3l18 18"/>',
-  camera: '<rect x="2.5" y="6" width="13" height="12" rx="2.5"/><path d="M15.5 10.5l6-3.5v10l-6-3.5z"/>',
-  cameraOff:
-    '<path d="M9 6h4a2.5 2.5 0 0 1 2.5 2.5v3M15.5 15.5A2.5 2.5 0 0 1 13 18H5a2.5 2.5 0 0 1-2.5-2.5v-7A2.5 2.5 0 0 1 5 6M15.5 10.5l6-3.5v10l-3-1.75M3 3l18 18"/>',
-  leave: '<path d="M14 4h4a2 2 0 0 1 2 2v12a2 2 0 0 1-2 2h-4M10 16l-4-4 4-4M6 12h10"/>',
-  copy: '<rect x="9" y="9" width="11" height="11" rx="2"/><path d="M5 15H4.5A1.5 1.5 0 0 1 3 13.5v-9A1.5 1.5 0 0 1 4.5 3h9A1.5 1.5 0 0 1 15 4.5V5"/>',
-  check: '<path d="M4.5 12.5l5 5 10-11"/>',
-  people:
-    '<circle cx="9" cy="8" r="3.5"/><path d="M2.5 20a6.5 6.5 0 0 1 13 0M16 4.8a3.5 3.5 0 0 1 0 6.4M18 14.5a6.5 6.5 0 0 1 3.5 5.5"/>',
-  hall: '<path d="M3 9.5L12 4l9 5.5M5 10v7.5M9.5 10v7.5M14.5 10v7.5M19 10v7.5M3 20.5h18M4 9.5h16"/>',
-  alert: '<path d="M12 3l9.5 17h-19z"/><path d="M12 10v4.5M12 17.5v.5"/>',
-  link: '<path d="M10 14a4 4 0 0 0 5.7 0l3-3a4 4 0 0 0-5.7-5.7l-1 1M14 10a4 4 0 0 0-5.7 0l-3 3a4 4 0 0 0 5.7 5.7l1-1"/>',
-  expand: '<path d="M4 9V4h5M20 9V4h-5M4 15v5h5M20 15v5h-5"/>',
-  shrink: '<path d="M9 4v5H4M15 4v5h5M9 20v-5H4M15 20v-5h5"/>',
-};
-
-export function icon(name, extraClass = "") {
-  const span = document.createElement("span");
-  span.className = `icon ${extraClass}`.trim();
-  span.setAttribute("aria-hidden", "true");
-  span.innerHTML =
-    `<svg viewBox="0 0 24 24" width="24" height="24" fill="none" stroke="currentColor" ` +
-    `stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round">${ICON_PATHS[name]}</svg>`;
-  return span;
+/** Whether keys pressed in `target` are typing (an input, a text area, a select, editable text). */
+export function isTyping(target) {
+  return Boolean(target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName)));
 }
 
 /** Initials for an avatar: "Ana Maria Silva" -> "AS", "lisbon" -> "L". */
@@ -94,6 +74,19 @@ export function toast(message, kind = "info", timeoutMs = kind === "error" ? 700
   close.addEventListener("click", remove);
   toastRegion.append(el);
   setTimeout(remove, timeoutMs);
+  return el;
+}
+
+/** A toast with one action button; stays until acted on or dismissed (or timeoutMs). */
+export function actionToast(message, label, onAction, { kind = "info", timeoutMs = 15000, testid } = {}) {
+  const el = toast(message, kind, timeoutMs);
+  const btn = h("button", { type: "button", class: "toast-action", text: label });
+  if (testid) btn.dataset.testid = testid;
+  btn.addEventListener("click", () => {
+    el.remove();
+    onAction();
+  });
+  el.insertBefore(btn, el.lastChild);
   return el;
 }
 

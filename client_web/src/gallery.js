@@ -1,10 +1,12 @@
 // The gallery: one tile per participant, laid out to fill the stage, in pages of up to 49 tiles;
-// a spotlight (a screen share, or a participant pinned locally) with the tiles in a strip beside it.
+// a spotlight (a screen share, or a participant pinned locally; spotlight.js) with the tiles in a
+// strip beside it. Each tile is a Tile (tile.js).
 // Only tiles on the current page are in the document, and only a few remote videos are decoded at
 // once on a phone: the others show the participant's initials (their <video> has no srcObject).
-import { h, initials, hueFor } from "./dom.js";
-import { icon } from "./ui.js";
+import { h } from "./dom.js";
 import { videoKey } from "./media.js";
+import { Tile } from "./tile.js";
+import { Spotlight } from "./spotlight.js";
 
 const GAP = 8;
 const MAX_ASPECT = 16 / 9;
@@ -13,7 +15,6 @@ const MIN_TILE = { w: 120, h: 68 };
 const COMPACT_PAGE = 6; // tiles per page on a phone
 const COMPACT_VIDEOS = 4; // remote videos decoded at once on a phone
 const WIDE_VIDEOS = 49;
-const REACTION_MS = 3200;
 
 /**
  * Best grid for n tiles in a w x h box: the column count that gives the largest tiles, with tile
@@ -67,174 +68,32 @@ export function paginate(ids, { selfId = null, speakerId = null, pageSize = MAX_
   return { pages };
 }
 
-class Tile {
-  constructor(gallery, participant, isSelf) {
-    this.gallery = gallery;
-    this.id = participant.id;
-    this.isSelf = isSelf;
-    this.participant = participant;
-    this.videoTrack = null;
-    this.audioTrack = null;
-    this.screenTrack = null;
-    this.videoAllowed = true;
+/**
+ * Tiles per page in a box {strip, portrait, compact, width, height}: as many as fit in the grid, or
+ * in the strip beside (or below) a spotlight; fewer on a phone.
+ */
+function pageSizeFor({ strip, portrait, compact, width, height }) {
+  if (!strip) return tilesThatFit(width, height, compact ? COMPACT_PAGE : MAX_PAGE);
+  const pageSize = portrait
+    ? Math.max(1, Math.floor((width + GAP) / ((compact ? 96 : 150) + GAP)))
+    : Math.max(1, Math.floor((height + GAP) / (Math.min(width, 260) * (9 / 16) + GAP)));
+  return Math.min(pageSize, compact ? COMPACT_PAGE : MAX_PAGE);
+}
 
-    this.video = h("video", {
-      autoplay: true,
-      playsInline: true,
-      muted: true, // sound plays through the <audio> element
-      attrs: { playsinline: "", "aria-hidden": "true" },
-      class: isSelf ? "mirrored" : "",
-    });
-    this.audio = isSelf ? null : h("audio", { autoplay: true, attrs: { "aria-hidden": "true" } });
-    if (this.audio) {
-      gallery.audioSink.append(this.audio);
-      if (gallery.sinkId && this.audio.setSinkId) this.audio.setSinkId(gallery.sinkId).catch(() => {});
-    }
-    this.avatarText = h("span", { class: "avatar-initials" });
-    this.avatar = h("div", { class: "avatar" }, this.avatarText);
-    this.micBadge = h(
-      "span",
-      { class: "mic-badge", title: "Microphone muted", attrs: { role: "img", "aria-label": "Microphone muted" } },
-      icon("micOff"),
-    );
-    this.handBadge = h(
-      "span",
-      { class: "hand-badge", title: "Hand raised", hidden: true, attrs: { role: "img", "aria-label": "Hand raised" } },
-      icon("hand"),
-    );
-    this.roleBadge = h("span", { class: "role-badge", hidden: true });
-    this.nameEl = h("span", { class: "tile-name" });
-    this.orgEl = h("span", { class: "tile-org" });
-    this.pinBtn = h(
-      "button",
-      { type: "button", class: "tile-pin", on: { click: () => gallery.togglePin(this.id) } },
-      icon("pin"),
-    );
-    this.reactions = h("div", { class: "tile-reactions", attrs: { "aria-hidden": "true" } });
-    this.el = h(
-      "div",
-      {
-        class: "tile",
-        dataset: { participantId: participant.id },
-        attrs: { role: "group" },
-      },
-      this.video,
-      this.avatar,
-      h("div", { class: "tile-top" }, this.handBadge, this.roleBadge),
-      this.pinBtn,
-      this.reactions,
-      h("div", { class: "tile-label" }, this.micBadge, this.nameEl, this.orgEl),
-    );
-    if (isSelf) this.el.dataset.self = "true";
-    this.onTrackMute = () => this.render();
-    this.update(participant);
+/** The size of each of `count` tiles in a box {strip, portrait, width, height}: {tileWidth, tileHeight}. */
+function tileSizeFor(count, { strip, portrait, width, height }) {
+  if (strip && portrait) {
+    const tileHeight = Math.floor(height);
+    const tileWidth = Math.floor(Math.min((width - (count - 1) * GAP) / count, tileHeight * MAX_ASPECT));
+    return { tileWidth, tileHeight };
   }
-
-  update(participant) {
-    this.participant = { ...this.participant, ...participant };
-    this.render();
+  if (strip) {
+    const tileWidth = Math.floor(Math.min(width, 260));
+    const tileHeight = Math.floor(Math.min(tileWidth * (9 / 16), (height - (count - 1) * GAP) / count));
+    return { tileWidth, tileHeight };
   }
-
-  setTracks({ camera = null, microphone = null, screen = null } = {}) {
-    if (camera !== this.videoTrack) {
-      this.videoTrack?.removeEventListener("mute", this.onTrackMute);
-      this.videoTrack?.removeEventListener("unmute", this.onTrackMute);
-      this.videoTrack = camera;
-      camera?.addEventListener("mute", this.onTrackMute);
-      camera?.addEventListener("unmute", this.onTrackMute);
-      this.attachVideo(true);
-    }
-    if (this.audio && microphone !== this.audioTrack) {
-      this.audioTrack = microphone;
-      this.audio.srcObject = microphone ? new MediaStream([microphone]) : null;
-      if (microphone) this.play(this.audio);
-    }
-    this.screenTrack = screen;
-    this.render();
-  }
-
-  /** Show the camera in this tile's <video>, or detach it (no decoding) when not allowed. */
-  attachVideo(force = false) {
-    const want = this.videoAllowed && this.videoTrack ? this.videoTrack : null;
-    const current = this.video.srcObject ? this.video.srcObject.getVideoTracks()[0] || null : null;
-    if (!force && want === current) return;
-    this.video.srcObject = want ? new MediaStream([want]) : null;
-    this.watchingFrame = false;
-    if (want) this.play(this.video);
-  }
-
-  setVideoAllowed(allowed) {
-    if (this.isSelf) allowed = true;
-    if (allowed === this.videoAllowed) return;
-    this.videoAllowed = allowed;
-    this.attachVideo();
-    this.render();
-  }
-
-  play(media) {
-    const attempt = media.play();
-    if (attempt && attempt.catch) {
-      attempt.catch((err) => {
-        if (err && err.name === "NotAllowedError") {
-          document.dispatchEvent(new CustomEvent("sitroom:autoplay-blocked"));
-        }
-      });
-    }
-  }
-
-  hasVideo() {
-    const p = this.participant;
-    if (!this.videoTrack || this.videoTrack.readyState === "ended" || !this.videoAllowed) return false;
-    if (this.isSelf) return !p.video_muted;
-    return !p.video_muted && !this.videoTrack.muted;
-  }
-
-  render() {
-    const p = this.participant;
-    const name = p.name || "Guest";
-    this.nameEl.textContent = this.isSelf ? `${name} (You)` : name;
-    this.orgEl.textContent = p.organisation || "";
-    this.orgEl.hidden = !p.organisation;
-    this.avatarText.textContent = initials(name);
-    this.avatar.style.setProperty("--hue", String(hueFor(p.id)));
-    const videoOn = this.hasVideo();
-    this.el.classList.toggle("video-off", !videoOn);
-    this.el.classList.toggle("video-paused", !this.videoAllowed && Boolean(this.videoTrack));
-    this.micBadge.hidden = !p.audio_muted;
-    this.handBadge.hidden = !p.hand_raised;
-    this.el.classList.toggle("hand-raised", Boolean(p.hand_raised));
-    const roleText = { host: "Host", staff: "Staff" }[p.role] || "";
-    this.roleBadge.textContent = roleText;
-    this.roleBadge.hidden = !roleText;
-    const pinned = this.gallery.pinnedId === this.id;
-    this.el.classList.toggle("pinned", pinned);
-    this.pinBtn.setAttribute("aria-label", pinned ? `Unpin ${name}` : `Pin ${name}`);
-    this.pinBtn.title = pinned ? "Unpin" : "Pin to the large view";
-    this.pinBtn.setAttribute("aria-pressed", String(pinned));
-    const parts = [this.isSelf ? `You, ${name}` : name];
-    if (roleText) parts.push(roleText.toLowerCase());
-    if (p.organisation) parts.push(p.organisation);
-    if (p.audio_muted) parts.push("microphone muted");
-    if (!videoOn) parts.push("camera off");
-    if (p.hand_raised) parts.push("hand raised");
-    this.el.setAttribute("aria-label", parts.join(", "));
-  }
-
-  setSpeaking(on) {
-    this.el.classList.toggle("speaking", on && !this.participant.audio_muted);
-  }
-
-  showReaction(emoji) {
-    const el = h("span", { class: "tile-reaction", text: emoji });
-    this.reactions.append(el);
-    setTimeout(() => el.remove(), REACTION_MS);
-  }
-
-  destroy() {
-    this.setTracks({});
-    this.audio?.remove();
-    this.el.remove();
-  }
+  const { tileWidth, tileHeight } = bestLayout(count, width, height);
+  return { tileWidth, tileHeight };
 }
 
 export class Gallery {
@@ -254,40 +113,19 @@ export class Gallery {
     this.onVideosChanged = null; // set by the meeting: the videos shown may have changed
 
     this.audioSink = h("div", { class: "audio-sink", attrs: { "aria-hidden": "true" } });
-    this.spotVideo = h("video", {
-      autoplay: true,
-      playsInline: true,
-      muted: true,
-      attrs: { playsinline: "", "aria-hidden": "true" },
+    this.spotlight = new Spotlight({
+      onUnpin: () => this.togglePin(this.pinnedId),
+      onStop: () => this.selfPresenting?.onStop(),
     });
-    this.spotLabel = h("p", { class: "spotlight-label", attrs: { "aria-live": "polite" } });
-    this.spotUnpin = h("button", {
-      type: "button",
-      class: "spotlight-unpin",
-      text: "Unpin",
-      on: { click: () => this.togglePin(this.pinnedId) },
-    });
-    this.spotStop = h("button", {
-      type: "button",
-      class: "button button-danger spotlight-stop",
-      text: "Stop presenting",
-      on: { click: () => this.selfPresenting?.onStop() },
-    });
-    this.spotSelf = h(
-      "div",
-      { class: "spotlight-self" },
-      icon("screen", "spotlight-self-icon"),
-      h("p", { text: "You are presenting your screen to everyone." }),
-      this.spotStop,
-    );
-    this.spotlight = h(
-      "section",
-      { class: "spotlight", hidden: true, attrs: { "aria-label": "Presentation" } },
-      this.spotVideo,
-      this.spotSelf,
-      h("div", { class: "spotlight-bar" }, this.spotLabel, this.spotUnpin),
-    );
     this.grid = h("div", { class: "gallery-grid" });
+    this.pager = this.buildPager();
+    this.container.append(this.spotlight.el, this.grid, this.pager, this.audioSink);
+    this.resizeObserver = new ResizeObserver(() => this.layout());
+    this.resizeObserver.observe(container);
+  }
+
+  /** The page buttons below the tiles (hidden while everyone fits on one page). */
+  buildPager() {
     this.pageLabel = h("span", { class: "pager-label", attrs: { "aria-live": "polite" } });
     this.prevBtn = h(
       "button",
@@ -311,16 +149,13 @@ export class Gallery {
       },
       "›",
     );
-    this.pager = h(
+    return h(
       "nav",
       { class: "gallery-pager", hidden: true, attrs: { "aria-label": "Gallery pages" } },
       this.prevBtn,
       this.pageLabel,
       this.nextBtn,
     );
-    this.container.append(this.spotlight, this.grid, this.pager, this.audioSink);
-    this.resizeObserver = new ResizeObserver(() => this.layout());
-    this.resizeObserver.observe(container);
   }
 
   has(id) {
@@ -433,30 +268,8 @@ export class Gallery {
 
   renderSpotlight() {
     const p = this.presenter;
-    this.spotlight.hidden = !p;
     this.container.classList.toggle("has-spotlight", Boolean(p));
-    if (!p) {
-      this.spotVideo.srcObject = null;
-      delete this.spotlight.dataset.participantId;
-      return;
-    }
-    const tile = this.tiles.get(p.id);
-    const name = tile ? tile.participant.name || "Guest" : "Someone";
-    this.spotlight.dataset.participantId = p.id || "";
-    this.spotlight.dataset.kind = p.kind;
-    this.spotSelf.hidden = p.kind !== "self-screen";
-    this.spotVideo.hidden = p.kind === "self-screen";
-    this.spotUnpin.hidden = p.kind !== "pin";
-    this.spotVideo.classList.toggle("mirrored", Boolean(p.kind === "pin" && tile?.isSelf));
-    if (p.kind === "screen") this.spotLabel.textContent = `${name} is presenting`;
-    else if (p.kind === "self-screen") this.spotLabel.textContent = "You are presenting";
-    else this.spotLabel.textContent = tile?.isSelf ? `${name} (You), pinned` : `${name}, pinned`;
-    const track = p.kind === "pin" && tile?.isSelf ? tile.videoTrack : p.track;
-    const current = this.spotVideo.srcObject ? this.spotVideo.srcObject.getVideoTracks()[0] : null;
-    if (track !== current) {
-      this.spotVideo.srcObject = track ? new MediaStream([track]) : null;
-      if (track) this.spotVideo.play().catch(() => {});
-    }
+    this.spotlight.show(p, p ? this.tiles.get(p.id) : null);
   }
 
   setPage(page) {
@@ -487,7 +300,7 @@ export class Gallery {
       if (tile.video.srcObject) tile.video.play().catch(() => {});
       if (tile.audio?.srcObject) tile.audio.play().catch(() => {});
     }
-    if (this.spotVideo.srcObject) this.spotVideo.play().catch(() => {});
+    this.spotlight.resumePlayback();
   }
 
   /** Play every participant's sound on this output device (setSinkId, where supported). */
@@ -506,6 +319,7 @@ export class Gallery {
     };
   }
 
+  /** Lay the tiles out again: page size, the page shown, decoded videos, tile size, page buttons. */
   layout() {
     if (!this.container.isConnected) return;
     const compact = this.compact();
@@ -521,17 +335,9 @@ export class Gallery {
       this.onVideosChanged?.();
       return;
     }
-    let pageSize;
-    if (strip) {
-      pageSize = portrait
-        ? Math.max(1, Math.floor((width + GAP) / ((compact ? 96 : 150) + GAP)))
-        : Math.max(1, Math.floor((height + GAP) / (Math.min(width, 260) * (9 / 16) + GAP)));
-      pageSize = Math.min(pageSize, compact ? COMPACT_PAGE : MAX_PAGE);
-    } else {
-      pageSize = tilesThatFit(width, height, compact ? COMPACT_PAGE : MAX_PAGE);
-    }
+    const box = { strip, portrait, compact, width, height };
     const speaker = this.activeSpeakerId || this.pinnedId;
-    const { pages } = paginate(ids, { selfId: this.selfId, speakerId: speaker, pageSize });
+    const { pages } = paginate(ids, { selfId: this.selfId, speakerId: speaker, pageSize: pageSizeFor(box) });
     this.pageCount = pages.length;
     if (this.page >= pages.length) this.page = pages.length - 1;
     const paged = pages.length > 1;
@@ -547,15 +353,32 @@ export class Gallery {
       return;
     }
     const visible = pages[this.page];
+    const changed = this.showTiles(visible);
+    this.allowVideos(visible, compact, changed);
+    this.onVideosChanged?.();
+    const { tileWidth, tileHeight } = tileSizeFor(visible.length, box);
+    this.container.style.setProperty("--tile-w", `${tileWidth}px`);
+    this.container.style.setProperty("--tile-h", `${tileHeight}px`);
+    this.container.dataset.count = String(ids.length);
+    this.renderPager(pages.length);
+  }
 
-    // Tiles on this page, in order (moving a tile within the document keeps its video playing).
+  /**
+   * Put this page's tiles in the grid, in order (moving a tile within the document keeps its video
+   * playing). Returns whether the tiles shown changed.
+   */
+  showTiles(visible) {
     const changed = visible.length !== this.visibleIds.length || visible.some((id, i) => id !== this.visibleIds[i]);
     if (changed) {
       const els = visible.map((id) => this.tiles.get(id).el);
       this.grid.replaceChildren(...els);
       this.visibleIds = visible;
     }
-    // Decode only the videos a user can see, and on a phone only a few of them.
+    return changed;
+  }
+
+  /** Decode only the videos a user can see, and on a phone only a few of them. */
+  allowVideos(visible, compact, changed) {
     const budget = (compact ? COMPACT_VIDEOS : WIDE_VIDEOS) - (this.presenter && this.presenter.track ? 1 : 0);
     const priority = [...visible].sort((a, b) => this.rank(b) - this.rank(a));
     let allowed = 0;
@@ -572,27 +395,13 @@ export class Gallery {
       tile.setVideoAllowed(tile.isSelf || allow.has(tile.id));
       if (changed && tile.el.isConnected && tile.video.srcObject && tile.video.paused) tile.play(tile.video);
     }
-    this.onVideosChanged?.();
+  }
 
-    let tileWidth;
-    let tileHeight;
-    if (strip && portrait) {
-      tileHeight = Math.floor(height);
-      tileWidth = Math.floor(Math.min((width - (visible.length - 1) * GAP) / visible.length, tileHeight * MAX_ASPECT));
-    } else if (strip) {
-      tileWidth = Math.floor(Math.min(width, 260));
-      tileHeight = Math.floor(Math.min(tileWidth * (9 / 16), (height - (visible.length - 1) * GAP) / visible.length));
-    } else {
-      ({ tileWidth, tileHeight } = bestLayout(visible.length, width, height));
-    }
-    this.container.style.setProperty("--tile-w", `${tileWidth}px`);
-    this.container.style.setProperty("--tile-h", `${tileHeight}px`);
-    this.container.dataset.count = String(ids.length);
-
-    this.pager.hidden = pages.length < 2;
+  renderPager(pageCount) {
+    this.pager.hidden = pageCount < 2;
     this.prevBtn.disabled = this.page === 0;
-    this.nextBtn.disabled = this.page >= pages.length - 1;
-    this.pageLabel.textContent = `Page ${this.page + 1} of ${pages.length}`;
+    this.nextBtn.disabled = this.page >= pageCount - 1;
+    this.pageLabel.textContent = `Page ${this.page + 1} of ${pageCount}`;
     this.container.dataset.page = String(this.page + 1);
   }
 

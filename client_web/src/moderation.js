@@ -1,7 +1,8 @@
 // The host's meeting tools: lock, lobby, self-unmute, mute all, end the meeting for all, invite
 // links, and the meeting record (timeline). Shown to hosts and staff; the host-only parts to hosts.
 import { h, toast, copyText } from "./dom.js";
-import { icon, confirmDialog, shortTime } from "./ui.js";
+import { icon } from "./icons.js";
+import { confirmDialog, shortTime } from "./ui.js";
 
 const TIMELINE_TEXT = {
   join: "joined", leave: "left", mute: "muted", mute_all: "muted everyone", allow_unmute: "allowed to unmute",
@@ -24,6 +25,36 @@ export class HostPanel {
   constructor(ctx) {
     this.ctx = ctx;
     this.settings = { locked: false, lobby_enabled: false, allow_self_unmute: true, ended: false };
+    this.buildSettings();
+    const muteAll = h("button", { type: "button", class: "button button-secondary-dark", text: "Mute everyone", dataset: { testid: "mute-all" } });
+    muteAll.addEventListener("click", async () => {
+      try {
+        const ack = await this.ctx.request("mute_all", { kind: "audio" });
+        toast(ack.muted && ack.muted.length ? `Muted ${ack.muted.length} ${ack.muted.length === 1 ? "person" : "people"}.` : "Everyone is already muted.");
+      } catch { /* toast from the error event */ }
+    });
+    this.endBtn = h("button", { type: "button", class: "button button-danger", text: "End meeting for all", dataset: { testid: "end-meeting" } });
+    this.endBtn.addEventListener("click", async () => {
+      const ok = await confirmDialog({ title: "End the meeting for everyone?", message: "Everyone will be disconnected and the meeting cannot be joined again.", confirm: "End meeting" });
+      if (ok) this.ctx.request("end_meeting", {}).catch(() => {});
+    });
+    const inviteForm = this.buildInviteForm();
+
+    this.timelineList = h("ol", { class: "timeline-list" });
+    const loadTimeline = h("button", { type: "button", class: "button button-secondary-dark", text: "Show the meeting record", dataset: { testid: "timeline-load" } });
+    loadTimeline.addEventListener("click", () => this.loadTimeline(loadTimeline));
+
+    this.hostOnly = [this.endBtn];
+    this.el = h("div", { class: "host-panel" },
+      h("section", { class: "host-section" }, h("h3", { text: "Meeting settings" }), this.lock.el, this.lobby.el, this.selfUnmute.el),
+      h("section", { class: "host-section host-actions" }, muteAll, this.endBtn),
+      h("section", { class: "host-section" }, h("h3", { text: "Invite people" }), inviteForm),
+      h("section", { class: "host-section" }, h("h3", { text: "Meeting record" }), loadTimeline, this.timelineList));
+    this.render();
+  }
+
+  /** The lock, lobby and self-unmute switches; each change is a request (undone if refused). */
+  buildSettings() {
     const set = (event, key) => async (value, input) => {
       input.disabled = true;
       try {
@@ -37,21 +68,10 @@ export class HostPanel {
     this.lock = toggle("Lock the meeting", "No one new can join (hosts and staff still can).", "setting-lock", set("lock", "locked"));
     this.lobby = toggle("Lobby", "New participants wait until a host lets them in.", "setting-lobby", set("lobby_enable", "enabled"));
     this.selfUnmute = toggle("Participants may unmute themselves", "When off, muted people must ask to unmute.", "setting-self-unmute", set("set_allow_self_unmute", "allowed"));
+  }
 
-    const muteAll = h("button", { type: "button", class: "button button-secondary-dark", text: "Mute everyone", dataset: { testid: "mute-all" } });
-    muteAll.addEventListener("click", async () => {
-      try {
-        const ack = await this.ctx.request("mute_all", { kind: "audio" });
-        toast(ack.muted && ack.muted.length ? `Muted ${ack.muted.length} ${ack.muted.length === 1 ? "person" : "people"}.` : "Everyone is already muted.");
-      } catch { /* toast from the error event */ }
-    });
-    this.endBtn = h("button", { type: "button", class: "button button-danger", text: "End meeting for all", dataset: { testid: "end-meeting" } });
-    this.endBtn.addEventListener("click", async () => {
-      const ok = await confirmDialog({ title: "End the meeting for everyone?", message: "Everyone will be disconnected and the meeting cannot be joined again.", confirm: "End meeting" });
-      if (ok) this.ctx.request("end_meeting", {}).catch(() => {});
-    });
-
-    // Invite links
+  /** The invite link form: role, label, expiry, single use; the link appears below it. */
+  buildInviteForm() {
     this.inviteRole = h("select", { class: "field-select", id: "invite-role" },
       ["participant", "viewer", "staff", "host"].map((r) => h("option", { value: r, text: r[0].toUpperCase() + r.slice(1) })));
     this.inviteLabel = h("input", { type: "text", id: "invite-label", maxLength: 80, placeholder: "e.g. Paris delegation" });
@@ -69,18 +89,7 @@ export class HostPanel {
       e.preventDefault();
       this.createInvite();
     });
-
-    this.timelineList = h("ol", { class: "timeline-list" });
-    const loadTimeline = h("button", { type: "button", class: "button button-secondary-dark", text: "Show the meeting record", dataset: { testid: "timeline-load" } });
-    loadTimeline.addEventListener("click", () => this.loadTimeline(loadTimeline));
-
-    this.hostOnly = [this.endBtn];
-    this.el = h("div", { class: "host-panel" },
-      h("section", { class: "host-section" }, h("h3", { text: "Meeting settings" }), this.lock.el, this.lobby.el, this.selfUnmute.el),
-      h("section", { class: "host-section host-actions" }, muteAll, this.endBtn),
-      h("section", { class: "host-section" }, h("h3", { text: "Invite people" }), inviteForm),
-      h("section", { class: "host-section" }, h("h3", { text: "Meeting record" }), loadTimeline, this.timelineList));
-    this.render();
+    return inviteForm;
   }
 
   setSettings(settings) {

@@ -2,7 +2,8 @@
 // and everyone in the meeting with a per-person menu for hosts and staff (mute, stop video, allow
 // unmute, lower hand, roles, remove). What a role may not do is not shown; the server refuses anyway.
 import { h, initials, hueFor, toast } from "./dom.js";
-import { icon, confirmDialog } from "./ui.js";
+import { icon } from "./icons.js";
+import { confirmDialog } from "./ui.js";
 
 export const MANAGERS = ["host", "staff"];
 const ROLE_LABEL = { host: "Host", staff: "Staff", participant: "", viewer: "Viewer" };

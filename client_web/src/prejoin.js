@@ -9,7 +9,7 @@ import {
   rememberedDevice,
   rememberDevice,
   canChooseSpeaker,
-} from "./media.js";
+} from "./capture.js";
 
 const NAME_KEY = "sitroom.name";
 const ORG_KEY = "sitroom.organisation";
@@ -42,6 +42,12 @@ const CAPTURE_HELP = {
   unavailable: "the device could not be started",
 };
 
+const ROLE_NOTES = {
+  host: "You are joining as the host of this meeting.",
+  staff: "You are joining as meeting staff.",
+  viewer: "You are joining as a viewer: you will see and hear the meeting.",
+};
+
 function captureMessage(errors) {
   const lines = [];
   if (errors.audio) lines.push(`Microphone: ${CAPTURE_HELP[errors.audio]}.`);
@@ -57,12 +63,57 @@ function captureMessage(errors) {
  */
 export function showPrejoin(root, { room, role, previous = null }) {
   const canPublish = role !== "viewer";
-  let audioOn = previous ? previous.audioOn : remembered(AUDIO_ON_KEY) !== "off";
-  let videoOn = previous ? previous.videoOn : remembered(VIDEO_ON_KEY) !== "off";
-  let media = { stream: new MediaStream(), audioTrack: null, videoTrack: null, errors: {} };
-  let meter = null;
-  let meterTimer = 0;
+  // What the user chose so far; `media` is replaced once capture settles.
+  const s = {
+    audioOn: previous ? previous.audioOn : remembered(AUDIO_ON_KEY) !== "off",
+    videoOn: previous ? previous.videoOn : remembered(VIDEO_ON_KEY) !== "off",
+    media: { stream: new MediaStream(), audioTrack: null, videoTrack: null, errors: {} },
+    speakerId: rememberedDevice("audiooutput"),
+  };
+  const preview = createPreview(s);
+  const status = h("p", { class: "preview-status", attrs: { role: "status", "aria-live": "polite" } });
+  const devices = deviceFields();
+  const f = prejoinForm({ room, role, previous, devices: canPublish ? devices.el : null, status });
+  root.replaceChildren(
+    h("div", { class: "prejoin" }, canPublish ? preview.el : null, f.form),
+  );
 
+  devices.camSel.select.addEventListener("change", () => switchDevice(s, preview, status, "videoinput", devices.camSel.select.value));
+  devices.micSel.select.addEventListener("change", () => switchDevice(s, preview, status, "audioinput", devices.micSel.select.value));
+  devices.spkSel.select.addEventListener("change", () => {
+    s.speakerId = devices.spkSel.select.value;
+    rememberDevice("audiooutput", s.speakerId);
+  });
+  preview.micBtn.addEventListener("click", () => {
+    s.audioOn = !s.audioOn;
+    preview.render();
+  });
+  preview.camBtn.addEventListener("click", () => {
+    s.videoOn = !s.videoOn;
+    preview.render();
+  });
+  f.nameInput.addEventListener("input", () => {
+    preview.avatarText.textContent = initials(f.nameInput.value);
+    if (f.nameInput.value.trim()) {
+      f.nameError.textContent = "";
+      f.nameInput.removeAttribute("aria-invalid");
+    }
+  });
+
+  const capturing = canPublish ? startCapture(root, f.form, s, { preview, devices, status }) : Promise.resolve();
+  if (canPublish) status.textContent = "Starting camera and microphone…";
+  preview.render();
+
+  if (!f.nameInput.value) f.nameInput.focus();
+  else f.joinBtn.focus();
+  return waitForJoin(f, s, { preview, capturing, canPublish });
+}
+
+/**
+ * The camera preview with the initials (camera off), the microphone and camera toggles and the
+ * microphone's level meter. Reads and updates the choices `s`.
+ */
+function createPreview(s) {
   const video = h("video", {
     class: "preview-video mirrored",
     autoplay: true,
@@ -73,19 +124,91 @@ export function showPrejoin(root, { room, role, previous = null }) {
   const avatarText = h("span", { class: "avatar-initials", text: initials(remembered(NAME_KEY)) });
   const avatar = h("div", { class: "avatar" }, avatarText);
   avatar.style.setProperty("--hue", "212");
-  const status = h("p", { class: "preview-status", attrs: { role: "status", "aria-live": "polite" } });
   const meterBar = h("span", { class: "meter-fill" });
   const meterEl = h("span", { class: "mic-meter", attrs: { "aria-hidden": "true" } }, meterBar);
-  const micBtn = toggleButton({ kind: "mic", on: audioOn, available: false, compact: true });
-  const camBtn = toggleButton({ kind: "camera", on: videoOn, available: false, compact: true });
-  const preview = h(
+  const micBtn = toggleButton({ kind: "mic", on: s.audioOn, available: false, compact: true });
+  const camBtn = toggleButton({ kind: "camera", on: s.videoOn, available: false, compact: true });
+  const el = h(
     "div",
     { class: "preview video-off" },
     video,
     avatar,
     h("div", { class: "preview-controls" }, micBtn, meterEl, camBtn),
   );
+  let meter = null;
+  let meterTimer = 0;
+  return {
+    el,
+    video,
+    avatarText,
+    micBtn,
+    camBtn,
+    render() {
+      const media = s.media;
+      const hasVideo = Boolean(media.videoTrack) && s.videoOn;
+      el.classList.toggle("video-off", !hasVideo);
+      micBtn.update(s.audioOn && Boolean(media.audioTrack), Boolean(media.audioTrack));
+      camBtn.update(s.videoOn && Boolean(media.videoTrack), Boolean(media.videoTrack));
+      if (media.audioTrack) media.audioTrack.enabled = s.audioOn;
+      if (media.videoTrack) media.videoTrack.enabled = s.videoOn;
+      meterEl.hidden = !media.audioTrack || !s.audioOn;
+    },
+    startMeter() {
+      cancelAnimationFrame(meterTimer);
+      meter?.close();
+      meter = null;
+      if (!s.media.audioTrack) return;
+      meter = new LevelMeter(s.media.audioTrack);
+      const tick = () => {
+        meterBar.style.transform = `scaleX(${s.audioOn && meter ? meter.level().toFixed(3) : 0})`;
+        meterTimer = requestAnimationFrame(tick);
+      };
+      meterTimer = requestAnimationFrame(tick);
+    },
+    stopMeter() {
+      cancelAnimationFrame(meterTimer);
+      meter?.close();
+    },
+  };
+}
 
+/**
+ * Camera, microphone and speaker choice (filled once capture has been allowed: labels need it).
+ * Returns {el, camSel, micSel, spkSel, fill(s)}, each *Sel a {select, wrap}.
+ */
+function deviceFields() {
+  const deviceSelect = (id, label) => {
+    const select = h("select", { id, class: "field-select device-select" });
+    const wrap = h("div", { class: "device-field", hidden: true },
+      h("label", { class: "field-label", htmlFor: id, text: label }), select);
+    return { select, wrap };
+  };
+  const camSel = deviceSelect("prejoin-camera", "Camera");
+  const micSel = deviceSelect("prejoin-microphone", "Microphone");
+  const spkSel = deviceSelect("prejoin-speaker", "Speaker");
+  const el = h("div", { class: "device-fields" }, camSel.wrap, micSel.wrap, spkSel.wrap);
+  const fillSelect = ({ select, wrap }, list, current, fallbackLabel) => {
+    select.replaceChildren(...list.map((d, i) => h("option", { value: d.deviceId, text: d.label || `${fallbackLabel} ${i + 1}` })));
+    if (current && list.some((d) => d.deviceId === current)) select.value = current;
+    wrap.hidden = list.length < 1;
+  };
+  return {
+    el,
+    camSel,
+    micSel,
+    spkSel,
+    /** List the devices, selecting those in use (s: showPrejoin's choices). */
+    async fill(s) {
+      const list = await listDevices();
+      fillSelect(camSel, list.videoinput, s.media.videoTrack?.getSettings?.().deviceId, "Camera");
+      fillSelect(micSel, list.audioinput, s.media.audioTrack?.getSettings?.().deviceId, "Microphone");
+      if (canChooseSpeaker()) fillSelect(spkSel, list.audiooutput, s.speakerId, "Speaker");
+    },
+  };
+}
+
+/** The form: the invitation, name, organisation, the device fields (if any), Join and the status line. */
+function prejoinForm({ room, role, previous, devices, status }) {
   const nameInput = h("input", {
     id: "prejoin-name",
     name: "name",
@@ -113,31 +236,12 @@ export function showPrejoin(root, { room, role, previous = null }) {
     text: "Join meeting",
     dataset: { testid: "join" },
   });
-  const roleNote = {
-    host: "You are joining as the host of this meeting.",
-    staff: "You are joining as meeting staff.",
-    viewer: "You are joining as a viewer: you will see and hear the meeting.",
-  }[role];
-
-  // Camera, microphone and speaker choice (filled once capture has been allowed: labels need it).
-  const deviceSelect = (id, label) => {
-    const select = h("select", { id, class: "field-select device-select" });
-    const wrap = h("div", { class: "device-field", hidden: true },
-      h("label", { class: "field-label", htmlFor: id, text: label }), select);
-    return { select, wrap };
-  };
-  const camSel = deviceSelect("prejoin-camera", "Camera");
-  const micSel = deviceSelect("prejoin-microphone", "Microphone");
-  const spkSel = deviceSelect("prejoin-speaker", "Speaker");
-  const devices = h("div", { class: "device-fields" }, camSel.wrap, micSel.wrap, spkSel.wrap);
-  let speakerId = rememberedDevice("audiooutput");
-
   const form = h(
     "form",
     { class: "prejoin-form", noValidate: true, attrs: { "aria-labelledby": "prejoin-title" } },
     h("p", { class: "eyebrow", text: "You are invited to" }),
     h("h1", { id: "prejoin-title", text: room.title }),
-    roleNote ? h("p", { class: "role-note", text: roleNote }) : null,
+    ROLE_NOTES[role] ? h("p", { class: "role-note", text: ROLE_NOTES[role] }) : null,
     h("label", { class: "field-label", htmlFor: "prejoin-name", text: "Your name" }),
     nameInput,
     nameError,
@@ -148,158 +252,95 @@ export function showPrejoin(root, { room, role, previous = null }) {
       h("span", { class: "optional", text: "(optional)" }),
     ),
     orgInput,
-    canPublish ? devices : null,
+    devices,
     joinBtn,
     status,
   );
+  return { form, nameInput, nameError, orgInput, joinBtn };
+}
 
-  root.replaceChildren(
-    h("div", { class: "prejoin" }, canPublish ? preview : null, form),
-  );
-
-  function renderPreview() {
-    const hasVideo = Boolean(media.videoTrack) && videoOn;
-    preview.classList.toggle("video-off", !hasVideo);
-    micBtn.update(audioOn && Boolean(media.audioTrack), Boolean(media.audioTrack));
-    camBtn.update(videoOn && Boolean(media.videoTrack), Boolean(media.videoTrack));
-    if (media.audioTrack) media.audioTrack.enabled = audioOn;
-    if (media.videoTrack) media.videoTrack.enabled = videoOn;
-    meterEl.hidden = !media.audioTrack || !audioOn;
-  }
-
-  function fill({ select, wrap }, list, current, fallbackLabel) {
-    select.replaceChildren(...list.map((d, i) => h("option", { value: d.deviceId, text: d.label || `${fallbackLabel} ${i + 1}` })));
-    if (current && list.some((d) => d.deviceId === current)) select.value = current;
-    wrap.hidden = list.length < 1;
-  }
-
-  async function fillDevices() {
-    const list = await listDevices();
-    fill(camSel, list.videoinput, media.videoTrack?.getSettings?.().deviceId, "Camera");
-    fill(micSel, list.audioinput, media.audioTrack?.getSettings?.().deviceId, "Microphone");
-    if (canChooseSpeaker()) fill(spkSel, list.audiooutput, speakerId, "Speaker");
-  }
-
-  function startMeter() {
-    cancelAnimationFrame(meterTimer);
-    meter?.close();
-    meter = null;
-    if (!media.audioTrack) return;
-    meter = new LevelMeter(media.audioTrack);
-    const tick = () => {
-      meterBar.style.transform = `scaleX(${audioOn && meter ? meter.level().toFixed(3) : 0})`;
-      meterTimer = requestAnimationFrame(tick);
-    };
-    meterTimer = requestAnimationFrame(tick);
-  }
-
-  /** Switch the camera or microphone to another device (the preview follows at once). */
-  async function switchDevice(kind, deviceId) {
-    const isVideo = kind === "videoinput";
-    rememberDevice(kind, deviceId);
-    const fresh = await captureMedia({
-      audio: !isVideo,
-      video: isVideo,
-      audioDeviceId: isVideo ? "" : deviceId,
-      videoDeviceId: isVideo ? deviceId : "",
-    });
-    const track = isVideo ? fresh.videoTrack : fresh.audioTrack;
-    if (!track) {
-      status.textContent = "That device could not be started; keeping the previous one.";
+/** Capture camera and microphone for the preview; resolves once settled (s.media is then set). */
+function startCapture(root, form, s, { preview, devices, status }) {
+  return captureMedia({ audio: true, video: true }).then((result) => {
+    s.media = result;
+    if (!root.contains(form)) {
+      stopStream(s.media.stream); // the user already left this screen
       return;
     }
-    const old = isVideo ? media.videoTrack : media.audioTrack;
-    if (old) {
-      media.stream.removeTrack(old);
-      old.stop();
-    }
-    media.stream.addTrack(track);
-    if (isVideo) {
-      media.videoTrack = track;
-      video.srcObject = new MediaStream([track]);
-    } else {
-      media.audioTrack = track;
-      startMeter();
-    }
-    delete media.errors[isVideo ? "video" : "audio"];
-    status.textContent = captureMessage(media.errors);
-    renderPreview();
+    if (s.media.videoTrack) preview.video.srcObject = new MediaStream([s.media.videoTrack]);
+    preview.startMeter();
+    status.textContent = captureMessage(s.media.errors);
+    preview.render();
+    devices.fill(s);
+  });
+}
+
+/** Switch the camera or microphone to another device (the preview follows at once). */
+async function switchDevice(s, preview, status, kind, deviceId) {
+  const isVideo = kind === "videoinput";
+  rememberDevice(kind, deviceId);
+  const fresh = await captureMedia({
+    audio: !isVideo,
+    video: isVideo,
+    audioDeviceId: isVideo ? "" : deviceId,
+    videoDeviceId: isVideo ? deviceId : "",
+  });
+  const track = isVideo ? fresh.videoTrack : fresh.audioTrack;
+  if (!track) {
+    status.textContent = "That device could not be started; keeping the previous one.";
+    return;
   }
+  const media = s.media;
+  const old = isVideo ? media.videoTrack : media.audioTrack;
+  if (old) {
+    media.stream.removeTrack(old);
+    old.stop();
+  }
+  media.stream.addTrack(track);
+  if (isVideo) {
+    media.videoTrack = track;
+    preview.video.srcObject = new MediaStream([track]);
+  } else {
+    media.audioTrack = track;
+    preview.startMeter();
+  }
+  delete media.errors[isVideo ? "video" : "audio"];
+  status.textContent = captureMessage(media.errors);
+  preview.render();
+}
 
-  camSel.select.addEventListener("change", () => switchDevice("videoinput", camSel.select.value));
-  micSel.select.addEventListener("change", () => switchDevice("audioinput", micSel.select.value));
-  spkSel.select.addEventListener("change", () => {
-    speakerId = spkSel.select.value;
-    rememberDevice("audiooutput", speakerId);
-  });
-
-  micBtn.addEventListener("click", () => {
-    audioOn = !audioOn;
-    renderPreview();
-  });
-  camBtn.addEventListener("click", () => {
-    videoOn = !videoOn;
-    renderPreview();
-  });
-  nameInput.addEventListener("input", () => {
-    avatarText.textContent = initials(nameInput.value);
-    if (nameInput.value.trim()) {
-      nameError.textContent = "";
-      nameInput.removeAttribute("aria-invalid");
-    }
-  });
-
-  const capturing = canPublish
-    ? captureMedia({ audio: true, video: true }).then((result) => {
-        media = result;
-        if (!root.contains(form)) {
-          stopStream(media.stream); // the user already left this screen
-          return;
-        }
-        if (media.videoTrack) video.srcObject = new MediaStream([media.videoTrack]);
-        startMeter();
-        status.textContent = captureMessage(media.errors);
-        renderPreview();
-        fillDevices();
-      })
-    : Promise.resolve();
-  if (canPublish) status.textContent = "Starting camera and microphone…";
-  renderPreview();
-
-  if (!nameInput.value) nameInput.focus();
-  else joinBtn.focus();
-
+/** Resolves with the choices when Join is clicked with a name (see showPrejoin). */
+function waitForJoin(f, s, { preview, capturing, canPublish }) {
   return new Promise((resolve) => {
-    form.addEventListener("submit", async (event) => {
+    f.form.addEventListener("submit", async (event) => {
       event.preventDefault();
-      const name = nameInput.value.trim();
+      const name = f.nameInput.value.trim();
       if (!name) {
-        nameError.textContent = "Please enter your name so others know who you are.";
-        nameInput.setAttribute("aria-invalid", "true");
-        nameInput.focus();
+        f.nameError.textContent = "Please enter your name so others know who you are.";
+        f.nameInput.setAttribute("aria-invalid", "true");
+        f.nameInput.focus();
         return;
       }
-      joinBtn.disabled = true;
-      joinBtn.textContent = "Joining…";
-      const organisation = orgInput.value.trim();
+      f.joinBtn.disabled = true;
+      f.joinBtn.textContent = "Joining…";
+      const organisation = f.orgInput.value.trim();
       remember(NAME_KEY, name);
       remember(ORG_KEY, organisation);
       if (canPublish) {
-        remember(AUDIO_ON_KEY, audioOn ? "on" : "off");
-        remember(VIDEO_ON_KEY, videoOn ? "on" : "off");
+        remember(AUDIO_ON_KEY, s.audioOn ? "on" : "off");
+        remember(VIDEO_ON_KEY, s.videoOn ? "on" : "off");
       }
       await capturing;
-      cancelAnimationFrame(meterTimer);
-      meter?.close();
+      preview.stopMeter();
       resolve({
         name,
         organisation,
-        media,
-        audioOn: audioOn && Boolean(media.audioTrack),
-        videoOn: videoOn && Boolean(media.videoTrack),
-        wantAudio: audioOn,
-        wantVideo: videoOn,
-        speakerId,
+        media: s.media,
+        audioOn: s.audioOn && Boolean(s.media.audioTrack),
+        videoOn: s.videoOn && Boolean(s.media.videoTrack),
+        wantAudio: s.audioOn,
+        wantVideo: s.videoOn,
+        speakerId: s.speakerId,
       });
     });
   });

@@ -1,9 +1,10 @@
 // The meeting page (/r/{room_id}?t=TOKEN): room check, pre-join, meeting, and the screens after it.
 import { getRoom } from "./api.js";
-import { h, icon, showNotice } from "./dom.js";
+import { h, showNotice } from "./dom.js";
+import { icon } from "./icons.js";
 import { showPrejoin } from "./prejoin.js";
 import { Meeting } from "./meeting.js";
-import { captureMedia } from "./media.js";
+import { captureMedia } from "./capture.js";
 
 const LOAD_ERRORS = {
   // The meeting ended for this participant (collab.js / meeting.js `end`).
@@ -104,56 +105,63 @@ export async function showRoom(root, sitroom) {
   const role = info.role || "participant";
   document.title = `${room.title} · Sitroom`;
 
-  const enter = (choices) => {
-    const meeting = new Meeting(root, {
-      roomId,
-      token,
-      room,
-      role,
-      choices,
-      onExit: (kind, detail) => {
-        const again = frame(root);
-        if (kind === "left") showLeft(again, choices);
-        else showLoadError(again, detail.code, detail.message);
-      },
-    });
-    sitroom.meeting = meeting;
-    meeting.start();
-  };
-
-  const showLeft = (target, choices) => {
-    document.title = `You left · ${room.title} · Sitroom`;
-    const rejoin = h("button", {
-      type: "button",
-      class: "button button-primary button-large",
-      text: "Rejoin",
-      dataset: { testid: "rejoin" },
-      id: "rejoin-button",
-    });
-    rejoin.addEventListener("click", async () => {
-      rejoin.disabled = true;
-      rejoin.textContent = "Rejoining…";
-      const media =
-        role === "viewer"
-          ? { stream: new MediaStream(), audioTrack: null, videoTrack: null, errors: {} }
-          : await captureMedia({ audio: true, video: true });
-      enter({
-        ...choices,
-        media,
-        audioOn: choices.wantAudio && Boolean(media.audioTrack),
-        videoOn: choices.wantVideo && Boolean(media.videoTrack),
-      });
-    });
-    showNotice(target, {
-      title: "You left the meeting",
-      message: `“${room.title}”. You can rejoin while the meeting is running.`,
-      iconName: "leave",
-      tone: "calm",
-      actions: [rejoin, homeLink()],
-    });
-  };
-
   main.replaceChildren();
   const choices = await showPrejoin(main, { room, role });
-  enter(choices);
+  enterMeeting({ root, sitroom, roomId, token, room, role }, choices);
+}
+
+/**
+ * Start the meeting with the pre-join's choices; when it ends, the "You left" or the error screen.
+ * visit: {root, sitroom, roomId, token, room, role}.
+ */
+function enterMeeting(visit, choices) {
+  const { root, sitroom, roomId, token, room, role } = visit;
+  const meeting = new Meeting(root, {
+    roomId,
+    token,
+    room,
+    role,
+    choices,
+    onExit: (kind, detail) => {
+      const again = frame(root);
+      if (kind === "left") showLeft(again, visit, choices);
+      else showLoadError(again, detail.code, detail.message);
+    },
+  });
+  sitroom.meeting = meeting;
+  meeting.start();
+}
+
+/** "You left the meeting", with Rejoin: capture again and enter with the same choices. */
+function showLeft(target, visit, choices) {
+  const { room, role } = visit;
+  document.title = `You left · ${room.title} · Sitroom`;
+  const rejoin = h("button", {
+    type: "button",
+    class: "button button-primary button-large",
+    text: "Rejoin",
+    dataset: { testid: "rejoin" },
+    id: "rejoin-button",
+  });
+  rejoin.addEventListener("click", async () => {
+    rejoin.disabled = true;
+    rejoin.textContent = "Rejoining…";
+    const media =
+      role === "viewer"
+        ? { stream: new MediaStream(), audioTrack: null, videoTrack: null, errors: {} }
+        : await captureMedia({ audio: true, video: true });
+    enterMeeting(visit, {
+      ...choices,
+      media,
+      audioOn: choices.wantAudio && Boolean(media.audioTrack),
+      videoOn: choices.wantVideo && Boolean(media.videoTrack),
+    });
+  });
+  showNotice(target, {
+    title: "You left the meeting",
+    message: `“${room.title}”. You can rejoin while the meeting is running.`,
+    iconName: "leave",
+    tone: "calm",
+    actions: [rejoin, homeLink()],
+  });
 }

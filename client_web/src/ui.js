@@ -1,32 +1,6 @@
-// Icons and small widgets of the collaboration features (chat, hands, reactions, moderation,
-// screen share). Shares dom.js's element helper; icons are line drawings on a 24x24 grid.
-import { h, icon as baseIcon } from "./dom.js";
-
-const PATHS = {
-  pin: '<path d="M9 3.5h6M10 3.5v6l-3 3.5h10l-3-3.5v-6M12 13v7.5"/>',
-  screen: '<rect x="2.5" y="4" width="19" height="13" rx="2"/><path d="M8 20.5h8M12 17v3.5M12 13.5V7.5M9 10l3-3 3 3"/>',
-  screenOff: '<rect x="2.5" y="4" width="19" height="13" rx="2"/><path d="M8 20.5h8M12 17v3.5M9 8l6 6M15 8l-6 6"/>',
-  hand: '<path d="M8 13V5.5a1.5 1.5 0 0 1 3 0V11M11 10V4a1.5 1.5 0 0 1 3 0v7M14 10.5V5.5a1.5 1.5 0 0 1 3 0V14c0 4-2.5 7-6.5 7-2.5 0-4-1-5.5-3l-2.5-4a1.5 1.5 0 0 1 2.5-1.7L8 15"/>',
-  chat: '<path d="M4 5.5A2 2 0 0 1 6 3.5h12a2 2 0 0 1 2 2v9a2 2 0 0 1-2 2H10l-4.5 4v-4H6a2 2 0 0 1-2-2z"/>',
-  smile: '<circle cx="12" cy="12" r="9"/><path d="M8.5 14.5a4.5 4.5 0 0 0 7 0M9 9.5v.5M15 9.5v.5"/>',
-  more: '<circle cx="5.5" cy="12" r="1.2"/><circle cx="12" cy="12" r="1.2"/><circle cx="18.5" cy="12" r="1.2"/>',
-  shield: '<path d="M12 3l7.5 3v5.5c0 4.5-3.2 8-7.5 9.5-4.3-1.5-7.5-5-7.5-9.5V6z"/><path d="M9 12l2 2 4-4"/>',
-  close: '<path d="M6 6l12 12M18 6L6 18"/>',
-  send: '<path d="M4 12l16-8-6 16-2.5-6.5z"/><path d="M11.5 13.5L20 4"/>',
-  lock: '<rect x="5" y="10.5" width="14" height="10" rx="2"/><path d="M8 10.5V7.5a4 4 0 0 1 8 0v3"/>',
-  settings: '<circle cx="12" cy="12" r="3"/><path d="M12 2.5v3M12 18.5v3M2.5 12h3M18.5 12h3M5.3 5.3l2.1 2.1M16.6 16.6l2.1 2.1M5.3 18.7l2.1-2.1M16.6 7.4l2.1-2.1"/>',
-};
-
-export function icon(name, extraClass = "") {
-  if (!PATHS[name]) return baseIcon(name, extraClass);
-  const span = document.createElement("span");
-  span.className = `icon ${extraClass}`.trim();
-  span.setAttribute("aria-hidden", "true");
-  span.innerHTML =
-    `<svg viewBox="0 0 24 24" width="24" height="24" fill="none" stroke="currentColor" ` +
-    `stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round">${PATHS[name]}</svg>`;
-  return span;
-}
+// Small helpers of the meeting view: a message's time, a confirmation dialog, and this browser's
+// device id (join's `device_id`).
+import { h } from "./dom.js";
 
 /** "09:31" in the viewer's local time; "" for a bad time. */
 export function shortTime(iso) {

@@ -1,0 +1,71 @@
+// The meeting's screen: the header (room title, duration clock), the status banner, the "turn on
+// sound" button (when the browser blocked autoplay), the gallery's <main> and the control bar.
+import { h } from "./dom.js";
+import { icon } from "./icons.js";
+import { createControls } from "./controls.js";
+import { collabControls } from "./collab.js";
+import { canChooseSpeaker } from "./capture.js";
+
+/** "mm:ss", or "h:mm:ss" from an hour on. */
+export function formatElapsed(ms) {
+  const total = Math.max(0, Math.floor(ms / 1000));
+  const hh = Math.floor(total / 3600);
+  const mm = String(Math.floor((total % 3600) / 60)).padStart(2, "0");
+  const ss = String(total % 60).padStart(2, "0");
+  return hh ? `${hh}:${mm}:${ss}` : `${mm}:${ss}`;
+}
+
+/**
+ * The screen around `main` (the gallery) and `controls` (the bar's element). onSound(): the sound
+ * button was clicked (it hides itself). Returns {el, clock, banner, soundButton}.
+ */
+export function meetingScreen({ title, main, controls, onSound }) {
+  const clock = h("span", { class: "meeting-clock", attrs: { "aria-label": "Meeting duration" } });
+  const banner = h("div", {
+    class: "banner",
+    hidden: true,
+    attrs: { role: "status", "aria-live": "assertive" },
+  });
+  const soundButton = h(
+    "button",
+    { type: "button", class: "button button-primary sound-button", hidden: true },
+    "Click to turn on meeting sound",
+  );
+  soundButton.addEventListener("click", () => {
+    onSound();
+    soundButton.hidden = true;
+  });
+  const header = h(
+    "header",
+    { class: "meeting-header" },
+    h("span", { class: "brand-mark small" }, icon("hall")),
+    h("h1", { class: "meeting-title", text: title }),
+    clock,
+  );
+  const el = h("div", { class: "meeting" }, header, banner, soundButton, main, controls);
+  return { el, clock, banner, soundButton };
+}
+
+/** The control bar (controls.js), wired to the meeting, collab.js and the device menu (devices.js). */
+export function meetingControls(meeting) {
+  return createControls({
+    canPublish: meeting.canPublish,
+    onToggleMic: () => meeting.toggleMic(),
+    onToggleCamera: () => meeting.toggleCamera(),
+    onLeave: () => meeting.leave(),
+    collab: collabControls(meeting), // share, hand, reactions, side panel (collab.js)
+    devices: {
+      inputs: meeting.canPublish,
+      speaker: canChooseSpeaker(),
+      onOpen: () => meeting.devices.refresh(),
+      onChoose: (kind, id) => meeting.devices.choose(kind, id),
+    },
+  });
+}
+
+/** Show `text` in the banner (tone: "info" | "warning"), or hide it when text is empty. */
+export function setBanner(banner, text, tone = "warning") {
+  banner.textContent = text;
+  banner.className = `banner banner-${tone}`;
+  banner.hidden = !text;
+}

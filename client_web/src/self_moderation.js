@@ -1,0 +1,88 @@
+// What this participant sees when a host acts on their microphone or camera (docs/protocol.md,
+// `moderated`): muted, with "Ask to unmute" while the meeting does not let them unmute themselves;
+// allowed to unmute again. The notice is a banner over the meeting.
+import { h, actionToast } from "./dom.js";
+import { icon } from "./icons.js";
+
+const NOTICE_MS = 8000; // a notice without an action goes after this long
+
+export class SelfModeration {
+  /**
+   * meeting: muted and unmuted through it; request(event, payload); settings(): the meeting
+   * settings now (allow_self_unmute).
+   */
+  constructor({ meeting, request, settings }) {
+    this.meeting = meeting;
+    this.request = request;
+    this.settings = settings;
+    this.forced = { audio: false, video: false }; // muted by a host and not yet allowed back
+    this.banner = null;
+  }
+
+  /** A new join: nothing is forced any more (a mute held by the server comes with the ack). */
+  reset() {
+    this.forced = { audio: false, video: false };
+  }
+
+  onModerated(d) {
+    if (!d || (d.kind !== "audio" && d.kind !== "video")) return;
+    const by = d.by || "The host";
+    if (d.action === "mute") {
+      this.forced[d.kind] = !this.settings().allow_self_unmute;
+      this.meeting.forceLocalMute(d.kind);
+      const what = d.kind === "audio" ? "muted you" : "stopped your video";
+      const ask = d.kind === "audio" ? "Ask to unmute" : "Ask to start video";
+      const more = this.forced[d.kind] ? "" : d.kind === "audio" ? " You can unmute when you need to speak." : " You can start it again.";
+      this.showBanner(`${by} ${what}.${more}`, this.forced[d.kind] ? ask : null, d.kind);
+    } else if (d.action === "allow_unmute") {
+      this.forced[d.kind] = false;
+      this.hideBanner();
+      const what = d.kind === "audio" ? "unmute" : "start your video";
+      actionToast(`${by} allows you to ${what}.`, d.kind === "audio" ? "Unmute" : "Start video", () => {
+        if (d.kind === "audio" && !this.meeting.audioOn) this.meeting.toggleMic();
+        if (d.kind === "video" && !this.meeting.videoOn) this.meeting.toggleCamera();
+      }, { testid: "allowed-unmute" });
+    }
+  }
+
+  /** Whether this participant may turn `kind` back on by themselves; if not, says so. */
+  mayUnmute(kind) {
+    if (!this.forced[kind] || this.settings().allow_self_unmute) return true;
+    this.showBanner(kind === "audio" ? "The host muted you. Ask to unmute to speak." : "The host stopped your video.", kind === "audio" ? "Ask to unmute" : "Ask to start video", kind);
+    return false;
+  }
+
+  /** The notice over the meeting, with an "Ask to..." button when actionLabel is given. */
+  showBanner(text, actionLabel, kind) {
+    this.hideBanner();
+    const close = h("button", { type: "button", class: "toast-close", text: "×", attrs: { "aria-label": "Dismiss" } });
+    const el = h("div", { class: "moderated-banner", dataset: { testid: "moderated-notice" }, attrs: { role: "alert" } },
+      icon(kind === "audio" ? "micOff" : "cameraOff"), h("span", { class: "moderated-text", text }));
+    if (actionLabel) el.append(this.askButton(actionLabel, kind));
+    el.append(close);
+    close.addEventListener("click", () => this.hideBanner());
+    this.banner = el;
+    this.meeting.root.querySelector(".meeting")?.append(el);
+    if (!actionLabel) setTimeout(() => this.banner === el && this.hideBanner(), NOTICE_MS);
+  }
+
+  /** "Ask to unmute" / "Ask to start video": request_unmute, then it says it asked. */
+  askButton(label, kind) {
+    const ask = h("button", { type: "button", class: "button button-small button-primary", text: label, dataset: { testid: "ask-unmute" } });
+    ask.addEventListener("click", async () => {
+      ask.disabled = true;
+      try {
+        await this.request("request_unmute", { kind });
+        ask.textContent = "Asked. Waiting for the host…";
+      } catch {
+        ask.disabled = false;
+      }
+    });
+    return ask;
+  }
+
+  hideBanner() {
+    this.banner?.remove();
+    this.banner = null;
+  }
+}

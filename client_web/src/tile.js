@@ -1,0 +1,182 @@
+// One participant's tile in the gallery: their camera (or initials when it is off or not decoded),
+// name and organisation, the microphone-muted, hand and role badges, the pin button and the
+// reactions that float over it. The <audio> that plays their sound lives in the gallery's sink.
+import { h, initials, hueFor } from "./dom.js";
+import { icon } from "./icons.js";
+
+const REACTION_MS = 3200;
+
+export class Tile {
+  constructor(gallery, participant, isSelf) {
+    this.gallery = gallery;
+    this.id = participant.id;
+    this.isSelf = isSelf;
+    this.participant = participant;
+    this.videoTrack = null;
+    this.audioTrack = null;
+    this.screenTrack = null;
+    this.videoAllowed = true;
+
+    this.video = h("video", {
+      autoplay: true,
+      playsInline: true,
+      muted: true, // sound plays through the <audio> element
+      attrs: { playsinline: "", "aria-hidden": "true" },
+      class: isSelf ? "mirrored" : "",
+    });
+    this.audio = isSelf ? null : h("audio", { autoplay: true, attrs: { "aria-hidden": "true" } });
+    if (this.audio) {
+      gallery.audioSink.append(this.audio);
+      if (gallery.sinkId && this.audio.setSinkId) this.audio.setSinkId(gallery.sinkId).catch(() => {});
+    }
+    this.el = this.build(participant);
+    if (isSelf) this.el.dataset.self = "true";
+    this.onTrackMute = () => this.render();
+    this.update(participant);
+  }
+
+  /** The tile element: the video, the avatar, the badges, the pin button, reactions and label. */
+  build(participant) {
+    this.avatarText = h("span", { class: "avatar-initials" });
+    this.avatar = h("div", { class: "avatar" }, this.avatarText);
+    this.micBadge = h(
+      "span",
+      { class: "mic-badge", title: "Microphone muted", attrs: { role: "img", "aria-label": "Microphone muted" } },
+      icon("micOff"),
+    );
+    this.handBadge = h(
+      "span",
+      { class: "hand-badge", title: "Hand raised", hidden: true, attrs: { role: "img", "aria-label": "Hand raised" } },
+      icon("hand"),
+    );
+    this.roleBadge = h("span", { class: "role-badge", hidden: true });
+    this.nameEl = h("span", { class: "tile-name" });
+    this.orgEl = h("span", { class: "tile-org" });
+    this.pinBtn = h(
+      "button",
+      { type: "button", class: "tile-pin", on: { click: () => this.gallery.togglePin(this.id) } },
+      icon("pin"),
+    );
+    this.reactions = h("div", { class: "tile-reactions", attrs: { "aria-hidden": "true" } });
+    return h(
+      "div",
+      {
+        class: "tile",
+        dataset: { participantId: participant.id },
+        attrs: { role: "group" },
+      },
+      this.video,
+      this.avatar,
+      h("div", { class: "tile-top" }, this.handBadge, this.roleBadge),
+      this.pinBtn,
+      this.reactions,
+      h("div", { class: "tile-label" }, this.micBadge, this.nameEl, this.orgEl),
+    );
+  }
+
+  update(participant) {
+    this.participant = { ...this.participant, ...participant };
+    this.render();
+  }
+
+  setTracks({ camera = null, microphone = null, screen = null } = {}) {
+    if (camera !== this.videoTrack) {
+      this.videoTrack?.removeEventListener("mute", this.onTrackMute);
+      this.videoTrack?.removeEventListener("unmute", this.onTrackMute);
+      this.videoTrack = camera;
+      camera?.addEventListener("mute", this.onTrackMute);
+      camera?.addEventListener("unmute", this.onTrackMute);
+      this.attachVideo(true);
+    }
+    if (this.audio && microphone !== this.audioTrack) {
+      this.audioTrack = microphone;
+      this.audio.srcObject = microphone ? new MediaStream([microphone]) : null;
+      if (microphone) this.play(this.audio);
+    }
+    this.screenTrack = screen;
+    this.render();
+  }
+
+  /** Show the camera in this tile's <video>, or detach it (no decoding) when not allowed. */
+  attachVideo(force = false) {
+    const want = this.videoAllowed && this.videoTrack ? this.videoTrack : null;
+    const current = this.video.srcObject ? this.video.srcObject.getVideoTracks()[0] || null : null;
+    if (!force && want === current) return;
+    this.video.srcObject = want ? new MediaStream([want]) : null;
+    this.watchingFrame = false;
+    if (want) this.play(this.video);
+  }
+
+  setVideoAllowed(allowed) {
+    if (this.isSelf) allowed = true;
+    if (allowed === this.videoAllowed) return;
+    this.videoAllowed = allowed;
+    this.attachVideo();
+    this.render();
+  }
+
+  play(media) {
+    const attempt = media.play();
+    if (attempt && attempt.catch) {
+      attempt.catch((err) => {
+        if (err && err.name === "NotAllowedError") {
+          document.dispatchEvent(new CustomEvent("sitroom:autoplay-blocked"));
+        }
+      });
+    }
+  }
+
+  hasVideo() {
+    const p = this.participant;
+    if (!this.videoTrack || this.videoTrack.readyState === "ended" || !this.videoAllowed) return false;
+    if (this.isSelf) return !p.video_muted;
+    return !p.video_muted && !this.videoTrack.muted;
+  }
+
+  render() {
+    const p = this.participant;
+    const name = p.name || "Guest";
+    this.nameEl.textContent = this.isSelf ? `${name} (You)` : name;
+    this.orgEl.textContent = p.organisation || "";
+    this.orgEl.hidden = !p.organisation;
+    this.avatarText.textContent = initials(name);
+    this.avatar.style.setProperty("--hue", String(hueFor(p.id)));
+    const videoOn = this.hasVideo();
+    this.el.classList.toggle("video-off", !videoOn);
+    this.el.classList.toggle("video-paused", !this.videoAllowed && Boolean(this.videoTrack));
+    this.micBadge.hidden = !p.audio_muted;
+    this.handBadge.hidden = !p.hand_raised;
+    this.el.classList.toggle("hand-raised", Boolean(p.hand_raised));
+    const roleText = { host: "Host", staff: "Staff" }[p.role] || "";
+    this.roleBadge.textContent = roleText;
+    this.roleBadge.hidden = !roleText;
+    const pinned = this.gallery.pinnedId === this.id;
+    this.el.classList.toggle("pinned", pinned);
+    this.pinBtn.setAttribute("aria-label", pinned ? `Unpin ${name}` : `Pin ${name}`);
+    this.pinBtn.title = pinned ? "Unpin" : "Pin to the large view";
+    this.pinBtn.setAttribute("aria-pressed", String(pinned));
+    const parts = [this.isSelf ? `You, ${name}` : name];
+    if (roleText) parts.push(roleText.toLowerCase());
+    if (p.organisation) parts.push(p.organisation);
+    if (p.audio_muted) parts.push("microphone muted");
+    if (!videoOn) parts.push("camera off");
+    if (p.hand_raised) parts.push("hand raised");
+    this.el.setAttribute("aria-label", parts.join(", "));
+  }
+
+  setSpeaking(on) {
+    this.el.classList.toggle("speaking", on && !this.participant.audio_muted);
+  }
+
+  showReaction(emoji) {
+    const el = h("span", { class: "tile-reaction", text: emoji });
+    this.reactions.append(el);
+    setTimeout(() => el.remove(), REACTION_MS);
+  }
+
+  destroy() {
+    this.setTracks({});
+    this.audio?.remove();
+    this.el.remove();
+  }
+}
