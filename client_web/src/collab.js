@@ -2,7 +2,9 @@
 // host tools), raised hands, reactions, screen sharing, the active speaker, the lobby, and what a
 // participant sees when a host acts on them (muted: self_moderation.js; removed, the meeting ended).
 // Attached to a Meeting by meeting.js: attachCollab(meeting) after render().
+import { shortcutsDialog } from "./meeting_dialogs.js";
 import { h, toast, actionToast } from "./dom.js";
+import { t } from "./i18n.js";
 import { icon } from "./icons.js";
 import { ChatPanel } from "./chat.js";
 import { PeoplePanel, MANAGERS } from "./people.js";
@@ -26,6 +28,7 @@ export function collabControls(meeting) {
     onReact: (emoji) => meeting.collab?.react(emoji),
     reactions: REACTIONS,
     onPanel: (name) => meeting.collab?.togglePanel(name),
+    onShortcuts: () => shortcutsDialog(),
   };
 }
 
@@ -175,8 +178,11 @@ export class Collab {
 
   bind(conn) {
     const on = (event, fn) => this.unlisten.push(conn.on(event, fn));
-    on("chat_message", (m) => this.chat.add(m));
-    on("hands", (d) => this.setHands(d && d.queue));
+    on("chat_message", (m) => {
+      this.chat.add(m);
+      this.announceChat(m);
+    });
+    on("hands", (d) => this.setHands(d && d.queue, { announce: true }));
     on("reaction", (d) => this.onReaction(d));
     on("meeting_settings", (s) => this.setSettings(s));
     on("lobby", (d) => this.setLobby(d && d.entries, { announce: true }));
@@ -218,8 +224,10 @@ export class Collab {
     }
   }
 
-  setHands(queue) {
+  setHands(queue, { announce = false } = {}) {
+    const before = new Set(this.hands);
     this.hands = Array.isArray(queue) ? queue : [];
+    if (announce) this.announceHands(this.hands.filter((id) => !before.has(id)));
     const s = this.meeting.state;
     for (const [id, p] of Object.entries(s.participants)) {
       const raised = this.hands.includes(id);
@@ -251,6 +259,33 @@ export class Collab {
         : `${arrived.length} people are waiting in the lobby.`;
       actionToast(initial ? text : text, "View", () => this.openPanel("people"), { testid: "lobby-view" });
     }
+  }
+
+  /**
+   * Hosts and staff hear of a raised hand by name (a toast with "View", which opens People), as
+   * in Zoom; it does not take the focus. One toast at a time: a newer hand replaces it.
+   */
+  announceHands(raised) {
+    const selfId = this.meeting.selfId();
+    const names = raised.filter((id) => id !== selfId).map((id) => this.meeting.state.participants[id]?.name).filter(Boolean);
+    if (!this.canManage || !names.length) return;
+    const text = names.length === 1 ? t("hands.raisedOne", { name: names[0] }) : t("hands.raisedMany", { count: names.length });
+    this.handToast?.remove();
+    this.handToast = actionToast(text, t("hands.view"), () => this.openPanel("people"), { testid: "hand-toast", timeoutMs: 8000 });
+  }
+
+  /**
+   * A chat message from someone else while the chat is closed: a toast with the name and the
+   * message's first words ("Reply" opens the chat), as Zoom and Jitsi do. Text only, never HTML.
+   */
+  announceChat(m) {
+    if (!m || this.panelName === "chat" || m.participant_id === this.meeting.selfId()) return;
+    const words = String(m.text || "").replace(/\s+/g, " ").trim();
+    const preview = words.length > 80 ? `${words.slice(0, 79).trimEnd()}…` : words;
+    this.chatToast?.remove();
+    this.chatToast = actionToast(t("chat.toast", { name: m.name || t("chat.someone"), text: preview }), t("chat.reply"),
+      () => this.openPanel("chat"), { testid: "chat-toast", timeoutMs: 6000 });
+    this.chatToast.classList.add("toast-chat");
   }
 
   updateBadges() {
@@ -319,7 +354,7 @@ export class Collab {
     try {
       stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: false });
     } catch (err) {
-      if (err && err.name !== "NotAllowedError" && err.name !== "AbortError") toast("Your screen could not be shared.", "error");
+      if (err && err.name !== "NotAllowedError" && err.name !== "AbortError") toast(t("share.failed"), "error");
       return;
     }
     const track = stream.getVideoTracks()[0];
@@ -332,8 +367,15 @@ export class Collab {
     try {
       await this.meeting.republish();
     } catch {
-      toast("Your screen could not be shared.", "error");
+      toast(t("share.failed"), "error");
       this.stopShare();
+      return;
+    }
+    // Hosts and staff share straight onto the stage, for everyone, in one step; when the share
+    // stops the server gives the stage back to what it showed before (rooms/stage.py).
+    const selfId = this.meeting.selfId();
+    if (this.canManage && this.screen && selfId) {
+      this.meeting.stageView?.setStage({ kind: "participant", participant_id: selfId, source: "screen" });
     }
   }
 

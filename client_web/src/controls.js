@@ -2,26 +2,27 @@
 // host tools, Leave; keyboard shortcuts. On a phone the less used buttons move to a "More" sheet.
 import { h, isTyping } from "./dom.js";
 import { icon } from "./icons.js";
+import { t } from "./i18n.js";
 
 /**
- * A microphone or camera toggle. Its accessible name stays fixed ("Mute microphone", "Turn camera
- * off") and aria-pressed tells whether that is in effect; the tooltip says what a click will do.
+ * A microphone or camera toggle. It says what a click will do, in its text and its accessible name:
+ * "Mute" / "Unmute" ("Mute microphone"), "Stop video" / "Start video"; `data-state` is "on" or "off"
+ * (for styles and tests). The tooltip adds the keyboard shortcut.
  */
 export function toggleButton({ kind, on, available = true, compact = false }) {
-  const labels = {
-    mic: { name: "Mute microphone", on: "Mute microphone", off: "Unmute microphone", iconOn: "mic", iconOff: "micOff", text: "Mic", key: "M" },
-    camera: { name: "Turn camera off", on: "Turn camera off", off: "Turn camera on", iconOn: "camera", iconOff: "cameraOff", text: "Camera", key: "V" },
-  }[kind];
+  const mic = kind === "mic";
   const btn = h("button", { type: "button", class: `control-button toggle-${kind}` });
   btn.dataset.testid = `toggle-${kind}`;
-  btn.setAttribute("aria-label", labels.name);
   btn.update = (isOn, isAvailable = true) => {
-    btn.replaceChildren(icon(isOn ? labels.iconOn : labels.iconOff));
-    if (!compact) btn.append(h("span", { class: "control-text", text: labels.text, attrs: { "aria-hidden": "true" } }));
+    const action = mic ? (isOn ? "mute" : "unmute") : (isOn ? "stopVideo" : "startVideo");
+    const label = t(`controls.${action}Label`);
+    btn.replaceChildren(icon(isOn ? (mic ? "mic" : "camera") : (mic ? "micOff" : "cameraOff")));
+    if (!compact) btn.append(h("span", { class: "control-text", text: t(`controls.${action}`), attrs: { "aria-hidden": "true" } }));
     btn.classList.toggle("off", !isOn);
+    btn.dataset.state = isOn ? "on" : "off";
     btn.disabled = !isAvailable;
-    btn.setAttribute("aria-pressed", String(!isOn));
-    btn.title = isAvailable ? `${isOn ? labels.on : labels.off} (${labels.key})` : `${labels.text}: no device available`;
+    btn.setAttribute("aria-label", isAvailable ? label : t(mic ? "controls.noMicrophone" : "controls.noCamera"));
+    btn.title = isAvailable ? t("controls.withShortcut", { label, keys: mic ? "M, Alt+A" : "V, Alt+V" }) : btn.getAttribute("aria-label");
   };
   btn.update(on, available);
   return btn;
@@ -294,20 +295,39 @@ function barLayout(b, p, canPublish) {
   );
 }
 
-/** Keyboard shortcuts: M (microphone), V (camera), Escape (close the popovers). */
-function shortcuts(b, closePopovers, { canPublish, onToggleMic, onToggleCamera }) {
+/**
+ * Keyboard shortcuts, as in Zoom's web client: Alt+A (microphone), Alt+V (video), Alt+Y (hand),
+ * Alt+H (chat), Alt+S (screen share); M and V also work outside text fields; "?" lists them;
+ * Escape closes the popovers. Matched by physical key (event.code), so Alt on a Mac, which
+ * types "å", works too.
+ */
+export const SHORTCUTS = [
+  { keys: "Alt+A", code: "KeyA", action: "mic", plain: "m" },
+  { keys: "Alt+V", code: "KeyV", action: "camera", plain: "v" },
+  { keys: "Alt+Y", code: "KeyY", action: "hand" },
+  { keys: "Alt+H", code: "KeyH", action: "chat" },
+  { keys: "Alt+S", code: "KeyS", action: "share" },
+  { keys: "?", action: "help", plain: "?" },
+];
+
+function shortcuts(b, closePopovers, { canPublish, onToggleMic, onToggleCamera, c }) {
+  const run = {
+    mic: () => !b.micBtn.disabled && canPublish && onToggleMic(),
+    camera: () => !b.camBtn.disabled && canPublish && onToggleCamera(),
+    hand: () => !b.handBtn.hidden && c.onHand?.(),
+    chat: () => c.onPanel?.("chat"),
+    share: () => !b.shareBtn.hidden && c.onShare?.(),
+    help: () => c.onShortcuts?.(),
+  };
   return (event) => {
     if (event.key === "Escape") closePopovers();
-    if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
-    if (isTyping(event.target)) return;
-    const key = event.key.toLowerCase();
-    if (key === "m" && !b.micBtn.disabled && canPublish) {
-      event.preventDefault();
-      onToggleMic();
-    } else if (key === "v" && !b.camBtn.disabled && canPublish) {
-      event.preventDefault();
-      onToggleCamera();
-    }
+    if (event.ctrlKey || event.metaKey || event.repeat || document.querySelector("dialog[open]")) return;
+    let shortcut = null;
+    if (event.altKey) shortcut = SHORTCUTS.find((s) => s.code && s.code === event.code);
+    else if (!isTyping(event.target)) shortcut = SHORTCUTS.find((s) => s.plain && s.plain === event.key.toLowerCase());
+    if (!shortcut || (shortcut.plain && !event.altKey && (event.key === "?" ? false : event.shiftKey))) return;
+    event.preventDefault();
+    run[shortcut.action]();
   };
 }
 
@@ -341,7 +361,7 @@ export function createControls({ onToggleMic, onToggleCamera, onLeave, canPublis
   const p = popovers(b, c, devices);
   document.addEventListener("pointerdown", p.onDocDown);
   const el = barLayout(b, p, canPublish);
-  const onKey = shortcuts(b, p.close, { canPublish, onToggleMic, onToggleCamera });
+  const onKey = shortcuts(b, p.close, { canPublish, onToggleMic, onToggleCamera, c });
   document.addEventListener("keydown", onKey);
   return {
     el,

@@ -7,6 +7,7 @@ import { h } from "./dom.js";
 import { videoKey } from "./media.js";
 import { Tile } from "./tile.js";
 import { Spotlight } from "./spotlight.js";
+import { SelfDock } from "./self_dock.js";
 
 const GAP = 8;
 const MAX_ASPECT = 16 / 9;
@@ -119,7 +120,8 @@ export class Gallery {
     });
     this.grid = h("div", { class: "gallery-grid" });
     this.pager = this.buildPager();
-    this.container.append(this.spotlight.el, this.grid, this.pager, this.audioSink);
+    this.selfDock = new SelfDock(this.container);
+    this.container.append(this.spotlight.el, this.grid, this.pager, this.selfDock.el, this.audioSink);
     this.resizeObserver = new ResizeObserver(() => this.layout());
     this.resizeObserver.observe(container);
   }
@@ -243,16 +245,27 @@ export class Gallery {
     this.updatePresenter(true);
   }
 
+  /** What the stage shows now ({id, source} or null): the spotlight never shows it a second time. */
+  setOnStage(onStage) {
+    const key = onStage ? `${onStage.id}:${onStage.source}` : "";
+    if (key === this.onStageKey) return;
+    this.onStageKey = key;
+    this.updatePresenter(true);
+  }
+
   /** Pick what the spotlight shows: the newest screen share, else a pinned participant. */
   updatePresenter(force = false) {
+    const onStage = (id, source) => this.onStageKey === `${id}:${source}`;
     let presenter = null;
     for (const tile of this.tiles.values()) {
-      if (!tile.isSelf && tile.screenTrack && tile.screenTrack.readyState !== "ended") {
+      if (!tile.isSelf && tile.screenTrack && tile.screenTrack.readyState !== "ended" && !onStage(tile.id, "screen")) {
         presenter = { id: tile.id, track: tile.screenTrack, kind: "screen" };
       }
     }
-    if (!presenter && this.selfPresenting) presenter = { id: this.selfId, track: null, kind: "self-screen" };
-    if (!presenter && this.pinnedId && this.tiles.has(this.pinnedId)) {
+    if (!presenter && this.selfPresenting && !onStage(this.selfId, "screen")) {
+      presenter = { id: this.selfId, track: null, kind: "self-screen" };
+    }
+    if (!presenter && this.pinnedId && this.tiles.has(this.pinnedId) && !onStage(this.pinnedId, "camera")) {
       const tile = this.tiles.get(this.pinnedId);
       presenter = { id: tile.id, track: tile.isSelf ? null : tile.videoTrack, kind: "pin" };
     }
@@ -331,13 +344,19 @@ export class Gallery {
     const ids = [...this.tiles.keys()];
     if (!ids.length || width <= 0 || height <= 0) {
       this.grid.replaceChildren();
+      this.selfDock.hold(null);
       this.pager.hidden = true;
       this.onVideosChanged?.();
       return;
     }
     const box = { strip, portrait, compact, width, height };
     const speaker = this.activeSpeakerId || this.pinnedId;
-    const { pages } = paginate(ids, { selfId: this.selfId, speakerId: speaker, pageSize: pageSizeFor(box) });
+    // On a phone with others in the meeting your own video is a small view you can move, as in
+    // Zoom and Jitsi, not a tile that takes a third of the screen.
+    const docked = compact && ids.length > 1 && this.selfId ? this.tiles.get(this.selfId) : null;
+    this.selfDock.hold(docked);
+    const gridIds = docked ? ids.filter((id) => id !== docked.id) : ids;
+    const { pages } = paginate(gridIds, { selfId: docked ? null : this.selfId, speakerId: speaker, pageSize: pageSizeFor(box) });
     this.pageCount = pages.length;
     if (this.page >= pages.length) this.page = pages.length - 1;
     const paged = pages.length > 1;

@@ -12,7 +12,7 @@ import { stopStream } from "./capture.js";
 import { attachStage } from "./stage.js";
 import { attachCollab } from "./collab.js";
 import { deviceId } from "./ui.js";
-import { meetingScreen, meetingControls, setBanner, formatElapsed } from "./meeting_view.js";
+import { meetingScreen, meetingControls, setBanner, renderClock } from "./meeting_view.js";
 import { Publishing, publishEntries } from "./publishing.js";
 import { SubscribePrefs, shownVideos, PREFS_POLL_MS } from "./subscribe_prefs.js";
 import { SpeakingRing, SPEAKING_POLL_MS } from "./speaking.js";
@@ -21,6 +21,7 @@ import { ScreenWakeLock } from "./wake_lock.js";
 import { Recovery, MEDIA_FAILED_GRACE_MS } from "./reconnect.js";
 import { Participants } from "./participants.js";
 import * as local from "./local_media.js";
+import { hostLeaveDialog } from "./meeting_dialogs.js";
 
 export class Meeting {
   /**
@@ -176,16 +177,19 @@ export class Meeting {
     c.open();
 
     this.timers.push(setInterval(() => this.speaking.poll(), SPEAKING_POLL_MS));
-    this.timers.push(
-      setInterval(() => {
-        if (this.state.joinedAt) this.clock.textContent = formatElapsed(Date.now() - this.state.joinedAt);
-      }, 1000),
-    );
+    this.timers.push(setInterval(() => this.tickClock(), 1000));
     this.timers.push(setInterval(() => this.prefs.sync(), PREFS_POLL_MS));
     this.onPageHide = () => this.conn?.socket.disconnect();
     window.addEventListener("pagehide", this.onPageHide);
     this.devices.watch();
     this.wakeLock.request();
+  }
+
+  /** The meeting clock: since the meeting began (the join ack's meeting.started_at), to its planned end. */
+  tickClock() {
+    const started = Date.parse(this.state.meeting?.started_at || "") || this.state.joinedAt;
+    if (!started) return;
+    renderClock(this.clock, { startedAt: started, endsAt: Date.parse(this.state.room?.ends_at || "") || null });
   }
 
   /** Join on the current connection (first connect and every reconnect) and start media. */
@@ -248,6 +252,7 @@ export class Meeting {
     this.state.role = ack.self.role || this.state.role;
     this.resumeKey = typeof ack.resume_key === "string" ? ack.resume_key : null;
     this.state.room = ack.room || this.state.room;
+    this.state.meeting = ack.meeting || null;
     this.state.participants = {};
     if (!this.state.joinedAt) this.state.joinedAt = Date.now();
     this.showBanner("");
@@ -335,6 +340,25 @@ export class Meeting {
     this.subscriber?.close();
     this.subscriber = null;
     this.remoteTracks = new Map();
+  }
+
+  /**
+   * The Leave button. A host who is not the last one in the meeting first chooses: end it for
+   * everyone, or hand the host role to someone and leave (a meeting should not go on unchaired).
+   */
+  async leaveClicked() {
+    if (this.state.status !== "joined" || this.state.role !== "host") return this.leave();
+    const others = Object.values(this.state.participants);
+    if (!others.length || others.some((p) => p.role === "host")) return this.leave();
+    const choice = await hostLeaveDialog(others);
+    if (!choice || this.state.status !== "joined") return undefined;
+    try {
+      if (choice.action === "end") return await this.conn.request("end_meeting", {});
+      if (choice.action === "handover") await this.conn.request("set_role", { participant_id: choice.to, role: "host" });
+    } catch {
+      return undefined; // refused: the server's `error` is shown as a notice, and nobody left
+    }
+    return this.leave();
   }
 
   async leave() {

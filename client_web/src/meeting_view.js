@@ -1,6 +1,7 @@
 // The meeting's screen: the header (room title, duration clock), the status banner, the "turn on
 // sound" button (when the browser blocked autoplay), the gallery's <main> and the control bar.
 import { h } from "./dom.js";
+import { t, formatTime } from "./i18n.js";
 import { icon } from "./icons.js";
 import { createControls } from "./controls.js";
 import { collabControls } from "./collab.js";
@@ -16,11 +17,34 @@ export function formatElapsed(ms) {
 }
 
 /**
+ * The meeting clock: how long the meeting has run (from when its first participant was admitted,
+ * the same for everyone), and its planned end when there is one. Returns {text, label, state}
+ * where state is "" | "ending" (5 minutes or less left) | "overtime".
+ */
+export function meetingClock(now, startedAt, endsAt = null, formatEnd = (d) => String(d)) {
+  const elapsed = formatElapsed(now - startedAt);
+  if (!endsAt) return { text: elapsed, label: t("meeting.clock.label", { elapsed }), state: "" };
+  const left = endsAt - now;
+  const end = formatEnd(new Date(endsAt));
+  const state = left <= 0 ? "overtime" : left <= 5 * 60 * 1000 ? "ending" : "";
+  const key = state === "overtime" ? "meeting.clock.endedAt" : "meeting.clock.endsAt";
+  return { text: `${elapsed} · ${t(key, { time: end })}`, label: t("meeting.clock.labelWithEnd", { elapsed, end }), state };
+}
+
+/** Show the meeting clock (see meetingClock) in its element. */
+export function renderClock(el, { startedAt, endsAt }) {
+  const c = meetingClock(Date.now(), startedAt, endsAt, (d) => formatTime(d));
+  el.textContent = c.text;
+  el.setAttribute("aria-label", c.label);
+  el.dataset.state = c.state;
+}
+
+/**
  * The screen around `main` (the gallery) and `controls` (the bar's element). onSound(): the sound
  * button was clicked (it hides itself). Returns {el, clock, banner, soundButton}.
  */
 export function meetingScreen({ title, main, controls, onSound }) {
-  const clock = h("span", { class: "meeting-clock", attrs: { "aria-label": "Meeting duration" } });
+  const clock = h("span", { class: "meeting-clock", dataset: { testid: "meeting-clock" }, attrs: { role: "timer", "aria-label": t("meeting.clock.name") } });
   const banner = h("div", {
     class: "banner",
     hidden: true,
@@ -52,7 +76,7 @@ export function meetingControls(meeting) {
     canPublish: meeting.canPublish,
     onToggleMic: () => meeting.toggleMic(),
     onToggleCamera: () => meeting.toggleCamera(),
-    onLeave: () => meeting.leave(),
+    onLeave: () => meeting.leaveClicked(),
     collab: collabControls(meeting), // share, hand, reactions, side panel (collab.js)
     devices: {
       inputs: meeting.canPublish,

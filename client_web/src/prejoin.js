@@ -1,9 +1,10 @@
-// The pre-join screen: name and organisation, camera and microphone preview, Join.
+// The pre-join screen: name and organisation, camera and microphone preview, Join; devices, a
+// speaker test and the language below.
 import { h, initials } from "./dom.js";
 import { toggleButton } from "./controls.js";
+import { t, languageSelect } from "./i18n.js";
 import {
   captureMedia,
-  stopStream,
   LevelMeter,
   listDevices,
   rememberedDevice,
@@ -34,32 +35,20 @@ function remember(key, value) {
   }
 }
 
-const CAPTURE_HELP = {
-  blocked: "access was blocked. Allow it from the icon in the address bar, then reload",
-  missing: "no device was found",
-  busy: "the device is in use by another application",
-  insecure: "this page is not served over HTTPS",
-  unavailable: "the device could not be started",
-};
-
-const ROLE_NOTES = {
-  host: "You are joining as the host of this meeting.",
-  staff: "You are joining as meeting staff.",
-  viewer: "You are joining as a viewer: you will see and hear the meeting.",
-};
-
+/** Why a device could not be used, and that one can still join; "" when both work. */
 function captureMessage(errors) {
   const lines = [];
-  if (errors.audio) lines.push(`Microphone: ${CAPTURE_HELP[errors.audio]}.`);
-  if (errors.video) lines.push(`Camera: ${CAPTURE_HELP[errors.video]}.`);
+  if (errors.audio) lines.push(t("prejoin.captureMicrophone", { reason: t(`prejoin.capture.${errors.audio}`) }));
+  if (errors.video) lines.push(t("prejoin.captureCamera", { reason: t(`prejoin.capture.${errors.video}`) }));
   if (!lines.length) return "";
-  return `${lines.join(" ")} You can still join the meeting.`;
+  return `${lines.join(" ")} ${t("prejoin.canStillJoin")}`;
 }
 
 /**
  * Render the pre-join screen into root. Resolves when the user clicks Join with
  * {name, organisation, media: {stream, audioTrack, videoTrack, errors}, audioOn, videoOn}.
- * `previous` carries choices from an earlier join (Rejoin keeps them).
+ * `previous` carries choices from an earlier join (Rejoin keeps them). Changing the language
+ * draws the screen again in the new language, keeping what was typed and the camera.
  */
 export function showPrejoin(root, { room, role, previous = null }) {
   const canPublish = role !== "viewer";
@@ -69,15 +58,46 @@ export function showPrejoin(root, { room, role, previous = null }) {
     videoOn: previous ? previous.videoOn : remembered(VIDEO_ON_KEY) !== "off",
     media: { stream: new MediaStream(), audioTrack: null, videoTrack: null, errors: {} },
     speakerId: rememberedDevice("audiooutput"),
+    capturing: null,
+    typed: { name: previous?.name ?? remembered(NAME_KEY), organisation: previous?.organisation ?? remembered(ORG_KEY) },
   };
+  return new Promise((resolve) => mountPrejoin(root, { room, role, canPublish, s, resolve }));
+}
+
+/** Draw the pre-join screen (again, after a language change) and wire it. */
+function mountPrejoin(root, { room, role, canPublish, s, resolve }) {
+  document.title = t("prejoin.pageTitle", { title: room.title });
   const preview = createPreview(s);
   const status = h("p", { class: "preview-status", attrs: { role: "status", "aria-live": "polite" } });
-  const devices = deviceFields();
-  const f = prejoinForm({ room, role, previous, devices: canPublish ? devices.el : null, status });
+  const devices = deviceFields(s);
+  const remount = () => {
+    s.typed = { name: f.nameInput.value, organisation: f.orgInput.value };
+    preview.stopMeter();
+    mountPrejoin(root, { room, role, canPublish, s, resolve });
+  };
+  const f = prejoinForm({ room, role, s, devices: canPublish ? devices.el : null, status, onLanguage: remount });
   root.replaceChildren(
     h("div", { class: "prejoin" }, canPublish ? preview.el : null, f.form),
   );
+  wirePrejoin(s, { preview, devices, status, f });
 
+  if (canPublish && !s.capturing) {
+    s.capturing = startCapture(s);
+    status.textContent = t("prejoin.starting");
+  }
+  s.capturing?.then(() => {
+    if (!root.contains(f.form)) return;
+    showCaptured(s, { preview, devices, status });
+  });
+  preview.render();
+
+  if (!f.nameInput.value) f.nameInput.focus();
+  else f.joinBtn.focus();
+  waitForJoin(f, s, { preview, canPublish, resolve });
+}
+
+/** The screen's controls: device choice, the toggles, the speaker test, the initials. */
+function wirePrejoin(s, { preview, devices, status, f }) {
   devices.camSel.select.addEventListener("change", () => switchDevice(s, preview, status, "videoinput", devices.camSel.select.value));
   devices.micSel.select.addEventListener("change", () => switchDevice(s, preview, status, "audioinput", devices.micSel.select.value));
   devices.spkSel.select.addEventListener("change", () => {
@@ -99,14 +119,6 @@ export function showPrejoin(root, { room, role, previous = null }) {
       f.nameInput.removeAttribute("aria-invalid");
     }
   });
-
-  const capturing = canPublish ? startCapture(root, f.form, s, { preview, devices, status }) : Promise.resolve();
-  if (canPublish) status.textContent = "Starting camera and microphone…";
-  preview.render();
-
-  if (!f.nameInput.value) f.nameInput.focus();
-  else f.joinBtn.focus();
-  return waitForJoin(f, s, { preview, capturing, canPublish });
 }
 
 /**
@@ -119,9 +131,10 @@ function createPreview(s) {
     autoplay: true,
     muted: true,
     playsInline: true,
-    attrs: { playsinline: "", "aria-label": "Camera preview" },
+    attrs: { playsinline: "", "aria-label": t("prejoin.preview") },
   });
-  const avatarText = h("span", { class: "avatar-initials", text: initials(remembered(NAME_KEY)) });
+  if (s.media.videoTrack) video.srcObject = new MediaStream([s.media.videoTrack]);
+  const avatarText = h("span", { class: "avatar-initials", text: initials(s.typed.name) });
   const avatar = h("div", { class: "avatar" }, avatarText);
   avatar.style.setProperty("--hue", "212");
   const meterBar = h("span", { class: "meter-fill" });
@@ -168,25 +181,32 @@ function createPreview(s) {
     stopMeter() {
       cancelAnimationFrame(meterTimer);
       meter?.close();
+      meter = null;
     },
   };
 }
 
 /**
- * Camera, microphone and speaker choice (filled once capture has been allowed: labels need it).
+ * Camera, microphone and speaker choice (filled once capture has been allowed: labels need it),
+ * and a speaker test for everyone: where the browser cannot choose the output (phones, Safari),
+ * the sound plays where the device sends it, and the test says so.
  * Returns {el, camSel, micSel, spkSel, fill(s)}, each *Sel a {select, wrap}.
  */
-function deviceFields() {
+function deviceFields(s) {
   const deviceSelect = (id, label) => {
     const select = h("select", { id, class: "field-select device-select" });
     const wrap = h("div", { class: "device-field", hidden: true },
       h("label", { class: "field-label", htmlFor: id, text: label }), select);
     return { select, wrap };
   };
-  const camSel = deviceSelect("prejoin-camera", "Camera");
-  const micSel = deviceSelect("prejoin-microphone", "Microphone");
-  const spkSel = deviceSelect("prejoin-speaker", "Speaker");
-  const el = h("div", { class: "device-fields" }, camSel.wrap, micSel.wrap, spkSel.wrap);
+  const camSel = deviceSelect("prejoin-camera", t("devices.camera"));
+  const micSel = deviceSelect("prejoin-microphone", t("devices.microphone"));
+  const spkSel = deviceSelect("prejoin-speaker", t("devices.speaker"));
+  const testNote = h("p", { class: "field-hint", text: canChooseSpeaker() ? "" : t("prejoin.speakerFixed") });
+  const test = h("button", { type: "button", class: "button button-secondary button-small", dataset: { testid: "test-speaker" },
+    text: t("prejoin.testSpeaker"), on: { click: () => playTestSound(s.speakerId, test) } });
+  const el = h("div", { class: "device-fields" }, camSel.wrap, micSel.wrap, spkSel.wrap,
+    h("div", { class: "speaker-test" }, test, testNote));
   const fillSelect = ({ select, wrap }, list, current, fallbackLabel) => {
     select.replaceChildren(...list.map((d, i) => h("option", { value: d.deviceId, text: d.label || `${fallbackLabel} ${i + 1}` })));
     if (current && list.some((d) => d.deviceId === current)) select.value = current;
@@ -200,15 +220,48 @@ function deviceFields() {
     /** List the devices, selecting those in use (s: showPrejoin's choices). */
     async fill(s) {
       const list = await listDevices();
-      fillSelect(camSel, list.videoinput, s.media.videoTrack?.getSettings?.().deviceId, "Camera");
-      fillSelect(micSel, list.audioinput, s.media.audioTrack?.getSettings?.().deviceId, "Microphone");
-      if (canChooseSpeaker()) fillSelect(spkSel, list.audiooutput, s.speakerId, "Speaker");
+      fillSelect(camSel, list.videoinput, s.media.videoTrack?.getSettings?.().deviceId, t("devices.camera"));
+      fillSelect(micSel, list.audioinput, s.media.audioTrack?.getSettings?.().deviceId, t("devices.microphone"));
+      if (canChooseSpeaker()) fillSelect(spkSel, list.audiooutput, s.speakerId, t("devices.speaker"));
     },
   };
 }
 
-/** The form: the invitation, name, organisation, the device fields (if any), Join and the status line. */
-function prejoinForm({ room, role, previous, devices, status }) {
+/** A short two-note chime on the chosen output (a generated WAV, so nothing is downloaded). */
+function playTestSound(sinkId, button) {
+  const rate = 22050;
+  const seconds = 0.9;
+  const n = Math.floor(rate * seconds);
+  const data = new DataView(new ArrayBuffer(44 + n * 2));
+  const text = (offset, s) => [...s].forEach((c, i) => data.setUint8(offset + i, c.charCodeAt(0)));
+  text(0, "RIFF"); data.setUint32(4, 36 + n * 2, true); text(8, "WAVEfmt ");
+  data.setUint32(16, 16, true); data.setUint16(20, 1, true); data.setUint16(22, 1, true);
+  data.setUint32(24, rate, true); data.setUint32(28, rate * 2, true); data.setUint16(32, 2, true);
+  data.setUint16(34, 16, true); text(36, "data"); data.setUint32(40, n * 2, true);
+  for (let i = 0; i < n; i++) {
+    const time = i / rate;
+    const freq = time < seconds / 2 ? 660 : 880;
+    const envelope = Math.min(1, time * 40) * Math.max(0, 1 - ((time % (seconds / 2)) / (seconds / 2)));
+    data.setInt16(44 + i * 2, Math.sin(2 * Math.PI * freq * time) * envelope * 0.4 * 32767, true);
+  }
+  const url = URL.createObjectURL(new Blob([data], { type: "audio/wav" }));
+  const audio = new Audio(url);
+  const done = () => {
+    URL.revokeObjectURL(url);
+    button.disabled = false;
+  };
+  button.disabled = true;
+  audio.addEventListener("ended", done, { once: true });
+  const sink = sinkId && audio.setSinkId ? audio.setSinkId(sinkId).catch(() => {}) : Promise.resolve();
+  sink.then(() => audio.play()).catch(done);
+}
+
+/**
+ * The form: the meeting's name (for a host "Your meeting", for others "You are invited to"), name,
+ * organisation, Join, the status line; then the devices and the language (below Join, so Join is
+ * on the first screen of a phone).
+ */
+function prejoinForm({ room, role, s, devices, status, onLanguage }) {
   const nameInput = h("input", {
     id: "prejoin-name",
     name: "name",
@@ -216,7 +269,7 @@ function prejoinForm({ room, role, previous, devices, status }) {
     required: true,
     maxLength: NAME_MAX,
     autocomplete: "name",
-    value: previous?.name ?? remembered(NAME_KEY),
+    value: s.typed.name,
     attrs: { "aria-describedby": "prejoin-name-error", spellcheck: "false" },
   });
   const nameError = h("p", { id: "prejoin-name-error", class: "field-error", attrs: { "aria-live": "polite" } });
@@ -226,53 +279,53 @@ function prejoinForm({ room, role, previous, devices, status }) {
     type: "text",
     maxLength: ORG_MAX,
     autocomplete: "organization",
-    placeholder: "e.g. City of Porto",
-    value: previous?.organisation ?? remembered(ORG_KEY),
+    placeholder: t("prejoin.organisationPlaceholder"),
+    value: s.typed.organisation,
   });
   const joinBtn = h("button", {
     id: "join-button",
     type: "submit",
     class: "button button-primary button-large",
-    text: "Join meeting",
+    text: t("prejoin.join"),
     dataset: { testid: "join" },
   });
+  const note = { host: "prejoin.roleHost", staff: "prejoin.roleStaff", viewer: "prejoin.roleViewer" }[role];
+  const language = h("div", { class: "device-field language-field" },
+    h("label", { class: "field-label", htmlFor: "prejoin-language", text: t("common.language") }),
+    languageSelect(h, { id: "prejoin-language", onChange: onLanguage }));
   const form = h(
     "form",
     { class: "prejoin-form", noValidate: true, attrs: { "aria-labelledby": "prejoin-title" } },
-    h("p", { class: "eyebrow", text: "You are invited to" }),
-    h("h1", { id: "prejoin-title", text: room.title }),
-    ROLE_NOTES[role] ? h("p", { class: "role-note", text: ROLE_NOTES[role] }) : null,
-    h("label", { class: "field-label", htmlFor: "prejoin-name", text: "Your name" }),
+    h("p", { class: "eyebrow", text: t(role === "host" ? "prejoin.eyebrowHost" : "prejoin.eyebrowInvited") }),
+    h("h1", { id: "prejoin-title", text: room.title, attrs: { translate: "no" } }),
+    note ? h("p", { class: "role-note", text: t(note) }) : null,
+    h("label", { class: "field-label", htmlFor: "prejoin-name", text: t("prejoin.name") }),
     nameInput,
     nameError,
-    h(
-      "label",
-      { class: "field-label", htmlFor: "prejoin-org" },
-      "Organisation or city ",
-      h("span", { class: "optional", text: "(optional)" }),
-    ),
+    h("label", { class: "field-label", htmlFor: "prejoin-org" }, t("prejoin.organisation"), " ",
+      h("span", { class: "optional", text: t("common.optional") })),
     orgInput,
-    devices,
     joinBtn,
     status,
+    h("div", { class: "prejoin-settings" }, devices, language),
   );
   return { form, nameInput, nameError, orgInput, joinBtn };
 }
 
 /** Capture camera and microphone for the preview; resolves once settled (s.media is then set). */
-function startCapture(root, form, s, { preview, devices, status }) {
+function startCapture(s) {
   return captureMedia({ audio: true, video: true }).then((result) => {
     s.media = result;
-    if (!root.contains(form)) {
-      stopStream(s.media.stream); // the user already left this screen
-      return;
-    }
-    if (s.media.videoTrack) preview.video.srcObject = new MediaStream([s.media.videoTrack]);
-    preview.startMeter();
-    status.textContent = captureMessage(s.media.errors);
-    preview.render();
-    devices.fill(s);
   });
+}
+
+/** Capture settled: show it (the preview, the meter, what failed, the device lists). */
+function showCaptured(s, { preview, devices, status }) {
+  if (s.media.videoTrack) preview.video.srcObject = new MediaStream([s.media.videoTrack]);
+  preview.startMeter();
+  status.textContent = captureMessage(s.media.errors);
+  preview.render();
+  devices.fill(s);
 }
 
 /** Switch the camera or microphone to another device (the preview follows at once). */
@@ -287,7 +340,7 @@ async function switchDevice(s, preview, status, kind, deviceId) {
   });
   const track = isVideo ? fresh.videoTrack : fresh.audioTrack;
   if (!track) {
-    status.textContent = "That device could not be started; keeping the previous one.";
+    status.textContent = t("prejoin.deviceFailed");
     return;
   }
   const media = s.media;
@@ -309,39 +362,37 @@ async function switchDevice(s, preview, status, kind, deviceId) {
   preview.render();
 }
 
-/** Resolves with the choices when Join is clicked with a name (see showPrejoin). */
-function waitForJoin(f, s, { preview, capturing, canPublish }) {
-  return new Promise((resolve) => {
-    f.form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const name = f.nameInput.value.trim();
-      if (!name) {
-        f.nameError.textContent = "Please enter your name so others know who you are.";
-        f.nameInput.setAttribute("aria-invalid", "true");
-        f.nameInput.focus();
-        return;
-      }
-      f.joinBtn.disabled = true;
-      f.joinBtn.textContent = "Joining…";
-      const organisation = f.orgInput.value.trim();
-      remember(NAME_KEY, name);
-      remember(ORG_KEY, organisation);
-      if (canPublish) {
-        remember(AUDIO_ON_KEY, s.audioOn ? "on" : "off");
-        remember(VIDEO_ON_KEY, s.videoOn ? "on" : "off");
-      }
-      await capturing;
-      preview.stopMeter();
-      resolve({
-        name,
-        organisation,
-        media: s.media,
-        audioOn: s.audioOn && Boolean(s.media.audioTrack),
-        videoOn: s.videoOn && Boolean(s.media.videoTrack),
-        wantAudio: s.audioOn,
-        wantVideo: s.videoOn,
-        speakerId: s.speakerId,
-      });
+/** Resolves (resolve()) with the choices when Join is clicked with a name (see showPrejoin). */
+function waitForJoin(f, s, { preview, canPublish, resolve }) {
+  f.form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const name = f.nameInput.value.trim();
+    if (!name) {
+      f.nameError.textContent = t("prejoin.nameMissing");
+      f.nameInput.setAttribute("aria-invalid", "true");
+      f.nameInput.focus();
+      return;
+    }
+    f.joinBtn.disabled = true;
+    f.joinBtn.textContent = t("prejoin.joining");
+    const organisation = f.orgInput.value.trim();
+    remember(NAME_KEY, name);
+    remember(ORG_KEY, organisation);
+    if (canPublish) {
+      remember(AUDIO_ON_KEY, s.audioOn ? "on" : "off");
+      remember(VIDEO_ON_KEY, s.videoOn ? "on" : "off");
+    }
+    await s.capturing;
+    preview.stopMeter();
+    resolve({
+      name,
+      organisation,
+      media: s.media,
+      audioOn: s.audioOn && Boolean(s.media.audioTrack),
+      videoOn: s.videoOn && Boolean(s.media.videoTrack),
+      wantAudio: s.audioOn,
+      wantVideo: s.videoOn,
+      speakerId: s.speakerId,
     });
   });
 }

@@ -9,8 +9,9 @@
 // shown), stage_menu.js ("Share to stage"), stage_upload.js (uploads), stage_changes.js (sending
 // stage changes one at a time); stage_model.js holds the pure functions.
 import { h, toast, isTyping } from "./dom.js";
+import { loadCities } from "./cities.js";
 import { viewTarget, targetKey, clampPage } from "./stage_model.js";
-import { StageBar, describeTarget } from "./stage_bar.js";
+import { StageBar, describeTarget, targetPage } from "./stage_bar.js";
 import { StageContent } from "./stage_content.js";
 import { StageMenu, shareCandidates } from "./stage_menu.js";
 import { StageUpload } from "./stage_upload.js";
@@ -102,7 +103,9 @@ export class StageView {
       send: (event, payload) => this.send(event, payload),
       setPanels: (panels) => this.setPanels(panels),
       chooseFile: () => this.uploads.input.click(),
+      roomCity: () => this.meeting.state?.room?.city || null,
     });
+    loadCities();
     this.content = new StageContent({
       meeting: this.meeting,
       nameOf: (id) => this.nameOf(id),
@@ -383,14 +386,17 @@ export class StageView {
     this.layout.classList.toggle("stage-on", visible);
 
     // bar
-    const describe = (t) => describeTarget(t, { panels: this.panels, documents: this.documents, nameOf: (id) => this.nameOf(id) });
+    const describe = (what) => describeTarget(what, { panels: this.panels, documents: this.documents, nameOf: (id) => this.nameOf(id) });
     const by = this.stage.changed_by && this.stage.changed_by !== this.meeting.selfId?.() ? this.names.get(this.stage.changed_by) : null;
-    this.bar.renderStatus({ stage: this.stage, target, following, visible, manage, by, describe });
+    this.bar.renderStatus({ stage: this.stage, target, following, visible, manage, by, describe, page: targetPage(target, this.documents) });
     this.menu.button.hidden = !manage;
     this.bar.renderBrowseSelect(!manage && !this.stage.locked_follow && visible, this.panels, this.documents);
     const pointing = manage && following && target.kind === "document";
     this.bar.pointerButton.hidden = !pointing;
     if (!pointing && this.pointerMode) this.setPointerMode(false);
+
+    // A camera or screen shown here is not shown again in the gallery's spotlight.
+    this.meeting.gallery?.setOnStage(target.kind === "participant" ? { id: target.participant_id, source: target.source || "camera" } : null);
 
     // content
     this.el.dataset.target = targetKey(target);

@@ -2,6 +2,9 @@
 // presenter's pointer (documents.js), a participant's camera or screen, or a short message in their
 // place. StageView (stage.js) decides what to show; `current` describes what is shown.
 import { h } from "./dom.js";
+import { icon } from "./icons.js";
+import { t } from "./i18n.js";
+import { citiesNow } from "./cities.js";
 import { PanelView } from "./panels.js";
 import { DocumentView } from "./documents.js";
 
@@ -82,7 +85,7 @@ export class StageContent {
   showPanel(panel, data, following) {
     if (this.current?.type !== "panel" || this.current.id !== panel.id) {
       this.clear();
-      const view = new PanelView(panel);
+      const view = new PanelView(panel, { cities: citiesNow() });
       this.current = { type: "panel", id: panel.id, view };
       this.body.replaceChildren(view.el);
       view.setData(data);
@@ -126,8 +129,14 @@ export class StageContent {
       const video = h("video", { autoplay: true, muted: true, playsInline: true, attrs: { playsinline: "", "aria-hidden": "true" } });
       const label = h("div", { class: "stage-participant-label" });
       const off = h("p", { class: "stage-participant-off", hidden: true });
-      const el = h("div", { class: "stage-participant", dataset: { testid: "stage-participant" } }, video, off, label);
-      this.current = { type: "participant", view: { el, video, label, off, destroy: () => el.remove() } };
+      // Your own screen on the stage: a note and "Stop presenting", not a picture of your screen
+      // inside your screen.
+      const stop = h("button", { type: "button", class: "button button-danger", text: t("stage.stopPresenting"),
+        dataset: { testid: "stage-stop-share" }, on: { click: () => this.meeting.collab?.stopShare() } });
+      const self = h("div", { class: "spotlight-self stage-self-share", hidden: true },
+        icon("screen", "spotlight-self-icon"), h("p", { text: t("stage.selfPresenting") }), stop);
+      const el = h("div", { class: "stage-participant", dataset: { testid: "stage-participant" } }, video, off, self, label);
+      this.current = { type: "participant", view: { el, video, label, off, self, destroy: () => el.remove() } };
       this.body.replaceChildren(el);
     }
     Object.assign(this.current, { id, source, following });
@@ -143,11 +152,13 @@ export class StageContent {
     const participant = m.state?.participants?.[id];
     const track = present ? trackFor(m, id, source) : null;
     const muted = source === "camera" && participant?.video_muted;
-    const live = Boolean(track && track.readyState !== "ended" && !muted);
+    const ownScreen = id === m.selfId?.() && source === "screen";
+    const live = Boolean(track && track.readyState !== "ended" && !muted) && !ownScreen;
+    view.self.hidden = !(ownScreen && track);
     view.el.dataset.participantId = id;
     view.el.dataset.source = source;
     view.label.textContent = `${name} · ${source === "screen" ? "Screen" : "Camera"}`;
-    view.off.hidden = live;
+    view.off.hidden = live || !view.self.hidden;
     view.off.textContent = participantOffText(name, source, { present, muted });
     view.video.hidden = !live;
     if (live && view.track !== track) {

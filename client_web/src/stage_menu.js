@@ -3,6 +3,7 @@
 // follow lock and Clear stage. Delete asks for a second click.
 import { h } from "./dom.js";
 import { openPanelEditor } from "./panel_editor.js";
+import { citiesNow } from "./cities.js";
 import { describeSource, KIND_LABELS } from "./stage_model.js";
 import { trackFor } from "./stage_content.js";
 import { stageButton as button } from "./stage_bar.js";
@@ -155,7 +156,7 @@ export class StageMenu {
   panelRow(p, current) {
     const share = menuItem({
       title: p.title,
-      detail: `${KIND_LABELS[p.kind] || p.kind} · ${describeSource(p)}`,
+      detail: `${KIND_LABELS[p.kind] || p.kind} · ${describeSource(p, citiesNow())}`,
       current,
       dataset: { sharePanel: p.id, menuKey: `share-panel-${p.id}` },
     });
@@ -232,12 +233,16 @@ export class StageMenu {
   editPanel(panel) {
     openPanelEditor({
       panel,
-      onSave: async (payload) => {
+      cities: citiesNow(),
+      defaultCity: this.actions.roomCity(),
+      onSave: async (payload, { show = false } = {}) => {
         const ack = await this.actions.send(panel ? "panel_update" : "panel_create", payload);
         if (ack.panel) {
           const panels = this.actions.data().panels;
           const rest = panels.filter((p) => p.id !== ack.panel.id);
           this.actions.setPanels(panel ? panels.map((p) => (p.id === ack.panel.id ? ack.panel : p)) : [...rest, ack.panel]);
+          // "Create and show": on the stage for everyone at once.
+          if (show && (await this.actions.setStage({ kind: "panel", panel_id: ack.panel.id }))) this.close();
         }
         return ack;
       },

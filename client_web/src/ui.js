@@ -1,41 +1,66 @@
 // Small helpers of the meeting view: a message's time, a confirmation dialog, and this browser's
 // device id (join's `device_id`).
 import { h } from "./dom.js";
+import { t, formatTime } from "./i18n.js";
 
-/** "09:31" in the viewer's local time; "" for a bad time. */
+/** "09:31" (in the page's language) in the viewer's local time; "" for a bad time. */
 export function shortTime(iso) {
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return "";
-  return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return formatTime(iso);
 }
 
-/** A confirmation dialog (<dialog>); resolves true when confirmed. */
-export function confirmDialog({ title, message, confirm = "Confirm", danger = true }) {
+let dialogs = 0;
+
+/**
+ * A modal dialog (<dialog>): a title, content nodes and action buttons ({label, value, kind:
+ * "primary" | "danger" | "quiet", testid}). Resolves with the clicked action's value, or `null`
+ * when cancelled (Escape, or an action with value null). Focus starts on `focus` (an action's
+ * index or a node) and returns where it was.
+ */
+export function openDialog({ title, content = [], actions, focus = 0, testid = null, className = "" }) {
   return new Promise((resolve) => {
-    const ok = h("button", { type: "button", class: `button ${danger ? "button-danger" : "button-primary"}`, text: confirm });
-    const cancel = h("button", { type: "button", class: "button button-quiet", text: "Cancel" });
+    const titleId = `sr-dialog-title-${++dialogs}`;
+    const buttons = actions.map((a) => h("button", {
+      type: "button",
+      class: `button button-${a.kind || "quiet"}`,
+      text: a.label,
+      dataset: a.testid ? { testid: a.testid } : {},
+    }));
     const dialog = h(
       "dialog",
-      { class: "sr-dialog", attrs: { "aria-labelledby": "sr-dialog-title" } },
-      h("h2", { id: "sr-dialog-title", text: title }),
-      message ? h("p", { text: message }) : null,
-      h("div", { class: "sr-dialog-actions" }, cancel, ok),
+      { class: `sr-dialog ${className}`.trim(), dataset: testid ? { testid } : {}, attrs: { "aria-labelledby": titleId } },
+      h("h2", { id: titleId, text: title }),
+      ...content,
+      h("div", { class: "sr-dialog-actions" }, buttons),
     );
+    const before = document.activeElement;
     const finish = (value) => {
       dialog.close();
       dialog.remove();
+      before?.focus?.({ preventScroll: true });
       resolve(value);
     };
-    ok.addEventListener("click", () => finish(true));
-    cancel.addEventListener("click", () => finish(false));
+    buttons.forEach((b, i) => b.addEventListener("click", () => finish(actions[i].value ?? null)));
     dialog.addEventListener("cancel", (e) => {
       e.preventDefault();
-      finish(false);
+      finish(null);
     });
     document.body.append(dialog);
     dialog.showModal();
-    cancel.focus();
+    (typeof focus === "number" ? buttons[focus] : focus)?.focus();
   });
+}
+
+/** A confirmation dialog; resolves true when confirmed. */
+export async function confirmDialog({ title, message, confirm = t("common.confirm"), danger = true }) {
+  const value = await openDialog({
+    title,
+    content: message ? [h("p", { text: message })] : [],
+    actions: [
+      { label: t("common.cancel"), value: false },
+      { label: confirm, value: true, kind: danger ? "danger" : "primary" },
+    ],
+  });
+  return value === true;
 }
 
 /** A stable random id for this browser (protocol `device_id`), kept in localStorage. */

@@ -87,13 +87,18 @@ def test_mute_shows_badge_and_camera_off_shows_initials_to_others(server, new_pa
     guest.wait_for_selector(f"{tile} .mic-badge", state="visible", timeout=5_000)
     guest.wait_for_selector(f"{tile}.video-off .avatar", state="visible", timeout=5_000)
     assert guest.inner_text(f"{tile} .avatar").strip() == "AS"
-    assert host.get_attribute("button.toggle-mic", "aria-pressed") == "true"
+    # The buttons say what a click will do now, in their text and their accessible names.
+    assert host.get_attribute("button.toggle-mic", "data-state") == "off"
+    assert host.get_attribute("button.toggle-mic", "aria-label") == "Unmute microphone"
+    assert host.inner_text("button.toggle-mic").strip() == "Unmute"
+    assert host.get_attribute("button.toggle-camera", "aria-label") == "Start video"
     assert host.evaluate("window.sitroom.state.self.audio_muted") is True
     # The microphone is really silenced: the track is disabled, not only the badge.
     assert host.evaluate("window.sitroom.meeting.media.audioTrack.enabled") is False
 
     host.click("button.toggle-mic")
     guest.wait_for_selector(f"{tile} .mic-badge", state="hidden", timeout=5_000)
+    assert host.get_attribute("button.toggle-mic", "aria-label") == "Mute microphone"
 
 
 def test_invalid_token_shows_an_error_screen(server, new_page):

@@ -51,13 +51,13 @@ def test_lobby_admit_then_host_mutes_the_participant_from_the_people_panel(serve
     host.wait_for_selector(".people-lobby", state="hidden")
 
     # The host mutes the guest from the People panel.
-    assert guest.get_attribute("button.toggle-mic", "aria-pressed") == "false"
+    assert guest.get_attribute("button.toggle-mic", "data-state") == "on"
     open_menu_item(host, guest_id, "Mute microphone")
     notice = guest.locator('[data-testid="moderated-notice"]')
     notice.wait_for(state="visible", timeout=10_000)
     assert "muted you" in notice.inner_text()
     host.wait_for_selector(f'.tile[data-participant-id="{guest_id}"] .mic-badge', state="visible", timeout=5_000)
-    assert guest.get_attribute("button.toggle-mic", "aria-pressed") == "true"
+    assert guest.get_attribute("button.toggle-mic", "data-state") == "off"
     assert guest.evaluate("window.sitroom.meeting.media.audioTrack.enabled") is False
 
 
@@ -70,12 +70,12 @@ def test_host_requires_asking_to_unmute_then_allows_it(server, new_page):
 
     guest.wait_for_selector('[data-testid="ask-unmute"]', timeout=10_000)
     guest.click("button.toggle-mic")  # refused locally: the notice stays, the mic stays off
-    assert guest.get_attribute("button.toggle-mic", "aria-pressed") == "true"
+    assert guest.get_attribute("button.toggle-mic", "data-state") == "off"
     guest.click('[data-testid="ask-unmute"]')
     host.click('[data-testid="allow-unmute"]', timeout=10_000)
     guest.click('[data-testid="allowed-unmute"]', timeout=10_000)
     guest.wait_for_function(
-        "() => document.querySelector('button.toggle-mic').getAttribute('aria-pressed') === 'false'")
+        "() => document.querySelector('button.toggle-mic').dataset.state === 'on'")
     host.wait_for_selector(f'.tile[data-participant-id="{guest_id}"] .mic-badge', state="hidden", timeout=5_000)
 
 
