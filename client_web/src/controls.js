@@ -2,7 +2,7 @@
 // host tools, Leave; keyboard shortcuts. On a phone the less used buttons move to a "More" sheet.
 import { h, isTyping } from "./dom.js";
 import { icon } from "./icons.js";
-import { t } from "./i18n.js";
+import { t, languageSelect } from "./i18n.js";
 
 /**
  * A microphone or camera toggle. It says what a click will do, in its text and its accessible name:
@@ -43,16 +43,17 @@ function controlButton(cls, iconName, text, label, testid) {
 }
 
 const DEVICE_KINDS = [
-  { kind: "videoinput", label: "Camera", fallback: "Camera", id: "device-camera" },
-  { kind: "audioinput", label: "Microphone", fallback: "Microphone", id: "device-microphone" },
-  { kind: "audiooutput", label: "Speaker", fallback: "Speaker", id: "device-speaker" },
+  { kind: "videoinput", label: "devices.camera", id: "device-camera" },
+  { kind: "audioinput", label: "devices.microphone", id: "device-microphone" },
+  { kind: "audiooutput", label: "devices.speaker", id: "device-speaker" },
 ];
 
 /**
- * The device menu next to the microphone and camera: one select per kind the user may choose.
- * devices: {onOpen(), onChoose(kind, deviceId), inputs: bool, speaker: bool}. Returns {button, menu,
- * open(anchor), close, isOpen, fill(lists, current), contains(node)}. The menu opens in `anchor`:
- * beside its own button on a wide screen, from the "More" sheet on a phone (no room in the bar).
+ * The settings menu next to the microphone and camera: one select per device kind the user may
+ * choose, and the language. devices: {onOpen(), onChoose(kind, deviceId), inputs: bool, speaker:
+ * bool, onLanguage()}. Returns {button, menu, open(anchor), close, isOpen, fill(lists, current),
+ * contains(node)}. The menu opens in `anchor`: beside its own button on a wide screen, from the
+ * "More" sheet on a phone (no room in the bar).
  */
 function deviceMenu(devices, closeOthers) {
   const button = h(
@@ -61,19 +62,23 @@ function deviceMenu(devices, closeOthers) {
       type: "button",
       class: "control-button devices-button",
       dataset: { testid: "device-settings" },
-      attrs: { "aria-label": "Camera, microphone and speaker", "aria-haspopup": "dialog", "aria-expanded": "false" },
-      title: "Camera, microphone and speaker",
+      attrs: { "aria-label": t("settings.label"), "aria-haspopup": "dialog", "aria-expanded": "false" },
+      title: t("settings.label"),
     },
     icon("settings"),
-    h("span", { class: "control-text", text: "Devices", attrs: { "aria-hidden": "true" } }),
+    h("span", { class: "control-text", text: t("settings.short"), attrs: { "aria-hidden": "true" } }),
   );
   const fields = deviceFields(devices);
-  const empty = h("p", { class: "device-menu-note", text: "Looking for devices…" });
+  const hasDevices = Object.keys(fields).length > 0;
+  const empty = h("p", { class: "device-menu-note", text: t("settings.looking"), hidden: !hasDevices });
+  const language = h("div", { class: "device-field language-field" },
+    h("label", { class: "field-label", htmlFor: "meeting-language", text: t("common.language") }),
+    languageSelect(h, { id: "meeting-language", onChange: () => devices.onLanguage?.() }));
   const menu = h(
     "div",
     { class: "more-sheet device-menu", hidden: true, dataset: { testid: "device-menu" },
-      attrs: { role: "dialog", "aria-label": "Camera, microphone and speaker" } },
-    h("div", { class: "more-sheet-items" }, ...Object.values(fields).map((f) => f.wrap), empty),
+      attrs: { role: "dialog", "aria-label": t("settings.label") } },
+    h("div", { class: "more-sheet-items" }, ...Object.values(fields).map((f) => f.wrap), empty, language),
   );
   const api = {
     button,
@@ -86,6 +91,7 @@ function deviceMenu(devices, closeOthers) {
       menu.hidden = false;
       button.setAttribute("aria-expanded", "true");
       devices.onOpen?.();
+      menu.querySelector("select")?.focus();
     },
     close: () => {
       menu.hidden = true;
@@ -95,6 +101,12 @@ function deviceMenu(devices, closeOthers) {
     fill: (lists, current = {}) => fillDeviceFields(fields, empty, lists, current),
   };
   button.addEventListener("click", () => (menu.hidden ? api.open(button.parentNode) : api.close()));
+  menu.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") {
+      api.close();
+      button.focus();
+    }
+  });
   return api;
 }
 
@@ -106,7 +118,7 @@ function deviceFields(devices) {
     const select = h("select", { id, class: "field-select device-select", dataset: { kind } });
     select.addEventListener("change", () => devices.onChoose?.(kind, select.value));
     const wrap = h("div", { class: "device-field", hidden: true },
-      h("label", { class: "field-label", htmlFor: id, text: label }), select);
+      h("label", { class: "field-label", htmlFor: id, text: t(label) }), select);
     fields[kind] = { select, wrap };
   }
   return fields;
@@ -115,20 +127,20 @@ function deviceFields(devices) {
 /** Put the devices of `lists` in the selects, select those in use, say so when there are none. */
 function fillDeviceFields(fields, empty, lists, current) {
   let any = false;
-  for (const { kind, fallback } of DEVICE_KINDS) {
+  for (const { kind, label } of DEVICE_KINDS) {
     const field = fields[kind];
     if (!field) continue;
     const list = (lists && lists[kind]) || [];
     const focused = document.activeElement === field.select;
     field.select.replaceChildren(
-      ...list.map((d, i) => h("option", { value: d.deviceId, text: d.label || `${fallback} ${i + 1}` })),
+      ...list.map((d, i) => h("option", { value: d.deviceId, text: d.label || `${t(label)} ${i + 1}` })),
     );
     if (current[kind] && list.some((d) => d.deviceId === current[kind])) field.select.value = current[kind];
     field.wrap.hidden = list.length < 1;
     any = any || list.length > 0;
     if (focused) field.select.focus();
   }
-  empty.textContent = any ? "" : "No camera, microphone or speaker to choose from.";
+  empty.textContent = any ? "" : t("settings.noDevices");
   empty.hidden = any;
 }
 
@@ -143,10 +155,10 @@ function barButtons(c, { onToggleMic, onToggleCamera, onLeave, canPublish }) {
   b.countEl = h("span", { class: "count-value", text: "1" });
   b.count = h(
     "button",
-    { type: "button", class: "participant-count", dataset: { testid: "participant-count" }, attrs: { "aria-label": "Show participants" } },
+    { type: "button", class: "participant-count", dataset: { testid: "participant-count" }, attrs: { "aria-label": t("controls.showParticipants") } },
     icon("people"),
     b.countEl,
-    h("span", { class: "visually-hidden", text: " participants" }),
+
   );
   b.leaveBtn = h(
     "button",
@@ -154,11 +166,11 @@ function barButtons(c, { onToggleMic, onToggleCamera, onLeave, canPublish }) {
       type: "button",
       class: "control-button leave-button",
       dataset: { testid: "leave" },
-      attrs: { "aria-label": "Leave the meeting" },
-      title: "Leave the meeting",
+      attrs: { "aria-label": t("controls.leaveLabel") },
+      title: t("controls.leaveLabel"),
     },
     icon("leave"),
-    h("span", { class: "control-text", text: "Leave" }),
+    h("span", { class: "control-text", text: t("controls.leave") }),
   );
   b.leaveBtn.id = "leave-button";
   b.micBtn.addEventListener("click", onToggleMic);
@@ -170,18 +182,18 @@ function barButtons(c, { onToggleMic, onToggleCamera, onLeave, canPublish }) {
 
 /** The collaboration buttons: Share, Raise, React, Chat, People, Host tools and (on a phone) More. */
 function collabButtons(c, canPublish) {
-  const shareBtn = controlButton("share-button", "screen", "Share", "Share your screen", "share-screen");
+  const shareBtn = controlButton("share-button", "screen", t("controls.share"), t("controls.shareLabel"), "share-screen");
   shareBtn.hidden = !c.canShare || !canPublish;
-  const handBtn = controlButton("hand-button", "hand", "Raise", "Raise hand", "raise-hand");
+  const handBtn = controlButton("hand-button", "hand", t("controls.raise"), t("controls.raiseLabel"), "raise-hand");
   handBtn.hidden = !canPublish;
-  const reactBtn = controlButton("react-button", "smile", "React", "Send a reaction", "react");
+  const reactBtn = controlButton("react-button", "smile", t("controls.react"), t("controls.reactLabel"), "react");
   reactBtn.setAttribute("aria-haspopup", "true");
   reactBtn.setAttribute("aria-expanded", "false");
-  const chatBtn = controlButton("chat-button", "chat", "Chat", "Chat", "chat");
-  const peopleBtn = controlButton("people-button", "people", "People", "People", "people");
-  const hostBtn = controlButton("host-button", "shield", "Host", "Host tools", "host-tools");
+  const chatBtn = controlButton("chat-button", "chat", t("controls.chat"), t("controls.chat"), "chat");
+  const peopleBtn = controlButton("people-button", "people", t("controls.people"), t("controls.people"), "people");
+  const hostBtn = controlButton("host-button", "shield", t("controls.host"), t("controls.hostLabel"), "host-tools");
   hostBtn.hidden = true;
-  const moreBtn = controlButton("more-button", "more", "More", "More actions", "more");
+  const moreBtn = controlButton("more-button", "more", t("controls.more"), t("controls.moreLabel"), "more");
   moreBtn.setAttribute("aria-haspopup", "true");
   moreBtn.setAttribute("aria-expanded", "false");
   return { shareBtn, handBtn, reactBtn, chatBtn, peopleBtn, hostBtn, moreBtn };
@@ -201,35 +213,35 @@ function wireCollabButtons(b, c) {
 function reactionButtons(c, close, asMenuItems) {
   return (c.reactions || []).map((emoji) => h("button", {
     type: "button", class: "reaction-choice", text: emoji,
-    attrs: asMenuItems ? { role: "menuitem", "aria-label": `React with ${emoji}` } : { "aria-label": `React with ${emoji}` },
+    attrs: asMenuItems ? { role: "menuitem", "aria-label": t("controls.reactWith", { emoji }) } : { "aria-label": t("controls.reactWith", { emoji }) },
     on: { click: () => { c.onReact?.(emoji); close(); } },
   }));
 }
 
 /** The reactions popover beside the React button. */
 function reactionPicker(c, close) {
-  return h("div", { class: "reaction-picker", hidden: true, attrs: { role: "menu", "aria-label": "Reactions" } },
+  return h("div", { class: "reaction-picker", hidden: true, attrs: { role: "menu", "aria-label": t("controls.reactions") } },
     reactionButtons(c, close, true));
 }
 
 /**
  * The phone's "More" sheet: the buttons that do not fit in the bar, rebuilt by render() each time
- * it opens. openDevices(): opens the device menu (null when there is nothing to choose).
+ * it opens. openDevices(): opens the settings menu (devices and language).
  */
 function moreSheet(b, c, close, openDevices) {
   const sheetItems = h("div", { class: "more-sheet-items" });
-  const sheet = h("div", { class: "more-sheet", hidden: true, attrs: { role: "menu", "aria-label": "More actions" } }, sheetItems);
+  const sheet = h("div", { class: "more-sheet", hidden: true, dataset: { testid: "more-sheet" }, attrs: { role: "menu", "aria-label": t("controls.moreLabel") } }, sheetItems);
   const sheetItem = (label, testid, fn) => h("button", {
     type: "button", class: "sheet-item", text: label, dataset: { testid }, attrs: { role: "menuitem" },
     on: { click: () => { close(); fn(); } },
   });
   const render = () => {
     const items = [];
-    if (!b.shareBtn.hidden) items.push(sheetItem(b.shareBtn.classList.contains("active") ? "Stop sharing" : "Share screen", "sheet-share", () => c.onShare?.()));
-    if (!b.handBtn.hidden) items.push(sheetItem(b.handBtn.classList.contains("active") ? "Lower hand" : "Raise hand", "sheet-hand", () => c.onHand?.()));
-    items.push(sheetItem("People", "sheet-people", () => c.onPanel?.("people")));
-    if (!b.hostBtn.hidden) items.push(sheetItem("Host tools", "sheet-host", () => c.onPanel?.("host")));
-    if (openDevices) items.push(sheetItem("Camera, microphone and speaker", "sheet-devices", openDevices));
+    if (!b.shareBtn.hidden) items.push(sheetItem(t(b.shareBtn.classList.contains("active") ? "controls.stopSharing" : "controls.shareScreen"), "sheet-share", () => c.onShare?.()));
+    if (!b.handBtn.hidden) items.push(sheetItem(t(b.handBtn.classList.contains("active") ? "controls.lowerLabel" : "controls.raiseLabel"), "sheet-hand", () => c.onHand?.()));
+    items.push(sheetItem(t("controls.people"), "sheet-people", () => c.onPanel?.("people")));
+    if (!b.hostBtn.hidden) items.push(sheetItem(t("controls.hostLabel"), "sheet-host", () => c.onPanel?.("host")));
+    if (openDevices) items.push(sheetItem(t("settings.label"), "sheet-devices", openDevices));
     const emojis = h("div", { class: "sheet-reactions" }, reactionButtons(c, close, false));
     sheetItems.replaceChildren(emojis, ...items);
   };
@@ -251,7 +263,7 @@ function popovers(b, c, devices) {
     b.moreBtn.setAttribute("aria-expanded", "false");
   };
   p.picker = reactionPicker(c, p.close);
-  const more = moreSheet(b, c, p.close, devices && (devices.inputs || devices.speaker) ? () => p.devMenu.open(p.moreAnchor) : null);
+  const more = moreSheet(b, c, p.close, devices ? () => p.devMenu.open(p.moreAnchor) : null);
   p.sheet = more.sheet;
   b.reactBtn.addEventListener("click", () => {
     const open = p.picker.hidden;
@@ -268,7 +280,7 @@ function popovers(b, c, devices) {
     b.moreBtn.setAttribute("aria-expanded", String(open));
     if (open) p.sheet.querySelector("button")?.focus();
   });
-  p.devMenu = devices && (devices.inputs || devices.speaker) ? deviceMenu(devices, () => p.close()) : null;
+  p.devMenu = devices ? deviceMenu(devices, () => p.close()) : null;
   p.moreAnchor = h("span", { class: "control-narrow popover-anchor" }, b.moreBtn, p.sheet);
   p.onDocDown = (e) => {
     if (!p.picker.contains(e.target) && !b.reactBtn.contains(e.target) && !p.sheet.contains(e.target) && !b.moreBtn.contains(e.target)
@@ -281,7 +293,7 @@ function popovers(b, c, devices) {
 function barLayout(b, p, canPublish) {
   return h(
     "nav",
-    { class: "control-bar", attrs: { "aria-label": "Meeting controls" } },
+    { class: "control-bar", attrs: { "aria-label": t("controls.bar") } },
     h("div", { class: "control-group control-left" }, b.count),
     h("div", { class: "control-group control-center" },
       canPublish ? [b.micBtn, b.camBtn] : null,
@@ -334,7 +346,7 @@ function shortcuts(b, closePopovers, { canPublish, onToggleMic, onToggleCamera, 
 function setBadge(btn, n, what) {
   btn.badge.hidden = !n;
   btn.badge.textContent = n > 99 ? "99+" : String(n);
-  btn.setAttribute("aria-label", n ? `${btn.baseLabel} (${n} ${what})` : btn.baseLabel);
+  btn.setAttribute("aria-label", n ? t(what, { label: btn.baseLabel, count: n }) : btn.baseLabel);
 }
 
 /** A toggled control button's pressed state, label, tooltip and short text. */
@@ -380,15 +392,16 @@ function controlsApi(b, p, { c, canPublish }) {
     setCamera: (on, available) => b.camBtn.update(on, available),
     setCount: (n) => {
       b.countEl.textContent = String(n);
-      b.count.title = `${n} ${n === 1 ? "participant" : "participants"} in the meeting`;
+      b.count.title = t("controls.count", { count: n });
+      b.count.setAttribute("aria-label", t("controls.countLabel", { count: n }));
     },
     setBusy: (busy) => {
       b.leaveBtn.disabled = busy;
     },
     setBadge: (name, n) => {
-      if (name === "chat") setBadge(b.chatBtn, n, "unread");
+      if (name === "chat") setBadge(b.chatBtn, n, "controls.unread");
       if (name === "people") {
-        setBadge(b.peopleBtn, n, "waiting or with a hand raised");
+        setBadge(b.peopleBtn, n, "controls.waiting");
         b.moreBtn.badge.hidden = !n;
         b.moreBtn.badge.textContent = String(n);
       }
@@ -400,8 +413,8 @@ function controlsApi(b, p, { c, canPublish }) {
       b.chatBtn.setAttribute("aria-expanded", String(name === "chat"));
       b.peopleBtn.setAttribute("aria-expanded", String(name === "people"));
     },
-    setHand: (raised) => setToggled(b.handBtn, raised, raised ? "Lower hand" : "Raise hand", raised ? "Lower" : "Raise"),
-    setSharing: (on) => setToggled(b.shareBtn, on, on ? "Stop sharing your screen" : "Share your screen", on ? "Stop" : "Share"),
+    setHand: (raised) => setToggled(b.handBtn, raised, t(raised ? "controls.lowerLabel" : "controls.raiseLabel"), t(raised ? "controls.lower" : "controls.raise")),
+    setSharing: (on) => setToggled(b.shareBtn, on, t(on ? "controls.stopShareLabel" : "controls.shareLabel"), t(on ? "controls.stopShare" : "controls.share")),
     setDevices: (lists, current) => p.devMenu?.fill(lists, current),
     devicesOpen: () => Boolean(p.devMenu?.isOpen()),
     setRole: (role) => {

@@ -1,6 +1,7 @@
 // Entry point: picks the page by <body data-page> and exposes window.sitroom for tests.
 import { showStart } from "./start.js";
 import { showRoom } from "./room.js";
+import { initI18n } from "./i18n.js";
 
 const sitroom = {
   meeting: null,
@@ -21,6 +22,7 @@ const sitroom = {
 Object.defineProperty(window, "sitroom", { value: sitroom, configurable: false, writable: false });
 
 function boot() {
+  initI18n(); // the saved language, else the browser's
   const root = document.getElementById("app");
   const page = document.body.dataset.page;
   if (page === "room") showRoom(root, sitroom);

@@ -28,7 +28,7 @@ export class Meeting {
    * root: element to render into. options: {roomId, token, room, role, choices, onExit(kind, info)}
    * where choices come from the pre-join screen and onExit is called after Leave or a fatal error.
    */
-  constructor(root, { roomId, token, room, role, choices, onExit }) {
+  constructor(root, { roomId, token, room, role, choices, onExit, resumeKey = null }) {
     this.root = root;
     this.token = token;
     this.choices = choices;
@@ -58,7 +58,7 @@ export class Meeting {
       firstFrameAt: {}, // participant id -> when their first video frame was shown
       videoPaused: [], // the last subscribe_prefs the server accepted: videos it does not forward
     };
-    this.resumeKey = null; // from the latest join ack: proves who we are when rejoining
+    this.resumeKey = resumeKey; // from the latest join ack: proves who we are when rejoining
     this.session = 0;
     this.subscriber = null;
     this.remoteTracks = new Map();

@@ -6,6 +6,7 @@ import { icon } from "./icons.js";
 import { createControls } from "./controls.js";
 import { collabControls } from "./collab.js";
 import { canChooseSpeaker } from "./capture.js";
+import { reloadAndRejoin } from "./rejoin.js";
 
 /** "mm:ss", or "h:mm:ss" from an hour on. */
 export function formatElapsed(ms) {
@@ -53,7 +54,7 @@ export function meetingScreen({ title, main, controls, onSound }) {
   const soundButton = h(
     "button",
     { type: "button", class: "button button-primary sound-button", hidden: true },
-    "Click to turn on meeting sound",
+    t("meeting.soundOn"),
   );
   soundButton.addEventListener("click", () => {
     onSound();
@@ -83,6 +84,7 @@ export function meetingControls(meeting) {
       speaker: canChooseSpeaker(),
       onOpen: () => meeting.devices.refresh(),
       onChoose: (kind, id) => meeting.devices.choose(kind, id),
+      onLanguage: () => reloadAndRejoin(meeting), // the whole page in the new language, same person
     },
   });
 }

@@ -5,42 +5,12 @@ import { icon } from "./icons.js";
 import { showPrejoin } from "./prejoin.js";
 import { Meeting } from "./meeting.js";
 import { captureMedia } from "./capture.js";
+import { t } from "./i18n.js";
+import { takeRejoin } from "./rejoin.js";
 
-const LOAD_ERRORS = {
-  // The meeting ended for this participant (collab.js / meeting.js `end`).
-  removed: {
-    title: "You were removed from the meeting",
-    message: "A host removed you from this meeting. You cannot rejoin it from this device.",
-  },
-  meeting_ended: {
-    title: "The meeting has ended",
-    message: "The host ended the meeting for everyone. Thank you for taking part.",
-  },
-  lobby_denied: {
-    title: "You were not admitted",
-    message: "The host did not let you into the meeting. Contact the organiser if you think this is a mistake.",
-  },
-  forbidden: {
-    title: "You cannot join this meeting",
-    message: "The meeting is locked, has ended, or you were removed from it. Ask the host for help.",
-  },
-  invalid_token: {
-    title: "This invite link is not valid",
-    message: "It may have expired, been revoked, or been copied incompletely. Ask the meeting host for a new link.",
-  },
-  missing_token: {
-    title: "This invite link is incomplete",
-    message: "The link is missing its access code. Open the full link you received, or ask the host for a new one.",
-  },
-  room_not_found: {
-    title: "Meeting not found",
-    message: "This meeting does not exist or has been closed by its host.",
-  },
-  network: {
-    title: "Cannot reach Sitroom",
-    message: "Check your network connection and try again.",
-  },
-};
+// Errors that end the page (room.load.<code>.title / .message in the catalogues).
+const LOAD_ERRORS = new Set(["removed", "meeting_ended", "lobby_denied", "forbidden", "invalid_token",
+  "missing_token", "room_not_found", "network"]);
 
 function parseLocation() {
   const match = location.pathname.match(/^\/r\/([^/]+)\/?$/);
@@ -50,17 +20,17 @@ function parseLocation() {
 }
 
 function homeLink() {
-  return h("a", { class: "button button-ghost", href: "/", text: "Go to the start page" });
+  return h("a", { class: "button button-ghost", href: "/", text: t("room.home") });
 }
 
-function retryButton(label = "Try again") {
+function retryButton(label = t("room.retry")) {
   return h("button", { type: "button", class: "button button-primary", text: label, on: { click: () => location.reload() } });
 }
 
 function showLoadError(root, code, message) {
-  const known = LOAD_ERRORS[code];
-  const title = known ? known.title : "The meeting could not be opened";
-  const text = known ? known.message : message || "Please try again in a moment.";
+  const known = LOAD_ERRORS.has(code);
+  const title = known ? t(`room.load.${code}.title`) : t("room.load.other.title");
+  const text = known ? t(`room.load.${code}.message`) : message || t("room.load.other.message");
   const actions = code === "network" || !known ? [retryButton(), homeLink()] : [homeLink()];
   showNotice(root, { title, message: text, actions });
   document.title = `${title} · Sitroom`;
@@ -75,7 +45,7 @@ function frame(root) {
       h(
         "header",
         { class: "site-header compact" },
-        h("a", { class: "brand-link", href: "/", attrs: { "aria-label": "Sitroom start page" } },
+        h("a", { class: "brand-link", href: "/", attrs: { "aria-label": t("room.startPage") } },
           h("span", { class: "brand-mark" }, icon("hall")),
           h("span", { class: "brand-name", text: "Sitroom" })),
       ),
@@ -88,7 +58,7 @@ function frame(root) {
 export async function showRoom(root, sitroom) {
   const { roomId, token } = parseLocation();
   const main = frame(root);
-  main.append(h("p", { class: "loading", attrs: { role: "status" }, text: "Opening the meeting…" }));
+  main.append(h("p", { class: "loading", attrs: { role: "status" }, text: t("room.opening") }));
   if (!roomId || !token) {
     showLoadError(main, "missing_token");
     return;
@@ -98,7 +68,7 @@ export async function showRoom(root, sitroom) {
     info = await getRoom(roomId, token);
   } catch (err) {
     const code = err.status === 401 || err.status === 403 ? "invalid_token" : err.status === 404 ? "room_not_found" : err.code;
-    showLoadError(main, LOAD_ERRORS[err.code] ? err.code : code, err.message);
+    showLoadError(main, LOAD_ERRORS.has(err.code) ? err.code : code, err.message);
     return;
   }
   const room = info.room;
@@ -106,15 +76,34 @@ export async function showRoom(root, sitroom) {
   document.title = `${room.title} · Sitroom`;
 
   main.replaceChildren();
+  const visit = { root, sitroom, roomId, token, room, role };
+  const back = takeRejoin(roomId);
+  if (back) return enterMeeting(visit, await rejoinChoices(back, role), back.resumeKey);
   const choices = await showPrejoin(main, { room, role });
-  enterMeeting({ root, sitroom, roomId, token, room, role }, choices);
+  return enterMeeting(visit, choices);
+}
+
+async function rejoinChoices(saved, role) {
+  const media = role === "viewer"
+    ? { stream: new MediaStream(), audioTrack: null, videoTrack: null, errors: {} }
+    : await captureMedia({ audio: true, video: true });
+  return {
+    name: saved.name,
+    organisation: saved.organisation || "",
+    media,
+    audioOn: Boolean(saved.audioOn) && Boolean(media.audioTrack),
+    videoOn: Boolean(saved.videoOn) && Boolean(media.videoTrack),
+    wantAudio: Boolean(saved.audioOn),
+    wantVideo: Boolean(saved.videoOn),
+    speakerId: saved.speakerId || "",
+  };
 }
 
 /**
  * Start the meeting with the pre-join's choices; when it ends, the "You left" or the error screen.
  * visit: {root, sitroom, roomId, token, room, role}.
  */
-function enterMeeting(visit, choices) {
+function enterMeeting(visit, choices, resumeKey = null) {
   const { root, sitroom, roomId, token, room, role } = visit;
   const meeting = new Meeting(root, {
     roomId,
@@ -122,6 +111,7 @@ function enterMeeting(visit, choices) {
     room,
     role,
     choices,
+    resumeKey,
     onExit: (kind, detail) => {
       const again = frame(root);
       if (kind === "left") showLeft(again, visit, choices);
@@ -135,17 +125,17 @@ function enterMeeting(visit, choices) {
 /** "You left the meeting", with Rejoin: capture again and enter with the same choices. */
 function showLeft(target, visit, choices) {
   const { room, role } = visit;
-  document.title = `You left · ${room.title} · Sitroom`;
+  document.title = t("room.leftPageTitle", { title: room.title });
   const rejoin = h("button", {
     type: "button",
     class: "button button-primary button-large",
-    text: "Rejoin",
+    text: t("room.rejoin"),
     dataset: { testid: "rejoin" },
     id: "rejoin-button",
   });
   rejoin.addEventListener("click", async () => {
     rejoin.disabled = true;
-    rejoin.textContent = "Rejoining…";
+    rejoin.textContent = t("room.rejoining");
     const media =
       role === "viewer"
         ? { stream: new MediaStream(), audioTrack: null, videoTrack: null, errors: {} }
@@ -158,8 +148,8 @@ function showLeft(target, visit, choices) {
     });
   });
   showNotice(target, {
-    title: "You left the meeting",
-    message: `“${room.title}”. You can rejoin while the meeting is running.`,
+    title: t("room.leftTitle"),
+    message: t("room.leftMessage", { title: room.title }),
     iconName: "leave",
     tone: "calm",
     actions: [rejoin, homeLink()],
