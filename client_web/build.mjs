@@ -14,7 +14,7 @@ const options = {
   absWorkingDir: root,
   entryPoints: [
     { in: "src/main.js", out: "app" },
-    { in: "src/styles.css", out: "app" },
+    { in: "src/styles/index.css", out: "app" },
   ],
   outdir: dist,
   bundle: true,

@@ -111,13 +111,15 @@ def browser():
 
 @pytest.fixture
 def new_page(browser):
-    """new_page(viewport=...) -> a Page in its own context; all are closed after the test."""
+    """new_page(viewport=..., permissions=(...), **context options such as locale, is_mobile) -> a
+    Page in its own context; all are closed after the test."""
     contexts = []
 
-    def make(viewport=None):
+    def make(viewport=None, permissions=(), **options):
         context = browser.new_context(
             viewport=viewport or {"width": 1280, "height": 720},
-            permissions=["camera", "microphone"],
+            permissions=["camera", "microphone", *permissions],
+            **options,
         )
         context.set_default_timeout(15_000)
         contexts.append(context)
