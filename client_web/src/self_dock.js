@@ -36,7 +36,7 @@ export class SelfDock {
       attrs: { "aria-label": t("gallery.moveSelfView") },
       title: t("gallery.moveSelfView"),
       on: { click: () => this.setCorner(CORNERS[(CORNERS.indexOf(this.corner) + 1) % CORNERS.length]) },
-    }, icon("expand"));
+    }, icon("move"));
     this.el = h("div", { class: "self-dock", hidden: true, dataset: { testid: "self-dock", corner: this.corner } }, this.move);
     this.el.addEventListener("pointerdown", (e) => this.startDrag(e));
   }

@@ -254,8 +254,9 @@ export async function showStart(root) {
         h("section", { class: "start-intro" },
           h("p", { class: "eyebrow", text: t("start.tagline") }),
           h("h1", { text: t("start.heading") }),
-          h("p", { class: "lead", text: t("start.lead") })),
-        h("div", { class: "start-cards" }, card, joinBox())),
+          h("p", { class: "lead", text: t("start.lead") }),
+          joinBox()),
+        card),
       h("footer", { class: "site-footer", text: t("start.footer") })),
   );
   let cities = [];
