@@ -37,7 +37,7 @@ function showLoadError(root, code, message) {
 }
 
 function frame(root) {
-  const main = h("div", { class: "room-main" });
+  const main = h("main", { class: "room-main" });
   root.replaceChildren(
     h(
       "div",

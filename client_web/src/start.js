@@ -133,7 +133,7 @@ function planFields(cities) {
     h("div", { class: "plan-field" },
       h("label", { class: "field-label", htmlFor: "meeting-starts" }, t("start.create.starts"), " ", h("span", { class: "optional", text: t("common.optional") })),
       starts,
-      h("p", { id: "meeting-starts-hint", class: "field-hint", text: t("start.create.startsHint", { zone: timeZone() }) })),
+      h("p", { id: "meeting-starts-hint", class: "field-hint", text: t("start.create.startsHint", { zone: zoneLabel(Date.now(), "long") }) })),
     h("div", { class: "plan-field" },
       h("label", { class: "field-label", htmlFor: "meeting-duration", text: t("start.create.duration") }), duration));
   return {

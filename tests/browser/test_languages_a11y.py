@@ -163,6 +163,23 @@ def test_axe_finds_no_serious_violation(server, new_page, viewport):
     page.click("#join-button")
     page.wait_for_selector('.tile[data-self="true"]')
     assert axe_violations(page) == [], "meeting"
+    page.evaluate("""async () => {
+        const c = window.sitroom.meeting.conn;
+        const ack = await c.request("panel_create", {title: "Traffic", kind: "kpi",
+                                                      source: {type: "simulated", feed: "traffic"}});
+        await window.sitroom.meeting.stageView.setStage({kind: "panel", panel_id: ack.panel.id});
+    }""")
+    page.wait_for_selector("[data-testid=stage][data-showing=panel] [data-kpi-value]")
+    assert axe_violations(page) == [], "meeting with a panel on stage"
+    for opener in ('[data-testid="people"]', '[data-testid="host-tools"]'):
+        if page.locator(opener).is_visible():
+            page.click(opener)
+        else:  # on a phone: from the More sheet
+            page.click('[data-testid="more"]')
+            page.click('[data-testid="sheet-people"]' if "people" in opener else '[data-testid="sheet-host"]')
+        page.wait_for_selector(".side-panel:visible")
+        assert axe_violations(page) == [], opener
+        page.click('[data-testid="panel-close"]')
 
 
 def test_the_meeting_works_from_the_keyboard(server, new_page):
