@@ -10,6 +10,7 @@ import urllib.request
 
 import pytest
 
+from collab_helpers import SCREENSHOTS
 from conftest import create_room, join, video_frames_advancing, wait_for_tile  # noqa: I001
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
@@ -48,6 +49,7 @@ def test_start_page_hands_out_an_invitation_and_joins_by_room_code(server, new_p
     assert "2031" in when and "10:00" in when, when  # the planned time, in the creator's zone
 
     # "Copy invitation": the text a person pastes into an email.
+    page.screenshot(path=str(SCREENSHOTS / "start-created.png"))
     page.click('[data-testid="copy-invitation"]')
     text = page.evaluate("navigator.clipboard.readText()")
     assert "Han River flood coordination" in text and participant_link in text and code in text, text
@@ -226,3 +228,5 @@ def test_the_phone_docks_the_self_view_and_keeps_the_more_sheet_on_screen(server
     assert inside(sheet.bounding_box(), PHONE["width"], PHONE["height"]), sheet.bounding_box()
     for item in sheet.locator("button:visible").all():
         assert inside(item.bounding_box(), PHONE["width"], PHONE["height"]), item.inner_text()
+    phone.evaluate("document.querySelectorAll('.toast').forEach((t) => t.remove())")
+    phone.screenshot(path=str(SCREENSHOTS / "phone-more.png"))

@@ -16,6 +16,7 @@ import re
 
 import pytest
 
+from collab_helpers import SCREENSHOTS
 from conftest import REPO, create_room, join, wait_for_tile  # noqa: I001
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(150)]
@@ -99,6 +100,13 @@ def test_korean_leaves_no_english_on_the_start_page_prejoin_and_meeting(server, 
     host.wait_for_selector("#prejoin-name")
     host.wait_for_function("!document.querySelector('.preview-status').textContent")
     assert english_left(host) == []
+    phone = korean(new_page, viewport=PHONE, is_mobile=True, has_touch=True)
+    phone.goto(links["participant"])
+    phone.wait_for_selector("#join-button:enabled")
+    phone.fill("#prejoin-name", "박 위원")
+    phone.wait_for_function("!document.querySelector('.preview-status').textContent")
+    assert english_left(phone) == []
+    phone.screenshot(path=str(SCREENSHOTS / "prejoin-ko.png"))
     host.fill("#prejoin-name", "김 시장")
     host.click("#join-button")
     host.wait_for_selector('.tile[data-self="true"]')
