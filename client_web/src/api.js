@@ -1,4 +1,5 @@
 // HTTP calls to the Sitroom server (docs/protocol.md, "HTTP API").
+import { t } from "./i18n.js";
 
 export class ApiError extends Error {
   /** code: the server's error code, or "network" when the server could not be reached. */
@@ -26,7 +27,7 @@ async function call(method, path, { body, token, timeoutMs = 15000 } = {}) {
       credentials: "same-origin",
     });
   } catch (err) {
-    throw new ApiError("network", "The Sitroom server could not be reached.", 0);
+    throw new ApiError("network", t("errors.unreachable"), 0);
   } finally {
     clearTimeout(timer);
   }
@@ -40,7 +41,7 @@ async function call(method, path, { body, token, timeoutMs = 15000 } = {}) {
     const error = (data && data.error) || {};
     throw new ApiError(
       error.code || `http_${response.status}`,
-      error.message || `The server answered ${response.status}.`,
+      error.message || t("errors.serverAnswered", { status: response.status }),
       response.status,
     );
   }

@@ -9,6 +9,8 @@
 // The first choice is made once per set of series, width class and ranking, not on every update,
 // so lines do not come and go as the values move.
 
+import { t } from "./i18n.js";
+
 export const COMPACT_CHART_WIDTH = 480;
 export const COMPACT_MAX_SERIES = 4;
 
@@ -63,5 +65,5 @@ export function shownSummary(visibility) {
   const total = visibility.size;
   let shown = 0;
   for (const on of visibility.values()) if (on) shown += 1;
-  return shown < total ? `${shown} of ${total} shown` : "";
+  return shown < total ? t("panels.legend.shown", { shown, count: total }) : "";
 }

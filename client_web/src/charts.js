@@ -13,6 +13,7 @@ import {
   Filler,
 } from "chart.js";
 import { h } from "./dom.js";
+import { t, language } from "./i18n.js";
 import { timeseriesModel } from "./stage_model.js";
 import { initialVisibleSeries, isCompactWidth, seriesVisibility, shownSummary } from "./chart_series.js";
 
@@ -60,6 +61,7 @@ export function createLineChart(canvas, { compact = false, legend = null, rank =
     type: "line",
     data: { labels: [], datasets: [] },
     options: {
+      locale: language(), // the axis' numbers and the tooltips' in the page's language
       responsive: true,
       maintainAspectRatio: false,
       animation: false,
@@ -103,7 +105,7 @@ export function createLineChart(canvas, { compact = false, legend = null, rank =
   if (legend) {
     legend.classList.add("panel-legend");
     legend.setAttribute("role", "group");
-    if (!legend.hasAttribute("aria-label")) legend.setAttribute("aria-label", "Lines of the chart: press to show or hide");
+    if (!legend.hasAttribute("aria-label")) legend.setAttribute("aria-label", t("panels.legend.label"));
   }
   return chart;
 }
@@ -184,7 +186,7 @@ function renderLegend(chart, visibility) {
         "button",
         { type: "button", class: "stage-button small panel-legend-item", dataset: { series: name } },
         mark,
-        h("span", { class: "panel-legend-name", text: name }),
+        h("span", { class: "panel-legend-name", text: name, attrs: { translate: "no" } }),
       );
       button.addEventListener("click", () => toggleSeries(chart, name));
       item = { button, mark };
@@ -193,7 +195,7 @@ function renderLegend(chart, visibility) {
     const shown = visibility.get(name);
     const colour = dataset.borderColor;
     item.button.setAttribute("aria-pressed", shown ? "true" : "false");
-    item.button.title = shown ? `Hide ${name}` : `Show ${name}`;
+    item.button.title = t(shown ? "panels.legend.hide" : "panels.legend.show", { name });
     item.button.style.setProperty("--series-colour", colour);
     // A filled dot for a shown line, a ring for a hidden one: readable even without the stylesheet.
     item.mark.textContent = shown ? "●" : "○";

@@ -3,6 +3,7 @@
 import { h } from "./dom.js";
 import { icon } from "./icons.js";
 import { shortTime } from "./ui.js";
+import { t } from "./i18n.js";
 
 const MAX_MESSAGES = 500;
 const TEXT_MAX = 2000;
@@ -15,22 +16,22 @@ export class ChatPanel {
     this.unread = 0;
     this.visible = false;
     this.ids = new Set();
-    this.list = h("ol", { class: "chat-list", attrs: { "aria-label": "Chat messages", "aria-live": "polite" } });
-    this.empty = h("p", { class: "chat-empty", text: "No messages yet. Say hello to everyone." });
+    this.list = h("ol", { class: "chat-list", attrs: { "aria-label": t("chat.messages"), "aria-live": "polite" } });
+    this.empty = h("p", { class: "chat-empty", text: t("chat.empty") });
     this.input = h("textarea", {
       class: "chat-input",
       rows: 1,
       maxLength: TEXT_MAX,
-      placeholder: "Message everyone",
-      attrs: { "aria-label": "Message to everyone", enterkeyhint: "send" },
+      placeholder: t("chat.placeholder"),
+      attrs: { "aria-label": t("chat.inputLabel"), enterkeyhint: "send" },
     });
     this.sendBtn = h(
       "button",
-      { type: "submit", class: "chat-send", attrs: { "aria-label": "Send message" }, title: "Send (Enter)" },
+      { type: "submit", class: "chat-send", attrs: { "aria-label": t("chat.send") }, title: t("chat.sendTitle") },
       icon("send"),
     );
     this.form = h("form", { class: "chat-form" }, this.input, this.sendBtn);
-    this.readOnly = h("p", { class: "chat-readonly", text: "Viewers can read the chat but not write in it.", hidden: true });
+    this.readOnly = h("p", { class: "chat-readonly", text: t("chat.readOnly"), hidden: true });
     this.form.addEventListener("submit", (e) => {
       e.preventDefault();
       this.submit();
@@ -91,15 +92,16 @@ export class ChatPanel {
     const nearBottom = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 60;
     const isSelf = this.selfId && message.participant_id === this.selfId;
     const who = h("span", { class: "chat-name" });
-    who.textContent = isSelf ? "You" : message.name || "Someone";
-    const role = { host: "Host", staff: "Staff" }[message.role];
+    who.textContent = isSelf ? t("common.you") : message.name || t("chat.someone");
+    if (!isSelf && message.name) who.setAttribute("translate", "no");
+    const role = { host: t("roles.host"), staff: t("roles.staff") }[message.role];
     const item = h(
       "li",
       { class: `chat-message${isSelf ? " own" : ""}`, dataset: { messageId: message.id || "" } },
       h("div", { class: "chat-meta" }, who, role ? h("span", { class: "chat-role", text: role }) : null,
         h("time", { class: "chat-time", text: shortTime(message.sent_at), attrs: { datetime: message.sent_at || "" } })),
     );
-    const body = h("p", { class: "chat-text" });
+    const body = h("p", { class: "chat-text", attrs: { translate: "no" } });
     body.textContent = message.text; // never innerHTML
     item.append(body);
     this.list.append(item);

@@ -106,14 +106,14 @@ export class Collab {
       type: "button",
       class: "panel-close",
       dataset: { testid: "panel-close" },
-      attrs: { "aria-label": "Close the side panel" },
+      attrs: { "aria-label": t("sidePanel.close") },
       on: { click: () => this.closePanel() },
     }, icon("close"));
     this.panel = h(
       "aside",
-      { class: "side-panel", hidden: true, attrs: { "aria-label": "Side panel" } },
+      { class: "side-panel", hidden: true, attrs: { "aria-label": t("sidePanel.label") } },
       h("div", { class: "panel-header" },
-        h("div", { class: "panel-tabs", attrs: { role: "tablist" } }, tab("chat", "Chat"), tab("people", "People"), tab("host", "Host tools")),
+        h("div", { class: "panel-tabs", attrs: { role: "tablist" } }, tab("chat", t("controls.chat")), tab("people", t("controls.people")), tab("host", t("controls.hostLabel"))),
         close),
       this.bodies.chat, this.bodies.people, this.bodies.host,
     );
@@ -208,8 +208,8 @@ export class Collab {
 
   onSelfUpdated(prevRole) {
     if (prevRole && prevRole !== this.role) {
-      const text = { host: "You are now the host.", staff: "You are now staff: you can manage the meeting.", participant: "You are now a participant." }[this.role];
-      if (text) toast(text);
+      const key = { host: "roles.nowHost", staff: "roles.nowStaff", participant: "roles.nowParticipant" }[this.role];
+      if (key) toast(t(key));
     }
     this.renderRole();
   }
@@ -220,7 +220,7 @@ export class Collab {
     this.settings = { ...this.settings, ...settings };
     this.host.setSettings(this.settings);
     if (prev.locked !== this.settings.locked && this.meeting.state.status === "joined") {
-      toast(this.settings.locked ? "The meeting is now locked." : "The meeting is unlocked.");
+      toast(t(this.settings.locked ? "moderation.locked" : "moderation.unlocked"));
     }
   }
 
@@ -254,10 +254,12 @@ export class Collab {
     this.people.setLobby(list);
     this.updateBadges();
     if (announce && this.canManage && arrived.length) {
-      const text = arrived.length === 1
-        ? `${arrived[0].name}${arrived[0].organisation ? ` (${arrived[0].organisation})` : ""} is waiting in the lobby.`
-        : `${arrived.length} people are waiting in the lobby.`;
-      actionToast(initial ? text : text, "View", () => this.openPanel("people"), { testid: "lobby-view" });
+      const [first] = arrived;
+      let text;
+      if (arrived.length > 1) text = t("lobby.waitingMany", { count: arrived.length });
+      else if (first.organisation) text = t("lobby.waitingFrom", { name: first.name, organisation: first.organisation });
+      else text = t("lobby.waiting", { name: first.name });
+      actionToast(initial ? text : text, t("lobby.view"), () => this.openPanel("people"), { testid: "lobby-view" });
     }
   }
 
@@ -306,7 +308,7 @@ export class Collab {
     try {
       const ack = await this.request("hand", { raised });
       this.setHands(ack.queue);
-      if (raised) toast("Your hand is raised. The host sees you in the queue.");
+      if (raised) toast(t("hands.raisedSelf"));
     } catch {
       /* error toast */
     }
@@ -319,7 +321,7 @@ export class Collab {
   onReaction(d) {
     if (!d || !REACTIONS.includes(d.emoji)) return;
     if (this.meeting.gallery.showReaction(d.participant_id, d.emoji)) return;
-    const el = h("div", { class: "reaction-float" }, h("span", { class: "reaction-emoji", text: d.emoji }), h("span", { class: "reaction-name", text: d.name || "" }));
+    const el = h("div", { class: "reaction-float" }, h("span", { class: "reaction-emoji", text: d.emoji }), h("span", { class: "reaction-name", text: d.name || "", attrs: { translate: "no" } }));
     el.style.left = `${10 + Math.random() * 30}%`;
     this.floats.append(el);
     setTimeout(() => el.remove(), 3500);
@@ -340,8 +342,8 @@ export class Collab {
 
   onUnmuteRequested(d) {
     if (!d || !d.participant_id) return;
-    const what = d.kind === "video" ? "to start their video" : "to unmute";
-    actionToast(`${d.name || "Someone"} asks ${what}.`, "Allow", () => {
+    const name = d.name || t("common.someone");
+    actionToast(t(d.kind === "video" ? "moderation.asksVideo" : "moderation.asksUnmute", { name }), t("moderation.allow"), () => {
       this.request("allow_unmute", { participant_id: d.participant_id, kind: d.kind || "audio" }).catch(() => {});
     }, { timeoutMs: 30000, testid: "allow-unmute" });
   }
@@ -399,14 +401,14 @@ export class Collab {
   showLobby(info) {
     this.hideLobby();
     const title = info?.room?.title || this.meeting.state.room.title;
-    const leave = h("button", { type: "button", class: "button button-ghost", text: "Leave", dataset: { testid: "lobby-leave" } });
+    const leave = h("button", { type: "button", class: "button button-ghost", text: t("controls.leave"), dataset: { testid: "lobby-leave" } });
     leave.addEventListener("click", () => this.meeting.leave());
     this.lobbyOverlay = h("div", { class: "lobby-screen", dataset: { testid: "lobby-wait" }, attrs: { role: "dialog", "aria-modal": "true", "aria-labelledby": "lobby-title" } },
       h("div", { class: "notice-card calm" },
         h("div", { class: "lobby-spinner", attrs: { "aria-hidden": "true" } }),
-        h("p", { class: "eyebrow", text: title }),
-        h("h1", { id: "lobby-title", text: "Waiting for the host to let you in", attrs: { tabindex: "-1" } }),
-        h("p", { text: "You are in the lobby. The host has been told you are here; this page will open the meeting as soon as you are admitted." }),
+        h("p", { class: "eyebrow", text: title, attrs: { translate: "no" } }),
+        h("h1", { id: "lobby-title", text: t("lobby.waitTitle"), attrs: { tabindex: "-1" } }),
+        h("p", { text: t("lobby.waitMessage") }),
         h("div", { class: "notice-actions" }, leave)));
     this.meeting.root.querySelector(".meeting")?.append(this.lobbyOverlay);
     this.lobbyOverlay.querySelector("h1").focus({ preventScroll: true });

@@ -1,6 +1,7 @@
 // The Socket.IO connection to the server, with request/acknowledgement as promises
 // (docs/protocol.md, "Conventions"), and what its error codes say to the user.
 import { io } from "socket.io-client";
+import { t } from "./i18n.js";
 
 export class RequestError extends Error {
   /** code: the server's error code, or "timeout" / "disconnected" from this side. */
@@ -12,21 +13,14 @@ export class RequestError extends Error {
   }
 }
 
-const ERROR_TEXT = {
-  bad_request: "The server did not accept that request.",
-  invalid_token: "This invite link is not valid any more.",
-  room_not_found: "This meeting no longer exists.",
-  not_joined: "You are not in the meeting yet.",
-  forbidden: "Your role in this meeting does not allow that.",
-  bad_sdp: "Your camera or microphone could not be connected.",
-  rate_limited: "Too many actions at once; please wait a moment.",
-  internal: "The server had a problem; please try again.",
-  timeout: "The server did not answer in time.",
-};
+// The codes said in our own words (errors.codes.<code> in the catalogues).
+const KNOWN_CODES = new Set(["bad_request", "invalid_token", "room_not_found", "not_joined", "forbidden", "bad_sdp",
+  "rate_limited", "internal", "timeout"]);
 
 /** A request's error code in words for the user (fallback: the server's own message). */
 export function errorText(code, fallback) {
-  return ERROR_TEXT[code] || fallback || "Something went wrong.";
+  if (KNOWN_CODES.has(code)) return t(`errors.codes.${code}`);
+  return fallback || t("errors.unknown");
 }
 
 export class Connection {
@@ -68,14 +62,14 @@ export class Connection {
     // Never buffer a request while disconnected: it would be replayed on a new session that has
     // not joined. The caller joins again after reconnecting instead.
     if (!this.socket.connected) {
-      return Promise.reject(new RequestError("disconnected", "Not connected to the server.", event));
+      return Promise.reject(new RequestError("disconnected", t("errors.notConnected"), event));
     }
     return new Promise((resolve, reject) => {
       this.socket.timeout(timeoutMs).emit(event, payload, (err, ack) => {
         if (err) {
-          reject(new RequestError("timeout", `No answer to ${event} from the server.`, event));
+          reject(new RequestError("timeout", t("errors.noAnswer", { event }), event));
         } else if (!ack || typeof ack !== "object") {
-          reject(new RequestError("bad_response", `Malformed answer to ${event}.`, event));
+          reject(new RequestError("bad_response", t("errors.malformed", { event }), event));
         } else if (ack.ok) {
           resolve(ack);
         } else {

@@ -2,7 +2,7 @@
 // host tools, Leave; keyboard shortcuts. On a phone the less used buttons move to a "More" sheet.
 import { h, isTyping } from "./dom.js";
 import { icon } from "./icons.js";
-import { t, languageSelect } from "./i18n.js";
+import { t, formatNumber, languageSelect } from "./i18n.js";
 
 /**
  * A microphone or camera toggle. It says what a click will do, in its text and its accessible name:
@@ -43,9 +43,9 @@ function controlButton(cls, iconName, text, label, testid) {
 }
 
 const DEVICE_KINDS = [
-  { kind: "videoinput", label: "devices.camera", id: "device-camera" },
-  { kind: "audioinput", label: "devices.microphone", id: "device-microphone" },
-  { kind: "audiooutput", label: "devices.speaker", id: "device-speaker" },
+  { kind: "videoinput", label: "devices.camera", numbered: "devices.cameraNumbered", id: "device-camera" },
+  { kind: "audioinput", label: "devices.microphone", numbered: "devices.microphoneNumbered", id: "device-microphone" },
+  { kind: "audiooutput", label: "devices.speaker", numbered: "devices.speakerNumbered", id: "device-speaker" },
 ];
 
 /**
@@ -124,16 +124,23 @@ function deviceFields(devices) {
   return fields;
 }
 
+/** A device as an option: its own name (not translated), else "Camera 2" (numbered: the key). */
+export function deviceOption(d, i, numbered) {
+  return d.label
+    ? h("option", { value: d.deviceId, text: d.label, attrs: { translate: "no" } })
+    : h("option", { value: d.deviceId, text: t(numbered, { number: formatNumber(i + 1) }) });
+}
+
 /** Put the devices of `lists` in the selects, select those in use, say so when there are none. */
 function fillDeviceFields(fields, empty, lists, current) {
   let any = false;
-  for (const { kind, label } of DEVICE_KINDS) {
+  for (const { kind, numbered } of DEVICE_KINDS) {
     const field = fields[kind];
     if (!field) continue;
     const list = (lists && lists[kind]) || [];
     const focused = document.activeElement === field.select;
     field.select.replaceChildren(
-      ...list.map((d, i) => h("option", { value: d.deviceId, text: d.label || `${t(label)} ${i + 1}` })),
+      ...list.map((d, i) => deviceOption(d, i, numbered)),
     );
     if (current[kind] && list.some((d) => d.deviceId === current[kind])) field.select.value = current[kind];
     field.wrap.hidden = list.length < 1;
@@ -152,7 +159,7 @@ function barButtons(c, { onToggleMic, onToggleCamera, onLeave, canPublish }) {
   const b = {};
   b.micBtn = toggleButton({ kind: "mic", on: false, available: false });
   b.camBtn = toggleButton({ kind: "camera", on: false, available: false });
-  b.countEl = h("span", { class: "count-value", text: "1" });
+  b.countEl = h("span", { class: "count-value", text: formatNumber(1) });
   b.count = h(
     "button",
     { type: "button", class: "participant-count", dataset: { testid: "participant-count" }, attrs: { "aria-label": t("controls.showParticipants") } },
@@ -345,7 +352,7 @@ function shortcuts(b, closePopovers, { canPublish, onToggleMic, onToggleCamera, 
 
 function setBadge(btn, n, what) {
   btn.badge.hidden = !n;
-  btn.badge.textContent = n > 99 ? "99+" : String(n);
+  btn.badge.textContent = n > 99 ? `${formatNumber(99)}+` : formatNumber(n);
   btn.setAttribute("aria-label", n ? t(what, { label: btn.baseLabel, count: n }) : btn.baseLabel);
 }
 
@@ -391,7 +398,7 @@ function controlsApi(b, p, { c, canPublish }) {
     setMic: (on, available) => b.micBtn.update(on, available),
     setCamera: (on, available) => b.camBtn.update(on, available),
     setCount: (n) => {
-      b.countEl.textContent = String(n);
+      b.countEl.textContent = formatNumber(n);
       b.count.title = t("controls.count", { count: n });
       b.count.setAttribute("aria-label", t("controls.countLabel", { count: n }));
     },
@@ -403,7 +410,7 @@ function controlsApi(b, p, { c, canPublish }) {
       if (name === "people") {
         setBadge(b.peopleBtn, n, "controls.waiting");
         b.moreBtn.badge.hidden = !n;
-        b.moreBtn.badge.textContent = String(n);
+        b.moreBtn.badge.textContent = formatNumber(n);
       }
     },
     setPanel: (name) => {

@@ -4,6 +4,7 @@
 // the next pre-join, as the pre-join's own choice is.
 import { toast } from "./dom.js";
 import { listDevices, rememberedDevice, rememberDevice, captureTrack } from "./capture.js";
+import { t } from "./i18n.js";
 
 /**
  * A track from exactly this device, or null. Some phones open one camera at a time: then the
@@ -82,7 +83,7 @@ export class MeetingDevices {
       return;
     }
     if (!track) {
-      toast(`That ${isVideo ? "camera" : "microphone"} could not be started.`, "error");
+      toast(t(isVideo ? "devices.cameraFailed" : "devices.microphoneFailed"), "error");
       this.refresh();
       return;
     }
@@ -112,6 +113,8 @@ export class MeetingDevices {
     m.stageView?.onTracks(m.remoteTracks);
     m.updateControls();
     if (m.controls.devicesOpen()) this.refresh();
-    toast(switched ? `Now using ${track.label || `the chosen ${isVideo ? "camera" : "microphone"}`}.` : "That device could not be started; kept the previous one.");
+    if (!switched) toast(t("devices.keptPrevious"));
+    else if (track.label) toast(t("devices.nowUsing", { device: track.label }));
+    else toast(t(isVideo ? "devices.nowUsingCamera" : "devices.nowUsingMicrophone"));
   }
 }

@@ -1,6 +1,7 @@
 // Documents on the stage: the page viewer (page image, thumbnails, page buttons, the presenter's
 // pointer) and the upload call.
 import { h } from "./dom.js";
+import { t, formatNumber } from "./i18n.js";
 import { withKey, fitBox, relativePoint, throttle } from "./stage_model.js";
 
 export const POINTER_HZ = 15;
@@ -24,11 +25,11 @@ export class DocumentView {
     this.frame = h("div", { class: "doc-frame" }, this.img, this.dot);
     this.status = h("p", { class: "doc-status", attrs: { role: "status" } });
     this.area = h("div", { class: "doc-area" }, this.frame, this.status);
-    this.prev = h("button", { type: "button", class: "stage-button doc-prev", text: "‹ Previous", attrs: { "aria-label": "Previous page" } });
-    this.next = h("button", { type: "button", class: "stage-button doc-next", text: "Next ›", attrs: { "aria-label": "Next page" } });
+    this.prev = h("button", { type: "button", class: "stage-button doc-prev", text: t("documents.previous"), attrs: { "aria-label": t("documents.previousPage") } });
+    this.next = h("button", { type: "button", class: "stage-button doc-next", text: t("documents.next"), attrs: { "aria-label": t("documents.nextPage") } });
     this.pageLabel = h("span", { class: "doc-page-label", attrs: { "aria-live": "polite" } });
     this.nav = h("div", { class: "doc-nav" }, this.prev, this.pageLabel, this.next);
-    this.thumbs = h("div", { class: "doc-thumbs", attrs: { role: "list", "aria-label": "Pages" } });
+    this.thumbs = h("div", { class: "doc-thumbs", attrs: { role: "list", "aria-label": t("documents.thumbnails") } });
     this.el = h("div", { class: "doc-view" }, this.area, this.nav, this.thumbs);
 
     this.prev.addEventListener("click", () => this.goto(this.page - 1));
@@ -69,7 +70,7 @@ export class DocumentView {
     this.prev.hidden = this.next.hidden = !navigable;
     this.prev.disabled = page <= 0;
     this.next.disabled = page >= count - 1;
-    this.pageLabel.textContent = `Page ${page + 1} of ${count}`;
+    this.pageLabel.textContent = t("documents.pageOf", { page: formatNumber(page + 1), total: formatNumber(count) });
     this.thumbs.hidden = !thumbnails || count <= 1;
     if (docChanged) this.buildThumbs();
     for (const b of this.thumbs.children) {
@@ -97,10 +98,10 @@ export class DocumentView {
             type: "button",
             class: "doc-thumb",
             dataset: { page: String(p.index) },
-            attrs: { role: "listitem", "aria-label": `Page ${p.index + 1}` },
+            attrs: { role: "listitem", "aria-label": t("documents.page", { page: formatNumber(p.index + 1) }) },
           },
           h("img", { src: withKey(p.thumb, this.key), alt: "", loading: "lazy", attrs: { draggable: "false" } }),
-          h("span", { class: "doc-thumb-number", text: String(p.index + 1) }),
+          h("span", { class: "doc-thumb-number", text: formatNumber(p.index + 1) }),
         ),
       ),
     );
@@ -111,18 +112,18 @@ export class DocumentView {
     const token = ++this.loadToken;
     const info = doc.pages[page];
     if (!info) {
-      this.status.textContent = "This page is not available.";
+      this.status.textContent = t("documents.pageMissing");
       return;
     }
     this.pageSize = { width: info.width, height: info.height };
     this.layout();
     const img = h("img", {
       class: "doc-page",
-      alt: `${doc.title}, page ${page + 1} of ${this.pageCount()}`,
+      alt: t("documents.pageAlt", { title: doc.title, page: formatNumber(page + 1), total: formatNumber(this.pageCount()) }),
       dataset: { testid: "doc-page-loading" },
       attrs: { draggable: "false" },
     });
-    const slow = setTimeout(() => token === this.loadToken && (this.status.textContent = "Loading the page…"), 400);
+    const slow = setTimeout(() => token === this.loadToken && (this.status.textContent = t("documents.loading")), 400);
     img.onload = () => {
       clearTimeout(slow);
       if (token !== this.loadToken) return;
@@ -135,7 +136,7 @@ export class DocumentView {
     img.onerror = () => {
       clearTimeout(slow);
       if (token !== this.loadToken) return;
-      this.status.textContent = "This page could not be loaded.";
+      this.status.textContent = t("documents.loadFailed");
     };
     img.src = withKey(info.image, key);
   }
@@ -196,7 +197,7 @@ export function uploadDocument({ roomId, key, file, title, onProgress = () => {}
     xhr.setRequestHeader("Accept", "application/json");
     xhr.responseType = "json";
     xhr.upload.onprogress = (event) => event.lengthComputable && onProgress(event.loaded / event.total);
-    xhr.onerror = () => reject({ code: "network", message: "The server could not be reached.", status: 0 });
+    xhr.onerror = () => reject({ code: "network", message: t("documents.unreachable"), status: 0 });
     xhr.ontimeout = xhr.onerror;
     xhr.onload = () => {
       const body = xhr.response && typeof xhr.response === "object" ? xhr.response : {};

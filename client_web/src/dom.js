@@ -1,6 +1,7 @@
 // Small DOM helpers shared by every view: element creation, avatars' initials and hues, toasts and
 // whole-screen notices. Icons live in icons.js.
 import { icon } from "./icons.js";
+import { t } from "./i18n.js";
 
 // start.js (owned elsewhere) still imports `icon` from here; new code imports it from icons.js.
 export { icon };
@@ -67,7 +68,7 @@ export function toast(message, kind = "info", timeoutMs = kind === "error" ? 700
     class: "toast-close",
     type: "button",
     text: "×",
-    attrs: { "aria-label": "Dismiss" },
+    attrs: { "aria-label": t("common.dismiss") },
   });
   const el = h("div", { class: `toast toast-${kind}` }, h("span", { text: message }), close);
   const remove = () => el.remove();

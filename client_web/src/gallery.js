@@ -8,6 +8,7 @@ import { videoKey } from "./media.js";
 import { Tile } from "./tile.js";
 import { Spotlight } from "./spotlight.js";
 import { SelfDock } from "./self_dock.js";
+import { t, formatNumber } from "./i18n.js";
 
 const GAP = 8;
 const MAX_ASPECT = 16 / 9;
@@ -135,7 +136,7 @@ export class Gallery {
         type: "button",
         class: "pager-button",
         dataset: { testid: "gallery-prev" },
-        attrs: { "aria-label": "Previous page of participants" },
+        attrs: { "aria-label": t("gallery.previousPage") },
         on: { click: () => this.setPage(this.page - 1) },
       },
       "‹",
@@ -146,14 +147,14 @@ export class Gallery {
         type: "button",
         class: "pager-button",
         dataset: { testid: "gallery-next" },
-        attrs: { "aria-label": "Next page of participants" },
+        attrs: { "aria-label": t("gallery.nextPage") },
         on: { click: () => this.setPage(this.page + 1) },
       },
       "›",
     );
     return h(
       "nav",
-      { class: "gallery-pager", hidden: true, attrs: { "aria-label": "Gallery pages" } },
+      { class: "gallery-pager", hidden: true, attrs: { "aria-label": t("gallery.pages") } },
       this.prevBtn,
       this.pageLabel,
       this.nextBtn,
@@ -420,7 +421,7 @@ export class Gallery {
     this.pager.hidden = pageCount < 2;
     this.prevBtn.disabled = this.page === 0;
     this.nextBtn.disabled = this.page >= pageCount - 1;
-    this.pageLabel.textContent = `Page ${this.page + 1} of ${pageCount}`;
+    this.pageLabel.textContent = t("gallery.pageOf", { page: formatNumber(this.page + 1), total: formatNumber(pageCount) });
     this.container.dataset.page = String(this.page + 1);
   }
 

@@ -58,8 +58,12 @@ export function initI18n(lng = pickLanguage(saved(), globalThis.navigator?.langu
   return lng;
 }
 
-/** The text for a catalogue key, with {{placeholders}} filled (and `count` choosing the plural). */
+/**
+ * The text for a catalogue key, with {{placeholders}} filled (and `count` choosing the plural).
+ * Before initI18n (the pure modules' unit tests in Node, which have no page), English.
+ */
 export function t(key, vars) {
+  if (!i18n.isInitialized) initI18n(globalThis.document ? undefined : "en");
   return i18n.t(key, vars);
 }
 
@@ -113,7 +117,7 @@ export function zoneLabel(value, style = "shortOffset") {
 /** A labelled language <select> (pre-join, the meeting's settings, the start page). */
 export function languageSelect(h, { id, onChange } = {}) {
   const select = h("select", { id, class: "field-select language-select", dataset: { testid: "language" } },
-    LANGUAGES.map((l) => h("option", { value: l.code, text: l.name, attrs: { lang: l.code } })));
+    LANGUAGES.map((l) => h("option", { value: l.code, text: l.name, attrs: { lang: l.code, translate: "no" } })));
   select.value = language();
   select.addEventListener("change", () => {
     setLanguage(select.value);

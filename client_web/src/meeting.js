@@ -22,6 +22,7 @@ import { Recovery, MEDIA_FAILED_GRACE_MS } from "./reconnect.js";
 import { Participants } from "./participants.js";
 import * as local from "./local_media.js";
 import { hostLeaveDialog } from "./meeting_dialogs.js";
+import { t } from "./i18n.js";
 
 export class Meeting {
   /**
@@ -97,7 +98,7 @@ export class Meeting {
       ended: () => this.state.status === "left" || this.state.status === "failed",
       notify: (message) => {
         toast(message, "error");
-        this.showBanner("Reconnecting…", "warning");
+        this.showBanner(t("meeting.reconnecting"), "warning");
       },
       rejoin: () => this.conn.socket.disconnect().connect(),
     });
@@ -115,7 +116,7 @@ export class Meeting {
   // ---- view ----------------------------------------------------------------------------------
 
   render() {
-    this.stage = h("main", { class: "stage", attrs: { "aria-label": "Participants" } });
+    this.stage = h("main", { class: "stage", attrs: { "aria-label": t("gallery.label") } });
     this.gallery = new Gallery(this.stage);
     this.gallery.onVideosChanged = () => this.prefs.schedule();
     this.controls = meetingControls(this);
@@ -129,7 +130,7 @@ export class Meeting {
     this.root.replaceChildren(screen.el);
     this.stageView = attachStage(this); // the shared stage next to the gallery (stage.js)
     this.collab = attachCollab(this); // chat, people, hands, moderation, lobby (collab.js)
-    document.title = `${this.state.room.title} · Sitroom`;
+    document.title = t("common.pageTitle", { title: this.state.room.title });
     this.updateControls();
     this.onAutoplayBlocked = () => (this.soundButton.hidden = false);
     document.addEventListener("sitroom:autoplay-blocked", this.onAutoplayBlocked);
@@ -155,14 +156,14 @@ export class Meeting {
 
   start() {
     this.render();
-    this.showBanner("Joining the meeting…", "info");
+    this.showBanner(t("meeting.joining"), "info");
     this.conn = new Connection();
     const c = this.conn;
     c.on("connect", () => this.establish());
     c.on("disconnect", (reason) => this.onDisconnect(reason));
     c.on("connect_error", () => {
       if (this.state.status === "connecting" || this.state.status === "reconnecting") {
-        this.showBanner("Cannot reach the server. Retrying…", "warning");
+        this.showBanner(t("meeting.cannotReach"), "warning");
       }
     });
     c.on("participant_joined", (p) => this.participants.joined(p));
@@ -224,7 +225,7 @@ export class Meeting {
         this.fail(err.code, err.message);
       } else {
         // Timeouts and lost connections: join again on a fresh connection.
-        this.recover("The server is not answering; retrying.");
+        this.recover(t("meeting.notAnswering"));
       }
       return;
     }
@@ -256,7 +257,7 @@ export class Meeting {
     this.state.participants = {};
     if (!this.state.joinedAt) this.state.joinedAt = Date.now();
     this.showBanner("");
-    if (wasReconnecting) toast("Reconnected to the meeting.");
+    if (wasReconnecting) toast(t("meeting.reconnected"));
 
     if (this.canPublish) {
       this.gallery.upsert(this.selfParticipant(), { isSelf: true });
@@ -295,7 +296,7 @@ export class Meeting {
     this.session++; // stale replies from the old connection are ignored
     this.closeMedia();
     this.state.status = "reconnecting";
-    this.showBanner("Connection lost. Reconnecting…", "warning");
+    this.showBanner(t("meeting.connectionLost"), "warning");
     if (reason === "io server disconnect") {
       // The server closed this session; Socket.IO does not retry on its own in that case.
       setTimeout(() => this.state.status === "reconnecting" && this.conn.socket.connect(), 1000);
@@ -312,9 +313,9 @@ export class Meeting {
       // events; anything else (a browser-side SDP failure, a timeout) leaves this connection
       // unusable, so join again on a fresh one.
       if (err.code === "timeout") {
-        this.recover("Could not receive the others' video; reconnecting.");
+        this.recover(t("meeting.receiveFailedRetrying"));
       } else if (typeof err.code !== "string") {
-        toast("Could not receive the others' video.", "error");
+        toast(t("meeting.receiveFailed"), "error");
       }
     });
   }
@@ -326,7 +327,7 @@ export class Meeting {
     setTimeout(() => {
       const pc = which === "publish" ? this.publishing.pc : this.subscriber?.pc;
       if (session !== this.session || !pc || pc.connectionState !== "failed") return;
-      this.recover("The media connection was lost; reconnecting.");
+      this.recover(t("meeting.mediaLost"));
     }, MEDIA_FAILED_GRACE_MS);
   }
 

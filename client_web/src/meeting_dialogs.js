@@ -26,6 +26,7 @@ export async function hostLeaveDialog(participants) {
     candidates.map((p) => h("option", {
       value: p.id,
       text: p.role === "staff" ? t("leave.candidateStaff", { name: p.name }) : p.name,
+      attrs: p.role === "staff" ? {} : { translate: "no" },
     })));
   const content = [h("p", { text: t("leave.hostMessage") })];
   if (candidates.length) {

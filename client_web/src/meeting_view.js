@@ -64,7 +64,7 @@ export function meetingScreen({ title, main, controls, onSound }) {
     "header",
     { class: "meeting-header" },
     h("span", { class: "brand-mark small" }, icon("hall")),
-    h("h1", { class: "meeting-title", text: title }),
+    h("h1", { class: "meeting-title", text: title, attrs: { translate: "no" } }),
     clock,
   );
   const el = h("div", { class: "meeting" }, header, banner, soundButton, main, controls);

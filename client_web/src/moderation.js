@@ -3,14 +3,24 @@
 import { h, toast, copyText } from "./dom.js";
 import { icon } from "./icons.js";
 import { confirmDialog, shortTime } from "./ui.js";
+import { t } from "./i18n.js";
 
-const TIMELINE_TEXT = {
-  join: "joined", leave: "left", mute: "muted", mute_all: "muted everyone", allow_unmute: "allowed to unmute",
-  remove: "removed", promote: "changed the role of", set_role: "changed the role of", lock: "changed the lock",
-  lobby: "changed the lobby", lobby_admit: "admitted", lobby_deny: "turned away", end: "ended the meeting",
-  invite_create: "created an invite", invite_revoke: "revoked an invite", raise_hand: "raised a hand",
-  lower_hand: "lowered the hand of", stage_set: "changed the stage",
-};
+// The meeting record's events said in words: host.timeline.<kind>.alone ("{{actor}} joined") and
+// .target ("{{actor}} muted {{target}}"); other kinds name the kind itself (host.timeline.other).
+const TIMELINE_KINDS = new Set(["join", "leave", "mute", "mute_all", "allow_unmute", "remove", "promote", "set_role",
+  "lock", "lobby", "lobby_admit", "lobby_deny", "end", "invite_create", "invite_revoke", "raise_hand", "lower_hand",
+  "stage_set"]);
+
+/** One event of the meeting record in words. */
+function timelineLine(e) {
+  const known = TIMELINE_KINDS.has(e.kind);
+  const form = e.target_name ? "target" : "alone";
+  return t(known ? `host.timeline.${e.kind}.${form}` : `host.timeline.other.${form}`, {
+    actor: e.actor_name || t("common.someone"),
+    target: e.target_name || "",
+    kind: String(e.kind).replace(/_/g, " "),
+  });
+}
 
 function toggle(label, hint, testid, onChange) {
   const input = h("input", { type: "checkbox", class: "switch-input", dataset: { testid } });
@@ -26,30 +36,30 @@ export class HostPanel {
     this.ctx = ctx;
     this.settings = { locked: false, lobby_enabled: false, allow_self_unmute: true, ended: false };
     this.buildSettings();
-    const muteAll = h("button", { type: "button", class: "button button-secondary-dark", text: "Mute everyone", dataset: { testid: "mute-all" } });
+    const muteAll = h("button", { type: "button", class: "button button-secondary-dark", text: t("host.muteAll"), dataset: { testid: "mute-all" } });
     muteAll.addEventListener("click", async () => {
       try {
         const ack = await this.ctx.request("mute_all", { kind: "audio" });
-        toast(ack.muted && ack.muted.length ? `Muted ${ack.muted.length} ${ack.muted.length === 1 ? "person" : "people"}.` : "Everyone is already muted.");
+        toast(ack.muted && ack.muted.length ? t("host.mutedCount", { count: ack.muted.length }) : t("host.allMuted"));
       } catch { /* toast from the error event */ }
     });
-    this.endBtn = h("button", { type: "button", class: "button button-danger", text: "End meeting for all", dataset: { testid: "end-meeting" } });
+    this.endBtn = h("button", { type: "button", class: "button button-danger", text: t("host.endForAll"), dataset: { testid: "end-meeting" } });
     this.endBtn.addEventListener("click", async () => {
-      const ok = await confirmDialog({ title: "End the meeting for everyone?", message: "Everyone will be disconnected and the meeting cannot be joined again.", confirm: "End meeting" });
+      const ok = await confirmDialog({ title: t("host.endTitle"), message: t("host.endMessage"), confirm: t("host.endConfirm") });
       if (ok) this.ctx.request("end_meeting", {}).catch(() => {});
     });
     const inviteForm = this.buildInviteForm();
 
     this.timelineList = h("ol", { class: "timeline-list" });
-    const loadTimeline = h("button", { type: "button", class: "button button-secondary-dark", text: "Show the meeting record", dataset: { testid: "timeline-load" } });
+    const loadTimeline = h("button", { type: "button", class: "button button-secondary-dark", text: t("host.showRecord"), dataset: { testid: "timeline-load" } });
     loadTimeline.addEventListener("click", () => this.loadTimeline(loadTimeline));
 
     this.hostOnly = [this.endBtn];
     this.el = h("div", { class: "host-panel" },
-      h("section", { class: "host-section" }, h("h3", { text: "Meeting settings" }), this.lock.el, this.lobby.el, this.selfUnmute.el),
+      h("section", { class: "host-section" }, h("h3", { text: t("host.settings") }), this.lock.el, this.lobby.el, this.selfUnmute.el),
       h("section", { class: "host-section host-actions" }, muteAll, this.endBtn),
-      h("section", { class: "host-section" }, h("h3", { text: "Invite people" }), inviteForm),
-      h("section", { class: "host-section" }, h("h3", { text: "Meeting record" }), loadTimeline, this.timelineList));
+      h("section", { class: "host-section" }, h("h3", { text: t("host.invite") }), inviteForm),
+      h("section", { class: "host-section" }, h("h3", { text: t("host.record") }), loadTimeline, this.timelineList));
     this.render();
   }
 
@@ -65,25 +75,25 @@ export class HostPanel {
         input.disabled = false;
       }
     };
-    this.lock = toggle("Lock the meeting", "No one new can join (hosts and staff still can).", "setting-lock", set("lock", "locked"));
-    this.lobby = toggle("Lobby", "New participants wait until a host lets them in.", "setting-lobby", set("lobby_enable", "enabled"));
-    this.selfUnmute = toggle("Participants may unmute themselves", "When off, muted people must ask to unmute.", "setting-self-unmute", set("set_allow_self_unmute", "allowed"));
+    this.lock = toggle(t("host.lock"), t("host.lockHint"), "setting-lock", set("lock", "locked"));
+    this.lobby = toggle(t("host.lobby"), t("host.lobbyHint"), "setting-lobby", set("lobby_enable", "enabled"));
+    this.selfUnmute = toggle(t("host.selfUnmute"), t("host.selfUnmuteHint"), "setting-self-unmute", set("set_allow_self_unmute", "allowed"));
   }
 
   /** The invite link form: role, label, expiry, single use; the link appears below it. */
   buildInviteForm() {
     this.inviteRole = h("select", { class: "field-select", id: "invite-role" },
-      ["participant", "viewer", "staff", "host"].map((r) => h("option", { value: r, text: r[0].toUpperCase() + r.slice(1) })));
-    this.inviteLabel = h("input", { type: "text", id: "invite-label", maxLength: 80, placeholder: "e.g. Paris delegation" });
+      ["participant", "viewer", "staff", "host"].map((r) => h("option", { value: r, text: t(`roles.${r}`) })));
+    this.inviteLabel = h("input", { type: "text", id: "invite-label", maxLength: 80, placeholder: t("host.labelPlaceholder") });
     this.inviteDays = h("input", { type: "number", id: "invite-days", min: 1, max: 365, value: 7, class: "field-number" });
     this.inviteSingle = h("input", { type: "checkbox", id: "invite-single" });
     this.inviteResult = h("div", { class: "invite-result", hidden: true });
     const inviteForm = h("form", { class: "invite-form" },
-      h("label", { class: "field-label", htmlFor: "invite-role", text: "Role" }), this.inviteRole,
-      h("label", { class: "field-label", htmlFor: "invite-label", text: "Label" }), this.inviteLabel,
-      h("label", { class: "field-label", htmlFor: "invite-days", text: "Expires after (days)" }), this.inviteDays,
-      h("label", { class: "check" }, this.inviteSingle, " Single use (a personal invite)"),
-      h("button", { type: "submit", class: "button button-primary", text: "Create invite link", dataset: { testid: "invite-create" } }),
+      h("label", { class: "field-label", htmlFor: "invite-role", text: t("host.role") }), this.inviteRole,
+      h("label", { class: "field-label", htmlFor: "invite-label", text: t("host.label") }), this.inviteLabel,
+      h("label", { class: "field-label", htmlFor: "invite-days", text: t("host.expiresAfter") }), this.inviteDays,
+      h("label", { class: "check" }, this.inviteSingle, ` ${t("host.singleUse")}`),
+      h("button", { type: "submit", class: "button button-primary", text: t("host.createInvite"), dataset: { testid: "invite-create" } }),
       this.inviteResult);
     inviteForm.addEventListener("submit", (e) => {
       e.preventDefault();
@@ -119,15 +129,20 @@ export class HostPanel {
     } catch {
       return;
     }
-    const field = h("input", { type: "text", class: "link-input", readOnly: true, value: ack.link, attrs: { "aria-label": "Invite link" } });
-    const copy = h("button", { type: "button", class: "button button-secondary-dark", dataset: { testid: "invite-copy" } }, icon("copy"), "Copy");
+    const field = h("input", { type: "text", class: "link-input", readOnly: true, value: ack.link, attrs: { "aria-label": t("host.inviteLink") } });
+    const copy = h("button", { type: "button", class: "button button-secondary-dark", dataset: { testid: "invite-copy" } }, icon("copy"), t("host.copy"));
     copy.addEventListener("click", async () => {
       const ok = await copyText(ack.link);
-      copy.lastChild.textContent = ok ? "Copied" : "Copy failed";
-      setTimeout(() => (copy.lastChild.textContent = "Copy"), 2000);
+      copy.lastChild.textContent = ok ? t("host.copied") : t("host.copyFailed");
+      setTimeout(() => (copy.lastChild.textContent = t("host.copy")), 2000);
     });
     const inv = ack.invite || {};
-    const what = `${inv.label ? `${inv.label}: ` : ""}${inv.role || payload.role}, expires in ${days} ${days === 1 ? "day" : "days"}${inv.max_uses === 1 ? ", single use" : ""}`;
+    const role = inv.role || payload.role;
+    const expiry = t(inv.max_uses === 1 ? "host.inviteExpiresSingle" : "host.inviteExpires", {
+      role: t(`host.inviteRole.${role}`, { defaultValue: role }),
+      count: days,
+    });
+    const what = inv.label ? t("host.inviteLabelled", { label: inv.label, what: expiry }) : expiry;
     this.inviteResult.replaceChildren(h("p", { class: "invite-what", text: what }), h("div", { class: "link-field" }, field, copy));
     this.inviteResult.hidden = false;
     field.select();
@@ -139,12 +154,10 @@ export class HostPanel {
       const ack = await this.ctx.request("timeline", {});
       const events = (ack.events || []).slice(-200).reverse();
       this.timelineList.replaceChildren(...events.map((e) => {
-        const verb = TIMELINE_TEXT[e.kind] || e.kind.replace(/_/g, " ");
-        const line = [e.actor_name || "Someone", verb, e.target_name || ""].filter(Boolean).join(" ");
-        return h("li", {}, h("time", { text: shortTime(e.at), attrs: { datetime: e.at || "" } }), h("span", { text: line }));
+        return h("li", {}, h("time", { text: shortTime(e.at), attrs: { datetime: e.at || "" } }), h("span", { text: timelineLine(e) }));
       }));
-      if (!events.length) this.timelineList.replaceChildren(h("li", { text: "Nothing recorded yet." }));
-      button.textContent = "Refresh the meeting record";
+      if (!events.length) this.timelineList.replaceChildren(h("li", { text: t("host.recordEmpty") }));
+      button.textContent = t("host.refreshRecord");
     } catch {
       /* error toast */
     } finally {

@@ -1,11 +1,12 @@
 // The panel editor (host and staff): a modal form that creates or changes a live data panel.
 import { h } from "./dom.js";
+import { t, formatNumber } from "./i18n.js";
 import {
   cityChoices,
   panelFormValues,
   panelPayload,
-  FEED_LABELS,
-  KIND_LABELS,
+  feedLabel,
+  kindLabel,
   POLLUTANT_LABELS,
   FEEDS,
   PANEL_KINDS,
@@ -51,11 +52,11 @@ export function openPanelEditor({ panel = null, onSave, cities = [], defaultCity
   const choices = cityChoices(cities, values.sourceType === "simulated" ? values.city : "");
   const title = h("input", { type: "text", name: "title", class: "panel-input", maxLength: 80, value: values.title, required: true });
   title.dataset.testid = "panel-title";
-  const kind = select("kind", PANEL_KINDS, KIND_LABELS);
+  const kind = select("kind", PANEL_KINDS, Object.fromEntries(PANEL_KINDS.map((k) => [k, kindLabel(k)])));
   kind.dataset.testid = "panel-kind";
   const simulated = h("input", { type: "radio", name: "sourceType", value: "simulated" });
   const http = h("input", { type: "radio", name: "sourceType", value: "http" });
-  const feed = select("feed", FEEDS, FEED_LABELS);
+  const feed = select("feed", FEEDS, Object.fromEntries(FEEDS.map((f) => [f, feedLabel(f)])));
   feed.dataset.testid = "panel-feed";
   const city = select(
     "city",
@@ -65,7 +66,7 @@ export function openPanelEditor({ panel = null, onSave, cities = [], defaultCity
   city.dataset.testid = "panel-city";
   const pollutant = select("pollutant", POLLUTANTS, POLLUTANT_LABELS);
   pollutant.dataset.testid = "panel-pollutant";
-  const maxRows = h("input", { type: "number", name: "maxRows", class: "panel-input", min: 1, max: 200, step: 1, placeholder: "20" });
+  const maxRows = h("input", { type: "number", name: "maxRows", class: "panel-input", min: 1, max: 200, step: 1, placeholder: formatNumber(20) });
   const url = h("input", { type: "url", name: "url", class: "panel-input", placeholder: "https://data.city.gov/api/air.json", spellcheck: false });
   url.dataset.testid = "panel-url";
   const format = select("format", ["json", "csv"], { json: "JSON", csv: "CSV" });
@@ -84,43 +85,43 @@ export function openPanelEditor({ panel = null, onSave, cities = [], defaultCity
   path.value = values.path;
   interval.value = values.interval;
 
-  const pollutantField = field("Pollutant", pollutant);
-  const maxRowsField = field("Rows to show", maxRows, "Incidents table only; 20 if empty.");
+  const pollutantField = field(t("panels.editor.pollutant"), pollutant);
+  const maxRowsField = field(t("panels.editor.maxRows"), maxRows, t("panels.editor.maxRowsHint"));
   // Shown only when the caller gave the list of cities; the panel's city is kept otherwise.
-  const cityField = choices.length && cities.length ? field("City", city, "Simulated districts, roads and local time of this city.") : null;
-  const simulatedBox = h("div", { class: "panel-source-box" }, cityField, field("City data feed", feed), pollutantField, maxRowsField);
-  const pathField = field("Data path (optional)", path, "Where the data sits in the JSON answer, e.g. data.items.");
+  const cityField = choices.length && cities.length ? field(t("panels.editor.city"), city, t("panels.editor.cityHint")) : null;
+  const simulatedBox = h("div", { class: "panel-source-box" }, cityField, field(t("panels.editor.feed"), feed), pollutantField, maxRowsField);
+  const pathField = field(t("panels.editor.path"), path, t("panels.editor.pathHint"));
   const httpBox = h(
     "div",
     { class: "panel-source-box" },
-    field("Web address", url, "The city's data endpoint, polled by the server (its administrator decides which addresses it may reach)."),
-    field("Format", format),
+    field(t("panels.editor.url"), url, t("panels.editor.urlHint")),
+    field(t("panels.editor.format"), format),
     pathField,
   );
-  const intervalField = field("Refresh every (seconds)", interval);
+  const intervalField = field(t("panels.editor.interval"), interval);
   const error = h("p", { class: "panel-form-error", attrs: { role: "alert" }, dataset: { testid: "panel-form-error" } });
   // Editing: one "Save changes". New: "Create panel" and the primary "Create and show" (the form's
   // submit button, so Enter in a field creates and shows).
   const save = panel
-    ? h("button", { type: "submit", class: "button button-primary", text: "Save changes", dataset: { testid: "panel-save" } })
-    : h("button", { type: "button", class: "button button-secondary-dark", text: "Create panel", dataset: { testid: "panel-save" } });
+    ? h("button", { type: "submit", class: "button button-primary", text: t("panels.editor.save"), dataset: { testid: "panel-save" } })
+    : h("button", { type: "button", class: "button button-secondary-dark", text: t("panels.editor.create"), dataset: { testid: "panel-save" } });
   const saveAndShow = panel
     ? null
-    : h("button", { type: "submit", class: "button button-primary", text: "Create and show", dataset: { testid: "panel-save-show" } });
-  const cancel = h("button", { type: "button", class: "button button-ghost", text: "Cancel" });
+    : h("button", { type: "submit", class: "button button-primary", text: t("panels.editor.createAndShow"), dataset: { testid: "panel-save-show" } });
+  const cancel = h("button", { type: "button", class: "button button-ghost", text: t("common.cancel") });
 
   const form = h(
     "form",
     { class: "panel-form", method: "dialog", noValidate: true },
-    h("h2", { class: "panel-form-title", text: panel ? "Edit panel" : "New data panel" }),
-    field("Title", title),
-    field("Show as", kind),
+    h("h2", { class: "panel-form-title", text: t(panel ? "panels.editor.editTitle" : "panels.editor.newTitle") }),
+    field(t("panels.editor.title"), title),
+    field(t("panels.editor.kind"), kind),
     h(
       "fieldset",
       { class: "panel-fieldset" },
-      h("legend", { text: "Data source" }),
-      h("label", { class: "panel-radio" }, simulated, " Simulated city data"),
-      h("label", { class: "panel-radio" }, http, " A web address (HTTP)"),
+      h("legend", { text: t("panels.editor.source") }),
+      h("label", { class: "panel-radio" }, simulated, ` ${t("panels.editor.sourceSimulated")}`),
+      h("label", { class: "panel-radio" }, http, ` ${t("panels.editor.sourceHttp")}`),
     ),
     simulatedBox,
     httpBox,
@@ -128,7 +129,7 @@ export function openPanelEditor({ panel = null, onSave, cities = [], defaultCity
     error,
     h("div", { class: "panel-form-actions" }, cancel, save, saveAndShow),
   );
-  const dialog = h("dialog", { class: "panel-dialog", attrs: { "aria-label": panel ? "Edit panel" : "New data panel" } }, form);
+  const dialog = h("dialog", { class: "panel-dialog", attrs: { "aria-label": t(panel ? "panels.editor.editTitle" : "panels.editor.newTitle") } }, form);
 
   const sync = () => {
     const isHttp = http.checked;
@@ -137,7 +138,7 @@ export function openPanelEditor({ panel = null, onSave, cities = [], defaultCity
     pollutantField.hidden = feed.value !== "air_quality";
     maxRowsField.hidden = !(feed.value === "incidents" && kind.value === "table");
     pathField.hidden = format.value !== "json";
-    interval.placeholder = isHttp ? "30 (default)" : "5 (default)";
+    interval.placeholder = t("panels.editor.intervalDefault", { seconds: formatNumber(isHttp ? 30 : 5) });
   };
   for (const el of [simulated, http, feed, kind, format]) el.addEventListener("change", sync);
   sync();
@@ -184,7 +185,7 @@ export function openPanelEditor({ panel = null, onSave, cities = [], defaultCity
       await onSave(result.payload, { show });
       close();
     } catch (err) {
-      error.textContent = err?.message ? `The server refused: ${err.message}` : "The panel could not be saved.";
+      error.textContent = err?.message ? t("panels.editor.refused", { message: err.message }) : t("panels.editor.saveFailed");
     } finally {
       saving = false;
       for (const b of buttons) b.disabled = false;

@@ -1,6 +1,7 @@
 // A live data panel on the stage: a line chart, KPI tiles or a table, updated in place on every
 // `panel_data`. All data is written with textContent: nothing from a data source becomes markup.
 import { h } from "./dom.js";
+import { t } from "./i18n.js";
 import { createLineChart, updateLineChart, chartSnapshot } from "./charts.js";
 import {
   formatCell,
@@ -10,10 +11,10 @@ import {
   trendArrow,
   statusTone,
   describeSource,
-  KIND_LABELS,
+  kindLabel,
 } from "./stage_model.js";
 
-const STATUS_WORDS = { good: "Good", moderate: "Moderate", bad: "Bad" };
+const STATUSES = ["good", "moderate", "bad"];
 
 /**
  * Which lines a narrow chart of this panel shows first (chart_series.js): the highest latest values
@@ -32,10 +33,10 @@ export class PanelView {
     this.kind = null;
     this.chart = null;
     this.update = null;
-    this.titleEl = h("h2", { class: "panel-view-title" });
+    this.titleEl = h("h2", { class: "panel-view-title", attrs: { translate: "no" } });
     this.sourceEl = h("span", { class: "panel-view-source" });
     this.body = h("div", { class: "panel-data" });
-    this.waiting = h("p", { class: "panel-waiting", text: "Waiting for the first data…" });
+    this.waiting = h("p", { class: "panel-waiting", text: t("panels.waiting") });
     this.updatedEl = h("span", { class: "panel-updated", dataset: { testid: "panel-updated" } });
     this.errorChip = h("span", {
       class: "panel-error-chip",
@@ -56,10 +57,10 @@ export class PanelView {
   setPanel(panel) {
     this.panel = panel;
     this.titleEl.textContent = panel.title;
-    this.sourceEl.textContent = `${KIND_LABELS[panel.kind] || panel.kind} · ${describeSource(panel, this.cities)}`;
+    this.sourceEl.textContent = `${kindLabel(panel.kind)} · ${describeSource(panel, this.cities)}`;
     this.el.dataset.panelKind = panel.kind;
-    this.el.setAttribute("aria-label", `Panel: ${panel.title}`);
-    this.legend?.setAttribute("aria-label", `Lines of ${panel.title}: press to show or hide`);
+    this.el.setAttribute("aria-label", t("panels.label", { title: panel.title }));
+    this.legend?.setAttribute("aria-label", t("panels.legend.labelOf", { title: panel.title }));
     if (panel.kind !== this.kind) {
       // Data of the old kind does not fit the new one: wait for the source's next update.
       const fresh = this.kind === null;
@@ -78,12 +79,12 @@ export class PanelView {
     if (kind === "timeseries") {
       this.canvas = h("canvas", {
         dataset: { testid: "panel-chart" },
-        attrs: { role: "img", "aria-label": `Line chart: ${this.panel.title}` },
+        attrs: { role: "img", "aria-label": t("panels.chartLabel", { title: this.panel.title }) },
       });
       this.content = h("div", { class: "panel-chart" }, this.canvas);
       this.legend = h("div", {
         dataset: { testid: "panel-legend" },
-        attrs: { "aria-label": `Lines of ${this.panel.title}: press to show or hide` },
+        attrs: { "aria-label": t("panels.legend.labelOf", { title: this.panel.title }) },
       });
       this.chart = createLineChart(this.canvas, { legend: this.legend, rank: chartRank(this.panel) });
     } else if (kind === "kpi") {
@@ -91,7 +92,7 @@ export class PanelView {
     } else {
       this.thead = h("thead");
       this.tbody = h("tbody");
-      this.table = h("table", { class: "panel-table" }, this.thead, this.tbody);
+      this.table = h("table", { class: "panel-table", attrs: { translate: "no" } }, this.thead, this.tbody);
       this.content = h("div", { class: "panel-table-wrap", attrs: { tabindex: "0" } }, this.table);
     }
     this.body.replaceChildren(...[this.content, this.legend, this.waiting].filter(Boolean));
@@ -111,14 +112,14 @@ export class PanelView {
       else shown = this.renderTable(data);
     }
     this.waiting.hidden = shown;
-    if (!shown && data) this.waiting.textContent = "This data does not fit this kind of panel.";
-    else if (!shown) this.waiting.textContent = update.error ? "No data yet." : "Waiting for the first data…";
+    if (!shown && data) this.waiting.textContent = t("panels.wrongKind");
+    else if (!shown) this.waiting.textContent = t(update.error ? "panels.noData" : "panels.waiting");
     const okAt = update.ok_at || (update.error ? null : update.updated_at);
-    this.updatedEl.textContent = okAt ? `Last updated ${formatClock(okAt)}` : "Not updated yet";
+    this.updatedEl.textContent = okAt ? t("panels.updated", { time: formatClock(okAt) }) : t("panels.notUpdated");
     if (okAt) this.el.dataset.updatedAt = okAt;
     this.errorChip.hidden = !update.error;
     if (update.error) {
-      this.errorChip.textContent = `⚠ Source problem: ${update.error}${shown ? " · showing the last good data" : ""}`;
+      this.errorChip.textContent = t(shown ? "panels.sourceProblemShowing" : "panels.sourceProblem", { error: update.error });
       this.errorChip.title = update.error;
     }
     this.el.classList.toggle("has-error", Boolean(update.error));
@@ -130,40 +131,44 @@ export class PanelView {
     const list = this.content;
     while (this.kpiTiles.length > tiles.length) this.kpiTiles.pop().el.remove();
     while (this.kpiTiles.length < tiles.length) {
-      const t = {
-        label: h("div", { class: "panel-kpi-label" }),
-        value: h("span", { class: "panel-kpi-value", dataset: { kpiValue: "" } }),
-        unit: h("span", { class: "panel-kpi-unit" }),
+      const k = {
+        label: h("div", { class: "panel-kpi-label", attrs: { translate: "no" } }),
+        value: h("span", { class: "panel-kpi-value", dataset: { kpiValue: "" }, attrs: { translate: "no" } }),
+        unit: h("span", { class: "panel-kpi-unit", attrs: { translate: "no" } }),
         trend: h("span", { class: "panel-trend" }),
         status: h("span", { class: "panel-chip" }),
       };
-      t.el = h(
+      k.el = h(
         "div",
         { class: "panel-kpi", attrs: { role: "listitem" } },
-        t.label,
-        h("div", { class: "panel-kpi-main" }, t.value, t.unit),
-        h("div", { class: "panel-kpi-meta" }, t.trend, t.status),
+        k.label,
+        h("div", { class: "panel-kpi-main" }, k.value, k.unit),
+        h("div", { class: "panel-kpi-meta" }, k.trend, k.status),
       );
-      this.kpiTiles.push(t);
-      list.append(t.el);
+      this.kpiTiles.push(k);
+      list.append(k.el);
     }
     tiles.forEach((tile, i) => {
-      const t = this.kpiTiles[i];
+      const k = this.kpiTiles[i];
       const value = formatCell(tile.value);
       const arrow = trendArrow(tile.trend);
-      t.label.textContent = tile.label;
-      t.value.textContent = value;
-      t.value.dataset.kpiValue = value;
-      t.unit.textContent = tile.unit;
-      t.trend.textContent = `${arrow.symbol} ${arrow.label}`;
-      t.trend.dataset.trend = tile.trend;
-      t.status.hidden = !tile.status;
-      t.status.textContent = STATUS_WORDS[tile.status] || "";
-      t.el.className = `panel-kpi panel-tone-${tile.status || "none"}`;
-      t.status.className = `panel-chip panel-tone-${tile.status || "none"}`;
-      t.el.setAttribute(
+      const status = STATUSES.includes(tile.status) ? tile.status : null;
+      k.label.textContent = tile.label;
+      k.value.textContent = value;
+      k.value.dataset.kpiValue = value;
+      k.unit.textContent = tile.unit;
+      k.trend.textContent = `${arrow.symbol} ${arrow.label}`;
+      k.trend.dataset.trend = tile.trend;
+      k.status.hidden = !tile.status;
+      k.status.textContent = status ? t(`panels.status.${status}`) : "";
+      k.el.className = `panel-kpi panel-tone-${tile.status || "none"}`;
+      k.status.className = `panel-chip panel-tone-${tile.status || "none"}`;
+      const amount = tile.unit ? t("panels.kpiAmount", { value, unit: tile.unit }) : value;
+      k.el.setAttribute(
         "aria-label",
-        `${tile.label}: ${value}${tile.unit ? ` ${tile.unit}` : ""}, ${arrow.label}${tile.status ? `, ${STATUS_WORDS[tile.status].toLowerCase()}` : ""}`,
+        status
+          ? t("panels.kpiLabelStatus", { label: tile.label, value: amount, trend: arrow.label, status: t(`panels.statusSpoken.${status}`) })
+          : t("panels.kpiLabel", { label: tile.label, value: amount, trend: arrow.label }),
       );
     });
     return true;

@@ -3,6 +3,7 @@
 // (window.sitroom.state), the tiles, the participant count, the People panel, and when each one's
 // first video frame was shown.
 import { toast } from "./dom.js";
+import { t } from "./i18n.js";
 
 export class Participants {
   /** meeting: its state, gallery, controls, stage and collab are kept in step. */
@@ -23,7 +24,7 @@ export class Participants {
     }
     m.updateControls();
     m.collab.refreshPeople();
-    if (isNew && !quiet) toast(`${p.name}${p.organisation ? ` (${p.organisation})` : ""} joined.`);
+    if (isNew && !quiet) toast(p.organisation ? t("people.joinedFrom", { name: p.name, organisation: p.organisation }) : t("people.joined", { name: p.name }));
   }
 
   updated(p) {
@@ -51,7 +52,7 @@ export class Participants {
     m.gallery.remove(p.id);
     m.updateControls();
     m.collab.refreshPeople();
-    toast(`${who.name} left.`);
+    toast(t("people.left", { name: who.name }));
   }
 
   /** Every tile goes (a new connection joins again). */

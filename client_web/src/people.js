@@ -4,9 +4,15 @@
 import { h, initials, hueFor, toast } from "./dom.js";
 import { icon } from "./icons.js";
 import { confirmDialog } from "./ui.js";
+import { t, formatNumber } from "./i18n.js";
 
 export const MANAGERS = ["host", "staff"];
-const ROLE_LABEL = { host: "Host", staff: "Staff", participant: "", viewer: "Viewer" };
+const ROLE_KEYS = { host: "roles.host", staff: "roles.staff", viewer: "roles.viewer" };
+
+/** A role's chip text ("Host", "Staff", "Viewer"); "" for a participant. */
+function roleLabel(role) {
+  return ROLE_KEYS[role] ? t(ROLE_KEYS[role]) : "";
+}
 
 export class PeoplePanel {
   /** ctx: {request(event, payload), role(), selfId(), participants(), self()} */
@@ -55,23 +61,23 @@ export class PeoplePanel {
     this.lobbySection.hidden = !manage || !this.lobby.length;
     if (manage && this.lobby.length) {
       const admitAll = this.lobby.length > 1
-        ? h("button", { type: "button", class: "button button-small button-primary", text: "Admit all",
+        ? h("button", { type: "button", class: "button button-small button-primary", text: t("people.admitAll"),
             on: { click: () => this.lobby.forEach((e) => this.act("lobby_admit", { id: e.id })) } })
         : null;
       this.lobbySection.replaceChildren(
         h("div", { class: "people-head" },
-          h("h3", { id: "people-lobby-title", text: `Waiting in the lobby (${this.lobby.length})` }), admitAll),
+          h("h3", { id: "people-lobby-title", text: t("people.lobbyTitle", { count: this.lobby.length }) }), admitAll),
         h("ul", { class: "people-list" }, this.lobby.map((e) => h(
           "li",
           { class: "person lobby-entry", dataset: { lobbyId: e.id } },
           avatar(e.name, e.id),
-          personText(e.name, e.organisation, ROLE_LABEL[e.role]),
+          personText(e.name, e.organisation, roleLabel(e.role)),
           h("div", { class: "person-actions" },
-            h("button", { type: "button", class: "button button-small button-primary", text: "Admit",
-              dataset: { testid: "lobby-admit" }, attrs: { "aria-label": `Admit ${e.name}` },
+            h("button", { type: "button", class: "button button-small button-primary", text: t("people.admit"),
+              dataset: { testid: "lobby-admit" }, attrs: { "aria-label": t("people.admitName", { name: e.name }) },
               on: { click: () => this.act("lobby_admit", { id: e.id }) } }),
-            h("button", { type: "button", class: "button button-small button-quiet", text: "Deny",
-              dataset: { testid: "lobby-deny" }, attrs: { "aria-label": `Deny ${e.name}` },
+            h("button", { type: "button", class: "button button-small button-quiet", text: t("people.deny"),
+              dataset: { testid: "lobby-deny" }, attrs: { "aria-label": t("people.denyName", { name: e.name }) },
               on: { click: () => this.act("lobby_deny", { id: e.id }) } })),
         ))),
       );
@@ -83,17 +89,17 @@ export class PeoplePanel {
     this.handsSection.hidden = !hands.length || !manage;
     if (hands.length && manage) {
       this.handsSection.replaceChildren(
-        h("div", { class: "people-head" }, h("h3", { id: "people-hands-title", text: `Raised hands (${hands.length})` })),
+        h("div", { class: "people-head" }, h("h3", { id: "people-hands-title", text: t("people.handsTitle", { count: hands.length }) })),
         h("ol", { class: "people-list hand-queue", dataset: { testid: "hand-queue" } }, hands.map((id, i) => {
           const p = byId.get(id);
           return h(
             "li",
             { class: "person", dataset: { participantId: id } },
-            h("span", { class: "queue-pos", text: String(i + 1) }),
+            h("span", { class: "queue-pos", text: formatNumber(i + 1) }),
             personText(p.name, p.organisation),
             h("div", { class: "person-actions" },
-              h("button", { type: "button", class: "button button-small button-quiet", text: "Lower",
-                attrs: { "aria-label": `Lower ${p.name}'s hand` },
+              h("button", { type: "button", class: "button button-small button-quiet", text: t("people.lower"),
+                attrs: { "aria-label": t("people.lowerName", { name: p.name }) },
                 on: { click: () => this.act("hand", { raised: false, participant_id: id }) } })),
           );
         })),
@@ -101,7 +107,7 @@ export class PeoplePanel {
     }
     // Everyone
     this.listSection.replaceChildren(
-      h("div", { class: "people-head" }, h("h3", { id: "people-list-title", text: `In the meeting (${people.length})` })),
+      h("div", { class: "people-head" }, h("h3", { id: "people-list-title", text: t("people.listTitle", { count: people.length }) })),
       h("ul", { class: "people-list" }, people.map((p) => this.row(p))),
     );
   }
@@ -110,25 +116,25 @@ export class PeoplePanel {
     const selfId = this.ctx.selfId();
     const isSelf = p.id === selfId;
     const status = h("span", { class: "person-status" });
-    if (p.hand_raised) status.append(h("span", { class: "status-hand", title: "Hand raised", attrs: { role: "img", "aria-label": "Hand raised" } }, icon("hand")));
+    if (p.hand_raised) status.append(h("span", { class: "status-hand", title: t("status.handRaised"), attrs: { role: "img", "aria-label": t("status.handRaised") } }, icon("hand")));
     status.append(icon(p.audio_muted ? "micOff" : "mic", p.audio_muted ? "status-off" : ""));
     status.append(icon(p.video_muted ? "cameraOff" : "camera", p.video_muted ? "status-off" : ""));
     const li = h(
       "li",
       { class: "person", dataset: { participantId: p.id } },
       avatar(p.name, p.id),
-      personText(isSelf ? `${p.name} (You)` : p.name, p.organisation, ROLE_LABEL[p.role]),
+      personText(isSelf ? t("common.selfName", { name: p.name }) : p.name, p.organisation, roleLabel(p.role)),
       status,
     );
-    li.setAttribute("aria-label", [p.name, ROLE_LABEL[p.role], p.organisation, p.audio_muted ? "microphone muted" : "microphone on",
-      p.video_muted ? "camera off" : "camera on", p.hand_raised ? "hand raised" : ""].filter(Boolean).join(", "));
+    li.setAttribute("aria-label", [p.name, roleLabel(p.role), p.organisation, t(p.audio_muted ? "status.spoken.micMuted" : "status.spoken.micOn"),
+      t(p.video_muted ? "status.spoken.cameraOff" : "status.spoken.cameraOn"), p.hand_raised ? t("status.spoken.handRaised") : ""].filter(Boolean).join(", "));
     const items = isSelf ? [] : this.menuItems(p);
     if (items.length) {
       const btn = h("button", {
         type: "button",
         class: "person-more",
         dataset: { testid: "person-menu" },
-        attrs: { "aria-label": `Actions for ${p.name}`, "aria-haspopup": "menu", "aria-expanded": "false" },
+        attrs: { "aria-label": t("people.actionsFor", { name: p.name }), "aria-haspopup": "menu", "aria-expanded": "false" },
       }, icon("more"));
       const menu = h("div", { class: "person-menu", role: "menu", hidden: true, attrs: { role: "menu" } },
         items.map(([label, fn, danger]) => h("button", {
@@ -163,24 +169,24 @@ export class PeoplePanel {
     if (role === "staff" && p.role === "host") return [];
     const items = [];
     const name = p.name;
-    if (!p.audio_muted) items.push(["Mute microphone", () => this.act("mute", { participant_id: p.id, kind: "audio" }, `${name} was muted.`)]);
-    if (!p.video_muted) items.push(["Stop video", () => this.act("mute", { participant_id: p.id, kind: "video" }, `${name}'s video was stopped.`)]);
-    items.push(["Allow to unmute", () => this.act("allow_unmute", { participant_id: p.id, kind: "audio" }, `${name} may unmute.`)]);
-    items.push(["Allow to start video", () => this.act("allow_unmute", { participant_id: p.id, kind: "video" }, `${name} may start their video.`)]);
-    if (p.hand_raised) items.push(["Lower hand", () => this.act("hand", { raised: false, participant_id: p.id })]);
+    if (!p.audio_muted) items.push([t("people.menu.mute"), () => this.act("mute", { participant_id: p.id, kind: "audio" }, t("people.done.muted", { name }))]);
+    if (!p.video_muted) items.push([t("people.menu.stopVideo"), () => this.act("mute", { participant_id: p.id, kind: "video" }, t("people.done.videoStopped", { name }))]);
+    items.push([t("people.menu.allowUnmute"), () => this.act("allow_unmute", { participant_id: p.id, kind: "audio" }, t("people.done.mayUnmute", { name }))]);
+    items.push([t("people.menu.allowVideo"), () => this.act("allow_unmute", { participant_id: p.id, kind: "video" }, t("people.done.mayStartVideo", { name }))]);
+    if (p.hand_raised) items.push([t("people.menu.lowerHand"), () => this.act("hand", { raised: false, participant_id: p.id })]);
     if (role === "host" || role === "staff") {
-      if (p.role === "participant") items.push(["Make staff", () => this.act("set_role", { participant_id: p.id, role: "staff" }, `${name} is now staff.`)]);
-      if (p.role === "staff") items.push(["Make participant", () => this.act("set_role", { participant_id: p.id, role: "participant" }, `${name} is now a participant.`)]);
+      if (p.role === "participant") items.push([t("people.menu.makeStaff"), () => this.act("set_role", { participant_id: p.id, role: "staff" }, t("people.done.nowStaff", { name }))]);
+      if (p.role === "staff") items.push([t("people.menu.makeParticipant"), () => this.act("set_role", { participant_id: p.id, role: "participant" }, t("people.done.nowParticipant", { name }))]);
     }
     if (role === "host" && p.role !== "host") {
-      items.push(["Make host", async () => {
-        const ok = await confirmDialog({ title: `Make ${name} the host?`, message: "You will become staff. There is one host per meeting.", confirm: "Make host", danger: false });
-        if (ok) this.act("set_role", { participant_id: p.id, role: "host" }, `${name} is now the host.`);
+      items.push([t("people.menu.makeHost"), async () => {
+        const ok = await confirmDialog({ title: t("people.makeHostTitle", { name }), message: t("people.makeHostMessage"), confirm: t("people.menu.makeHost"), danger: false });
+        if (ok) this.act("set_role", { participant_id: p.id, role: "host" }, t("people.done.nowHost", { name }));
       }]);
     }
-    items.push(["Remove from meeting", async () => {
-      const ok = await confirmDialog({ title: `Remove ${name}?`, message: "They will leave the meeting at once and cannot rejoin from this device.", confirm: "Remove" });
-      if (ok) this.act("remove", { participant_id: p.id }, `${name} was removed.`);
+    items.push([t("people.menu.remove"), async () => {
+      const ok = await confirmDialog({ title: t("people.removeTitle", { name }), message: t("people.removeMessage"), confirm: t("people.removeConfirm") });
+      if (ok) this.act("remove", { participant_id: p.id }, t("people.done.removed", { name }));
     }, true]);
     return items;
   }
@@ -205,8 +211,9 @@ function avatar(name, id) {
 
 function personText(name, organisation, role) {
   const nameEl = h("span", { class: "person-name" });
-  nameEl.textContent = name || "Guest";
+  nameEl.textContent = name || t("common.guest");
+  if (name) nameEl.setAttribute("translate", "no");
   return h("span", { class: "person-text" },
     h("span", { class: "person-line" }, nameEl, role ? h("span", { class: "role-chip", text: role }) : null),
-    organisation ? h("span", { class: "person-org", text: organisation }) : null);
+    organisation ? h("span", { class: "person-org", text: organisation, attrs: { translate: "no" } }) : null);
 }

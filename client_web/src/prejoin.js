@@ -1,7 +1,7 @@
 // The pre-join screen: name and organisation, camera and microphone preview, Join; devices, a
 // speaker test and the language below.
 import { h, initials } from "./dom.js";
-import { toggleButton } from "./controls.js";
+import { toggleButton, deviceOption } from "./controls.js";
 import { t, languageSelect } from "./i18n.js";
 import {
   captureMedia,
@@ -207,8 +207,8 @@ function deviceFields(s) {
     text: t("prejoin.testSpeaker"), on: { click: () => playTestSound(s.speakerId, test) } });
   const el = h("div", { class: "device-fields" }, camSel.wrap, micSel.wrap, spkSel.wrap,
     h("div", { class: "speaker-test" }, test, testNote));
-  const fillSelect = ({ select, wrap }, list, current, fallbackLabel) => {
-    select.replaceChildren(...list.map((d, i) => h("option", { value: d.deviceId, text: d.label || `${fallbackLabel} ${i + 1}` })));
+  const fillSelect = ({ select, wrap }, list, current, numbered) => {
+    select.replaceChildren(...list.map((d, i) => deviceOption(d, i, numbered)));
     if (current && list.some((d) => d.deviceId === current)) select.value = current;
     wrap.hidden = list.length < 1;
   };
@@ -220,9 +220,9 @@ function deviceFields(s) {
     /** List the devices, selecting those in use (s: showPrejoin's choices). */
     async fill(s) {
       const list = await listDevices();
-      fillSelect(camSel, list.videoinput, s.media.videoTrack?.getSettings?.().deviceId, t("devices.camera"));
-      fillSelect(micSel, list.audioinput, s.media.audioTrack?.getSettings?.().deviceId, t("devices.microphone"));
-      if (canChooseSpeaker()) fillSelect(spkSel, list.audiooutput, s.speakerId, t("devices.speaker"));
+      fillSelect(camSel, list.videoinput, s.media.videoTrack?.getSettings?.().deviceId, "devices.cameraNumbered");
+      fillSelect(micSel, list.audioinput, s.media.audioTrack?.getSettings?.().deviceId, "devices.microphoneNumbered");
+      if (canChooseSpeaker()) fillSelect(spkSel, list.audiooutput, s.speakerId, "devices.speakerNumbered");
     },
   };
 }

@@ -2,6 +2,7 @@
 // while sharing it (collab.js), on one Publisher (media.js) per joined session.
 import { toast } from "./dom.js";
 import { Publisher } from "./media.js";
+import { t } from "./i18n.js";
 
 /** The publish entries: the microphone and camera of `media`, then the screen share (or null). */
 export function publishEntries(media, screen) {
@@ -47,7 +48,7 @@ export class Publishing {
       // Server-side failures also arrive as an `error` event (and a toast); report local ones.
       console.warn("publish failed:", err);
       if (typeof err.code !== "string" || err.code === "timeout") {
-        toast("Your camera and microphone could not be connected.", "error");
+        toast(t("meeting.publishFailed"), "error");
       }
     }
   }

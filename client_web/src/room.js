@@ -33,7 +33,7 @@ function showLoadError(root, code, message) {
   const text = known ? t(`room.load.${code}.message`) : message || t("room.load.other.message");
   const actions = code === "network" || !known ? [retryButton(), homeLink()] : [homeLink()];
   showNotice(root, { title, message: text, actions });
-  document.title = `${title} · Sitroom`;
+  document.title = t("common.pageTitle", { title });
 }
 
 function frame(root) {
@@ -47,7 +47,7 @@ function frame(root) {
         { class: "site-header compact" },
         h("a", { class: "brand-link", href: "/", attrs: { "aria-label": t("room.startPage") } },
           h("span", { class: "brand-mark" }, icon("hall")),
-          h("span", { class: "brand-name", text: "Sitroom" })),
+          h("span", { class: "brand-name", text: "Sitroom", attrs: { translate: "no" } })),
       ),
       main,
     ),
@@ -73,7 +73,7 @@ export async function showRoom(root, sitroom) {
   }
   const room = info.room;
   const role = info.role || "participant";
-  document.title = `${room.title} · Sitroom`;
+  document.title = t("common.pageTitle", { title: room.title });
 
   main.replaceChildren();
   const visit = { root, sitroom, roomId, token, room, role };

@@ -3,6 +3,7 @@
 // allowed to unmute again. The notice is a banner over the meeting.
 import { h, actionToast } from "./dom.js";
 import { icon } from "./icons.js";
+import { t } from "./i18n.js";
 
 const NOTICE_MS = 8000; // a notice without an action goes after this long
 
@@ -26,19 +27,20 @@ export class SelfModeration {
 
   onModerated(d) {
     if (!d || (d.kind !== "audio" && d.kind !== "video")) return;
-    const by = d.by || "The host";
+    const by = d.by || t("moderation.theHost");
+    const audio = d.kind === "audio";
     if (d.action === "mute") {
       this.forced[d.kind] = !this.settings().allow_self_unmute;
       this.meeting.forceLocalMute(d.kind);
-      const what = d.kind === "audio" ? "muted you" : "stopped your video";
-      const ask = d.kind === "audio" ? "Ask to unmute" : "Ask to start video";
-      const more = this.forced[d.kind] ? "" : d.kind === "audio" ? " You can unmute when you need to speak." : " You can start it again.";
-      this.showBanner(`${by} ${what}.${more}`, this.forced[d.kind] ? ask : null, d.kind);
+      const ask = t(audio ? "moderation.askUnmute" : "moderation.askVideo");
+      let key;
+      if (this.forced[d.kind]) key = audio ? "moderation.mutedYou" : "moderation.stoppedYourVideo";
+      else key = audio ? "moderation.mutedYouMayUnmute" : "moderation.stoppedYourVideoMayStart";
+      this.showBanner(t(key, { by }), this.forced[d.kind] ? ask : null, d.kind);
     } else if (d.action === "allow_unmute") {
       this.forced[d.kind] = false;
       this.hideBanner();
-      const what = d.kind === "audio" ? "unmute" : "start your video";
-      actionToast(`${by} allows you to ${what}.`, d.kind === "audio" ? "Unmute" : "Start video", () => {
+      actionToast(t(audio ? "moderation.allowsUnmute" : "moderation.allowsVideo", { by }), t(audio ? "controls.unmute" : "controls.startVideo"), () => {
         if (d.kind === "audio" && !this.meeting.audioOn) this.meeting.toggleMic();
         if (d.kind === "video" && !this.meeting.videoOn) this.meeting.toggleCamera();
       }, { testid: "allowed-unmute" });
@@ -48,14 +50,14 @@ export class SelfModeration {
   /** Whether this participant may turn `kind` back on by themselves; if not, says so. */
   mayUnmute(kind) {
     if (!this.forced[kind] || this.settings().allow_self_unmute) return true;
-    this.showBanner(kind === "audio" ? "The host muted you. Ask to unmute to speak." : "The host stopped your video.", kind === "audio" ? "Ask to unmute" : "Ask to start video", kind);
+    this.showBanner(t(kind === "audio" ? "moderation.hostMutedYou" : "moderation.hostStoppedYourVideo"), t(kind === "audio" ? "moderation.askUnmute" : "moderation.askVideo"), kind);
     return false;
   }
 
   /** The notice over the meeting, with an "Ask to..." button when actionLabel is given. */
   showBanner(text, actionLabel, kind) {
     this.hideBanner();
-    const close = h("button", { type: "button", class: "toast-close", text: "×", attrs: { "aria-label": "Dismiss" } });
+    const close = h("button", { type: "button", class: "toast-close", text: "×", attrs: { "aria-label": t("common.dismiss") } });
     const el = h("div", { class: "moderated-banner", dataset: { testid: "moderated-notice" }, attrs: { role: "alert" } },
       icon(kind === "audio" ? "micOff" : "cameraOff"), h("span", { class: "moderated-text", text }));
     if (actionLabel) el.append(this.askButton(actionLabel, kind));
@@ -73,7 +75,7 @@ export class SelfModeration {
       ask.disabled = true;
       try {
         await this.request("request_unmute", { kind });
-        ask.textContent = "Asked. Waiting for the host…";
+        ask.textContent = t("moderation.asked");
       } catch {
         ask.disabled = false;
       }

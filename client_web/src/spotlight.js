@@ -2,6 +2,7 @@
 // (when this client presents) a note with a "Stop presenting" button.
 import { h } from "./dom.js";
 import { icon } from "./icons.js";
+import { t } from "./i18n.js";
 
 export class Spotlight {
   /** onUnpin(): the Unpin button; onStop(): the Stop presenting button. */
@@ -16,25 +17,25 @@ export class Spotlight {
     this.unpin = h("button", {
       type: "button",
       class: "spotlight-unpin",
-      text: "Unpin",
+      text: t("tile.unpin"),
       on: { click: () => onUnpin() },
     });
     this.stop = h("button", {
       type: "button",
       class: "button button-danger spotlight-stop",
-      text: "Stop presenting",
+      text: t("stage.stopPresenting"),
       on: { click: () => onStop() },
     });
     this.self = h(
       "div",
       { class: "spotlight-self" },
       icon("screen", "spotlight-self-icon"),
-      h("p", { text: "You are presenting your screen to everyone." }),
+      h("p", { text: t("stage.selfPresenting") }),
       this.stop,
     );
     this.el = h(
       "section",
-      { class: "spotlight", hidden: true, attrs: { "aria-label": "Presentation" } },
+      { class: "spotlight", hidden: true, attrs: { "aria-label": t("spotlight.label") } },
       this.video,
       this.self,
       h("div", { class: "spotlight-bar" }, this.label, this.unpin),
@@ -52,16 +53,16 @@ export class Spotlight {
       delete this.el.dataset.participantId;
       return;
     }
-    const name = tile ? tile.participant.name || "Guest" : "Someone";
+    const name = tile ? tile.participant.name || t("common.guest") : t("common.someone");
     this.el.dataset.participantId = p.id || "";
     this.el.dataset.kind = p.kind;
     this.self.hidden = p.kind !== "self-screen";
     this.video.hidden = p.kind === "self-screen";
     this.unpin.hidden = p.kind !== "pin";
     this.video.classList.toggle("mirrored", Boolean(p.kind === "pin" && tile?.isSelf));
-    if (p.kind === "screen") this.label.textContent = `${name} is presenting`;
-    else if (p.kind === "self-screen") this.label.textContent = "You are presenting";
-    else this.label.textContent = tile?.isSelf ? `${name} (You), pinned` : `${name}, pinned`;
+    if (p.kind === "screen") this.label.textContent = t("spotlight.presenting", { name });
+    else if (p.kind === "self-screen") this.label.textContent = t("spotlight.selfPresenting");
+    else this.label.textContent = t(tile?.isSelf ? "spotlight.selfPinned" : "spotlight.pinned", { name });
     const track = p.kind === "pin" && tile?.isSelf ? tile.videoTrack : p.track;
     const current = this.video.srcObject ? this.video.srcObject.getVideoTracks()[0] : null;
     if (track !== current) {

@@ -9,6 +9,7 @@
 // shown), stage_menu.js ("Share to stage"), stage_upload.js (uploads), stage_changes.js (sending
 // stage changes one at a time); stage_model.js holds the pure functions.
 import { h, toast, isTyping } from "./dom.js";
+import { t } from "./i18n.js";
 import { loadCities } from "./cities.js";
 import { viewTarget, targetKey, clampPage } from "./stage_model.js";
 import { StageBar, describeTarget, targetPage } from "./stage_bar.js";
@@ -120,7 +121,7 @@ export class StageView {
     });
     this.el = h(
       "section",
-      { class: "stage-view", dataset: { testid: "stage", kind: "empty", version: "0" }, attrs: { "aria-label": "Stage" } },
+      { class: "stage-view", dataset: { testid: "stage", kind: "empty", version: "0" }, attrs: { "aria-label": t("stage.label") } },
       this.bar.el,
       this.uploads.el,
       this.content.body,
@@ -196,7 +197,7 @@ export class StageView {
     this.requestedPage = null;
     if (this.stage.locked_follow && wasBrowsing) {
       this.browse = null;
-      toast("The host asked everyone to follow the stage.");
+      toast(t("stage.followAsked"));
     }
     this.render();
     this.menu.refresh();
@@ -272,7 +273,7 @@ export class StageView {
       return await this.meeting.conn.request(event, payload);
     } catch (err) {
       // Refusals by the server also arrive as an `error` event, which the meeting shows as a toast.
-      if (LOCAL_ERRORS.has(err?.code)) toast("The server did not answer; please try again.", "error");
+      if (LOCAL_ERRORS.has(err?.code)) toast(t("stage.noAnswer"), "error");
       throw err;
     }
   }
@@ -367,8 +368,8 @@ export class StageView {
   // ---- rendering -------------------------------------------------------------------------------
 
   nameOf(id) {
-    if (id === this.meeting.selfId?.()) return "You";
-    return this.meeting.state?.participants?.[id]?.name || this.names.get(id) || "A participant";
+    if (id === this.meeting.selfId?.()) return t("common.you");
+    return this.meeting.state?.participants?.[id]?.name || this.names.get(id) || t("stage.aParticipant");
   }
 
   render() {

@@ -103,7 +103,7 @@ export class StageBar {
     const groups = new Map();
     for (const item of items) {
       if (!groups.has(item.group)) groups.set(item.group, h("optgroup", { label: item.group }));
-      groups.get(item.group).append(h("option", { value: item.value, text: item.text }));
+      groups.get(item.group).append(h("option", { value: item.value, text: item.text, attrs: { translate: "no" } }));
     }
     this.browseSelect.replaceChildren(h("option", { value: "", text: t("stage.browse") }), ...groups.values());
   }

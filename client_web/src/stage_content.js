@@ -18,11 +18,16 @@ export function trackFor(meeting, id, source) {
   return m.remoteTracks?.get(id)?.[source] || null;
 }
 
-/** What the stage says in place of a participant's video that is not live. */
-function participantOffText(name, source, { present, muted }) {
-  if (!present) return `${name === "A participant" ? "This participant" : name} left the meeting.`;
-  if (muted) return `${name}'s camera is off.`;
-  return `Waiting for ${name === "You" ? "your" : `${name}'s`} ${source === "screen" ? "screen" : "camera"}…`;
+/**
+ * What the stage says in place of a participant's video that is not live. self: it is this
+ * participant's own; unknown: the stage does not know their name.
+ */
+function participantOffText(name, source, { present, muted, self, unknown }) {
+  if (!present) return unknown ? t("stage.unknownLeft") : t("stage.participantLeft", { name });
+  if (muted) return t("stage.cameraOff", { name });
+  const screen = source === "screen";
+  if (self) return t(screen ? "stage.waitingOwnScreen" : "stage.waitingOwnCamera");
+  return t(screen ? "stage.waitingScreen" : "stage.waitingCamera", { name });
 }
 
 export class StageContent {
@@ -50,15 +55,15 @@ export class StageContent {
     }
     if (target.kind === "panel") {
       const panel = o.panels.find((p) => p.id === target.panel_id);
-      if (!panel) return this.placeholder("This panel is not available any more.");
+      if (!panel) return this.placeholder(t("stage.panelGone"));
       this.showPanel(panel, o.panelData.get(panel.id), o.following);
       return;
     }
     if (target.kind === "document") {
       const doc = o.documents.find((d) => d.id === target.document_id);
-      if (!doc) return this.placeholder("This document is not available any more.");
+      if (!doc) return this.placeholder(t("stage.documentGone"));
       if (doc.status !== "ready" || !doc.pages?.length) {
-        return this.placeholder(doc.status === "failed" ? "This document could not be prepared." : "The document is being prepared…", doc.title);
+        return this.placeholder(t(doc.status === "failed" ? "stage.documentFailed" : "stage.documentPreparing"), doc.title);
       }
       this.showDocument(doc, target.page, o);
       return;
@@ -77,7 +82,7 @@ export class StageContent {
     this.clear();
     this.current = { type: "message", key: `msg:${text}` };
     this.body.replaceChildren(
-      h("div", { class: "stage-message" }, h("p", { class: "stage-message-title", text }), detail ? h("p", { text: detail }) : null),
+      h("div", { class: "stage-message" }, h("p", { class: "stage-message-title", text }), detail ? h("p", { text: detail, attrs: { translate: "no" } }) : null),
     );
   }
 
@@ -157,9 +162,11 @@ export class StageContent {
     view.self.hidden = !(ownScreen && track);
     view.el.dataset.participantId = id;
     view.el.dataset.source = source;
-    view.label.textContent = `${name} · ${source === "screen" ? "Screen" : "Camera"}`;
+    view.label.textContent = t(source === "screen" ? "stage.labelScreen" : "stage.labelCamera", { name });
     view.off.hidden = live || !view.self.hidden;
-    view.off.textContent = participantOffText(name, source, { present, muted });
+    const self = id === m.selfId?.();
+    const unknown = !self && name === t("stage.aParticipant");
+    view.off.textContent = participantOffText(name, source, { present, muted, self, unknown });
     view.video.hidden = !live;
     if (live && view.track !== track) {
       view.track = track;

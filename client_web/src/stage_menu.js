@@ -2,9 +2,10 @@
 // editor of panel_editor.js), documents (share, delete, upload), people's cameras and screens, the
 // follow lock and Clear stage. Delete asks for a second click.
 import { h } from "./dom.js";
+import { t, formatNumber } from "./i18n.js";
 import { openPanelEditor } from "./panel_editor.js";
 import { citiesNow } from "./cities.js";
-import { describeSource, KIND_LABELS } from "./stage_model.js";
+import { describeSource, kindLabel } from "./stage_model.js";
 import { trackFor } from "./stage_content.js";
 import { stageButton as button } from "./stage_bar.js";
 
@@ -15,7 +16,7 @@ export function shareCandidates(meeting) {
   const self = meeting.state?.self;
   const selfId = meeting.selfId?.();
   const candidates = [];
-  if (self && meeting.canPublish !== false) candidates.push({ id: selfId, name: `${self.name} (You)` });
+  if (self && meeting.canPublish !== false) candidates.push({ id: selfId, name: t("common.selfName", { name: self.name }) });
   for (const p of Object.values(meeting.state?.participants || {})) candidates.push({ id: p.id, name: p.name });
   for (const c of candidates) {
     c.sources = ["camera"];
@@ -44,21 +45,23 @@ function menuItem({ title, detail, detailClass = "stage-menu-item-detail", curre
       dataset,
       attrs: current ? { "aria-current": "true" } : {},
     },
-    h("span", { class: "stage-menu-item-title", text: title }),
+    h("span", { class: "stage-menu-item-title", text: title, attrs: { translate: "no" } }),
     h("span", { class: detailClass, text: detail }),
   );
 }
 
 /** A document's state in the menu: its pages, its failure, or how far its preparation is. */
 function documentDetail(d, progress) {
-  if (d.status === "ready") return `${d.pages.length || d.page_count} ${(d.pages.length || d.page_count) === 1 ? "page" : "pages"}`;
-  if (d.status === "failed") return `Failed: ${d.error || "could not be prepared"}`;
-  return progress ? `Preparing pages: ${progress.done} of ${progress.total}` : "Preparing pages…";
+  if (d.status === "ready") return t("documents.pages", { count: d.pages.length || d.page_count });
+  if (d.status === "failed") return d.error ? t("documents.failed", { error: d.error }) : t("documents.failedUnknown");
+  return progress
+    ? t("documents.preparingProgress", { done: formatNumber(progress.done), total: formatNumber(progress.total) })
+    : t("documents.preparing");
 }
 
 /** A Delete button that asks for a second click. */
 function deleteButton(label, action, menuKey) {
-  const del = button("Delete", { class: "stage-button small danger", dataset: { menuKey }, attrs: { "aria-label": label } });
+  const del = button(t("stage.menu.delete"), { class: "stage-button small danger", dataset: { menuKey }, attrs: { "aria-label": label } });
   let armed = null;
   del.addEventListener("click", () => {
     if (armed) {
@@ -67,11 +70,11 @@ function deleteButton(label, action, menuKey) {
       action();
       return;
     }
-    del.textContent = "Sure?";
-    del.setAttribute("aria-label", `${label}: click again to confirm`);
+    del.textContent = t("stage.menu.sure");
+    del.setAttribute("aria-label", t("stage.menu.confirmDelete", { label }));
     armed = setTimeout(() => {
       armed = null;
-      del.textContent = "Delete";
+      del.textContent = t("stage.menu.delete");
       del.setAttribute("aria-label", label);
     }, DELETE_CONFIRM_MS);
   });
@@ -88,7 +91,7 @@ export class StageMenu {
    */
   constructor(actions) {
     this.actions = actions;
-    this.button = button("Share to stage", { class: "stage-button stage-share", dataset: { testid: "stage-share" }, hidden: true });
+    this.button = button(t("stage.menu.title"), { class: "stage-button stage-share", dataset: { testid: "stage-share" }, hidden: true });
     this.button.setAttribute("aria-haspopup", "dialog");
     this.button.setAttribute("aria-expanded", "false");
     this.button.addEventListener("click", () => (this.el.hidden ? this.open() : this.close()));
@@ -96,7 +99,7 @@ export class StageMenu {
       class: "stage-menu",
       hidden: true,
       dataset: { testid: "stage-menu" },
-      attrs: { role: "dialog", "aria-label": "Share to stage" },
+      attrs: { role: "dialog", "aria-label": t("stage.menu.title") },
     });
     this.el.addEventListener("keydown", (event) => {
       if (event.key === "Escape") {
@@ -136,13 +139,13 @@ export class StageMenu {
     const focusedKey = document.activeElement?.dataset?.menuKey;
     const { stage, panels, documents, progress, people } = this.actions.data();
     const onStage = (kind, id, extra = true) => stage.kind === kind && extra && (stage.panel_id === id || stage.document_id === id || stage.participant_id === id);
-    const close = button("Close", { class: "stage-button small stage-menu-close", dataset: { menuKey: "close" } });
+    const close = button(t("common.close"), { class: "stage-button small stage-menu-close", dataset: { menuKey: "close" } });
     close.addEventListener("click", () => this.close(true));
     this.el.replaceChildren(
-      h("div", { class: "stage-menu-head" }, h("h2", { text: "Share to stage" }), close),
-      section("Data panels", listOr(panels.map((p) => this.panelRow(p, onStage("panel", p.id))), "No panels yet."), this.newPanelButton()),
-      section("Documents", listOr(documents.map((d) => this.documentRow(d, progress.get(d.id), onStage("document", d.id))), "No documents yet."), this.uploadButton()),
-      section("People", listOr(this.peopleRows(people, stage, onStage), "Nobody with a camera yet.")),
+      h("div", { class: "stage-menu-head" }, h("h2", { text: t("stage.menu.title") }), close),
+      section(t("stage.menu.panels"), listOr(panels.map((p) => this.panelRow(p, onStage("panel", p.id))), t("stage.menu.noPanels")), this.newPanelButton()),
+      section(t("stage.documents"), listOr(documents.map((d) => this.documentRow(d, progress.get(d.id), onStage("document", d.id))), t("stage.menu.noDocuments")), this.uploadButton()),
+      section(t("controls.people"), listOr(this.peopleRows(people, stage, onStage), t("stage.menu.noPeople"))),
       this.foot(stage),
     );
     if (focusedKey) this.el.querySelector(`[data-menu-key="${CSS.escape(focusedKey)}"]`)?.focus();
@@ -156,19 +159,19 @@ export class StageMenu {
   panelRow(p, current) {
     const share = menuItem({
       title: p.title,
-      detail: `${KIND_LABELS[p.kind] || p.kind} · ${describeSource(p, citiesNow())}`,
+      detail: `${kindLabel(p.kind)} · ${describeSource(p, citiesNow())}`,
       current,
       dataset: { sharePanel: p.id, menuKey: `share-panel-${p.id}` },
     });
     share.addEventListener("click", () => this.share({ kind: "panel", panel_id: p.id }));
-    const edit = button("Edit", { class: "stage-button small", dataset: { editPanel: p.id, menuKey: `edit-panel-${p.id}` }, attrs: { "aria-label": `Edit ${p.title}` } });
+    const edit = button(t("stage.menu.edit"), { class: "stage-button small", dataset: { editPanel: p.id, menuKey: `edit-panel-${p.id}` }, attrs: { "aria-label": t("stage.menu.editName", { title: p.title }) } });
     edit.addEventListener("click", () => this.editPanel(p));
-    const del = deleteButton(`Delete ${p.title}`, () => this.actions.send("panel_delete", { id: p.id }).catch(() => {}), `delete-panel-${p.id}`);
+    const del = deleteButton(t("stage.menu.deleteName", { title: p.title }), () => this.actions.send("panel_delete", { id: p.id }).catch(() => {}), `delete-panel-${p.id}`);
     return h("li", { class: "stage-menu-row" }, share, edit, del);
   }
 
   newPanelButton() {
-    const newPanel = button("+ New data panel", { class: "stage-button", dataset: { testid: "panel-new", menuKey: "panel-new" } });
+    const newPanel = button(t("stage.menu.newPanel"), { class: "stage-button", dataset: { testid: "panel-new", menuKey: "panel-new" } });
     newPanel.addEventListener("click", () => this.editPanel(null));
     return newPanel;
   }
@@ -183,12 +186,12 @@ export class StageMenu {
       dataset: { shareDocument: d.id, menuKey: `share-doc-${d.id}` },
     });
     share.addEventListener("click", () => this.share({ kind: "document", document_id: d.id, page: 0 }));
-    const del = deleteButton(`Delete ${d.title}`, () => this.actions.send("document_delete", { id: d.id }).catch(() => {}), `delete-doc-${d.id}`);
+    const del = deleteButton(t("stage.menu.deleteName", { title: d.title }), () => this.actions.send("document_delete", { id: d.id }).catch(() => {}), `delete-doc-${d.id}`);
     return h("li", { class: "stage-menu-row" }, share, del);
   }
 
   uploadButton() {
-    const upload = button("Upload PDF or image…", { class: "stage-button", dataset: { testid: "stage-upload-button", menuKey: "upload" } });
+    const upload = button(t("stage.menu.upload"), { class: "stage-button", dataset: { testid: "stage-upload-button", menuKey: "upload" } });
     upload.addEventListener("click", () => this.actions.chooseFile());
     return upload;
   }
@@ -200,7 +203,7 @@ export class StageMenu {
       for (const source of c.sources) {
         const item = menuItem({
           title: c.name,
-          detail: source === "screen" ? "Screen share" : "Camera",
+          detail: source === "screen" ? t("stage.menu.screenShare") : t("devices.camera"),
           current: onStage("participant", c.id, stage.source === source),
           dataset: { shareParticipant: c.id, source, menuKey: `share-${source}-${c.id}` },
         });
@@ -219,12 +222,12 @@ export class StageMenu {
         if (!ok) lock.checked = this.actions.lockedFollow();
       });
     });
-    const clear = button("Clear stage", { class: "stage-button danger", disabled: stage.kind === "empty", dataset: { testid: "stage-clear", menuKey: "clear" } });
+    const clear = button(t("stage.menu.clear"), { class: "stage-button danger", disabled: stage.kind === "empty", dataset: { testid: "stage-clear", menuKey: "clear" } });
     clear.addEventListener("click", () => this.share({ kind: "empty" }));
     return h(
       "section",
       { class: "stage-menu-section stage-menu-foot" },
-      h("label", { class: "stage-menu-check" }, lock, " Everyone follows the stage (no private browsing)"),
+      h("label", { class: "stage-menu-check" }, lock, ` ${t("stage.menu.followLock")}`),
       clear,
     );
   }

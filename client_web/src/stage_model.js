@@ -1,12 +1,23 @@
 // Pure functions behind the stage (no DOM, no chart.js): formatting, data-shape checks, the panel
 // editor's payload, document URLs, follow/browse resolution. Unit-tested in test/stage.test.mjs.
+// Texts come from the catalogues (t), times and numbers are in the page's language (language(),
+// or the `lang` given).
+import { t, language } from "./i18n.js";
 
 export const PANEL_KINDS = ["timeseries", "kpi", "table"];
 export const FEEDS = ["air_quality", "traffic", "incidents"];
 export const POLLUTANTS = ["pm25", "pm10", "no2", "o3"];
-export const KIND_LABELS = { timeseries: "Line chart", kpi: "Key figures", table: "Table" };
-export const FEED_LABELS = { air_quality: "Air quality", traffic: "Traffic", incidents: "Incidents" };
 export const POLLUTANT_LABELS = { pm25: "PM2.5", pm10: "PM10", no2: "NO2", o3: "O3" };
+
+/** "Line chart", "Key figures", "Table" (in the page's language); an unknown kind as it is. */
+export function kindLabel(kind) {
+  return PANEL_KINDS.includes(kind) ? t(`panels.kinds.${kind}`) : String(kind ?? "");
+}
+
+/** "Air quality", "Traffic", "Incidents" (in the page's language); an unknown feed as it is. */
+export function feedLabel(feed) {
+  return FEEDS.includes(feed) ? t(`panels.feeds.${feed}`) : String(feed ?? "");
+}
 
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/;
 
@@ -14,31 +25,34 @@ export function isIsoTime(value) {
   return typeof value === "string" && ISO_TIME.test(value) && !Number.isNaN(Date.parse(value));
 }
 
-function clockParts(iso, timeZone, withSeconds) {
+function clockParts(iso, timeZone, withSeconds, lang) {
   if (iso === null || iso === undefined || iso === "") return "";
   const date = iso instanceof Date ? iso : new Date(iso);
   if (Number.isNaN(date.getTime())) return "";
   const options = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
   if (withSeconds) options.second = "2-digit";
   if (timeZone) options.timeZone = timeZone;
-  return new Intl.DateTimeFormat("en-GB", options).format(date);
+  return new Intl.DateTimeFormat(lang || language(), options).format(date);
 }
 
-/** "09:30:05" (24-hour, local time unless timeZone is given); "" for a missing or bad time. */
-export function formatClock(iso, timeZone) {
-  return clockParts(iso, timeZone, true);
+/**
+ * "09:30:05" (24-hour, local time unless timeZone is given, in the page's language unless `lang`
+ * is given); "" for a missing or bad time.
+ */
+export function formatClock(iso, timeZone, lang) {
+  return clockParts(iso, timeZone, true, lang);
 }
 
 /** "09:30" for table cells that hold times. */
-export function formatShortTime(iso, timeZone) {
-  return clockParts(iso, timeZone, false);
+export function formatShortTime(iso, timeZone, lang) {
+  return clockParts(iso, timeZone, false, lang);
 }
 
 /** Trend arrow and its spoken meaning. */
 export function trendArrow(trend) {
-  if (trend === "up") return { symbol: "↑", label: "rising" };
-  if (trend === "down") return { symbol: "↓", label: "falling" };
-  return { symbol: "→", label: "steady" };
+  if (trend === "up") return { symbol: "↑", label: t("panels.trend.up") };
+  if (trend === "down") return { symbol: "↓", label: t("panels.trend.down") };
+  return { symbol: "→", label: t("panels.trend.flat") };
 }
 
 const TONES = {
@@ -64,16 +78,19 @@ export function isStatusColumn(name) {
   return /^(status|severity|state|level)\b/i.test(String(name).trim());
 }
 
-/** Text of a table cell or KPI value. */
-export function formatCell(value, timeZone) {
+/**
+ * Text of a table cell or KPI value: numbers with at most two decimals in the page's language
+ * (or `lang`; no thousands separators, as the data has them), times as "09:30".
+ */
+export function formatCell(value, timeZone, lang) {
   if (value === null || value === undefined || value === "") return "—";
-  if (typeof value === "boolean") return value ? "Yes" : "No";
+  if (typeof value === "boolean") return value ? t("panels.yes") : t("panels.no");
   if (typeof value === "number") {
     if (!Number.isFinite(value)) return "—";
-    return Number.isInteger(value) ? String(value) : String(Math.round(value * 100) / 100);
+    return new Intl.NumberFormat(lang || language(), { maximumFractionDigits: 2, useGrouping: false }).format(value);
   }
   const text = String(value);
-  if (isIsoTime(text)) return formatShortTime(text, timeZone);
+  if (isIsoTime(text)) return formatShortTime(text, timeZone, lang);
   return text;
 }
 
@@ -81,11 +98,11 @@ export function formatCell(value, timeZone) {
  * Chart model of timeseries PanelData: {labels, series: [{name, values}], unit}, or null when the
  * data does not have the documented shape.
  */
-export function timeseriesModel(data, timeZone) {
+export function timeseriesModel(data, timeZone, lang) {
   if (!data || typeof data !== "object" || !Array.isArray(data.t) || !data.series || typeof data.series !== "object") {
     return null;
   }
-  const labels = data.t.map((t) => (isIsoTime(t) ? formatClock(t, timeZone) : String(t)));
+  const labels = data.t.map((time) => (isIsoTime(time) ? formatClock(time, timeZone, lang) : String(time)));
   const series = [];
   for (const [name, values] of Object.entries(data.series)) {
     if (!Array.isArray(values)) continue;
@@ -125,22 +142,14 @@ export function withKey(url, key) {
   return `${url}${url.includes("?") ? "&" : "?"}k=${encodeURIComponent(key)}`;
 }
 
-const UPLOAD_ERRORS = {
-  unsupported_type: "That file is not a PDF or image (PNG or JPEG).",
-  too_large: "That file is too large: the limit is 50 MB.",
-  too_many_pages: "That document has too many pages: the limit is 300.",
-  page_too_large: "A page of that document is too large to show.",
-  broken_file: "That file is damaged and cannot be read.",
-  render_timeout: "Preparing the pages took too long. Try a smaller file.",
-  forbidden: "Your role in this meeting does not allow uploading documents.",
-  invalid_token: "Your session has ended. Wait until you are reconnected, then try again.",
-  bad_request: "The server did not accept that upload.",
-  network: "The upload could not reach the server. Check your connection and try again.",
-};
+// The refusals said in our own words (documents.uploadErrors.<code> in the catalogues).
+const UPLOAD_ERRORS = new Set(["unsupported_type", "too_large", "too_many_pages", "page_too_large", "broken_file",
+  "render_timeout", "forbidden", "invalid_token", "bad_request", "network"]);
 
 /** Words for a refused upload (the server's code), falling back to its message. */
 export function uploadErrorText(code, message) {
-  return UPLOAD_ERRORS[code] || message || "The upload failed.";
+  if (UPLOAD_ERRORS.has(code)) return t(`documents.uploadErrors.${code}`);
+  return message || t("documents.uploadFailed");
 }
 
 /** The largest w x h box of the page's aspect that fits in the container. */
@@ -284,15 +293,15 @@ export function panelFormValues(panel, { cities = [], defaultCity = null } = {})
  */
 export function panelPayload(values, existing = null, { cities = [] } = {}) {
   const title = String(values.title || "").trim().replace(/\s+/g, " ");
-  if (!title) return { error: "Give the panel a title.", field: "title" };
-  if (title.length > 80) return { error: "The title is at most 80 characters.", field: "title" };
-  if (!PANEL_KINDS.includes(values.kind)) return { error: "Choose what the panel shows.", field: "kind" };
+  if (!title) return { error: t("panels.editor.errors.title"), field: "title" };
+  if (title.length > 80) return { error: t("panels.editor.errors.titleLong"), field: "title" };
+  if (!PANEL_KINDS.includes(values.kind)) return { error: t("panels.editor.errors.kind"), field: "kind" };
   let interval;
   const intervalText = String(values.interval ?? "").trim();
   if (intervalText) {
     interval = Number(intervalText);
     if (!Number.isFinite(interval) || interval < 1 || interval > 3600) {
-      return { error: "Refresh every 1 to 3600 seconds.", field: "interval" };
+      return { error: t("panels.editor.errors.interval"), field: "interval" };
     }
   }
   const options = { ...(existing?.options || {}) };
@@ -306,30 +315,30 @@ export function panelPayload(values, existing = null, { cities = [] } = {}) {
       parsed = null;
     }
     if (!parsed || !["http:", "https:"].includes(parsed.protocol)) {
-      return { error: "Enter a web address starting with http:// or https://.", field: "url" };
+      return { error: t("panels.editor.errors.url"), field: "url" };
     }
     const format = values.format === "csv" ? "csv" : "json";
     source = { type: "http", url, format, interval_s: interval ?? 30 };
     const path = String(values.path || "").trim();
     if (path) {
-      if (format !== "json") return { error: "A data path applies to JSON only.", field: "path" };
-      if (path.split(".").some((s) => !s)) return { error: "Write the data path like data.items.", field: "path" };
+      if (format !== "json") return { error: t("panels.editor.errors.pathJsonOnly"), field: "path" };
+      if (path.split(".").some((s) => !s)) return { error: t("panels.editor.errors.path"), field: "path" };
       source.path = path;
     }
     delete options.pollutant;
     delete options.max_rows;
   } else {
-    if (!FEEDS.includes(values.feed)) return { error: "Choose a city data feed.", field: "feed" };
+    if (!FEEDS.includes(values.feed)) return { error: t("panels.editor.errors.feed"), field: "feed" };
     source = { type: "simulated", feed: values.feed };
     const wasSimulated = existing?.source && existing.source.type !== "http";
     const oldCity = wasSimulated ? existing.source.city || DEFAULT_CITY : null;
     const ids = (Array.isArray(cities) ? cities : []).map((c) => c?.id).filter(Boolean);
     const city = String(values.city || "").trim();
     if (city) {
-      if (ids.length && !ids.includes(city) && city !== oldCity) return { error: "Choose a city.", field: "city" };
+      if (ids.length && !ids.includes(city) && city !== oldCity) return { error: t("panels.editor.errors.city"), field: "city" };
       source.city = city;
     } else if (ids.length) {
-      return { error: "Choose a city.", field: "city" };
+      return { error: t("panels.editor.errors.city"), field: "city" };
     } else if (wasSimulated && existing.source.city) {
       source.city = existing.source.city;
     }
@@ -339,7 +348,7 @@ export function panelPayload(values, existing = null, { cities = [] } = {}) {
     const maxRowsText = String(values.maxRows ?? "").trim();
     if (values.feed === "incidents" && maxRowsText) {
       const n = Number(maxRowsText);
-      if (!Number.isInteger(n) || n < 1 || n > 200) return { error: "Show 1 to 200 rows.", field: "maxRows" };
+      if (!Number.isInteger(n) || n < 1 || n > 200) return { error: t("panels.editor.errors.maxRows"), field: "maxRows" };
       options.max_rows = n;
     } else {
       delete options.max_rows;
@@ -367,8 +376,10 @@ export function describeSource(panel, cities = []) {
     }
     return `${host} (${(s.format || "json").toUpperCase()})`;
   }
-  const feed = FEED_LABELS[s.feed] ? FEED_LABELS[s.feed].toLowerCase() : s.feed || "city data";
-  const parts = [`Simulated ${feed}`, cityName(s.city || DEFAULT_CITY, cities)];
+  let simulated;
+  if (FEEDS.includes(s.feed)) simulated = t(`panels.simulated.${s.feed}`);
+  else simulated = s.feed ? t("panels.simulated.other", { feed: s.feed }) : t("panels.simulated.unknown");
+  const parts = [simulated, cityName(s.city || DEFAULT_CITY, cities)];
   if (s.feed === "air_quality" && panel?.options?.pollutant) {
     parts.push(POLLUTANT_LABELS[panel.options.pollutant] || panel.options.pollutant);
   }

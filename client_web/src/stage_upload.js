@@ -2,6 +2,7 @@
 // above the stage with the upload's progress, the server's page preparation, and "Show on stage"
 // once the document is ready (or why it could not be added).
 import { h } from "./dom.js";
+import { t, formatNumber } from "./i18n.js";
 import { uploadDocument } from "./documents.js";
 import { uploadErrorText } from "./stage_model.js";
 import { stageButton as button } from "./stage_bar.js";
@@ -9,28 +10,31 @@ import { stageButton as button } from "./stage_bar.js";
 const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
 
 function preparationError(doc) {
-  return doc.error ? `It could not be prepared: ${doc.error}.` : "It could not be prepared.";
+  return doc.error ? t("documents.notPrepared", { error: doc.error }) : t("documents.notPreparedUnknown");
 }
 
 /** The line's text and progress bar for upload `up`; p: its pages prepared so far ({done, total}). */
 function uploadText(up, p) {
-  const name = `“${up.name}”`;
+  const name = up.name;
   if (up.phase === "uploading") {
+    const percent = formatNumber(Math.round(up.fraction * 100) / 100, { style: "percent", maximumFractionDigits: 0 });
     return {
-      text: `Uploading ${name}… ${Math.round(up.fraction * 100)}%`,
-      bar: h("progress", { max: 1, value: up.fraction, attrs: { "aria-label": "Upload progress" } }),
+      text: t("documents.uploading", { name, percent }),
+      bar: h("progress", { max: 1, value: up.fraction, attrs: { "aria-label": t("documents.uploadProgress") } }),
     };
   }
   if (up.phase === "processing") {
     return {
-      text: p ? `Preparing the pages of ${name}: ${p.done} of ${p.total}` : `Preparing the pages of ${name}…`,
+      text: p
+        ? t("documents.preparingFileProgress", { name, done: formatNumber(p.done), total: formatNumber(p.total) })
+        : t("documents.preparingFile", { name }),
       bar: p
-        ? h("progress", { max: p.total || 1, value: p.done, attrs: { "aria-label": "Pages prepared" } })
-        : h("progress", { attrs: { "aria-label": "Preparing pages" } }),
+        ? h("progress", { max: p.total || 1, value: p.done, attrs: { "aria-label": t("documents.pagesPrepared") } })
+        : h("progress", { attrs: { "aria-label": t("documents.preparingPages") } }),
     };
   }
-  if (up.phase === "ready") return { text: `${name} is ready.`, bar: null };
-  return { text: `Could not add ${name}: ${up.error}`, bar: null };
+  if (up.phase === "ready") return { text: t("documents.ready", { name }), bar: null };
+  return { text: t("documents.couldNotAdd", { name, error: up.error }), bar: null };
 }
 
 export class StageUpload {
@@ -119,7 +123,7 @@ export class StageUpload {
     const up = this.current;
     this.el.hidden = !up;
     if (!up) return this.el.replaceChildren();
-    const dismiss = button("×", { class: "stage-button small stage-upload-dismiss", attrs: { "aria-label": "Dismiss" } });
+    const dismiss = button("×", { class: "stage-button small stage-upload-dismiss", attrs: { "aria-label": t("common.dismiss") } });
     dismiss.addEventListener("click", () => {
       this.current = null;
       this.render();
@@ -134,7 +138,7 @@ export class StageUpload {
 
   /** "Show on stage" for a ready upload; the line goes once it is on the stage. */
   showButton(up) {
-    const action = button("Show on stage", { class: "stage-button primary", dataset: { testid: "upload-show" } });
+    const action = button(t("documents.showOnStage"), { class: "stage-button primary", dataset: { testid: "upload-show" } });
     action.addEventListener("click", () =>
       this.actions.setStage({ kind: "document", document_id: up.docId, page: 0 }).then((ok) => {
         if (ok && this.current === up) {

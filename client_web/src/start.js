@@ -246,7 +246,7 @@ export async function showStart(root) {
     h("div", { class: "start" },
       h("header", { class: "site-header" },
         h("span", { class: "brand-mark" }, icon("hall")),
-        h("span", { class: "brand-name", text: "Sitroom" }),
+        h("span", { class: "brand-name", text: "Sitroom", attrs: { translate: "no" } }),
         h("label", { class: "header-language" },
           h("span", { class: "visually-hidden", text: t("common.language") }),
           languageSelect(h, { id: "start-language", onChange: () => showStart(root) }))),

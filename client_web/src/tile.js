@@ -3,6 +3,7 @@
 // reactions that float over it. The <audio> that plays their sound lives in the gallery's sink.
 import { h, initials, hueFor } from "./dom.js";
 import { icon } from "./icons.js";
+import { t } from "./i18n.js";
 
 const REACTION_MS = 3200;
 
@@ -41,17 +42,17 @@ export class Tile {
     this.avatar = h("div", { class: "avatar" }, this.avatarText);
     this.micBadge = h(
       "span",
-      { class: "mic-badge", title: "Microphone muted", attrs: { role: "img", "aria-label": "Microphone muted" } },
+      { class: "mic-badge", title: t("status.micMuted"), attrs: { role: "img", "aria-label": t("status.micMuted") } },
       icon("micOff"),
     );
     this.handBadge = h(
       "span",
-      { class: "hand-badge", title: "Hand raised", hidden: true, attrs: { role: "img", "aria-label": "Hand raised" } },
+      { class: "hand-badge", title: t("status.handRaised"), hidden: true, attrs: { role: "img", "aria-label": t("status.handRaised") } },
       icon("hand"),
     );
     this.roleBadge = h("span", { class: "role-badge", hidden: true });
     this.nameEl = h("span", { class: "tile-name" });
-    this.orgEl = h("span", { class: "tile-org" });
+    this.orgEl = h("span", { class: "tile-org", attrs: { translate: "no" } });
     this.pinBtn = h(
       "button",
       { type: "button", class: "tile-pin", on: { click: () => this.gallery.togglePin(this.id) } },
@@ -135,8 +136,10 @@ export class Tile {
 
   render() {
     const p = this.participant;
-    const name = p.name || "Guest";
-    this.nameEl.textContent = this.isSelf ? `${name} (You)` : name;
+    const name = p.name || t("common.guest");
+    this.nameEl.textContent = this.isSelf ? t("common.selfName", { name }) : name;
+    if (p.name) this.nameEl.setAttribute("translate", "no"); // a name, not words to translate
+    else this.nameEl.removeAttribute("translate");
     this.orgEl.textContent = p.organisation || "";
     this.orgEl.hidden = !p.organisation;
     this.avatarText.textContent = initials(name);
@@ -147,20 +150,20 @@ export class Tile {
     this.micBadge.hidden = !p.audio_muted;
     this.handBadge.hidden = !p.hand_raised;
     this.el.classList.toggle("hand-raised", Boolean(p.hand_raised));
-    const roleText = { host: "Host", staff: "Staff" }[p.role] || "";
+    const roleText = { host: t("roles.host"), staff: t("roles.staff") }[p.role] || "";
     this.roleBadge.textContent = roleText;
     this.roleBadge.hidden = !roleText;
     const pinned = this.gallery.pinnedId === this.id;
     this.el.classList.toggle("pinned", pinned);
-    this.pinBtn.setAttribute("aria-label", pinned ? `Unpin ${name}` : `Pin ${name}`);
-    this.pinBtn.title = pinned ? "Unpin" : "Pin to the large view";
+    this.pinBtn.setAttribute("aria-label", t(pinned ? "tile.unpinName" : "tile.pinName", { name }));
+    this.pinBtn.title = t(pinned ? "tile.unpin" : "tile.pin");
     this.pinBtn.setAttribute("aria-pressed", String(pinned));
-    const parts = [this.isSelf ? `You, ${name}` : name];
-    if (roleText) parts.push(roleText.toLowerCase());
+    const parts = [this.isSelf ? t("tile.selfLabel", { name }) : name];
+    if (roleText) parts.push(t(p.role === "host" ? "status.spoken.host" : "status.spoken.staff"));
     if (p.organisation) parts.push(p.organisation);
-    if (p.audio_muted) parts.push("microphone muted");
-    if (!videoOn) parts.push("camera off");
-    if (p.hand_raised) parts.push("hand raised");
+    if (p.audio_muted) parts.push(t("status.spoken.micMuted"));
+    if (!videoOn) parts.push(t("status.spoken.cameraOff"));
+    if (p.hand_raised) parts.push(t("status.spoken.handRaised"));
     this.el.setAttribute("aria-label", parts.join(", "));
   }
 
