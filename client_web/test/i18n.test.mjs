@@ -97,3 +97,25 @@ test("every key the code asks for is in the catalogue", () => {
   }
   assert.deepEqual(unknown, []);
 });
+
+// A button's accessible name must contain its visible text (WCAG 2.5.3; axe: label-content-name-mismatch),
+// in every language: the short text under an icon and the longer name for screen readers.
+const LABEL_PAIRS = [
+  ["controls.mute", "controls.muteLabel"], ["controls.unmute", "controls.unmuteLabel"],
+  ["controls.stopVideo", "controls.stopVideoLabel"], ["controls.startVideo", "controls.startVideoLabel"],
+  ["controls.share", "controls.shareLabel"], ["controls.stopShare", "controls.stopShareLabel"],
+  ["controls.raise", "controls.raiseLabel"], ["controls.lower", "controls.lowerLabel"],
+  ["controls.react", "controls.reactLabel"], ["controls.host", "controls.hostLabel"],
+  ["controls.more", "controls.moreLabel"], ["controls.leave", "controls.leaveLabel"],
+  ["settings.short", "settings.label"],
+];
+
+for (const { code } of LANGUAGES) {
+  test(`${code}: every button's name contains its visible text`, () => {
+    const entries = flatten(catalogue(code));
+    const bad = LABEL_PAIRS.filter(([text, label]) => entries.has(text) && entries.has(label)
+      && !entries.get(label).toLocaleLowerCase(code).includes(entries.get(text).toLocaleLowerCase(code)))
+      .map(([text, label]) => `${label} "${entries.get(label)}" lacks "${entries.get(text)}"`);
+    assert.deepEqual(bad, []);
+  });
+}

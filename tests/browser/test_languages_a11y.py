@@ -25,8 +25,9 @@ AXE = REPO / "client_web" / "node_modules" / "axe-core" / "axe.min.js"
 PHONE = {"width": 390, "height": 844}
 
 # Latin-script words a Korean page may show: the product's name, units and chemical names of the
-# panels' data, keyboard keys.
-ALLOWED = {"Sitroom", "Alt", "PM", "NO", "O3", "AQI", "km", "h", "g", "m", "µg", "M", "V", "A", "Y", "H", "S"}
+# panels' data, keyboard keys, file formats and other acronyms Korean writes in Latin letters.
+ALLOWED = {"Sitroom", "Alt", "PM", "NO", "O3", "AQI", "km", "h", "g", "m", "µg", "M", "V", "A", "Y", "H", "S",
+           "PDF", "PNG", "JPEG", "CSV", "JSON", "HTTP", "HTTPS", "URL", "ID", "UTC", "GMT", "KPI"}
 
 TEXTS_JS = """() => {
   const out = [];
