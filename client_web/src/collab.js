@@ -3,6 +3,7 @@
 // participant sees when a host acts on them (muted: self_moderation.js; removed, the meeting ended).
 // Attached to a Meeting by meeting.js: attachCollab(meeting) after render().
 import { shortcutsDialog } from "./meeting_dialogs.js";
+import { ScreenShare } from "./screen_share.js";
 import { h, toast, actionToast } from "./dom.js";
 import { t } from "./i18n.js";
 import { icon } from "./icons.js";
@@ -39,7 +40,7 @@ export class Collab {
     this.hands = [];
     this.lobby = [];
     this.settings = { locked: false, lobby_enabled: false, allow_self_unmute: true, ended: false };
-    this.screen = null; // {stream, track} while sharing
+    this.share = new ScreenShare(meeting);
     this.unlisten = [];
     const request = (event, payload) => this.request(event, payload);
     this.chat = new ChatPanel({
@@ -348,52 +349,24 @@ export class Collab {
     }, { timeoutMs: 30000, testid: "allow-unmute" });
   }
 
-  // ---- screen share --------------------------------------------------------------------------
+  // ---- screen share (screen_share.js) ----------------------------------------------------------
 
-  async startShare() {
-    if (this.screen || this.meeting.state.status !== "joined") return;
-    let stream;
-    try {
-      stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: false });
-    } catch (err) {
-      if (err && err.name !== "NotAllowedError" && err.name !== "AbortError") toast(t("share.failed"), "error");
-      return;
-    }
-    const track = stream.getVideoTracks()[0];
-    if (!track) return;
-    if ("contentHint" in track) track.contentHint = "detail";
-    this.screen = { stream, track };
-    track.addEventListener("ended", () => this.stopShare());
-    this.meeting.controls?.setSharing(true);
-    this.meeting.gallery.setSelfPresenting({ onStop: () => this.stopShare() });
-    try {
-      await this.meeting.republish();
-    } catch {
-      toast(t("share.failed"), "error");
-      this.stopShare();
-      return;
-    }
-    // Hosts and staff share straight onto the stage, for everyone, in one step; when the share
-    // stops the server gives the stage back to what it showed before (rooms/stage.py).
-    const selfId = this.meeting.selfId();
-    if (this.canManage && this.screen && selfId) {
-      this.meeting.stageView?.setStage({ kind: "participant", participant_id: selfId, source: "screen" });
-    }
+  /** {stream, track} while this client shares its screen, else null. */
+  get screen() {
+    return this.share.screen;
+  }
+
+  startShare() {
+    return this.share.start({ toStage: this.canManage });
+  }
+
+  stopShare() {
+    return this.share.stop();
   }
 
   /** The publish entry for the screen share, if sharing (meeting.js adds it to its entries). */
   screenEntry() {
-    return this.screen ? { track: this.screen.track, source: "screen", stream: this.screen.stream } : null;
-  }
-
-  async stopShare() {
-    if (!this.screen) return;
-    const { stream } = this.screen;
-    this.screen = null;
-    stream.getTracks().forEach((t) => t.stop());
-    this.meeting.controls?.setSharing(false);
-    this.meeting.gallery.setSelfPresenting(null);
-    await this.meeting.republish().catch(() => {});
+    return this.share.entry();
   }
 
   // ---- lobby (this client waits) ---------------------------------------------------------------
@@ -422,10 +395,7 @@ export class Collab {
   destroy() {
     this.unlisten.forEach((off) => off());
     this.unlisten = [];
-    if (this.screen) {
-      this.screen.stream.getTracks().forEach((t) => t.stop());
-      this.screen = null;
-    }
+    this.share.release();
     this.people.destroy();
     this.moderated.hideBanner();
     this.hideLobby();

@@ -1,7 +1,8 @@
 // The pre-join screen: name and organisation, camera and microphone preview, Join; devices, a
 // speaker test and the language below.
 import { h, initials } from "./dom.js";
-import { toggleButton, deviceOption } from "./controls.js";
+import { toggleButton } from "./controls.js";
+import { deviceOption } from "./settings_menu.js";
 import { t, languageSelect } from "./i18n.js";
 import {
   captureMedia,

@@ -305,60 +305,74 @@ export function panelPayload(values, existing = null, { cities = [] } = {}) {
     }
   }
   const options = { ...(existing?.options || {}) };
-  let source;
-  if (values.sourceType === "http") {
-    const url = String(values.url || "").trim();
-    let parsed = null;
-    try {
-      parsed = new URL(url);
-    } catch {
-      parsed = null;
-    }
-    if (!parsed || !["http:", "https:"].includes(parsed.protocol)) {
-      return { error: t("panels.editor.errors.url"), field: "url" };
-    }
-    const format = values.format === "csv" ? "csv" : "json";
-    source = { type: "http", url, format, interval_s: interval ?? 30 };
-    const path = String(values.path || "").trim();
-    if (path) {
-      if (format !== "json") return { error: t("panels.editor.errors.pathJsonOnly"), field: "path" };
-      if (path.split(".").some((s) => !s)) return { error: t("panels.editor.errors.path"), field: "path" };
-      source.path = path;
-    }
-    delete options.pollutant;
-    delete options.max_rows;
-  } else {
-    if (!FEEDS.includes(values.feed)) return { error: t("panels.editor.errors.feed"), field: "feed" };
-    source = { type: "simulated", feed: values.feed };
-    const wasSimulated = existing?.source && existing.source.type !== "http";
-    const oldCity = wasSimulated ? existing.source.city || DEFAULT_CITY : null;
-    const ids = (Array.isArray(cities) ? cities : []).map((c) => c?.id).filter(Boolean);
-    const city = String(values.city || "").trim();
-    if (city) {
-      if (ids.length && !ids.includes(city) && city !== oldCity) return { error: t("panels.editor.errors.city"), field: "city" };
-      source.city = city;
-    } else if (ids.length) {
-      return { error: t("panels.editor.errors.city"), field: "city" };
-    } else if (wasSimulated && existing.source.city) {
-      source.city = existing.source.city;
-    }
-    if (interval !== undefined) source.interval_s = interval;
-    if (values.feed === "air_quality") options.pollutant = POLLUTANTS.includes(values.pollutant) ? values.pollutant : "pm25";
-    else delete options.pollutant;
-    const maxRowsText = String(values.maxRows ?? "").trim();
-    if (values.feed === "incidents" && maxRowsText) {
-      const n = Number(maxRowsText);
-      if (!Number.isInteger(n) || n < 1 || n > 200) return { error: t("panels.editor.errors.maxRows"), field: "maxRows" };
-      options.max_rows = n;
-    } else {
-      delete options.max_rows;
-    }
-    if (values.feed !== "air_quality" || (oldCity && (source.city || DEFAULT_CITY) !== oldCity)) delete options.districts;
-    if (values.feed !== "traffic" || (oldCity && (source.city || DEFAULT_CITY) !== oldCity)) delete options.roads;
-  }
-  const payload = { title, kind: values.kind, source, options };
+  const result = values.sourceType === "http"
+    ? httpSource(values, interval, options)
+    : simulatedSource(values, interval, options, existing, cities);
+  if (result.error) return result;
+  const payload = { title, kind: values.kind, source: result.source, options };
   if (existing?.id) payload.id = existing.id;
   return { payload };
+}
+
+/** panelPayload's HTTP source: {source} or {error, field}; drops the simulated feed's options. */
+function httpSource(values, interval, options) {
+  const url = String(values.url || "").trim();
+  let parsed = null;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = null;
+  }
+  if (!parsed || !["http:", "https:"].includes(parsed.protocol)) {
+    return { error: t("panels.editor.errors.url"), field: "url" };
+  }
+  const format = values.format === "csv" ? "csv" : "json";
+  const source = { type: "http", url, format, interval_s: interval ?? 30 };
+  const path = String(values.path || "").trim();
+  if (path) {
+    if (format !== "json") return { error: t("panels.editor.errors.pathJsonOnly"), field: "path" };
+    if (path.split(".").some((s) => !s)) return { error: t("panels.editor.errors.path"), field: "path" };
+    source.path = path;
+  }
+  delete options.pollutant;
+  delete options.max_rows;
+  return { source };
+}
+
+/**
+ * panelPayload's simulated source: {source} or {error, field}; sets its feed's options (pollutant,
+ * max rows) and drops district and road choices when the feed or the city changes.
+ */
+function simulatedSource(values, interval, options, existing, cities) {
+  if (!FEEDS.includes(values.feed)) return { error: t("panels.editor.errors.feed"), field: "feed" };
+  const source = { type: "simulated", feed: values.feed };
+  const wasSimulated = existing?.source && existing.source.type !== "http";
+  const oldCity = wasSimulated ? existing.source.city || DEFAULT_CITY : null;
+  const ids = (Array.isArray(cities) ? cities : []).map((c) => c?.id).filter(Boolean);
+  const city = String(values.city || "").trim();
+  if (city) {
+    if (ids.length && !ids.includes(city) && city !== oldCity) return { error: t("panels.editor.errors.city"), field: "city" };
+    source.city = city;
+  } else if (ids.length) {
+    return { error: t("panels.editor.errors.city"), field: "city" };
+  } else if (wasSimulated && existing.source.city) {
+    source.city = existing.source.city;
+  }
+  if (interval !== undefined) source.interval_s = interval;
+  if (values.feed === "air_quality") options.pollutant = POLLUTANTS.includes(values.pollutant) ? values.pollutant : "pm25";
+  else delete options.pollutant;
+  const maxRowsText = String(values.maxRows ?? "").trim();
+  if (values.feed === "incidents" && maxRowsText) {
+    const n = Number(maxRowsText);
+    if (!Number.isInteger(n) || n < 1 || n > 200) return { error: t("panels.editor.errors.maxRows"), field: "maxRows" };
+    options.max_rows = n;
+  } else {
+    delete options.max_rows;
+  }
+  const cityChanged = Boolean(oldCity) && (source.city || DEFAULT_CITY) !== oldCity;
+  if (values.feed !== "air_quality" || cityChanged) delete options.districts;
+  if (values.feed !== "traffic" || cityChanged) delete options.roads;
+  return { source };
 }
 
 /**
