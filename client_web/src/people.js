@@ -204,7 +204,7 @@ export class PeoplePanel {
 }
 
 function avatar(name, id) {
-  const el = h("span", { class: "person-avatar", text: initials(name), attrs: { "aria-hidden": "true" } });
+  const el = h("span", { class: "person-avatar", text: initials(name), attrs: { "aria-hidden": "true", translate: "no" } });
   el.style.setProperty("--hue", String(hueFor(id)));
   return el;
 }

@@ -135,7 +135,7 @@ function createPreview(s) {
     attrs: { playsinline: "", "aria-label": t("prejoin.preview") },
   });
   if (s.media.videoTrack) video.srcObject = new MediaStream([s.media.videoTrack]);
-  const avatarText = h("span", { class: "avatar-initials", text: initials(s.typed.name) });
+  const avatarText = h("span", { class: "avatar-initials", text: initials(s.typed.name), attrs: { translate: "no" } });
   const avatar = h("div", { class: "avatar" }, avatarText);
   avatar.style.setProperty("--hue", "212");
   const meterBar = h("span", { class: "meter-fill" });

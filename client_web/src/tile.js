@@ -38,7 +38,7 @@ export class Tile {
 
   /** The tile element: the video, the avatar, the badges, the pin button, reactions and label. */
   build(participant) {
-    this.avatarText = h("span", { class: "avatar-initials" });
+    this.avatarText = h("span", { class: "avatar-initials", attrs: { translate: "no" } });
     this.avatar = h("div", { class: "avatar" }, this.avatarText);
     this.micBadge = h(
       "span",
