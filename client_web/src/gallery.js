@@ -33,9 +33,11 @@ export class Gallery {
     this.onVideosChanged = null; // set by the meeting: the videos shown may have changed
 
     this.audioSink = h("div", { class: "audio-sink", attrs: { "aria-hidden": "true" } });
+    this.stageAction = null; // set by the meeting: {allowed(), show(id)} (Spotlight's "Show on stage")
     this.spotlight = new Spotlight({
       onUnpin: () => this.togglePin(this.pinnedId),
       onStop: () => this.selfPresenting?.onStop(),
+      stageAction: { allowed: () => Boolean(this.stageAction?.allowed()), show: (id) => this.stageAction?.show(id) },
     });
     this.grid = h("div", { class: "gallery-grid" });
     this.pager = this.buildPager();

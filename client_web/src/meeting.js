@@ -119,6 +119,10 @@ export class Meeting {
     this.stage = h("main", { class: "stage", attrs: { "aria-label": t("gallery.label") } });
     this.gallery = new Gallery(this.stage);
     this.gallery.onVideosChanged = () => this.prefs.schedule();
+    this.gallery.stageAction = {
+      allowed: () => ["host", "staff"].includes(this.state.role),
+      show: (id) => this.stageView?.setStage({ kind: "participant", participant_id: id, source: "screen" }),
+    };
     this.controls = meetingControls(this);
     const screen = meetingScreen({
       title: this.state.room.title,

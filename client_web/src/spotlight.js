@@ -5,8 +5,12 @@ import { icon } from "./icons.js";
 import { t } from "./i18n.js";
 
 export class Spotlight {
-  /** onUnpin(): the Unpin button; onStop(): the Stop presenting button. */
-  constructor({ onUnpin, onStop }) {
+  /**
+   * onUnpin(): the Unpin button; onStop(): the Stop presenting button; stageAction: {allowed(),
+   * show(participant id)} for "Show on stage" under someone's screen share (hosts and staff).
+   */
+  constructor({ onUnpin, onStop, stageAction = null }) {
+    this.stageAction = stageAction;
     this.video = h("video", {
       autoplay: true,
       playsInline: true,
@@ -33,12 +37,19 @@ export class Spotlight {
       h("p", { text: t("stage.selfPresenting") }),
       this.stop,
     );
+    this.toStage = h("button", {
+      type: "button",
+      class: "spotlight-unpin spotlight-to-stage",
+      text: t("spotlight.showOnStage"),
+      dataset: { testid: "spotlight-to-stage" },
+      on: { click: () => this.presenterId && this.stageAction?.show(this.presenterId) },
+    });
     this.el = h(
       "section",
       { class: "spotlight", hidden: true, attrs: { "aria-label": t("spotlight.label") } },
       this.video,
       this.self,
-      h("div", { class: "spotlight-bar" }, this.label, this.unpin),
+      h("div", { class: "spotlight-bar" }, this.label, this.toStage, this.unpin),
     );
   }
 
@@ -56,6 +67,9 @@ export class Spotlight {
     const name = tile ? tile.participant.name || t("common.guest") : t("common.someone");
     this.el.dataset.participantId = p.id || "";
     this.el.dataset.kind = p.kind;
+    this.presenterId = p.id;
+    // A participant's share in this view: hosts and staff put it on everyone's stage in one click.
+    this.toStage.hidden = !(p.kind === "screen" && this.stageAction?.allowed());
     this.self.hidden = p.kind !== "self-screen";
     this.video.hidden = p.kind === "self-screen";
     this.unpin.hidden = p.kind !== "pin";

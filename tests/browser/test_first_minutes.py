@@ -230,3 +230,19 @@ def test_the_phone_docks_the_self_view_and_keeps_the_more_sheet_on_screen(server
         assert inside(item.bounding_box(), PHONE["width"], PHONE["height"]), item.inner_text()
     phone.evaluate("document.querySelectorAll('.toast').forEach((t) => t.remove())")
     phone.screenshot(path=str(SCREENSHOTS / "phone-more.png"))
+
+
+def test_a_host_puts_a_participants_screen_share_on_the_stage_in_one_click(server, new_page):
+    links = create_room(server, "Participant share")["links"]
+    host, guest = new_page(), new_page()
+    join(host, links["host"], "Mayor Kim")
+    guest_id = join(guest, links["participant"], "Deputy Lee")
+    wait_for_tile(host, guest_id)
+    guest.click('[data-testid="share-screen"]')  # a participant cannot set the stage: the spotlight shows it
+    button = host.locator('[data-testid="spotlight-to-stage"]')
+    button.wait_for(state="visible", timeout=15_000)
+    assert guest.locator('[data-testid="spotlight-to-stage"]').is_hidden(), "only hosts and staff get the button"
+    button.click()
+    host.wait_for_selector(f'[data-testid=stage][data-showing=participant] [data-testid=stage-participant]'
+                           f'[data-participant-id="{guest_id}"][data-source=screen]', timeout=10_000)
+    host.wait_for_selector(".spotlight", state="hidden")  # shown once
