@@ -10,7 +10,8 @@ from rooms.grants import Role
 from tests.room_harness import Room, disconnected, end_meeting, module_server, refused, room_fixture, token_of
 
 ADMITTED_KEYS = {"self", "room", "participants", "ice_servers", "settings", "hands", "chat",
-                 "session_key", "resume_key", "resumed", "held", "stage", "panels", "panel_data", "documents"}
+                 "session_key", "resume_key", "resumed", "held", "stage", "panels", "panel_data", "documents",
+                 "meeting"}
 
 
 server = module_server("lobby")
@@ -26,7 +27,7 @@ async def lobby_on(room: Room) -> None:
 async def wait(room: Room, name: str, organisation: str | None = None, role: str = "participant"):
     client, ack = await room.join(role, name)
     assert ack["ok"] and set(ack) == {"ok", "lobby", "room"}, ack
-    assert ack["room"] == {"id": room.id, "title": "Grants"}
+    assert ack["room"] == {"id": room.id, "title": "Grants", "city": None, "starts_at": None, "ends_at": None}
     return client, ack["lobby"]
 
 
