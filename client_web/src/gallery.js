@@ -274,7 +274,9 @@ export class Gallery {
     const speaker = this.activeSpeakerId || this.pinnedId;
     // On a phone with others in the meeting your own video is a small view you can move, as in
     // Zoom and Jitsi, not a tile that takes a third of the screen.
-    const docked = compact && ids.length > 1 && this.selfId ? this.tiles.get(this.selfId) : null;
+    // (Not in a short strip under the stage: there every tile is small already.)
+    const roomy = this.container.clientHeight > 320;
+    const docked = compact && roomy && ids.length > 1 && this.selfId ? this.tiles.get(this.selfId) : null;
     this.selfDock.hold(docked);
     const gridIds = docked ? ids.filter((id) => id !== docked.id) : ids;
     const { pages } = paginate(gridIds, { selfId: docked ? null : this.selfId, speakerId: speaker, pageSize: pageSizeFor(box) });

@@ -49,7 +49,7 @@ def test_start_page_hands_out_an_invitation_and_joins_by_room_code(server, new_p
     assert "2031" in when and "10:00" in when, when  # the planned time, in the creator's zone
 
     # "Copy invitation": the text a person pastes into an email.
-    page.screenshot(path=str(SCREENSHOTS / "start-created.png"))
+    page.screenshot(path=str(SCREENSHOTS / "start-created.png"), full_page=True)
     page.click('[data-testid="copy-invitation"]')
     text = page.evaluate("navigator.clipboard.readText()")
     assert "Han River flood coordination" in text and participant_link in text and code in text, text
