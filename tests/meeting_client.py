@@ -17,10 +17,12 @@ class MeetingClient:
         self.join_ack: dict | None = None
         self.answers = 0
         self._tasks: list[asyncio.Task] = []
+        self._closing = False
         self.proto.sio.on("subscribe_offer", self._on_subscribe_offer)
 
     async def _on_subscribe_offer(self, data: dict) -> None:
-        self._tasks.append(asyncio.ensure_future(self._answer(data)))
+        if not self._closing:  # an offer that arrives while closing is not answered
+            self._tasks.append(asyncio.ensure_future(self._answer(data)))
 
     async def _answer(self, data: dict) -> None:
         answer = await self.peer.handle_subscribe_offer(data["sdp"], data["revision"], data["consumers"])
@@ -48,6 +50,7 @@ class MeetingClient:
         await self.peer.wait_for_frames(other.self_id, kind, count, timeout)
 
     async def close(self) -> None:
+        self._closing = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

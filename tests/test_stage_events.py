@@ -262,11 +262,12 @@ async def test_a_participant_leaving_does_not_touch_a_stage_showing_something_el
     assert (await host.request("stage_set", {"kind": "empty", "expected_version": version}))["ok"]
 
 
-async def test_stopping_a_screen_share_on_stage_takes_it_off(sitroom_server):
+async def screen_presenter(sitroom_server, title: str):
+    """A host and a participant who publishes a screen share (aiortc), both joined to a new room."""
     from tests.media_helpers import SyntheticVideoTrack
     from tests.meeting_client import MeetingClient
 
-    room = sitroom_server.create_room("Screens")
+    room = sitroom_server.create_room(title)
     host = await connected(sitroom_server.base_url)
     presenter = MeetingClient(sitroom_server.base_url, "Presenter", audio=False, video_fps=5)
     screen = SyntheticVideoTrack(fps=5)
@@ -274,16 +275,30 @@ async def test_stopping_a_screen_share_on_stage_takes_it_off(sitroom_server):
     try:
         await host.join(token_of(room["links"]["host"]), "Mayor")
         await presenter.join(token_of(room["links"]["participant"]))
+    except BaseException:
+        await host.close()
+        await presenter.close()
+        raise
+    return host, presenter, screen
+
+
+async def stop_screen(presenter, screen) -> None:
+    """The presenter stops sharing: the screen's m-line goes inactive in a new publish offer."""
+    for transceiver in presenter.peer.publish_pc.getTransceivers():
+        if transceiver.sender.track is screen:
+            transceiver.direction = "inactive"
+    presenter.peer.local_tracks.remove((screen, "screen"))
+    await presenter.peer.publish(presenter._send_publish)
+
+
+async def test_stopping_a_screen_share_on_stage_takes_it_off(sitroom_server):
+    host, presenter, screen = await screen_presenter(sitroom_server, "Screens")
+    try:
         ack = await host.request("stage_set", {"kind": "participant", "participant_id": presenter.self_id,
                                                "source": "screen"})
         assert ack["ok"], ack
         version = ack["stage"]["version"]
-        # The presenter stops sharing: the screen's m-line goes inactive in a new publish offer.
-        for transceiver in presenter.peer.publish_pc.getTransceivers():
-            if transceiver.sender.track is screen:
-                transceiver.direction = "inactive"
-        presenter.peer.local_tracks.remove((screen, "screen"))
-        await presenter.peer.publish(presenter._send_publish)
+        await stop_screen(presenter, screen)
         stage = await until(host, "stage", lambda s: s["version"] > version)
         assert stage["kind"] == "empty" and stage["version"] == version + 1
         events = (await host.request("timeline", {}))["events"]
@@ -399,28 +414,15 @@ async def test_deleting_the_panel_on_stage_empties_the_stage_and_records_why(sit
 
 
 async def test_a_screen_share_that_stops_gives_the_stage_back_to_the_panel_it_replaced(sitroom_server):
-    from tests.media_helpers import SyntheticVideoTrack
-    from tests.meeting_client import MeetingClient
-
-    room = sitroom_server.create_room("Screens and panels")
-    host = await connected(sitroom_server.base_url)
-    presenter = MeetingClient(sitroom_server.base_url, "Presenter", audio=False, video_fps=5)
-    screen = SyntheticVideoTrack(fps=5)
-    presenter.peer.local_tracks.append((screen, "screen"))
+    host, presenter, screen = await screen_presenter(sitroom_server, "Screens and panels")
     try:
-        await host.join(token_of(room["links"]["host"]), "Mayor")
-        await presenter.join(token_of(room["links"]["participant"]))
         panel = (await host.request("panel_create", {
             "title": "PM2.5", "kind": "timeseries", "source": {"type": "simulated", "feed": "air_quality"}}))["panel"]
         assert (await host.request("stage_set", {"kind": "panel", "panel_id": panel["id"]}))["ok"]
         ack = await host.request("stage_set", {"kind": "participant", "participant_id": presenter.self_id,
                                                "source": "screen"})
         version = ack["stage"]["version"]
-        for transceiver in presenter.peer.publish_pc.getTransceivers():
-            if transceiver.sender.track is screen:
-                transceiver.direction = "inactive"
-        presenter.peer.local_tracks.remove((screen, "screen"))
-        await presenter.peer.publish(presenter._send_publish)
+        await stop_screen(presenter, screen)
         stage = await until(host, "stage", lambda s: s["version"] > version)
         assert (stage["kind"], stage["panel_id"], stage["version"]) == ("panel", panel["id"], version + 1)
         events = (await host.request("timeline", {}))["events"]

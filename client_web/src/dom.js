@@ -3,8 +3,6 @@
 import { icon } from "./icons.js";
 import { t } from "./i18n.js";
 
-// start.js (owned elsewhere) still imports `icon` from here; new code imports it from icons.js.
-export { icon };
 
 /**
  * Create an element. `props` keys: class, text, html (trusted static markup only), dataset, attrs

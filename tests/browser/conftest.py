@@ -251,6 +251,16 @@ def host_and_guest(base_url: str, new_page, title: str, host_name: str = "Host",
     return host, guest, host_id, guest_id
 
 
+def show_panel(page, title: str = "PM2.5", kind: str = "timeseries", feed: str = "air_quality") -> str:
+    """As a host: create a simulated panel and put it on the stage; returns its id."""
+    return page.evaluate("""async ([title, kind, feed]) => {
+        const ack = await window.sitroom.meeting.conn.request("panel_create",
+            {title, kind, source: {type: "simulated", feed}});
+        await window.sitroom.meeting.stageView.setStage({kind: "panel", panel_id: ack.panel.id});
+        return ack.panel.id;
+    }""", [title, kind, feed])
+
+
 def wait_for_tile_gone(page, participant_id: str, timeout_ms: int = 10_000) -> None:
     page.wait_for_selector(f'.tile[data-participant-id="{participant_id}"]', state="detached",
                            timeout=timeout_ms)

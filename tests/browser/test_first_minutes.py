@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 
 from collab_helpers import SCREENSHOTS
-from conftest import create_room, join, video_frames_advancing, wait_for_tile  # noqa: I001
+from conftest import create_room, host_and_guest, join, show_panel, video_frames_advancing, wait_for_tile  # noqa: I001
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -113,18 +113,8 @@ def test_a_host_who_leaves_hands_the_host_role_over_or_ends_the_meeting(server, 
 
 
 def test_a_hosts_screen_share_goes_to_the_stage_once_and_stopping_gives_the_panel_back(server, new_page):
-    links = create_room(server, "Share to stage")["links"]
-    host, guest = new_page(), new_page()
-    host_id = join(host, links["host"], "Mayor Kim")
-    guest_id = join(guest, links["participant"], "Deputy Lee")
-    wait_for_tile(host, guest_id)
-    panel_id = host.evaluate("""async () => {
-        const c = window.sitroom.meeting.conn;
-        const ack = await c.request("panel_create", {title: "PM2.5", kind: "timeseries",
-                                                      source: {type: "simulated", feed: "air_quality"}});
-        await window.sitroom.meeting.stageView.setStage({kind: "panel", panel_id: ack.panel.id});
-        return ack.panel.id;
-    }""")
+    host, guest, host_id, guest_id = host_and_guest(server, new_page, "Share to stage", "Mayor Kim", "Deputy Lee")
+    panel_id = show_panel(host)
     guest.wait_for_selector(f'[data-testid=stage][data-showing=panel] [data-panel-id="{panel_id}"]')
 
     host.click('[data-testid="share-screen"]')  # one step
@@ -150,11 +140,7 @@ def test_a_hosts_screen_share_goes_to_the_stage_once_and_stopping_gives_the_pane
 
 
 def test_hands_and_chat_are_announced_by_name_without_taking_the_focus(server, new_page):
-    links = create_room(server, "Toasts")["links"]
-    host, guest = new_page(), new_page()
-    join(host, links["host"], "Mayor Kim")
-    guest_id = join(guest, links["participant"], "Deputy Lee")
-    wait_for_tile(host, guest_id)
+    host, guest, _, guest_id = host_and_guest(server, new_page, "Toasts", "Mayor Kim", "Deputy Lee")
     host.focus("button.toggle-mic")
 
     guest.click('[data-testid="raise-hand"]')
@@ -233,11 +219,7 @@ def test_the_phone_docks_the_self_view_and_keeps_the_more_sheet_on_screen(server
 
 
 def test_a_host_puts_a_participants_screen_share_on_the_stage_in_one_click(server, new_page):
-    links = create_room(server, "Participant share")["links"]
-    host, guest = new_page(), new_page()
-    join(host, links["host"], "Mayor Kim")
-    guest_id = join(guest, links["participant"], "Deputy Lee")
-    wait_for_tile(host, guest_id)
+    host, guest, _, guest_id = host_and_guest(server, new_page, "Participant share", "Mayor Kim", "Deputy Lee")
     guest.click('[data-testid="share-screen"]')  # a participant cannot set the stage: the spotlight shows it
     button = host.locator('[data-testid="spotlight-to-stage"]')
     button.wait_for(state="visible", timeout=15_000)

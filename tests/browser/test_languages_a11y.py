@@ -17,7 +17,7 @@ import re
 import pytest
 
 from collab_helpers import SCREENSHOTS
-from conftest import REPO, create_room, join, wait_for_tile  # noqa: I001
+from conftest import REPO, create_room, join, show_panel, wait_for_tile  # noqa: I001
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(150)]
 
@@ -118,12 +118,7 @@ def test_korean_leaves_no_english_on_the_start_page_prejoin_and_meeting(server, 
     host.wait_for_selector('.tile[data-self="true"]')
     guest_id = join(guest, links["participant"], "Ana Silva")
     wait_for_tile(host, guest_id)
-    host.evaluate("""async () => {
-        const c = window.sitroom.meeting.conn;
-        const ack = await c.request("panel_create", {title: "PM2.5", kind: "timeseries",
-                                                      source: {type: "simulated", feed: "air_quality"}});
-        await window.sitroom.meeting.stageView.setStage({kind: "panel", panel_id: ack.panel.id});
-    }""")
+    show_panel(host)
     host.wait_for_selector("[data-testid=stage][data-showing=panel] canvas")
     guest.click('[data-testid="raise-hand"]')
     guest.click('[data-testid="chat"]')
@@ -181,12 +176,7 @@ def test_axe_finds_no_serious_violation(server, new_page, viewport):
     page.click("#join-button")
     page.wait_for_selector('.tile[data-self="true"]')
     assert axe_violations(page) == [], "meeting"
-    page.evaluate("""async () => {
-        const c = window.sitroom.meeting.conn;
-        const ack = await c.request("panel_create", {title: "Traffic", kind: "kpi",
-                                                      source: {type: "simulated", feed: "traffic"}});
-        await window.sitroom.meeting.stageView.setStage({kind: "panel", panel_id: ack.panel.id});
-    }""")
+    show_panel(page, "Traffic", "kpi", "traffic")
     page.wait_for_selector("[data-testid=stage][data-showing=panel] [data-kpi-value]")
     assert axe_violations(page) == [], "meeting with a panel on stage"
     for opener in ('[data-testid="people"]', '[data-testid="host-tools"]'):
