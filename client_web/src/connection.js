@@ -28,6 +28,11 @@ export class Connection {
     this.requestTimeoutMs = requestTimeoutMs;
     this.socket = io(url, {
       path: "/socket.io/",
+      // WebSocket first, long-polling only where a WebSocket cannot be opened (tryAllTransports):
+      // on a lossy link, requests sent as long-polling POSTs before the upgrade were the ones that
+      // got lost (see server/app.py WholeBody).
+      transports: ["websocket", "polling"],
+      tryAllTransports: true,
       autoConnect: false,
       reconnection: true,
       reconnectionDelay: 500,

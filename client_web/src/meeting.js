@@ -5,7 +5,7 @@
 // subscribe_prefs.js, speaking.js, devices.js, reconnect.js, wake_lock.js. stage.js and collab.js
 // attach to it.
 import { Connection, errorText } from "./connection.js";
-import { h, toast } from "./dom.js";
+import { h, toast, actionToast } from "./dom.js";
 import { Gallery } from "./gallery.js";
 import { Subscriber } from "./media.js";
 import { stopStream } from "./capture.js";
@@ -22,6 +22,7 @@ import { Recovery, MEDIA_FAILED_GRACE_MS } from "./reconnect.js";
 import { Participants } from "./participants.js";
 import * as local from "./local_media.js";
 import { hostLeaveDialog } from "./meeting_dialogs.js";
+import { MediaWatch } from "./media_watch.js";
 import { t } from "./i18n.js";
 
 export class Meeting {
@@ -103,6 +104,18 @@ export class Meeting {
       rejoin: () => this.conn.socket.disconnect().connect(),
     });
     this.participants = new Participants(this);
+    this.mediaWatch = new MediaWatch({
+      pcs: () => this.pcs,
+      current: (session) => session === this.session && this.state.status === "joined",
+      retry: () => this.recover(t("meeting.mediaRetry")),
+      giveUp: () => {
+        this.showBanner(t("meeting.mediaFailed"), "warning");
+        actionToast(t("meeting.mediaFailed"), t("meeting.tryAgain"), () => {
+          this.mediaWatch.reset();
+          this.recover(t("meeting.mediaRetry"));
+        }, { kind: "error", timeoutMs: 60_000, testid: "media-try-again" });
+      },
+    });
   }
 
   get pcs() {
@@ -280,6 +293,7 @@ export class Meeting {
     if (ack.self.audio_muted !== !this.audioOn || ack.self.video_muted !== !this.videoOn) {
       local.sendMediaState(this);
     }
+    this.mediaWatch.arm(session);
     if (this.canPublish) await this.publishing.start(session);
   }
 
@@ -393,6 +407,7 @@ export class Meeting {
     this.conn?.close();
     this.timers.forEach(clearInterval);
     this.recovery.stop();
+    this.mediaWatch.stop();
     this.timers = [];
     this.speaking.close();
     stopStream(this.media.stream);

@@ -228,3 +228,28 @@ def test_a_host_puts_a_participants_screen_share_on_the_stage_in_one_click(serve
     host.wait_for_selector(f'[data-testid=stage][data-showing=participant] [data-testid=stage-participant]'
                            f'[data-participant-id="{guest_id}"][data-source=screen]', timeout=10_000)
     host.wait_for_selector(".spotlight", state="hidden")  # shown once
+
+
+def test_the_client_talks_over_a_websocket_and_a_join_without_media_is_retried_then_reported(server, new_page):
+    links = create_room(server, "Stuck media")["links"]
+    page = new_page()
+    pid = join(page, links["participant"], "Ana Silva")
+    # Requests go over a WebSocket from the start (long-polling POSTs were what a lossy link cut).
+    assert page.evaluate("window.sitroom.meeting.conn.socket.io.engine.transport.name") == "websocket"
+
+    # A publish connection that never connects (here: reported so): the client joins again once, as
+    # the same participant...
+    joins = page.evaluate("window.sitroom.state.joins")
+    page.evaluate("""() => {
+        const m = window.sitroom.meeting;
+        m.mediaWatch.pcs = () => ({publish: {connectionState: "new"}, subscribe: null});
+        m.mediaWatch.check(m.session);
+    }""")
+    page.wait_for_function(f"window.sitroom.state.joins > {joins} && window.sitroom.state.status === 'joined'",
+                           timeout=20_000)
+    assert page.evaluate("window.sitroom.selfId()") == pid
+    assert page.evaluate("window.sitroom.state.resumed") is True
+    # ...and when that does not help either, says so with "Try again".
+    page.evaluate("() => { const m = window.sitroom.meeting; m.mediaWatch.check(m.session); }")
+    page.wait_for_selector('[data-testid="media-try-again"]', timeout=10_000)
+    assert page.locator(".banner").is_visible()
