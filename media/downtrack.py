@@ -20,9 +20,17 @@ _pack_header = struct.Struct("!BBHII").pack
 _pack_u32 = struct.Struct("!I").pack
 
 MAX_RETRANSMIT = 128  # sequence numbers answered per NACK
-# a packet is resent at most once per round trip to the subscriber (measured from its reports)
+# a packet is resent at most once per round trip to the subscriber (measured from its reports):
+# a NACK repeated sooner was sent before the retransmission could have arrived
 RESEND_INTERVAL_MIN = 0.01
-RESEND_INTERVAL_MAX = 0.25
+RESEND_INTERVAL_MAX = 1.0
+# A subscriber's keyframe request is not passed on while what it lacks is already on its way:
+# a keyframe sent less than a round trip ago, or retransmissions it asked for (then for at most
+# about two round trips: browsers repeat the request every ~200 ms while they cannot decode).
+KEYFRAME_IN_FLIGHT_MARGIN = 0.01  # seconds, on top of 1.1 round trips (jitter)
+REPAIR_DEFER_MIN = 0.3
+REPAIR_DEFER_MAX = 1.5
+DEFAULT_RTT = 0.1
 # the first byte of the abs-send-time element the Producer writes right after the header
 _ABS_SEND_TIME_BYTE = ABS_SEND_TIME_ELEMENT >> 24
 
@@ -77,6 +85,11 @@ class DownTrack:
         self.bytes = 0  # RTP bytes before SRTP
         self.retransmitted = 0
         self.retransmit_limited = 0  # NACKed numbers in the cache not resent: over a limit
+        self.retransmit_missing = 0  # NACKed numbers not in the cache (lost before the SFU, or too old)
+        self.keyframe_requests_held = 0  # the subscriber's requests not passed on (see request_keyframe)
+        self._keyframe_sent = -1e9  # when the last keyframe went out to this subscriber
+        self._last_resend = -1e9
+        self._held_since: Optional[float] = None
         self.remb: Optional[int] = None
         self.remb_time = 0.0
         self.fraction_lost = 0
@@ -133,9 +146,32 @@ class DownTrack:
             self.producer.request_keyframe()
 
     def request_keyframe(self, now: Optional[float] = None) -> None:
-        """The subscriber asked for a keyframe (PLI/FIR)."""
-        if self.producer is not None and not self.paused:
-            self.producer.request_keyframe(now)
+        """The subscriber asked for a keyframe (PLI/FIR). Not passed on while a keyframe is on
+        its way to it (sent less than a round trip ago), nor, for a bounded time, while
+        retransmissions it asked for are (the lost packets, not a new keyframe, are what it
+        needs: "keyframe by NACK before PLI"); the Producer may hold it too, while it repairs
+        the publisher's side."""
+        producer = self.producer
+        if producer is None or self.paused:
+            return
+        if now is None:
+            now = time.monotonic()
+        if self._started:
+            rtt = self.rtt if self.rtt is not None else DEFAULT_RTT
+            in_flight = 1.1 * rtt + KEYFRAME_IN_FLIGHT_MARGIN
+            if now - self._keyframe_sent < in_flight:
+                self.keyframe_requests_held += 1
+                return
+            if now - self._last_resend < in_flight:
+                limit = min(REPAIR_DEFER_MAX, max(REPAIR_DEFER_MIN, 2 * rtt + 0.1))
+                since = self._held_since
+                if since is None or now - since > 2 * limit:
+                    since = self._held_since = now
+                if now - since < limit:
+                    self.keyframe_requests_held += 1
+                    return
+        self._held_since = None
+        producer.subscriber_keyframe_request(now)
 
     def on_remb(self, bitrate: int, now: float) -> None:
         """The subscriber's receive estimate for this stream (the Producer aggregates them)."""
@@ -182,6 +218,8 @@ class DownTrack:
         cache = self._cache_packets
         if cache is not None:
             cache[oseq & self._cache_mask] = packet
+            if keyframe:
+                self._keyframe_sent = now
         if ((oseq - self._max_seq) & 0xFFFF) < 0x8000:
             self._max_seq = oseq
             self._max_ts = ots
@@ -211,6 +249,7 @@ class DownTrack:
         for seq in sequence_numbers[:MAX_RETRANSMIT]:
             packet = cache.get(seq)
             if packet is None:
+                self.retransmit_missing += 1
                 continue
             if not cache.may_resend(seq, now) or not self.budget.take(len(packet), self.bytes):
                 self.retransmit_limited += 1
@@ -226,6 +265,8 @@ class DownTrack:
             except Exception:
                 break
             sent += 1
+        if sent:
+            self._last_resend = now
         self.retransmitted += sent
         return sent
 

@@ -16,7 +16,13 @@ from .speaker import VOICE_LEVEL, AudioActivity, NoiseFloor
 _U32 = struct.Struct("!I")
 _ids = itertools.count(1)
 
-KEYFRAME_REQUEST_INTERVAL = 0.3  # seconds: at most one PLI per producer per interval
+KEYFRAME_REQUEST_INTERVAL = 0.3  # seconds: at most one PLI per producer per interval...
+KEYFRAME_REQUEST_INTERVAL_MAX = 1.0  # ...or one per round trip to the publisher, up to this
+# A subscriber's keyframe request waits while the SFU is still recovering lost packets of the
+# stream by NACK (the picture may be whole again in a round trip), at most this long:
+KEYFRAME_DEFER_MIN = 0.3
+KEYFRAME_DEFER_MAX = 1.5
+REPAIR_SAMPLE_MIN = 0.005  # seconds: a faster "repair" is a reordered packet, not a round trip
 
 # Header extension ids that subscribers are offered (aiortc's fixed ids, checked in compat.py).
 SUBSCRIBER_AUDIO_LEVEL_ID = 2
@@ -69,6 +75,9 @@ class Producer:
         self.nack = NackGenerator() if kind == "video" else None
         self.nacked = 0  # sequence numbers asked for
         self.duplicates = 0
+        # round trip to the publisher: from its XR DLRR (set_rtt), else from NACK answers
+        self.rtt: Optional[float] = None
+        self.rtt_from_reports = False
 
         # audio activity (RFC 6464) of the packets since the last take_audio_activity(): how many
         # carried a level, how many of those were voiced right after a voiced one (a voice lasts,
@@ -106,6 +115,9 @@ class Producer:
         # keyframe request throttling
         self._last_pli = -1e9
         self._pli_timer: Optional[asyncio.TimerHandle] = None
+        self._pli_deferred_since: Optional[float] = None
+        self.keyframe_requests_deferred = 0  # subscribers' requests held while NACKs repair
+        self.keyframes = 0
 
     # configuration
 
@@ -226,6 +238,8 @@ class Producer:
             ts = _U32.unpack_from(data, 4)[0]
             detect = self._keyframe
             keyframe = detect is not None and detect(data, offset, end)
+            if keyframe:
+                self.keyframes += 1
             # abs-send-time (rtp.abs_send_time, inlined) for the subscribers' bandwidth
             # estimation, once for all: they are sent within this call (a DownTrack whose
             # subscriber declined the extension strips it)
@@ -254,10 +268,29 @@ class Producer:
         # older than the highest (or the same): a late or retransmitted packet fills a gap
         if nack is None:
             return delta != 0
-        if nack.received(seq):
+        if nack.received(seq, now):
+            sample = nack.repair_sample
+            if sample is not None:
+                nack.repair_sample = None
+                if not self.rtt_from_reports and sample >= REPAIR_SAMPLE_MIN:
+                    self._rtt_sample(sample)
             return True
         self.duplicates += 1
         return False
+
+    # round trip to the publisher
+
+    def set_rtt(self, rtt: float) -> None:
+        """The publisher link's round trip from its reports (XR DLRR): paces NACKs and PLIs."""
+        self.rtt_from_reports = True
+        self.rtt = rtt
+        if self.nack is not None:
+            self.nack.set_rtt(rtt)
+
+    def _rtt_sample(self, sample: float) -> None:
+        """A NACK answered after ``sample`` seconds: the round trip when reports give none."""
+        self.rtt = sample if self.rtt is None else 0.8 * self.rtt + 0.2 * sample
+        self.nack.set_rtt(self.rtt)
 
     def _send_nack(self, sequence_numbers: list[int]) -> None:
         if sequence_numbers and self.ssrc is not None and not self.closed:
@@ -304,11 +337,37 @@ class Producer:
             return
         if now is None:
             now = time.monotonic()
-        wait = self._last_pli + KEYFRAME_REQUEST_INTERVAL - now
+        interval = KEYFRAME_REQUEST_INTERVAL
+        if self.rtt is not None and self.rtt + 0.05 > interval:
+            interval = min(KEYFRAME_REQUEST_INTERVAL_MAX, self.rtt + 0.05)
+        wait = self._last_pli + interval - now
         if wait <= 0:
             self._send_pli(now)
         elif self._pli_timer is None:
             self._pli_timer = asyncio.get_running_loop().call_later(wait, self._deferred_pli)
+
+    def subscriber_keyframe_request(self, now: float) -> bool:
+        """A subscriber's PLI/FIR. While packets of this stream lost on the publisher's link are
+        still being recovered by NACK, the picture may be whole again within a round trip, and
+        a new keyframe (large, and itself exposed to loss) would only add to the load: the
+        request is held, for at most about two round trips (a subscriber that still cannot
+        decode asks again, as browsers do every 200 ms or so). Returns whether a PLI went out
+        (or is scheduled)."""
+        nack = self.nack
+        if nack is not None and nack.pending:
+            oldest = nack.oldest_asked()
+            if oldest is not None and now - oldest < nack.max_age:
+                rtt = self.rtt if self.rtt is not None else 0.1
+                limit = min(KEYFRAME_DEFER_MAX, max(KEYFRAME_DEFER_MIN, 2 * rtt + 0.1))
+                since = self._pli_deferred_since
+                if since is None or now - since > 2 * limit:  # a new episode of loss
+                    since = self._pli_deferred_since = now
+                if now - since < limit:
+                    self.keyframe_requests_deferred += 1
+                    return False
+        self._pli_deferred_since = None
+        self.request_keyframe(now)
+        return True
 
     def _deferred_pli(self) -> None:
         self._pli_timer = None

@@ -60,6 +60,7 @@ class PublishConnection:
         self._fast: Optional[InboundFastPath] = None
         self._rtcp_ssrc = random.getrandbits(32)
         self._ntp_offset: Optional[int] = None
+        self.rtt: Optional[float] = None  # round trip to the publisher (XR DLRR)
         self._rtcp_task: Optional[asyncio.Task] = None
         self._closed = False
 
@@ -172,6 +173,8 @@ class PublishConnection:
                     max_bitrate=self.config.max_incoming_bitrate,
                 )
                 producer.ntp_offset = self._ntp_offset
+                if self.rtt is not None:
+                    producer.set_rtt(self.rtt)
                 self.producers[mid] = producer
                 added.append(producer)
             else:
@@ -240,10 +243,15 @@ class PublishConnection:
             self._fast.refresh_from_slow_path(now)
 
     def on_rtcp(self, data: bytes, now: float) -> None:
-        """Decrypted RTCP from the publisher (its sender reports), from either path."""
+        """Decrypted RTCP from the publisher (its sender reports, and the DLRR answers to our
+        receiver reference times, which give the round trip), from either path."""
         try:
             for pt, _count, body in rtp.iter_rtcp(data):
-                if pt == rtp.RTCP_SR and len(body) >= 24:
+                if pt == rtp.RTCP_XR:
+                    for ssrc, lrr, dlrr in rtp.parse_xr_dlrr(body):
+                        if ssrc == self._rtcp_ssrc and lrr:
+                            self._on_dlrr(lrr, dlrr)
+                elif pt == rtp.RTCP_SR and len(body) >= 24:
                     ssrc, ntp, rtp_ts, _, _ = rtp.parse_sender_report(body)
                     producer = self._by_ssrc.get(ssrc)
                     if producer is not None and ssrc == producer.ssrc:
@@ -255,6 +263,16 @@ class PublishConnection:
                         producer.on_sender_report(ntp, rtp_ts, now)
         except Exception:  # malformed RTCP from a client must not kill the DTLS loop
             logger.debug("bad RTCP from %s", self.peer_id, exc_info=True)
+
+    def _on_dlrr(self, lrr: int, dlrr: int) -> None:
+        """RTT = arrival - our reference time - the publisher's delay, in 1/65536 s (RFC 3611)."""
+        middle = (current_ntp_time() >> 16) & 0xFFFFFFFF
+        rtt = ((middle - lrr - dlrr) & 0xFFFFFFFF) / 65536.0
+        if not 0.0 <= rtt < 10.0:
+            return
+        self.rtt = rtt if self.rtt is None else 0.75 * self.rtt + 0.25 * rtt
+        for producer in self.producers.values():
+            producer.set_rtt(self.rtt)
 
     # RTCP out
 
@@ -277,6 +295,7 @@ class PublishConnection:
                 if not blocks:
                     continue
                 packet = rtp.pack_receiver_report(self._rtcp_ssrc, blocks[:31])
+                packet += rtp.pack_xr_rrtr(self._rtcp_ssrc, now)
                 monotonic = time.monotonic()
                 for producer in self.producers.values():
                     remb = producer.remb_due(monotonic)

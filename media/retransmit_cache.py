@@ -4,13 +4,19 @@ SFU flood its link or spend its CPU on retransmissions."""
 
 from __future__ import annotations
 
-MAX_RESENDS = 3  # times one packet is retransmitted
-MIN_RESEND_INTERVAL = 0.05  # seconds between two retransmissions of one packet (about one RTT)
+# Sized for a lossy leg (150 ms each way, 5 % loss): a retransmission is itself lost 5-10 % of the
+# time, so a packet may need several; a round trip passes between two of them (the interval
+# follows the subscriber's measured RTT, this is the value before the first report).
+MAX_RESENDS = 4  # times one packet is retransmitted
+MIN_RESEND_INTERVAL = 0.1  # seconds between two retransmissions of one packet (about one RTT)
 RESEND_RECORD_TTL = 10.0  # seconds: an older record is of an earlier use of the sequence number
 
-BUDGET_FRACTION = 0.25  # retransmitted bytes per forwarded byte, at most
-BUDGET_BURST = 64_000  # bytes of retransmission that can be saved up
-BUDGET_INITIAL = 16_000  # bytes allowed before anything was forwarded (a lost first keyframe)
+# The budget is what keeps a broken or hostile subscriber (NACKing everything) from doubling its
+# stream; an honest one at 5 % loss with jitter that reorders packets (each reordering looks like
+# a loss to the browser and costs a retransmission) stays well under half.
+BUDGET_FRACTION = 0.5  # retransmitted bytes per forwarded byte, at most
+BUDGET_BURST = 200_000  # bytes of retransmission that can be saved up (a keyframe lost whole)
+BUDGET_INITIAL = 32_000  # bytes allowed before anything was forwarded (a lost first keyframe)
 
 
 class RetransmitCache:

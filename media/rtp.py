@@ -21,6 +21,10 @@ RTCP_SDES = 202
 RTCP_BYE = 203
 RTCP_RTPFB = 205
 RTCP_PSFB = 206
+RTCP_XR = 207
+XR_RRTR = 4  # receiver reference time (RFC 3611 4.4)
+XR_DLRR = 5  # delay since last receiver report (RFC 3611 4.5)
+RTCP_RTPFB_TWCC = 15  # transport-wide congestion control feedback
 RTCP_PSFB_PLI = 1
 RTCP_PSFB_FIR = 4
 RTCP_PSFB_APP = 15
@@ -271,6 +275,29 @@ def pack_report_compounds(reports: list[tuple[int, bytes]], cname: str,
     if batch:
         packets.append(b"".join(r for _, r in batch) + pack_sdes_cnames([s for s, _ in batch], cname))
     return packets
+
+
+def pack_xr_rrtr(ssrc: int, ntp: int) -> bytes:
+    """An XR packet with a receiver reference time block: a sender that receives it answers
+    with a DLRR block, which gives a receive-only party the round trip (RFC 3611 4.4-4.5)."""
+    return struct.pack("!BBHIBBHII", 0x80, RTCP_XR, 4, ssrc, XR_RRTR, 0, 2,
+                       (ntp >> 32) & 0xFFFFFFFF, ntp & 0xFFFFFFFF)
+
+
+def parse_xr_dlrr(body: bytes) -> list[tuple[int, int, int]]:
+    """``(receiver ssrc, last RR, delay since last RR)`` of every DLRR sub-block in an XR body."""
+    out = []
+    offset, n = 4, len(body)
+    while offset + 4 <= n:
+        block_type = body[offset]
+        end = offset + 4 + 4 * ((body[offset + 2] << 8) | body[offset + 3])
+        if end > n:
+            break
+        if block_type == XR_DLRR:
+            for sub in range(offset + 4, end - 11, 12):
+                out.append(struct.unpack_from("!III", body, sub))
+        offset = end
+    return out
 
 
 def pack_bye(ssrc: int) -> bytes:

@@ -61,6 +61,7 @@ def test_nack_generator_retries_and_gives_up():
 async def test_producer_nacks_gaps_and_forwards_each_recovered_packet_once():
     sent_rtcp: list[bytes] = []
     producer = video_producer(sent_rtcp)
+    producer.set_rtt(0.08)  # from the publisher's reports: NACKs repeat every 0.1 s
     track = DownTrack("video", ssrc=7)
     wire = attached(track)
     track.set_payload_types({96: 96}, None)

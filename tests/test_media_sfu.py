@@ -257,7 +257,12 @@ async def test_subscriber_plis_reach_the_publisher_throttled(sfu, clients):
     await asyncio.sleep(0.5)  # let any start-up request settle
     alice.client.keyframe_requests = 0
 
-    await bob.client.send_pli("alice", count=20)
+    # (aiortc's encoder starts a keyframe whenever its bitrate changes: a request that arrives
+    # less than a round trip after one was sent is held, so the requests are spread a little)
+    video_downtrack(bob.peer, "alice").rtt = 0.001  # loopback, before the first report says so
+    for _ in range(4):
+        await bob.client.send_pli("alice", count=5)
+        await asyncio.sleep(0.05)
     feedback = bob.peer.subscriber.feedback
     await bob.client.wait_until(lambda: feedback.keyframe_requests >= 20 and alice.client.keyframe_requests >= 1, TIMEOUT)
     await asyncio.sleep(1.0)  # a deferred request, if any, has gone out by now
