@@ -12,6 +12,7 @@ from . import rtp
 from .feedback import REMB_FLOOR, REMB_INTERVAL, REMB_STALE, aggregate_remb
 from .nack import NackGenerator
 from .speaker import VOICE_LEVEL, AudioActivity, NoiseFloor
+from .twcc import transport_sequence
 
 _U32 = struct.Struct("!I")
 _ids = itertools.count(1)
@@ -70,6 +71,9 @@ class Producer:
         self._fanout: tuple = ()
         self.set_codecs(codecs)
         self.max_bitrate = max_bitrate
+
+        # transport-wide sequence numbers of the publish connection (twcc.py), if negotiated
+        self.twcc = None
 
         # losses on the publisher's link: NACKed, retransmissions forwarded once
         self.nack = NackGenerator() if kind == "video" else None
@@ -177,6 +181,11 @@ class Producer:
                 return
             ext = offset
             offset += 4 + 4 * ((data[offset + 2] << 8) | data[offset + 3])
+            twcc = self.twcc
+            if twcc is not None and offset <= n:  # every packet counts, padding probes too
+                tseq = transport_sequence(data, ext, twcc.ext_id)
+                if tseq >= 0:
+                    twcc.record(tseq, now)
         end = n - data[-1] if b0 & 0x20 else n
         if end <= offset:
             return  # truncated, or padding only (bandwidth probes)
@@ -203,6 +212,7 @@ class Producer:
             b1 = (b1 & 0x80) | apt
             if not self._sequence_event(seq, (seq - self._max_seq) & 0xFFFF, now):
                 return
+            self._received += 1  # repaired: received, in our reports (as a late packet is)
         self.packets += 1
         plen = end - offset
         self.octets += plen

@@ -27,9 +27,10 @@ from .errors import SdpError
 from .fastpath import InboundFastPath
 from .ice import announce_addresses, guard_connection, rtc_configuration
 from .producer import Producer
-from .sdp import AUDIO_LEVEL_URI, MID_URI, check_remote, forwardable_preferences, in_offer_order
+from .sdp import AUDIO_LEVEL_URI, MID_URI, accept_offered_extension, check_remote, forwardable_preferences, in_offer_order
 from .stats import Counters
 from .transport import SrtpWire
+from .twcc import FEEDBACK_INTERVAL, TWCC_URI, TransportFeedback
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ class PublishConnection:
         self._rtcp_ssrc = random.getrandbits(32)
         self._ntp_offset: Optional[int] = None
         self.rtt: Optional[float] = None  # round trip to the publisher (XR DLRR)
+        self.twcc: Optional[TransportFeedback] = None
+        self._twcc_task: Optional[asyncio.Task] = None
         self._rtcp_task: Optional[asyncio.Task] = None
         self._closed = False
 
@@ -101,8 +104,21 @@ class PublishConnection:
             except Exception as exc:
                 logger.info("publish offer from %s refused: %s", self.peer_id, exc)
                 raise SdpError(f"offer could not be negotiated: {exc}") from None
+            answer_sdp, twcc_id = accept_offered_extension(
+                self.pc.localDescription.sdp, description, TWCC_URI, "transport-cc")
+            self._set_transport_feedback(twcc_id)
             self._update_producers(description, sources)
-            return announce_addresses(self.pc.localDescription.sdp, self.config.announce)
+            return announce_addresses(answer_sdp, self.config.announce)
+
+    def _set_transport_feedback(self, ext_id: Optional[int]) -> None:
+        """The publisher offered transport-wide sequence numbers: we answered yes, so we owe it
+        transport-cc feedback (twcc.py), which drives its own bandwidth estimate."""
+        if ext_id is None:
+            self.twcc = None
+        elif self.twcc is None or self.twcc.ext_id != ext_id:
+            self.twcc = TransportFeedback(ext_id, self._rtcp_ssrc)
+        for producer in self.producers.values():
+            producer.twcc = self.twcc
 
     def _install(self) -> None:
         """Take the packet path away from aiortc (idempotent)."""
@@ -138,6 +154,8 @@ class PublishConnection:
             self._fast.refresh()
             if self._rtcp_task is None and not self._closed:
                 self._rtcp_task = asyncio.ensure_future(self._run_rtcp())
+            if self._twcc_task is None and not self._closed:
+                self._twcc_task = asyncio.ensure_future(self._run_transport_feedback())
             for producer in self.producers.values():
                 if producer.downtracks:
                     producer.request_keyframe()
@@ -173,6 +191,7 @@ class PublishConnection:
                     max_bitrate=self.config.max_incoming_bitrate,
                 )
                 producer.ntp_offset = self._ntp_offset
+                producer.twcc = self.twcc
                 if self.rtt is not None:
                     producer.set_rtt(self.rtt)
                 self.producers[mid] = producer
@@ -305,6 +324,24 @@ class PublishConnection:
         except asyncio.CancelledError:
             pass
 
+    async def _run_transport_feedback(self) -> None:
+        """Transport-cc feedback every FEEDBACK_INTERVAL while anything arrived (the builder is
+        read on each tick, so a renegotiation that turns it on or off takes effect at once)."""
+        try:
+            while not self._closed:
+                await asyncio.sleep(FEEDBACK_INTERVAL)
+                twcc = self.twcc
+                if twcc is None:
+                    continue
+                if not twcc.media_ssrc:
+                    twcc.media_ssrc = next((p.ssrc for p in self.producers.values() if p.ssrc), 0)
+                for packet in twcc.build():
+                    self._send_rtcp(packet)
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            logger.exception("transport feedback for %s failed", self.peer_id)
+
     # life cycle
 
     def set_paused(self, source: str, paused: bool) -> None:
@@ -315,9 +352,10 @@ class PublishConnection:
     async def close(self) -> list[Producer]:
         """Close the connection; returns the producers that ended."""
         self._closed = True
-        if self._rtcp_task is not None:
-            self._rtcp_task.cancel()
-            self._rtcp_task = None
+        for task in (self._rtcp_task, self._twcc_task):
+            if task is not None:
+                task.cancel()
+        self._rtcp_task = self._twcc_task = None
         if self._fast is not None:
             self._fast.close()
         producers = list(self.producers.values())

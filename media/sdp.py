@@ -102,3 +102,45 @@ def check_remote(text, kind: str, allowed, preferences: dict | None = None):
     if bundle.items[0] != mids[0]:
         raise SdpError("the first media section must carry the BUNDLE transport")
     return text, description
+
+
+def accept_offered_extension(answer: str, offer, uri: str, feedback: str | None = None) -> tuple[str, int | None]:
+    """Accept in ``answer`` (SDP text) the header extension ``uri`` wherever the parsed ``offer``
+    carried it (same id), and the RTCP feedback type ``feedback`` for the answer's codecs that
+    offered it. For what aiortc does not know but the SFU handles itself (transport-cc).
+    Returns the new text and the extension's id (None if nothing was offered)."""
+    offered = {}
+    for media in offer.media:
+        ext = next((e for e in media.rtp.headerExtensions if e.uri == uri), None)
+        if ext is not None:
+            fb_pts = {c.payloadType for c in media.rtp.codecs
+                      if feedback and any(f.type == feedback for f in c.rtcpFeedback)}
+            offered[media.rtp.muxId] = (ext.id, fb_pts)
+    if not offered:
+        return answer, None
+    head, *sections = answer.split("\r\nm=")
+    ext_id = None
+    out = [head]
+    for section in sections:
+        lines = section.split("\r\n")
+        mid = next((line[6:] for line in lines if line.startswith("a=mid:")), None)
+        if mid in offered and not lines[0].split(" ")[1] == "0":
+            ident, fb_pts = offered[mid]
+            ext_id = ident
+            if not any(line.startswith("a=extmap:") and line.endswith(" " + uri) for line in lines):
+                at = max((i for i, line in enumerate(lines) if line.startswith("a=extmap:")),
+                         default=next(i for i, line in enumerate(lines) if line.startswith("a=mid:")))
+                lines.insert(at + 1, f"a=extmap:{ident} {uri}")
+            for pt in lines[0].split(" ")[3:]:
+                if not pt.isdigit() or int(pt) not in fb_pts:
+                    continue
+                line = f"a=rtcp-fb:{pt} {feedback}"
+                if line in lines:
+                    continue
+                anchor = [i for i, x in enumerate(lines)
+                          if x.startswith(f"a=rtcp-fb:{pt} ") or x.startswith(f"a=rtpmap:{pt} ")]
+                if anchor:
+                    lines.insert(anchor[-1] + 1, line)
+        out.append("\r\n".join(lines))
+    return "\r\nm=".join(out), ext_id
+

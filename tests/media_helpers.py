@@ -12,7 +12,8 @@ aiortc's sender computes an audio level for every frame it encodes, in pure Pyth
 
 Test hooks on the client side: ``drop_incoming_video`` (loss on the SFU -> subscriber link, before
 aiortc sees the packets, so the client's receiver NACKs), ``count_keyframe_requests`` (PLI/FIR
-reaching the publishing client's video sender), ``send_pli`` (a subscriber asking for a keyframe).
+reaching the publishing client's video sender), ``send_pli`` (a subscriber asking for a keyframe), ``send_transport_sequence_numbers`` (what a
+browser does for transport-cc: numbers every packet it sends, and reads the feedback).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from aiortc.codecs.opus import OpusEncoder
 from aiortc.mediastreams import MediaStreamError
 
 import media.ice
+from media import rtp as media_rtp
+from media.twcc import TWCC_URI
 
 VIDEO_CLOCK = 90000
 AUDIO_RATE = 48000
@@ -182,6 +185,28 @@ def _remote_ssrcs(pc, mid: str) -> list[int]:
     return []
 
 
+def offer_transport_cc(sdp: str, ext_id: int) -> str:
+    """``sdp`` with the transport-wide sequence number extension in every media section and
+    transport-cc feedback on every video codec, as Chromium offers them."""
+    out = []
+    for line in sdp.split("\r\n"):
+        out.append(line)
+        if line.startswith("a=mid:"):
+            out.append(f"a=extmap:{ext_id} {TWCC_URI}")
+        elif line.startswith("a=rtpmap:") and "/90000" in line:
+            out.append(f"a=rtcp-fb:{line[9:].split(' ')[0]} transport-cc")
+    return "\r\n".join(out)
+
+
+def with_extension(data: bytes, ext_id: int, value: bytes) -> bytes:
+    """An RTP packet with one more one-byte header extension element."""
+    elements = list(media_rtp.extension_elements(data).items()) if data[0] & 0x10 else []
+    elements.append((ext_id, value))
+    csrc_end = 12 + 4 * (data[0] & 0x0F)
+    start = media_rtp.header_length(data)
+    return bytes([data[0] | 0x10]) + data[1:csrc_end] + media_rtp.build_extension_block(elements) + data[start:]
+
+
 class ClientPeer:
     """A test participant. ``publish(send)`` offers its tracks through ``send(sdp, sources)``
     (which returns the answer); ``handle_subscribe_offer`` answers the server's offers."""
@@ -204,6 +229,8 @@ class ClientPeer:
         self.video_codec = video_codec  # e.g. "H264": the only video codec offered when publishing
         self.audio_level = audio_level  # dBov (-127..0) carried by every audio packet sent
         self.keyframe_requests = 0  # PLI/FIR received by the video sender (count_keyframe_requests)
+        self.twcc_id: Optional[int] = None  # send_transport_sequence_numbers
+        self.publish_answer: Optional[str] = None
         self.dropped: list[tuple[int, int]] = []  # (ssrc, seq) dropped by drop_incoming_video
         self.consumers: dict[str, dict] = {}  # by mid, from the latest subscribe offer
         self.revision = 0
@@ -238,11 +265,54 @@ class ClientPeer:
 
     async def apply_publish_answer(self, sdp: str) -> None:
         await self.publish_pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        if self.twcc_id is not None:
+            self._hook_transport_cc()
 
     async def publish(self, send: PublishSender) -> None:
         sdp, sources = await self.create_publish_offer()
+        if self.twcc_id is not None:
+            sdp = offer_transport_cc(sdp, self.twcc_id)
         answer = await send(sdp, sources)
+        self.publish_answer = answer
         await self.apply_publish_answer(answer)
+
+    def send_transport_sequence_numbers(self, ext_id: int = 5, drop_every: Optional[int] = None) -> None:
+        """Before ``publish``: offer transport-cc (extension ``ext_id``) as a browser does, number
+        every RTP packet sent on the publish connection, and keep the feedback that comes back
+        (``twcc_sent``: number -> send time; ``twcc_dropped``: numbers never sent, every
+        ``drop_every``-th, as if lost on the way; ``twcc_feedback``: RTCP bodies received)."""
+        self.twcc_id = ext_id
+        self.twcc_sent: dict[int, float] = {}
+        self.twcc_dropped: list[int] = []
+        self.twcc_feedback: list[bytes] = []
+        self._twcc_drop_every = drop_every
+
+    def _hook_transport_cc(self) -> None:
+        dtls = self.publish_pc.getTransceivers()[0].sender.transport
+        if self.twcc_id is None or getattr(dtls, "_test_twcc", False):
+            return
+        dtls._test_twcc = True
+        send_rtp = dtls._send_rtp
+        handle_rtcp = dtls._handle_rtcp_data
+        counter = [0]
+
+        async def _send_rtp(data: bytes) -> None:
+            seq = counter[0]
+            counter[0] = (seq + 1) & 0xFFFF
+            if self._twcc_drop_every and seq % self._twcc_drop_every == self._twcc_drop_every - 1:
+                self.twcc_dropped.append(seq)
+                return
+            self.twcc_sent[seq] = time.monotonic()
+            await send_rtp(with_extension(data, self.twcc_id, seq.to_bytes(2, "big")))
+
+        async def _handle_rtcp_data(data: bytes) -> None:
+            for pt, fmt, body in media_rtp.iter_rtcp(data):
+                if pt == media_rtp.RTCP_RTPFB and fmt == media_rtp.RTCP_RTPFB_TWCC:
+                    self.twcc_feedback.append(body)
+            await handle_rtcp(data)
+
+        dtls._send_rtp = _send_rtp
+        dtls._handle_rtcp_data = _handle_rtcp_data
 
     def count_keyframe_requests(self) -> None:
         """Count the PLIs/FIRs that reach this client's video sender (``keyframe_requests``)."""
