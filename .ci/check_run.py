@@ -1,10 +1,11 @@
 """CI's check of the README's run command (called by .ci/run while `./dev run` is starting).
 
 Waits until the server answers /healthz, then checks what a new user gets: the start page, the demo
-room's links printed on stdout, the room's page and its bundle, the room as its invite sees it, and
-(over Socket.IO, as the browser does) a join that lands on a stage showing a live panel whose data
-arrives. Standard library only: it runs with the system's python3, beside a venv it must not touch;
-the Socket.IO part uses Engine.IO's long-polling over plain HTTP.
+room's links printed on stdout, the room's page and the bundle it names (plain and gzip-compressed),
+the room as its invite sees it, and (over Socket.IO, as the browser does) a join that lands on a
+stage showing a live panel whose data arrives. Standard library only: it runs with the system's
+python3, beside a venv it must not touch; the Socket.IO part uses Engine.IO's long-polling over
+plain HTTP.
 
 Exit status 0 when everything answered as it should; otherwise it says what did not, and exits 1.
 """
@@ -12,6 +13,7 @@ Exit status 0 when everything answered as it should; otherwise it says what did 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import re
@@ -29,8 +31,11 @@ def fail(message: str) -> None:
     sys.exit(1)
 
 
-def get(url: str, *, token: str = "", timeout: float = 10) -> tuple[int, bytes, dict]:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+def get(url: str, *, token: str = "", encoding: str = "", timeout: float = 10) -> tuple[int, bytes, dict]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if encoding:
+        headers["Accept-Encoding"] = encoding
+    request = urllib.request.Request(url, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read(), dict(response.headers)
@@ -140,15 +145,22 @@ def main() -> None:
         status, body, _ = get(f"{base}{url.path}?{url.query}")
         if status != 200 or b'data-page="room"' not in body:
             fail(f"the demo room's page answered {status} to the {name} link")
-        for asset in re.findall(rb'(?:src|href)="(/static/[^"]+)"', body):
-            status, data, _ = get(base + asset.decode())
+        assets = [a.decode() for a in re.findall(rb'(?:src|href)="(/static/[^"]+)"', body)]
+        if not any(a.endswith(".js") for a in assets):
+            fail(f"the demo room's page names no script: {assets}")
+        for asset in assets:  # the bundle's hashed names, as the build wrote them into the page
+            status, data, _ = get(base + asset)
             if status != 200 or not data:
-                fail(f"{asset.decode()} answered {status}")
+                fail(f"{asset} answered {status}")
+            status, packed, headers = get(base + asset, encoding="gzip")
+            if status != 200 or headers.get("Content-Encoding") != "gzip" or gzip.decompress(packed) != data:
+                fail(f"{asset} is not sent gzip-compressed to a client that accepts gzip ({status}, "
+                     f"Content-Encoding {headers.get('Content-Encoding')})")
         token = urllib.parse.parse_qs(url.query)["t"][0]
         status, data, _ = get(f"{base}/api/rooms/demo", token=token)
         if status != 200 or json.loads(data).get("role") != name:
             fail(f"GET /api/rooms/demo with the {name} link answered {status}: {data[:200]!r}")
-    print("run check: start page, room page, bundle and room API answer")
+    print("run check: start page, room page, bundle (also gzip-compressed) and room API answer")
 
     token = urllib.parse.parse_qs(urllib.parse.urlsplit(links["participant"]).query)["t"][0]
     sio = Polling(base)

@@ -1,4 +1,5 @@
-"""HTTP routes: pages, the JSON API, health and metrics. Thin: validate, call rooms/, answer."""
+"""HTTP routes: the JSON API, health and metrics, and the pages and /static/ (``static_files``). Thin:
+validate, call rooms/, answer."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import ipaddress
 import json
 import logging
 from datetime import timedelta
-from pathlib import Path
 
 from aiohttp import web
 
@@ -17,6 +17,7 @@ from rooms.panels import city_list
 
 from . import validate
 from .config import Config
+from .static_files import StaticFiles
 from .validate import BadRequest
 
 log = logging.getLogger("sitroom.api")
@@ -162,27 +163,13 @@ async def metrics(request: web.Request) -> web.Response:
     })
 
 
-# ---- pages ------------------------------------------------------------------------------------
-
-def _page(dist: Path, name: str):
-    async def handler(request: web.Request) -> web.StreamResponse:
-        path = dist / name
-        if not path.exists():
-            return web.Response(status=503, text="The web client is not built: run ./dev run\n")
-        return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
-    return handler
-
-
 def setup_routes(app: web.Application, config: Config) -> None:
     app.middlewares.extend([security_headers, errors_middleware])
-    dist = config.client_dist
-    app.router.add_get("/", _page(dist, "index.html"))
-    app.router.add_get("/r/{room_id}", _page(dist, "room.html"))
+    config.client_dist.mkdir(parents=True, exist_ok=True)
+    StaticFiles(config.client_dist).add_routes(app, {"/": "index.html", "/r/{room_id}": "room.html"})
     app.router.add_post("/api/rooms", create_room)
     app.router.add_get("/api/rooms/{room_id}", get_room)
     app.router.add_get("/api/codes/{code}", resolve_code)
     app.router.add_get("/api/cities", cities)
     app.router.add_get("/api/metrics", metrics)
     app.router.add_get("/healthz", healthz)
-    dist.mkdir(parents=True, exist_ok=True)
-    app.router.add_static("/static/", dist, follow_symlinks=False)

@@ -156,7 +156,7 @@ def server(tmp_path_factory):
         yield external.rstrip("/")
         return
     dist = REPO / "client_web" / "dist"
-    if not (dist / "room.html").exists() or not (dist / "app.js").exists():
+    if not (dist / "room.html").exists() or not list(dist.glob("app-*.js")):
         pytest.fail("client_web/dist is not built: run `cd client_web && npm ci && npm run build`",
                     pytrace=False)
     tmp = tmp_path_factory.mktemp("sitroom-browser")
