@@ -185,16 +185,19 @@ export class Publisher {
   }
 
   /**
-   * Keep resolution and lower the frame rate when bandwidth is short: the estimate toward the SFU
-   * is low, and a sharp picture of a speaker matters more than motion.
+   * How each video sender gives way when bandwidth is short. A camera keeps its frame rate and
+   * steps its resolution down (a moving face at 20-30 fps over a 1 Mbit/s hotel link, rather than
+   * a sharp still every fifth of a second): the estimate now comes from the publisher's own uplink
+   * (transport-cc), so it is low only when the link is. A screen share keeps its resolution and
+   * lowers the frame rate: text must stay readable.
    */
   async preferResolution() {
-    for (const transceiver of this.sources.keys()) {
+    for (const [transceiver, source] of this.sources) {
       const sender = transceiver.sender;
       if (!sender.track || sender.track.kind !== "video" || !sender.getParameters) continue;
       try {
         const params = sender.getParameters();
-        const wanted = "maintain-resolution";
+        const wanted = source === "screen" ? "maintain-resolution" : "maintain-framerate";
         if (params.degradationPreference === wanted) continue;
         params.degradationPreference = wanted;
         await sender.setParameters(params);
