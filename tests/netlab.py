@@ -40,11 +40,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
-import errno
 import fcntl
 import json
 import os
 import select
+import shlex
 import shutil
 import signal
 import socket
@@ -232,6 +232,23 @@ class Lab:
                 _setns(home)
         finally:
             os.close(home)
+
+    @property
+    def namespace_path(self) -> str:
+        """A path that opens the lab's namespace while the lab lives (for nsenter --net=...)."""
+        return f"/proc/{os.getpid()}/fd/{self._fd}"
+
+    def wrapper(self, program: str | Path, directory: Path) -> Path:
+        """An executable script that runs ``program`` (with the script's arguments) inside the lab:
+        for a launcher that lives outside it, e.g. an earlier Playwright driver starting Chromium."""
+        nsenter = _tool("nsenter")
+        if nsenter is None:
+            raise LabError("nsenter is not installed (util-linux)")
+        script = Path(directory) / f"in-lab-{self.namespace_inode}-{Path(program).name}"
+        script.write_text(f"#!/bin/sh\nexec {shlex.quote(nsenter)} --net={self.namespace_path} "
+                          f'{shlex.quote(str(program))} "$@"\n')
+        script.chmod(0o755)
+        return script
 
     def processes(self) -> list[int]:
         """Processes in the lab now (the impairer among them)."""
