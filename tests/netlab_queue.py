@@ -34,6 +34,7 @@ import json
 import os
 import random
 import select
+import signal
 import socket
 import struct
 import sys
@@ -355,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--maxlen", type=int, default=50_000, help="packets the kernel may hold for us")
     args = parser.parse_args(argv)
     impairment = Impairment.from_dict(json.loads(args.params))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the lab ends us (stdin)
     try:
         os.nice(-10)  # packets wait for this process: let it run before the browsers it serves
     except OSError:

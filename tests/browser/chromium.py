@@ -1,5 +1,5 @@
-"""Debian's Chromium as the browser tests and benchmarks launch it (see /work/shared/webrtc-notes.md:
-fake camera and microphone at 30 fps, loopback WebRTC, no background traffic).
+"""Debian's Chromium as the browser tests and benchmarks launch it: fake camera and microphone at
+30 fps, loopback WebRTC, no background traffic.
 
 ``launch_chromium(playwright.chromium)`` starts it headless; ``executable`` runs another binary in
 its place (e.g. a script that starts it inside a network lab, tests/netlab.py).
