@@ -162,18 +162,16 @@ def new_pages(browser, count: int = 2):
     return contexts, [context.new_page() for context in contexts]
 
 
-def sitroom_join(browser, server, number: int, timeout_s: float):
+def sitroom_join(pages, server, number: int, timeout_s: float) -> float | None:
     """A new room; the host joins, then the guest; seconds from the guest's click to both decoding."""
     links = server.create_room(f"Links {number}")["links"]
-    contexts, pages = new_pages(browser)
     join_timed(pages[0], links["host"], NAMES[0], timeout_ms=int(timeout_s * 1000))
     _, clicked = join_timed(pages[1], links["participant"], NAMES[1], timeout_ms=int(timeout_s * 1000))
-    return contexts, pages, wait_all_decoding(pages, "sitroom", clicked, timeout_s)
+    return wait_all_decoding(pages, "sitroom", clicked, timeout_s)
 
 
-def p2p_call(browser, url: str, timeout_s: float):
+def p2p_call(pages, url: str, timeout_s: float) -> float | None:
     """Two pages of the direct call; seconds from the offer to both decoding."""
-    contexts, pages = new_pages(browser)
     for page in pages:
         page.goto(url)
         page.evaluate("window.p2p.start()")
@@ -181,7 +179,7 @@ def p2p_call(browser, url: str, timeout_s: float):
     offer = pages[0].evaluate("window.p2p.offer()")
     answer = pages[1].evaluate("(sdp) => window.p2p.answer(sdp)", offer)
     pages[0].evaluate("(sdp) => window.p2p.accept(sdp)", answer)
-    return contexts, pages, wait_all_decoding(pages, which="p2p", started=started, timeout_s=timeout_s)
+    return wait_all_decoding(pages, "p2p", started, timeout_s)
 
 
 def delta(after: dict, before: dict, kind: str, key: str) -> float:
@@ -246,19 +244,22 @@ def run_path(path: str, leg: Impairment, lab, browser, server, p2p_url: str, arg
     joins: list[float | None] = []
     window = None
     for number in range(1, args.joins + 1):
-        contexts, pages, seconds = [], [], None
+        contexts, pages = new_pages(browser)
+        seconds = None
         try:
             if path == "sitroom":
-                contexts, pages, seconds = sitroom_join(browser, server, number, args.join_timeout)
+                seconds = sitroom_join(pages, server, number, args.join_timeout)
             else:
-                contexts, pages, seconds = p2p_call(browser, p2p_url, args.join_timeout)
+                seconds = p2p_call(pages, p2p_url, args.join_timeout)
         except Exception as exc:  # noqa: BLE001 - a join that failed is a result, not the end of the run
             print(f"    join {number} failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", flush=True)
         joins.append(seconds)
         try:
-            if number == args.joins and pages:
+            if number == args.joins:
                 time.sleep(args.settle)
                 window = measure(pages, path, args.seconds, lab, [server.pid, lab.impairer.pid])
+        except Exception as exc:  # noqa: BLE001 - a page that died: no window, the run goes on
+            print(f"    window failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", flush=True)
         finally:
             close(contexts)
     return {"joins": joins, "window": window}
