@@ -9,49 +9,32 @@ by the tests in this folder.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.browser.chromium import (  # noqa: F401 - CHROMIUM_ARGS and the rest are this folder's API too
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    OUR_DISABLED_FEATURES,
+    launch_chromium,
+    playwright_disabled_features,
+)
+
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path(os.environ.get("SITROOM_CHROMIUM", "/usr/lib/chromium/chromium"))
 IN_CI = os.environ.get("CI", "").lower() == "true"
 SERVER_START_TIMEOUT_S = 30
 JOIN_TIMEOUT_MS = 20_000
-
-# Features disabled for WebRTC on loopback; merged with Playwright's own list into ONE flag
-# (a second --disable-features would replace the first).
-OUR_DISABLED_FEATURES = ["WebRtcHideLocalIpsWithMdns"]
-# Playwright 1.65's own list, used if it cannot be read from the installed driver.
-PLAYWRIGHT_DISABLED_FEATURES_1_65 = [
-    "AvoidUnnecessaryBeforeUnloadCheckSync", "DestroyProfileOnBrowserClose", "HttpsUpgrades",
-    "HttpsFirstBalancedModeAutoEnable", "LensOverlay", "MediaRouter", "PaintHolding",
-    "ThirdPartyStoragePartitioning", "AvoidCorsURLLoaderRestartOnRedirect", "TcpPortRandomizationWin",
-    "OptimizationHints", "NetworkTimeServiceQuerying", "AimEnabled", "PreconnectToSearch",
-    "msForceBrowserSignIn", "msEdgeUpdateLaunchServicesPreferredVersion",
-]
-CHROMIUM_ARGS = [
-    "--use-fake-device-for-media-stream=fps=30",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
 
 
 def pytest_configure(config):
@@ -65,24 +48,6 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def playwright_disabled_features() -> list[str]:
-    """The --disable-features list the installed Playwright passes to Chromium."""
-    try:
-        import playwright
-
-        bundle = Path(playwright.__file__).parent / "driver" / "package" / "lib" / "coreBundle.js"
-        text = bundle.read_text(errors="replace")
-        block = re.search(r"disabledFeatures = \[(.*?)\]", text, re.S)
-        if block:
-            body = re.sub(r"//[^\n]*", "", block.group(1))
-            names = re.findall(r'"([A-Za-z0-9_]+)"', body)
-            if names:
-                return names
-    except Exception:  # noqa: BLE001 - fall back to the known list
-        pass
-    return list(PLAYWRIGHT_DISABLED_FEATURES_1_65)
-
-
 # ---- browser ---------------------------------------------------------------------------------
 
 
@@ -94,15 +59,8 @@ def browser():
         from playwright.sync_api import sync_playwright
     except ImportError:
         unavailable("playwright is not installed (pip install -e '.[test]')")
-    pw_features = playwright_disabled_features()
-    merged = list(dict.fromkeys(pw_features + OUR_DISABLED_FEATURES))
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            ignore_default_args=["--disable-features=" + ",".join(pw_features)],
-            args=[*CHROMIUM_ARGS, "--disable-features=" + ",".join(merged)],
-        )
+        browser = launch_chromium(pw.chromium)
         try:
             yield browser
         finally:
@@ -145,21 +103,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """The real server in a subprocess; yields its base URL (http://127.0.0.1:PORT).
-
-    SITROOM_BROWSER_BASE_URL=http://... runs the tests against a server that is already running.
-    """
-    external = os.environ.get("SITROOM_BROWSER_BASE_URL")
-    if external:
-        yield external.rstrip("/")
-        return
+@contextlib.contextmanager
+def serving(tmp: Path) -> Iterator[str]:
+    """``sitroom serve`` (test mode, demo room, fresh SQLite in ``tmp``) in a subprocess for the
+    block; yields its base URL. Started by the calling thread, so inside a network lab if the
+    thread is in one (tests/netlab.py)."""
     dist = REPO / "client_web" / "dist"
     if not (dist / "room.html").exists() or not list(dist.glob("app-*.js")):
         pytest.fail("client_web/dist is not built: run `cd client_web && npm ci && npm run build`",
                     pytrace=False)
-    tmp = tmp_path_factory.mktemp("sitroom-browser")
     port = free_port()
     log_path = tmp / "server.log"
     cmd = [
@@ -199,6 +151,20 @@ def server(tmp_path_factory):
             proc.wait(timeout=5)
         if proc.returncode not in (0, -15) and log_path.exists():
             print(f"--- server log ---\n{log_path.read_text()[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """The real server in a subprocess; yields its base URL (http://127.0.0.1:PORT).
+
+    SITROOM_BROWSER_BASE_URL=http://... runs the tests against a server that is already running.
+    """
+    external = os.environ.get("SITROOM_BROWSER_BASE_URL")
+    if external:
+        yield external.rstrip("/")
+        return
+    with serving(tmp_path_factory.mktemp("sitroom-browser")) as base_url:
+        yield base_url
 
 
 # ---- helpers ---------------------------------------------------------------------------------
