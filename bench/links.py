@@ -9,9 +9,10 @@ by this script, whose signalling this script carries (offer and answer through P
 non-trickle). A condition is what one **leg** suffers: a packet from a browser to the SFU crosses
 it once and the SFU's copy to the other browser once more; the direct call gets
 ``two_legs(condition)`` for its single leg (twice the delay, jitter of two legs, 1 - (1 - p)^2
-loss, half the rate), so both paths face the same end-to-end network. The rate is one bottleneck
-shared by everything (both participants behind one hotel Wi-Fi): the SFU's four legs cross it,
-the direct call's two legs cross a bottleneck of half the rate. Only UDP is impaired: page loads
+loss, the same rate), so both paths face the same end-to-end delay and loss. The rate is one
+bottleneck shared by everything in the lab: the SFU's four legs (up and down for both
+participants) cross it, the direct call's two; as in the issue's control, the direct call is not
+given a narrower one (it then ran at ~340 kbit/s each way). Only UDP is impaired: page loads
 and Socket.IO signalling are not.
 
 Per condition: ``--joins`` joins (a new room and two fresh browser contexts each; join time =
@@ -93,7 +94,7 @@ window.p2p = {
     for (const sender of this.pc.getSenders()) {
       if (!sender.track || sender.track.kind !== "video") continue;
       const params = sender.getParameters();
-      params.degradationPreference = "maintain-resolution";
+      params.degradationPreference = "maintain-framerate";
       await sender.setParameters(params);
     }
   },

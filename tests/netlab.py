@@ -27,8 +27,8 @@ Every packet between two sockets on lo crosses OUTPUT once, so it is impaired on
 packet to the SFU once, the SFU's copy to the other browser once more. That is per **leg**. A direct
 browser-to-browser call crosses one leg for the same path, so to compare it with a call through a
 server give it ``two_legs(impairment)``: twice the delay, jitter of two independent legs, loss
-1 - (1 - p)^2 and, the bottleneck being shared, half the rate (two legs through a shared
-bottleneck spend it twice).
+1 - (1 - p)^2 and the same rate (two links of one rate in a row carry that rate; the issue's
+control, a direct call at 1 Mbit/s, ran at ~340 kbit/s each way, so its bottleneck was not halved).
 
 On exit, even on an exception or Ctrl-C: the impairer is told to stop (end of its stdin; it also
 stops if this process dies), every process still in the namespace is terminated (then killed),
@@ -76,7 +76,7 @@ def two_legs(leg: Impairment) -> Impairment:
     """The impairment of one leg that equals two legs of ``leg`` in a row (see the module doc)."""
     return dataclasses.replace(
         leg, delay_ms=2 * leg.delay_ms, jitter_ms=leg.jitter_ms * 2 ** 0.5,
-        loss=1 - (1 - leg.loss) ** 2, rate_kbit=leg.rate_kbit / 2 if leg.rate_kbit else None,
+        loss=1 - (1 - leg.loss) ** 2,
     )
 
 

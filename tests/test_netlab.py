@@ -63,7 +63,7 @@ def test_a_shorter_delay_does_not_overtake_packets_already_held():
 def test_two_legs_of_a_direct_call():
     combined = two_legs(Impairment(delay_ms=75, jitter_ms=15, loss=0.02, rate_kbit=1000, seed=9))
     assert combined.delay_ms == 150 and combined.loss == pytest.approx(0.0396)
-    assert combined.jitter_ms == pytest.approx(21.21, abs=0.01) and combined.rate_kbit == 500 and combined.seed == 9
+    assert combined.jitter_ms == pytest.approx(21.21, abs=0.01) and combined.rate_kbit == 1000 and combined.seed == 9
     assert two_legs(Impairment()).rate_kbit is None
 
 
