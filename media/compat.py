@@ -11,6 +11,7 @@ import inspect
 
 import aioice.ice
 import aiortc
+import aiortc.sdp
 import pylibsrtp
 import pylibsrtp._binding
 from aiortc import codecs, rtcdtlstransport, rtcpeerconnection, rtcrtpreceiver, rtcrtpsender, rtcrtptransceiver, rtp
@@ -115,12 +116,25 @@ def requirements() -> list[tuple[str, bool]]:
         ("aiortc.rtcpeerconnection.find_common_codecs", callable(getattr(rtcpeerconnection, "find_common_codecs", None))),
         ("aiortc.rtcpeerconnection.is_codec_compatible", callable(getattr(rtcpeerconnection, "is_codec_compatible", None))),
         ("aiortc.codecs.CODECS", isinstance(getattr(codecs, "CODECS", None), dict)),
+        # RED (red.py) is negotiated by rewriting SDP text: aiortc must not know it, and must
+        # parse (and drop) a red codec and its fmtp ("111/111") in a remote description
+        ("aiortc.codecs.CODECS has no audio/red",
+         not any(c.mimeType.lower() == "audio/red" for c in codecs.CODECS.get("audio", []))),
+        ("aiortc.sdp.parameters_from_sdp takes an fmtp without '=' (red's 111/111)",
+         _parses_red_fmtp()),
         ("aiortc.codecs.HEADER_EXTENSIONS audio-level id 2",
          any(e.id == 2 and e.uri.endswith("ssrc-audio-level") for e in codecs.HEADER_EXTENSIONS.get("audio", []))),
         ("aiortc.codecs.HEADER_EXTENSIONS video abs-send-time id 3",
          any(e.id == 3 and e.uri.endswith("/abs-send-time") for e in codecs.HEADER_EXTENSIONS.get("video", []))),
         _assigned_in_init(rtcpeerconnection.RTCPeerConnection, "__cname"),
     ]
+
+
+def _parses_red_fmtp() -> bool:
+    try:
+        return aiortc.sdp.parameters_from_sdp("111/111") == {"111/111": None}
+    except Exception:  # noqa: BLE001 - any failure means the parser changed
+        return False
 
 
 def check() -> None:

@@ -24,6 +24,8 @@ class MediaConfig:
       ``setCodecPreferences``). False: the order of ``video_codecs`` chooses, e.g. ``["H264",
       "VP8"]`` to have every publisher send H.264 (iPhones decode it in hardware).
     - ``max_incoming_bitrate``: what REMB tells each video publisher it may send.
+    - ``opus_red``: answer a publisher's offer of RED for Opus (RFC 2198 ``audio/red``) with red
+      first, so that it sends each audio frame again in the next packet (media/red.py).
     """
 
     ice_addresses: list[str] = field(default_factory=list)
@@ -33,6 +35,7 @@ class MediaConfig:
     video_codecs: list[str] = field(default_factory=lambda: ["VP8", "H264"])
     publisher_codec_order: bool = True
     max_incoming_bitrate: int = 2_500_000
+    opus_red: bool = True
 
     def __post_init__(self) -> None:
         self.ice_addresses = [str(ipaddress.ip_address(a)) for a in self.ice_addresses]

@@ -48,6 +48,9 @@ class DownTrack:
         self._rtx_pt: Optional[int] = None
         # the subscriber declined the extension the Producer writes (audio level; abs-send-time)
         self._strip_ext = kind == "video"
+        # RED (red.py): the subscriber's Opus payload type, written into the blocks of RED packets
+        # it receives; None: it did not accept red, and gets a RED producer's primary blocks
+        self.red_block_pt: Optional[int] = None
 
         # consumer pause (this subscriber only); resuming waits for a keyframe again
         self.paused = False
@@ -103,12 +106,16 @@ class DownTrack:
             self.producer.request_keyframe()
 
     def set_payload_types(self, pt_map: dict[int, int], rtx_pt: Optional[int],
-                          audio_level: bool = True, abs_send_time: bool = False) -> None:
+                          audio_level: bool = True, abs_send_time: bool = False,
+                          red_block_pt: Optional[int] = None) -> None:
         """Publisher payload type -> subscriber payload type; RTX payload type; whether the
         subscriber accepted the header extension the Producer writes for this kind (audio
-        level for audio, abs-send-time with our id for video); if not, it is stripped."""
+        level for audio, abs-send-time with our id for video); if not, it is stripped. With
+        ``red_block_pt`` (the subscriber's Opus payload type) the subscriber accepted red, and
+        ``pt_map`` maps the publisher's red payload type to the subscriber's."""
         self._pt_map = dict(pt_map)
         self._rtx_pt = rtx_pt
+        self.red_block_pt = red_block_pt
         self._strip_ext = not (audio_level if self.kind == "audio" else abs_send_time)
 
     def bind(self, producer) -> None:

@@ -8,6 +8,7 @@ import struct
 import time
 from typing import Callable, Optional
 
+from . import red as red_format
 from . import rtp
 from .feedback import REMB_FLOOR, REMB_INTERVAL, REMB_STALE, aggregate_remb
 from .nack import NackGenerator
@@ -83,6 +84,15 @@ class Producer:
         self.rtt: Optional[float] = None
         self.rtt_from_reports = False
 
+        # RED (red.py): packets forwarded, packets sent in RED to subscribers, packets dropped as
+        # malformed, frames rebuilt from redundant blocks for subscribers of plain Opus; the
+        # highest sequence number seen in RED
+        self.red_packets = 0
+        self.red_sent = 0
+        self.red_malformed = 0
+        self.red_recovered = 0
+        self._red_seq = -1
+
         # audio activity (RFC 6464) of the packets since the last take_audio_activity(): how many
         # carried a level, how many of those were voiced right after a voiced one (a voice lasts,
         # a click does not), the loudest (a level byte: 0 loudest)
@@ -126,13 +136,19 @@ class Producer:
     # configuration
 
     def set_codecs(self, codecs: list) -> None:
-        """Negotiated codecs (aiortc ``RTCRtpCodecParameters``) of the publish transceiver."""
-        self.codecs = [c for c in codecs if c.mimeType.lower() != f"{self.kind}/rtx"]
+        """Negotiated codecs (aiortc ``RTCRtpCodecParameters``) of the publish transceiver, and
+        ``audio/red`` (red.red_codec) if the publisher sends Opus in RED (red.py)."""
+        red = next((c for c in codecs if c.mimeType.lower() == red_format.RED_MIME and self.kind == "audio"), None)
+        self.codecs = [c for c in codecs if c.mimeType.lower() not in (f"{self.kind}/rtx", red_format.RED_MIME)]
         if not self.codecs:
             raise ValueError("no media codec negotiated")
         self.codec = self.codecs[0]
         self.clock_rate = self.codec.clockRate
         self.payload_types = {c.payloadType: c for c in self.codecs}
+        # RED: its payload type (-1: none); its blocks carry self.codec's payload type
+        self.red_pt = red.payloadType if red is not None else -1
+        if red is not None:
+            self.payload_types[red.payloadType] = red
         self._rtx_apt = {
             c.payloadType: c.parameters.get("apt") for c in codecs
             if c.mimeType.lower() == f"{self.kind}/rtx" and c.parameters.get("apt") in self.payload_types
@@ -241,6 +257,9 @@ class Producer:
             else:
                 rest = data[offset:end]
                 b0 = 0x80
+            if (b1 & 0x7F) == self.red_pt:
+                self._forward_red(fanout, data, offset, end, rest, b0, b1, seq, ts, now)
+                return
         else:
             fanout = self._fanout
             if not fanout or self.paused:
@@ -259,6 +278,52 @@ class Producer:
             b0 = 0x90
         for track in fanout:
             track.forward(rest, b0, b1, seq, ts, plen, keyframe, now)
+
+    def _forward_red(self, fanout: tuple, data: bytes, offset: int, end: int, rest: bytes,
+                     b0: int, b1: int, seq: int, ts: int, now: float) -> None:
+        """A RED packet (red.py): to each DownTrack in the form its subscriber negotiated, each
+        form built at most once: RED with the blocks' payload type the subscriber's Opus
+        (``track.red_block_pt``), or, for one that did not accept red, the primary block alone
+        as plain Opus, after the frames of packets lost on the way in that this packet's
+        redundant blocks carry. Malformed RED is dropped."""
+        found = red_format.primary(data, offset, end)
+        if found is None:
+            self.red_malformed += 1
+            return
+        primary_pt, primary_start = found
+        self.red_packets += 1
+        prefix = len(rest) - (end - offset)  # the audio-level block, if any
+        last = self._red_seq
+        self._red_seq = seq if last < 0 or 0 < ((seq - last) & 0xFFFF) < 0x8000 else last
+        plain = None
+        forms = None
+        sent = 0
+        for track in fanout:
+            block_pt = track.red_block_pt
+            if block_pt is None:
+                if plain is None:
+                    plain = rest[:prefix] + data[primary_start:end]
+                    plain_b1 = (b1 & 0x80) | primary_pt
+                    plain_len = end - primary_start
+                    missing = (seq - last - 1) & 0xFFFF if last >= 0 else 0
+                    recovered = (red_format.redundant_for_gap(data, offset, end, missing)
+                                 if 0 < missing <= red_format.MAX_RECOVERED else ())
+                    self.red_recovered += len(recovered)
+                for back, pt, ts_offset, payload in recovered:
+                    track.forward(payload, 0x80, pt, (seq - back) & 0xFFFF, (ts - ts_offset) & 0xFFFFFFFF,
+                                  len(payload), True, now)
+                track.forward(plain, b0, plain_b1, seq, ts, plain_len, True, now)
+                continue
+            if forms is None:
+                forms = {}
+            body = forms.get(block_pt)
+            if body is None:
+                payload = red_format.set_block_pt(data, offset, end, self.codec.payloadType, block_pt)
+                body = forms[block_pt] = b"" if payload is None else rest[:prefix] + payload
+            if body:
+                track.forward(body, b0, b1, seq, ts, end - offset, True, now)
+                sent += 1
+        self.red_sent += sent
 
     def _sequence_event(self, seq: int, delta: int, now: float) -> bool:
         """Anything but the next packet in order (first packet, gap, late, retransmitted,

@@ -20,7 +20,7 @@ from typing import Callable, Optional
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.clock import current_ntp_time
 
-from . import rtp
+from . import red, rtp
 from .compat import release_receiver
 from .config import MediaConfig
 from .errors import SdpError
@@ -54,6 +54,7 @@ class PublishConnection:
         self.producers: dict[str, Producer] = {}  # by mid
         self._by_ssrc: dict[int, Producer] = {}
         self._mid_ext_id: Optional[int] = None
+        self._red: dict[str, tuple[int, int]] = {}  # mid -> (red PT, Opus PT) answered (red.py)
         self._on_changed = on_producers_changed
         self._lock = asyncio.Lock()
         self._dtls = None
@@ -78,6 +79,7 @@ class PublishConnection:
             prefs = {kind: forwardable_preferences(kind, self.config.video_codecs) for kind in ("audio", "video")}
             allowed = self.config.remote_allowed if self.config.allowed_remote_networks is not None else None
             text, description = check_remote(offer_sdp, "offer", allowed, prefs)
+            red_offered = red.red_by_mid(text) if self.config.opus_red else {}
             if self.pc.signalingState != "stable":
                 raise SdpError(f"cannot take an offer in state {self.pc.signalingState}")
             for media in description.media:
@@ -104,8 +106,10 @@ class PublishConnection:
             except Exception as exc:
                 logger.info("publish offer from %s refused: %s", self.peer_id, exc)
                 raise SdpError(f"offer could not be negotiated: {exc}") from None
-            answer_sdp, twcc_id = accept_offered_extension(
-                self.pc.localDescription.sdp, description, TWCC_URI, "transport-cc")
+            # aiortc knows no red: answer it ourselves (red.py), and ask for Opus in-band FEC
+            answer_sdp, self._red = red.answer_with_red(self.pc.localDescription.sdp, red_offered)
+            # nor transport-cc: accept it where offered, and send the feedback ourselves (twcc.py)
+            answer_sdp, twcc_id = accept_offered_extension(answer_sdp, description, TWCC_URI, "transport-cc")
             self._set_transport_feedback(twcc_id)
             self._update_producers(description, sources)
             return announce_addresses(answer_sdp, self.config.announce)
@@ -183,10 +187,11 @@ class PublishConnection:
                     mid_ext = ext.id
             ssrc, rtx_ssrc = _ssrcs(media)
             level_id = next((e.id for e in media.rtp.headerExtensions if e.uri == AUDIO_LEVEL_URI), None)
+            codecs = transceiver._codecs + ([red.red_codec(self._red[mid][0])] if mid in self._red else [])
             if current is None:
                 producer = Producer(
                     peer_id=self.peer_id, source=source, kind=media.kind, mid=mid,
-                    codecs=transceiver._codecs, ssrc=ssrc, rtx_ssrc=rtx_ssrc, audio_level_id=level_id,
+                    codecs=codecs, ssrc=ssrc, rtx_ssrc=rtx_ssrc, audio_level_id=level_id,
                     send_rtcp=self._send_rtcp, rtcp_ssrc=transceiver.sender._ssrc,
                     max_bitrate=self.config.max_incoming_bitrate,
                 )
@@ -197,7 +202,7 @@ class PublishConnection:
                 self.producers[mid] = producer
                 added.append(producer)
             else:
-                current.set_codecs(transceiver._codecs)
+                current.set_codecs(codecs)
                 current.ssrc, current.rtx_ssrc = ssrc, rtx_ssrc
         self._mid_ext_id = mid_ext
         self._by_ssrc = {}

@@ -49,6 +49,10 @@ class SFU:
             "rtp_retransmit_limited": c.rtp_retransmit_limited + sum(s.downtrack.retransmit_limited for s in slots),
             "keyframe_requests": c.keyframe_requests + sum(p.keyframe_requests for p in producers),
             "rtp_nacked": c.rtp_nacked + sum(p.nacked for p in producers),
+            "rtp_red_forwarded": c.rtp_red_forwarded + sum(p.red_packets for p in producers),
+            "rtp_red_out": c.rtp_red_out + sum(p.red_sent for p in producers),
+            "rtp_red_malformed": c.rtp_red_malformed + sum(p.red_malformed for p in producers),
+            "rtp_red_recovered": c.rtp_red_recovered + sum(p.red_recovered for p in producers),
             "decoded_frames": c.decoded_frames,
             "encoded_frames": c.encoded_frames,
         }

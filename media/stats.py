@@ -16,6 +16,12 @@ class Counters:
         self.rtp_retransmit_limited = 0  # NACKed packets not resent: over a retransmission limit
         self.keyframe_requests = 0
         self.rtp_nacked = 0  # sequence numbers the SFU asked publishers to resend
+        # RED for Opus (red.py): RED packets forwarded, sent in RED to subscribers that accepted
+        # it, dropped as malformed; frames rebuilt from redundancy for plain-Opus subscribers
+        self.rtp_red_forwarded = 0
+        self.rtp_red_out = 0
+        self.rtp_red_malformed = 0
+        self.rtp_red_recovered = 0
 
     def retire_producer(self, producer) -> None:
         if getattr(producer, "_retired", False):
@@ -25,6 +31,10 @@ class Counters:
         self.rtp_bytes_in += producer.octets
         self.keyframe_requests += producer.keyframe_requests
         self.rtp_nacked += producer.nacked
+        self.rtp_red_forwarded += producer.red_packets
+        self.rtp_red_out += producer.red_sent
+        self.rtp_red_malformed += producer.red_malformed
+        self.rtp_red_recovered += producer.red_recovered
 
     def retire_downtrack(self, track) -> None:
         if getattr(track, "_retired", False):

@@ -22,7 +22,7 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.clock import current_ntp_time
 from aiortc.rtcpeerconnection import is_codec_compatible
 
-from . import rtp
+from . import red, rtp
 from .compat import release_receiver
 from .config import MediaConfig
 from .consumer import Consumer
@@ -82,6 +82,9 @@ class SubscribeConnection:
         self._fast: Optional[InboundFastPath] = None
         self.feedback = SubscriberFeedback()
         self._paused_sources: set[tuple[str, str]] = set()  # (publisher peer id, source)
+        # RED (red.py): mid -> (red PT, Opus PT) in the outstanding offer, and as last answered
+        self._red_offered: dict[str, tuple[int, int]] = {}
+        self._red_accepted: dict[str, tuple[int, int]] = {}
         self._rtcp_task: Optional[asyncio.Task] = None
         self._closed = False
 
@@ -217,6 +220,10 @@ class SubscribeConnection:
                     revision = self.revision
                     consumers = [s.consumer.describe() for s in self.slots if s.consumer is not None]
                     sdp = announce_addresses(self.pc.localDescription.sdp, self.config.announce)
+                    # aiortc knows no red: offer it ourselves to consumers of RED producers
+                    red_mids = [s.transceiver.mid for s in self.slots
+                                if s.consumer is not None and s.consumer.producer.red_pt >= 0]
+                    sdp, self._red_offered = red.offer_with_red(sdp, red_mids)
             except Exception:
                 if not self._closed:
                     logger.exception("subscribe offer for %s failed", self.peer_id)
@@ -240,6 +247,7 @@ class SubscribeConnection:
                 logger.info("subscribe answer from %s refused: %s", self.peer_id, exc)
                 raise SdpError(f"answer could not be applied: {exc}") from None
             self.pending_revision = None
+            self._red_accepted = red.accepted_red(text, self._red_offered)
             self._apply_negotiated()
         if self._dirty:
             self._schedule()
@@ -265,12 +273,18 @@ class SubscribeConnection:
             for c in negotiated:
                 if c.name.lower() == "rtx" and c.parameters.get("apt") == primary:
                     rtx_pt = c.payloadType
+            # red, if the subscriber kept it (aiortc dropped it from what it negotiated)
+            red_block_pt = None
+            accepted = self._red_accepted.get(transceiver.mid)
+            if accepted is not None and producer.red_pt >= 0 and primary is not None and accepted[1] == primary:
+                pt_map[producer.red_pt] = accepted[0]
+                red_block_pt = primary
             extensions = transceiver._headerExtensions
             audio_level = any(e.uri == AUDIO_LEVEL_URI for e in extensions)
             abs_send_time = any(e.uri == ABS_SEND_TIME_URI and e.id == SUBSCRIBER_ABS_SEND_TIME_ID
                                 for e in extensions)
             slot.downtrack.set_payload_types(pt_map, rtx_pt, audio_level=audio_level,
-                                             abs_send_time=abs_send_time)
+                                             abs_send_time=abs_send_time, red_block_pt=red_block_pt)
             if slot.downtrack.producer is not producer and not producer.closed:
                 slot.downtrack.bind(producer)
             consumer.active = True

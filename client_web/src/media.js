@@ -102,6 +102,38 @@ export function preferVideoCodec(transceiver) {
 }
 
 /**
+ * RED for Opus (RFC 2198): `codecs` (audio capabilities) reordered audio/red first, then Opus, then
+ * the rest as they were; null if red or Opus is missing. The capabilities are kept as they are, so
+ * Opus keeps its fmtp (useinbandfec=1: in-band FEC).
+ */
+export function redFirst(codecs) {
+  const mime = (c) => (c && typeof c.mimeType === "string" ? c.mimeType.toLowerCase() : "");
+  const red = (codecs || []).filter((c) => mime(c) === "audio/red");
+  const opus = (codecs || []).filter((c) => mime(c) === "audio/opus");
+  if (!red.length || !opus.length) return null;
+  return [...red, ...opus, ...codecs.filter((c) => !red.includes(c) && !opus.includes(c))];
+}
+
+/**
+ * Send the microphone in RED when this browser can (Chromium lists audio/red in
+ * RTCRtpSender.getCapabilities("audio")): each packet then carries the previous frame again, so a
+ * packet lost on a lossy link is rebuilt from the next one (as LiveKit's client does by default).
+ * The SFU answers red first (media/red.py) and forwards it. Other browsers keep their own order.
+ * Returns whether it did.
+ */
+export function preferAudioRed(transceiver) {
+  const caps = window.RTCRtpSender && RTCRtpSender.getCapabilities && RTCRtpSender.getCapabilities("audio");
+  const ordered = caps && redFirst(caps.codecs);
+  if (!ordered || !transceiver.setCodecPreferences) return false;
+  try {
+    transceiver.setCodecPreferences(ordered);
+    return true;
+  } catch {
+    return false; // keep the browser's order
+  }
+}
+
+/**
  * The send-only publish connection. `request` is Connection.request bound to the connection.
  * Call setTracks([{track, source, stream}]) to (re)publish; each call renegotiates.
  */
@@ -154,6 +186,7 @@ export class Publisher {
         }
         this.sources.set(transceiver, source);
         if (track.kind === "video") preferVideoCodec(transceiver);
+        else if (track.kind === "audio") preferAudioRed(transceiver);
         changed = true;
       }
       if (changed) await this.negotiate();
