@@ -361,6 +361,9 @@ class PublishConnection:
             if task is not None:
                 task.cancel()
         self._rtcp_task = self._twcc_task = None
+        if self.twcc is not None:
+            self.counters.twcc_feedbacks += self.twcc.feedbacks
+            self.twcc = None
         if self._fast is not None:
             self._fast.close()
         producers = list(self.producers.values())

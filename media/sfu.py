@@ -49,6 +49,12 @@ class SFU:
             "rtp_retransmit_limited": c.rtp_retransmit_limited + sum(s.downtrack.retransmit_limited for s in slots),
             "keyframe_requests": c.keyframe_requests + sum(p.keyframe_requests for p in producers),
             "rtp_nacked": c.rtp_nacked + sum(p.nacked for p in producers),
+            "rtp_retransmit_missing": c.rtp_retransmit_missing + sum(s.downtrack.retransmit_missing for s in slots),
+            "keyframe_requests_held": c.keyframe_requests_held
+            + sum(p.keyframe_requests_deferred for p in producers)
+            + sum(s.downtrack.keyframe_requests_held for s in slots),
+            "twcc_feedbacks": c.twcc_feedbacks
+            + sum(peer.publisher.twcc.feedbacks for peer in peers if peer.publisher.twcc is not None),
             "rtp_red_forwarded": c.rtp_red_forwarded + sum(p.red_packets for p in producers),
             "rtp_red_out": c.rtp_red_out + sum(p.red_sent for p in producers),
             "rtp_red_malformed": c.rtp_red_malformed + sum(p.red_malformed for p in producers),

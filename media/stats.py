@@ -16,6 +16,9 @@ class Counters:
         self.rtp_retransmit_limited = 0  # NACKed packets not resent: over a retransmission limit
         self.keyframe_requests = 0
         self.rtp_nacked = 0  # sequence numbers the SFU asked publishers to resend
+        self.rtp_retransmit_missing = 0  # NACKed by subscribers, not in the cache (lost before the SFU)
+        self.keyframe_requests_held = 0  # subscribers' PLI/FIR held while a keyframe or repairs were on their way
+        self.twcc_feedbacks = 0  # transport-cc feedback packets sent to publishers
         # RED for Opus (red.py): RED packets forwarded, sent in RED to subscribers that accepted
         # it, dropped as malformed; frames rebuilt from redundancy for plain-Opus subscribers
         self.rtp_red_forwarded = 0
@@ -31,6 +34,7 @@ class Counters:
         self.rtp_bytes_in += producer.octets
         self.keyframe_requests += producer.keyframe_requests
         self.rtp_nacked += producer.nacked
+        self.keyframe_requests_held += producer.keyframe_requests_deferred
         self.rtp_red_forwarded += producer.red_packets
         self.rtp_red_out += producer.red_sent
         self.rtp_red_malformed += producer.red_malformed
@@ -44,3 +48,5 @@ class Counters:
         self.rtp_bytes_out += track.bytes
         self.rtp_retransmitted += track.retransmitted
         self.rtp_retransmit_limited += track.retransmit_limited
+        self.rtp_retransmit_missing += track.retransmit_missing
+        self.keyframe_requests_held += track.keyframe_requests_held

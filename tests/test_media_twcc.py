@@ -160,6 +160,7 @@ async def test_a_publisher_gets_feedback_matching_the_arrivals_the_sfu_saw(sfu, 
     assert max(offsets) - min(offsets) < 0.0005
     assert all(reported[s] is not None for s in checked)
     assert twcc.feedbacks >= 10
+    assert sfu.stats()["twcc_feedbacks"] >= twcc.feedbacks
 
 
 OFFER = "\r\n".join([
