@@ -19,6 +19,15 @@ from tests.test_media_rtp import VP8_CONT, VP8_DELTA, VP8_KEY, attached, fields,
 SSRC = 0x11223344
 
 
+def consumer_of(producer):
+    """A DownTrack carrying ``producer``, sending to a recording wire."""
+    track = DownTrack("video", ssrc=7)
+    wire = attached(track)
+    track.set_payload_types({96: 96}, None)
+    track.bind(producer)
+    return track, wire
+
+
 def forget_startup_requests(producer) -> None:
     """Binding asked for a keyframe on the real clock; these tests run on their own."""
     producer._last_pli = -1e9
@@ -66,10 +75,7 @@ def test_a_short_link_keeps_quick_repeats_and_the_age_floor():
 def test_producer_learns_the_round_trip_from_nack_answers_until_reports_give_it():
     sent: list[bytes] = []
     producer = video_producer(sent)
-    track = DownTrack("video", ssrc=7)
-    attached(track)
-    track.set_payload_types({96: 96}, None)
-    track.bind(producer)
+    track, _ = consumer_of(producer)
     producer.receive(packet(100, 0, payload=VP8_KEY), SSRC, now=1.0)
     producer.receive(packet(102, 0, payload=VP8_CONT), SSRC, now=1.0)  # 101 lost
     assert nacked(sent) == [101]
@@ -109,10 +115,7 @@ async def test_a_subscriber_keyframe_request_waits_while_nacks_repair_the_pictur
     sent: list[bytes] = []
     producer = video_producer(sent)
     producer.set_rtt(0.3)
-    track = DownTrack("video", ssrc=7)
-    attached(track)
-    track.set_payload_types({96: 96}, None)
-    track.bind(producer)
+    track, _ = consumer_of(producer)
     forget_startup_requests(producer)
     producer.receive(packet(100, 0, payload=VP8_KEY), SSRC, now=10.0)
     producer.receive(packet(103, 3000, payload=VP8_DELTA), SSRC, now=10.05)  # 101, 102 lost
@@ -135,10 +138,7 @@ async def test_a_subscriber_keyframe_request_waits_while_nacks_repair_the_pictur
 async def test_downtrack_holds_a_request_while_a_keyframe_or_retransmissions_are_on_their_way():
     sent: list[bytes] = []
     producer = video_producer(sent)
-    track = DownTrack("video", ssrc=7)
-    wire = attached(track)
-    track.set_payload_types({96: 96}, None)
-    track.bind(producer)
+    track, wire = consumer_of(producer)
     track.rtt = 0.3
     forget_startup_requests(producer)
     producer.receive(packet(100, 0, payload=VP8_KEY), SSRC, now=20.0)
@@ -165,10 +165,7 @@ async def test_downtrack_holds_a_request_while_a_keyframe_or_retransmissions_are
 
 def test_resends_to_a_far_subscriber_are_one_round_trip_apart_and_outlast_its_repeats():
     producer = video_producer()
-    track = DownTrack("video", ssrc=7)
-    attached(track)
-    track.set_payload_types({96: 96}, None)
-    track.bind(producer)
+    track, _ = consumer_of(producer)
     producer.receive(packet(100, 0, payload=VP8_KEY), SSRC, now=1.0)
     producer.receive(packet(101, 0, payload=VP8_CONT), SSRC, now=1.0)
     track.cache.min_interval = 0.29  # as on_report_block sets it for a 290 ms round trip
