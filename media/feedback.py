@@ -6,7 +6,7 @@ transport hands every decrypted compound packet to :class:`SubscriberFeedback`, 
 DownTrack by SSRC itself: PLI and FIR become keyframe requests (coalesced per Producer), NACKs are
 answered from the DownTrack's cache (within its limits: retransmit_cache.py), REMB is recorded
 per DownTrack (the Producer sends the publisher the minimum over its consumers), report blocks
-give the loss and the round trip. A subscriber sending RTCP at absurd rates is cut off by a
+give the loss and the round trip, and an XR receiver reference time is answered with a DLRR. A subscriber sending RTCP at absurd rates is cut off by a
 token bucket; each NACK is capped.
 """
 
@@ -62,6 +62,12 @@ class SubscriberFeedback:
 
     def __init__(self, rate: float = RTCP_RATE, burst: float = RTCP_BURST) -> None:
         self.tracks: dict = {}
+        # answers to the subscriber's receiver reference times (XR RRTR): a DLRR, from which a
+        # receive-only browser learns its round trip to us, and then waits that long for
+        # retransmissions before a frame counts as late (its jitter buffer adds the RTT once it
+        # has had to NACK). ``send_rtcp`` is set by the subscribe connection.
+        self.send_rtcp = None
+        self.dlrr_sent = 0
         self._bucket = TokenBucket(rate, burst)
         self.dropped = 0  # compound packets over the rate limit
         self.keyframe_requests = 0
@@ -102,6 +108,12 @@ class SubscriberFeedback:
                 if track is not None:
                     self.nacks += 1
                     track.retransmit(rtp.parse_nack(body, MAX_NACKED_PER_PACKET), now)
+            elif pt == rtp.RTCP_XR:
+                rrtr = rtp.parse_xr_rrtr(body)
+                if rrtr is not None and self.send_rtcp is not None and tracks:
+                    reporter, ntp = rrtr  # answered at once: no delay since it arrived
+                    self.send_rtcp(rtp.pack_xr_dlrr(next(iter(tracks)), [(reporter, (ntp >> 16) & 0xFFFFFFFF, 0)]))
+                    self.dlrr_sent += 1
             elif pt == rtp.RTCP_RR or pt == rtp.RTCP_SR:
                 start = 4 if pt == rtp.RTCP_RR else 24
                 for offset in range(start, min(len(body), start + 24 * fmt) - 23, 24):

@@ -284,6 +284,27 @@ def pack_xr_rrtr(ssrc: int, ntp: int) -> bytes:
                        (ntp >> 32) & 0xFFFFFFFF, ntp & 0xFFFFFFFF)
 
 
+def parse_xr_rrtr(body: bytes) -> tuple[int, int] | None:
+    """``(sender ssrc, NTP time)`` of the first receiver reference time block in an XR body."""
+    offset, n = 4, len(body)
+    while offset + 4 <= n:
+        end = offset + 4 + 4 * ((body[offset + 2] << 8) | body[offset + 3])
+        if end > n:
+            return None
+        if body[offset] == XR_RRTR and end - offset >= 12:
+            high, low = struct.unpack_from("!II", body, offset + 4)
+            return _U32.unpack_from(body, 0)[0], (high << 32) | low
+        offset = end
+    return None
+
+
+def pack_xr_dlrr(sender_ssrc: int, blocks: list[tuple[int, int, int]]) -> bytes:
+    """An XR packet with one DLRR block: ``(receiver ssrc, last RR, delay since it)`` per sub-block."""
+    body = b"".join(struct.pack("!III", ssrc, lrr & 0xFFFFFFFF, dlrr & 0xFFFFFFFF) for ssrc, lrr, dlrr in blocks)
+    return struct.pack("!BBHIBBH", 0x80, RTCP_XR, 2 + len(body) // 4, sender_ssrc, XR_DLRR, 0,
+                       len(body) // 4) + body
+
+
 def parse_xr_dlrr(body: bytes) -> list[tuple[int, int, int]]:
     """``(receiver ssrc, last RR, delay since last RR)`` of every DLRR sub-block in an XR body."""
     out = []

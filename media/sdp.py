@@ -144,3 +144,22 @@ def accept_offered_extension(answer: str, offer, uri: str, feedback: str | None 
         out.append("\r\n".join(lines))
     return "\r\nm=".join(out), ext_id
 
+
+def add_rtcp_feedback(sdp: str, kind: str, feedback: str) -> str:
+    """``sdp`` (text) with ``a=rtcp-fb:<pt> <feedback>`` for every codec but RTX of every ``kind``
+    media section (after that codec's last rtcp-fb line, or its rtpmap), where not already there."""
+    head, *sections = sdp.split("\r\nm=")
+    out = [head]
+    for section in sections:
+        lines = section.split("\r\n")
+        if lines[0].startswith(kind + " "):
+            for pt in lines[0].split(" ")[3:]:
+                rtpmap = next((x for x in lines if x.startswith(f"a=rtpmap:{pt} ")), "")
+                line = f"a=rtcp-fb:{pt} {feedback}"
+                if not rtpmap or " rtx/" in rtpmap or line in lines:
+                    continue
+                anchor = [i for i, x in enumerate(lines) if x.startswith(f"a=rtcp-fb:{pt} ") or x == rtpmap]
+                lines.insert(anchor[-1] + 1, line)
+        out.append("\r\n".join(lines))
+    return "\r\nm=".join(out)
+

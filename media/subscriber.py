@@ -32,7 +32,7 @@ from .fastpath import InboundFastPath
 from .feedback import SubscriberFeedback
 from .ice import announce_addresses, guard_connection, rtc_configuration
 from .producer import SUBSCRIBER_ABS_SEND_TIME_ID
-from .sdp import ABS_SEND_TIME_URI, AUDIO_LEVEL_URI, check_remote, codec_capability, rtx_capability
+from .sdp import ABS_SEND_TIME_URI, AUDIO_LEVEL_URI, add_rtcp_feedback, check_remote, codec_capability, rtx_capability
 from .stats import Counters
 from .transport import SrtpWire
 
@@ -224,6 +224,9 @@ class SubscribeConnection:
                     red_mids = [s.transceiver.mid for s in self.slots
                                 if s.consumer is not None and s.consumer.producer.red_pt >= 0]
                     sdp, self._red_offered = red.offer_with_red(sdp, red_mids)
+                    # receiver reference times from the browser, which we answer (feedback.py):
+                    # its round trip to us, for its NACKs and its jitter buffer
+                    sdp = add_rtcp_feedback(sdp, "video", "rrtr")
             except Exception:
                 if not self._closed:
                     logger.exception("subscribe offer for %s failed", self.peer_id)
@@ -298,6 +301,7 @@ class SubscribeConnection:
             return
         self._dtls = dtls
         self._wire = SrtpWire(dtls)
+        self.feedback.send_rtcp = self._wire.send_rtcp
         dtls._handle_rtcp_data = self._handle_rtcp_data
         dtls._handle_rtp_data = self._handle_rtp_data
         if self._fast is not None:

@@ -11,9 +11,12 @@ import pytest
 
 from media import rtp
 from media.downtrack import DownTrack
+from media.feedback import SubscriberFeedback
 from media.nack import MAX_AGE_MAX, MAX_TRIES, NackGenerator, retry_interval_for
 from media.retransmit_cache import MAX_RESENDS
+from media.sdp import add_rtcp_feedback
 from tests.test_media_feedback import nacked
+from tests.test_media_twcc import ANSWER
 from tests.test_media_rtp import VP8_CONT, VP8_DELTA, VP8_KEY, attached, fields, packet, video_producer
 
 SSRC = 0x11223344
@@ -174,3 +177,31 @@ def test_resends_to_a_far_subscriber_are_one_round_trip_apart_and_outlast_its_re
     answered = [track.retransmit([seq], now=2.0 + i / 10) for i in range(20)]
     assert answered[0] == 1 and sum(answered) == MAX_RESENDS
     assert [i for i, a in enumerate(answered) if a] == [0, 3, 6, 9]
+
+
+# the round trip a receive-only browser learns from us
+
+
+def test_a_receiver_reference_time_is_answered_with_a_dlrr_for_that_receiver():
+    feedback = SubscriberFeedback()
+    sent: list[bytes] = []
+    feedback.send_rtcp = sent.append
+    feedback.tracks[0xD7] = DownTrack("video", ssrc=0xD7)
+    ntp = (3_900_000_123 << 32) | 0x89ABCDEF
+    rr = rtp.pack_receiver_report(1, [])
+    feedback.handle(rr + rtp.pack_xr_rrtr(1, ntp), now=5.0)  # as Chromium sends it (SSRC 1)
+    (pt, _, body), = list(rtp.iter_rtcp(sent[0]))
+    assert pt == rtp.RTCP_XR and struct.unpack_from("!I", body)[0] == 0xD7
+    assert rtp.parse_xr_dlrr(body) == [(1, (ntp >> 16) & 0xFFFFFFFF, 0)]
+    # an XR without a reference time (or a truncated one) gets no answer
+    feedback.handle(struct.pack("!BBHI", 0x80, rtp.RTCP_XR, 2, 1) + struct.pack("!BBH", 42, 0, 0), now=5.1)
+    feedback.handle(rtp.pack_xr_rrtr(1, ntp)[:-4], now=5.2)
+    assert len(sent) == 1 and feedback.dlrr_sent == 1
+
+
+def test_the_subscribe_offer_asks_video_receivers_for_reference_times():
+    offer = add_rtcp_feedback(ANSWER, "video", "rrtr")
+    assert "a=rtcp-fb:96 rrtr" in offer and "a=rtcp-fb:97 rrtr" not in offer  # not on RTX
+    assert "a=rtcp-fb:111 rrtr" not in offer  # not on audio
+    assert offer.index("a=rtcp-fb:96 rrtr") > offer.index("a=rtcp-fb:96 nack")
+    assert add_rtcp_feedback(offer, "video", "rrtr") == offer
