@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from .db import Database
 from .errors import Forbidden, RoomNotFound, ValidationError
-from .grants import Action, can
+from .authorize import Action, can
 from .meeting import LiveParticipant, iso_utc
 from .models import CHAT_TEXT_MAX, ChatMessage, Participant, Room, utcnow
 

@@ -53,7 +53,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .errors import Forbidden, NotJoined, ValidationError
-from .grants import Action, Role, can
+from .authorize import Action, Role, can
 
 MEDIA_KINDS = ("audio", "video")
 MAX_LOBBY = 1000

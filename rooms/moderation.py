@@ -5,7 +5,7 @@
 
 1. refuses with :class:`~rooms.errors.NotJoined` if the actor is not in the meeting, and with
    :class:`~rooms.meeting.MeetingEnded` (``forbidden``) once the meeting has ended (but ``end``);
-2. refuses with :class:`~rooms.errors.Forbidden` (``forbidden``) unless ``rooms.grants.can(actor.role,
+2. refuses with :class:`~rooms.errors.Forbidden` (``forbidden``) unless ``rooms.authorize.can(actor.role,
    action)``;
 3. refuses with :class:`~rooms.errors.ValidationError` (``bad_request``) for a missing target (not in
    the meeting, not in the lobby), for acting on oneself, or for a bad argument;
@@ -45,7 +45,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .errors import Forbidden, NotJoined, ValidationError
-from .grants import Action, Role, can
+from .authorize import Action, Role, can
 from .meeting import MEDIA_KINDS, LiveParticipant, LobbyEntry, Meeting, MeetingEnded
 
 if TYPE_CHECKING:  # only for persist(): no import of the database layer at run time

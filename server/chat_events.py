@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from rooms.grants import Action
+from rooms.authorize import Action
 from rooms.moderation import Moderation
 
 from . import validate

@@ -16,7 +16,7 @@ import re
 from aiohttp import web
 
 from rooms.documents import DocumentError, inspect_upload_async, render_document
-from rooms.grants import Action, can
+from rooms.authorize import Action, can
 
 from .api import bearer, error_response
 

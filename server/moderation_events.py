@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from rooms.grants import Action, Role, can
+from rooms.authorize import Action, Role, can
 from rooms.meeting import iso_utc
 from rooms.moderation import Moderation
 

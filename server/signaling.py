@@ -21,7 +21,7 @@ import socketio
 
 import media
 from rooms.errors import DomainError
-from rooms.grants import Action, Role, can
+from rooms.authorize import Action, Role, can
 from rooms.meeting import LiveParticipant, LobbyEntry, Meeting, normalize_device_id
 from rooms.documents import DocumentError
 from rooms.moderation import ModerationResult, persist

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from rooms.grants import Role
+from rooms.authorize import Role
 from tests.conftest import start_server, stop_server
 from tests.sio_helpers import ProtocolClient
 

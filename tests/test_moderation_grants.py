@@ -1,5 +1,5 @@
 """Integration: every grant-checked request, from every role, over real Socket.IO against the server
-process. What is allowed comes from ``rooms.grants.GRANTS`` (so this table follows it); a refusal is
+process. What is allowed comes from ``rooms.authorize.GRANTS`` (so this table follows it); a refusal is
 ``forbidden`` and changes nothing (checked with a fresh observer's view of the meeting, the database,
 or what the refused action would have made possible).
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from rooms.grants import GRANTS, Action, Role
+from rooms.authorize import GRANTS, Action, Role
 from server.chat_events import ChatEvents
 from server.moderation_events import ModerationEvents
 from tests.room_harness import (Client, Room, db_count, disconnected, end_meeting, module_server, refused,

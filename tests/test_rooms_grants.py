@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rooms.grants import GRANTS, Action, Role, can
+from rooms.authorize import GRANTS, Action, Role, can
 
 PARTICIPANT_ACTIONS = {Action.PUBLISH_AUDIO, Action.PUBLISH_VIDEO, Action.SHARE_SCREEN,
                        Action.CHAT, Action.RAISE_HAND, Action.REACT}

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rooms.errors import DomainError, Forbidden, NotJoined, ValidationError
-from rooms.grants import Action, Role, can
+from rooms.authorize import Action, Role, can
 from rooms.meeting import LiveParticipant, LobbyEntry, Meeting, MeetingEnded, RemovedFromMeeting
 from rooms.moderation import Moderation, ModerationResult
 
