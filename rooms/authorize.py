@@ -199,7 +199,8 @@ def authorize(actor: Actor, action: Action | str, target: Target | None = None, 
     if action not in GRANTS[role]:
         return Decision(False, "grants", f"a {role} may not {verb or action.value.replace('_', ' ')}")
     if isinstance(target, Party) and RANK[target.role] > RANK[role]:
-        return Decision(False, "rank", f"only {_at_least(target.role)} may {verb or 'act on'} a {target.role}")
+        return Decision(False, "rank",
+                        f"only {_at_least(target.role)} may {verb or 'act on'} a {target.role}")
     if isinstance(target, RoleGrant) and RANK[target.role] > RANK[role]:
         return Decision(False, "rank",
                         f"only {_at_least(target.role)} may {verb or f'give the {target.role} role'}")
