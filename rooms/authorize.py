@@ -214,9 +214,3 @@ def require(actor: Actor, action: Action | str, target: Target | None = None, *,
     if not decision:
         raise Forbidden(decision.message)
     return decision
-
-
-def can(role: Role | str | None, action: Action | str) -> bool:
-    """Whether ``role`` may perform ``action`` (the role table alone). Unknown roles or actions are
-    never granted."""
-    return authorize(Actor.of(role), action).allowed
