@@ -20,6 +20,7 @@ from rooms.authorize import Action, Actor, authorize
 from rooms.documents import DocumentError, inspect_upload_async, render_document
 
 from .api import bearer, error_response
+from .hub import HUB
 
 log = logging.getLogger("sitroom.documents")
 
@@ -28,8 +29,6 @@ _INDEX = re.compile(r"^\d{1,5}$")
 
 
 def _hub(request: web.Request):
-    from .app import HUB
-
     return request.app[HUB]
 
 

@@ -35,7 +35,7 @@ from .stage_events import StageEvents
 from .validate import BadRequest
 
 if TYPE_CHECKING:
-    from .app import Hub
+    from .hub import Hub
 
 log = logging.getLogger("sitroom.signaling")
 
