@@ -32,14 +32,16 @@ Which target kinds an action takes is :data:`TARGETS`; any other target is a bug
 
 Not decided here: whether a request is well formed (acting on oneself, on someone who is not in the
 meeting, muting a viewer, who does not publish, are ``bad_request`` in ``rooms.moderation``); the
-state of a meeting (ended, a removal: ``rooms.meeting.Meeting.admission``); and what an allowed
-action causes (a held mute also pauses the participant's tracks in the SFU: ``server/signaling.py``).
+state of a meeting (ended, a removal: ``rooms.meeting.Meeting.admission``); whom ``mute_all`` means
+(everyone with the participant role: what "all" is, not who may); and what an allowed action
+causes (a held mute also pauses the participant's tracks in the SFU: ``server/signaling.py``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from .errors import Forbidden
 
@@ -124,9 +126,9 @@ class Party:
     role: Role
 
     @classmethod
-    def of(cls, participant: object) -> Party:
+    def of(cls, participant: Any) -> Party:
         """The party for anything with a ``role`` (a ``LiveParticipant``)."""
-        return cls(Role(getattr(participant, "role")))
+        return cls(Role(participant.role))
 
 
 @dataclass(frozen=True, slots=True)

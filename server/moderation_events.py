@@ -1,8 +1,9 @@
 """What hosts and staff do to a meeting (a mixin of ``Signaling``).
 
 Every handler here is the same three steps: validate the payload, let ``rooms.moderation`` decide
-(it checks the grants and refuses without changing anything), then ``apply`` the result: events to
-the room, the SFU paused or resumed, connections closed, the timeline written.
+(it asks ``rooms.authorize`` and refuses without changing anything), then ``apply`` the result: events
+to the room, the SFU paused or resumed, connections closed, the timeline written. Invites and the
+record are handled here, and ask ``rooms.authorize`` directly.
 """
 
 from __future__ import annotations

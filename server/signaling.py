@@ -1,7 +1,7 @@
 """Socket.IO events: one ``on_<event>`` method per request in docs/protocol.md.
 
-Each handler validates its payload, asks ``rooms`` whether the participant may act, and calls
-``rooms`` and ``media``. Every failure is answered the same way: an ack
+Each handler validates its payload, asks ``rooms`` whether the participant may act (every permission
+is decided by ``rooms.authorize``), and calls ``rooms`` and ``media``. Every failure is answered the same way: an ack
 ``{"ok": false, "error": {...}}`` plus an ``error`` event, and nothing changes on the server.
 
 The namespace is split by topic into mixins: this module holds the connection life cycle (join,
