@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import select
 
 from .db import Database
-from .errors import Forbidden, RoomNotFound, ValidationError
-from .grants import Action, can
+from .authorize import Action, Actor, require
+from .errors import RoomNotFound, ValidationError
 from .meeting import LiveParticipant, iso_utc
 from .models import CHAT_TEXT_MAX, ChatMessage, Participant, Room, utcnow
 
@@ -75,8 +75,7 @@ class ChatService:
         participant leaves or changes role; ``participant_id`` is None if that participant has no row
         in the database (the server always records joins, so only in tests) or the row was deleted.
         """
-        if not can(participant.role, Action.CHAT):
-            raise Forbidden(f"a {participant.role} may not chat")
+        require(Actor.of(participant), Action.CHAT)
         text = validate_text(text)
         async with self.db.session() as session:
             if not isinstance(room_id, str) or await session.get(Room, room_id) is None:

@@ -6,7 +6,8 @@ Admission (:meth:`Meeting.admission`), in this order:
 1. an ended meeting admits nobody (:class:`MeetingEnded`); a room whose row has ``ended_at`` set
    stays ended (:meth:`Meeting.from_room`) until ``RoomService.update_room(room_id, ended_at=None)``;
 2. a removed person is refused (:class:`RemovedFromMeeting`), see "Removal" below;
-3. hosts and staff always join, even when the meeting is locked or has a lobby;
+3. hosts and staff always join, even when the meeting is locked or has a lobby (the roles granted
+   ``BYPASS_LOCK_AND_LOBBY`` in ``rooms.authorize``), and so does someone coming back (below);
 4. a locked meeting admits nobody else (:class:`MeetingLocked`);
 5. with the lobby on, everyone else waits in the lobby until a host or staff member admits them;
 6. otherwise they join.
@@ -33,7 +34,8 @@ unmute themselves (:meth:`Meeting.update_media_state` raises :class:`Forbidden`)
 ``allow_self_unmute`` is on, or a host or staff member lifts the flag (:meth:`Meeting.allow_unmute`),
 typically after the participant asked (:meth:`Meeting.request_unmute`). Nobody is ever unmuted
 remotely: lifting the flag lets the participant unmute themselves. Hosts and staff are never held
-muted (they could lift the flag themselves).
+muted (they could lift the flag themselves). Who may unmute is decided by ``rooms.authorize``
+(``LIFT_OWN_MUTE`` on an ``OwnMute``: :meth:`Meeting.own_mute`); this module keeps the flags.
 
 Coming back. A client whose connection dropped joins again on a new connection. If it proves it
 is the same person (the server's ``resume_key``, see ``RoomService.resumable``), it keeps its id
@@ -52,8 +54,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .authorize import Action, Actor, OwnMute, Role, authorize, require
 from .errors import Forbidden, NotJoined, ValidationError
-from .grants import Action, Role, can
 
 MEDIA_KINDS = ("audio", "video")
 MAX_LOBBY = 1000
@@ -288,7 +290,7 @@ class Meeting:
                 held, stored_keys = entry
                 for stored in stored_keys:  # one hold, whichever way it comes back
                     self._held_on_leave.pop(stored, None)
-        if held is not None and participant.role not in (Role.HOST, Role.STAFF):
+        if held is not None and not authorize(Actor.of(participant), Action.LIFT_OWN_MUTE):
             for kind, on in zip(MEDIA_KINDS, held):
                 if on:
                     setattr(participant, f"force_muted_{kind}", True)
@@ -342,10 +344,14 @@ class Meeting:
         """The participant, or :class:`NotJoined`."""
         return self._require(participant_id)
 
+    def own_mute(self, participant: LiveParticipant, kind: str) -> OwnMute:
+        """``participant``'s microphone or camera as ``rooms.authorize`` sees it: whether a host's
+        mute holds it, and whether this meeting lets participants lift that themselves."""
+        return OwnMute(kind, participant.force_muted(kind), self.allow_self_unmute)
+
     def held_muted(self, participant: LiveParticipant, kind: str) -> bool:
         """Whether ``participant`` may not unmute ``kind`` themselves (see the module docstring)."""
-        return (participant.force_muted(kind) and not self.allow_self_unmute
-                and not can(participant.role, Action.MUTE_OTHERS))
+        return not authorize(Actor.of(participant), Action.LIFT_OWN_MUTE, self.own_mute(participant, kind))
 
     def update_media_state(self, participant_id: str, audio_muted: bool | None = None,
                            video_muted: bool | None = None) -> LiveParticipant:
@@ -355,8 +361,8 @@ class Meeting:
         participant = self._require(participant_id)
         wanted = {"audio": audio_muted, "video": video_muted}
         for kind, muted in wanted.items():
-            if muted is not None and not muted and self.held_muted(participant, kind):
-                raise Forbidden(f"a host muted your {kind}; ask to unmute")
+            if muted is not None and not muted:
+                require(Actor.of(participant), Action.LIFT_OWN_MUTE, self.own_mute(participant, kind))
         for kind, muted in wanted.items():
             if muted is None:
                 continue
@@ -456,7 +462,7 @@ class Meeting:
             raise MeetingEnded()
         if self.is_removed(invite_id, device_id):
             raise RemovedFromMeeting()
-        if role in (Role.HOST, Role.STAFF) or returning:
+        if returning or authorize(Actor(role), Action.BYPASS_LOCK_AND_LOBBY):
             return "join"
         if self.locked:
             raise MeetingLocked()
@@ -526,7 +532,7 @@ class Meeting:
         hand (a viewer) has its hand lowered."""
         participant = self._require(participant_id)
         participant.role = Role(role).value
-        if not can(participant.role, Action.RAISE_HAND) and participant_id in self._hands:
+        if not authorize(Actor.of(participant), Action.RAISE_HAND) and participant_id in self._hands:
             self.lower_hand(participant_id)
         return participant
 

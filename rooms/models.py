@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-ROLE_VALUES = ("host", "staff", "participant", "viewer")  # the values of rooms.grants.Role
+ROLE_VALUES = ("host", "staff", "participant", "viewer")  # the values of rooms.authorize.Role
 _ROLE_CHECK = "role IN ('host', 'staff', 'participant', 'viewer')"
 
 ROOM_ID_MAX = 64

@@ -5,17 +5,20 @@
 
 1. refuses with :class:`~rooms.errors.NotJoined` if the actor is not in the meeting, and with
    :class:`~rooms.meeting.MeetingEnded` (``forbidden``) once the meeting has ended (but ``end``);
-2. refuses with :class:`~rooms.errors.Forbidden` (``forbidden``) unless ``rooms.grants.can(actor.role,
-   action)``;
+2. refuses with :class:`~rooms.errors.Forbidden` (``forbidden``) unless the actor's role is granted
+   the action (``rooms.authorize.require(actor, action)``);
 3. refuses with :class:`~rooms.errors.ValidationError` (``bad_request``) for a missing target (not in
    the meeting, not in the lobby), for acting on oneself, or for a bad argument;
-4. refuses with :class:`~rooms.errors.Forbidden` when staff act on a host (only a host acts on a host);
+4. refuses with :class:`~rooms.errors.Forbidden` when ``rooms.authorize`` refuses the action on that
+   target (its rank rule: staff act on no host; nobody gives a role above their own);
 5. only then changes the meeting, and returns a :class:`ModerationResult` describing what changed.
+
+Every permission is decided in ``rooms.authorize``; this module asks it and words nothing itself.
 
 A refusal changes nothing. The methods do no I/O: the server emits events from the result and
 persists it (:func:`persist` does the database half: the room's settings, the removal, the timeline).
 
-Which grant each action needs:
+Which grant each action needs (``rooms.authorize.GRANTS``):
 
 =====================  ========================
 mute, mute_all         ``MUTE_OTHERS``
@@ -24,8 +27,8 @@ set_allow_self_unmute  ``MUTE_OTHERS``
 lower_hand (another's) ``MUTE_OTHERS``
 raise_hand             ``RAISE_HAND``
 remove                 ``REMOVE_PARTICIPANT``
-promote (and demote,   ``PROMOTE``; handing over the host role also needs the actor to be the host
-transfer the host)
+promote (and demote,   ``PROMOTE``; giving a role above one's own is refused (only a host hands
+transfer the host)     over the host role)
 lock, set_lobby        ``LOCK_MEETING``
 admit, deny            ``ADMIT_LOBBY``
 end                    ``END_MEETING``
@@ -44,15 +47,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .errors import Forbidden, NotJoined, ValidationError
-from .grants import Action, Role, can
+from .authorize import Action, Actor, Party, Role, RoleGrant, rank, require
+from .errors import NotJoined, ValidationError
 from .meeting import MEDIA_KINDS, LiveParticipant, LobbyEntry, Meeting, MeetingEnded
 
 if TYPE_CHECKING:  # only for persist(): no import of the database layer at run time
     from .service import RoomService
     from .timeline import Timeline
-
-RANK = {Role.VIEWER: 0, Role.PARTICIPANT: 1, Role.STAFF: 2, Role.HOST: 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +93,6 @@ class ModerationResult:
         return {"kind": self.kind, "actor": self.actor, "target": self.target, "details": self.details}
 
 
-def _rank(role: str) -> int:
-    return RANK.get(Role(role), 0)
-
-
 class Moderation:
     """The moderation actions on one live meeting (see the module docstring)."""
 
@@ -110,18 +107,17 @@ class Moderation:
             raise NotJoined()
         if self.meeting.ended and action != Action.END_MEETING:
             raise MeetingEnded()
-        if not can(current.role, action):
-            raise Forbidden(f"a {current.role} may not {action.value.replace('_', ' ')}")
+        require(Actor.of(current), action)
         return current
 
-    def _target(self, actor: LiveParticipant, target_id: object, *, verb: str) -> LiveParticipant:
+    def _target(self, actor: LiveParticipant, target_id: object, action: Action, *,
+                verb: str) -> LiveParticipant:
         target = self.meeting.get(target_id) if isinstance(target_id, str) else None
         if target is None:
             raise ValidationError(f"participant {str(target_id)[:40]!r} is not in the meeting", "target_id")
         if target.id == actor.id:
             raise ValidationError(f"you cannot {verb} yourself", "target_id")
-        if target.role == Role.HOST and actor.role != Role.HOST:
-            raise Forbidden(f"only a host may {verb} a host")
+        require(Actor.of(actor), action, Party.of(target), verb=verb)
         return target
 
     @staticmethod
@@ -148,7 +144,7 @@ class Moderation:
         """Mute someone's microphone (``"audio"``) or camera (``"video"``) and hold it muted."""
         actor = self._actor(actor, Action.MUTE_OTHERS)
         kind = self._kind(kind)
-        target = self._target(actor, target_id, verb="mute")
+        target = self._target(actor, target_id, Action.MUTE_OTHERS, verb="mute")
         if not target.visible:
             raise ValidationError("viewers do not publish", "target_id")
         changed = self.meeting.force_mute(target.id, kind)
@@ -168,7 +164,7 @@ class Moderation:
         """Lift a forced mute: the target may unmute themselves again (they are not unmuted)."""
         actor = self._actor(actor, Action.MUTE_OTHERS)
         kind = self._kind(kind)
-        target = self._target(actor, target_id, verb="allow to unmute")
+        target = self._target(actor, target_id, Action.MUTE_OTHERS, verb="allow to unmute")
         changed = self.meeting.allow_unmute(target.id, kind)
         return ModerationResult("allow_unmute", actor, target, changed=changed, details={"kind": kind})
 
@@ -205,7 +201,7 @@ class Moderation:
             return ModerationResult("lower_hand", current, current, changed=changed,
                                     updated=(current,) if changed else (), record=False)
         actor = self._actor(current, Action.MUTE_OTHERS)
-        target = self._target(actor, target_id, verb="lower the hand of")
+        target = self._target(actor, target_id, Action.MUTE_OTHERS, verb="lower the hand of")
         changed = self.meeting.lower_hand(target.id)
         return ModerationResult("lower_hand", actor, target, changed=changed,
                                 updated=(target,) if changed else ())
@@ -216,7 +212,7 @@ class Moderation:
         """Remove someone from the meeting; they may not come back with the same device or personal
         invite (see ``rooms.meeting``). The server disconnects them."""
         actor = self._actor(actor, Action.REMOVE_PARTICIPANT)
-        target = self._target(actor, target_id, verb="remove")
+        target = self._target(actor, target_id, Action.REMOVE_PARTICIPANT, verb="remove")
         self.meeting.remove(target.id)
         self.meeting.remember_removed(target)
         details = {"device_blocked": bool(target.device_id),
@@ -231,11 +227,10 @@ class Moderation:
             new_role = Role(role)
         except ValueError:
             raise ValidationError(f"unknown role {str(role)[:32]!r}", "role") from None
-        target = self._target(actor, target_id, verb="change the role of")
+        target = self._target(actor, target_id, Action.PROMOTE, verb="change the role of")
+        require(Actor.of(actor), Action.PROMOTE, RoleGrant(new_role))
         old_role = Role(target.role)
         if new_role == Role.HOST:
-            if actor.role != Role.HOST:
-                raise Forbidden("only the host may hand over the host role")
             if old_role == Role.HOST:
                 return ModerationResult("transfer_host", actor, target, changed=False,
                                         details={"from": old_role.value, "to": new_role.value})
@@ -244,7 +239,7 @@ class Moderation:
             return ModerationResult("transfer_host", actor, target, updated=(target, actor),
                                     details={"from": old_role.value, "to": Role.HOST.value,
                                              "previous_host_role": Role.STAFF.value})
-        kind = "promote" if _rank(new_role) >= _rank(old_role) else "demote"
+        kind = "promote" if rank(new_role) >= rank(old_role) else "demote"
         if new_role == old_role:
             return ModerationResult(kind, actor, target, changed=False,
                                     details={"from": old_role.value, "to": new_role.value})

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from . import tokens
 from .db import Database
 from .errors import RoomNotFound, TokenError, ValidationError
-from .grants import Role
+from .authorize import Role
 from .meeting import RemovedFromMeeting
 from .panels.cities import CITIES
 from .models import (

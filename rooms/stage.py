@@ -6,7 +6,7 @@ camera or screen. :class:`Stage` holds the current :class:`StageState`; every ch
 timeline. Pointer moves are the exception: they are ephemeral (sent as their own event, never
 stored) and leave ``version``, ``changed_by`` and ``changed_at`` alone, so that a presenter's
 pointing never makes another presenter's ``expected_version`` stale. Permission checks (who may
-change the stage) belong to ``rooms.grants``, not here.
+change the stage) belong to ``rooms.authorize``, not here.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from rooms.panels import city_list
 
 from . import validate
 from .config import Config
+from .hub import HUB
 from .static_files import StaticFiles
 from .validate import BadRequest
 
@@ -26,8 +27,6 @@ MAX_JSON_BODY = 64 * 1024
 
 
 def _hub(request: web.Request):
-    from .app import HUB
-
     return request.app[HUB]
 
 

@@ -1,17 +1,14 @@
 """The aiohttp application factory.
 
-Shared objects live on a ``Hub`` under one typed ``web.AppKey``; the database engine, the SFU and
-the Socket.IO namespace start and stop with the app through ``cleanup_ctx``.
+Shared objects live on a ``Hub`` (``server.hub``) under one typed ``web.AppKey``; the database
+engine, the SFU and the Socket.IO namespace start and stop with the app through ``cleanup_ctx``.
 """
 
 from __future__ import annotations
 
-import logging
 import asyncio
-import shutil
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, AsyncIterator, Coroutine
+import logging
+from typing import AsyncIterator
 
 import socketio
 from aiohttp import web
@@ -19,73 +16,22 @@ from aiohttp import web
 import media
 from rooms.chat import ChatService
 from rooms.db import Database
-from rooms.meeting import MeetingRegistry, iso_utc
-from rooms.panels.feed import CityFeed
+from rooms.meeting import MeetingRegistry
+from rooms.panels.spec import PanelSpec
 from rooms.repository import DocumentRepository, PanelRepository
 from rooms.service import RoomService
 from rooms.timeline import Timeline
 
 from . import api, documents_api
 from .config import Config
+from .hub import HUB, Hub
+from .signaling import Signaling
 
 log = logging.getLogger("sitroom")
 
 DEMO_ROOM_ID = "demo"
 DEMO_ROOM_TITLE = "City Situation Room (demo)"
 DEMO_CITY = "seoul"
-
-
-@dataclass
-class Hub:
-    """Everything a request handler may need, built once per app."""
-
-    config: Config
-    db: Database
-    rooms: RoomService
-    chat: ChatService
-    timeline: Timeline
-    meetings: MeetingRegistry
-    sfu: media.SFU
-    sio: socketio.AsyncServer
-    panels: PanelRepository = None
-    documents: DocumentRepository = None
-    signaling: object = None  # server.signaling.Signaling
-    demo_links: dict | None = None
-    demo_code: str | None = None
-    city_feed: CityFeed = field(default_factory=CityFeed)  # one simulated city for every room
-    stages: dict = field(default_factory=dict)  # room id -> rooms.stage.Stage
-    panel_runners: dict = field(default_factory=dict)  # room id -> PanelRunner, while in session
-    render_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
-    tasks: set = field(default_factory=set)
-
-    def background(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """Run a task the app owns (kept referenced, cancelled at shutdown)."""
-        task = asyncio.ensure_future(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    def document_view(self, row: dict) -> dict:
-        """A document as the protocol shows it (no storage paths)."""
-        base = f"/api/rooms/{row['room_id']}/documents/{row['id']}"
-        sizes = row.get("page_sizes") or []
-        pages = []
-        if row["status"] == "ready":
-            pages = [{"index": i, "width": w, "height": h, "image": f"{base}/pages/{i}",
-                      "thumb": f"{base}/thumbs/{i}"} for i, (w, h) in enumerate(sizes)]
-        created = row.get("created_at")
-        return {"id": row["id"], "title": row["title"], "filename": row["filename"], "kind": row["kind"],
-                "status": row["status"], "error": row.get("error"), "page_count": row["page_count"],
-                "pages": pages,
-                "created_at": iso_utc(created) if created else None}
-
-    def remove_document_files(self, row: dict) -> None:
-        folder = Path(row["storage_dir"])
-        root = (Path(self.config.data_dir) / "documents").resolve()
-        if folder.resolve().is_relative_to(root):
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-HUB = web.AppKey("hub", Hub)
 
 
 class WholeBody:
@@ -154,8 +100,6 @@ def create_app(config: Config) -> web.Application:
         panels=PanelRepository(db),
         documents=DocumentRepository(db),
     )
-    from .signaling import Signaling
-
     hub.signaling = Signaling(hub)
     sio.register_namespace(hub.signaling)
     app[HUB] = hub
@@ -195,8 +139,6 @@ DEMO_PANELS = [
 
 async def _demo_panels(hub: Hub, room_id: str) -> None:
     """The demo room comes with live panels, the first of them on stage."""
-    from rooms.panels.spec import PanelSpec
-
     existing = await hub.panels.list(room_id)
     if not existing:
         for title, kind, source, options in DEMO_PANELS:

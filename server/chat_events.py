@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from rooms.grants import Action
+from rooms.authorize import Action
 from rooms.moderation import Moderation
 
 from . import validate
+from .errors import RequestError
+from .validate import BadRequest
 
 if TYPE_CHECKING:
     from .signaling import Session
@@ -24,8 +27,6 @@ class ChatEvents:
         text = validate.string(data, "text", max_len=2000, min_len=1)
         self._require(session, Action.CHAT)
         if not session.chat_bucket.take():
-            from .signaling import RequestError
-
             raise RequestError("rate_limited", "you are sending messages too fast")
         message = await self.hub.chat.post(session.room_id, session.participant, text)
         await self.emit("chat_message", message, room=session.room_id)
@@ -48,13 +49,9 @@ class ChatEvents:
         self._require_joined(session)
         emoji = validate.string(data, "emoji", max_len=8, min_len=1)
         if emoji not in REACTIONS:
-            from .validate import BadRequest
-
             raise BadRequest(f"'emoji' must be one of {' '.join(sorted(REACTIONS))}")
         self._require(session, Action.REACT)
         if not session.chat_bucket.take():
-            from .signaling import RequestError
-
             raise RequestError("rate_limited", "you are reacting too fast")
         event = {"participant_id": session.participant.id, "name": session.participant.name, "emoji": emoji}
         await self.emit("reaction", event, room=session.room_id)
@@ -75,8 +72,6 @@ class ChatEvents:
                 log.exception("media event %s for %s failed", kind, room_id)
 
         def dispatch(kind: str, data: Any) -> None:
-            import asyncio
-
             asyncio.ensure_future(on_event(kind, data))
 
         return dispatch

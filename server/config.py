@@ -13,6 +13,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rooms.panels.urlpolicy import UrlPolicy
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT / "var"
 LOOPBACK_NETWORKS = ["127.0.0.0/8", "::1/128"]
@@ -116,8 +118,6 @@ class Config:
                 raise ConfigError(f"video codecs must be VP8 and/or H264, not {','.join(self.video_codecs)!r}")
         if not 0 <= self.rx_batch_ms <= 20:
             raise ConfigError(f"rx batch interval must be 0 to 20 ms, not {self.rx_batch_ms!r}")
-        from rooms.panels.urlpolicy import UrlPolicy
-
         try:
             UrlPolicy.parse(self.panel_url_entries)
         except ValueError as exc:

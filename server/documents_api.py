@@ -12,13 +12,15 @@ import asyncio
 import hashlib
 import logging
 import re
+from pathlib import Path
 
 from aiohttp import web
 
+from rooms.authorize import Action, Actor, authorize
 from rooms.documents import DocumentError, inspect_upload_async, render_document
-from rooms.grants import Action, can
 
 from .api import bearer, error_response
+from .hub import HUB
 
 log = logging.getLogger("sitroom.documents")
 
@@ -27,8 +29,6 @@ _INDEX = re.compile(r"^\d{1,5}$")
 
 
 def _hub(request: web.Request):
-    from .app import HUB
-
     return request.app[HUB]
 
 
@@ -46,8 +46,9 @@ async def upload(request: web.Request) -> web.Response:
     session = _session(request)
     if session is None:
         return error_response(401, "invalid_token", "uploads need the session key of a joined participant")
-    if not can(session.participant.role, Action.MANAGE_DOCUMENTS):
-        return error_response(403, "forbidden", f"a {session.participant.role} may not upload documents")
+    decision = authorize(Actor.of(session.participant), Action.MANAGE_DOCUMENTS, verb="upload documents")
+    if not decision:
+        return error_response(403, "forbidden", decision.message)
     limit = hub.config.max_upload_bytes
     if request.content_length is not None and request.content_length > limit + 64 * 1024:
         return error_response(413, "too_large", f"the file is larger than {limit // (1024 * 1024)} MiB")
@@ -130,8 +131,6 @@ def _image(kind: str):
         row = await hub.documents.get(request.match_info["document_id"], room_id=session.room_id)
         if row is None or row["status"] != "ready" or not (0 <= int(index) < row["page_count"]):
             return error_response(404, "not_found", "no such page")
-        from pathlib import Path
-
         folder = Path(row["storage_dir"])
         matches = sorted(folder.glob(f"{kind}-{int(index) + 1:04d}.*"))
         if not matches:

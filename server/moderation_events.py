@@ -1,8 +1,9 @@
 """What hosts and staff do to a meeting (a mixin of ``Signaling``).
 
 Every handler here is the same three steps: validate the payload, let ``rooms.moderation`` decide
-(it checks the grants and refuses without changing anything), then ``apply`` the result: events to
-the room, the SFU paused or resumed, connections closed, the timeline written.
+(it asks ``rooms.authorize`` and refuses without changing anything), then ``apply`` the result: events
+to the room, the SFU paused or resumed, connections closed, the timeline written. Invites and the
+record are handled here, and ask ``rooms.authorize`` directly.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from rooms.grants import Action, Role, can
+from rooms.authorize import Action, Actor, Party, Role, RoleGrant, authorize, require
 from rooms.meeting import iso_utc
 from rooms.moderation import Moderation
 
 from . import validate
+from .api import invite_links
 from .validate import BadRequest
 
 if TYPE_CHECKING:
@@ -78,8 +80,9 @@ class ModerationEvents:
         kind = _kind(data)
         meeting = self._meeting(session)
         meeting.request_unmute(session.participant.id, kind)
-        for participant in meeting.list():
-            if participant.sid and can(participant.role, Action.MUTE_OTHERS):
+        asking = Party.of(session.participant)
+        for participant in meeting.list():  # whoever may allow it
+            if participant.sid and authorize(Actor.of(participant), Action.MUTE_OTHERS, asking):
                 await self.emit("unmute_requested", {"participant_id": session.participant.id,
                                                      "name": session.participant.name, "kind": kind},
                                 to=participant.sid)
@@ -130,10 +133,8 @@ class ModerationEvents:
         role = validate.string(data, "role", max_len=16, min_len=1)
         if role not in (Role.HOST, Role.STAFF, Role.PARTICIPANT, Role.VIEWER):
             raise BadRequest("'role' must be host, staff, participant or viewer")
-        if role == Role.HOST and session.participant.role != Role.HOST:
-            from .signaling import RequestError
-
-            raise RequestError("forbidden", "only a host may invite another host")
+        require(Actor.of(session.participant), Action.CREATE_INVITES, RoleGrant(Role(role)),
+                verb=f"invite another {role}")
         label = validate.string(data, "label", max_len=80, required=False) or None
         expires_in = None
         if data.get("expires_in_s") is not None:
@@ -146,8 +147,6 @@ class ModerationEvents:
                                                            max_uses=max_uses)
         await self.hub.timeline.record(session.room_id, "invite_create", actor=session.participant,
                                        details={"invite_id": invite.id, "role": role, "label": label})
-        from .api import invite_links
-
         return {"invite": _invite_dict(invite),
                 "link": invite_links(self.hub.config, session.room_id, {"link": token})["link"]}
 
@@ -158,12 +157,10 @@ class ModerationEvents:
         invite = await self.hub.rooms.get_invite(invite_id)
         if invite is None or invite.room_id != session.room_id:
             raise BadRequest("no such invite in this room")
-        if invite.role == Role.HOST and session.participant.role != Role.HOST:
-            # As with creating one: only a host may invite hosts, so only a host may revoke a host
-            # link (staff could otherwise lock the host out of the room).
-            from .signaling import RequestError
-
-            raise RequestError("forbidden", "only a host may revoke a host invite")
+        # As with creating one: nobody revokes an invite for a role above their own (staff could
+        # otherwise lock the host out of the room).
+        require(Actor.of(session.participant), Action.CREATE_INVITES, RoleGrant(Role(invite.role)),
+                verb=f"revoke a {invite.role} invite")
         invite = await self.hub.rooms.revoke_invite(invite_id)
         await self.hub.timeline.record(session.room_id, "invite_revoke", actor=session.participant,
                                        details={"invite_id": invite_id})

@@ -1,7 +1,7 @@
 """Socket.IO events: one ``on_<event>`` method per request in docs/protocol.md.
 
-Each handler validates its payload, asks ``rooms`` whether the participant may act, and calls
-``rooms`` and ``media``. Every failure is answered the same way: an ack
+Each handler validates its payload, asks ``rooms`` whether the participant may act (every permission
+is decided by ``rooms.authorize``), and calls ``rooms`` and ``media``. Every failure is answered the same way: an ack
 ``{"ok": false, "error": {...}}`` plus an ``error`` event, and nothing changes on the server.
 
 The namespace is split by topic into mixins: this module holds the connection life cycle (join,
@@ -20,21 +20,22 @@ from typing import TYPE_CHECKING, Any
 import socketio
 
 import media
-from rooms.errors import DomainError
-from rooms.grants import Action, Role, can
-from rooms.meeting import LiveParticipant, LobbyEntry, Meeting, normalize_device_id
+from rooms.authorize import Action, Actor, Role, authorize, require
 from rooms.documents import DocumentError
+from rooms.errors import DomainError
+from rooms.meeting import LiveParticipant, LobbyEntry, Meeting, normalize_device_id
 from rooms.moderation import ModerationResult, persist
 
 from . import validate
 from .chat_events import ChatEvents
+from .errors import RequestError
 from .moderation_events import ModerationEvents
 from .ratelimit import TokenBucket
 from .stage_events import StageEvents
 from .validate import BadRequest
 
 if TYPE_CHECKING:
-    from .app import Hub
+    from .hub import Hub
 
 log = logging.getLogger("sitroom.signaling")
 
@@ -50,15 +51,6 @@ KIND_SOURCES = {"audio": ("microphone",), "video": ("camera",)}
 # many (publisher, source) pairs one request may name.
 PAUSABLE_SOURCES = ("camera", "screen")
 MAX_PAUSED = 512
-
-
-class RequestError(Exception):
-    """A refusal with a protocol error code."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass
@@ -267,7 +259,7 @@ class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespa
             "held": meeting.held_kinds(participant),
             **(await self.stage_snapshot(meeting.room_id)),
         }
-        if can(participant.role, Action.SEE_LOBBY):
+        if authorize(Actor.of(participant), Action.SEE_LOBBY):
             answer["lobby"] = [e.to_dict() for e in meeting.lobby()]
         return answer
 
@@ -275,7 +267,7 @@ class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespa
         """Tell every host and staff member who is waiting."""
         entries = [e.to_dict() for e in meeting.lobby()]
         for participant in meeting.list():
-            if participant.sid and can(participant.role, Action.SEE_LOBBY):
+            if participant.sid and authorize(Actor.of(participant), Action.SEE_LOBBY):
                 await self.emit("lobby", {"entries": entries}, to=participant.sid)
 
     # ---- leaving ----------------------------------------------------------------------------
@@ -416,9 +408,9 @@ class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespa
             raise RequestError("not_joined", "join the meeting first")
 
     def _require(self, session: Session, action: Action) -> None:
-        if not can(session.role, action):
-            raise RequestError("forbidden",
-                               f"a {session.participant.role} may not {action.value.replace('_', ' ')}")
+        """Refuse (``forbidden``) unless the session's participant may ``action``
+        (``rooms.authorize``, the role table)."""
+        require(Actor.of(session.participant), action)
 
     def session_by_key(self, key: str) -> Session | None:
         """The joined session an HTTP request speaks for (``Authorization: Bearer <session_key>``)."""

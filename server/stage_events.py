@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from rooms.grants import Action
+from rooms.authorize import Action
 from rooms.panels.sources import PanelRunner
 from rooms.panels.spec import PanelError, PanelSpec
 from rooms.panels.urlpolicy import UrlPolicy

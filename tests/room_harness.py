@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from rooms.grants import Role
+from rooms.authorize import Role
 from tests.conftest import start_server, stop_server
 from tests.sio_helpers import ProtocolClient
 
@@ -94,7 +94,9 @@ class Room:
             client.self_id = ack["self"]["id"]
         return client, ack
 
-    async def setup(self, actor_role: Role) -> None:
+    async def setup(self, actor_role: Role, target_role: Role = Role.PARTICIPANT) -> None:
+        """A new room: its host, the target (a participant, or ``target_role``: a host target is a
+        second host) and the actor (the host itself when ``actor_role`` is host)."""
         room = self.server.create_room("Grants")
         self.id = room["room"]["id"]
         self.tokens = {"host": token_of(room["links"]["host"]),
@@ -105,8 +107,9 @@ class Room:
             ack = await self.host.request("invite_create", {"role": role, "label": f"{role} link"})
             assert ack["ok"], ack
             self.tokens[role] = token_of(ack["link"])
-        self.target, ack = await self.join("participant", "Tariq Target")
-        assert ack["ok"], ack
+        self.target_role = Role(target_role)
+        self.target, ack = await self.join(self.target_role.value, "Tariq Target")
+        assert ack["ok"] and ack["self"]["role"] == self.target_role.value, ack
         if actor_role == Role.HOST:
             self.actor = self.host
         else:

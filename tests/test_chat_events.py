@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing
 
-from rooms.grants import Role
+from rooms.authorize import Role
 from server.chat_events import REACTIONS
 from tests.room_harness import Room, module_server, refused, room_fixture
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing
 
-from rooms.grants import Role
+from rooms.authorize import Role
 from tests.room_harness import Room, disconnected, end_meeting, module_server, refused, room_fixture, token_of
 
 ADMITTED_KEYS = {"self", "room", "participants", "ice_servers", "settings", "hands", "chat",

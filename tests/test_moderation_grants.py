@@ -1,14 +1,15 @@
-"""Integration: every grant-checked request, from every role, over real Socket.IO against the server
-process. What is allowed comes from ``rooms.grants.GRANTS`` (so this table follows it); a refusal is
-``forbidden`` and changes nothing (checked with a fresh observer's view of the meeting, the database,
-or what the refused action would have made possible).
+"""Integration: every grant-checked request, from every role, on a target of every rank (or giving a
+role of every rank), over real Socket.IO against the server process. What is allowed comes from
+``rooms.authorize.authorize`` (so this table follows it: a rule added there is tried here at once);
+a refusal is ``forbidden`` and changes nothing (checked with a fresh observer's view of the meeting,
+the database, or what the refused action would have made possible).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from rooms.grants import GRANTS, Action, Role
+from rooms.authorize import TARGETS, Action, Actor, OwnMute, Party, Role, RoleGrant, authorize
 from server.chat_events import ChatEvents
 from server.moderation_events import ModerationEvents
 from tests.room_harness import (Client, Room, db_count, disconnected, end_meeting, module_server, refused,
@@ -41,8 +42,36 @@ REQUESTS: dict[str, Action] = {
 UNGATED = {"request_unmute"}
 
 
-def allowed(role: Role, request: str) -> bool:
-    return REQUESTS[request] in GRANTS[role]
+# What a request is done to, as rooms.authorize sees it: the target participant (joined with each
+# visible role: viewers cannot be muted and raise no hand, a bad request), the role a role change
+# gives, the role of an invite. Requests not listed act on nobody in particular.
+TARGET_ROLES = [Role.HOST, Role.STAFF, Role.PARTICIPANT]
+SET_ROLES = [Role.HOST, Role.STAFF, Role.PARTICIPANT]  # what set_role accepts
+ON_TARGET = {"mute", "allow_unmute", "remove", "hand_lower_other"}
+GIVE_ROLE = {"invite_create", "invite_revoke"}
+
+
+def targets_of(request: str) -> list[tuple]:
+    """Each way ``request`` is tried: the rooms.authorize targets it meets."""
+    if request in ON_TARGET:
+        return [(Party(role),) for role in TARGET_ROLES]
+    if request == "set_role":
+        return [(Party(old), RoleGrant(new)) for old in TARGET_ROLES for new in SET_ROLES if new != old]
+    if request in GIVE_ROLE:
+        return [(RoleGrant(role),) for role in Role]
+    return [()]
+
+
+def allowed(role: Role, request: str, targets: tuple = ()) -> bool:
+    """What rooms.authorize says of ``role`` making ``request`` on every one of ``targets``."""
+    return all(authorize(Actor(role), REQUESTS[request], target) for target in targets or (None,))
+
+
+def _case_id(request: str, targets: tuple) -> str:
+    return "-".join([request, *(f"{type(t).__name__.lower()}_{t.role}" for t in targets)])
+
+
+GRANT_CASES = [(request, targets) for request in REQUESTS for targets in targets_of(request)]
 
 
 server = module_server("grants")
@@ -55,6 +84,14 @@ def test_table_covers_every_moderation_and_chat_request():
                 if name.startswith("on_")}
     tested = {"hand" if name.startswith("hand_") else name for name in REQUESTS}
     assert handlers - UNGATED == tested
+
+
+def test_every_rule_on_a_target_is_tried():
+    """A new action that rooms.authorize decides on a participant or on a role given must be tried
+    here by some request (own mutes: test_unmuting_oneself_follows_authorize)."""
+    tried = {(type(target), REQUESTS[request]) for request, targets in GRANT_CASES for target in targets}
+    assert tried == {(kind, action) for kind, actions in TARGETS.items() if kind is not OwnMute
+                     for action in actions}
 
 
 # ---- one case per request -------------------------------------------------------------------------
@@ -93,12 +130,19 @@ async def case_mute_all(r: Room, ok: bool) -> None:
         assert await r.snapshot() == before
 
 
+def _held(r: Room) -> bool:
+    """Whether the target, muted by a host while self-unmute is off, may not unmute itself."""
+    own = OwnMute("audio", held=True, self_unmute_allowed=False)
+    return not authorize(Actor(r.target_role), Action.LIFT_OWN_MUTE, own)
+
+
 async def case_allow_unmute(r: Room, ok: bool) -> None:
     assert (await r.host.request("set_allow_self_unmute", {"allowed": False}))["ok"]
     assert (await r.host.request("mute", {"participant_id": r.target.self_id, "kind": "audio"}))["changed"]
     await r.target.next_event("moderated")
     held = {"audio_muted": False, "video_muted": False}
-    assert refused(await r.target.request("media_state", held))
+    if _held(r):  # (hosts and staff could lift it themselves, and so leave nothing to allow)
+        assert refused(await r.target.request("media_state", held))
     before = await r.snapshot()
     ack = await r.actor.request("allow_unmute", {"participant_id": r.target.self_id, "kind": "audio"})
     if ok:
@@ -110,7 +154,8 @@ async def case_allow_unmute(r: Room, ok: bool) -> None:
         assert refused(ack), ack
         await r.target.barrier()
         assert r.target.drain("moderated") == []
-        assert refused(await r.target.request("media_state", held))  # still held muted
+        if _held(r):
+            assert refused(await r.target.request("media_state", held))  # still held muted
         assert await r.snapshot() == before
 
 
@@ -150,14 +195,15 @@ async def case_remove(r: Room, ok: bool) -> None:
 
 
 async def case_set_role(r: Room, ok: bool) -> None:
+    new = r.given_role.value
     before = await r.snapshot()
-    ack = await r.actor.request("set_role", {"participant_id": r.target.self_id, "role": "staff"})
+    ack = await r.actor.request("set_role", {"participant_id": r.target.self_id, "role": new})
     if ok:
         assert ack == {"ok": True, "changed": True}
         updated = await r.host.until("participant_updated", lambda p: p["id"] == r.target.self_id)
-        assert updated["role"] == "staff"
+        assert updated["role"] == new
         after = await r.snapshot()
-        assert next(p for p in after["participants"] if p["id"] == r.target.self_id)["role"] == "staff"
+        assert next(p for p in after["participants"] if p["id"] == r.target.self_id)["role"] == new
     else:
         assert refused(ack), ack
         assert await r.snapshot() == before
@@ -246,21 +292,22 @@ def _invites(r: Room) -> int:
 
 
 async def case_invite_create(r: Room, ok: bool) -> None:
+    role = r.given_role.value
     before = _invites(r)
-    ack = await r.actor.request("invite_create", {"role": "participant", "label": "Paris delegation"})
+    ack = await r.actor.request("invite_create", {"role": role, "label": "Paris delegation"})
     if ok:
-        assert ack["ok"] and ack["invite"]["role"] == "participant", ack
+        assert ack["ok"] and ack["invite"]["role"] == role, ack
         assert ack["invite"]["label"] == "Paris delegation"
         assert _invites(r) == before + 1
         _, join_ack = await r.join(token=token_of(ack["link"]), name="Paris")
-        assert join_ack["ok"], join_ack
+        assert join_ack["ok"] and join_ack["self"]["role"] == role, join_ack
     else:
         assert refused(ack), ack
         assert _invites(r) == before
 
 
 async def case_invite_revoke(r: Room, ok: bool) -> None:
-    created = await r.host.request("invite_create", {"role": "participant", "label": "Lisbon"})
+    created = await r.host.request("invite_create", {"role": r.given_role.value, "label": "Lisbon"})
     token = token_of(created["link"])
     ack = await r.actor.request("invite_revoke", {"invite_id": created["invite"]["id"]})
     _, join_ack = await r.join(token=token, name="Lisbon")
@@ -341,10 +388,14 @@ CASES = {name: globals()[f"case_{name}"] for name in REQUESTS}
 
 
 @pytest.mark.parametrize("role", ROLES, ids=str)
-@pytest.mark.parametrize("request_name", list(REQUESTS))
-async def test_grant(room, role, request_name):
-    await room.setup(role)
-    await CASES[request_name](room, allowed(role, request_name))
+@pytest.mark.parametrize("request_name, targets", GRANT_CASES,
+                         ids=[_case_id(request, targets) for request, targets in GRANT_CASES])
+async def test_grant(room, role, request_name, targets):
+    parties = [t.role for t in targets if isinstance(t, Party)]
+    given = [t.role for t in targets if isinstance(t, RoleGrant)]
+    await room.setup(role, parties[0] if parties else Role.PARTICIPANT)
+    room.given_role = given[0] if given else None
+    await CASES[request_name](room, allowed(role, request_name, targets))
 
 
 # ---- staff and the host -------------------------------------------------------------------------
@@ -430,3 +481,72 @@ async def test_moderated_is_sent_only_when_something_changed(room):
     assert room.target.drain("moderated") == []
     assert await room.host.request("allow_unmute", target) == {"ok": True, "changed": True}
     assert (await room.target.next_event("moderated"))["action"] == "allow_unmute"
+
+
+# ---- the rules beyond requests, through the server, from rooms.authorize ----------------------------
+
+@pytest.mark.parametrize("self_unmute", [False, True], ids=["held", "self_unmute_allowed"])
+@pytest.mark.parametrize("target_role", TARGET_ROLES, ids=str)
+async def test_unmuting_oneself_follows_authorize(room, target_role, self_unmute):
+    await room.setup(Role.HOST, target_role)
+    unmute = {"audio_muted": False, "video_muted": False}
+    own = OwnMute("audio", held=False, self_unmute_allowed=self_unmute)
+    assert authorize(Actor(target_role), Action.LIFT_OWN_MUTE, own)  # nothing held yet
+    assert (await room.target.request("media_state", unmute))["ok"]
+    await room.host.request("set_allow_self_unmute", {"allowed": self_unmute})
+    target = {"participant_id": room.target.self_id, "kind": "audio"}
+    assert await room.host.request("mute", target) == {"ok": True, "changed": True}
+    assert (await room.target.next_event("moderated"))["action"] == "mute"
+    own = OwnMute("audio", held=True, self_unmute_allowed=self_unmute)
+    ack = await room.target.request("media_state", unmute)
+    if authorize(Actor(target_role), Action.LIFT_OWN_MUTE, own):
+        assert ack["ok"] and ack["self"]["audio_muted"] is False, ack
+    else:
+        assert refused(ack) and ack["error"]["message"] == "a host muted your audio; ask to unmute", ack
+        assert (await room.target.request("request_unmute", {"kind": "audio"}))["ok"]
+        asked = await room.host.next_event("unmute_requested")
+        assert asked == {"participant_id": room.target.self_id, "name": "Tariq Target", "kind": "audio"}
+        assert await room.host.request("allow_unmute", target) == {"ok": True, "changed": True}
+        assert (await room.target.request("media_state", unmute))["ok"]
+
+
+@pytest.mark.parametrize("role", ROLES, ids=str)
+async def test_unmute_requests_go_to_whoever_may_allow_them(room, role):
+    await room.setup(role)
+    await room.host.request("set_allow_self_unmute", {"allowed": False})
+    assert (await room.host.request("mute", {"participant_id": room.target.self_id}))["changed"]
+    assert (await room.target.request("request_unmute", {"kind": "audio"}))["ok"]
+    assert (await room.host.next_event("unmute_requested"))["participant_id"] == room.target.self_id
+    await room.actor.barrier()
+    heard = room.actor.drain("unmute_requested") if room.actor is not room.host else ["host"]
+    assert bool(heard) is bool(authorize(Actor(role), Action.MUTE_OTHERS, Party(Role.PARTICIPANT))), heard
+
+
+@pytest.mark.parametrize("setting", ["locked", "lobby_enabled"])
+@pytest.mark.parametrize("role", ROLES, ids=str)
+async def test_lock_and_lobby_follow_authorize(room, role, setting):
+    await room.setup(Role.HOST)
+    request, field = ("lock", "locked") if setting == "locked" else ("lobby_enable", "enabled")
+    assert (await room.host.request(request, {field: True}))["changed"]
+    _, ack = await room.join(role.value, "Nadia Newcomer")
+    if authorize(Actor(role), Action.BYPASS_LOCK_AND_LOBBY):
+        assert ack["ok"] and ack["self"]["role"] == role.value, ack
+    elif setting == "locked":
+        assert refused(ack) and "locked" in ack["error"]["message"], ack
+    else:
+        assert ack["ok"] and "lobby" in ack and "self" not in ack, ack
+
+
+@pytest.mark.parametrize("role", ROLES, ids=str)
+async def test_the_lobby_is_shown_to_whoever_may_see_it(room, role):
+    await room.setup(Role.HOST)
+    watcher, ack = await room.join(role.value, "Wes Watcher")
+    sees = bool(authorize(Actor(role), Action.SEE_LOBBY))
+    assert ack["ok"] and ("lobby" in ack) is sees, ack
+    assert (await room.host.request("lobby_enable", {"enabled": True}))["changed"]
+    _, waiting = await room.join("participant", "Wanda Waiting")
+    assert "lobby" in waiting, waiting
+    await room.host.until("lobby", lambda d: len(d["entries"]) == 1)
+    await watcher.barrier()
+    shown = watcher.drain("lobby")
+    assert bool(shown) is sees and all(len(d["entries"]) == 1 for d in shown), shown

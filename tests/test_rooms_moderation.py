@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rooms.errors import DomainError, Forbidden, NotJoined, ValidationError
-from rooms.grants import Action, Role, can
+from rooms.authorize import Action, Actor, Party, Role, RoleGrant, authorize
 from rooms.meeting import LiveParticipant, LobbyEntry, Meeting, MeetingEnded, RemovedFromMeeting
 from rooms.moderation import Moderation, ModerationResult
 
@@ -54,31 +54,38 @@ def snapshot(meeting: Meeting) -> dict:
     }
 
 
-# (method name, arguments after the actor, grant needed)
+PART = Party(Role.PARTICIPANT)
+
+# (method name, arguments after the actor, grant needed, what it is done to as rooms.authorize sees it)
 MATRIX = [
-    ("mute", ("p_part2", "audio"), Action.MUTE_OTHERS),
-    ("mute", ("p_part2", "video"), Action.MUTE_OTHERS),
-    ("mute_all", (), Action.MUTE_OTHERS),
-    ("allow_unmute", ("p_part2", "audio"), Action.MUTE_OTHERS),
-    ("set_allow_self_unmute", (False,), Action.MUTE_OTHERS),
-    ("lower_hand", ("p_part2",), Action.MUTE_OTHERS),
-    ("remove", ("p_part2",), Action.REMOVE_PARTICIPANT),
-    ("promote", ("p_part2", "staff"), Action.PROMOTE),
-    ("promote", ("p_staff", "participant"), Action.PROMOTE),
-    ("promote", ("p_part2", "host"), Action.PROMOTE),
-    ("lock", (True,), Action.LOCK_MEETING),
-    ("set_lobby", (False,), Action.LOCK_MEETING),
-    ("admit", ("l_wait",), Action.ADMIT_LOBBY),
-    ("deny", ("l_wait",), Action.ADMIT_LOBBY),
-    ("end", (), Action.END_MEETING),
-    ("raise_hand", (), Action.RAISE_HAND),
+    ("mute", ("p_part2", "audio"), Action.MUTE_OTHERS, (PART,)),
+    ("mute", ("p_part2", "video"), Action.MUTE_OTHERS, (PART,)),
+    ("mute_all", (), Action.MUTE_OTHERS, ()),
+    ("allow_unmute", ("p_part2", "audio"), Action.MUTE_OTHERS, (PART,)),
+    ("set_allow_self_unmute", (False,), Action.MUTE_OTHERS, ()),
+    ("lower_hand", ("p_part2",), Action.MUTE_OTHERS, (PART,)),
+    ("remove", ("p_part2",), Action.REMOVE_PARTICIPANT, (PART,)),
+    ("promote", ("p_part2", "staff"), Action.PROMOTE, (PART, RoleGrant(Role.STAFF))),
+    ("promote", ("p_staff", "participant"), Action.PROMOTE, (Party(Role.STAFF), RoleGrant(Role.PARTICIPANT))),
+    ("promote", ("p_part2", "host"), Action.PROMOTE, (PART, RoleGrant(Role.HOST))),
+    ("lock", (True,), Action.LOCK_MEETING, ()),
+    ("set_lobby", (False,), Action.LOCK_MEETING, ()),
+    ("admit", ("l_wait",), Action.ADMIT_LOBBY, ()),
+    ("deny", ("l_wait",), Action.ADMIT_LOBBY, ()),
+    ("end", (), Action.END_MEETING, ()),
+    ("raise_hand", (), Action.RAISE_HAND, ()),
 ]
 
 
+def authorized(role: Role, action: Action, targets: tuple) -> bool:
+    """What rooms.authorize says of ``role`` doing ``action`` to every one of ``targets``."""
+    return all(authorize(Actor(role), action, target) for target in targets or (None,))
+
+
 @pytest.mark.parametrize("role", list(Role))
-@pytest.mark.parametrize("method, args, action", MATRIX,
-                         ids=[f"{m}{'-' + '-'.join(map(str, a)) if a else ''}" for m, a, _ in MATRIX])
-def test_grant_matrix(role, method, args, action):
+@pytest.mark.parametrize("method, args, action, targets", MATRIX,
+                         ids=[f"{m}{'-' + '-'.join(map(str, a)) if a else ''}" for m, a, _, _ in MATRIX])
+def test_grant_matrix(role, method, args, action, targets):
     meeting = build()
     meeting.raise_hand("p_part2")
     if method == "allow_unmute":
@@ -86,7 +93,7 @@ def test_grant_matrix(role, method, args, action):
     actor = meeting.get(ACTOR_BY_ROLE[role])
     before = snapshot(meeting)
     call = getattr(Moderation(meeting), method)
-    if can(role, action):
+    if authorized(role, action, targets):
         result = call(actor, *args)
         assert isinstance(result, ModerationResult) and result.actor is actor
         assert result.changed, (role, method, args)
@@ -99,9 +106,52 @@ def test_grant_matrix(role, method, args, action):
 
 
 def test_the_matrix_covers_every_moderation_grant():
-    covered = {action for _, _, action in MATRIX}
+    covered = {action for _, _, action, _ in MATRIX}
     assert covered >= {Action.MUTE_OTHERS, Action.REMOVE_PARTICIPANT, Action.PROMOTE, Action.LOCK_MEETING,
                        Action.ADMIT_LOBBY, Action.END_MEETING}
+
+
+# Every action on someone, by every role, on someone of every rank (a second host and a second staff
+# member: acting on oneself is a bad request). What to do to each, and the role a role change gives:
+ON_SOMEONE = [("mute", Action.MUTE_OTHERS), ("allow_unmute", Action.MUTE_OTHERS),
+              ("lower_hand", Action.MUTE_OTHERS), ("remove", Action.REMOVE_PARTICIPANT),
+              ("promote", Action.PROMOTE)]
+TARGET_BY_ROLE = {Role.HOST: "p_host2", Role.STAFF: "p_staff2", Role.PARTICIPANT: "p_part2"}
+NEW_ROLE = {Role.HOST: Role.STAFF, Role.STAFF: Role.PARTICIPANT, Role.PARTICIPANT: Role.STAFF}
+RANK_CASES = [(role, method, action, target_role) for role in Role for method, action in ON_SOMEONE
+              for target_role in TARGET_BY_ROLE]
+
+
+@pytest.mark.parametrize("role, method, action, target_role", RANK_CASES,
+                         ids=[f"{r}-{m}-{t}" for r, m, _, t in RANK_CASES])
+def test_rank_matrix(role, method, action, target_role):
+    meeting = build()
+    meeting.add(person("p_host2", "host"))
+    meeting.add(person("p_staff2", "staff"))
+    target = TARGET_BY_ROLE[target_role]
+    meeting.raise_hand(target)
+    meeting.force_mute(target, "audio")
+    args = {"mute": (target, "video"), "allow_unmute": (target, "audio"),
+            "promote": (target, NEW_ROLE[target_role])}.get(method, (target,))
+    targets = (Party(target_role),) + ((RoleGrant(args[1]),) if method == "promote" else ())
+    actor = meeting.get(ACTOR_BY_ROLE[role])
+    before = snapshot(meeting)
+    call = getattr(Moderation(meeting), method)
+    if authorized(role, action, targets):
+        result = call(actor, *args)
+        assert result.changed and result.target.id == target
+        assert snapshot(meeting) != before
+    else:
+        with pytest.raises(Forbidden) as info:
+            call(actor, *args)
+        assert info.value.code == "forbidden"
+        assert snapshot(meeting) == before
+
+
+def test_the_rank_matrix_covers_every_action_on_someone():
+    assert {action for _, action in ON_SOMEONE} == {Action.MUTE_OTHERS, Action.REMOVE_PARTICIPANT,
+                                                    Action.PROMOTE}
+    assert set(TARGET_BY_ROLE) == set(Role) - {Role.VIEWER}  # viewers: not muted, no hands (bad_request)
 
 
 @pytest.mark.parametrize("method, args", [
@@ -375,7 +425,7 @@ def check_invariants(meeting: Meeting, removed: set[str]) -> None:
     for p in everyone:
         assert p.hand_raised == (p.id in meeting.hands())
         if p.hand_raised:
-            assert can(p.role, Action.RAISE_HAND)
+            assert authorize(Actor.of(p.role), Action.RAISE_HAND).allowed
         assert not p.force_muted_audio or p.audio_muted
         assert not p.force_muted_video or p.video_muted
     assert not removed & {p.id for p in everyone}

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from rooms import tokens
 from rooms.db import head_revision
 from rooms.errors import RoomNotFound, TokenError, ValidationError
-from rooms.grants import Role
+from rooms.authorize import Role
 from rooms.models import Base, Invite, Participant, Room
 from tests.rooms_fixtures import SECRET, clock, db, service  # noqa: F401 - pytest fixtures
 

@@ -1,0 +1,79 @@
+"""The ``Hub``: the objects a request handler may need, built once per app by
+``server.app.create_app`` and kept on the app under the typed key ``HUB``. A module of its own so
+that the handlers' modules (``api``, ``documents_api``) import it at module level without importing
+``app``, which imports them."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Coroutine
+
+import socketio
+from aiohttp import web
+
+import media
+from rooms.chat import ChatService
+from rooms.db import Database
+from rooms.meeting import MeetingRegistry, iso_utc
+from rooms.panels.feed import CityFeed
+from rooms.repository import DocumentRepository, PanelRepository
+from rooms.service import RoomService
+from rooms.timeline import Timeline
+
+from .config import Config
+
+
+@dataclass
+class Hub:
+    """Everything a request handler may need, built once per app."""
+
+    config: Config
+    db: Database
+    rooms: RoomService
+    chat: ChatService
+    timeline: Timeline
+    meetings: MeetingRegistry
+    sfu: media.SFU
+    sio: socketio.AsyncServer
+    panels: PanelRepository = None
+    documents: DocumentRepository = None
+    signaling: object = None  # server.signaling.Signaling
+    demo_links: dict | None = None
+    demo_code: str | None = None
+    city_feed: CityFeed = field(default_factory=CityFeed)  # one simulated city for every room
+    stages: dict = field(default_factory=dict)  # room id -> rooms.stage.Stage
+    panel_runners: dict = field(default_factory=dict)  # room id -> PanelRunner, while in session
+    render_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
+    tasks: set = field(default_factory=set)
+
+    def background(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run a task the app owns (kept referenced, cancelled at shutdown)."""
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def document_view(self, row: dict) -> dict:
+        """A document as the protocol shows it (no storage paths)."""
+        base = f"/api/rooms/{row['room_id']}/documents/{row['id']}"
+        sizes = row.get("page_sizes") or []
+        pages = []
+        if row["status"] == "ready":
+            pages = [{"index": i, "width": w, "height": h, "image": f"{base}/pages/{i}",
+                      "thumb": f"{base}/thumbs/{i}"} for i, (w, h) in enumerate(sizes)]
+        created = row.get("created_at")
+        return {"id": row["id"], "title": row["title"], "filename": row["filename"], "kind": row["kind"],
+                "status": row["status"], "error": row.get("error"), "page_count": row["page_count"],
+                "pages": pages,
+                "created_at": iso_utc(created) if created else None}
+
+    def remove_document_files(self, row: dict) -> None:
+        folder = Path(row["storage_dir"])
+        root = (Path(self.config.data_dir) / "documents").resolve()
+        if folder.resolve().is_relative_to(root):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+HUB = web.AppKey("hub", Hub)
