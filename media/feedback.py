@@ -24,7 +24,7 @@ RTCP_RATE = 100.0  # compound packets per second per subscriber, sustained
 RTCP_BURST = 200
 MAX_NACKED_PER_PACKET = 128
 
-REMB_FLOOR = 100_000
+REMB_FLOOR = 160_000  # a camera beside RED audio (~60 kbit/s) keeps 320x180 at 20+ fps
 REMB_INTERVAL = 1.0  # at most one REMB per producer per second
 REMB_STALE = 5.0  # a subscriber's REMB older than this no longer counts
 
