@@ -6,8 +6,8 @@ that same loop. The hypothesis tests are synchronous and submit coroutines to th
 example is one request on a live server, and the server's own state can be read between examples (on
 its loop, so consistently).
 
-Every handler (``server.handlers.HANDLERS`` and ``Signaling``'s own ``join`` and ``leave``) is covered automatically, from three kinds of
-connection: not joined, a participant and a host. For every example:
+Every handler (``server.handlers.HANDLERS``, and ``Signaling``'s own ``join`` and ``leave``) is covered
+automatically, from three kinds of connection: not joined, a participant and a host. For every example:
 
 - the ack is a dict ``{"ok": true, ...}`` or ``{"ok": false, "error": {"code", "message"}}`` with a
   documented code, never ``internal``, and the server logged no exception;
