@@ -19,6 +19,7 @@ from rooms.chat import ChatService
 from rooms.db import Database
 from rooms.meeting import MeetingRegistry, iso_utc
 from rooms.panels.feed import CityFeed
+from rooms.panels.urlpolicy import UrlPolicy
 from rooms.repository import DocumentRepository, PanelRepository
 from rooms.service import RoomService
 from rooms.timeline import Timeline
@@ -40,12 +41,14 @@ class Hub:
     sio: socketio.AsyncServer
     panels: PanelRepository = None
     documents: DocumentRepository = None
-    signaling: object = None  # server.signaling.Signaling
+    signaling: Any = None  # server.signaling.Signaling (which imports this module)
     demo_links: dict | None = None
     demo_code: str | None = None
     city_feed: CityFeed = field(default_factory=CityFeed)  # one simulated city for every room
     stages: dict = field(default_factory=dict)  # room id -> rooms.stage.Stage
     panel_runners: dict = field(default_factory=dict)  # room id -> PanelRunner, while in session
+    # Which URLs HTTP panels may fetch, parsed once from the config (server.handlers.stage).
+    panel_url_policy: UrlPolicy | None = None
     render_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
     tasks: set = field(default_factory=set)
 

@@ -1,12 +1,15 @@
-"""Socket.IO events: one ``on_<event>`` method per request in docs/protocol.md.
+"""The Socket.IO namespace: connections, joining and leaving, and the one dispatch of every request
+in docs/protocol.md.
 
-Each handler validates its payload, asks ``rooms`` whether the participant may act (every permission
-is decided by ``rooms.authorize``), and calls ``rooms`` and ``media``. Every failure is answered the same way: an ack
-``{"ok": false, "error": {...}}`` plus an ``error`` event, and nothing changes on the server.
+``Signaling.trigger_event`` is where each event arrives: it rate-limits the connection, looks the
+event up (``join`` and ``leave`` here, everything else in ``server.handlers.HANDLERS``), validates
+that the payload is a JSON object, checks that the connection has joined if the handler needs it,
+builds an ``EventContext`` (``server.context``) and calls the handler. Every failure is answered the
+same way: an ack ``{"ok": false, "error": {...}}`` plus an ``error`` event, and nothing changes on
+the server. Permissions are decided by ``rooms.authorize``, never here.
 
-The namespace is split by topic into mixins: this module holds the connection life cycle (join,
-the lobby, leave) and media signaling; ``chat_events`` holds chat, hands and reactions;
-``moderation_events`` holds what hosts and staff do to the meeting.
+The namespace also owns what touches connections other than the sender's: admitting from the lobby,
+``apply`` (the network half of a moderation result) and closing connections.
 """
 
 from __future__ import annotations
@@ -14,95 +17,46 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import socketio
 
 import media
-from rooms.authorize import Action, Actor, Role, authorize, require
+from rooms.authorize import Action, Actor, Role, authorize
 from rooms.documents import DocumentError
 from rooms.errors import DomainError
 from rooms.meeting import LiveParticipant, LobbyEntry, Meeting, normalize_device_id
 from rooms.moderation import ModerationResult, persist
+from rooms.stage import Stage
 
 from . import validate
-from .chat_events import ChatEvents
+from .context import Admission, EventContext, Session
 from .errors import RequestError
-from .moderation_events import ModerationEvents
-from .ratelimit import TokenBucket
-from .stage_events import StageEvents
+from .handlers import HANDLERS, Handler
+from .handlers import stage as stage_handlers
+from .handlers.media import KIND_SOURCES, offer_sender, sfu_event_sender
+from .hub import Hub
 from .validate import BadRequest
 
-if TYPE_CHECKING:
-    from .hub import Hub
+__all__ = ["Admission", "Session", "Signaling"]
 
 log = logging.getLogger("sitroom.signaling")
 
-MAX_SDP = 100_000
-SOURCES = frozenset({"microphone", "camera", "screen"})
-SOURCE_ACTION = {
-    "microphone": Action.PUBLISH_AUDIO,
-    "camera": Action.PUBLISH_VIDEO,
-    "screen": Action.SHARE_SCREEN,
-}
-KIND_SOURCES = {"audio": ("microphone",), "video": ("camera",)}
-# subscribe_prefs: the video sources a subscriber may pause (audio is never paused by it), and how
-# many (publisher, source) pairs one request may name.
-PAUSABLE_SOURCES = ("camera", "screen")
-MAX_PAUSED = 512
 
+class Signaling(socketio.AsyncNamespace):
+    # The requests this namespace handles itself (they make and unmake participants); every other
+    # one is in ``server.handlers.HANDLERS``.
+    OWN_EVENTS = ("join", "leave")
 
-@dataclass
-class Admission:
-    """What a verified join request carries until it becomes a participant (at once, or on admit)."""
-
-    room_id: str
-    title: str
-    role: str
-    invite_id: str | None
-    personal_invite: bool
-    name: str
-    organisation: str
-    device_id: str | None
-    # Comes back after a dropped connection: the participant id it had (kept, so that the others'
-    # pins, its chat authorship and the record stay one person), and with it the role it had.
-    returning_id: str | None = None
-
-    @property
-    def returning(self) -> bool:
-        return self.returning_id is not None
-
-
-@dataclass
-class Session:
-    """What one Socket.IO connection is: nobody, then someone waiting in the lobby, then one
-    participant."""
-
-    sid: str
-    bucket: TokenBucket = field(default_factory=lambda: TokenBucket(rate=20.0, burst=60.0))
-    chat_bucket: TokenBucket = field(default_factory=lambda: TokenBucket(rate=1.0, burst=5.0))
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    room_id: str | None = None
-    participant: LiveParticipant | None = None
-    lobby: LobbyEntry | None = None
-    admission: Admission | None = None
-    peer: Any = None  # media.Peer
-    key: str = field(default_factory=lambda: secrets.token_urlsafe(24))  # for HTTP calls (uploads)
-    acked: asyncio.Event = field(default_factory=asyncio.Event)  # the join answer has been queued
-    # subscribe_prefs: the (publisher id, source) pairs this subscriber asked not to receive.
-    video_paused: set[tuple[str, str]] = field(default_factory=set)
-
-    @property
-    def role(self) -> str | None:
-        return self.participant.role if self.participant else None
-
-
-class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespace):
     def __init__(self, hub: Hub, namespace: str = "/"):
         super().__init__(namespace)
         self.hub = hub
         self.sessions: dict[str, Session] = {}
+        self.handlers: dict[str, Handler] = {
+            **HANDLERS,
+            "join": Handler(self.on_join, joined=False),
+            "leave": Handler(self.on_leave, joined=False),
+        }
 
     # ---- dispatch ---------------------------------------------------------------------------
 
@@ -118,15 +72,19 @@ class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespa
         sid = args[0]
         data = args[1] if len(args) > 1 else None
         session = self.sessions.get(sid)
-        handler = getattr(self, f"on_{event}", None) if isinstance(event, str) else None
+        handler = self.handlers.get(event) if isinstance(event, str) else None
         try:
             if session is None:
                 raise RequestError("not_joined", "connection is not open")
             if not session.bucket.take():
                 raise RequestError("rate_limited", "too many requests; slow down")
-            if handler is None or event in ("connect", "disconnect"):
+            if handler is None:
                 raise RequestError("unknown_event", f"unknown event {str(event)[:64]!r}")
-            result = await handler(session, validate.payload(data))
+            payload = validate.payload(data)
+            ctx = self._context(session)
+            if handler.joined:
+                ctx.require_joined()
+            result = await handler.fn(ctx, payload)
             return {"ok": True, **(result or {})}
         except (RequestError, BadRequest, DomainError, DocumentError) as exc:
             return await self._refuse(sid, event, exc.code, exc.message)
@@ -137,6 +95,9 @@ class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespa
         except Exception:  # noqa: BLE001 - one client's fault must not reach the others
             log.exception("event %r from %s failed", event, sid)
             return await self._refuse(sid, event, "internal", "internal error; nothing was changed")
+
+    def _context(self, session: Session) -> EventContext:
+        return EventContext(session=session, hub=self.hub, emit=self.emit, apply=self.apply)
 
     async def _refuse(self, sid: str, event: Any, code: str, message: str) -> dict:
         error = {"code": code, "message": message}
@@ -149,7 +110,8 @@ class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespa
 
     # ---- joining ----------------------------------------------------------------------------
 
-    async def on_join(self, session: Session, data: dict) -> dict:
+    async def on_join(self, ctx: EventContext, data: dict) -> dict:
+        session = ctx.session
         token = validate.string(data, "token", max_len=2048, min_len=1)
         name = validate.string(data, "name", max_len=64, min_len=1)
         organisation = validate.string(data, "organisation", max_len=80, required=False)
@@ -230,11 +192,14 @@ class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespa
         )
         others = [p.to_dict() for p in meeting.list()]
         meeting.add(participant)
-        await self.room_opened(meeting.room_id)  # idempotent: starts the room's panels once
+        # idempotent: starts the room's panels once
+        await stage_handlers.room_opened(self.hub, self.emit, meeting.room_id)
         session.room_id, session.participant, session.lobby = meeting.room_id, participant, None
         await self.enter_room(session.sid, meeting.room_id)
-        router = self.hub.sfu.router(meeting.room_id, on_event=self._media_event_sender(meeting.room_id))
-        session.peer = await router.add_peer(participant.id, on_subscribe_offer=self._offer_sender(session))
+        router = self.hub.sfu.router(meeting.room_id,
+                                     on_event=sfu_event_sender(self.hub, self.emit, meeting.room_id))
+        session.peer = await router.add_peer(participant.id,
+                                             on_subscribe_offer=offer_sender(session, self.emit))
         if participant.visible:
             await self.emit("participant_joined", participant.to_dict(), room=meeting.room_id,
                             skip_sid=session.sid)
@@ -257,7 +222,7 @@ class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespa
             # Held muted by a host before leaving (same participant or device): join muted, and
             # only a host or staff member (or the meeting's allow_self_unmute) lifts it.
             "held": meeting.held_kinds(participant),
-            **(await self.stage_snapshot(meeting.room_id)),
+            **(await stage_handlers.stage_snapshot(self.hub, meeting.room_id)),
         }
         if authorize(Actor.of(participant), Action.SEE_LOBBY):
             answer["lobby"] = [e.to_dict() for e in meeting.lobby()]
@@ -272,7 +237,8 @@ class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespa
 
     # ---- leaving ----------------------------------------------------------------------------
 
-    async def on_leave(self, session: Session, data: dict) -> dict:
+    async def on_leave(self, ctx: EventContext, data: dict) -> dict:
+        session = ctx.session
         if session.participant is None and session.lobby is None:
             raise RequestError("not_joined", "join the meeting first")
         await self._leave(session)
@@ -294,11 +260,11 @@ class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespa
         if meeting is not None:
             was_hand = participant.hand_raised
             meeting.remove(participant.id)
-            await self.participant_left_stage(room_id, participant)  # stage_events.py
+            await stage_handlers.participant_left_stage(self.hub, self.emit, room_id, participant)
             if was_hand:
                 await self.emit("hands", {"queue": meeting.hands()}, room=room_id)
             if not meeting.list(include_viewers=True):
-                await self.room_closed(room_id)
+                await stage_handlers.room_closed(self.hub, room_id)
             self.hub.meetings.drop_if_empty(room_id)
         try:
             if peer is not None:
@@ -326,91 +292,7 @@ class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespa
         for sid in list(self.sessions):
             await self._drop(sid)
 
-    # ---- media ------------------------------------------------------------------------------
-
-    async def on_publish(self, session: Session, data: dict) -> dict:
-        self._require_joined(session)
-        sdp = validate.string(data, "sdp", max_len=MAX_SDP, min_len=1)
-        sources = validate.choice_map(data, "sources", choices=SOURCES, max_items=16)
-        for source in set(sources.values()):
-            self._require(session, SOURCE_ACTION[source])
-        async with session.lock:
-            answer = await session.peer.publish(sdp, sources=sources)
-            # A participant the host muted stays silent to the others until allowed to unmute.
-            for kind, kind_sources in KIND_SOURCES.items():
-                if session.participant.force_muted(kind):
-                    for source in kind_sources:
-                        session.peer.set_paused(source, True)
-        return {"sdp": answer}
-
-    async def on_subscribe_answer(self, session: Session, data: dict) -> dict:
-        self._require_joined(session)
-        sdp = validate.string(data, "sdp", max_len=MAX_SDP, min_len=1)
-        revision = validate.integer(data, "revision", minimum=0)
-        await session.peer.subscribe_answer(sdp, revision)
-        return {}
-
-    async def on_media_state(self, session: Session, data: dict) -> dict:
-        self._require_joined(session)
-        audio_muted = validate.boolean(data, "audio_muted")
-        video_muted = validate.boolean(data, "video_muted")
-        meeting = self._meeting(session)
-        participant = meeting.update_media_state(session.participant.id, audio_muted, video_muted)
-        # Unmuting after a host's mute was allowed: forward that source again.
-        for kind, muted in (("audio", audio_muted), ("video", video_muted)):
-            if not muted and not participant.force_muted(kind):
-                for source in KIND_SOURCES[kind]:
-                    session.peer.set_paused(source, False)
-        await self.emit("participant_updated", participant.to_dict(), room=session.room_id,
-                        skip_sid=session.sid)
-        return {"self": participant.to_dict()}
-
-    async def on_subscribe_prefs(self, session: Session, data: dict) -> dict:
-        """Which videos this subscriber does not want (mediasoup's consumer.pause(), LiveKit's
-        UpdateTrackSettings{disabled}): the complete set each time, so that a lost or reordered
-        request is repaired by the next one and a reconnected client simply sends it again."""
-        self._require_joined(session)
-        wanted = _paused_sources(data.get("paused"))
-        meeting = self._meeting(session)
-        # Someone who left (or not yet joined) is ignored, not refused: the client's view may lag
-        # the server's by a request, and one stale id must not void the rest.
-        known = {(pid, source) for pid, source in wanted
-                 if pid != session.participant.id and pid in meeting}
-        peer = session.peer
-        for pid, source in session.video_paused - known:
-            peer.set_consumer_paused(pid, source, False)  # resumes at a keyframe, asked for at once
-        for pid, source in known - session.video_paused:
-            peer.set_consumer_paused(pid, source, True)
-        session.video_paused = known
-        return {"ignored": sorted({pid for pid, _ in wanted - known})}
-
-    def _offer_sender(self, session: Session):
-        async def send(sdp: str, revision: int, consumers: list[dict]) -> None:
-            async def emit_after_ack() -> None:
-                await session.acked.wait()
-                await self.emit("subscribe_offer",
-                                {"sdp": sdp, "revision": revision, "consumers": consumers},
-                                to=session.sid)
-            # Never block the media layer (it may call this from inside add_peer).
-            asyncio.ensure_future(emit_after_ack())
-        return send
-
-    # ---- helpers ----------------------------------------------------------------------------
-
-    def _meeting(self, session: Session) -> Meeting:
-        meeting = self.hub.meetings.get(session.room_id) if session.room_id else None
-        if meeting is None:
-            raise RequestError("not_joined", "join the meeting first")
-        return meeting
-
-    def _require_joined(self, session: Session) -> None:
-        if session.participant is None or session.peer is None:
-            raise RequestError("not_joined", "join the meeting first")
-
-    def _require(self, session: Session, action: Action) -> None:
-        """Refuse (``forbidden``) unless the session's participant may ``action``
-        (``rooms.authorize``, the role table)."""
-        require(Actor.of(session.participant), action)
+    # ---- for the HTTP side (server.app, server.documents_api) ---------------------------------
 
     def session_by_key(self, key: str) -> Session | None:
         """The joined session an HTTP request speaks for (``Authorization: Bearer <session_key>``)."""
@@ -418,6 +300,14 @@ class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespa
             if session.participant is not None and secrets.compare_digest(session.key, key):
                 return session
         return None
+
+    def stage_of(self, room_id: str) -> Stage:
+        return stage_handlers.stage_of(self.hub, room_id)
+
+    async def broadcast_documents(self, room_id: str) -> None:
+        await stage_handlers.broadcast_documents(self.hub, self.emit, room_id)
+
+    # ---- moderation results -----------------------------------------------------------------
 
     async def apply(self, meeting: Meeting, result: ModerationResult) -> None:
         """Carry out the network half of a moderation result, then persist it."""
@@ -488,19 +378,3 @@ class Signaling(ChatEvents, ModerationEvents, StageEvents, socketio.AsyncNamespa
         await asyncio.sleep(0.05)
         await self._drop(sid)
         await self.disconnect(sid)
-
-
-def _paused_sources(value: Any) -> set[tuple[str, str]]:
-    """The ``paused`` list of ``subscribe_prefs``: ``[{"participant_id", "source"}, ...]``."""
-    if not isinstance(value, list) or len(value) > MAX_PAUSED:
-        raise BadRequest(f"'paused' must be a list of at most {MAX_PAUSED} entries")
-    result = set()
-    for item in value:
-        if not isinstance(item, dict):
-            raise BadRequest("each entry of 'paused' must be {\"participant_id\", \"source\"}")
-        participant_id = validate.string(item, "participant_id", max_len=64, min_len=1)
-        source = item.get("source")
-        if source not in PAUSABLE_SOURCES:
-            raise BadRequest("'source' must be 'camera' or 'screen' (audio is never paused)")
-        result.add((participant_id, source))
-    return result

@@ -7,7 +7,7 @@ import sqlite3
 from contextlib import closing
 
 from rooms.authorize import Role
-from server.chat_events import REACTIONS
+from server.handlers.chat import REACTIONS
 from tests.room_harness import Room, module_server, refused, room_fixture
 
 

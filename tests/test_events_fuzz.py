@@ -6,8 +6,8 @@ that same loop. The hypothesis tests are synchronous and submit coroutines to th
 example is one request on a live server, and the server's own state can be read between examples (on
 its loop, so consistently).
 
-Every ``on_*`` handler of ``server.signaling.Signaling`` is covered automatically, from three kinds of
-connection: not joined, a participant and a host. For every example:
+Every handler (``server.handlers.HANDLERS``, and ``Signaling``'s own ``join`` and ``leave``) is covered
+automatically, from three kinds of connection: not joined, a participant and a host. For every example:
 
 - the ack is a dict ``{"ok": true, ...}`` or ``{"ok": false, "error": {"code", "message"}}`` with a
   documented code, never ``internal``, and the server logged no exception;
@@ -37,12 +37,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from server.handlers import HANDLERS
+from server.handlers import moderation as moderation_handlers
 from server.signaling import Signaling
 from tests.sio_helpers import ProtocolClient
 
 CODES = {"bad_request", "unknown_event", "invalid_token", "room_not_found", "not_joined",
          "already_joined", "forbidden", "bad_sdp", "stale_revision", "conflict", "rate_limited"}
-EVENTS = sorted(name[3:] for name in dir(Signaling) if name.startswith("on_"))
+EVENTS = sorted([*HANDLERS, *Signaling.OWN_EVENTS])
 ROLES = ("nobody", "participant", "host")
 POOL = 6  # connections per role: the per-connection rate limit (20/s, burst 60) stays out of the way
 # Events from background work, not from the request under test.
@@ -53,21 +55,26 @@ SKIP = {("end_meeting", "host")}
 
 def payload_keys(event: str) -> list[str]:
     """The payload fields a handler reads, from its source (so new fields are fuzzed too), and from
-    the source of the helpers it hands ``data`` to (``self._helper(session, data, ...)``)."""
-    return sorted(_keys_read(getattr(Signaling, f"on_{event}")))
+    the source of the helpers it hands ``data`` to (``_helper(ctx, data, ...)``)."""
+    return sorted(_keys_read(handler_of(event)))
+
+
+def handler_of(event: str):
+    """The function that handles ``event``."""
+    return getattr(Signaling, f"on_{event}") if event in Signaling.OWN_EVENTS else HANDLERS[event].fn
 
 
 def _keys_read(method, depth: int = 0) -> set[str]:
     source = inspect.getsource(method)
-    keys = set(re.findall(r'(?<!session, )data, "(\w+)"', source)) | set(re.findall(r'data\.get\("(\w+)"', source))
+    keys = set(re.findall(r'(?<!ctx, )data, "(\w+)"', source)) | set(re.findall(r'data\.get\("(\w+)"', source))
     keys |= set(re.findall(r'"(\w+)" in data', source))
     for group in re.findall(r"for key in \(([^)]*)\)", source):
         keys |= set(re.findall(r'"(\w+)"', group))
     if "_kind(data)" in source:
         keys.add("kind")
     if depth < 2:
-        for helper in re.findall(r"self\.(\w+)\(session, data\b", source):
-            keys |= _keys_read(getattr(Signaling, helper), depth + 1)
+        for helper in re.findall(r"(?<![\w.])(_\w+)\(ctx, data\b", source):
+            keys |= _keys_read(getattr(moderation_handlers, helper), depth + 1)
     return keys
 
 
@@ -356,7 +363,7 @@ def test_fuzz_event(live, event, role):
 @settings(max_examples=30, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(name=st.text(min_size=1, max_size=40).filter(
-    lambda n: f"on_{n}" not in dir(Signaling) and n not in ("connect", "disconnect")
+    lambda n: n not in EVENTS and n not in ("connect", "disconnect")
     and not n.startswith(("connect", "disconnect"))), payload=SCALARS)
 def test_fuzz_unknown_event_names(live, name, payload):
     async def go():
@@ -405,7 +412,7 @@ def test_reserved_event_names_do_not_touch_the_session(live, name):
 
 
 def test_end_meeting_ack_survives_a_slow_database(live):
-    """Regression (fixed in server/moderation_events.py): the end_meeting ack was lost when
+    """Regression (fixed in what is now server/handlers/moderation.py): the end_meeting ack was lost when
     persisting took longer than the 50 ms after which ``apply`` closes connections. A separate room
     on the same server: the fuzzed meeting goes on."""
     server = live

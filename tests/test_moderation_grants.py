@@ -10,14 +10,13 @@ from __future__ import annotations
 import pytest
 
 from rooms.authorize import TARGETS, Action, Actor, OwnMute, Party, Role, RoleGrant, authorize
-from server.chat_events import ChatEvents
-from server.moderation_events import ModerationEvents
+from server.handlers import HANDLERS, chat, moderation
 from tests.room_harness import (Client, Room, db_count, disconnected, end_meeting, module_server, refused,
                                 room_fixture, token_of)
 
 ROLES = [Role.HOST, Role.STAFF, Role.PARTICIPANT, Role.VIEWER]
 
-# request (as tested) -> the grant it needs (see rooms/moderation.py and server/*_events.py)
+# request (as tested) -> the grant it needs (see rooms/moderation.py and server/handlers/)
 REQUESTS: dict[str, Action] = {
     "mute": Action.MUTE_OTHERS,
     "mute_all": Action.MUTE_OTHERS,
@@ -79,9 +78,9 @@ room = room_fixture()
 
 
 def test_table_covers_every_moderation_and_chat_request():
-    """A new grant-checked handler in the moderation or chat mixins must be added to REQUESTS."""
-    handlers = {name[3:] for cls in (ModerationEvents, ChatEvents) for name in vars(cls)
-                if name.startswith("on_")}
+    """A new grant-checked handler in the moderation or chat modules must be added to REQUESTS."""
+    handlers = {event for event, handler in HANDLERS.items() if handler.fn.__module__ in
+                (moderation.__name__, chat.__name__)}
     tested = {"hand" if name.startswith("hand_") else name for name in REQUESTS}
     assert handlers - UNGATED == tested
 
@@ -454,7 +453,7 @@ async def test_only_the_host_hands_over_the_host_role(room):
 
 
 async def test_only_a_host_revokes_host_invites(room):
-    """Regression (fixed in server/moderation_events.py): staff could revoke the room's host link."""
+    """Regression (fixed in what is now server/handlers/moderation.py): staff could revoke the room's host link."""
     await room.setup(Role.STAFF)
     created = await room.host.request("invite_create", {"role": "host", "label": "Deputy mayor"})
     ack = await room.actor.request("invite_revoke", {"invite_id": created["invite"]["id"]})
@@ -469,7 +468,7 @@ async def test_only_a_host_revokes_host_invites(room):
 
 
 async def test_moderated_is_sent_only_when_something_changed(room):
-    """Regression (fixed in server/moderation_events.py): ``moderated`` went out for no-op actions,
+    """Regression (fixed in what is now server/handlers/moderation.py): ``moderated`` went out for no-op actions,
     e.g. "the host allows you to unmute" to someone who was never muted."""
     await room.setup(Role.HOST)
     target = {"participant_id": room.target.self_id, "kind": "audio"}

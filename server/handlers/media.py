@@ -1,0 +1,140 @@
+"""Media signaling: publishing, the subscribe offer/answer, mute state and paused videos; and the
+glue from the SFU back to the room (subscribe offers, speaker events, a stopped screen share)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Callable
+
+from rooms.authorize import Action
+
+from .. import validate
+from ..context import Emit, EventContext, Session
+from ..hub import Hub
+from ..validate import BadRequest
+from .stage import participant_left_stage
+
+log = logging.getLogger("sitroom.chat")  # the name these SFU events have always been logged under
+
+MAX_SDP = 100_000
+SOURCES = frozenset({"microphone", "camera", "screen"})
+SOURCE_ACTION = {
+    "microphone": Action.PUBLISH_AUDIO,
+    "camera": Action.PUBLISH_VIDEO,
+    "screen": Action.SHARE_SCREEN,
+}
+KIND_SOURCES = {"audio": ("microphone",), "video": ("camera",)}
+# subscribe_prefs: the video sources a subscriber may pause (audio is never paused by it), and how
+# many (publisher, source) pairs one request may name.
+PAUSABLE_SOURCES = ("camera", "screen")
+MAX_PAUSED = 512
+
+
+# ---- requests (all joined) -----------------------------------------------------------------------
+
+async def on_publish(ctx: EventContext, data: dict) -> dict:
+    session = ctx.session
+    sdp = validate.string(data, "sdp", max_len=MAX_SDP, min_len=1)
+    sources = validate.choice_map(data, "sources", choices=SOURCES, max_items=16)
+    for source in set(sources.values()):
+        ctx.require(SOURCE_ACTION[source])
+    async with session.lock:
+        answer = await session.peer.publish(sdp, sources=sources)
+        # A participant the host muted stays silent to the others until allowed to unmute.
+        for kind, kind_sources in KIND_SOURCES.items():
+            if session.participant.force_muted(kind):
+                for source in kind_sources:
+                    session.peer.set_paused(source, True)
+    return {"sdp": answer}
+
+
+async def on_subscribe_answer(ctx: EventContext, data: dict) -> dict:
+    sdp = validate.string(data, "sdp", max_len=MAX_SDP, min_len=1)
+    revision = validate.integer(data, "revision", minimum=0)
+    await ctx.session.peer.subscribe_answer(sdp, revision)
+    return {}
+
+
+async def on_media_state(ctx: EventContext, data: dict) -> dict:
+    audio_muted = validate.boolean(data, "audio_muted")
+    video_muted = validate.boolean(data, "video_muted")
+    meeting = ctx.meeting()
+    participant = meeting.update_media_state(ctx.participant.id, audio_muted, video_muted)
+    # Unmuting after a host's mute was allowed: forward that source again.
+    for kind, muted in (("audio", audio_muted), ("video", video_muted)):
+        if not muted and not participant.force_muted(kind):
+            for source in KIND_SOURCES[kind]:
+                ctx.session.peer.set_paused(source, False)
+    await ctx.emit("participant_updated", participant.to_dict(), room=ctx.room_id, skip_sid=ctx.sid)
+    return {"self": participant.to_dict()}
+
+
+async def on_subscribe_prefs(ctx: EventContext, data: dict) -> dict:
+    """Which videos this subscriber does not want (mediasoup's consumer.pause(), LiveKit's
+    UpdateTrackSettings{disabled}): the complete set each time, so that a lost or reordered
+    request is repaired by the next one and a reconnected client simply sends it again."""
+    session = ctx.session
+    wanted = _paused_sources(data.get("paused"))
+    meeting = ctx.meeting()
+    # Someone who left (or not yet joined) is ignored, not refused: the client's view may lag
+    # the server's by a request, and one stale id must not void the rest.
+    known = {(pid, source) for pid, source in wanted
+             if pid != session.participant.id and pid in meeting}
+    peer = session.peer
+    for pid, source in session.video_paused - known:
+        peer.set_consumer_paused(pid, source, False)  # resumes at a keyframe, asked for at once
+    for pid, source in known - session.video_paused:
+        peer.set_consumer_paused(pid, source, True)
+    session.video_paused = known
+    return {"ignored": sorted({pid for pid, _ in wanted - known})}
+
+
+def _paused_sources(value: Any) -> set[tuple[str, str]]:
+    """The ``paused`` list of ``subscribe_prefs``: ``[{"participant_id", "source"}, ...]``."""
+    if not isinstance(value, list) or len(value) > MAX_PAUSED:
+        raise BadRequest(f"'paused' must be a list of at most {MAX_PAUSED} entries")
+    result = set()
+    for item in value:
+        if not isinstance(item, dict):
+            raise BadRequest("each entry of 'paused' must be {\"participant_id\", \"source\"}")
+        participant_id = validate.string(item, "participant_id", max_len=64, min_len=1)
+        source = item.get("source")
+        if source not in PAUSABLE_SOURCES:
+            raise BadRequest("'source' must be 'camera' or 'screen' (audio is never paused)")
+        result.add((participant_id, source))
+    return result
+
+
+# ---- from the SFU --------------------------------------------------------------------------------
+
+def offer_sender(session: Session, emit: Emit):
+    """The peer's ``on_subscribe_offer``: a subscribe offer, sent once the join answer is queued."""
+    async def send(sdp: str, revision: int, consumers: list[dict]) -> None:
+        async def emit_after_ack() -> None:
+            await session.acked.wait()
+            await emit("subscribe_offer", {"sdp": sdp, "revision": revision, "consumers": consumers},
+                       to=session.sid)
+        # Never block the media layer (it may call this from inside add_peer).
+        asyncio.ensure_future(emit_after_ack())
+    return send
+
+
+def sfu_event_sender(hub: Hub, emit: Emit, room_id: str) -> Callable[[str, Any], None]:
+    """The SFU's router events, as Socket.IO events to the room."""
+    async def on_event(kind: str, data: Any) -> None:
+        try:
+            if kind == "active_speaker":
+                await emit("active_speaker", {"participant_id": data.get("peer_id"),
+                                              "level": data.get("level")}, room=room_id)
+            elif kind == "audio_levels":
+                await emit("audio_levels", {"levels": data}, room=room_id)
+            elif kind == "producer_removed" and data.get("source") == "screen":
+                await participant_left_stage(hub, emit, room_id, data.get("peer_id"), source="screen")
+        except Exception:  # noqa: BLE001 - a speaker event is never worth a crash
+            log.exception("media event %s for %s failed", kind, room_id)
+
+    def dispatch(kind: str, data: Any) -> None:
+        asyncio.ensure_future(on_event(kind, data))
+
+    return dispatch
