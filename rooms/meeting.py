@@ -52,7 +52,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Hashable
 
 from .authorize import Action, Actor, OwnMute, Role, authorize, require
 from .errors import Forbidden, NotJoined, ValidationError
@@ -143,7 +143,8 @@ class LiveParticipant:
     audio_muted: bool = False
     video_muted: bool = False
     joined_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    sid: str | None = None  # the Socket.IO connection, if any
+    # the server's handle of the live connection, if any: opaque here (rooms/ knows no Socket.IO)
+    connection: Hashable | None = None
     hand_raised_at: datetime | None = None
     # Set when a host or staff member muted this participant (see the module docstring).
     force_muted_audio: bool = False
@@ -188,18 +189,18 @@ class LobbyEntry:
     organisation: str
     role: str
     requested_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    sid: str | None = None  # the Socket.IO connection that waits
+    connection: Hashable | None = None  # the server's handle of the waiting connection (opaque)
     invite_id: str | None = None
     personal_invite: bool = False
     device_id: str | None = None
 
     @classmethod
-    def new(cls, name: str, organisation: str, role: Role | str, *, sid: str | None = None,
+    def new(cls, name: str, organisation: str, role: Role | str, *, connection: Hashable | None = None,
             invite_id: str | None = None, personal_invite: bool = False, device_id: str | None = None,
             requested_at: datetime | None = None) -> LobbyEntry:
         """A lobby entry with a fresh id (``l_...``)."""
         return cls(id=new_lobby_id(), name=name, organisation=organisation, role=Role(role).value,
-                   requested_at=requested_at or datetime.now(UTC), sid=sid, invite_id=invite_id,
+                   requested_at=requested_at or datetime.now(UTC), connection=connection, invite_id=invite_id,
                    personal_invite=personal_invite, device_id=device_id)
 
     def to_dict(self) -> dict[str, Any]:

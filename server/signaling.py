@@ -164,7 +164,7 @@ class Signaling(socketio.AsyncNamespace):
                 asyncio.ensure_future(self.disconnect(other.sid))
 
     async def _wait_in_lobby(self, session: Session, meeting: Meeting, admission: Admission) -> dict:
-        entry = LobbyEntry.new(admission.name, admission.organisation, admission.role, sid=session.sid,
+        entry = LobbyEntry.new(admission.name, admission.organisation, admission.role, connection=session.sid,
                                invite_id=admission.invite_id, personal_invite=admission.personal_invite,
                                device_id=admission.device_id)
         meeting.enter_lobby(entry)
@@ -187,7 +187,7 @@ class Signaling(socketio.AsyncNamespace):
             )
         participant = LiveParticipant(
             id=row.id, name=row.name, organisation=row.organisation or "", role=admission.role,
-            joined_at=row.joined_at, sid=session.sid, invite_id=admission.invite_id,
+            joined_at=row.joined_at, connection=session.sid, invite_id=admission.invite_id,
             personal_invite=admission.personal_invite, device_id=admission.device_id,
         )
         others = [p.to_dict() for p in meeting.list()]
@@ -232,8 +232,8 @@ class Signaling(socketio.AsyncNamespace):
         """Tell every host and staff member who is waiting."""
         entries = [e.to_dict() for e in meeting.lobby()]
         for participant in meeting.list():
-            if participant.sid and authorize(Actor.of(participant), Action.SEE_LOBBY):
-                await self.emit("lobby", {"entries": entries}, to=participant.sid)
+            if participant.connection and authorize(Actor.of(participant), Action.SEE_LOBBY):
+                await self.emit("lobby", {"entries": entries}, to=participant.connection)
 
     # ---- leaving ----------------------------------------------------------------------------
 
@@ -313,7 +313,7 @@ class Signaling(socketio.AsyncNamespace):
         """Carry out the network half of a moderation result, then persist it."""
         room_id = meeting.room_id
         for participant in result.updated:
-            session = self.sessions.get(participant.sid) if participant.sid else None
+            session = self.sessions.get(participant.connection) if participant.connection else None
             if session is not None and session.peer is not None:
                 for kind in ("audio", "video"):
                     if participant.force_muted(kind):
@@ -323,7 +323,7 @@ class Signaling(socketio.AsyncNamespace):
                     and result.details.get("from") == Role.VIEWER.value):
                 # A viewer was nobody to the others; promoted, it joins their meeting now.
                 await self.emit("participant_joined", participant.to_dict(), room=room_id,
-                                skip_sid=participant.sid)
+                                skip_sid=participant.connection)
                 if session is not None:
                     await self.emit("participant_updated", participant.to_dict(), to=session.sid)
             elif participant.visible:
@@ -335,14 +335,14 @@ class Signaling(socketio.AsyncNamespace):
         if result.settings is not None and result.changed:
             await self.emit("meeting_settings", result.settings, room=room_id)
         for entry in result.admitted:
-            waiting = self.sessions.get(entry.sid) if entry.sid else None
+            waiting = self.sessions.get(entry.connection) if entry.connection else None
             if waiting is not None and waiting.admission is not None:
                 asyncio.ensure_future(self._complete_admission(waiting, meeting))
         for entry in result.denied:
-            if entry.sid:
+            if entry.connection:
                 await self.emit("lobby_denied", {"reason": "ended" if meeting.ended else "denied"},
-                                to=entry.sid)
-                waiting = self.sessions.get(entry.sid)
+                                to=entry.connection)
+                waiting = self.sessions.get(entry.connection)
                 if waiting is not None:
                     waiting.lobby = waiting.admission = waiting.room_id = None
         if result.admitted or result.denied:
@@ -350,14 +350,14 @@ class Signaling(socketio.AsyncNamespace):
         if result.kind == "end" and result.changed:
             await self.emit("meeting_ended", {"by": result.actor.name}, room=room_id)
         for participant in result.disconnect:
-            if participant.sid and result.kind == "remove":
-                await self.emit("removed", {"by": result.actor.name}, to=participant.sid)
+            if participant.connection and result.kind == "remove":
+                await self.emit("removed", {"by": result.actor.name}, to=participant.connection)
         await persist(result, room_id, self.hub.rooms, self.hub.timeline)
         # Connections close last: the actor may be among them (ending the meeting), and its ack
         # must go out first; ``_kick`` gives it a moment.
         for participant in result.disconnect:
-            if participant.sid:
-                asyncio.ensure_future(self._kick(participant.sid))
+            if participant.connection:
+                asyncio.ensure_future(self._kick(participant.connection))
 
     async def _complete_admission(self, session: Session, meeting: Meeting) -> None:
         async with session.lock:

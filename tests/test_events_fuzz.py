@@ -187,7 +187,7 @@ class LiveServer:
                                            .where(table.room_id == room_id))
                       for table in (Invite, ChatMessage, TimelineEvent)]
         return {
-            "participants": [(p.to_dict(), p.sid, p.force_muted_audio, p.force_muted_video,
+            "participants": [(p.to_dict(), p.connection, p.force_muted_audio, p.force_muted_video,
                               p.device_id) for p in meeting.list(include_viewers=True)],
             "settings": meeting.settings(),
             "hands": meeting.hands(),

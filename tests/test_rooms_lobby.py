@@ -105,10 +105,10 @@ def test_device_ids_refused(value):
 
 def test_lobby_queue_admit_deny_and_leave():
     meeting = Meeting("demo", "t", lobby_enabled=True)
-    a = meeting.enter_lobby(LobbyEntry.new("Ana", "Lisbon", "participant", sid="s1", requested_at=T0))
-    b = meeting.enter_lobby(LobbyEntry.new("Bob", "", "viewer", sid="s2", device_id="browser-bbbb",
+    a = meeting.enter_lobby(LobbyEntry.new("Ana", "Lisbon", "participant", connection="s1", requested_at=T0))
+    b = meeting.enter_lobby(LobbyEntry.new("Bob", "", "viewer", connection="s2", device_id="browser-bbbb",
                                            requested_at=T0 + timedelta(seconds=1)))
-    c = meeting.enter_lobby(LobbyEntry.new("Cy", "", "participant", sid="s3"))
+    c = meeting.enter_lobby(LobbyEntry.new("Cy", "", "participant", connection="s3"))
     assert a.id.startswith("l_") and len({a.id, b.id, c.id}) == 3
     assert [e.id for e in meeting.lobby()] == [a.id, b.id, c.id]
     assert a.to_dict() == {"id": a.id, "name": "Ana", "organisation": "Lisbon", "role": "participant",

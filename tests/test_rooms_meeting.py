@@ -18,7 +18,7 @@ def person(pid: str, role: str = "participant", **kw) -> LiveParticipant:
 
 
 def test_to_dict_is_the_protocol_participant():
-    p = person("p_8f3a", sid="sid-1")
+    p = person("p_8f3a", connection="sid-1")
     assert p.to_dict() == {
         "id": "p_8f3a", "name": "Name p_8f3a", "organisation": "Lisbon", "role": "participant",
         "audio_muted": False, "video_muted": False, "joined_at": "2026-11-23T09:30:00Z",

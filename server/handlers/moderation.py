@@ -55,9 +55,9 @@ async def _moderate_one(ctx: EventContext, data: dict, action: str, decide) -> d
     kind = _kind(data)
     reply = await _moderate(ctx, lambda m, actor: decide(m, actor, target, kind))
     target_p = ctx.meeting().get(target)
-    if reply["changed"] and target_p is not None and target_p.sid:
+    if reply["changed"] and target_p is not None and target_p.connection:
         await ctx.emit("moderated", {"action": action, "kind": kind, "by": ctx.participant.name},
-                       to=target_p.sid)
+                       to=target_p.connection)
     return reply
 
 
@@ -71,9 +71,9 @@ async def on_mute_all(ctx: EventContext, data: dict) -> dict:
     result = moderation.mute_all(ctx.participant, kind)
     await ctx.apply(meeting, result)
     for participant in result.updated:
-        if participant.sid:
+        if participant.connection:
             await ctx.emit("moderated", {"action": "mute", "kind": kind, "by": ctx.participant.name},
-                           to=participant.sid)
+                           to=participant.connection)
     return {"changed": result.changed, "muted": [p.id for p in result.updated]}
 
 
@@ -87,10 +87,10 @@ async def on_request_unmute(ctx: EventContext, data: dict) -> dict:  # joined
     meeting.request_unmute(ctx.participant.id, kind)
     asking = Party.of(ctx.participant)
     for participant in meeting.list():  # whoever may allow it
-        if participant.sid and authorize(Actor.of(participant), Action.MUTE_OTHERS, asking):
+        if participant.connection and authorize(Actor.of(participant), Action.MUTE_OTHERS, asking):
             await ctx.emit("unmute_requested", {"participant_id": ctx.participant.id,
                                                 "name": ctx.participant.name, "kind": kind},
-                           to=participant.sid)
+                           to=participant.connection)
     return {}
 
 
