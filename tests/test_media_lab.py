@@ -10,10 +10,11 @@ import asyncio
 import pytest
 
 from media.nack import retry_interval_for
-from media.twcc import TransportFeedback, parse_feedback
+from media.twcc import parse_feedback
 from tests.conftest import unavailable
 from tests.netlab import impaired_loopback, lab_unavailable
 from tests.test_media_red_sfu import test_red_reaches_subscribers_that_accept_it_and_plain_opus_the_others as red_through
+from tests.test_media_twcc import record_arrivals
 from tests.test_media_sfu import TIMEOUT, Joined, clients, sfu  # noqa: F401 - fixtures
 
 DELAY_MS = 60  # each way on every leg: a 120 ms round trip between a peer and the SFU
@@ -63,19 +64,7 @@ async def test_transport_feedback_reports_what_arrived_and_what_the_link_lost(la
         alice.send_transport_sequence_numbers(ext_id=4)
         joined = await Joined(router, alice).join()
         publisher = joined.peer.publisher
-        recorded: dict[int, float] = {}
-
-        class Recording(TransportFeedback):
-            __slots__ = ()
-
-            def record(self, seq: int, now: float) -> None:
-                recorded.setdefault(seq, now)
-                super().record(seq, now)
-
-        twcc = Recording(publisher.twcc.ext_id, publisher.twcc.sender_ssrc)
-        publisher.twcc = twcc
-        for producer in publisher.producers.values():
-            producer.twcc = twcc
+        _, recorded = record_arrivals(publisher)
         await asyncio.sleep(0.3)  # feedback of the builder replaced has come back
         alice.twcc_feedback.clear()
         first = max(alice.twcc_sent, default=0) + 1

@@ -313,8 +313,8 @@ def test_frames_lost_at_5_percent_per_leg():
 
 CHROMIUM_AUDIO = (
     "m=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126\r\n"
-    "c=IN IP4 0.0.0.0\r\n"
-    "a=rtcp:9 IN IP4 0.0.0.0\r\n"
+    "c=IN IP4 127.0.0.1\r\n"
+    "a=rtcp:9 IN IP4 127.0.0.1\r\n"
     "a=ice-ufrag:abcd\r\n"
     "a=ice-pwd:abcdefghijklmnopqrstuvwx\r\n"
     "a=fingerprint:sha-256 " + ":".join(["AB"] * 32) + "\r\n"
@@ -364,7 +364,7 @@ def aiortc_answer(opus_fmtp: str | None = None) -> str:
         "c=IN IP4 127.0.0.1\r\n"
         "a=sendrecv\r\na=mid:0\r\n"
         "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"
-        "a=rtcp:9 IN IP4 0.0.0.0\r\na=rtcp-mux\r\n"
+        "a=rtcp:9 IN IP4 127.0.0.1\r\na=rtcp-mux\r\n"
         "a=rtpmap:111 opus/48000/2\r\n"
         + (f"a=fmtp:111 {opus_fmtp}\r\n" if opus_fmtp is not None else "")
         + "a=ice-ufrag:efgh\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n"

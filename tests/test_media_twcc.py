@@ -34,6 +34,25 @@ def read(packets: list[bytes]) -> dict[int, float | None]:
     return out
 
 
+def record_arrivals(publisher) -> tuple[TransportFeedback, dict[int, float]]:
+    """Swap the publish connection's feedback builder for one that also keeps every arrival it
+    records (number -> time): the times the feedback must report."""
+    recorded: dict[int, float] = {}
+
+    class Recording(TransportFeedback):
+        __slots__ = ()
+
+        def record(self, seq: int, now: float) -> None:
+            recorded.setdefault(seq, now)
+            super().record(seq, now)
+
+    twcc = Recording(publisher.twcc.ext_id, publisher.twcc.sender_ssrc)
+    publisher.twcc = twcc
+    for producer in publisher.producers.values():
+        producer.twcc = twcc
+    return twcc, recorded
+
+
 def test_chunks_use_runs_and_both_vector_kinds():
     assert encode_chunks([1] * 20) == struct.pack("!H", (1 << 13) | 20)  # run-length
     assert encode_chunks([0] * 8000 + [1]) == struct.pack("!HH", 8000, 0x8000 | (1 << 13))
@@ -130,19 +149,7 @@ async def test_a_publisher_gets_feedback_matching_the_arrivals_the_sfu_saw(sfu, 
     joined = await Joined(router, alice).join()
     assert f"a=extmap:5 {TWCC_URI}" in alice.publish_answer
     publisher = joined.peer.publisher
-    recorded: dict[int, float] = {}
-
-    class Recording(TransportFeedback):
-        __slots__ = ()
-
-        def record(self, seq: int, now: float) -> None:
-            recorded.setdefault(seq, now)
-            super().record(seq, now)
-
-    twcc = Recording(publisher.twcc.ext_id, publisher.twcc.sender_ssrc)
-    publisher.twcc = twcc
-    for producer in publisher.producers.values():
-        producer.twcc = twcc
+    twcc, recorded = record_arrivals(publisher)
     await asyncio.sleep(0.15)  # feedback from the builder replaced has arrived
     alice.twcc_feedback.clear()
     await alice.wait_until(lambda: len(alice.twcc_feedback) >= 10 and len(recorded) >= 200, TIMEOUT)
