@@ -157,7 +157,7 @@ async def metrics(request: web.Request) -> web.Response:
         return error_response(403, "forbidden", "metrics are served to loopback callers only")
     return web.json_response({
         "sfu": hub.sfu.stats(),
-        "meetings": hub.meetings.stats(),
+        "meetings": hub.live.stats(),
         "connections": len(hub.signaling.sessions),
     })
 

@@ -16,7 +16,6 @@ from aiohttp import web
 import media
 from rooms.chat import ChatService
 from rooms.db import Database
-from rooms.meeting import MeetingRegistry
 from rooms.panels.spec import PanelSpec
 from rooms.repository import DocumentRepository, PanelRepository
 from rooms.service import RoomService
@@ -87,7 +86,6 @@ def create_app(config: Config) -> web.Application:
         rooms=RoomService(db, config.secret_bytes()),
         chat=ChatService(db),
         timeline=Timeline(db),
-        meetings=MeetingRegistry(),
         sfu=media.SFU(media.MediaConfig(
             ice_addresses=list(config.ice_addresses),
             announce=dict(config.announce),
@@ -121,8 +119,6 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         log.info("demo room %r: participant link %s", room.title, hub.demo_links["participant"])
     yield
     await hub.signaling.close()
-    for runner in list(hub.panel_runners.values()):
-        await runner.stop_all()
     for task in list(hub.tasks):
         task.cancel()
     await hub.sfu.close()

@@ -17,7 +17,7 @@ from aiohttp import web
 import media
 from rooms.chat import ChatService
 from rooms.db import Database
-from rooms.meeting import MeetingRegistry, iso_utc
+from rooms.meeting import iso_utc
 from rooms.panels.feed import CityFeed
 from rooms.panels.urlpolicy import UrlPolicy
 from rooms.repository import DocumentRepository, PanelRepository
@@ -36,17 +36,16 @@ class Hub:
     rooms: RoomService
     chat: ChatService
     timeline: Timeline
-    meetings: MeetingRegistry
     sfu: media.SFU
     sio: socketio.AsyncServer
     panels: PanelRepository = None
     documents: DocumentRepository = None
     signaling: Any = None  # server.signaling.Signaling (which imports this module)
+    # server.live_room.LiveRooms (which imports this module): every open room's live state
+    live: Any = None
     demo_links: dict | None = None
     demo_code: str | None = None
     city_feed: CityFeed = field(default_factory=CityFeed)  # one simulated city for every room
-    stages: dict = field(default_factory=dict)  # room id -> rooms.stage.Stage
-    panel_runners: dict = field(default_factory=dict)  # room id -> PanelRunner, while in session
     # Which URLs HTTP panels may fetch, parsed once from the config (server.handlers.stage).
     panel_url_policy: UrlPolicy | None = None
     render_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))

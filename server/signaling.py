@@ -8,8 +8,9 @@ builds an ``EventContext`` (``server.context``) and calls the handler. Every fai
 same way: an ack ``{"ok": false, "error": {...}}`` plus an ``error`` event, and nothing changes on
 the server. Permissions are decided by ``rooms.authorize``, never here.
 
-The namespace also owns what touches connections other than the sender's: admitting from the lobby,
-``apply`` (the network half of a moderation result) and closing connections.
+The namespace keeps the connections (``sessions``) and what is about them alone: verifying a join
+and taking over a connection that comes back. Everything about a room, joining and leaving it
+included, is its ``LiveRoom``'s (``server.live_room``).
 """
 
 from __future__ import annotations
@@ -22,20 +23,18 @@ from typing import Any
 import socketio
 
 import media
-from rooms.authorize import Action, Actor, Role, authorize
 from rooms.documents import DocumentError
 from rooms.errors import DomainError
-from rooms.meeting import LiveParticipant, LobbyEntry, Meeting, normalize_device_id
-from rooms.moderation import ModerationResult, persist
+from rooms.meeting import normalize_device_id
 from rooms.stage import Stage
 
 from . import validate
-from .context import Admission, EventContext, Session
+from .context import EventContext
 from .errors import RequestError
 from .handlers import HANDLERS, Handler
-from .handlers import stage as stage_handlers
-from .handlers.media import KIND_SOURCES, offer_sender, sfu_event_sender
 from .hub import Hub
+from .live_room import LiveRooms
+from .session import Admission, Session
 from .validate import BadRequest
 
 __all__ = ["Admission", "Session", "Signaling"]
@@ -52,6 +51,8 @@ class Signaling(socketio.AsyncNamespace):
         super().__init__(namespace)
         self.hub = hub
         self.sessions: dict[str, Session] = {}
+        self.rooms = LiveRooms(hub, self)
+        hub.live = self.rooms
         self.handlers: dict[str, Handler] = {
             **HANDLERS,
             "join": Handler(self.on_join, joined=False),
@@ -97,7 +98,7 @@ class Signaling(socketio.AsyncNamespace):
             return await self._refuse(sid, event, "internal", "internal error; nothing was changed")
 
     def _context(self, session: Session) -> EventContext:
-        return EventContext(session=session, hub=self.hub, emit=self.emit, apply=self.apply)
+        return EventContext(session=session, hub=self.hub, emit=self.emit, rooms=self.rooms)
 
     async def _refuse(self, sid: str, event: Any, code: str, message: str) -> dict:
         error = {"code": code, "message": message}
@@ -137,12 +138,13 @@ class Signaling(socketio.AsyncNamespace):
                 personal_invite=claims.personal,
                 name=name, organisation=organisation, device_id=device_id, returning_id=returning_id,
             )
-            meeting = self.hub.meetings.get_or_create_for(room)
+            live = self.rooms.open(room.id)
+            meeting = live.open_meeting(room)
             decision = meeting.admission(admission.role, invite_id=admission.invite_id,
                                          device_id=admission.device_id, returning=admission.returning)
             if decision == "lobby":
-                return await self._wait_in_lobby(session, meeting, admission)
-            result = await self._admit(session, meeting, admission)
+                return await live.wait_in_lobby(session, admission)
+            result = await live.join(session, admission)
             asyncio.get_running_loop().call_soon(session.acked.set)
             return result
 
@@ -163,78 +165,6 @@ class Signaling(socketio.AsyncNamespace):
                 await self._drop(other.sid)
                 asyncio.ensure_future(self.disconnect(other.sid))
 
-    async def _wait_in_lobby(self, session: Session, meeting: Meeting, admission: Admission) -> dict:
-        entry = LobbyEntry.new(admission.name, admission.organisation, admission.role, connection=session.sid,
-                               invite_id=admission.invite_id, personal_invite=admission.personal_invite,
-                               device_id=admission.device_id)
-        meeting.enter_lobby(entry)
-        session.lobby, session.admission, session.room_id = entry, admission, meeting.room_id
-        await self._send_lobby(meeting)
-        log.info("%s waits in the lobby of %s", entry.id, meeting.room_id)
-        return {"lobby": {"id": entry.id, "position": len(meeting.lobby())},
-                "room": meeting.room_dict()}
-
-    async def _admit(self, session: Session, meeting: Meeting, admission: Admission) -> dict:
-        """Make the connection a participant and answer with what a joined client needs."""
-        row = None
-        if admission.returning_id is not None and meeting.get(admission.returning_id) is None:
-            row = await self.hub.rooms.record_return(admission.returning_id, admission.name,
-                                                     admission.organisation)
-        if row is None:  # a first join, or the earlier participant is somehow still here
-            admission.returning_id = None
-            row = await self.hub.rooms.record_join(
-                admission.room_id, admission.invite_id, admission.name, admission.organisation, admission.role
-            )
-        participant = LiveParticipant(
-            id=row.id, name=row.name, organisation=row.organisation or "", role=admission.role,
-            joined_at=row.joined_at, connection=session.sid, invite_id=admission.invite_id,
-            personal_invite=admission.personal_invite, device_id=admission.device_id,
-        )
-        others = [p.to_dict() for p in meeting.list()]
-        meeting.add(participant)
-        # idempotent: starts the room's panels once
-        await stage_handlers.room_opened(self.hub, self.emit, meeting.room_id)
-        session.room_id, session.participant, session.lobby = meeting.room_id, participant, None
-        await self.enter_room(session.sid, meeting.room_id)
-        router = self.hub.sfu.router(meeting.room_id,
-                                     on_event=sfu_event_sender(self.hub, self.emit, meeting.room_id))
-        session.peer = await router.add_peer(participant.id,
-                                             on_subscribe_offer=offer_sender(session, self.emit))
-        if participant.visible:
-            await self.emit("participant_joined", participant.to_dict(), room=meeting.room_id,
-                            skip_sid=session.sid)
-        await self.hub.timeline.record(meeting.room_id, "join", actor=participant,
-                                       details={"resumed": True} if admission.returning else None)
-        log.info("%s joined room %s as %s%s", participant.id, meeting.room_id, participant.role,
-                 " (coming back)" if admission.returning else "")
-        answer = {
-            "self": participant.to_dict(),
-            "room": meeting.room_dict(),
-            "meeting": meeting.meeting_dict(),
-            "participants": others,
-            "ice_servers": self.hub.config.ice_servers,
-            "settings": meeting.settings(),
-            "hands": meeting.hands(),
-            "chat": await self.hub.chat.history(meeting.room_id),
-            "session_key": session.key,
-            "resume_key": self.hub.rooms.resume_key(participant.id),
-            "resumed": admission.returning,
-            # Held muted by a host before leaving (same participant or device): join muted, and
-            # only a host or staff member (or the meeting's allow_self_unmute) lifts it.
-            "held": meeting.held_kinds(participant),
-            **(await stage_handlers.stage_snapshot(self.hub, meeting.room_id)),
-        }
-        if authorize(Actor.of(participant), Action.SEE_LOBBY):
-            answer["lobby"] = [e.to_dict() for e in meeting.lobby()]
-        return answer
-
-    async def _send_lobby(self, meeting: Meeting) -> None:
-        """Tell every host and staff member who is waiting."""
-        entries = [e.to_dict() for e in meeting.lobby()]
-        for participant in meeting.list():
-            if participant.connection and authorize(Actor.of(participant), Action.SEE_LOBBY):
-                await self.emit("lobby", {"entries": entries}, to=participant.connection)
-
     # ---- leaving ----------------------------------------------------------------------------
 
     async def on_leave(self, ctx: EventContext, data: dict) -> dict:
@@ -244,40 +174,10 @@ class Signaling(socketio.AsyncNamespace):
         await self._leave(session)
         return {}
 
-    async def _leave(self, session: Session, *, timeline: bool = True) -> None:
-        room_id = session.room_id
-        meeting = self.hub.meetings.get(room_id) if room_id else None
-        if session.lobby is not None:
-            entry, session.lobby, session.admission, session.room_id = session.lobby, None, None, None
-            if meeting is not None and meeting.leave_lobby(entry.id) is not None:
-                await self._send_lobby(meeting)
-                self.hub.meetings.drop_if_empty(room_id)
-            return
-        participant, peer = session.participant, session.peer
-        if participant is None:
-            return
-        session.participant = session.peer = session.room_id = None
-        if meeting is not None:
-            was_hand = participant.hand_raised
-            meeting.remove(participant.id)
-            await stage_handlers.participant_left_stage(self.hub, self.emit, room_id, participant)
-            if was_hand:
-                await self.emit("hands", {"queue": meeting.hands()}, room=room_id)
-            if not meeting.list(include_viewers=True):
-                await stage_handlers.room_closed(self.hub, room_id)
-            self.hub.meetings.drop_if_empty(room_id)
-        try:
-            if peer is not None:
-                await self.hub.sfu.router(room_id).remove_peer(participant.id)
-        finally:
-            if participant.visible:
-                await self.emit("participant_left", {"id": participant.id}, room=room_id,
-                                skip_sid=session.sid)
-            await self.leave_room(session.sid, room_id)
-            await self.hub.rooms.record_leave(participant.id)
-            if timeline:
-                await self.hub.timeline.record(room_id, "leave", actor=participant)
-            log.info("%s left room %s", participant.id, room_id)
+    async def _leave(self, session: Session) -> None:
+        room = self.rooms.get(session.room_id)
+        if room is not None:
+            await room.leave(session)
 
     async def _drop(self, sid: str) -> None:
         session = self.sessions.pop(sid, None)
@@ -291,6 +191,7 @@ class Signaling(socketio.AsyncNamespace):
     async def close(self) -> None:
         for sid in list(self.sessions):
             await self._drop(sid)
+        await self.rooms.close()
 
     # ---- for the HTTP side (server.app, server.documents_api) ---------------------------------
 
@@ -302,79 +203,21 @@ class Signaling(socketio.AsyncNamespace):
         return None
 
     def stage_of(self, room_id: str) -> Stage:
-        return stage_handlers.stage_of(self.hub, room_id)
+        return self.rooms.open(room_id).stage
 
     async def broadcast_documents(self, room_id: str) -> None:
-        await stage_handlers.broadcast_documents(self.hub, self.emit, room_id)
+        await self.rooms.open(room_id).broadcast_documents()
 
-    # ---- moderation results -----------------------------------------------------------------
+    # ---- for the live rooms (server.session.Network) ------------------------------------------
 
-    async def apply(self, meeting: Meeting, result: ModerationResult) -> None:
-        """Carry out the network half of a moderation result, then persist it."""
-        room_id = meeting.room_id
-        for participant in result.updated:
-            session = self.sessions.get(participant.connection) if participant.connection else None
-            if session is not None and session.peer is not None:
-                for kind in ("audio", "video"):
-                    if participant.force_muted(kind):
-                        for source in KIND_SOURCES[kind]:
-                            session.peer.set_paused(source, True)
-            if (participant is result.target and participant.visible
-                    and result.details.get("from") == Role.VIEWER.value):
-                # A viewer was nobody to the others; promoted, it joins their meeting now.
-                await self.emit("participant_joined", participant.to_dict(), room=room_id,
-                                skip_sid=participant.connection)
-                if session is not None:
-                    await self.emit("participant_updated", participant.to_dict(), to=session.sid)
-            elif participant.visible:
-                await self.emit("participant_updated", participant.to_dict(), room=room_id)
-            elif session is not None:
-                await self.emit("participant_updated", participant.to_dict(), to=session.sid)
-        if result.kind in ("raise_hand", "lower_hand") and result.changed:
-            await self.emit("hands", {"queue": meeting.hands()}, room=room_id)
-        if result.settings is not None and result.changed:
-            await self.emit("meeting_settings", result.settings, room=room_id)
-        for entry in result.admitted:
-            waiting = self.sessions.get(entry.connection) if entry.connection else None
-            if waiting is not None and waiting.admission is not None:
-                asyncio.ensure_future(self._complete_admission(waiting, meeting))
-        for entry in result.denied:
-            if entry.connection:
-                await self.emit("lobby_denied", {"reason": "ended" if meeting.ended else "denied"},
-                                to=entry.connection)
-                waiting = self.sessions.get(entry.connection)
-                if waiting is not None:
-                    waiting.lobby = waiting.admission = waiting.room_id = None
-        if result.admitted or result.denied:
-            await self._send_lobby(meeting)
-        if result.kind == "end" and result.changed:
-            await self.emit("meeting_ended", {"by": result.actor.name}, room=room_id)
-        for participant in result.disconnect:
-            if participant.connection and result.kind == "remove":
-                await self.emit("removed", {"by": result.actor.name}, to=participant.connection)
-        await persist(result, room_id, self.hub.rooms, self.hub.timeline)
-        # Connections close last: the actor may be among them (ending the meeting), and its ack
-        # must go out first; ``_kick`` gives it a moment.
-        for participant in result.disconnect:
-            if participant.connection:
-                asyncio.ensure_future(self._kick(participant.connection))
+    def session(self, sid: str) -> Session | None:
+        return self.sessions.get(sid)
 
-    async def _complete_admission(self, session: Session, meeting: Meeting) -> None:
-        async with session.lock:
-            admission = session.admission
-            if admission is None or session.sid not in self.sessions:
-                return
-            session.admission = None
-            try:
-                answer = await self._admit(session, meeting, admission)
-            except DomainError as exc:
-                await self.emit("lobby_denied", {"reason": exc.code}, to=session.sid)
-                return
-            await self.emit("joined", answer, to=session.sid)
-            session.acked.set()
+    def kick(self, sid: str) -> None:
+        """Close a connection after its last events were sent."""
+        asyncio.ensure_future(self._kick(sid))
 
     async def _kick(self, sid: str) -> None:
-        """Close a connection after its last events were sent."""
         await asyncio.sleep(0.05)
         await self._drop(sid)
         await self.disconnect(sid)

@@ -152,7 +152,7 @@ class LiveServer:
         self.pools["nobody"] = [await Connection(self.base_url).connect() for _ in range(POOL)]
         self.pools["participant"] = [await self.joined("participant", f"P{n}") for n in range(POOL)]
         self.pools["host"] = [await self.joined("host", f"H{n}") for n in range(POOL)]
-        self.baseline = self.hub.meetings.get(self.room_id).settings()
+        self.baseline = self.hub.live.meeting(self.room_id).settings()
         self.observer.drain()
 
     async def joined(self, role: str, name: str) -> Connection:
@@ -181,7 +181,7 @@ class LiveServer:
         from rooms.models import ChatMessage, Invite, TimelineEvent
 
         hub, room_id = self.hub, self.room_id
-        meeting = hub.meetings.get(room_id)
+        meeting = hub.live.meeting(room_id)
         async with hub.db.session() as session:
             counts = [await session.scalar(select(func.count()).select_from(table)
                                            .where(table.room_id == room_id))
@@ -204,7 +204,7 @@ class LiveServer:
 
     async def restore(self, client: Connection, role: str) -> None:
         """Undo what a successful example did to the meeting's settings or the client's standing."""
-        meeting = self.hub.meetings.get(self.room_id)
+        meeting = self.hub.live.meeting(self.room_id)
         for key, event, field in (("locked", "lock", "locked"), ("lobby_enabled", "lobby_enable", "enabled"),
                                   ("allow_self_unmute", "set_allow_self_unmute", "allowed")):
             if meeting.settings()[key] != self.baseline[key]:

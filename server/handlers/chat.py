@@ -30,7 +30,7 @@ async def on_hand(ctx: EventContext, data: dict) -> dict:
         result = moderation.raise_hand(ctx.participant)
     else:
         result = moderation.lower_hand(ctx.participant, target)
-    await ctx.apply(meeting, result)
+    await ctx.apply(result)
     return {"queue": meeting.hands()}
 
 

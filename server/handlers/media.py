@@ -1,21 +1,16 @@
-"""Media signaling: publishing, the subscribe offer/answer, mute state and paused videos; and the
-glue from the SFU back to the room (subscribe offers, speaker events, a stopped screen share)."""
+"""Media signaling: publishing, the subscribe offer/answer, mute state and paused videos. What the
+SFU says back (subscribe offers, speaker events, a stopped screen share) reaches the room through
+its ``LiveRoom`` (``server.live_room``), which also holds the rule of a host's mute."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from typing import Any, Callable
+from typing import Any
 
 from rooms.authorize import Action
 
 from .. import validate
-from ..context import Emit, EventContext, Session
-from ..hub import Hub
+from ..context import EventContext
 from ..validate import BadRequest
-from .stage import participant_left_stage
-
-log = logging.getLogger("sitroom.chat")  # the name these SFU events have always been logged under
 
 MAX_SDP = 100_000
 SOURCES = frozenset({"microphone", "camera", "screen"})
@@ -24,7 +19,6 @@ SOURCE_ACTION = {
     "camera": Action.PUBLISH_VIDEO,
     "screen": Action.SHARE_SCREEN,
 }
-KIND_SOURCES = {"audio": ("microphone",), "video": ("camera",)}
 # subscribe_prefs: the video sources a subscriber may pause (audio is never paused by it), and how
 # many (publisher, source) pairs one request may name.
 PAUSABLE_SOURCES = ("camera", "screen")
@@ -42,10 +36,7 @@ async def on_publish(ctx: EventContext, data: dict) -> dict:
     async with session.lock:
         answer = await session.peer.publish(sdp, sources=sources)
         # A participant the host muted stays silent to the others until allowed to unmute.
-        for kind, kind_sources in KIND_SOURCES.items():
-            if session.participant.force_muted(kind):
-                for source in kind_sources:
-                    session.peer.set_paused(source, True)
+        ctx.room.hold_mutes(session)
     return {"sdp": answer}
 
 
@@ -62,10 +53,7 @@ async def on_media_state(ctx: EventContext, data: dict) -> dict:
     meeting = ctx.meeting()
     participant = meeting.update_media_state(ctx.participant.id, audio_muted, video_muted)
     # Unmuting after a host's mute was allowed: forward that source again.
-    for kind, muted in (("audio", audio_muted), ("video", video_muted)):
-        if not muted and not participant.force_muted(kind):
-            for source in KIND_SOURCES[kind]:
-                ctx.session.peer.set_paused(source, False)
+    ctx.room.release_mutes(ctx.session, audio_muted, video_muted)
     await ctx.emit("participant_updated", participant.to_dict(), room=ctx.room_id, skip_sid=ctx.sid)
     return {"self": participant.to_dict()}
 
@@ -104,37 +92,3 @@ def _paused_sources(value: Any) -> set[tuple[str, str]]:
             raise BadRequest("'source' must be 'camera' or 'screen' (audio is never paused)")
         result.add((participant_id, source))
     return result
-
-
-# ---- from the SFU --------------------------------------------------------------------------------
-
-def offer_sender(session: Session, emit: Emit):
-    """The peer's ``on_subscribe_offer``: a subscribe offer, sent once the join answer is queued."""
-    async def send(sdp: str, revision: int, consumers: list[dict]) -> None:
-        async def emit_after_ack() -> None:
-            await session.acked.wait()
-            await emit("subscribe_offer", {"sdp": sdp, "revision": revision, "consumers": consumers},
-                       to=session.sid)
-        # Never block the media layer (it may call this from inside add_peer).
-        asyncio.ensure_future(emit_after_ack())
-    return send
-
-
-def sfu_event_sender(hub: Hub, emit: Emit, room_id: str) -> Callable[[str, Any], None]:
-    """The SFU's router events, as Socket.IO events to the room."""
-    async def on_event(kind: str, data: Any) -> None:
-        try:
-            if kind == "active_speaker":
-                await emit("active_speaker", {"participant_id": data.get("peer_id"),
-                                              "level": data.get("level")}, room=room_id)
-            elif kind == "audio_levels":
-                await emit("audio_levels", {"levels": data}, room=room_id)
-            elif kind == "producer_removed" and data.get("source") == "screen":
-                await participant_left_stage(hub, emit, room_id, data.get("peer_id"), source="screen")
-        except Exception:  # noqa: BLE001 - a speaker event is never worth a crash
-            log.exception("media event %s for %s failed", kind, room_id)
-
-    def dispatch(kind: str, data: Any) -> None:
-        asyncio.ensure_future(on_event(kind, data))
-
-    return dispatch

@@ -43,7 +43,7 @@ def _moderation(ctx: EventContext) -> tuple[Meeting, Moderation]:
 async def _moderate(ctx: EventContext, action) -> dict:
     meeting, moderation = _moderation(ctx)
     result = action(moderation, ctx.participant)
-    await ctx.apply(meeting, result)
+    await ctx.apply(result)
     return {"changed": result.changed}
 
 
@@ -69,7 +69,7 @@ async def on_mute_all(ctx: EventContext, data: dict) -> dict:
     kind = _kind(data)
     meeting, moderation = _moderation(ctx)
     result = moderation.mute_all(ctx.participant, kind)
-    await ctx.apply(meeting, result)
+    await ctx.apply(result)
     for participant in result.updated:
         if participant.connection:
             await ctx.emit("moderated", {"action": "mute", "kind": kind, "by": ctx.participant.name},
@@ -135,7 +135,7 @@ async def on_lobby_deny(ctx: EventContext, data: dict) -> dict:
 async def on_end_meeting(ctx: EventContext, data: dict) -> dict:
     meeting, moderation = _moderation(ctx)
     result = moderation.end(ctx.participant)
-    await ctx.apply(meeting, result)  # everyone is disconnected, the actor too, after its ack
+    await ctx.apply(result)  # everyone is disconnected, the actor too, after its ack
     return {"changed": result.changed}
 
 

@@ -1,0 +1,431 @@
+"""LiveRoom: one open room's live state, in one object (LiveKit's ``rtc.Room`` is the model).
+
+A ``LiveRoom`` owns, for its room:
+
+- the live ``Meeting`` (``rooms.meeting``): who is in it, the lobby, hands, held mutes; created by
+  the first join from the room's row, dropped when the last connection leaves;
+- the ``Stage`` (``rooms.stage``): what everyone sees (kept between meetings of the room);
+- the panel runner (``rooms.panels.PanelRunner``): polls the room's panels while anyone is in;
+- the media room: its router in the SFU, and each participant's media peer;
+- its connections: the ``Session`` of everyone in the meeting or waiting in its lobby.
+
+It has one ``join`` (admit a verified connection: the meeting, the panels, the media peer, the
+others told), one ``leave`` (the reverse, whatever state the connection is in), and one ``apply``,
+the one place where a domain result (``rooms.moderation.ModerationResult``) reaches the SFU and the
+sockets: events to the room, forwarding paused for a held mute, admissions from the lobby,
+connections closed, then the record written. ``LiveRooms`` is the registry, one per app.
+
+It knows nothing of Socket.IO beyond ``Network`` (``server.session``): emit, the namespace's rooms,
+and closing a connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Iterator
+
+from rooms.authorize import Action, Actor, Role, authorize
+from rooms.errors import DomainError
+from rooms.meeting import LiveParticipant, LobbyEntry, Meeting
+from rooms.moderation import ModerationResult, persist
+from rooms.panels.sources import PanelRunner
+from rooms.panels.spec import PanelError, PanelSpec
+from rooms.panels.urlpolicy import UrlPolicy
+from rooms.repository import panel_spec_dict
+from rooms.stage import Stage
+
+from .hub import Hub
+from .panel_http import http_source_factory
+from .session import Admission, Network, Session
+
+log = logging.getLogger("sitroom.signaling")
+media_log = logging.getLogger("sitroom.chat")  # the name the SFU's events have always been logged under
+
+# A host's mute holds these sources of the participant paused in the SFU.
+KIND_SOURCES = {"audio": ("microphone",), "video": ("camera",)}
+
+
+def public_panel(row: dict) -> dict:
+    return {key: row[key] for key in ("id", "title", "kind", "source", "options")}
+
+
+class LiveRoom:
+    def __init__(self, hub: Hub, net: Network, room_id: str) -> None:
+        self.id = room_id
+        self.hub = hub
+        self.net = net
+        self.meeting: Meeting | None = None
+        self.stage = Stage(room_id)
+        self.panels: PanelRunner | None = None
+        self.connections: dict[str, Session] = {}
+
+    # ---- the meeting ------------------------------------------------------------------------
+
+    def open_meeting(self, room: Any) -> Meeting:
+        """The live meeting, created from the room's row (``rooms.models.Room``) if there is none."""
+        if self.meeting is None:
+            self.meeting = Meeting.from_room(room)
+        return self.meeting
+
+    @property
+    def idle(self) -> bool:
+        """Nobody connected: the meeting can be forgotten (the stage is kept)."""
+        return self.meeting is None or self.meeting.is_empty
+
+    def _drop_meeting_if_empty(self) -> None:
+        if self.meeting is not None and self.meeting.is_empty:
+            self.meeting = None
+
+    async def wait_in_lobby(self, session: Session, admission: Admission) -> dict:
+        meeting = self.meeting
+        entry = LobbyEntry.new(admission.name, admission.organisation, admission.role, connection=session.sid,
+                               invite_id=admission.invite_id, personal_invite=admission.personal_invite,
+                               device_id=admission.device_id)
+        meeting.enter_lobby(entry)
+        session.lobby, session.admission, session.room_id = entry, admission, self.id
+        self.connections[session.sid] = session
+        await self.send_lobby()
+        log.info("%s waits in the lobby of %s", entry.id, self.id)
+        return {"lobby": {"id": entry.id, "position": len(meeting.lobby())},
+                "room": meeting.room_dict()}
+
+    async def join(self, session: Session, admission: Admission) -> dict:
+        """Make the connection a participant and answer with what a joined client needs."""
+        hub, meeting = self.hub, self.meeting
+        row = None
+        if admission.returning_id is not None and meeting.get(admission.returning_id) is None:
+            row = await hub.rooms.record_return(admission.returning_id, admission.name, admission.organisation)
+        if row is None:  # a first join, or the earlier participant is somehow still here
+            admission.returning_id = None
+            row = await hub.rooms.record_join(
+                admission.room_id, admission.invite_id, admission.name, admission.organisation, admission.role
+            )
+        participant = LiveParticipant(
+            id=row.id, name=row.name, organisation=row.organisation or "", role=admission.role,
+            joined_at=row.joined_at, connection=session.sid, invite_id=admission.invite_id,
+            personal_invite=admission.personal_invite, device_id=admission.device_id,
+        )
+        others = [p.to_dict() for p in meeting.list()]
+        meeting.add(participant)
+        await self.open_panels()  # idempotent: starts the room's panels once
+        session.room_id, session.participant, session.lobby = self.id, participant, None
+        self.connections[session.sid] = session
+        await self.net.enter_room(session.sid, self.id)
+        router = hub.sfu.router(self.id, on_event=self._media_event)
+        session.peer = await router.add_peer(participant.id, on_subscribe_offer=self._offer_sender(session))
+        if participant.visible:
+            await self.net.emit("participant_joined", participant.to_dict(), room=self.id, skip_sid=session.sid)
+        await hub.timeline.record(self.id, "join", actor=participant,
+                                  details={"resumed": True} if admission.returning else None)
+        log.info("%s joined room %s as %s%s", participant.id, self.id, participant.role,
+                 " (coming back)" if admission.returning else "")
+        answer = {
+            "self": participant.to_dict(),
+            "room": meeting.room_dict(),
+            "meeting": meeting.meeting_dict(),
+            "participants": others,
+            "ice_servers": hub.config.ice_servers,
+            "settings": meeting.settings(),
+            "hands": meeting.hands(),
+            "chat": await hub.chat.history(self.id),
+            "session_key": session.key,
+            "resume_key": hub.rooms.resume_key(participant.id),
+            "resumed": admission.returning,
+            # Held muted by a host before leaving (same participant or device): join muted, and
+            # only a host or staff member (or the meeting's allow_self_unmute) lifts it.
+            "held": meeting.held_kinds(participant),
+            **(await self.stage_snapshot()),
+        }
+        if authorize(Actor.of(participant), Action.SEE_LOBBY):
+            answer["lobby"] = [e.to_dict() for e in meeting.lobby()]
+        return answer
+
+    async def complete_admission(self, session: Session) -> None:
+        """Someone admitted from the lobby: join now, and send the answer as ``joined``."""
+        async with session.lock:
+            admission = session.admission
+            if admission is None or self.net.session(session.sid) is not session or self.meeting is None:
+                return
+            session.admission = None
+            try:
+                answer = await self.join(session, admission)
+            except DomainError as exc:
+                await self.net.emit("lobby_denied", {"reason": exc.code}, to=session.sid)
+                return
+            await self.net.emit("joined", answer, to=session.sid)
+            session.acked.set()
+
+    async def send_lobby(self) -> None:
+        """Tell every host and staff member who is waiting."""
+        if self.meeting is None:
+            return
+        entries = [e.to_dict() for e in self.meeting.lobby()]
+        for participant in self.meeting.list():
+            if participant.connection and authorize(Actor.of(participant), Action.SEE_LOBBY):
+                await self.net.emit("lobby", {"entries": entries}, to=participant.connection)
+
+    async def leave(self, session: Session, *, timeline: bool = True) -> None:
+        """The connection leaves the lobby or the meeting (its media peer closed, the others told)."""
+        hub, meeting = self.hub, self.meeting
+        self.connections.pop(session.sid, None)
+        if session.lobby is not None:
+            entry, session.lobby, session.admission, session.room_id = session.lobby, None, None, None
+            if meeting is not None and meeting.leave_lobby(entry.id) is not None:
+                await self.send_lobby()
+                self._drop_meeting_if_empty()
+            return
+        participant, peer = session.participant, session.peer
+        if participant is None:
+            return
+        session.participant = session.peer = session.room_id = None
+        if meeting is not None:
+            was_hand = participant.hand_raised
+            meeting.remove(participant.id)
+            await self.participant_left_stage(participant)
+            if was_hand:
+                await self.net.emit("hands", {"queue": meeting.hands()}, room=self.id)
+            if not meeting.list(include_viewers=True):
+                await self.close_panels()
+            self._drop_meeting_if_empty()
+        try:
+            if peer is not None:
+                await hub.sfu.router(self.id).remove_peer(participant.id)
+        finally:
+            if participant.visible:
+                await self.net.emit("participant_left", {"id": participant.id}, room=self.id, skip_sid=session.sid)
+            await self.net.leave_room(session.sid, self.id)
+            await hub.rooms.record_leave(participant.id)
+            if timeline:
+                await hub.timeline.record(self.id, "leave", actor=participant)
+            log.info("%s left room %s", participant.id, self.id)
+
+    # ---- moderation results -----------------------------------------------------------------
+
+    def hold_mutes(self, session: Session) -> None:
+        """The one rule of a host's mute in the SFU: a participant held muted (``force_muted``)
+        has that source paused for everyone until allowed to unmute."""
+        participant, peer = session.participant, session.peer
+        if participant is None or peer is None:
+            return
+        for kind, sources in KIND_SOURCES.items():
+            if participant.force_muted(kind):
+                for source in sources:
+                    peer.set_paused(source, True)
+
+    def release_mutes(self, session: Session, audio_muted: bool, video_muted: bool) -> None:
+        """The participant unmuted itself: forward what it may send again (not what a host holds)."""
+        participant, peer = session.participant, session.peer
+        for kind, muted in (("audio", audio_muted), ("video", video_muted)):
+            if not muted and not participant.force_muted(kind):
+                for source in KIND_SOURCES[kind]:
+                    peer.set_paused(source, False)
+
+    async def apply(self, result: ModerationResult) -> None:
+        """Carry out the network half of a moderation result, then persist it."""
+        meeting, emit = self.meeting, self.net.emit
+        for participant in result.updated:
+            session = self.net.session(participant.connection) if participant.connection else None
+            if session is not None:
+                self.hold_mutes(session)
+            if (participant is result.target and participant.visible
+                    and result.details.get("from") == Role.VIEWER.value):
+                # A viewer was nobody to the others; promoted, it joins their meeting now.
+                await emit("participant_joined", participant.to_dict(), room=self.id,
+                           skip_sid=participant.connection)
+                if session is not None:
+                    await emit("participant_updated", participant.to_dict(), to=session.sid)
+            elif participant.visible:
+                await emit("participant_updated", participant.to_dict(), room=self.id)
+            elif session is not None:
+                await emit("participant_updated", participant.to_dict(), to=session.sid)
+        if result.kind in ("raise_hand", "lower_hand") and result.changed:
+            await emit("hands", {"queue": meeting.hands()}, room=self.id)
+        if result.settings is not None and result.changed:
+            await emit("meeting_settings", result.settings, room=self.id)
+        for entry in result.admitted:
+            waiting = self.net.session(entry.connection) if entry.connection else None
+            if waiting is not None and waiting.admission is not None:
+                asyncio.ensure_future(self.complete_admission(waiting))
+        for entry in result.denied:
+            if entry.connection:
+                await emit("lobby_denied", {"reason": "ended" if meeting.ended else "denied"}, to=entry.connection)
+                waiting = self.net.session(entry.connection)
+                if waiting is not None:
+                    waiting.lobby = waiting.admission = waiting.room_id = None
+                    self.connections.pop(waiting.sid, None)
+        if result.admitted or result.denied:
+            await self.send_lobby()
+        if result.kind == "end" and result.changed:
+            await emit("meeting_ended", {"by": result.actor.name}, room=self.id)
+        for participant in result.disconnect:
+            if participant.connection and result.kind == "remove":
+                await emit("removed", {"by": result.actor.name}, to=participant.connection)
+        await persist(result, self.id, self.hub.rooms, self.hub.timeline)
+        # Connections close last: the actor may be among them (ending the meeting), and its ack
+        # must go out first.
+        for participant in result.disconnect:
+            if participant.connection:
+                self.net.kick(participant.connection)
+
+    # ---- media ------------------------------------------------------------------------------
+
+    def _offer_sender(self, session: Session):
+        """The peer's ``on_subscribe_offer``: a subscribe offer, sent once the join answer is queued."""
+        emit = self.net.emit
+
+        async def send(sdp: str, revision: int, consumers: list[dict]) -> None:
+            async def emit_after_ack() -> None:
+                await session.acked.wait()
+                await emit("subscribe_offer", {"sdp": sdp, "revision": revision, "consumers": consumers},
+                           to=session.sid)
+            # Never block the media layer (it may call this from inside add_peer).
+            asyncio.ensure_future(emit_after_ack())
+        return send
+
+    def _media_event(self, kind: str, data: Any) -> None:
+        """The SFU's router events, as Socket.IO events to the room."""
+        asyncio.ensure_future(self._on_media_event(kind, data))
+
+    async def _on_media_event(self, kind: str, data: Any) -> None:
+        emit = self.net.emit
+        try:
+            if kind == "active_speaker":
+                await emit("active_speaker", {"participant_id": data.get("peer_id"),
+                                              "level": data.get("level")}, room=self.id)
+            elif kind == "audio_levels":
+                await emit("audio_levels", {"levels": data}, room=self.id)
+            elif kind == "producer_removed" and data.get("source") == "screen":
+                await self.participant_left_stage(data.get("peer_id"), source="screen")
+        except Exception:  # noqa: BLE001 - a speaker event is never worth a crash
+            media_log.exception("media event %s for %s failed", kind, self.id)
+
+    # ---- stage and panels -------------------------------------------------------------------
+
+    def panel_url_policy(self) -> UrlPolicy:
+        """Which URLs HTTP panels may fetch (``SITROOM_PANEL_URL_ALLOW``), parsed once per app."""
+        hub = self.hub
+        if hub.panel_url_policy is None:
+            hub.panel_url_policy = UrlPolicy.parse(hub.config.panel_url_entries)
+        return hub.panel_url_policy
+
+    async def open_panels(self) -> None:
+        """The first participant arrived: start polling the room's panels."""
+        if self.panels is not None:
+            return
+        emit, room_id = self.net.emit, self.id
+
+        async def on_update(panel_id: str, data: Any, error: str | None) -> None:
+            status = runner.latest(panel_id)
+            await emit("panel_data", status.to_dict() if status else
+                       {"panel_id": panel_id, "data": data, "error": error}, room=room_id)
+
+        runner = PanelRunner(on_update, feed=self.hub.city_feed,
+                             http_source=http_source_factory(self.panel_url_policy()))
+        self.panels = runner
+        for row in await self.hub.panels.list(room_id):
+            try:
+                await runner.start(PanelSpec.from_dict(panel_spec_dict(row)))
+            except PanelError as exc:
+                log.warning("panel %s of %s not started: %s", row["id"], room_id, exc.message)
+
+    async def close_panels(self) -> None:
+        """The last participant left: stop polling (the stage is kept for the next meeting)."""
+        runner, self.panels = self.panels, None
+        if runner is not None:
+            await runner.stop_all()
+
+    async def stage_snapshot(self) -> dict:
+        """What a joining client needs to land on the current stage."""
+        hub = self.hub
+        panels = await hub.panels.list(self.id)
+        panel_data = []
+        if self.panels is not None:
+            for row in panels:
+                status = self.panels.latest(row["id"])
+                if status is not None and (status.data is not None or status.error):
+                    panel_data.append(status.to_dict())
+        return {
+            "stage": self.stage.to_dict(),
+            "panels": [public_panel(p) for p in panels],
+            "panel_data": panel_data,
+            "documents": [hub.document_view(d) for d in await hub.documents.list(self.id)],
+        }
+
+    async def broadcast_stage(self) -> None:
+        await self.net.emit("stage", self.stage.to_dict(), room=self.id)
+
+    async def broadcast_documents(self) -> None:
+        documents = [self.hub.document_view(d) for d in await self.hub.documents.list(self.id)]
+        await self.net.emit("documents", {"documents": documents}, room=self.id)
+
+    async def broadcast_panels(self) -> None:
+        panels = [public_panel(p) for p in await self.hub.panels.list(self.id)]
+        await self.net.emit("panels", {"panels": panels}, room=self.id)
+
+    async def participant_left_stage(self, participant: Any, source: str | None = None) -> None:
+        """Empty the stage if it shows ``participant`` (a LiveParticipant or an id), who left the
+        meeting, or (``source`` given) stopped that share: tell the room and record it.
+
+        Called on leaving (and for a stopped screen share, from the SFU's ``producer_removed``); it
+        never raises, so leaving always completes.
+        """
+        try:
+            pid = participant if isinstance(participant, str) else getattr(participant, "id", None)
+            if not pid:
+                return
+            result = self.stage.participant_gone(pid, source, by=pid)
+            if result is None:
+                return
+            _, entry = result
+            if isinstance(participant, str):
+                live = self.meeting.get(pid) if self.meeting is not None else None
+                participant = live if live is not None else {"id": pid, "name": None}
+            # Recorded before it is announced: whoever sees the empty stage finds why in the record.
+            await self.hub.timeline.record(self.id, entry.what, target=participant, details=entry.details)
+            await self.broadcast_stage()
+        except Exception:  # noqa: BLE001 - leaving must complete whatever happens here
+            log.exception("clearing the stage of %s after %s left failed", self.id, participant)
+
+
+class LiveRooms:
+    """The open rooms of this process, by room id: the one registry of live state."""
+
+    def __init__(self, hub: Hub, net: Network) -> None:
+        self.hub = hub
+        self.net = net
+        self._rooms: dict[str, LiveRoom] = {}
+
+    def __iter__(self) -> Iterator[LiveRoom]:
+        return iter(list(self._rooms.values()))
+
+    def __len__(self) -> int:
+        return len(self._rooms)
+
+    def get(self, room_id: str | None) -> LiveRoom | None:
+        return self._rooms.get(room_id) if room_id else None
+
+    def open(self, room_id: str) -> LiveRoom:
+        """The room's LiveRoom, created if need be."""
+        room = self._rooms.get(room_id)
+        if room is None:
+            room = self._rooms[room_id] = LiveRoom(self.hub, self.net, room_id)
+        return room
+
+    def meeting(self, room_id: str | None) -> Meeting | None:
+        """The live meeting of ``room_id``, if one is open."""
+        room = self.get(room_id)
+        return room.meeting if room is not None else None
+
+    def stats(self) -> dict[str, int]:
+        totals = {"meetings": 0, "participants": 0, "viewers": 0}
+        for room in self._rooms.values():
+            if room.meeting is not None:
+                totals["meetings"] += 1
+                for key, value in room.meeting.counts().items():
+                    totals[key] += value
+        return totals
+
+    async def close(self) -> None:
+        for room in list(self._rooms.values()):
+            await room.close_panels()
