@@ -1,0 +1,116 @@
+"""LocalMedia: the MediaService API over today's in-process :class:`media.SFU` (the same behaviour,
+the same event loop, nothing crosses a process boundary)."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from .config import MediaConfig
+from .peer import Peer
+from .service import CpuMeter, EventHook, OfferCallback, WorkerLostHook
+from .sfu import SFU
+
+
+class LocalPeerHandle:
+    def __init__(self, peer: Peer) -> None:
+        self.peer = peer
+        self.id = peer.id
+
+    async def publish(self, offer_sdp: str, sources: dict) -> str:
+        return await self.peer.publish(offer_sdp, sources)
+
+    async def subscribe_answer(self, sdp: str, revision: int) -> None:
+        await self.peer.subscribe_answer(sdp, revision)
+
+    async def set_paused(self, source: str, paused: bool) -> None:
+        self.peer.set_paused(source, paused)
+
+    async def set_consumer_paused(self, producer_peer_id: str, source: str, paused: bool) -> int:
+        return self.peer.set_consumer_paused(producer_peer_id, source, paused)
+
+    async def set_consumer_paused_by_producer(self, producer_id: str, paused: bool) -> bool:
+        return self.peer.set_consumer_paused_by_producer(producer_id, paused)
+
+
+class LocalRouterHandle:
+    """A room's router in this process. The SFU drops a router once its last peer leaves; the
+    handle then gets (creates) the room's router again on the next ``add_peer``, with its hook."""
+
+    worker: Optional[int] = None
+
+    def __init__(self, media: "LocalMedia", room_id: str, on_event: Optional[EventHook]) -> None:
+        self._media = media
+        self.room_id = room_id
+        self.on_event = on_event
+
+    def _router(self):
+        return self._media.sfu.router(self.room_id, on_event=self.on_event)
+
+    async def add_peer(self, peer_id: str, on_subscribe_offer: OfferCallback) -> LocalPeerHandle:
+        return LocalPeerHandle(await self._router().add_peer(peer_id, on_subscribe_offer=on_subscribe_offer))
+
+    async def remove_peer(self, peer_id: str) -> None:
+        router = self._media.sfu.routers.get(self.room_id)
+        if router is not None:
+            await router.remove_peer(peer_id)
+
+    async def close(self) -> None:
+        if self._media._handles.get(self.room_id) is self:
+            del self._media._handles[self.room_id]
+        sfu = self._media.sfu
+        router = sfu.routers.pop(self.room_id, None) if sfu is not None else None
+        if router is not None:
+            await router.close()
+
+
+class LocalMedia:
+    """The SFU in the server's process (``media.SFU``), behind the MediaService API."""
+
+    def __init__(self, config: Optional[MediaConfig] = None) -> None:
+        self.config = config or MediaConfig()
+        self.on_worker_lost: Optional[WorkerLostHook] = None  # never called: there is no worker to lose
+        self.sfu: Optional[SFU] = None
+        self._handles: dict[str, LocalRouterHandle] = {}
+        self._cpu = CpuMeter()
+
+    async def start(self) -> None:
+        if self.sfu is None:
+            self.sfu = SFU(self.config)
+
+    async def open_router(self, room_id: str, on_event: Optional[EventHook] = None) -> LocalRouterHandle:
+        if self.sfu is None:
+            await self.start()
+        handle = self._handles.get(room_id)
+        if handle is None:
+            handle = self._handles[room_id] = LocalRouterHandle(self, room_id, on_event)
+        handle.on_event = on_event
+        self.sfu.router(room_id).set_on_event(on_event)  # get or create, as SFU.router does
+        return handle
+
+    async def stats(self) -> dict:
+        stats = self.sfu.stats() if self.sfu is not None else SFU.stats(_EMPTY_SFU)
+        stats["workers"] = [{
+            "index": 0, "pid": os.getpid(), "alive": True, "cpu_pct": self._cpu.read(),
+            "rooms": stats["routers"], "peers": stats["peers"],
+            "rtp_packets_in": stats["rtp_packets_in"], "rtp_packets_out": stats["rtp_packets_out"],
+        }]
+        return stats
+
+    async def close(self) -> None:
+        self._handles.clear()
+        if self.sfu is not None:
+            await self.sfu.close()
+
+
+class _EmptySFU:
+    """What SFU.stats() reads, for stats() before start()."""
+
+    def __init__(self) -> None:
+        from .stats import Counters
+
+        self.counters = Counters()
+        self.routers: dict = {}
+
+
+_EMPTY_SFU = _EmptySFU()

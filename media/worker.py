@@ -1,0 +1,245 @@
+"""A media worker process: ``python -m media.worker --fd N --index I --parent PID``.
+
+It runs one :class:`media.SFU` on the batching event loop (``media.loop.new_event_loop``) and is
+driven by its parent over the control channel on file descriptor N (media/channel.py), a Unix
+stream socket from ``socketpair()``. The first frame on it, read before the loop starts, holds
+the start-up parameters: ``{"index", "config": MediaConfig's fields, "rx_batch_ms", "log_level"}``.
+
+Requests (``params`` -> ``result``): ``open_router {room}``, ``close_router {room}``,
+``add_peer {room, peer}``, ``remove_peer {room, peer}``, ``publish {room, peer, sdp, sources} ->
+answer``, ``subscribe_answer {room, peer, sdp, revision}``, ``set_paused {room, peer, source,
+paused}``, ``set_consumer_paused {room, peer, producer_peer, source, paused} -> int``,
+``set_consumer_paused_by_producer {room, peer, producer_id, paused} -> bool``, ``stats -> SFU.stats()``,
+``stop``. Events: ``ready {pid, index}``; ``router {room, kind, data}`` (the router's events);
+``offer {room, peer, sdp, revision, consumers}`` (a subscribe offer for a peer); ``load {cpu_pct,
+rooms, peers, rtp_packets_in, rtp_packets_out, stats}`` every ``LOAD_INTERVAL`` seconds.
+
+It never outlives its parent: the kernel kills it when the parent dies (``PR_SET_PDEATHSIG``,
+Linux), and it exits by itself when the channel reaches EOF.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import logging
+import os
+import signal
+import socket
+import sys
+from typing import Optional
+
+from .channel import Channel, FrameDecoder, read_frame_blocking
+from .loop import new_event_loop
+from .service import CpuMeter, WorkerError, config_from_dict
+from .sfu import SFU
+
+logger = logging.getLogger("media.worker")
+
+LOAD_INTERVAL = 0.5
+STOP_TIMEOUT = 3.0  # closing the SFU on stop, at most
+PR_SET_PDEATHSIG = 1
+
+
+def set_parent_death_signal(sig: int = signal.SIGKILL) -> bool:
+    """Ask Linux to send ``sig`` to this process when its parent (the thread that forked it) dies."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+class Worker:
+    def __init__(self, index: int, sfu: SFU) -> None:
+        self.index = index
+        self.sfu = sfu
+        self.channel: Optional[Channel] = None
+        self.done: Optional[asyncio.Future] = None
+        self._cpu = CpuMeter()
+        self._load_timer: Optional[asyncio.TimerHandle] = None
+        self._hooks: dict[str, object] = {}
+        self.methods = {
+            "open_router": self.open_router,
+            "close_router": self.close_router,
+            "add_peer": self.add_peer,
+            "remove_peer": self.remove_peer,
+            "publish": self.publish,
+            "subscribe_answer": self.subscribe_answer,
+            "set_paused": self.set_paused,
+            "set_consumer_paused": self.set_consumer_paused,
+            "set_consumer_paused_by_producer": self.set_consumer_paused_by_producer,
+            "stats": self.stats,
+            "stop": self.stop,
+        }
+
+    async def run(self, sock: socket.socket, decoder: FrameDecoder) -> int:
+        loop = asyncio.get_running_loop()
+        self.done = loop.create_future()
+        self.channel = await Channel.open(sock, on_request=self.handle, on_close=self._closed,
+                                          name=f"media-worker[{self.index}]", decoder=decoder)
+        self.channel.send_event("ready", pid=os.getpid(), index=self.index)
+        # what start-up allocated lives as long as the process: out of the collector's sight
+        # (as server/cli.py does), so full collections cost much less during meetings
+        gc.collect()
+        gc.freeze()
+        self._load_timer = loop.call_later(LOAD_INTERVAL, self._report_load)
+        code = await self.done
+        if self._load_timer is not None:
+            self._load_timer.cancel()
+        try:
+            await asyncio.wait_for(self.sfu.close(), STOP_TIMEOUT)
+        except Exception:
+            logger.warning("closing the SFU failed", exc_info=True)
+        if self.channel is not None:
+            self.channel.close("worker exiting")
+        return code
+
+    def _closed(self, exc) -> None:
+        if self.done is not None and not self.done.done():
+            logger.info("control channel closed (%s): exiting", self.channel.close_reason if self.channel else exc)
+            self.done.set_result(0)
+
+    def _report_load(self) -> None:
+        self._load_timer = None
+        try:
+            stats = self.sfu.stats()
+            self.channel.send_event(
+                "load", cpu_pct=self._cpu.read(), rooms=stats["routers"], peers=stats["peers"],
+                rtp_packets_in=stats["rtp_packets_in"], rtp_packets_out=stats["rtp_packets_out"], stats=stats)
+        except Exception:
+            logger.exception("load report failed")
+        if self.done is not None and not self.done.done():
+            self._load_timer = asyncio.get_running_loop().call_later(LOAD_INTERVAL, self._report_load)
+
+    async def handle(self, method: str, params: dict):
+        handler = self.methods.get(method)
+        if handler is None:
+            raise WorkerError(f"unknown method {method!r}")
+        return await handler(**params)
+
+    # routers and peers
+
+    def _hook(self, room: str):
+        hook = self._hooks.get(room)
+        if hook is None:
+            channel = self.channel
+
+            def hook(kind: str, data: dict) -> None:
+                channel.send_event("router", room=room, kind=kind, data=data)
+
+            self._hooks[room] = hook
+        return hook
+
+    def _router(self, room: str):
+        """The room's router, created if the SFU dropped it when it emptied."""
+        return self.sfu.router(room, on_event=self._hook(room))
+
+    def _peer(self, room: str, peer: str):
+        router = self.sfu.routers.get(room)
+        found = router.get_peer(peer) if router is not None else None
+        if found is None:
+            raise WorkerError(f"no peer {peer!r} in room {room!r}")
+        return found
+
+    async def open_router(self, room: str) -> None:
+        self._router(room)
+
+    async def close_router(self, room: str) -> None:
+        self._hooks.pop(room, None)
+        router = self.sfu.routers.pop(room, None)
+        if router is not None:
+            await router.close()
+
+    async def add_peer(self, room: str, peer: str) -> None:
+        channel = self.channel
+
+        async def on_subscribe_offer(sdp: str, revision: int, consumers: list) -> None:
+            channel.send_event("offer", room=room, peer=peer, sdp=sdp, revision=revision, consumers=consumers)
+
+        await self._router(room).add_peer(peer, on_subscribe_offer=on_subscribe_offer)
+
+    async def remove_peer(self, room: str, peer: str) -> None:
+        router = self.sfu.routers.get(room)
+        if router is not None:
+            await router.remove_peer(peer)
+
+    async def publish(self, room: str, peer: str, sdp: str, sources: dict) -> str:
+        return await self._peer(room, peer).publish(sdp, sources)
+
+    async def subscribe_answer(self, room: str, peer: str, sdp: str, revision: int) -> None:
+        await self._peer(room, peer).subscribe_answer(sdp, revision)
+
+    async def set_paused(self, room: str, peer: str, source: str, paused: bool) -> None:
+        self._peer(room, peer).set_paused(source, paused)
+
+    async def set_consumer_paused(self, room: str, peer: str, producer_peer: str, source: str, paused: bool) -> int:
+        return self._peer(room, peer).set_consumer_paused(producer_peer, source, paused)
+
+    async def set_consumer_paused_by_producer(self, room: str, peer: str, producer_id: str, paused: bool) -> bool:
+        return self._peer(room, peer).set_consumer_paused_by_producer(producer_id, paused)
+
+    async def stats(self) -> dict:
+        stats = self.sfu.stats()
+        stats["cpu_pct"] = self._cpu.pct
+        return stats
+
+    async def stop(self) -> None:
+        """Reply, then close the SFU and exit."""
+        logger.info("asked to stop")
+        asyncio.get_running_loop().call_soon(lambda: self.done.done() or self.done.set_result(0))
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m media.worker", description=__doc__.split("\n")[0])
+    parser.add_argument("--fd", type=int, required=True, help="the control channel's socket")
+    parser.add_argument("--index", type=int, required=True, help="this worker's index in its pool")
+    parser.add_argument("--parent", type=int, default=0, help="the parent's pid (exit if it is already gone)")
+    args = parser.parse_args(argv)
+
+    set_parent_death_signal()
+    if args.parent and os.getppid() != args.parent:
+        return 1  # the parent died before the death signal was set up
+    # ^C in a terminal reaches the whole process group: the server decides when workers stop
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    sock = socket.socket(fileno=args.fd)
+    decoder = FrameDecoder()
+    try:
+        init = read_frame_blocking(sock, decoder, timeout=30.0)
+    except (EOFError, OSError, ValueError) as exc:
+        print(f"media-worker[{args.index}]: no start-up parameters: {exc}", file=sys.stderr)
+        return 1
+    index = int(init.get("index", args.index))
+    level = init.get("log_level", logging.INFO)
+    logging.basicConfig(
+        stream=sys.stderr, level=level,
+        format=f"%(asctime)s %(levelname)s media-worker[{index}] %(name)s: %(message)s",
+    )
+    quiet = logging.DEBUG if logging.getLogger().getEffectiveLevel() <= logging.DEBUG else logging.WARNING
+    for noisy in ("aioice", "aiortc"):
+        logging.getLogger(noisy).setLevel(quiet)
+
+    loop = new_event_loop(float(init.get("rx_batch_ms", 1.0)))
+    asyncio.set_event_loop(loop)
+    code = 1
+    try:
+        sfu = SFU(config_from_dict(init.get("config") or {}))
+        worker = Worker(index, sfu)
+        code = loop.run_until_complete(worker.run(sock, decoder))
+    except Exception:
+        logger.exception("worker failed")
+    finally:
+        logging.shutdown()
+        sys.stderr.flush()
+    # leftover aiortc tasks or threads must not keep a worker alive once it is done
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()
