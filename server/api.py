@@ -155,8 +155,10 @@ async def metrics(request: web.Request) -> web.Response:
             return error_response(401, "invalid_token", "metrics need the admin token")
     elif not _is_loopback(request.remote):
         return error_response(403, "forbidden", "metrics are served to loopback callers only")
+    sfu = await hub.media.stats()
     return web.json_response({
-        "sfu": hub.sfu.stats(),
+        "sfu": {key: value for key, value in sfu.items() if key != "workers"},
+        "workers": sfu.get("workers", []),
         "meetings": hub.live.stats(),
         "connections": len(hub.signaling.sessions),
     })

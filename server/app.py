@@ -86,19 +86,13 @@ def create_app(config: Config) -> web.Application:
         rooms=RoomService(db, config.secret_bytes()),
         chat=ChatService(db),
         timeline=Timeline(db),
-        sfu=media.SFU(media.MediaConfig(
-            ice_addresses=list(config.ice_addresses),
-            announce=dict(config.announce),
-            ice_servers=list(config.ice_servers),
-            allowed_remote_networks=config.allowed_remote_networks,
-            **({"video_codecs": list(config.video_codecs), "publisher_codec_order": False}
-               if config.video_codecs else {}),
-        )),
+        media=_media_service(config),
         sio=sio,
         panels=PanelRepository(db),
         documents=DocumentRepository(db),
     )
     hub.signaling = Signaling(hub)
+    hub.media.on_worker_lost = hub.live.media_lost
     sio.register_namespace(hub.signaling)
     app[HUB] = hub
     api.setup_routes(app, config)
@@ -107,9 +101,27 @@ def create_app(config: Config) -> web.Application:
     return app
 
 
+def _media_service(config: Config):
+    """The SFU: in media worker processes (``--media-workers``, one per core by default), or in this
+    process with ``--media-workers 0``. Both are driven through the same async API."""
+    media_config = media.MediaConfig(
+        ice_addresses=list(config.ice_addresses),
+        announce=dict(config.announce),
+        ice_servers=list(config.ice_servers),
+        allowed_remote_networks=config.allowed_remote_networks,
+        **({"video_codecs": list(config.video_codecs), "publisher_codec_order": False}
+           if config.video_codecs else {}),
+    )
+    workers = config.media_worker_count
+    if workers == 0:
+        return media.LocalMedia(media_config)
+    return media.WorkerPool(media_config, workers, rx_batch_ms=config.rx_batch_ms)
+
+
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     hub = app[HUB]
     await hub.db.upgrade()
+    await hub.media.start()
     if hub.config.demo:
         room, tokens = await hub.rooms.ensure_room(DEMO_ROOM_ID, DEMO_ROOM_TITLE, city=DEMO_CITY)
         hub.demo_links = api.invite_links(hub.config, room.id, tokens)
@@ -121,7 +133,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await hub.signaling.close()
     for task in list(hub.tasks):
         task.cancel()
-    await hub.sfu.close()
+    await hub.media.close()
     await hub.db.dispose()
 
 

@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--rx-batch-ms", type=float, metavar="MS",
                        help="while busy, wake for network I/O at most once per MS milliseconds and handle what "
                             "arrived together: less CPU per packet, at most MS more latency (default 1; 0: off)")
+    serve.add_argument("--media-workers", type=int, metavar="N",
+                       help="media worker processes, each running rooms' SFU and packet path on its own core "
+                            "(default: one per core; 0: the SFU runs in the server process)")
     serve.add_argument("--admin-token", help="bearer token that /api/metrics requires")
     serve.add_argument("--create-key", help="bearer token that creating rooms requires")
     serve.add_argument("--test-mode", action="store_true", default=None,
@@ -77,6 +80,8 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.video_codecs = [c.upper() for c in split_list(args.video_codecs)]
     if getattr(args, "rx_batch_ms", None) is not None:
         cfg.rx_batch_ms = args.rx_batch_ms
+    if getattr(args, "media_workers", None) is not None:
+        cfg.media_workers = args.media_workers
     return cfg
 
 

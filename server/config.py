@@ -61,7 +61,17 @@ class Config:
     # packets that arrive meanwhile are handled together, at a fraction of the CPU; 0: every
     # datagram wakes the process as it arrives. Adds at most this much latency per packet.
     rx_batch_ms: float = 1.0
+    # Media worker processes, each running its own routers and their whole packet path (media/
+    # workers.py); None: one per core. 0: the SFU runs in this process (one core for everything).
+    media_workers: int | None = None
     log_level: str = "info"
+
+    @property
+    def media_worker_count(self) -> int:
+        """How many media worker processes to run (``media_workers``, or one per core)."""
+        if self.media_workers is not None:
+            return self.media_workers
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
     @property
     def database_url(self) -> str:
@@ -118,6 +128,8 @@ class Config:
                 raise ConfigError(f"video codecs must be VP8 and/or H264, not {','.join(self.video_codecs)!r}")
         if not 0 <= self.rx_batch_ms <= 20:
             raise ConfigError(f"rx batch interval must be 0 to 20 ms, not {self.rx_batch_ms!r}")
+        if self.media_workers is not None and not 0 <= self.media_workers <= 64:
+            raise ConfigError(f"media workers must be 0 to 64, not {self.media_workers!r}")
         try:
             UrlPolicy.parse(self.panel_url_entries)
         except ValueError as exc:
@@ -187,6 +199,11 @@ def from_env(env: dict[str, str] | None = None) -> Config:
         cfg.panel_url_allow = split_list(v)
     if (v := get("video_codecs")) is not None:
         cfg.video_codecs = [c.upper() for c in split_list(v)]
+    if (v := get("media_workers")) is not None:
+        try:
+            cfg.media_workers = int(v)
+        except ValueError:
+            raise ConfigError(f"SITROOM_MEDIA_WORKERS is not a number: {v!r}") from None
     if (v := get("rx_batch_ms")) is not None:
         try:
             cfg.rx_batch_ms = float(v)

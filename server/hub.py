@@ -14,7 +14,7 @@ from typing import Any, Coroutine
 import socketio
 from aiohttp import web
 
-import media
+from media import LocalMedia, WorkerPool
 from rooms.chat import ChatService
 from rooms.db import Database
 from rooms.meeting import iso_utc
@@ -36,7 +36,7 @@ class Hub:
     rooms: RoomService
     chat: ChatService
     timeline: Timeline
-    sfu: media.SFU
+    media: LocalMedia | WorkerPool  # the SFU, in this process or in media workers
     sio: socketio.AsyncServer
     panels: PanelRepository = None
     documents: DocumentRepository = None

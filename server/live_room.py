@@ -58,6 +58,7 @@ class LiveRoom:
         self.meeting: Meeting | None = None
         self.stage = Stage(room_id)
         self.panels: PanelRunner | None = None
+        self.media: Any = None  # media.RouterHandle: the room's router, in this process or a media worker
         self.connections: dict[str, Session] = {}
 
     # ---- the meeting ------------------------------------------------------------------------
@@ -112,8 +113,8 @@ class LiveRoom:
         session.room_id, session.participant, session.lobby = self.id, participant, None
         self.connections[session.sid] = session
         await self.net.enter_room(session.sid, self.id)
-        router = hub.sfu.router(self.id, on_event=self._media_event)
-        session.peer = await router.add_peer(participant.id, on_subscribe_offer=self._offer_sender(session))
+        self.media = await hub.media.open_router(self.id, self._media_event)
+        session.peer = await self.media.add_peer(participant.id, self._offer_sender(session))
         if participant.visible:
             await self.net.emit("participant_joined", participant.to_dict(), room=self.id, skip_sid=session.sid)
         await hub.timeline.record(self.id, "join", actor=participant,
@@ -189,8 +190,8 @@ class LiveRoom:
                 await self.close_panels()
             self._drop_meeting_if_empty()
         try:
-            if peer is not None:
-                await hub.sfu.router(self.id).remove_peer(participant.id)
+            if peer is not None and self.media is not None:
+                await self.media.remove_peer(participant.id)
         finally:
             if participant.visible:
                 await self.net.emit("participant_left", {"id": participant.id}, room=self.id, skip_sid=session.sid)
@@ -202,7 +203,7 @@ class LiveRoom:
 
     # ---- moderation results -----------------------------------------------------------------
 
-    def hold_mutes(self, session: Session) -> None:
+    async def hold_mutes(self, session: Session) -> None:
         """The one rule of a host's mute in the SFU: a participant held muted (``force_muted``)
         has that source paused for everyone until allowed to unmute."""
         participant, peer = session.participant, session.peer
@@ -211,15 +212,15 @@ class LiveRoom:
         for kind, sources in KIND_SOURCES.items():
             if participant.force_muted(kind):
                 for source in sources:
-                    peer.set_paused(source, True)
+                    await peer.set_paused(source, True)
 
-    def release_mutes(self, session: Session, audio_muted: bool, video_muted: bool) -> None:
+    async def release_mutes(self, session: Session, audio_muted: bool, video_muted: bool) -> None:
         """The participant unmuted itself: forward what it may send again (not what a host holds)."""
         participant, peer = session.participant, session.peer
         for kind, muted in (("audio", audio_muted), ("video", video_muted)):
             if not muted and not participant.force_muted(kind):
                 for source in KIND_SOURCES[kind]:
-                    peer.set_paused(source, False)
+                    await peer.set_paused(source, False)
 
     async def apply(self, result: ModerationResult) -> None:
         """Carry out the network half of a moderation result, then persist it."""
@@ -227,7 +228,7 @@ class LiveRoom:
         for participant in result.updated:
             session = self.net.session(participant.connection) if participant.connection else None
             if session is not None:
-                self.hold_mutes(session)
+                await self.hold_mutes(session)
             if (participant is result.target and participant.visible
                     and result.details.get("from") == Role.VIEWER.value):
                 # A viewer was nobody to the others; promoted, it joins their meeting now.
@@ -282,6 +283,24 @@ class LiveRoom:
             # Never block the media layer (it may call this from inside add_peer).
             asyncio.ensure_future(emit_after_ack())
         return send
+
+    async def restart_media(self) -> None:
+        """The room's media worker stopped: make the router again (the media service places it on
+        a live worker), add every participant's peer to it again, and tell each client to connect
+        its media again (``media_reset``). The meeting itself (roster, chat, stage, hands) is
+        untouched: nobody leaves."""
+        self.media = await self.hub.media.open_router(self.id, self._media_event)
+        sessions = [s for s in self.connections.values() if s.participant is not None and s.peer is not None]
+        log.warning("room %s: media moved to worker %s; %d participant(s) reconnect their media",
+                    self.id, self.media.worker, len(sessions))
+        for session in sessions:
+            async with session.lock:
+                if session.participant is None or self.connections.get(session.sid) is not session:
+                    continue
+                session.video_paused = set()
+                # Before the new peer's first subscribe offer: the client makes a new receive connection.
+                await self.net.emit("media_reset", {"reason": "media_worker_lost"}, to=session.sid)
+                session.peer = await self.media.add_peer(session.participant.id, self._offer_sender(session))
 
     def _media_event(self, kind: str, data: Any) -> None:
         """The SFU's router events, as Socket.IO events to the room."""
@@ -425,6 +444,17 @@ class LiveRooms:
                 for key, value in room.meeting.counts().items():
                     totals[key] += value
         return totals
+
+    async def media_lost(self, worker: int, room_ids: list[str]) -> None:
+        """``media.WorkerPool.on_worker_lost``: the rooms whose router was on a worker that died."""
+        for room_id in room_ids:
+            room = self._rooms.get(room_id)
+            if room is None or room.idle:
+                continue
+            try:
+                await room.restart_media()
+            except Exception:  # noqa: BLE001 - one room's failure must not keep the others down
+                log.exception("restarting the media of room %s after worker %s died failed", room_id, worker)
 
     async def close(self) -> None:
         for room in list(self._rooms.values()):

@@ -93,6 +93,9 @@ class Signaling(socketio.AsyncNamespace):
             return await self._refuse(sid, event, "bad_sdp", str(exc) or "bad SDP")
         except media.StaleRevision as exc:
             return await self._refuse(sid, event, "stale_revision", str(exc) or "stale revision")
+        except media.WorkerError as exc:  # the room's media worker died meanwhile: media_reset follows
+            log.warning("event %r from %s: media worker: %s", event, sid, exc)
+            return await self._refuse(sid, event, "media_unavailable", "media is moving to another worker; try again")
         except Exception:  # noqa: BLE001 - one client's fault must not reach the others
             log.exception("event %r from %s failed", event, sid)
             return await self._refuse(sid, event, "internal", "internal error; nothing was changed")

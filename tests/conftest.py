@@ -22,6 +22,18 @@ REPO = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+def pytest_addoption(parser):
+    parser.addoption("--media-workers", type=int, default=2,
+                     help="media worker processes of every server the tests start (SITROOM_MEDIA_WORKERS; "
+                          "0: the SFU in the server process); default 2, as CI runs them")
+
+
+def pytest_configure(config):
+    # The servers the tests start (subprocesses, and apps made in this process from the
+    # environment) run their SFU in this many media worker processes.
+    os.environ["SITROOM_MEDIA_WORKERS"] = str(config.getoption("--media-workers"))
+
+
 def unavailable(reason: str) -> None:
     """Skip locally, fail in CI: with CI=true a missing browser, database or Redis is a failure."""
     if IN_CI:

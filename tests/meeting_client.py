@@ -13,12 +13,33 @@ class MeetingClient:
         self.name = name
         self.proto = ProtocolClient(base_url)
         self.peer = ClientPeer(name, **peer_kwargs)
+        self._peer_kwargs = peer_kwargs
+        self.publishing = False
+        self.media_resets = 0  # media_reset events: the room's media moved to another worker
         self.self_id: str | None = None
         self.join_ack: dict | None = None
         self.answers = 0
         self._tasks: list[asyncio.Task] = []
         self._closing = False
         self.proto.sio.on("subscribe_offer", self._on_subscribe_offer)
+        self.proto.sio.on("media_reset", self._on_media_reset)
+
+    async def _on_media_reset(self, data: dict) -> None:
+        """As the web client does: new media connections (the old peer closed), published again;
+        the next subscribe offer (revisions start again) goes to the new peer."""
+        if self._closing:
+            return
+        self.media_resets += 1
+        old, self.peer = self.peer, ClientPeer(self.name, **self._peer_kwargs)
+        self._tasks.append(asyncio.ensure_future(self._reconnect_media(old)))
+
+    async def _reconnect_media(self, old: ClientPeer) -> None:
+        try:
+            await asyncio.wait_for(old.close(), 15)
+        except Exception:  # noqa: BLE001 - the old connections are gone with their worker anyway
+            pass
+        if self.publishing:
+            await self.peer.publish(self._send_publish)
 
     async def _on_subscribe_offer(self, data: dict) -> None:
         if not self._closing:  # an offer that arrives while closing is not answered
@@ -35,6 +56,7 @@ class MeetingClient:
         self.join_ack = await self.proto.join(token, self.name, organisation)
         self.self_id = self.join_ack["self"]["id"]
         if publish:
+            self.publishing = True
             await self.peer.publish(self._send_publish)
         return self.join_ack
 

@@ -18,12 +18,12 @@ def test_video_codecs_from_env_and_flag_reach_the_sfu(tmp_path):
     cfg = from_env({"SITROOM_VIDEO_CODECS": "h264, vp8", "SITROOM_DATA_DIR": str(tmp_path)})
     cfg.validate()
     assert cfg.video_codecs == ["H264", "VP8"]
-    media = create_app(cfg)[HUB].sfu.config
+    media = create_app(cfg)[HUB].media.config
     assert media.video_codecs == ["H264", "VP8"] and media.publisher_codec_order is False
 
     default = serve_config("--data-dir", str(tmp_path))
     default.validate()
-    media = create_app(default)[HUB].sfu.config
+    media = create_app(default)[HUB].media.config
     assert default.video_codecs is None and media.publisher_codec_order is True
     assert [c.upper() for c in media.video_codecs] == ["VP8", "H264"]
 
@@ -58,3 +58,16 @@ def test_rx_batch_interval_from_env_and_flag():
         cfg = serve_config("--rx-batch-ms", bad)
         with pytest.raises(ConfigError, match="0 to 20 ms"):
             cfg.validate()
+
+
+def test_media_workers_from_env_and_flag():
+    assert from_env({"SITROOM_MEDIA_WORKERS": "3"}).media_workers == 3
+    assert serve_config("--media-workers", "0").media_worker_count == 0
+    assert serve_config("--media-workers", "2").media_worker_count == 2
+    default = from_env({})
+    assert default.media_workers is None and default.media_worker_count >= 1  # one per core
+    with pytest.raises(ConfigError):
+        from_env({"SITROOM_MEDIA_WORKERS": "many"})
+    bad = serve_config("--media-workers", "-1")
+    with pytest.raises(ConfigError):
+        bad.validate()

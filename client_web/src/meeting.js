@@ -187,6 +187,7 @@ export class Meeting {
     c.on("participant_left", (p) => this.participants.left(p));
     c.on("participant_updated", (p) => this.participants.updated(p));
     c.on("subscribe_offer", (offer) => this.onSubscribeOffer(offer));
+    c.on("media_reset", () => this.resetMedia().catch((err) => console.warn("media reset failed:", err)));
     c.on("stage", () => this.prefs.schedule()); // the stage may show someone's video now
     c.on("error", (err) => this.onServerError(err));
     c.on("joined", (ack) => this.lobbySession && this.admitted(ack, this.lobbySession));
@@ -220,11 +221,7 @@ export class Meeting {
     this.state.videoPaused = [];
 
     const request = (event, payload) => this.conn.request(event, payload);
-    this.subscriber = new Subscriber({
-      request,
-      onTracks: (tracks) => current() && this.participants.setTracks(tracks),
-      onConnectionState: (s) => current() && this.onMediaState("subscribe", s),
-    });
+    this.subscriber = this.newSubscriber(session);
 
     let ack;
     try {
@@ -293,6 +290,37 @@ export class Meeting {
     if (ack.self.audio_muted !== !this.audioOn || ack.self.video_muted !== !this.videoOn) {
       local.sendMediaState(this);
     }
+    this.mediaWatch.arm(session);
+    if (this.canPublish) await this.publishing.start(session);
+  }
+
+  /** The receive connection of `session`, until the session ends or the media is reset. */
+  newSubscriber(session) {
+    const current = () => session === this.session && this.state.status !== "left";
+    const subscriber = new Subscriber({
+      request: (event, payload) => this.conn.request(event, payload),
+      onTracks: (tracks) => current() && subscriber === this.subscriber && this.participants.setTracks(tracks),
+      onConnectionState: (s) => current() && subscriber === this.subscriber && this.onMediaState("subscribe", s),
+    });
+    return subscriber;
+  }
+
+  /**
+   * `media_reset`: the server moved this meeting's media (its media worker stopped). The meeting
+   * goes on (roster, chat, stage untouched); only the two media connections are made again: a new
+   * receive connection for the server's next offer, and the tracks published again.
+   */
+  async resetMedia() {
+    if (this.state.status !== "joined") return;
+    const session = this.session;
+    this.publishing.close();
+    this.subscriber?.close();
+    this.subscriber = this.newSubscriber(session);
+    this.participants.setTracks(new Map());
+    this.prefs.reset(); // the new media room pauses nothing for this client yet
+    this.state.videoPaused = [];
+    this.subscriber.start(this.iceServers);
+    this.prefs.schedule();
     this.mediaWatch.arm(session);
     if (this.canPublish) await this.publishing.start(session);
   }

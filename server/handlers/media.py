@@ -36,7 +36,7 @@ async def on_publish(ctx: EventContext, data: dict) -> dict:
     async with session.lock:
         answer = await session.peer.publish(sdp, sources=sources)
         # A participant the host muted stays silent to the others until allowed to unmute.
-        ctx.room.hold_mutes(session)
+        await ctx.room.hold_mutes(session)
     return {"sdp": answer}
 
 
@@ -53,7 +53,7 @@ async def on_media_state(ctx: EventContext, data: dict) -> dict:
     meeting = ctx.meeting()
     participant = meeting.update_media_state(ctx.participant.id, audio_muted, video_muted)
     # Unmuting after a host's mute was allowed: forward that source again.
-    ctx.room.release_mutes(ctx.session, audio_muted, video_muted)
+    await ctx.room.release_mutes(ctx.session, audio_muted, video_muted)
     await ctx.emit("participant_updated", participant.to_dict(), room=ctx.room_id, skip_sid=ctx.sid)
     return {"self": participant.to_dict()}
 
@@ -71,9 +71,9 @@ async def on_subscribe_prefs(ctx: EventContext, data: dict) -> dict:
              if pid != session.participant.id and pid in meeting}
     peer = session.peer
     for pid, source in session.video_paused - known:
-        peer.set_consumer_paused(pid, source, False)  # resumes at a keyframe, asked for at once
+        await peer.set_consumer_paused(pid, source, False)  # resumes at a keyframe, asked for at once
     for pid, source in known - session.video_paused:
-        peer.set_consumer_paused(pid, source, True)
+        await peer.set_consumer_paused(pid, source, True)
     session.video_paused = known
     return {"ignored": sorted({pid for pid, _ in wanted - known})}
 
