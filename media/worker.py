@@ -37,7 +37,7 @@ from .sfu import SFU
 
 logger = logging.getLogger("media.worker")
 
-LOAD_INTERVAL = 0.5
+LOAD_INTERVAL = 1.0  # seconds between load reports (SFU.stats() walks every consumer: not too often)
 STOP_TIMEOUT = 3.0  # closing the SFU on stop, at most
 PR_SET_PDEATHSIG = 1
 

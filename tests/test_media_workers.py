@@ -315,6 +315,33 @@ async def test_killed_worker_is_replaced_and_its_rooms_reopen(pools, clients):
     assert workers[index]["alive"] and workers[index]["pid"] == pool.pids[index]
 
 
+async def test_a_lone_worker_killed_comes_back(pools):
+    """With one worker, rooms reopened from on_worker_lost wait (bounded) for its replacement."""
+    pool = await pools(1)
+    reopened = asyncio.get_running_loop().create_future()
+
+    async def on_worker_lost(index: int, rooms: list) -> None:
+        handles = [await pool.open_router(room, None) for room in rooms]  # as the server would
+        reopened.set_result((index, rooms, handles))
+
+    pool.on_worker_lost = on_worker_lost
+    router = await pool.open_router("room-1", None)
+    pending = asyncio.ensure_future(router.add_peer("p", None))
+    old = pool.pids[0]
+    os.kill(old, signal.SIGKILL)
+    try:  # a request in flight when its worker dies fails at once (or had its answer already)
+        await asyncio.wait_for(pending, 10)
+    except WorkerLost:
+        pass
+    index, rooms, (handle,) = await asyncio.wait_for(reopened, 60)
+    assert (index, rooms) == (0, ["room-1"]) and handle is not router and handle.worker == 0
+    assert pool.pids[0] not in (None, old)
+    peer = await asyncio.wait_for(handle.add_peer("p", None), TIMEOUT)
+    with pytest.raises(SdpError):
+        await asyncio.wait_for(peer.publish("this is not SDP", {}), TIMEOUT)
+    assert (await pool.stats())["peers"] == 1
+
+
 ORPHAN_SCRIPT = """
 import asyncio, sys
 from media import MediaConfig, WorkerPool
