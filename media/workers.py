@@ -45,7 +45,8 @@ from .service import (
 logger = logging.getLogger(__name__)
 
 READY_TIMEOUT = 30.0  # a new worker process has this long to import and say it is ready
-STOP_TIMEOUT = 5.0  # close(): how long a worker asked to stop may take before it is killed
+STOP_TIMEOUT = 5.0  # close(): how long a worker asked to stop may take before it is killed (it closes
+# its SFU within media.worker.STOP_TIMEOUT, 3 s)
 HANG_TIMEOUT = 10.0  # a worker that sends nothing (not even its load reports) for this long is killed
 CPU_STEP = 5.0  # placement compares CPU in steps of this many percent
 RESTART_DELAY_MAX = 30.0
@@ -325,12 +326,13 @@ class WorkerPool:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
         async def stop(worker: _Worker) -> None:
+            started = time.monotonic()
             if not worker.lost:
                 try:
-                    await worker.request("stop", {}, timeout=STOP_TIMEOUT)
+                    await worker.request("stop", {}, timeout=1.0)
                 except Exception:
                     pass
-            await self._reap(worker.proc, STOP_TIMEOUT)
+            await self._reap(worker.proc, max(0.0, STOP_TIMEOUT - (time.monotonic() - started)))
             if worker.channel is not None:
                 worker.channel.close("pool closed")
             if worker.monitor is not None:
