@@ -276,6 +276,8 @@ class WorkerPool:
             )
             worker.monitor = asyncio.ensure_future(self._monitor(worker))
             await asyncio.wait_for(asyncio.shield(worker.ready), READY_TIMEOUT)
+            if worker.lost:  # it died between saying it was ready and now
+                raise WorkerLost(f"{worker.name} died while starting")
         except BaseException as exc:
             logger.error("media worker %d did not start: %r", index, exc)
             worker.lost = True
