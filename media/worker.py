@@ -10,7 +10,7 @@ Requests (``params`` -> ``result``): ``open_router {room}``, ``close_router {roo
 answer``, ``subscribe_answer {room, peer, sdp, revision}``, ``set_paused {room, peer, source,
 paused}``, ``set_consumer_paused {room, peer, producer_peer, source, paused} -> int``,
 ``set_consumer_paused_by_producer {room, peer, producer_id, paused} -> bool``, ``stats -> SFU.stats()``,
-``stop``. Events: ``ready {pid, index}``; ``router {room, kind, data}`` (the router's events);
+``stop``. Events: ``ready {pid, index, rx_batch_ms}`` (the batching interval of its loop); ``router {room, kind, data}`` (the router's events);
 ``offer {room, peer, sdp, revision, consumers}`` (a subscribe offer for a peer); ``load {cpu_pct,
 rooms, peers, rtp_packets_in, rtp_packets_out, stats}`` every ``LOAD_INTERVAL`` seconds.
 
@@ -37,7 +37,7 @@ from .sfu import SFU
 
 logger = logging.getLogger("media.worker")
 
-LOAD_INTERVAL = 0.5
+LOAD_INTERVAL = 1.0  # seconds between load reports (SFU.stats() walks every consumer: not too often)
 STOP_TIMEOUT = 3.0  # closing the SFU on stop, at most
 PR_SET_PDEATHSIG = 1
 
@@ -83,7 +83,9 @@ class Worker:
         self.done = loop.create_future()
         self.channel = await Channel.open(sock, on_request=self.handle, on_close=self._closed,
                                           name=f"media-worker[{self.index}]", decoder=decoder)
-        self.channel.send_event("ready", pid=os.getpid(), index=self.index)
+        selector = getattr(loop, "_selector", None)
+        self.channel.send_event("ready", pid=os.getpid(), index=self.index,
+                                rx_batch_ms=round(getattr(selector, "interval", 0.0) * 1000.0, 3))
         # what start-up allocated lives as long as the process: out of the collector's sight
         # (as server/cli.py does), so full collections cost much less during meetings
         gc.collect()

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
+import site
 import socket
 import subprocess
 import sys
@@ -39,19 +39,35 @@ from typing import Any, Optional
 from .channel import REQUEST_TIMEOUT, Channel, encode
 from .config import MediaConfig
 from .service import (
-    GAUGES, EventHook, OfferCallback, WorkerLost, WorkerLostHook, config_to_dict, sum_stats,
+    GAUGES, EventHook, OfferCallback, WorkerError, WorkerLost, WorkerLostHook, config_to_dict, sum_stats,
 )
 
 logger = logging.getLogger(__name__)
 
 READY_TIMEOUT = 30.0  # a new worker process has this long to import and say it is ready
-STOP_TIMEOUT = 5.0  # close(): how long a worker asked to stop may take before it is killed
+STOP_TIMEOUT = 5.0  # close(): how long a worker asked to stop may take before it is killed (it closes
+# its SFU within media.worker.STOP_TIMEOUT, 3 s)
 HANG_TIMEOUT = 10.0  # a worker that sends nothing (not even its load reports) for this long is killed
 CPU_STEP = 5.0  # placement compares CPU in steps of this many percent
 RESTART_DELAY_MAX = 30.0
 YOUNG = 10.0  # a worker dying within this many seconds of starting doubles the restart delay
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)  # where `media` is importable from
+
+
+def _worker_env() -> dict:
+    """The environment of a worker: this process's, with the folder this ``media`` package was
+    imported from first on PYTHONPATH (a source checkout may not be the installed copy), unless
+    that folder is site-packages (already on the path, and it must not outrank the standard library)."""
+    env = dict(os.environ)
+    if _PACKAGE_ROOT not in site.getsitepackages() + [site.getusersitepackages()]:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+    return env
+
+
+# -P (3.11+): the worker's working directory does not go first on sys.path, so a `media` folder
+# there cannot shadow this package
+_PYTHON_FLAGS = ["-P"] if sys.version_info >= (3, 11) else []
 
 
 class _Worker:
@@ -140,6 +156,8 @@ class PoolRouterHandle:
         return self._worker.pid
 
     async def add_peer(self, peer_id: str, on_subscribe_offer: OfferCallback) -> PoolPeerHandle:
+        if self.closed:  # closed, then used again: the room opens again on the same worker, if it can
+            self._pool._reopen(self)
         handle = PoolPeerHandle(self, peer_id, on_subscribe_offer)
         self.peers[peer_id] = handle  # before the request: its first offer may come before the reply
         try:
@@ -230,17 +248,16 @@ class WorkerPool:
         worker = _Worker(self, index)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            env = dict(os.environ)
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+            env = _worker_env()
             # the start-up parameters wait in the socket for the worker to read them
             ours.sendall(encode({
                 "index": index, "config": config_to_dict(self.config), "rx_batch_ms": self.rx_batch_ms,
                 "log_level": self.log_level,
             }))
             worker.proc = await asyncio.create_subprocess_exec(
-                self.python, "-m", "media.worker", "--fd", str(theirs.fileno()), "--index", str(index),
+                self.python, *_PYTHON_FLAGS, "-m", "media.worker", "--fd", str(theirs.fileno()), "--index", str(index),
                 "--parent", str(os.getpid()),
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=sys.stderr.fileno(), env=env,
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=2, env=env,  # a worker's stdout goes to our stderr
             )
         except BaseException:
             ours.close()
@@ -259,6 +276,8 @@ class WorkerPool:
             )
             worker.monitor = asyncio.ensure_future(self._monitor(worker))
             await asyncio.wait_for(asyncio.shield(worker.ready), READY_TIMEOUT)
+            if worker.lost:  # it died between saying it was ready and now
+                raise WorkerLost(f"{worker.name} died while starting")
         except BaseException as exc:
             logger.error("media worker %d did not start: %r", index, exc)
             worker.lost = True
@@ -309,12 +328,13 @@ class WorkerPool:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
         async def stop(worker: _Worker) -> None:
+            started = time.monotonic()
             if not worker.lost:
                 try:
-                    await worker.request("stop", {}, timeout=STOP_TIMEOUT)
+                    await worker.request("stop", {}, timeout=1.0)
                 except Exception:
                     pass
-            await self._reap(worker.proc, STOP_TIMEOUT)
+            await self._reap(worker.proc, max(0.0, STOP_TIMEOUT - (time.monotonic() - started)))
             if worker.channel is not None:
                 worker.channel.close("pool closed")
             if worker.monitor is not None:
@@ -475,6 +495,13 @@ class WorkerPool:
                     del self._routers[room_id]
                 raise
             return handle
+
+    def _reopen(self, handle: PoolRouterHandle) -> None:
+        if handle._worker.lost:
+            raise WorkerLost(f"{handle._worker.name} is gone")
+        if self._routers.setdefault(handle.room_id, handle) is not handle:
+            raise WorkerError(f"room {handle.room_id!r} was closed and opened again: use the new handle")
+        handle.closed = False
 
     def _forget(self, handle: PoolRouterHandle) -> None:
         if self._routers.get(handle.room_id) is handle:

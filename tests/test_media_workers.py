@@ -80,8 +80,8 @@ async def clients():
 async def pools():
     made: list[WorkerPool] = []
 
-    async def make(count: int) -> WorkerPool:
-        pool = WorkerPool(config(), count)
+    async def make(count: int, **kwargs) -> WorkerPool:
+        pool = WorkerPool(config(), count, **kwargs)
         made.append(pool)
         await asyncio.wait_for(pool.start(), 60)
         return pool
@@ -216,6 +216,7 @@ async def test_worker_exits_when_its_channel_ends():
         channel = await Channel.open(ours, name="test", on_event=lambda m: ready.done() or ready.set_result(m))
         message = await asyncio.wait_for(ready, 60)
         assert message["event"] == "ready" and message["pid"] == proc.pid and message["index"] == 7
+        assert message["rx_batch_ms"] == 1.0  # it runs on media.loop's batching loop
         channel.close()
         assert await asyncio.wait_for(proc.wait(), 15) == 0
     finally:
@@ -313,6 +314,57 @@ async def test_killed_worker_is_replaced_and_its_rooms_reopen(pools, clients):
     assert pool.pids[index] != pid
     workers = (await pool.stats())["workers"]
     assert workers[index]["alive"] and workers[index]["pid"] == pool.pids[index]
+
+
+async def test_a_lone_worker_killed_comes_back(pools):
+    """With one worker, rooms reopened from on_worker_lost wait (bounded) for its replacement."""
+    pool = await pools(1)
+    reopened = asyncio.get_running_loop().create_future()
+
+    async def on_worker_lost(index: int, rooms: list) -> None:
+        handles = [await pool.open_router(room, None) for room in rooms]  # as the server would
+        reopened.set_result((index, rooms, handles))
+
+    pool.on_worker_lost = on_worker_lost
+    router = await pool.open_router("room-1", None)
+    pending = asyncio.ensure_future(router.add_peer("p", None))
+    old = pool.pids[0]
+    os.kill(old, signal.SIGKILL)
+    try:  # a request in flight when its worker dies fails at once (or had its answer already)
+        await asyncio.wait_for(pending, 10)
+    except WorkerLost:
+        pass
+    index, rooms, (handle,) = await asyncio.wait_for(reopened, 60)
+    assert (index, rooms) == (0, ["room-1"]) and handle is not router and handle.worker == 0
+    assert pool.pids[0] not in (None, old)
+    peer = await asyncio.wait_for(handle.add_peer("p", None), TIMEOUT)
+    with pytest.raises(SdpError):
+        await asyncio.wait_for(peer.publish("this is not SDP", {}), TIMEOUT)
+    assert (await pool.stats())["peers"] == 1
+
+
+async def test_a_hung_worker_times_out_and_is_replaced(pools):
+    """A worker that stops answering (SIGSTOP): requests time out, then the pool kills it."""
+    pool = await pools(1, request_timeout=1.0, hang_timeout=2.0)
+    lost = asyncio.get_running_loop().create_future()
+
+    async def on_worker_lost(index: int, rooms: list) -> None:
+        lost.set_result((index, rooms))
+
+    pool.on_worker_lost = on_worker_lost
+    router = await pool.open_router("room-h", None)
+    pid = pool.pids[0]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(WorkerTimeout):
+            await asyncio.wait_for(router.add_peer("p", None), 10)
+        assert await asyncio.wait_for(lost, 20) == (0, ["room-h"])
+        await wait_for(lambda: gone(pid), 10)
+    finally:
+        if not gone(pid):
+            os.kill(pid, signal.SIGKILL)
+    await wait_for(lambda: pool.pids[0] not in (None, pid), 60)
+    assert (await pool.open_router("room-h", None)) is not router
 
 
 ORPHAN_SCRIPT = """
