@@ -307,9 +307,10 @@ class SocketPoller:
 class Participant:
     def __init__(self, name: str, backend, clip: list, opus: list, opus_index: dict, loop,
                  logging_flag: list, decode: bool, subscribe: bool = True, rate_div: int = 1,
-                 poller: Optional[SocketPoller] = None) -> None:
+                 poller: Optional[SocketPoller] = None, publish: bool = True) -> None:
         from aiortc import RTCPeerConnection
         self.name = name
+        self.publishing = publish  # False: a viewer, who only receives
         self.backend = backend
         self.subscribing = subscribe
         self.backend.on_offer = self._on_offer if subscribe else None
@@ -362,6 +363,8 @@ class Participant:
         from aiortc.sdp import SessionDescription
 
         self.id = await self.backend.join(self.name)
+        if not self.publishing:
+            return
         audio = self.publish_pc.addTransceiver(_make_silent_track("audio"), direction="sendonly")
         video = self.publish_pc.addTransceiver(_make_silent_track("video"), direction="sendonly")
         video.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("video").codecs
@@ -407,6 +410,8 @@ class Participant:
         self._addr = pair.remote_addr
 
     def start_sending(self) -> None:
+        if not self.publishing:
+            return
         now = self.loop.time()
         self._v_start = now + random.random() * self.div / _media.FPS
         self._a_start = now + random.random() * 0.02 * self.div
@@ -639,7 +644,8 @@ class Participant:
             good = stream.mapped and stream.frames >= (3 if stream.video else 10)
             seen.setdefault(stream.pub, 0)
             seen[stream.pub] += good
-        return len(seen) >= publishers - 1 and all(v >= 2 for v in seen.values())
+        others = publishers - 1 if self.publishing else publishers
+        return len(seen) >= others and all(v >= 2 for v in seen.values())
 
     def snapshot(self) -> dict:
         return {
@@ -702,7 +708,8 @@ async def _worker(conn, spec: dict) -> None:
         participants.append(Participant(name, backend, clip, opus, opus_index, loop, logging_flag,
                                         decode=spec["decode"] and i == 0,
                                         subscribe=spec.get("subscribe", True),
-                                        rate_div=spec.get("rate_div", 1), poller=poller))
+                                        rate_div=spec.get("rate_div", 1), poller=poller,
+                                        publish=not name.startswith("V")))  # V1, V2...: viewers
 
     inbox: asyncio.Queue = asyncio.Queue()
     loop.add_reader(conn.fileno(), lambda: inbox.put_nowait(conn.recv()))
