@@ -26,9 +26,9 @@ Feedback over the pipe (RTCP, plain):
   watches its publisher's link: a gap is NACKed over the pipe at once (and again per round trip,
   within NackGenerator's limits). The source answers from the PipeOutput's cache of originals
   (re-sent as they were: the late packet fills the gap at the destination and is forwarded to
-  its subscribers). Subscribers' NACKs are answered from their DownTracks' caches; a packet
-  missing there was lost before the destination, and is the one the destination Producer is
-  already asking the pipe for.
+  its subscribers). Subscribers' NACKs are answered from their DownTracks' caches; numbers
+  missing there never reached the destination: those its Producer is not already asking for
+  (given up, or not seen as lost) are NACKed over the pipe too (``Producer.repair_upstream``).
 - REMB: the destination Producer's aggregate of its subscribers' estimates, at most once a
   second, counts at the source as one more consumer's estimate.
 - Sender reports: the source forwards the publisher's SR translated to its own NTP clock; the
@@ -135,6 +135,7 @@ def producer_from_description(description: dict, send_rtcp: Callable[[bytes], No
         max_bitrate=int(description.get("max_bitrate") or 2_500_000),
     )
     producer.id = str(description["id"])
+    producer.repairs_upstream = True
     producer.ntp_offset = 0  # the source sends sender reports in its NTP clock: the same wall clock
     producer.paused = bool(description.get("paused", False))
     return producer

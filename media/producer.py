@@ -84,6 +84,9 @@ class Producer:
 
         # losses on the publisher's link: NACKed, retransmissions forwarded once
         self.nack = NackGenerator() if kind == "video" else None
+        # a pipe's producer (pipe.py): subscribers' NACKs for packets that never arrived here
+        # are passed upstream (repair_upstream)
+        self.repairs_upstream = False
         self.nacked = 0  # sequence numbers asked for
         self.duplicates = 0
         # round trip to the publisher: from its XR DLRR (set_rtt), else from NACK answers
@@ -400,6 +403,18 @@ class Producer:
             self.nacked += len(sequence_numbers)
             for i in range(0, len(sequence_numbers), 64):
                 self._send_rtcp(rtp.pack_nack(self._rtcp_ssrc, self.ssrc, sequence_numbers[i:i + 64]))
+
+    def repair_upstream(self, sequence_numbers: list[int], now: float) -> None:
+        """Subscribers NACKed these (source numbers), and they never arrived here: ask upstream
+        for those not already being asked for by the NACK generator and not ahead of the
+        highest number seen (not sent yet)."""
+        nack = self.nack
+        top = self._max_seq
+        if top < 0:
+            return
+        wanted = [s for s in sequence_numbers
+                  if (nack is None or s not in nack) and ((top - s) & 0xFFFF) < 0x8000]
+        self._send_nack(wanted)
 
     def take_audio_activity(self) -> Optional[AudioActivity]:
         """The packets since the last call: their loudest level (dBov) and the share of voiced

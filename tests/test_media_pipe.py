@@ -171,10 +171,9 @@ async def test_keyframe_request_from_the_far_subscriber_reaches_the_publisher(pi
     assert setup.pipe_a.rtcp_in > 0
 
 
-async def test_packets_lost_on_the_pipe_are_nacked_and_resent_by_the_source(piped):
-    setup = await piped(audio=False)
-    bob = setup.bob.client
-    await bob.wait_for_frames("alice", "video", 10, TIMEOUT)
+def drop_on_the_pipe(setup: Piped, every: int = 10, limit: int = 5) -> set[int]:
+    """Drop every ``every``-th video packet A sends on the pipe (``limit`` of them; their
+    retransmissions pass); returns the set of dropped sequence numbers, filled as it goes."""
     ssrc = setup.source["video"].ssrc
     dropped: set[int] = set()
     count = [0]
@@ -186,12 +185,20 @@ async def test_packets_lost_on_the_pipe_are_nacked_and_resent_by_the_source(pipe
         if seq in dropped:
             return True  # the retransmission
         count[0] += 1
-        if count[0] % 10 == 0 and len(dropped) < 5:
+        if count[0] % every == 0 and len(dropped) < limit:
             dropped.add(seq)
             return False
         return True
 
     setup.pipe_a.set_send_filter(keep)
+    return dropped
+
+
+async def test_packets_lost_on_the_pipe_are_nacked_and_resent_by_the_source(piped):
+    setup = await piped(audio=False)
+    bob = setup.bob.client
+    await bob.wait_for_frames("alice", "video", 10, TIMEOUT)
+    dropped = drop_on_the_pipe(setup)
     await eventually(lambda: len(dropped) == 5)
     remote = setup.remote["video"]
     output = setup.output("video")
@@ -202,6 +209,23 @@ async def test_packets_lost_on_the_pipe_are_nacked_and_resent_by_the_source(pipe
     frames = bob.received("alice", "video")
     await bob.wait_for_frames("alice", "video", frames + 15, TIMEOUT)
     setup.pipe_a.set_send_filter(None)
+
+
+async def test_subscriber_nack_missing_at_the_destination_is_passed_over_the_pipe(piped):
+    setup = await piped(audio=False)
+    bob = setup.bob.client
+    await bob.wait_for_frames("alice", "video", 10, TIMEOUT)
+    remote = setup.remote["video"]
+    remote.nack = None  # B's own loss detection off: only bob's NACKs can ask for the losses
+    downtrack = next(iter(remote.downtracks))
+    dropped = drop_on_the_pipe(setup)
+    await eventually(lambda: len(dropped) == 5)
+    output = setup.output("video")
+    # bob NACKed them, B's cache lacked them, B asked A over the pipe, A resent, B forwarded
+    await eventually(lambda: output.retransmitted >= 5)
+    assert downtrack.retransmit_missing >= 5 and remote.nacked >= 5
+    frames = bob.received("alice", "video")
+    await bob.wait_for_frames("alice", "video", frames + 15, TIMEOUT)
 
 
 async def test_audio_levels_crossing_the_pipe_make_the_remote_publisher_speaker(piped):
