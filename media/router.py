@@ -89,6 +89,9 @@ class Router:
         if not self.peers and not self.pipe_producers:
             self._stop_speaker_timer()
         if not self.peers and not self.pipe_producers and not keep_router and self._on_empty is not None:
+            for transport in self.pipe_transports:  # dropped from the SFU: nothing left to pipe
+                transport.close()
+            self.pipe_transports.clear()
             self._on_empty(self)
 
     def _producers_changed(self, owner: Optional[Peer], added: list, removed: list) -> None:

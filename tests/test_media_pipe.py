@@ -267,6 +267,41 @@ async def test_closing_the_pipe_producer_removes_the_consumer(piped):
     assert setup.sfu_b.stats()["producers"] == 1
 
 
+async def test_one_pipe_carries_both_directions(piped):
+    setup = await piped(audio=False)
+    # carol publishes on B; her microphone goes to A over the same pair of transports
+    carol = await Joined(setup.router_b, setup.client("carol", video=False)).join()
+    (microphone,) = carol.peer.producers
+    description = over_the_wire(setup.router_b.pipe_producer(microphone.id, setup.pipe_b))
+    setup.router_a.add_pipe_producer(description, setup.pipe_a)
+    await setup.alice.client.wait_for_frames("carol", "audio", 10, TIMEOUT)
+    await setup.bob.client.wait_for_frames("carol", "audio", 10, TIMEOUT)  # bob: locally
+    await setup.bob.client.wait_for_frames("alice", "video", 10, TIMEOUT)  # bob: piped
+    # alice's video is not piped back to A (it is A's own); a producer cannot be piped in twice
+    with pytest.raises(ValueError):
+        setup.router_a.add_pipe_producer(over_the_wire(
+            setup.router_b.pipe_producer(setup.source["video"].id, setup.pipe_b)), setup.pipe_a)
+    setup.router_b.unpipe_producer(setup.source["video"].id, setup.pipe_b)
+    assert setup.remote["video"].pipes == ()
+
+
+async def test_when_the_publisher_leaves_the_source_stops_sending(piped):
+    setup = await piped(audio=False)
+    events_a: list[tuple[str, dict]] = []
+    setup.router_a.set_on_event(lambda kind, data: events_a.append((kind, data)))
+    await setup.bob.client.wait_for_frames("alice", "video", 5, TIMEOUT)
+    output = setup.output("video")
+    await setup.router_a.remove_peer("alice")
+    assert output.closed and not setup.pipe_a.outbound
+    # what the control layer would carry: A's producer_removed becomes B's close_pipe_producer
+    removed = [data["id"] for kind, data in events_a if kind == "producer_removed"]
+    assert removed == [setup.source["video"].id]
+    assert setup.router_b.close_pipe_producer(removed[0])
+    await eventually(lambda: setup.bob.consumers() == [] and len(setup.bob.offers) >= 2)
+    # router A, now empty, left its SFU and closed its end of the pipe
+    assert "room" not in setup.sfu_a.routers and setup.pipe_a.closed
+
+
 async def test_datagrams_from_another_address_are_dropped(piped):
     setup = await piped(audio=False)
     await setup.bob.client.wait_for_frames("alice", "video", 5, TIMEOUT)
