@@ -143,6 +143,12 @@ async def test_subscriber_on_another_router_decodes_the_piped_publisher(piped):
         assert sfu.stats()["decoded_frames"] == 0 and sfu.stats()["encoded_frames"] == 0
     assert setup.sfu_b.stats()["producers"] == 2 and setup.sfu_b.stats()["consumers"] == 2
 
+    # the publisher's sender reports cross (for lip sync at B's subscribers), and B's REMB
+    # counts at A as one more consumer's estimate
+    await eventually(lambda: setup.remote["video"].sr_ntp is not None and setup.remote["audio"].sr_ntp is not None)
+    await eventually(lambda: setup.output("video").remb is not None)
+    assert setup.remote["video"].rtp_timestamp_at(setup.remote["video"].sr_ntp) == setup.remote["video"].sr_rtp
+
 
 async def test_keyframe_request_from_the_far_subscriber_reaches_the_publisher(piped):
     setup = await piped(audio=False)
@@ -265,6 +271,12 @@ async def test_closing_the_pipe_producer_removes_the_consumer(piped):
     await eventually(lambda: setup.output("audio").packets > audio + 10)
     assert output.packets == sent
     assert setup.sfu_b.stats()["producers"] == 1
+
+    # closing B's end of the pipe ends what it fed there
+    setup.router_b.close_pipe_transport(setup.pipe_b)
+    assert setup.pipe_b.closed and not setup.router_b.pipe_producers
+    await eventually(lambda: setup.bob.consumers() == [])
+    assert setup.sfu_b.stats()["producers"] == 0
 
 
 async def test_one_pipe_carries_both_directions(piped):
