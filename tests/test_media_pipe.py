@@ -279,6 +279,26 @@ async def test_closing_the_pipe_producer_removes_the_consumer(piped):
     assert setup.sfu_b.stats()["producers"] == 0
 
 
+async def test_a_server_enforced_mute_stops_the_pipe_and_resumes_at_a_keyframe(piped):
+    setup = await piped(audio=False)
+    bob = setup.bob.client
+    await bob.wait_for_frames("alice", "video", 5, TIMEOUT)
+    video = setup.source["video"]
+    output = setup.output("video")
+    setup.alice.peer.set_paused("camera", True)
+    setup.router_b.set_pipe_producer_paused(video.id, True)  # the control message
+    sent = output.packets
+    await asyncio.sleep(0.5)
+    assert output.packets == sent  # muted media does not leave A
+    (downtrack,) = setup.remote["video"].downtracks
+    starts = downtrack.starts
+    setup.alice.peer.set_paused("camera", False)
+    setup.router_b.set_pipe_producer_paused(video.id, False)
+    frames = bob.received("alice", "video")
+    await bob.wait_for_frames("alice", "video", frames + 10, TIMEOUT)
+    assert downtrack.starts == starts + 1  # B's consumer restarted at a keyframe
+
+
 async def test_one_pipe_carries_both_directions(piped):
     setup = await piped(audio=False)
     # carol publishes on B; her microphone goes to A over the same pair of transports
