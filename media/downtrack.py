@@ -253,10 +253,14 @@ class DownTrack:
             now = time.monotonic()
         rtx = self._rtx_pt is not None and self.rtx_ssrc is not None
         sent = 0
+        missing = None
         for seq in sequence_numbers[:MAX_RETRANSMIT]:
             packet = cache.get(seq)
             if packet is None:
                 self.retransmit_missing += 1
+                if missing is None:
+                    missing = []
+                missing.append(seq)
                 continue
             if not cache.may_resend(seq, now) or not self.budget.take(len(packet), self.bytes):
                 self.retransmit_limited += 1
@@ -275,6 +279,14 @@ class DownTrack:
         if sent:
             self._last_resend = now
         self.retransmitted += sent
+        producer = self.producer
+        if missing is not None and self._started and producer is not None and producer.repairs_upstream:
+            # never reached this router (a pipe's producer): ask upstream, in the source's numbers
+            start = self._start_seq
+            upstream = [s for s in ((seq - self._seq_off) & 0xFFFF for seq in missing)
+                        if ((s - start) & 0xFFFF) < 0x8000]
+            if upstream:
+                producer.repair_upstream(upstream, now)
         return sent
 
     def on_report_block(self, fraction_lost: int, lsr: int, dlsr: int, now: float) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import secrets
 import struct
 import time
 from typing import Callable, Optional
@@ -17,6 +18,9 @@ from .twcc import transport_sequence
 
 _U32 = struct.Struct("!I")
 _ids = itertools.count(1)
+# Producer ids are unique across processes (a producer piped to another process's router keeps
+# its id there, beside that process's own producers): a random prefix per process.
+_ID_PREFIX = secrets.token_hex(4)
 
 KEYFRAME_REQUEST_INTERVAL = 0.3  # seconds: at most one PLI per producer per interval...
 KEYFRAME_REQUEST_INTERVAL_MAX = 1.0  # ...or one per round trip to the publisher, up to this
@@ -57,7 +61,7 @@ class Producer:
         rtcp_ssrc: int,
         max_bitrate: int = 2_500_000,
     ) -> None:
-        self.id = f"pr_{next(_ids)}"
+        self.id = f"pr_{_ID_PREFIX}_{next(_ids)}"
         self.peer_id = peer_id
         self.source = source
         self.kind = kind
@@ -70,6 +74,8 @@ class Producer:
         self._rtcp_ssrc = rtcp_ssrc
         self._audio_level_id = audio_level_id if kind == "audio" else None
         self._fanout: tuple = ()
+        # pipes to other routers (pipe.PipeOutput): each gets every packet as received
+        self._pipes: tuple = ()
         self.set_codecs(codecs)
         self.max_bitrate = max_bitrate
 
@@ -78,6 +84,9 @@ class Producer:
 
         # losses on the publisher's link: NACKed, retransmissions forwarded once
         self.nack = NackGenerator() if kind == "video" else None
+        # a pipe's producer (pipe.py): subscribers' NACKs for packets that never arrived here
+        # are passed upstream (repair_upstream)
+        self.repairs_upstream = False
         self.nacked = 0  # sequence numbers asked for
         self.duplicates = 0
         # round trip to the publisher: from its XR DLRR (set_rtt), else from NACK answers
@@ -167,6 +176,18 @@ class Producer:
     def remove_downtrack(self, track) -> None:
         self._fanout = tuple(t for t in self._fanout if t is not track)
 
+    @property
+    def pipes(self) -> tuple:
+        return self._pipes
+
+    def add_pipe(self, output) -> None:
+        """Send this producer's packets to another router too (pipe.PipeOutput)."""
+        if output not in self._pipes:
+            self._pipes = self._pipes + (output,)
+
+    def remove_pipe(self, output) -> None:
+        self._pipes = tuple(p for p in self._pipes if p is not output)
+
     def set_paused(self, paused: bool) -> None:
         if paused == self.paused:
             return
@@ -180,6 +201,9 @@ class Producer:
         for track in self._fanout:
             track.unbind()
         self._fanout = ()
+        for output in self._pipes:
+            output.close()
+        self._pipes = ()
         if self._pli_timer is not None:
             self._pli_timer.cancel()
             self._pli_timer = None
@@ -230,6 +254,13 @@ class Producer:
                 return
             self._received += 1  # repaired: received, in our reports (as a late packet is)
         self.packets += 1
+        pipes = self._pipes
+        if pipes and not self.paused:
+            # to other routers as received (header extensions and all); a packet repaired by
+            # RTX goes as the original: a pipe carries the main stream only
+            original = data if ssrc == self.ssrc else rtp.unwrap_rtx(data, b1 & 0x7F, self.ssrc)
+            for output in pipes:
+                output.forward(original, seq)
         plen = end - offset
         self.octets += plen
         if self.kind == "audio":
@@ -373,6 +404,18 @@ class Producer:
             for i in range(0, len(sequence_numbers), 64):
                 self._send_rtcp(rtp.pack_nack(self._rtcp_ssrc, self.ssrc, sequence_numbers[i:i + 64]))
 
+    def repair_upstream(self, sequence_numbers: list[int], now: float) -> None:
+        """Subscribers NACKed these (source numbers), and they never arrived here: ask upstream
+        for those not already being asked for by the NACK generator and not ahead of the
+        highest number seen (not sent yet)."""
+        nack = self.nack
+        top = self._max_seq
+        if top < 0:
+            return
+        wanted = [s for s in sequence_numbers
+                  if (nack is None or s not in nack) and ((top - s) & 0xFFFF) < 0x8000]
+        self._send_nack(wanted)
+
     def take_audio_activity(self) -> Optional[AudioActivity]:
         """The packets since the last call: their loudest level (dBov) and the share of voiced
         ones (see speaker.py); None if no packet carried a level (or the producer is paused)."""
@@ -459,7 +502,7 @@ class Producer:
     def remb_bitrate(self, now: float) -> int:
         """The bitrate to allow the publisher: the lowest recent REMB of its unpaused
         consumers, clamped to [REMB_FLOOR, max_bitrate]."""
-        values = [t.remb for t in self._fanout
+        values = [t.remb for t in self._fanout + self._pipes
                   if t.remb is not None and not t.paused and now - t.remb_time < REMB_STALE]
         return aggregate_remb(values, REMB_FLOOR, self.max_bitrate)
 
@@ -487,6 +530,13 @@ class Producer:
         self.sr_ntp = ntp
         self.sr_rtp = rtp_timestamp
         self.sr_arrival_ntp = arrival_ntp
+        if self._pipes and self.ntp_offset is not None and self.ssrc is not None:
+            # on to the other routers, in this process's NTP clock (the same wall clock there;
+            # they take it with an offset of 0): audio and video of one publisher stay in sync
+            packet = rtp.pack_sender_report(self.ssrc, (ntp + self.ntp_offset) & 0xFFFFFFFFFFFFFFFF,
+                                            rtp_timestamp, self.packets, self.octets)
+            for output in self._pipes:
+                output.send_rtcp(packet)
 
     def rtp_timestamp_at(self, local_ntp: int) -> Optional[int]:
         """This stream's RTP timestamp at a local NTP time, from the publisher's last SR."""

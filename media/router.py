@@ -14,6 +14,7 @@ from typing import Callable, Optional
 
 from .config import MediaConfig
 from .peer import Peer
+from .pipe import PipeTransport, describe_for_pipe, producer_from_description
 from .speaker import AudioActivity, SpeakerDetector, dbov_to_linear
 from .stats import Counters
 from .subscriber import OfferCallback
@@ -34,6 +35,9 @@ class Router:
         self.on_event = on_event
         self._on_empty = on_empty
         self.peers: dict[str, Peer] = {}
+        # producers of another router, fed by a pipe (pipe.py), by id; and the pipe transports
+        self.pipe_producers: dict = {}
+        self.pipe_transports: list[PipeTransport] = []
         self.speaker = SpeakerDetector()
         self._speaker_timer: Optional[asyncio.TimerHandle] = None
         self._levels_sent: Optional[dict] = None
@@ -49,7 +53,7 @@ class Router:
 
     @property
     def producers(self) -> list:
-        return [p for peer in self.peers.values() for p in peer.producers]
+        return [p for peer in self.peers.values() for p in peer.producers] + list(self.pipe_producers.values())
 
     async def add_peer(self, peer_id: str, on_subscribe_offer: OfferCallback) -> Peer:
         """Add a peer (replacing one with the same id) and subscribe it to everyone else.
@@ -63,6 +67,9 @@ class Router:
             if other is not peer:
                 for producer in other.producers:
                     peer.subscriber.add_consumer(producer)
+        for producer in list(self.pipe_producers.values()):
+            if producer.peer_id != peer_id:
+                peer.subscriber.add_consumer(producer)
         self._emit("peer_added", {"peer_id": peer_id})
         return peer
 
@@ -79,18 +86,25 @@ class Router:
         self._emit("peer_removed", {"peer_id": peer_id})
         if self.speaker.remove(peer_id):
             self._emit("active_speaker", {"peer_id": None, "level": 0.0})
-        if not self.peers:
+        if not self.peers and not self.pipe_producers:
             self._stop_speaker_timer()
-        if not self.peers and not keep_router and self._on_empty is not None:
+        if not self.peers and not self.pipe_producers and not keep_router and self._on_empty is not None:
+            for transport in self.pipe_transports:  # dropped from the SFU: nothing left to pipe
+                transport.close()
+            self.pipe_transports.clear()
             self._on_empty(self)
 
-    def _producers_changed(self, owner: Peer, added: list, removed: list) -> None:
+    def _producers_changed(self, owner: Optional[Peer], added: list, removed: list) -> None:
+        """``owner``: the publishing peer, or None for piped producers (whose publisher is the
+        peer of their ``peer_id`` in another router: not given them if it is here too)."""
         for other in self.peers.values():
             if other is owner or other.closed:
                 continue
             for producer in removed:
                 other.subscriber.remove_consumer(producer.id)
             for producer in added:
+                if owner is None and producer.peer_id == other.id:
+                    continue
                 other.subscriber.add_consumer(producer)
         for producer in added:
             self._emit("producer_added", producer.describe())
@@ -98,6 +112,95 @@ class Router:
             self._emit("producer_removed", producer.describe())
         if any(p.kind == "audio" for p in added):
             self._start_speaker_timer()
+
+    # pipes to and from other routers (pipe.py; mediasoup's pipeToRouter)
+
+    async def create_pipe_transport(self, host: str = "127.0.0.1", port: int = 0) -> PipeTransport:
+        """A plain RTP UDP socket for a pipe; hand its ``describe()`` to the other side and
+        ``connect(host, port)`` it to theirs. Closed with the router."""
+        transport = await PipeTransport.create(host, port)
+        self.pipe_transports.append(transport)
+        return transport
+
+    def close_pipe_transport(self, transport: PipeTransport) -> None:
+        """Close a pipe transport: its outputs stop, the producers it fed here are closed."""
+        for producer in [p for p in self.pipe_producers.values() if p.pipe_transport is transport]:
+            self.close_pipe_producer(producer.id)
+        transport.close()
+        if transport in self.pipe_transports:
+            self.pipe_transports.remove(transport)
+
+    def _find_producer(self, producer_id: str):
+        for producer in self.producers:
+            if producer.id == producer_id:
+                return producer
+        return None
+
+    def pipe_producer(self, producer_id: str, transport: PipeTransport) -> dict:
+        """Source side: send producer ``producer_id``'s packets over ``transport`` (connected),
+        and answer the feedback that comes back. Returns its description for
+        ``add_pipe_producer`` on the other side. Raises KeyError (unknown producer), ValueError
+        (its SSRC is not known yet)."""
+        producer = self._find_producer(producer_id)
+        if producer is None or producer.closed:
+            raise KeyError(producer_id)
+        if not transport.connected:
+            raise ValueError("pipe transport not connected")
+        transport.add_output(producer)
+        return describe_for_pipe(producer)
+
+    def unpipe_producer(self, producer_id: str, transport: Optional[PipeTransport] = None) -> bool:
+        """Source side: stop sending ``producer_id`` over ``transport`` (every pipe: None)."""
+        producer = self._find_producer(producer_id)
+        if producer is None:
+            return False
+        outputs = [o for o in producer.pipes if transport is None or o.transport is transport]
+        for output in outputs:
+            output.close()
+        return bool(outputs)
+
+    def add_pipe_producer(self, description: dict, transport: PipeTransport):
+        """Destination side: a producer of another router, fed by ``transport``; every peer here
+        consumes it (subscribe offers, ``producer_added``), its audio levels count here. Raises
+        ValueError for a bad description or a duplicate id."""
+        if self._closed:
+            raise ValueError("router closed")
+        producer_id = str(description.get("id"))
+        if producer_id in self.pipe_producers or self._find_producer(producer_id) is not None:
+            raise ValueError(f"producer {producer_id} exists here already")
+        try:
+            producer = producer_from_description(description, transport.send_rtcp)
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"bad pipe producer description: {exc}") from None
+        transport.add_inbound(producer)
+        producer.pipe_transport = transport
+        self.pipe_producers[producer.id] = producer
+        self._producers_changed(None, [producer], [])
+        return producer
+
+    def close_pipe_producer(self, producer_id: str) -> bool:
+        """Destination side: the piped producer ended (or is no longer wanted here): its
+        consumers are removed (``producer_removed``). The source stops sending when told
+        (``unpipe_producer``)."""
+        producer = self.pipe_producers.pop(producer_id, None)
+        if producer is None:
+            return False
+        producer.pipe_transport.remove_inbound(producer)
+        self.counters.retire_producer(producer)
+        producer.close()
+        self._producers_changed(None, [], [producer])
+        if not self.peers and not self.pipe_producers:
+            self._stop_speaker_timer()
+        return True
+
+    def set_pipe_producer_paused(self, producer_id: str, paused: bool) -> bool:
+        """Destination side: the source's server-enforced mute (the source sends nothing while
+        paused; this makes the consumers here restart at a keyframe on resume)."""
+        producer = self.pipe_producers.get(producer_id)
+        if producer is None:
+            return False
+        producer.set_paused(bool(paused))
+        return True
 
     # active speaker
 
@@ -107,6 +210,9 @@ class Router:
                 for producer in peer.producers:
                     if producer.kind == "audio" and producer.source == "microphone":
                         yield peer.id, producer
+        for producer in self.pipe_producers.values():
+            if producer.kind == "audio" and producer.source == "microphone":
+                yield producer.peer_id, producer
 
     def _start_speaker_timer(self) -> None:
         if self._speaker_timer is None and not self._closed:
@@ -164,3 +270,8 @@ class Router:
         self._stop_speaker_timer()
         for peer_id in list(self.peers):
             await self.remove_peer(peer_id, keep_router=True)
+        for producer_id in list(self.pipe_producers):
+            self.close_pipe_producer(producer_id)
+        for transport in list(self.pipe_transports):
+            transport.close()
+        self.pipe_transports.clear()

@@ -35,6 +35,7 @@ class SFU:
         c = self.counters
         peers = [peer for router in self.routers.values() for peer in router.peers.values()]
         producers = [p for peer in peers for p in peer.publisher.producers.values()]
+        producers += [p for router in self.routers.values() for p in router.pipe_producers.values()]
         slots = [slot for peer in peers for slot in peer.subscriber.slots]
         return {
             "routers": len(self.routers),
