@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -187,8 +188,9 @@ class JanusTarget:
 
     name = "janus"
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, event_loops: int = 0) -> None:
         self.tmp = tmp
+        self.event_loops = event_loops
         self.proc = None
         self.count = 0
         self.base_url = ""
@@ -204,6 +206,7 @@ class JanusTarget:
 	loggers_folder = "{JANUS_LIB / 'loggers'}"
 	debug_level = 3
 	session_timeout = 60
+	{f"event_loops = {self.event_loops}" if self.event_loops else "# event_loops: Janus's default, a thread (loop) per handle"}
 	server_name = "sitroom-bench"
 }}
 certificates: {{
@@ -290,6 +293,22 @@ admin: {{
                 self.proc.wait(timeout=5)
             self.proc = None
 
+    def log_summary(self) -> str:
+        """Janus's log of the last run (debug_level 3: warnings and errors only): how much it
+        wrote, and its most frequent lines (a log line per packet would be CPU spent on logging)."""
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return "no log"
+        problems = [line for line in lines if "[WARN]" in line or "[ERR]" in line or "Error" in line]
+        counts: dict[str, int] = {}
+        for line in problems:
+            key = re.sub(r"^(\[[^]]*\]\s*)+", "", line).strip()[:70]  # without the handle's id
+            counts[key] = counts.get(key, 0) + 1
+        top = sorted(counts.items(), key=lambda kv: -kv[1])[:2]
+        return f"{len(lines)} log lines, {len(problems)} warnings/errors" + (
+            " (" + "; ".join(f"{n}x {k}" for k, n in top) + ")" if top else "")
+
 
 class SitroomTarget(sfu.SfuTarget):
     """The real server (``serve --test-mode`` on 127.0.0.1, as bench/sfu.py runs it); packets
@@ -346,6 +365,9 @@ def main() -> int:
     parser.add_argument("--quiet-wait", type=float, default=None,
                         help="before each run, wait up to this many seconds for other processes to go idle "
                              "(default 20, 0 with --quick)")
+    parser.add_argument("--janus-event-loops", type=int, default=0,
+                        help="Janus's event_loops setting: that many shared loops (threads) for all handles; 0 "
+                             "(default): Janus's default, a loop per handle")
     parser.add_argument("--max-seconds", type=int, default=None,
                         help="give up (and clean up) after this long (default 600, 180 with --quick)")
     args = parser.parse_args()
@@ -389,13 +411,15 @@ def main() -> int:
               f"P = {', '.join(map(str, sizes))}, {args.window:.0f} s windows; encoded in {time.monotonic() - t:.1f} s",
               flush=True)
         version = run("janus", "--version", check=False).splitlines()
-        print(f"janus: {version[0] if version else '?'} (Debian package), VideoRoom + HTTP transport only", flush=True)
+        loops = f"event_loops = {args.janus_event_loops}" if args.janus_event_loops else "a loop (thread) per handle"
+        print(f"janus: {version[0] if version else '?'} (Debian package), VideoRoom + HTTP transport only, {loops}",
+              flush=True)
 
         watch = SocketWatch()
         watch.start()
         with tempfile.TemporaryDirectory(prefix="sitroom-janus-") as tmp:
             tmp = Path(tmp)
-            janus_target, sitroom_target = JanusTarget(tmp), SitroomTarget(tmp)
+            janus_target, sitroom_target = JanusTarget(tmp, args.janus_event_loops), SitroomTarget(tmp)
             for i, size in enumerate(sizes):
                 order = [janus_target, sitroom_target] if i % 2 == 0 else [sitroom_target, janus_target]
                 for target in order:
@@ -406,7 +430,8 @@ def main() -> int:
                     results[(target.name, size)] = r
                     print(f"  {target.name} P={size}: cpu {r['cpu']:.1f}%  out {r['out_pps']:.0f}/s  "
                           f"{fmt(us_per_out(r))} us/out  frames {r['min_frames'] * 100:.1f}%  gen cpu {r['gen_cpu']:.0f}%  "
-                          f"other {r['other_cpu']:.0f}%  ({time.monotonic() - started:.0f} s)", flush=True)
+                          f"other {r['other_cpu']:.0f}%  ({time.monotonic() - started:.0f} s)"
+                          + (f"; janus: {target.log_summary()}" if target is janus_target else ""), flush=True)
         watch.stop()
         watch.sample()  # and once more at the end
         loopback_ok, loopback_text = watch.report()
