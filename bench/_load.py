@@ -23,7 +23,8 @@ DTLS-SRTP and SDP), but no aiortc media path once the connections are up:
   decodes one VP8 stream with PyAV.
 
 Signaling: ``SioBackend`` speaks docs/protocol.md to the real server (Socket.IO, like
-tests/meeting_client.py); ``RelayBackend`` speaks the tiny HTTP API of bench/_relay.py.
+tests/meeting_client.py); ``RelayBackend`` speaks the tiny HTTP API of bench/_relay.py;
+``bench/_janus.py``'s ``JanusBackend`` the Janus VideoRoom API (bench/janus.py).
 
 The worker is driven by the controller over a multiprocessing pipe: commands ``status``,
 ``mark`` (snapshot counters), ``log`` (start/stop logging arrival times), ``results``, ``stop``.
@@ -703,6 +704,9 @@ async def _worker(conn, spec: dict) -> None:
     for i, name in enumerate(spec["names"]):
         if spec["backend"] == "sio":
             backend = SioBackend(spec["base_url"], spec["token"])
+        elif spec["backend"] == "janus":  # bench/janus.py: the same participants through Janus VideoRoom
+            import _janus
+            backend = _janus.JanusBackend(spec["base_url"], spec["room"])
         else:
             backend = RelayBackend(spec["base_url"], spec["publishers"])
         participants.append(Participant(name, backend, clip, opus, opus_index, loop, logging_flag,
