@@ -27,7 +27,6 @@ import json
 import random
 import string
 import sys
-import time
 import urllib.request
 from typing import Optional
 

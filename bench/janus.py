@@ -275,6 +275,10 @@ admin: {{
     def pid(self) -> int:
         return self.proc.pid
 
+    @property
+    def pids(self) -> list[int]:
+        return [self.proc.pid]
+
     def new_meeting(self, size: int) -> dict:
         self.rooms += 1
         room = 1000 + self.rooms
@@ -317,8 +321,8 @@ class SitroomTarget(sfu.SfuTarget):
 
     name = "sitroom"
 
-    def __init__(self, tmp: Path) -> None:
-        super().__init__(tmp)
+    def __init__(self, tmp: Path, media_workers: int = 1) -> None:
+        super().__init__(tmp, media_workers)
         self.marks: list[tuple[float, int]] = []
 
     def counters(self):
@@ -366,6 +370,9 @@ def main() -> int:
     parser.add_argument("--quiet-wait", type=float, default=None,
                         help="before each run, wait up to this many seconds for other processes to go idle "
                              "(default 20, 0 with --quick)")
+    parser.add_argument("--media-workers", type=int, default=1,
+                        help="Sitroom's media worker processes (default 1: one room is on one worker anyway; "
+                             "its CPU is the server process's and its workers' together)")
     parser.add_argument("--janus-event-loops", type=int, default=2,
                         help="Janus's event_loops setting: that many shared loops (threads) for all handles "
                              "(default 2, one per core: Janus's advice for many handles); 0: Janus's own default, a "
@@ -421,7 +428,7 @@ def main() -> int:
         watch.start()
         with tempfile.TemporaryDirectory(prefix="sitroom-janus-") as tmp:
             tmp = Path(tmp)
-            janus_target, sitroom_target = JanusTarget(tmp, args.janus_event_loops), SitroomTarget(tmp)
+            janus_target, sitroom_target = JanusTarget(tmp, args.janus_event_loops), SitroomTarget(tmp, args.media_workers)
             for i, size in enumerate(sizes):
                 order = [janus_target, sitroom_target] if i % 2 == 0 else [sitroom_target, janus_target]
                 for target in order:
@@ -453,7 +460,7 @@ def main() -> int:
 
     # ---- table
     print()
-    print(f"Sitroom and Janus VideoRoom, all-to-all, {args.window:.0f} s per run (CPU: the SFU process, all threads, "
+    print(f"Sitroom and Janus VideoRoom, all-to-all, {args.window:.0f} s per run (CPU: the SFU's processes (Sitroom: the server and its media workers), all threads, "
           f"% of one core; out: RTP packets/s received by the subscribers)")
     header = (f"{'P':>3} {'SFU':>8} {'CPU %':>6} {'out pkt/s':>10} {'us/out':>7} {'frames':>7} {'gen CPU':>8} {'other':>6}")
     print(header)
