@@ -149,10 +149,10 @@ class Worker:
         if hook is None:
             channel = self.channel
 
-            piped = self._piped.setdefault(room, set())
+            piped = self._piped
 
             def hook(kind: str, data: dict) -> None:
-                if kind in ("producer_added", "producer_removed") and data.get("id") in piped:
+                if kind in ("producer_added", "producer_removed") and data.get("id") in piped.get(room, ()):
                     channel.send_event("router", room=room, kind=kind, data=data, pipe=True)
                 else:
                     channel.send_event("router", room=room, kind=kind, data=data)

@@ -724,7 +724,7 @@ class WorkerPool:
         """Where a new peer of the room goes: its home worker, unless that is busy
         (``MediaConfig.span_peers``: its leg has that many peers already; ``span_cpu`` for viewers,
         ``span_cpu_publishers`` for publishers: its CPU is above that), then the least-loaded
-        other live worker."""
+        other live worker (for CPU: only if that one's CPU is lower than home's)."""
         home = handle._worker
         others = [w for w in self.workers if w is not None and w.alive and w is not home]
         if not others:
@@ -732,10 +732,11 @@ class WorkerPool:
         config = self.config
         spill = home.cpu_pct > (config.span_cpu_publishers if publisher else config.span_cpu)
         if config.span_peers is not None and len(handle._home_leg().peers) >= config.span_peers:
-            spill = True
+            return min(others, key=self._load_key)
         if not spill:
             return home
-        return min(others, key=self._load_key)
+        best = min(others, key=self._load_key)
+        return best if best.cpu_pct < home.cpu_pct else home  # busy everywhere: no gain in a pipe
 
     def _new_pipe_id(self) -> str:
         self._pipe_ids += 1

@@ -42,6 +42,20 @@ async def wait_for(predicate, timeout: float = TIMEOUT, interval: float = 0.05) 
     await asyncio.wait_for(poll(), timeout)
 
 
+def record_requests(worker) -> list:
+    """(method, producer_id, paused, result) of the pool's requests to ``worker`` from now on."""
+    calls: list = []
+    original = worker.request
+
+    async def request(method, params, timeout=None):
+        result = await original(method, params, timeout)
+        calls.append((method, params.get("producer_id"), params.get("paused"), result))
+        return result
+
+    worker.request = request
+    return calls
+
+
 class Member:
     """A client peer in a room through the MediaService API (the glue the server would be)."""
 
@@ -206,7 +220,12 @@ async def test_the_active_speaker_may_be_on_the_other_leg(pools, clients):
 async def test_a_server_enforced_mute_reaches_the_other_leg(pools, clients):
     pool, room, alice, bob = await spanned(pools, clients, alice={"audio": False})
     await bob.client.wait_for_frames("alice", "video", 5, TIMEOUT)
+    far = pool.workers[bob.peer.worker]
+    calls = record_requests(far)
     await asyncio.wait_for(alice.peer.set_paused("camera", True), TIMEOUT)
+    # the piped copy on bob's leg was paused too (its consumers restart at a keyframe on resume)
+    (video,) = [d["id"] for d in room.of("producer_added") if d["kind"] == "video"]
+    assert ("set_pipe_producer_paused", video, True, True) in calls
     # what was on its way arrives, then nothing more
     await asyncio.sleep(1.0)
     frames = bob.client.received("alice", "video")
@@ -215,6 +234,7 @@ async def test_a_server_enforced_mute_reaches_the_other_leg(pools, clients):
     assert bob.client.received("alice", "video") == frames
     assert (await pool.stats())["workers"][bob.peer.worker]["rtp_packets_out"] == packets
     await asyncio.wait_for(alice.peer.set_paused("camera", False), TIMEOUT)
+    assert ("set_pipe_producer_paused", video, False, True) in calls
     await bob.client.wait_for_frames("alice", "video", frames + 10, TIMEOUT)
 
 
@@ -264,6 +284,9 @@ async def test_placement_by_cpu(pools, clients):
     assert pool._place_peer(router, publisher=True) is home
     home.cpu_override = home.cpu_pct = 90.0
     assert pool._place_peer(router, publisher=True) is other
+    other.cpu_override = other.cpu_pct = 95.0  # busier still: no gain in going there
+    assert pool._place_peer(router, publisher=False) is home
+    other.cpu_override = other.cpu_pct = 0.0
     # through add_peer, with the home worker's load above span_cpu only
     home.cpu_override = home.cpu_pct = 80.0
     publisher = await Member(router, clients("pub", audio=False)).join()
@@ -307,3 +330,58 @@ async def test_killing_the_far_worker_loses_the_room(pools, clients):
     # the room opens again as new
     reopened = await asyncio.wait_for(pool.open_router("room", None), TIMEOUT)
     assert reopened is not room.router
+
+
+async def test_three_legs_are_piped_pairwise(pools, clients):
+    pool = await pools(3, span_peers=1)
+    room = await Room(pool).open()
+    alice = await Member(room.router, clients("alice", audio=False)).join()
+    bob = await Member(room.router, clients("bob", audio=False, video=False)).join(publish=False)
+    carol = await Member(room.router, clients("carol", audio=False)).join()
+    assert len({alice.peer.worker, bob.peer.worker, carol.peer.worker}) == 3
+    assert sorted(room.router.legs) == [0, 1, 2] and len(room.router._pipes) == 3
+    # bob (a third worker) gets carol's video over the pipe between the two far legs
+    await bob.client.wait_for_frames("carol", "video", 5, TIMEOUT)
+    await bob.client.wait_for_frames("alice", "video", 5, TIMEOUT)
+    await alice.client.wait_for_frames("carol", "video", 5, TIMEOUT)
+    await carol.client.wait_for_frames("alice", "video", 5, TIMEOUT)
+    added = room.of("producer_added")
+    assert sorted(d["peer_id"] for d in added) == ["alice", "carol"]
+    workers = await room.worker_stats()
+    assert [w["rooms"] for w in workers] == [1, 1, 1] and [w["peers"] for w in workers] == [1, 1, 1]
+    # carol leaves: her leg closes, with its two pipes
+    await asyncio.wait_for(room.router.remove_peer("carol"), TIMEOUT)
+    assert carol.peer.worker not in room.router.legs and len(room.router._pipes) == 1
+    await wait_for(lambda: {c["participant_id"] for c in bob.client.consumers.values()} == {"alice"})
+    assert sorted(d["peer_id"] for d in room.of("producer_removed")) == ["carol"]
+    workers = await room.worker_stats()
+    assert workers[carol.peer.worker]["rooms"] == 0
+    frames = bob.client.received("alice", "video")
+    await bob.client.wait_for_frames("alice", "video", frames + 5, TIMEOUT)
+
+
+async def test_killing_the_home_worker_loses_the_room_everywhere(pools, clients):
+    pool, room, alice, bob = await spanned(pools, clients, alice={"audio": False})
+    lost = asyncio.get_running_loop().create_future()
+
+    async def on_worker_lost(index: int, rooms: list) -> None:
+        if not lost.done():
+            lost.set_result((index, rooms))
+
+    pool.on_worker_lost = on_worker_lost
+    await bob.client.wait_for_frames("alice", "video", 5, TIMEOUT)
+    home = room.router.worker
+    os.kill(pool.pids[home], signal.SIGKILL)
+    assert await asyncio.wait_for(lost, 10) == (home, ["room"])
+    with pytest.raises(WorkerLost):
+        await asyncio.wait_for(bob.peer.set_consumer_paused("alice", "camera", True), 5)
+    far = bob.peer.worker
+
+    async def far_rooms() -> int:
+        return (await pool.stats())["workers"][far]["rooms"]
+
+    for _ in range(100):
+        if await far_rooms() == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert await far_rooms() == 0
