@@ -291,9 +291,7 @@ class PoolRouterHandle:
         self._home_leg()
         self._pipes.clear()
         self._producers.clear()
-        for leg in legs:
-            if not leg.worker.lost:
-                self._pool._background(self._quietly(leg.worker, "close_router", {"room": self.room_id}))
+        await asyncio.gather(*(self._quietly(leg.worker, "close_router", {"room": self.room_id}) for leg in legs))
         if not self._worker.lost:
             await self._worker.request("close_router", {"room": self.room_id})
 

@@ -195,6 +195,11 @@ async def test_publishers_on_both_legs_receive_each_other(pools, clients):
     assert await asyncio.wait_for(bob.peer.set_consumer_paused("alice", "camera", False), TIMEOUT) == 1
     frames = bob.client.received("alice", "video")
     await bob.client.wait_for_frames("alice", "video", frames + 5, TIMEOUT)
+    # the room is over: every leg (router) and pipe goes, on both workers
+    await asyncio.wait_for(room.router.close(), TIMEOUT)
+    stats = await pool.stats()
+    assert stats["routers"] == 0 and stats["peers"] == 0 and stats["producers"] == 0
+    assert [w["rooms"] for w in stats["workers"]] == [0, 0]
 
 
 async def test_the_active_speaker_may_be_on_the_other_leg(pools, clients):
@@ -248,7 +253,6 @@ async def test_the_publisher_leaving_removes_the_far_consumer(pools, clients):
     removed = [d["id"] for d in room.of("producer_removed")]
     assert sorted(removed) == sorted(ids)  # once each
     assert [d["peer_id"] for d in room.of("peer_removed")] == ["alice"]
-    await wait_for(lambda: True, 1)
     stats = await pool.stats()
     assert stats["producers"] == 0 and stats["peers"] == 1
     # bob leaves too: every leg and pipe goes
@@ -263,7 +267,6 @@ async def test_the_publisher_leaving_removes_the_far_consumer(pools, clients):
             break
         await asyncio.sleep(0.05)
     assert await routers() == 0
-    assert room.of("producer_removed") == [d for k, d in room.events if k == "producer_removed"]
     assert len(room.of("producer_removed")) == 2
 
 
