@@ -15,7 +15,8 @@ chooses): ``create_pipe {room, pipe} -> {host, port}``, ``connect_pipe {room, pi
 ``pipe_producer {room, pipe, producer_id} -> description`` (waits briefly for an unknown SSRC),
 ``add_pipe_producer {room, pipe, description} -> bool``, ``close_pipe_producer {room, producer_id}
 -> bool``, ``unpipe_producer {room, producer_id, pipe} -> bool``, ``set_pipe_producer_paused {room,
-producer_id, paused} -> bool``, ``close_pipe {room, pipe}``. A router with pipes stays while it has
+producer_id, paused} -> bool``, ``close_pipe {room, pipe}``, ``pipe_stats {room} -> {pipe: counters}``,
+``pipe_drop {room, pipe, every, limit}`` (a test hook: loss on the pipe). A router with pipes stays while it has
 peers, piped producers or pipes (the pool closes legs); ``producer_added``/``producer_removed`` of a
 piped producer carry ``pipe: true``. Events: ``ready {pid, index, rx_batch_ms}`` (the batching interval of its loop); ``router {room, kind, data}`` (the router's events);
 ``offer {room, peer, sdp, revision, consumers}`` (a subscribe offer for a peer); ``load {cpu_pct,
@@ -91,6 +92,8 @@ class Worker:
             "unpipe_producer": self.unpipe_producer,
             "set_pipe_producer_paused": self.set_pipe_producer_paused,
             "close_pipe": self.close_pipe,
+            "pipe_stats": self.pipe_stats,
+            "pipe_drop": self.pipe_drop,
             "stats": self.stats,
             "stop": self.stop,
         }
@@ -300,6 +303,45 @@ class Worker:
         if router is not None and transport is not None:
             router.close_pipe_transport(transport)
         self._drop_if_empty(room)
+
+    async def pipe_stats(self, room: str) -> dict:
+        """Counters of the room's pipes here: pipe id -> its transport's and its outputs' counters."""
+        found = {}
+        for pipe, transport in self._pipes.get(room, {}).items():
+            if transport.closed:
+                continue
+            outputs = list(transport.outbound.values())
+            found[pipe] = {
+                "rtp_in": transport.rtp_in, "rtcp_in": transport.rtcp_in, "rtp_unknown": transport.rtp_unknown,
+                "foreign": transport.foreign, "inbound": len(transport.inbound), "outbound": len(outputs),
+                "rtp_out": sum(o.packets for o in outputs),
+                "retransmitted": sum(o.retransmitted for o in outputs),
+                "keyframe_requests": sum(o.keyframe_requests for o in outputs),
+                "nacked": sum(p.nacked for p in transport.inbound.values()),
+            }
+        return found
+
+    async def pipe_drop(self, room: str, pipe: str, every: int = 10, limit: int = 5) -> None:
+        """Test hook: drop every ``every``-th video RTP packet this end sends on the pipe (``limit``
+        of them; their retransmissions pass)."""
+        _, transport = self._pipe(room, pipe)
+        video = {ssrc for ssrc, o in transport.outbound.items() if o.producer.kind == "video"}
+        dropped: set[int] = set()
+        count = [0]
+
+        def keep(data: bytes) -> bool:
+            if 192 <= data[1] <= 223 or int.from_bytes(data[8:12], "big") not in video:
+                return True
+            seq = int.from_bytes(data[2:4], "big")
+            if seq in dropped:
+                return True
+            count[0] += 1
+            if count[0] % every == 0 and len(dropped) < limit:
+                dropped.add(seq)
+                return False
+            return True
+
+        transport.set_send_filter(keep)
 
     async def stats(self) -> dict:
         stats = self.sfu.stats()

@@ -419,6 +419,18 @@ class PoolRouterHandle:
         await self._quietly(leg.worker, "close_router", {"room": self.room_id})
         logger.info("room %s: leg on media worker %d closed", self.room_id, leg.index)
 
+    async def pipe_stats(self) -> dict:
+        """Per pipe of this room: ``{pipe_id: {"workers": [i, j], i: counters, j: counters}}``
+        (media.worker's ``pipe_stats``: rtp_in, rtp_out, retransmitted, keyframe_requests, nacked...)."""
+        found: dict = {}
+        for pipe in list(self._pipes.values()):
+            entry: dict = {"workers": sorted(pipe.legs)}
+            for index, leg in pipe.legs.items():
+                counters = await self._quietly(leg.worker, "pipe_stats", {"room": self.room_id}) or {}
+                entry[index] = counters.get(pipe.id, {})
+            found[pipe.id] = entry
+        return found
+
     def _worker_lost(self, worker: _Worker) -> None:
         """A worker holding a leg died: the room is lost; its other legs close (nothing dangles)."""
         self._lost = True

@@ -178,6 +178,10 @@ async def test_a_room_spans_two_workers_and_media_crosses_the_pipe(pools, client
     finally:
         asker.cancel()
         await asyncio.gather(asker, return_exceptions=True)
+    (entry,) = (await room.router.pipe_stats()).values()
+    assert entry["workers"] == [0, 1]
+    assert entry[home]["keyframe_requests"] > 0  # the PLI came over the pipe, as RTCP
+    assert entry[home]["outbound"] == 2 and entry[bob.peer.worker]["inbound"] == 2
 
 
 async def test_publishers_on_both_legs_receive_each_other(pools, clients):
@@ -388,3 +392,27 @@ async def test_killing_the_home_worker_loses_the_room_everywhere(pools, clients)
             break
         await asyncio.sleep(0.05)
     assert await far_rooms() == 0
+
+
+async def test_loss_on_the_pipe_is_nacked_and_resent_across_workers(pools, clients):
+    pool, room, alice, bob = await spanned(pools, clients, alice={"audio": False})
+    await bob.client.wait_for_frames("alice", "video", 10, TIMEOUT)
+    home = room.router.worker
+    (pipe,) = room.router._pipes.values()
+    await asyncio.wait_for(pool.workers[home].request(
+        "pipe_drop", {"room": "room", "pipe": pipe.id, "every": 10, "limit": 5}), TIMEOUT)
+
+    async def counters() -> tuple[dict, dict]:
+        entry = (await room.router.pipe_stats())[pipe.id]
+        return entry[home], entry[bob.peer.worker]
+
+    # bob's leg saw the gaps and NACKed them over the pipe; alice's leg resent from its cache
+    for _ in range(200):
+        source, target = await counters()
+        if source.get("retransmitted", 0) >= 5 and target.get("nacked", 0) >= 5:
+            break
+        await asyncio.sleep(0.05)
+    assert source["retransmitted"] >= 5 and target["nacked"] >= 5
+    assert source["rtp_out"] > 0 and target["rtp_in"] > 0 and target["foreign"] == 0
+    frames = bob.client.received("alice", "video")
+    await bob.client.wait_for_frames("alice", "video", frames + 10, TIMEOUT)
