@@ -326,6 +326,9 @@ class PoolRouterHandle:
             except BaseException:
                 await self._close_leg(leg)
                 raise
+            if self.legs.get(worker.index) is not leg or self.lost:  # the room closed or was lost meanwhile
+                await self._quietly(worker, "close_router", {"room": self.room_id})
+                raise WorkerLost(f"room {self.room_id!r} closed or lost while extending to {worker.name}")
             logger.info("room %s extends to media worker %d (home %d)", self.room_id, worker.index,
                         self._worker.index)
             return leg
