@@ -26,6 +26,12 @@ class MediaConfig:
     - ``max_incoming_bitrate``: what REMB tells each video publisher it may send.
     - ``opus_red``: answer a publisher's offer of RED for Opus (RFC 2198 ``audio/red``) with red
       first, so that it sends each audio frame again in the next packet (media/red.py).
+    - ``span_cpu``, ``span_cpu_publishers``, ``span_peers``: when a room's router extends to other
+      media workers (media/workers.py): when its home worker's CPU (load reports, percent of a
+      core) is above ``span_cpu``, new viewers go to the least-loaded other live worker; above
+      ``span_cpu_publishers``, new publishers too. ``span_peers`` (None: off): once the home
+      worker's leg of the room has this many peers, every new peer goes to the least-loaded
+      other worker (deterministic: tests, benchmarks).
     """
 
     ice_addresses: list[str] = field(default_factory=list)
@@ -36,6 +42,9 @@ class MediaConfig:
     publisher_codec_order: bool = True
     max_incoming_bitrate: int = 2_500_000
     opus_red: bool = True
+    span_cpu: float = 70.0
+    span_cpu_publishers: float = 85.0
+    span_peers: int | None = None
 
     def __post_init__(self) -> None:
         self.ice_addresses = [str(ipaddress.ip_address(a)) for a in self.ice_addresses]

@@ -47,7 +47,8 @@ class LocalRouterHandle:
     def _router(self):
         return self._media.sfu.router(self.room_id, on_event=self.on_event)
 
-    async def add_peer(self, peer_id: str, on_subscribe_offer: OfferCallback) -> LocalPeerHandle:
+    async def add_peer(self, peer_id: str, on_subscribe_offer: OfferCallback, *,
+                       publisher: bool = True) -> LocalPeerHandle:  # publisher: placement only (ignored here)
         return LocalPeerHandle(await self._router().add_peer(peer_id, on_subscribe_offer=on_subscribe_offer))
 
     async def remove_peer(self, peer_id: str) -> None:

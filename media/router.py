@@ -189,6 +189,10 @@ class Router:
         self.counters.retire_producer(producer)
         producer.close()
         self._producers_changed(None, [], [producer])
+        peer_id = producer.peer_id
+        if peer_id not in self.peers and not any(p.peer_id == peer_id for p in self.pipe_producers.values()):
+            if self.speaker.remove(peer_id):  # a speaker of another router is gone from here
+                self._emit("active_speaker", {"peer_id": None, "level": 0.0})
         if not self.peers and not self.pipe_producers:
             self._stop_speaker_timer()
         return True

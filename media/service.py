@@ -9,7 +9,8 @@ media = WorkerPool(config, count=2)          # or LocalMedia(config)
 media.on_worker_lost = cb                    # async cb(worker_index, room_ids): those routers are gone
 await media.start()
 router = await media.open_router(room_id, on_event)   # get or place; on_event(kind, data) replaced
-peer = await router.add_peer(peer_id, on_subscribe_offer)   # async cb(sdp, revision, consumers)
+peer = await router.add_peer(peer_id, on_subscribe_offer, publisher=True)  # async cb(sdp, revision,
+#                                                consumers); publisher=False: a viewer (placement only)
 answer = await peer.publish(offer_sdp, sources)  # raises SdpError
 await peer.subscribe_answer(sdp, revision)       # raises SdpError / StaleRevision
 await peer.set_paused(source, paused)
@@ -68,7 +69,8 @@ class RouterHandle(Protocol):
     room_id: str
     worker: Optional[int]
 
-    async def add_peer(self, peer_id: str, on_subscribe_offer: OfferCallback) -> PeerHandle: ...
+    async def add_peer(self, peer_id: str, on_subscribe_offer: OfferCallback, *,
+                       publisher: bool = True) -> PeerHandle: ...
     async def remove_peer(self, peer_id: str) -> None: ...
     async def close(self) -> None: ...
 

@@ -10,7 +10,15 @@ Requests (``params`` -> ``result``): ``open_router {room}``, ``close_router {roo
 answer``, ``subscribe_answer {room, peer, sdp, revision}``, ``set_paused {room, peer, source,
 paused}``, ``set_consumer_paused {room, peer, producer_peer, source, paused} -> int``,
 ``set_consumer_paused_by_producer {room, peer, producer_id, paused} -> bool``, ``stats -> SFU.stats()``,
-``stop``. Events: ``ready {pid, index, rx_batch_ms}`` (the batching interval of its loop); ``router {room, kind, data}`` (the router's events);
+``stop``. Pipes between legs of one room on two workers (media/pipe.py; ``pipe`` is an id the pool
+chooses): ``create_pipe {room, pipe} -> {host, port}``, ``connect_pipe {room, pipe, host, port}``,
+``pipe_producer {room, pipe, producer_id} -> description`` (waits briefly for an unknown SSRC),
+``add_pipe_producer {room, pipe, description} -> bool``, ``close_pipe_producer {room, producer_id}
+-> bool``, ``unpipe_producer {room, producer_id, pipe} -> bool``, ``set_pipe_producer_paused {room,
+producer_id, paused} -> bool``, ``close_pipe {room, pipe}``, ``pipe_stats {room} -> {pipe: counters}``,
+``pipe_drop {room, pipe, every, limit}`` (a test hook: loss on the pipe). A router with pipes stays while it has
+peers, piped producers or pipes (the pool closes legs); ``producer_added``/``producer_removed`` of a
+piped producer carry ``pipe: true``. Events: ``ready {pid, index, rx_batch_ms}`` (the batching interval of its loop); ``router {room, kind, data}`` (the router's events);
 ``offer {room, peer, sdp, revision, consumers}`` (a subscribe offer for a peer); ``load {cpu_pct,
 rooms, peers, rtp_packets_in, rtp_packets_out, stats}`` every ``LOAD_INTERVAL`` seconds.
 
@@ -64,6 +72,8 @@ class Worker:
         self._cpu = CpuMeter()
         self._load_timer: Optional[asyncio.TimerHandle] = None
         self._hooks: dict[str, object] = {}
+        self._pipes: dict[str, dict] = {}  # room -> pipe id -> PipeTransport
+        self._piped: dict[str, set] = {}  # room -> ids of producers piped in (ever, while it lives)
         self.methods = {
             "open_router": self.open_router,
             "close_router": self.close_router,
@@ -74,6 +84,16 @@ class Worker:
             "set_paused": self.set_paused,
             "set_consumer_paused": self.set_consumer_paused,
             "set_consumer_paused_by_producer": self.set_consumer_paused_by_producer,
+            "create_pipe": self.create_pipe,
+            "connect_pipe": self.connect_pipe,
+            "pipe_producer": self.pipe_producer,
+            "add_pipe_producer": self.add_pipe_producer,
+            "close_pipe_producer": self.close_pipe_producer,
+            "unpipe_producer": self.unpipe_producer,
+            "set_pipe_producer_paused": self.set_pipe_producer_paused,
+            "close_pipe": self.close_pipe,
+            "pipe_stats": self.pipe_stats,
+            "pipe_drop": self.pipe_drop,
             "stats": self.stats,
             "stop": self.stop,
         }
@@ -132,8 +152,13 @@ class Worker:
         if hook is None:
             channel = self.channel
 
+            piped = self._piped
+
             def hook(kind: str, data: dict) -> None:
-                channel.send_event("router", room=room, kind=kind, data=data)
+                if kind in ("producer_added", "producer_removed") and data.get("id") in piped.get(room, ()):
+                    channel.send_event("router", room=room, kind=kind, data=data, pipe=True)
+                else:
+                    channel.send_event("router", room=room, kind=kind, data=data)
 
             self._hooks[room] = hook
         return hook
@@ -153,10 +178,12 @@ class Worker:
         self._router(room)
 
     async def close_router(self, room: str) -> None:
-        self._hooks.pop(room, None)
         router = self.sfu.routers.pop(room, None)
         if router is not None:
             await router.close()
+        self._hooks.pop(room, None)
+        self._pipes.pop(room, None)
+        self._piped.pop(room, None)
 
     async def add_peer(self, room: str, peer: str) -> None:
         channel = self.channel
@@ -170,6 +197,7 @@ class Worker:
         router = self.sfu.routers.get(room)
         if router is not None:
             await router.remove_peer(peer)
+            self._drop_if_empty(room)
 
     async def publish(self, room: str, peer: str, sdp: str, sources: dict) -> str:
         return await self._peer(room, peer).publish(sdp, sources)
@@ -185,6 +213,135 @@ class Worker:
 
     async def set_consumer_paused_by_producer(self, room: str, peer: str, producer_id: str, paused: bool) -> bool:
         return self._peer(room, peer).set_consumer_paused_by_producer(producer_id, paused)
+
+    # pipes between this worker's leg of a room and another worker's
+
+    def _pipe(self, room: str, pipe: str):
+        router = self.sfu.routers.get(room)
+        transport = self._pipes.get(room, {}).get(pipe)
+        if router is None or transport is None or transport.closed:
+            raise WorkerError(f"no pipe {pipe!r} in room {room!r}")
+        return router, transport
+
+    def _drop_if_empty(self, room: str) -> None:
+        """A leg with pipes is kept while it has peers, piped producers or pipes (the pool closes
+        legs); once it has none, it leaves the SFU as an emptied router does."""
+        router = self.sfu.routers.get(room)
+        if router is None or room not in self._pipes:
+            return
+        pipes = self._pipes[room]
+        for pipe, transport in list(pipes.items()):
+            if transport.closed:
+                del pipes[pipe]
+        if not router.peers and not router.pipe_producers and not pipes:
+            del self.sfu.routers[room]
+            self._pipes.pop(room, None)
+            self._piped.pop(room, None)
+            asyncio.ensure_future(router.close())
+
+    async def create_pipe(self, room: str, pipe: str) -> dict:
+        router = self._router(room)
+        router._on_empty = None  # kept until the pool closes this leg (or it empties: _drop_if_empty)
+        pipes = self._pipes.setdefault(room, {})
+        if pipe in pipes and not pipes[pipe].closed:
+            raise WorkerError(f"pipe {pipe!r} exists in room {room!r}")
+        transport = await router.create_pipe_transport("127.0.0.1", 0)
+        pipes[pipe] = transport
+        return transport.describe()
+
+    async def connect_pipe(self, room: str, pipe: str, host: str, port: int) -> None:
+        _, transport = self._pipe(room, pipe)
+        transport.connect(host, int(port))
+
+    async def pipe_producer(self, room: str, pipe: str, producer_id: str, wait: float = 5.0) -> dict:
+        router, transport = self._pipe(room, pipe)
+        deadline = asyncio.get_running_loop().time() + wait
+        while True:
+            try:
+                return router.pipe_producer(producer_id, transport)
+            except KeyError:
+                raise WorkerError(f"no producer {producer_id!r} in room {room!r}") from None
+            except ValueError:  # its SSRC is not known yet (not in the SDP): the first packet tells
+                if asyncio.get_running_loop().time() > deadline:
+                    raise WorkerError(f"producer {producer_id!r} has no SSRC yet") from None
+                await asyncio.sleep(0.05)
+                router, transport = self._pipe(room, pipe)
+
+    async def add_pipe_producer(self, room: str, pipe: str, description: dict) -> bool:
+        router, transport = self._pipe(room, pipe)
+        self._piped.setdefault(room, set()).add(str(description.get("id")))
+        try:
+            router.add_pipe_producer(description, transport)
+        except ValueError as exc:
+            raise WorkerError(str(exc)) from None
+        return True
+
+    async def close_pipe_producer(self, room: str, producer_id: str) -> bool:
+        router = self.sfu.routers.get(room)
+        if router is None:
+            return False
+        closed = router.close_pipe_producer(producer_id)
+        self._drop_if_empty(room)
+        return closed
+
+    async def unpipe_producer(self, room: str, producer_id: str, pipe: Optional[str] = None) -> bool:
+        router = self.sfu.routers.get(room)
+        if router is None:
+            return False
+        transport = self._pipes.get(room, {}).get(pipe) if pipe is not None else None
+        if pipe is not None and transport is None:
+            return False
+        return router.unpipe_producer(producer_id, transport)
+
+    async def set_pipe_producer_paused(self, room: str, producer_id: str, paused: bool) -> bool:
+        router = self.sfu.routers.get(room)
+        return bool(router is not None and router.set_pipe_producer_paused(producer_id, paused))
+
+    async def close_pipe(self, room: str, pipe: str) -> None:
+        router = self.sfu.routers.get(room)
+        transport = self._pipes.get(room, {}).pop(pipe, None)
+        if router is not None and transport is not None:
+            router.close_pipe_transport(transport)
+        self._drop_if_empty(room)
+
+    async def pipe_stats(self, room: str) -> dict:
+        """Counters of the room's pipes here: pipe id -> its transport's and its outputs' counters."""
+        found = {}
+        for pipe, transport in self._pipes.get(room, {}).items():
+            if transport.closed:
+                continue
+            outputs = list(transport.outbound.values())
+            found[pipe] = {
+                "rtp_in": transport.rtp_in, "rtcp_in": transport.rtcp_in, "rtp_unknown": transport.rtp_unknown,
+                "foreign": transport.foreign, "inbound": len(transport.inbound), "outbound": len(outputs),
+                "rtp_out": sum(o.packets for o in outputs),
+                "retransmitted": sum(o.retransmitted for o in outputs),
+                "keyframe_requests": sum(o.keyframe_requests for o in outputs),
+                "nacked": sum(p.nacked for p in transport.inbound.values()),
+            }
+        return found
+
+    async def pipe_drop(self, room: str, pipe: str, every: int = 10, limit: int = 5) -> None:
+        """Test hook: drop every ``every``-th video RTP packet this end sends on the pipe (``limit``
+        of them; their retransmissions pass)."""
+        _, transport = self._pipe(room, pipe)
+        video = {ssrc for ssrc, o in transport.outbound.items() if o.producer.kind == "video"}
+        dropped: set[int] = set()
+        count = [0]
+
+        def keep(data: bytes) -> bool:
+            if 192 <= data[1] <= 223 or int.from_bytes(data[8:12], "big") not in video:
+                return True
+            seq = int.from_bytes(data[2:4], "big")
+            if seq in dropped:
+                return True
+            count[0] += 1
+            if count[0] % every == 0 and len(dropped) < limit:
+                dropped.add(seq)
+                return False
+            return True
+
+        transport.set_send_filter(keep)
 
     async def stats(self) -> dict:
         stats = self.sfu.stats()

@@ -10,6 +10,14 @@ subscribe offers, a load report twice a second).
   counts them: the peers it added to that worker's rooms), then lowest CPU (the worker's last
   load report, compared in steps of ``CPU_STEP`` percent, so that noise between idle workers does
   not decide), then fewest rooms, then lowest index. A room keeps its worker while it lives.
+- **Rooms larger than a worker** (mediasoup's ``pipeToRouter``): a room's peers go to its home
+  worker, unless it is busy (``MediaConfig.span_peers``, ``span_cpu``, ``span_cpu_publishers``):
+  then to the least-loaded other worker, where the room gets a *leg* (a router with the same room
+  id). Each pair of legs is joined by a pipe (media/pipe.py, plain RTP on 127.0.0.1) and every
+  producer of a leg is piped to every other leg (existing ones when a leg opens, new ones on its
+  ``producer_added``); the source's ``producer_removed`` closes the copies, a server-enforced mute
+  pauses them. The server sees one router's events (see :class:`PoolRouterHandle`). A leg other
+  than home closes when its last peer leaves; a worker holding any leg that dies loses the room.
 - **Death**: a worker that exits (channel EOF or its process ending, whichever comes first), or
   that sends nothing for ``hang_timeout`` seconds (then it is killed), is marked dead: its pending
   requests fail with WorkerLost, its routers are forgotten (their handles fail with WorkerLost
@@ -86,6 +94,7 @@ class _Worker:
         self.ready: Optional[asyncio.Future] = None
         self.load: dict = {}
         self.cpu_pct = 0.0
+        self.cpu_override: Optional[float] = None  # tests: the CPU figure placement sees, whatever the reports say
         self.monitor: Optional[asyncio.Task] = None
 
     @property
@@ -98,18 +107,57 @@ class _Worker:
         return await self.channel.request(method, params, timeout or self.pool.request_timeout)
 
 
+class _Leg:
+    """A room's router on one worker (the room's home worker, or another one it extends to)."""
+
+    def __init__(self, worker: _Worker) -> None:
+        self.worker = worker
+        self.peers: set[str] = set()
+
+    @property
+    def index(self) -> int:
+        return self.worker.index
+
+
+class _Pipe:
+    """A pair of pipe transports between two legs of a room (media/pipe.py), with the producers
+    sent over it (producer id -> the index of the leg it comes from)."""
+
+    def __init__(self, pipe_id: str, a: _Leg, b: _Leg) -> None:
+        self.id = pipe_id
+        self.legs = {a.index: a, b.index: b}
+        self.connected = False
+        self.sent: dict[str, int] = {}
+
+    def other(self, index: int) -> _Leg:
+        return next(leg for i, leg in self.legs.items() if i != index)
+
+
 class PoolPeerHandle:
-    def __init__(self, router: "PoolRouterHandle", peer_id: str, on_subscribe_offer: OfferCallback) -> None:
+    def __init__(self, router: "PoolRouterHandle", peer_id: str, on_subscribe_offer: OfferCallback,
+                 leg: Optional[_Leg] = None) -> None:
         self.router = router
         self.id = peer_id
         self.on_subscribe_offer = on_subscribe_offer
+        self.leg = leg if leg is not None else router._home_leg()
         self.added: asyncio.Future = asyncio.get_running_loop().create_future()  # add_peer answered
         self._offers: Optional[asyncio.Task] = None  # the latest offer's callback (offers run in order)
 
+    @property
+    def worker(self) -> int:
+        """The index of the worker this peer was placed on (its leg of the room)."""
+        return self.leg.index
+
+    @property
+    def pid(self) -> Optional[int]:
+        return self.leg.worker.pid
+
     async def _call(self, method: str, **params) -> Any:
+        if self.router._lost:
+            raise WorkerLost(f"room {self.router.room_id!r} lost a worker")
         params["room"] = self.router.room_id
         params["peer"] = self.id
-        return await self.router._worker.request(method, params)
+        return await self.leg.worker.request(method, params)
 
     async def publish(self, offer_sdp: str, sources: dict) -> str:
         return await self._call("publish", sdp=offer_sdp, sources=sources)
@@ -118,7 +166,9 @@ class PoolPeerHandle:
         await self._call("subscribe_answer", sdp=sdp, revision=revision)
 
     async def set_paused(self, source: str, paused: bool) -> None:
+        """Server-enforced mute, here and on the room's other legs (their piped producers)."""
         await self._call("set_paused", source=source, paused=paused)
+        await self.router._pause_piped(self.id, source, paused)
 
     async def set_consumer_paused(self, producer_peer_id: str, source: str, paused: bool) -> int:
         return await self._call("set_consumer_paused", producer_peer=producer_peer_id, source=source, paused=paused)
@@ -142,29 +192,75 @@ class PoolPeerHandle:
 
 
 class PoolRouterHandle:
+    """A room: its router on its home worker (``worker``), extended on demand to other workers
+    (legs), each pair of legs joined by a pipe; every producer of a leg is piped to every other leg.
+
+    Events reach ``on_event`` as from one router: ``active_speaker`` and ``audio_levels`` from the
+    home leg only (it has every producer, its own or piped), ``producer_added``/``removed`` from
+    the publisher's leg only (never for a piped producer), ``peer_added``/``removed`` from the
+    peer's leg."""
+
     def __init__(self, pool: "WorkerPool", room_id: str, worker: _Worker, on_event: Optional[EventHook]) -> None:
         self._pool = pool
-        self._worker = worker
+        self._worker = worker  # home
         self.room_id = room_id
         self.worker: Optional[int] = worker.index
         self.on_event = on_event
         self.peers: dict[str, PoolPeerHandle] = {}
         self.closed = False
+        self.legs: dict[int, _Leg] = {worker.index: _Leg(worker)}
+        self._pipes: dict[frozenset, _Pipe] = {}
+        self._producers: dict[str, dict] = {}  # real producers: id -> {peer_id, source, kind, leg}
+        self._lock = asyncio.Lock()  # legs, pipes and piping, one change at a time, in order
+        self._lost = False
 
     @property
     def pid(self) -> Optional[int]:
         return self._worker.pid
 
-    async def add_peer(self, peer_id: str, on_subscribe_offer: OfferCallback) -> PoolPeerHandle:
+    @property
+    def lost(self) -> bool:
+        return self._lost or self._worker.lost
+
+    def _home_leg(self) -> _Leg:
+        leg = self.legs.get(self._worker.index)
+        if leg is None or leg.worker is not self._worker:
+            leg = self.legs[self._worker.index] = _Leg(self._worker)
+        return leg
+
+    def _leg_on(self, worker: _Worker) -> Optional[_Leg]:
+        leg = self.legs.get(worker.index)
+        return leg if leg is not None and leg.worker is worker else None
+
+    def worker_of(self, peer_id: str) -> Optional[int]:
+        """The index of the worker a peer of this room is on."""
+        handle = self.peers.get(peer_id)
+        return handle.worker if handle is not None else None
+
+    async def add_peer(self, peer_id: str, on_subscribe_offer: OfferCallback, *,
+                       publisher: bool = True) -> PoolPeerHandle:
+        """Add a peer on the room's home worker or, when that is busy (``MediaConfig.span_*``),
+        on another worker the room extends to. ``publisher=False``: a viewer (only receives)."""
         if self.closed:  # closed, then used again: the room opens again on the same worker, if it can
             self._pool._reopen(self)
-        handle = PoolPeerHandle(self, peer_id, on_subscribe_offer)
+        if self.lost:
+            raise WorkerLost(f"room {self.room_id!r} lost a worker")
+        previous = self.peers.get(peer_id)
+        if previous is not None and self.legs.get(previous.leg.index) is previous.leg:
+            leg = previous.leg  # a peer stays on the worker it was placed on
+        else:
+            leg = await self._ensure_leg(self._pool._place_peer(self, publisher))
+        handle = PoolPeerHandle(self, peer_id, on_subscribe_offer, leg)
+        if previous is not None and previous.leg is not leg:
+            previous.leg.peers.discard(peer_id)
         self.peers[peer_id] = handle  # before the request: its first offer may come before the reply
+        leg.peers.add(peer_id)
         try:
-            await self._worker.request("add_peer", {"room": self.room_id, "peer": peer_id})
+            await leg.worker.request("add_peer", {"room": self.room_id, "peer": peer_id})
         except BaseException:
             if self.peers.get(peer_id) is handle:
                 del self.peers[peer_id]
+                leg.peers.discard(peer_id)
             handle.added.cancel()
             raise
         handle.added.set_result(None)
@@ -174,22 +270,201 @@ class PoolRouterHandle:
         handle = self.peers.pop(peer_id, None)
         if handle is not None and not handle.added.done():
             handle.added.cancel()
-        if self._worker.lost:
+        leg = handle.leg if handle is not None else self._home_leg()
+        leg.peers.discard(peer_id)
+        if self.lost or leg.worker.lost:
             return  # its router is gone with its worker: nothing left to remove
-        await self._worker.request("remove_peer", {"room": self.room_id, "peer": peer_id})
+        await leg.worker.request("remove_peer", {"room": self.room_id, "peer": peer_id})
+        if len(self.legs) > 1:
+            await self._shrink()
 
     async def close(self) -> None:
-        """The room is over: close its router in the worker and forget it."""
+        """The room is over: close its routers (every leg) in the workers and forget it."""
         self.closed = True
         self._pool._forget(self)
         for handle in self.peers.values():
             if not handle.added.done():
                 handle.added.cancel()
         self.peers.clear()
+        legs = [leg for leg in self.legs.values() if leg.worker is not self._worker]
+        self.legs = {}
+        self._home_leg()
+        self._pipes.clear()
+        self._producers.clear()
+        await asyncio.gather(*(self._quietly(leg.worker, "close_router", {"room": self.room_id}) for leg in legs))
         if not self._worker.lost:
             await self._worker.request("close_router", {"room": self.room_id})
 
-    def _event(self, kind: str, data: dict) -> None:
+    # legs and pipes
+
+    async def _quietly(self, worker: _Worker, method: str, params: dict) -> Any:
+        """A request whose failure (the worker or the object is gone) changes nothing."""
+        if worker.lost:
+            return None
+        try:
+            return await worker.request(method, params)
+        except WorkerError as exc:
+            logger.debug("room %s: %s on %s failed: %s", self.room_id, method, worker.name, exc)
+            return None
+
+    async def _ensure_leg(self, worker: _Worker) -> _Leg:
+        """The room's leg on ``worker``: opened (and piped to every other leg) if needed."""
+        if worker is self._worker:
+            return self._home_leg()
+        async with self._lock:
+            leg = self._leg_on(worker)
+            if leg is not None:
+                return leg
+            if self.lost:
+                raise WorkerLost(f"room {self.room_id!r} lost a worker")
+            leg = _Leg(worker)
+            self.legs[worker.index] = leg  # before the request: its events are this room's
+            try:
+                await worker.request("open_router", {"room": self.room_id})
+                for other in [l for l in self.legs.values() if l is not leg]:
+                    await self._connect(other, leg)
+            except BaseException:
+                await self._close_leg(leg)
+                raise
+            if self.legs.get(worker.index) is not leg or self.lost:  # the room closed or was lost meanwhile
+                await self._quietly(worker, "close_router", {"room": self.room_id})
+                raise WorkerLost(f"room {self.room_id!r} closed or lost while extending to {worker.name}")
+            logger.info("room %s extends to media worker %d (home %d)", self.room_id, worker.index,
+                        self._worker.index)
+            return leg
+
+    async def _connect(self, a: _Leg, b: _Leg) -> None:
+        """A pipe between legs a and b (under the lock); then every producer of either goes over."""
+        pipe = _Pipe(self._pool._new_pipe_id(), a, b)
+        self._pipes[frozenset((a.index, b.index))] = pipe
+        params = {"room": self.room_id, "pipe": pipe.id}
+        address_a, address_b = await asyncio.gather(
+            a.worker.request("create_pipe", params), b.worker.request("create_pipe", params))
+        await asyncio.gather(a.worker.request("connect_pipe", dict(params, **address_b)),
+                             b.worker.request("connect_pipe", dict(params, **address_a)))
+        pipe.connected = True
+        for producer_id, info in list(self._producers.items()):
+            if info["leg"] in pipe.legs:
+                await self._pipe_one(producer_id, info, pipe)
+
+    async def _pipe_one(self, producer_id: str, info: dict, pipe: _Pipe) -> None:
+        """Send one producer over one pipe (under the lock); a failure is logged, not raised."""
+        if producer_id in pipe.sent or not pipe.connected:
+            return
+        source = pipe.legs.get(info["leg"])
+        if source is None:
+            return
+        target = pipe.other(source.index)
+        try:
+            description = await source.worker.request(
+                "pipe_producer", {"room": self.room_id, "pipe": pipe.id, "producer_id": producer_id})
+            pipe.sent[producer_id] = source.index
+            await target.worker.request(
+                "add_pipe_producer", {"room": self.room_id, "pipe": pipe.id, "description": description})
+        except WorkerError as exc:
+            logger.warning("room %s: piping producer %s from worker %d to %d failed: %s", self.room_id,
+                           producer_id, source.index, target.index, exc)
+
+    async def _spread(self, producer_id: str) -> None:
+        """A new producer: over every pipe of its leg."""
+        async with self._lock:
+            info = self._producers.get(producer_id)
+            if info is None or self.lost:
+                return
+            for pipe in list(self._pipes.values()):
+                if info["leg"] in pipe.legs:
+                    await self._pipe_one(producer_id, info, pipe)
+
+    async def _retract(self, producer_id: str) -> None:
+        """A producer ended at its source: its piped copies end on the other legs."""
+        async with self._lock:
+            for pipe in list(self._pipes.values()):
+                source = pipe.sent.pop(producer_id, None)
+                if source is not None:
+                    target = pipe.other(source)
+                    await self._quietly(target.worker, "close_pipe_producer",
+                                        {"room": self.room_id, "producer_id": producer_id})
+
+    async def _pause_piped(self, peer_id: str, source: str, paused: bool) -> None:
+        if len(self.legs) < 2:
+            return
+        async with self._lock:
+            ids = [pid for pid, info in self._producers.items()
+                   if info["peer_id"] == peer_id and info["source"] == source]
+            requests = []
+            for pipe in self._pipes.values():
+                for producer_id in ids:
+                    if producer_id in pipe.sent:
+                        target = pipe.other(pipe.sent[producer_id])
+                        requests.append(target.worker.request("set_pipe_producer_paused", {
+                            "room": self.room_id, "producer_id": producer_id, "paused": paused}))
+            await asyncio.gather(*requests)
+
+    async def _shrink(self) -> None:
+        """Close the legs (other than home) that have no peer left: all of them once the room is empty."""
+        async with self._lock:
+            for leg in list(self.legs.values()):
+                if leg.worker is not self._worker and not leg.peers:
+                    await self._close_leg(leg)
+
+    async def _close_leg(self, leg: _Leg) -> None:
+        """Under the lock: the pipes to ``leg`` close at the other legs, then its router."""
+        if self.legs.get(leg.index) is leg:
+            del self.legs[leg.index]
+        for key, pipe in list(self._pipes.items()):
+            if leg.index in pipe.legs and pipe.legs[leg.index] is leg:
+                del self._pipes[key]
+                other = pipe.other(leg.index)
+                await self._quietly(other.worker, "close_pipe", {"room": self.room_id, "pipe": pipe.id})
+        for producer_id, info in list(self._producers.items()):
+            if info["leg"] == leg.index:
+                del self._producers[producer_id]
+        await self._quietly(leg.worker, "close_router", {"room": self.room_id})
+        logger.info("room %s: leg on media worker %d closed", self.room_id, leg.index)
+
+    async def pipe_stats(self) -> dict:
+        """Per pipe of this room: ``{pipe_id: {"workers": [i, j], i: counters, j: counters}}``
+        (media.worker's ``pipe_stats``: rtp_in, rtp_out, retransmitted, keyframe_requests, nacked...)."""
+        found: dict = {}
+        for pipe in list(self._pipes.values()):
+            entry: dict = {"workers": sorted(pipe.legs)}
+            for index, leg in pipe.legs.items():
+                counters = await self._quietly(leg.worker, "pipe_stats", {"room": self.room_id}) or {}
+                entry[index] = counters.get(pipe.id, {})
+            found[pipe.id] = entry
+        return found
+
+    def _worker_lost(self, worker: _Worker) -> None:
+        """A worker holding a leg died: the room is lost; its other legs close (nothing dangles)."""
+        self._lost = True
+        for leg in self.legs.values():
+            if leg.worker is not worker and not leg.worker.lost:
+                self._pool._background(self._quietly(leg.worker, "close_router", {"room": self.room_id}))
+        self._pipes.clear()
+        self._producers.clear()
+
+    # events
+
+    def _event(self, worker: _Worker, kind: str, data: dict, piped: bool = False) -> None:
+        leg = self._leg_on(worker)
+        if leg is None or self._lost:
+            return
+        if kind in ("active_speaker", "audio_levels"):
+            if worker is not self._worker:
+                return  # the home leg sees every producer: it alone speaks for the room
+        elif kind in ("producer_added", "producer_removed"):
+            if piped:
+                return  # a copy of a producer of another leg, which reports it itself
+            producer_id = data.get("id") if isinstance(data, dict) else None
+            if kind == "producer_added":
+                self._producers[producer_id] = {"peer_id": data.get("peer_id"), "source": data.get("source"),
+                                                "kind": data.get("kind"), "leg": leg.index}
+                if len(self.legs) > 1:
+                    self._pool._background(self._spread(producer_id))
+            else:
+                self._producers.pop(producer_id, None)
+                if len(self.legs) > 1:
+                    self._pool._background(self._retract(producer_id))
         if self.on_event is not None:
             try:
                 self.on_event(kind, data)
@@ -223,6 +498,7 @@ class WorkerPool:
         self._watchdog: Optional[asyncio.Task] = None
         self._started = False
         self._closing = False
+        self._pipe_ids = 0
 
     # lifecycle
 
@@ -371,9 +647,9 @@ class WorkerPool:
         if stats:
             counters = {k: v for k, v in stats.items() if k not in GAUGES}
             self._retired = sum_stats([self._retired, counters])
-        rooms = [room for room, handle in self._routers.items() if handle._worker is worker]
+        rooms = [room for room, handle in self._routers.items() if handle._leg_on(worker) is not None]
         for room in rooms:
-            del self._routers[room]
+            self._routers.pop(room)._worker_lost(worker)
         if not any(w is not None and w.alive for w in self.workers):
             self._live.clear()
         if self._closing or self.workers[worker.index] is not worker:
@@ -427,17 +703,18 @@ class WorkerPool:
         event = message.get("event")
         if event == "router":
             handle = self._routers.get(message.get("room"))
-            if handle is not None and handle._worker is worker:
-                handle._event(message.get("kind"), message.get("data"))
+            if handle is not None:
+                handle._event(worker, message.get("kind"), message.get("data"), bool(message.get("pipe")))
         elif event == "offer":
             handle = self._routers.get(message.get("room"))
-            if handle is not None and handle._worker is worker:
+            if handle is not None:
                 peer = handle.peers.get(message.get("peer"))
-                if peer is not None:
+                if peer is not None and peer.leg.worker is worker:
                     peer._offer(message.get("sdp"), message.get("revision"), message.get("consumers") or [])
         elif event == "load":
             worker.load = message
-            worker.cpu_pct = float(message.get("cpu_pct") or 0.0)
+            worker.cpu_pct = (float(message.get("cpu_pct") or 0.0) if worker.cpu_override is None
+                              else worker.cpu_override)
         elif event == "ready":
             if worker.ready is not None and not worker.ready.done():
                 worker.ready.set_result(message)
@@ -447,16 +724,42 @@ class WorkerPool:
     # routers
 
     def _peers_on(self, worker: _Worker) -> int:
-        return sum(len(h.peers) for h in self._routers.values() if h._worker is worker)
+        return sum(len(leg.peers) for h in self._routers.values() for leg in h.legs.values() if leg.worker is worker)
 
     def _rooms_on(self, worker: _Worker) -> int:
-        return sum(1 for h in self._routers.values() if h._worker is worker)
+        """Rooms with a leg (a router) on ``worker``."""
+        return sum(1 for h in self._routers.values() for leg in h.legs.values() if leg.worker is worker)
+
+    def _load_key(self, worker: _Worker) -> tuple:
+        return (self._peers_on(worker), int(worker.cpu_pct // CPU_STEP), self._rooms_on(worker), worker.index)
+
+    def _place_peer(self, handle: "PoolRouterHandle", publisher: bool = True) -> _Worker:
+        """Where a new peer of the room goes: its home worker, unless that is busy
+        (``MediaConfig.span_peers``: its leg has that many peers already; ``span_cpu`` for viewers,
+        ``span_cpu_publishers`` for publishers: its CPU is above that), then the least-loaded
+        other live worker (for CPU: only if that one's CPU is lower than home's)."""
+        home = handle._worker
+        others = [w for w in self.workers if w is not None and w.alive and w is not home]
+        if not others:
+            return home
+        config = self.config
+        spill = home.cpu_pct > (config.span_cpu_publishers if publisher else config.span_cpu)
+        if config.span_peers is not None and len(handle._home_leg().peers) >= config.span_peers:
+            return min(others, key=self._load_key)
+        if not spill:
+            return home
+        best = min(others, key=self._load_key)
+        return best if best.cpu_pct < home.cpu_pct else home  # busy everywhere: no gain in a pipe
+
+    def _new_pipe_id(self) -> str:
+        self._pipe_ids += 1
+        return f"pipe-{self._pipe_ids}"
 
     def _place(self) -> Optional[_Worker]:
         live = [w for w in self.workers if w is not None and w.alive]
         if not live:
             return None
-        return min(live, key=lambda w: (self._peers_on(w), int(w.cpu_pct // CPU_STEP), self._rooms_on(w), w.index))
+        return min(live, key=self._load_key)
 
     async def open_router(self, room_id: str, on_event: Optional[EventHook] = None) -> PoolRouterHandle:
         """The room's router: where it is, or on the least-loaded live worker (waiting up to the
@@ -467,7 +770,7 @@ class WorkerPool:
         if not self._started:
             await self.start()
         handle = self._routers.get(room_id)
-        if handle is not None and not handle._worker.lost:
+        if handle is not None and not handle.lost:
             handle.on_event = on_event
             return handle
         while True:
@@ -479,7 +782,7 @@ class WorkerPool:
                     raise WorkerLost("no media worker is alive") from None
                 continue
             handle = self._routers.get(room_id)  # opened meanwhile by another caller
-            if handle is not None and not handle._worker.lost:
+            if handle is not None and not handle.lost:
                 handle.on_event = on_event
                 return handle
             handle = PoolRouterHandle(self, room_id, worker, on_event)
@@ -497,11 +800,13 @@ class WorkerPool:
             return handle
 
     def _reopen(self, handle: PoolRouterHandle) -> None:
-        if handle._worker.lost:
+        if handle.lost:
             raise WorkerLost(f"{handle._worker.name} is gone")
         if self._routers.setdefault(handle.room_id, handle) is not handle:
             raise WorkerError(f"room {handle.room_id!r} was closed and opened again: use the new handle")
         handle.closed = False
+        handle.legs = {}
+        handle._home_leg()
 
     def _forget(self, handle: PoolRouterHandle) -> None:
         if self._routers.get(handle.room_id) is handle:
