@@ -139,16 +139,17 @@ class SfuTarget:
 
     name = "sfu"
 
-    def __init__(self, tmp: Path, media_workers: int = 1) -> None:
+    def __init__(self, tmp: Path, media_workers: int = 1, *extra: str) -> None:
         self.tmp = tmp
         self.server = None
         self.count = 0
         self.media_workers = media_workers
+        self.extra = extra  # more `sitroom serve` flags
 
     def start(self) -> None:
         self.count += 1
         self.server = start_server(self.tmp / f"server{self.count}", "--log-level", "warning",
-                                   "--media-workers", str(self.media_workers))
+                                   "--media-workers", str(self.media_workers), *self.extra)
 
     @property
     def pid(self) -> int:
@@ -708,6 +709,9 @@ def main() -> int:
                              "core here); with 2 or more, the rows below run too")
     parser.add_argument("--rooms-of", type=int, default=12,
                         help="size of each of two simultaneous all-to-all rooms (default 12)")
+    parser.add_argument("--span-size", type=int, default=20,
+                        help="one all-to-all room of this size spanning two workers (half its peers on each: "
+                             "--media-span-peers P/2); 0: none")
     parser.add_argument("--viewers", default="25,50,75,100,150",
                         help="one speaker with V viewers, for each V in turn until one falls below 95%% of frames")
     parser.add_argument("--fresh-server", action="store_true", default=None,
@@ -719,7 +723,7 @@ def main() -> int:
         args.low_rate_sizes = args.publish_only_sizes = "2,10"
         args.ratio_repeats = 1
         args.trickle_size = 0
-        args.rooms_of, args.viewers = 6, "10,20"
+        args.rooms_of, args.viewers, args.span_size = 6, "10,20", 8
     if args.fresh_server is None:
         args.fresh_server = not args.quick
     WAKE_SUBSCRIBERS["on"] = args.wake_subscribers
@@ -835,6 +839,20 @@ def main() -> int:
                               f"({time.monotonic() - started:.0f} s)", flush=True)
             finally:
                 target.stop()
+            if args.span_size:
+                spanning = SfuTarget(tmp, args.media_workers, "--media-span-peers", str(args.span_size // 2))
+                spanning.start()
+                try:
+                    rooms = try_rooms(spanning, [(args.span_size, 0)], clip, opus, args.window, args.warmup,
+                                      args.workers)
+                finally:
+                    spanning.stop()
+                if rooms:
+                    worker_rows.append((f"P={args.span_size} spanning", rooms))
+                    r = rooms[0]
+                    print(f"  sfu P={args.span_size} spanning two workers: cpu {r['cpu']:.1f}%  min fps "
+                          f"{r['min_fps']:.1f}  frames {r['min_frames'] * 100:.1f}%  p95 {fmt(r['all_p95'], 2)} ms  "
+                          f"({time.monotonic() - started:.0f} s)", flush=True)
             for v in [int(x) for x in args.viewers.split(",") if x]:
                 target.start()
                 try:
@@ -1008,7 +1026,7 @@ def main() -> int:
               f"(forwarding alone), and relay/sub over it)")
 
     # ---- media workers
-    rooms_ok, max_viewers, worker_p95 = 0, 0, float("nan")
+    rooms_ok, max_viewers, worker_p95, span = 0, 0, float("nan"), None
     if worker_rows:
         print()
         print(f"media workers ({args.media_workers} processes), {args.window:.0f} s per run (CPU: % of one core; "
@@ -1030,8 +1048,9 @@ def main() -> int:
         pair = next((rooms for label, rooms in worker_rows if label == "two rooms"), [])
         rooms_ok = sum(r["min_frames"] >= TARGET_FRAMES and r["all_p95"] < TARGET_P95_MS for r in pair)
         worker_p95 = max((r["all_p95"] for r in pair), default=float("nan"))
-        max_viewers = max((r["viewers"] for label, rooms in worker_rows if label != "two rooms" for r in rooms
+        max_viewers = max((r["viewers"] for label, rooms in worker_rows if "viewers" in label for r in rooms
                            if r["min_frames"] >= TARGET_FRAMES), default=0)
+        span = next((rooms[0] for label, rooms in worker_rows if "spanning" in label), None)
 
     # ---- targets
     reference = next((r for r in runs if r["P"] == max_p), runs[0] if runs else None)
@@ -1064,6 +1083,9 @@ def main() -> int:
     if worker_rows:
         line(f"two rooms of {args.rooms_of} at once, each >= {TARGET_FRAMES:.0%} of frames and p95 < {TARGET_P95_MS:.0f} ms",
              rooms_ok == 2, f"{rooms_ok} of 2 rooms; p95 {fmt(worker_p95, 2)} ms (the worse room)")
+        if span is not None:
+            print(f"  one all-to-all room of {span['publishers']} spanning two workers: lowest share of frames "
+                  f"{span['min_frames'] * 100:.1f}%, p95 {fmt(span['all_p95'], 2)} ms")
         print(f"  one speaker: every viewer >= {TARGET_FRAMES:.0%} of frames up to V = {max_viewers} "
               f"(tried {args.viewers})")
     print(f"({time.monotonic() - started:.0f} s)")

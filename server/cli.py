@@ -42,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--media-workers", type=int, metavar="N",
                        help="media worker processes, each running rooms' SFU and packet path on its own core "
                             "(default: one per core; 0: the SFU runs in the server process)")
+    serve.add_argument("--media-span-cpu", type=float, metavar="PCT",
+                       help="a room extends to a less-loaded media worker for new viewers once its worker is above "
+                            "PCT %% of a core (new publishers from PCT+15; default 70)")
+    serve.add_argument("--media-span-peers", type=int, metavar="N",
+                       help="a room extends to another media worker for every peer beyond the first N (default: off)")
     serve.add_argument("--admin-token", help="bearer token that /api/metrics requires")
     serve.add_argument("--create-key", help="bearer token that creating rooms requires")
     serve.add_argument("--test-mode", action="store_true", default=None,
@@ -80,8 +85,9 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.video_codecs = [c.upper() for c in split_list(args.video_codecs)]
     if getattr(args, "rx_batch_ms", None) is not None:
         cfg.rx_batch_ms = args.rx_batch_ms
-    if getattr(args, "media_workers", None) is not None:
-        cfg.media_workers = args.media_workers
+    for name in ("media_workers", "media_span_cpu", "media_span_peers"):
+        if getattr(args, name, None) is not None:
+            setattr(cfg, name, getattr(args, name))
     return cfg
 
 

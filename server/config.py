@@ -64,6 +64,11 @@ class Config:
     # Media worker processes, each running its own routers and their whole packet path (media/
     # workers.py); None: one per core. 0: the SFU runs in this process (one core for everything).
     media_workers: int | None = None
+    # A room extends to another worker (its producers piped over 127.0.0.1): new viewers once its
+    # worker is busier than this % of a core, new publishers from 15 points more; and, if set,
+    # every new peer once the room has this many on its first worker.
+    media_span_cpu: float = 70.0
+    media_span_peers: int | None = None
     log_level: str = "info"
 
     @property
@@ -130,6 +135,10 @@ class Config:
             raise ConfigError(f"rx batch interval must be 0 to 20 ms, not {self.rx_batch_ms!r}")
         if self.media_workers is not None and not 0 <= self.media_workers <= 64:
             raise ConfigError(f"media workers must be 0 to 64, not {self.media_workers!r}")
+        if not 0 < self.media_span_cpu <= 100:
+            raise ConfigError(f"media span CPU must be 1 to 100 (% of a core), not {self.media_span_cpu!r}")
+        if self.media_span_peers is not None and self.media_span_peers < 1:
+            raise ConfigError(f"media span peers must be at least 1, not {self.media_span_peers!r}")
         try:
             UrlPolicy.parse(self.panel_url_entries)
         except ValueError as exc:
@@ -204,6 +213,12 @@ def from_env(env: dict[str, str] | None = None) -> Config:
             cfg.media_workers = int(v)
         except ValueError:
             raise ConfigError(f"SITROOM_MEDIA_WORKERS is not a number: {v!r}") from None
+    for name, kind in (("media_span_cpu", float), ("media_span_peers", int)):
+        if (v := get(name)) is not None:
+            try:
+                setattr(cfg, name, kind(v))
+            except ValueError:
+                raise ConfigError(f"SITROOM_{name.upper()} is not a number: {v!r}") from None
     if (v := get("rx_batch_ms")) is not None:
         try:
             cfg.rx_batch_ms = float(v)

@@ -114,7 +114,8 @@ class LiveRoom:
         self.connections[session.sid] = session
         await self.net.enter_room(session.sid, self.id)
         self.media = await hub.media.open_router(self.id, self._media_event)
-        session.peer = await self.media.add_peer(participant.id, self._offer_sender(session))
+        session.peer = await self.media.add_peer(participant.id, self._offer_sender(session),
+                                                 publisher=self._publishes(participant))
         if participant.visible:
             await self.net.emit("participant_joined", participant.to_dict(), room=self.id, skip_sid=session.sid)
         await hub.timeline.record(self.id, "join", actor=participant,
@@ -271,6 +272,13 @@ class LiveRoom:
 
     # ---- media ------------------------------------------------------------------------------
 
+    @staticmethod
+    def _publishes(participant: LiveParticipant) -> bool:
+        """Whether the participant may send media: a room spanning media workers places those who
+        may not (viewers) on another worker first."""
+        actor = Actor.of(participant)
+        return bool(authorize(actor, Action.PUBLISH_AUDIO) or authorize(actor, Action.PUBLISH_VIDEO))
+
     def _offer_sender(self, session: Session):
         """The peer's ``on_subscribe_offer``: a subscribe offer, sent once the join answer is queued."""
         emit = self.net.emit
@@ -300,7 +308,8 @@ class LiveRoom:
                 session.video_paused = set()
                 # Before the new peer's first subscribe offer: the client makes a new receive connection.
                 await self.net.emit("media_reset", {"reason": "media_worker_lost"}, to=session.sid)
-                session.peer = await self.media.add_peer(session.participant.id, self._offer_sender(session))
+                session.peer = await self.media.add_peer(session.participant.id, self._offer_sender(session),
+                                                         publisher=self._publishes(session.participant))
 
     def _media_event(self, kind: str, data: Any) -> None:
         """The SFU's router events, as Socket.IO events to the room."""

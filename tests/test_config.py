@@ -71,3 +71,14 @@ def test_media_workers_from_env_and_flag():
     bad = serve_config("--media-workers", "-1")
     with pytest.raises(ConfigError):
         bad.validate()
+
+
+def test_media_span_settings_reach_the_workers_config(tmp_path):
+    cfg = serve_config("--media-span-peers", "8", "--media-span-cpu", "60", "--data-dir", str(tmp_path))
+    cfg.validate()
+    media = create_app(cfg)[HUB].media.config
+    assert (media.span_peers, media.span_cpu, media.span_cpu_publishers) == (8, 60.0, 75.0)
+    assert from_env({"SITROOM_MEDIA_SPAN_PEERS": "4"}).media_span_peers == 4
+    for flags in (("--media-span-peers", "0"), ("--media-span-cpu", "0")):
+        with pytest.raises(ConfigError):
+            serve_config(*flags).validate()

@@ -5,6 +5,8 @@ aiortc participants over loopback.
 - a worker killed (SIGKILL) mid-meeting: its room's router is made again on a live worker, every
   participant gets ``media_reset`` and connects its media again, and media flows again, while
   nobody leaves the roster (no ``participant_left``), and chat and hands are untouched;
+- one room spanning two workers (``--media-span-peers 1``): a publisher on one worker, a
+  subscriber on the other decodes its frames, and the subscriber's PLI reaches the publisher;
 - the server killed (SIGKILL): its workers go with it (no orphans).
 """
 
@@ -122,6 +124,30 @@ async def test_a_killed_worker_s_room_comes_back_without_anyone_leaving(two_work
     ack = await late.join(members[1].invite_token, publish=False)
     assert {p["id"] for p in ack["participants"]} == {c.self_id for c in members}
     assert [m["text"] for m in ack["chat"]] == ["before the crash"]
+
+
+async def test_a_room_spans_two_workers_and_a_pli_crosses_the_pipe(tmp_path, clients):
+    server = start_server(tmp_path, "--media-workers", "2", "--media-span-peers", "1")
+    try:
+        publisher, subscriber = await join_room(server, clients, "Spanning", ["Publisher", "Subscriber"])
+        await everyone_decodes([publisher, subscriber])
+        workers = server.metrics()["workers"]
+        # the room's first peer on one worker, the second on the other: two processes, one room
+        legs = [w for w in workers if w["rooms"] == 1 and w["peers"] == 1]
+        assert len(legs) == 2 and legs[0]["pid"] != legs[1]["pid"], workers
+
+        publisher.peer.count_keyframe_requests()
+        before = publisher.peer.keyframe_requests
+        deadline = time.monotonic() + 20
+        while publisher.peer.keyframe_requests <= before and time.monotonic() < deadline:
+            await subscriber.peer.send_pli(publisher.self_id)
+            await asyncio.sleep(0.5)  # the SFU throttles keyframe requests: ask again until one arrives
+        assert publisher.peer.keyframe_requests > before
+        await subscriber.wait_for_frames(publisher, "video", subscriber.received(publisher, "video") + 10)
+    finally:
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+        clients.clear()
+        stop_server(server)
 
 
 def test_the_server_killed_takes_its_workers_with_it(tmp_path):
