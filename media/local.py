@@ -9,7 +9,7 @@ from typing import Optional
 from .config import MediaConfig
 from .peer import Peer
 from .service import CpuMeter, EventHook, OfferCallback, WorkerLostHook
-from .sfu import SFU
+from .sfu import SFU, empty_stats
 
 
 class LocalPeerHandle:
@@ -90,7 +90,7 @@ class LocalMedia:
         return handle
 
     async def stats(self) -> dict:
-        stats = self.sfu.stats() if self.sfu is not None else SFU.stats(_EMPTY_SFU)
+        stats = self.sfu.stats() if self.sfu is not None else empty_stats()
         stats["workers"] = [{
             "index": 0, "pid": os.getpid(), "alive": True, "cpu_pct": self._cpu.read(),
             "rooms": stats["routers"], "peers": stats["peers"],
@@ -103,15 +103,3 @@ class LocalMedia:
         if self.sfu is not None:
             await self.sfu.close()
 
-
-class _EmptySFU:
-    """What SFU.stats() reads, for stats() before start()."""
-
-    def __init__(self) -> None:
-        from .stats import Counters
-
-        self.counters = Counters()
-        self.routers: dict = {}
-
-
-_EMPTY_SFU = _EmptySFU()

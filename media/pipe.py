@@ -51,6 +51,7 @@ from aiortc.clock import current_ntp_time
 from aiortc.rtcrtpparameters import RTCRtcpFeedback, RTCRtpCodecParameters
 
 from . import rtp
+from .producer import Producer
 from .retransmit_cache import RetransmitCache
 
 logger = logging.getLogger(__name__)
@@ -117,8 +118,6 @@ def describe_for_pipe(producer) -> dict:
 
 def producer_from_description(description: dict, send_rtcp: Callable[[bytes], None]):
     """A Producer (same class as a publisher's) for a piped producer; keeps the source's id."""
-    from .producer import Producer
-
     kind = description["kind"]
     if kind not in ("audio", "video"):
         raise ValueError(f"bad kind {kind!r}")

@@ -30,6 +30,7 @@ failed for another reason raises :class:`WorkerError` with its message. ``SdpErr
 from __future__ import annotations
 
 import time
+from dataclasses import fields
 from typing import Awaitable, Callable, Optional, Protocol
 
 from .config import MediaConfig
@@ -103,8 +104,6 @@ class CpuMeter:
 
 def config_to_dict(config: MediaConfig) -> dict:
     """MediaConfig's dataclass fields, as JSON-safe values (for a worker's start-up)."""
-    from dataclasses import fields
-
     return {f.name: getattr(config, f.name) for f in fields(config)}
 
 

@@ -46,6 +46,7 @@ from typing import Any, Optional
 
 from .channel import REQUEST_TIMEOUT, Channel, encode
 from .config import MediaConfig
+from .sfu import empty_stats
 from .service import (
     GAUGES, EventHook, OfferCallback, WorkerError, WorkerLost, WorkerLostHook, config_to_dict, sum_stats,
 )
@@ -833,10 +834,7 @@ class WorkerPool:
         fresh = await asyncio.gather(*(one(w) for w in workers))
         parts = [s for s in fresh if s]
         total = sum_stats(parts + [self._retired])
-        from .local import _EMPTY_SFU
-        from .sfu import SFU
-
-        stats = {key: total.get(key, 0) for key in SFU.stats(_EMPTY_SFU)}
+        stats = {key: total.get(key, 0) for key in empty_stats()}
         entries = []
         for index in range(self.count):
             worker = self.workers[index]

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+pytest_plugins = ["tests.media_pools"]  # the media worker tests' fixtures: client_peers, worker_pools
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 

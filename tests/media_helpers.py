@@ -425,3 +425,30 @@ class ClientPeer:
         await asyncio.gather(*self._readers, return_exceptions=True)
         await self.publish_pc.close()
         await self.subscribe_pc.close()
+
+
+class Joined:
+    """A client peer joined to a ``media.Router`` (in this process): the glue the signaling server
+    would be. ``offers``: (revision, consumers) of each subscribe offer it answered."""
+
+    def __init__(self, router, client: ClientPeer) -> None:
+        self.router = router
+        self.client = client
+        self.peer = None
+        self.offers: list[tuple[int, list[dict]]] = []
+        self.answered = asyncio.Event()
+
+    async def on_subscribe_offer(self, sdp: str, revision: int, consumers: list[dict]) -> None:
+        self.offers.append((revision, consumers))
+        answer = await self.client.handle_subscribe_offer(sdp, revision, consumers)
+        await self.peer.subscribe_answer(answer, revision)
+        self.answered.set()
+
+    async def join(self, publish: bool = True) -> "Joined":
+        self.peer = await self.router.add_peer(self.client.name, on_subscribe_offer=self.on_subscribe_offer)
+        if publish:
+            await self.client.publish(self.peer.publish)
+        return self
+
+    def consumers(self) -> list[dict]:
+        return self.offers[-1][1] if self.offers else []

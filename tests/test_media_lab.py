@@ -15,7 +15,8 @@ from tests.conftest import unavailable
 from tests.netlab import impaired_loopback, lab_unavailable
 from tests.test_media_red_sfu import test_red_reaches_subscribers_that_accept_it_and_plain_opus_the_others as red_through
 from tests.test_media_twcc import record_arrivals
-from tests.test_media_sfu import TIMEOUT, Joined, clients, sfu  # noqa: F401 - fixtures
+from tests.media_helpers import Joined
+from tests.media_pools import TIMEOUT
 
 DELAY_MS = 60  # each way on every leg: a 120 ms round trip between a peer and the SFU
 
@@ -33,11 +34,11 @@ def video_downtrack(joined: Joined, publisher: str):
                 and s.consumer.producer.kind == "video")
 
 
-async def test_nacks_and_resends_are_paced_by_each_links_round_trip(lab_ready, sfu, clients):
+async def test_nacks_and_resends_are_paced_by_each_links_round_trip(lab_ready, sfu, client_peers):
     with impaired_loopback(delay_ms=DELAY_MS, jitter_ms=5, loss=0.03, seed=11) as lab:
         router = sfu.router("room-lab-nack")
-        alice = await Joined(router, clients("alice", audio=False, video_fps=30)).join()
-        bob = await Joined(router, clients("bob", audio=False, video=False)).join(publish=False)
+        alice = await Joined(router, client_peers("alice", audio=False, video_fps=30)).join()
+        bob = await Joined(router, client_peers("bob", audio=False, video=False)).join(publish=False)
         await bob.client.wait_for_frames("alice", "video", 5, TIMEOUT)
         producer = next(p for p in router.producers if p.kind == "video")
         track = video_downtrack(bob, "alice")
@@ -57,10 +58,10 @@ async def test_nacks_and_resends_are_paced_by_each_links_round_trip(lab_ready, s
         assert alice.peer.publisher.producers  # (still publishing)
 
 
-async def test_transport_feedback_reports_what_arrived_and_what_the_link_lost(lab_ready, sfu, clients):
+async def test_transport_feedback_reports_what_arrived_and_what_the_link_lost(lab_ready, sfu, client_peers):
     with impaired_loopback(delay_ms=DELAY_MS, jitter_ms=5, loss=0.05, seed=5):
         router = sfu.router("room-lab-twcc")
-        alice = clients("alice", audio=False, video_fps=30)
+        alice = client_peers("alice", audio=False, video_fps=30)
         alice.send_transport_sequence_numbers(ext_id=4)
         joined = await Joined(router, alice).join()
         publisher = joined.peer.publisher
@@ -88,6 +89,6 @@ async def test_transport_feedback_reports_what_arrived_and_what_the_link_lost(la
         assert max(offsets) - min(offsets) < 0.0005  # the SFU's arrival times, to 250 us
 
 
-async def test_red_is_negotiated_and_forwarded_across_a_delayed_link(lab_ready, sfu, clients):
+async def test_red_is_negotiated_and_forwarded_across_a_delayed_link(lab_ready, sfu, client_peers):
     with impaired_loopback(delay_ms=40, jitter_ms=10, seed=2):
-        await red_through(sfu, clients)
+        await red_through(sfu, client_peers)

@@ -13,7 +13,7 @@ import socket
 import pytest
 
 from media import SFU, MediaConfig
-from tests.media_helpers import ClientPeer
+from tests.media_helpers import ClientPeer, Joined
 
 TIMEOUT = 30
 
@@ -25,30 +25,6 @@ def make_sfu() -> SFU:
 def over_the_wire(data: dict) -> dict:
     """What a control channel would carry: JSON."""
     return json.loads(json.dumps(data))
-
-
-class Joined:
-    """A client peer joined to a router: the glue the signaling server would be."""
-
-    def __init__(self, router, client: ClientPeer) -> None:
-        self.router = router
-        self.client = client
-        self.peer = None
-        self.offers: list[tuple[int, list[dict]]] = []
-
-    async def on_subscribe_offer(self, sdp: str, revision: int, consumers: list[dict]) -> None:
-        self.offers.append((revision, consumers))
-        answer = await self.client.handle_subscribe_offer(sdp, revision, consumers)
-        await self.peer.subscribe_answer(answer, revision)
-
-    async def join(self, publish: bool = True) -> "Joined":
-        self.peer = await self.router.add_peer(self.client.name, on_subscribe_offer=self.on_subscribe_offer)
-        if publish:
-            await self.client.publish(self.peer.publish)
-        return self
-
-    def consumers(self) -> list[dict]:
-        return self.offers[-1][1] if self.offers else []
 
 
 class Piped:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 
 from media import red, rtp
-from tests.test_media_sfu import TIMEOUT, Joined, clients, sfu  # noqa: F401 - fixtures
+from tests.media_helpers import Joined
+from tests.media_pools import TIMEOUT
 
 RED_PT = 63
 OPUS_PT = 111  # the publisher's, as Chromium's
@@ -123,16 +124,16 @@ class Recording(Joined):
         return found
 
 
-async def test_red_reaches_subscribers_that_accept_it_and_plain_opus_the_others(sfu, clients):
+async def test_red_reaches_subscribers_that_accept_it_and_plain_opus_the_others(sfu, client_peers):
     events: list[tuple[str, dict]] = []
     router = sfu.router("room-red")
     router.set_on_event(lambda kind, data: events.append((kind, data)))
 
     # subscribers first, so that they see the first packets
-    bob = await Recording(router, clients("bob", audio=False, video=False), accept_red=False).join(publish=False)
-    carol = await Recording(router, clients("carol", audio=False, video=False), accept_red=True).join(publish=False)
+    bob = await Recording(router, client_peers("bob", audio=False, video=False), accept_red=False).join(publish=False)
+    carol = await Recording(router, client_peers("carol", audio=False, video=False), accept_red=True).join(publish=False)
 
-    alice_client = clients("alice", video=False, audio_level=-10)
+    alice_client = client_peers("alice", video=False, audio_level=-10)
     alice = await router.add_peer("alice", on_subscribe_offer=lambda *args: asyncio.sleep(0))
     offer, sources = await alice_client.create_publish_offer()
     sender = RedSender(alice_client.publish_pc.getTransceivers()[0].sender.transport, DROP_EVERY)
@@ -199,13 +200,13 @@ async def test_red_reaches_subscribers_that_accept_it_and_plain_opus_the_others(
     assert sfu.stats()["decoded_frames"] == 0 and sfu.stats()["encoded_frames"] == 0
 
 
-async def test_without_opus_red_in_the_config_red_is_not_answered(clients):
+async def test_without_opus_red_in_the_config_red_is_not_answered(client_peers):
     from media import SFU, MediaConfig
     sfu = SFU(MediaConfig(ice_addresses=["127.0.0.1"], ice_servers=[],
                           allowed_remote_networks=["127.0.0.0/8"], opus_red=False))
     try:
         router = sfu.router("room-no-red")
-        client = clients("alice", video=False)
+        client = client_peers("alice", video=False)
         peer = await router.add_peer("alice", on_subscribe_offer=lambda *args: asyncio.sleep(0))
         offer, sources = await client.create_publish_offer()
         answer = await peer.publish(chromium_like(offer), sources)

@@ -8,62 +8,9 @@ import time
 import pytest
 
 from media import SFU, MediaConfig, SdpError, StaleRevision
-from tests.media_helpers import ClientPeer, _remote_ssrcs
+from tests.media_helpers import Joined, _remote_ssrcs
 
 TIMEOUT = 30
-
-
-def make_sfu() -> SFU:
-    return SFU(MediaConfig(
-        ice_addresses=["127.0.0.1"], announce={}, ice_servers=[],
-        allowed_remote_networks=["127.0.0.0/8", "::1/128"],
-    ))
-
-
-class Joined:
-    """A client peer joined to a router: the glue the signaling server would be."""
-
-    def __init__(self, router, client: ClientPeer) -> None:
-        self.router = router
-        self.client = client
-        self.peer = None
-        self.offers: list[tuple[int, list[dict]]] = []
-        self.answered = asyncio.Event()
-
-    async def on_subscribe_offer(self, sdp: str, revision: int, consumers: list[dict]) -> None:
-        self.offers.append((revision, consumers))
-        answer = await self.client.handle_subscribe_offer(sdp, revision, consumers)
-        await self.peer.subscribe_answer(answer, revision)
-        self.answered.set()
-
-    async def join(self, publish: bool = True) -> "Joined":
-        self.peer = await self.router.add_peer(self.client.name, on_subscribe_offer=self.on_subscribe_offer)
-        if publish:
-            await self.client.publish(self.peer.publish)
-        return self
-
-    def consumers(self) -> list[dict]:
-        return self.offers[-1][1] if self.offers else []
-
-
-@pytest.fixture
-async def sfu():
-    sfu = make_sfu()
-    yield sfu
-    await asyncio.wait_for(sfu.close(), TIMEOUT)
-
-
-@pytest.fixture
-async def clients():
-    made: list[ClientPeer] = []
-
-    def make(name: str, **kwargs) -> ClientPeer:
-        client = ClientPeer(name, **kwargs)
-        made.append(client)
-        return client
-
-    yield make
-    await asyncio.wait_for(asyncio.gather(*(c.close() for c in made), return_exceptions=True), TIMEOUT)
 
 
 async def everyone_receives(members: list[Joined], frames: int = 10) -> None:
@@ -75,9 +22,9 @@ async def everyone_receives(members: list[Joined], frames: int = 10) -> None:
             await member.client.wait_for_frames(other.client.name, "audio", frames, TIMEOUT)
 
 
-async def test_three_peers_forward_without_transcoding(sfu, clients):
+async def test_three_peers_forward_without_transcoding(sfu, client_peers):
     router = sfu.router("room-1")
-    members = [await Joined(router, clients(name)).join() for name in ("alice", "bob", "carol")]
+    members = [await Joined(router, client_peers(name)).join() for name in ("alice", "bob", "carol")]
 
     await everyone_receives(members)
 
@@ -99,11 +46,11 @@ async def test_three_peers_forward_without_transcoding(sfu, clients):
         assert {c["source"] for c in consumers} == {"microphone", "camera"}
 
 
-async def test_every_consumed_stream_gets_sender_reports(sfu, clients):
+async def test_every_consumed_stream_gets_sender_reports(sfu, client_peers):
     """Sender reports go out in compound packets (several SRs + one SDES): a standard receiver
     (aiortc's) still finds the SR of each of its streams in them."""
     router = sfu.router("room-sr")
-    members = [await Joined(router, clients(name)).join() for name in ("alice", "bob", "carol")]
+    members = [await Joined(router, client_peers(name)).join() for name in ("alice", "bob", "carol")]
     await everyone_receives(members, frames=3)
 
     async def reported(member: Joined) -> set:
@@ -126,11 +73,11 @@ async def test_every_consumed_stream_gets_sender_reports(sfu, clients):
         assert expected <= got, f"{member.client.name}: no sender report for {expected - got}"
 
 
-async def test_publisher_leaving_renegotiates_and_reuses_transceivers(sfu, clients):
+async def test_publisher_leaving_renegotiates_and_reuses_transceivers(sfu, client_peers):
     router = sfu.router("room-2")
-    alice = await Joined(router, clients("alice")).join()
-    bob = await Joined(router, clients("bob")).join()
-    carol = await Joined(router, clients("carol")).join()
+    alice = await Joined(router, client_peers("alice")).join()
+    bob = await Joined(router, client_peers("bob")).join()
+    carol = await Joined(router, client_peers("carol")).join()
     await everyone_receives([alice, bob, carol], frames=5)
 
     carol_mids = {c["mid"] for c in alice.consumers() if c["participant_id"] == "carol"}
@@ -149,7 +96,7 @@ async def test_publisher_leaving_renegotiates_and_reuses_transceivers(sfu, clien
 
     # a later joiner reuses alice's inactive transceivers instead of growing her SDP
     transceivers = len(alice.peer.subscriber.pc.getTransceivers())
-    dave = await Joined(router, clients("dave")).join()
+    dave = await Joined(router, client_peers("dave")).join()
     await alice.client.wait_for_frames("dave", "video", 5, TIMEOUT)
     await alice.client.wait_for_frames("dave", "audio", 5, TIMEOUT)
     assert len(alice.peer.subscriber.pc.getTransceivers()) == transceivers
@@ -164,10 +111,10 @@ async def test_publisher_leaving_renegotiates_and_reuses_transceivers(sfu, clien
     assert sfu.stats()["encoded_frames"] == 0
 
 
-async def test_malformed_sdp_is_refused_and_media_keeps_flowing(sfu, clients):
+async def test_malformed_sdp_is_refused_and_media_keeps_flowing(sfu, client_peers):
     router = sfu.router("room-3")
-    alice = await Joined(router, clients("alice")).join()
-    bob = await Joined(router, clients("bob")).join()
+    alice = await Joined(router, client_peers("alice")).join()
+    bob = await Joined(router, client_peers("bob")).join()
     await everyone_receives([alice, bob], frames=5)
 
     mallory = await router.add_peer("mallory", on_subscribe_offer=lambda *a: asyncio.sleep(0))
@@ -196,15 +143,15 @@ async def test_malformed_sdp_is_refused_and_media_keeps_flowing(sfu, clients):
     await alice.client.wait_for_frames("bob", "audio", before + 10, TIMEOUT)
 
 
-async def test_bad_subscribe_answer_raises_sdp_error(sfu, clients):
+async def test_bad_subscribe_answer_raises_sdp_error(sfu, client_peers):
     router = sfu.router("room-4")
-    alice = await Joined(router, clients("alice")).join()
+    alice = await Joined(router, client_peers("alice")).join()
     offers: asyncio.Queue = asyncio.Queue()
 
     async def on_offer(sdp, revision, consumers):
         await offers.put((sdp, revision, consumers))
 
-    bob_client = clients("bob", audio=False, video=False)
+    bob_client = client_peers("bob", audio=False, video=False)
     bob = await router.add_peer("bob", on_subscribe_offer=on_offer)
     sdp, revision, consumers = await asyncio.wait_for(offers.get(), TIMEOUT)
     assert {c["participant_id"] for c in consumers} == {"alice"}
@@ -221,10 +168,10 @@ async def test_bad_subscribe_answer_raises_sdp_error(sfu, clients):
         await bob.subscribe_answer(answer, revision)
 
 
-async def test_set_paused_stops_forwarding(sfu, clients):
+async def test_set_paused_stops_forwarding(sfu, client_peers):
     router = sfu.router("room-5")
-    alice = await Joined(router, clients("alice")).join()
-    bob = await Joined(router, clients("bob")).join()
+    alice = await Joined(router, client_peers("alice")).join()
+    bob = await Joined(router, client_peers("bob")).join()
     await bob.client.wait_for_frames("alice", "audio", 5, TIMEOUT)
 
     alice.peer.set_paused("microphone", True)
@@ -248,10 +195,10 @@ def video_downtrack(subscriber_peer, publisher_name: str):
                 and s.consumer.kind == "video")
 
 
-async def test_subscriber_plis_reach_the_publisher_throttled(sfu, clients):
+async def test_subscriber_plis_reach_the_publisher_throttled(sfu, client_peers):
     router = sfu.router("room-pli")
-    alice = await Joined(router, clients("alice", audio=False)).join()
-    bob = await Joined(router, clients("bob", audio=False, video=False)).join(publish=False)
+    alice = await Joined(router, client_peers("alice", audio=False)).join()
+    bob = await Joined(router, client_peers("bob", audio=False, video=False)).join(publish=False)
     await bob.client.wait_for_frames("alice", "video", 5, TIMEOUT)
     alice.client.count_keyframe_requests()
     await asyncio.sleep(0.5)  # let any start-up request settle
@@ -271,10 +218,10 @@ async def test_subscriber_plis_reach_the_publisher_throttled(sfu, clients):
     await bob.client.wait_for_frames("alice", "video", before + 5, TIMEOUT)
 
 
-async def test_lost_packets_to_a_subscriber_are_retransmitted(sfu, clients):
+async def test_lost_packets_to_a_subscriber_are_retransmitted(sfu, client_peers):
     router = sfu.router("room-loss")
-    alice = await Joined(router, clients("alice", audio=False)).join()
-    bob = await Joined(router, clients("bob", audio=False, video=False)).join(publish=False)
+    alice = await Joined(router, client_peers("alice", audio=False)).join()
+    bob = await Joined(router, client_peers("bob", audio=False, video=False)).join(publish=False)
     await bob.client.wait_for_frames("alice", "video", 5, TIMEOUT)
     before = sfu.stats()["rtp_retransmitted"]
 
@@ -290,10 +237,10 @@ async def test_lost_packets_to_a_subscriber_are_retransmitted(sfu, clients):
     assert sfu.stats()["decoded_frames"] == 0 and sfu.stats()["encoded_frames"] == 0
 
 
-async def test_consumer_pause_and_resume(sfu, clients):
+async def test_consumer_pause_and_resume(sfu, client_peers):
     router = sfu.router("room-pause")
-    alice = await Joined(router, clients("alice")).join()
-    bob = await Joined(router, clients("bob", audio=False, video=False)).join(publish=False)
+    alice = await Joined(router, client_peers("alice")).join()
+    bob = await Joined(router, client_peers("bob", audio=False, video=False)).join(publish=False)
     await bob.client.wait_for_frames("alice", "video", 5, TIMEOUT)
     track = video_downtrack(bob.peer, "alice")
     producer = track.producer
@@ -313,10 +260,10 @@ async def test_consumer_pause_and_resume(sfu, clients):
     assert not bob.peer.set_consumer_paused_by_producer("no-such-producer", True)
 
 
-async def test_publisher_rejoining_is_resumed_from_a_keyframe_without_growing_sdp(sfu, clients):
+async def test_publisher_rejoining_is_resumed_from_a_keyframe_without_growing_sdp(sfu, client_peers):
     router = sfu.router("room-rejoin")
-    alice = await Joined(router, clients("alice", video=False)).join()
-    bob = await Joined(router, clients("bob")).join()
+    alice = await Joined(router, client_peers("alice", video=False)).join()
+    bob = await Joined(router, client_peers("bob")).join()
     await alice.client.wait_for_frames("bob", "video", 5, TIMEOUT)
     transceivers = len(alice.peer.subscriber.pc.getTransceivers())
     m_lines = alice.client.subscribe_pc.remoteDescription.sdp.count("\nm=")
@@ -327,7 +274,7 @@ async def test_publisher_rejoining_is_resumed_from_a_keyframe_without_growing_sd
     await alice.client.wait_until(lambda: not alice.client.consumers, TIMEOUT)
     frames = alice.client.received("bob", "video")
 
-    bob_again = await Joined(router, clients("bob")).join()
+    bob_again = await Joined(router, client_peers("bob")).join()
     await alice.client.wait_for_frames("bob", "video", frames + 5, TIMEOUT)
     await alice.client.wait_for_frames("bob", "audio", 5, TIMEOUT)
     assert len(alice.peer.subscriber.pc.getTransceivers()) == transceivers
@@ -336,10 +283,10 @@ async def test_publisher_rejoining_is_resumed_from_a_keyframe_without_growing_sd
     await bob_again.client.wait_for_frames("alice", "audio", 5, TIMEOUT)
 
 
-async def test_h264_end_to_end(sfu, clients):
+async def test_h264_end_to_end(sfu, client_peers):
     router = sfu.router("room-h264")
-    alice = await Joined(router, clients("alice", audio=False, video_codec="H264")).join()
-    bob = await Joined(router, clients("bob", audio=False)).join()  # VP8
+    alice = await Joined(router, client_peers("alice", audio=False, video_codec="H264")).join()
+    bob = await Joined(router, client_peers("bob", audio=False)).join()  # VP8
     await bob.client.wait_for_frames("alice", "video", 10, TIMEOUT)
     await alice.client.wait_for_frames("bob", "video", 10, TIMEOUT)
 
@@ -354,12 +301,12 @@ async def test_h264_end_to_end(sfu, clients):
     assert sfu.stats()["decoded_frames"] == 0 and sfu.stats()["encoded_frames"] == 0
 
 
-async def test_audio_levels_make_the_loud_peer_active_speaker(sfu, clients):
+async def test_audio_levels_make_the_loud_peer_active_speaker(sfu, client_peers):
     events: list[tuple[str, dict]] = []
     router = sfu.router("room-speaker")
     router.set_on_event(lambda kind, data: events.append((kind, data)))
-    loud = await Joined(router, clients("loud", video=False, audio_level=-10)).join()
-    quiet = await Joined(router, clients("quiet", video=False, audio_level=-80)).join()
+    loud = await Joined(router, client_peers("loud", video=False, audio_level=-10)).join()
+    quiet = await Joined(router, client_peers("quiet", video=False, audio_level=-80)).join()
     await quiet.client.wait_for_frames("loud", "audio", 5, TIMEOUT)
 
     # subscribers are offered the audio-level extension, and get the publisher's level
@@ -390,10 +337,10 @@ async def test_audio_levels_make_the_loud_peer_active_speaker(sfu, clients):
 # abs-send-time toward subscribers, and which codec a publisher sends
 
 
-async def test_subscribers_receive_abs_send_time_and_estimate_bandwidth_with_it(sfu, clients):
+async def test_subscribers_receive_abs_send_time_and_estimate_bandwidth_with_it(sfu, client_peers):
     router = sfu.router("room-abs-send-time")
-    await Joined(router, clients("alice", audio=False)).join()
-    bob = await Joined(router, clients("bob", audio=False, video=False)).join(publish=False)
+    await Joined(router, client_peers("alice", audio=False)).join()
+    bob = await Joined(router, client_peers("bob", audio=False, video=False)).join(publish=False)
     await bob.client.wait_for_frames("alice", "video", 5, TIMEOUT)
     # bob's answer accepted the extension, with the id the SFU writes
     from aiortc import sdp as aiortc_sdp
@@ -430,7 +377,7 @@ async def test_subscribers_receive_abs_send_time_and_estimate_bandwidth_with_it(
 
 
 @pytest.mark.parametrize("publisher_order, expected", [(True, "H264"), (False, "VP8")])
-async def test_the_publishers_codec_order_chooses_what_it_sends(clients, publisher_order, expected):
+async def test_the_publishers_codec_order_chooses_what_it_sends(client_peers, publisher_order, expected):
     from aiortc import RTCRtpSender
     from aiortc import sdp as aiortc_sdp
     sfu = SFU(MediaConfig(
@@ -439,7 +386,7 @@ async def test_the_publishers_codec_order_chooses_what_it_sends(clients, publish
     ))
     try:
         router = sfu.router("room-codec-order")
-        client = clients("alice", audio=False)
+        client = client_peers("alice", audio=False)
         # a client preferring H.264 (as Safari does, or a browser with sitroom.videoCodec=h264),
         # VP8 still offered after it
         transceiver = client.publish_pc.addTransceiver(client.local_tracks[0][0], direction="sendonly")

@@ -7,39 +7,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from pathlib import Path
-
 import pytest
 
-import media
-from media import MediaConfig, WorkerLost, WorkerPool
-from tests.media_helpers import ClientPeer
-
-TIMEOUT = 30
-REPO = Path(__file__).resolve().parent.parent
-
-
-def config(**kwargs) -> MediaConfig:
-    return MediaConfig(ice_addresses=["127.0.0.1"], allowed_remote_networks=["127.0.0.1/32"], **kwargs)
-
-
-def test_media_is_this_checkout():
-    assert Path(media.__file__).resolve().is_relative_to(REPO)
-
-
-def gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except FileNotFoundError:
-        return True
-
-
-async def wait_for(predicate, timeout: float = TIMEOUT, interval: float = 0.05) -> None:
-    async def poll() -> None:
-        while not predicate():
-            await asyncio.sleep(interval)
-    await asyncio.wait_for(poll(), timeout)
+from media import WorkerLost, WorkerPool
+from tests.media_pools import TIMEOUT, Member, wait_for
 
 
 def record_requests(worker) -> list:
@@ -54,57 +25,6 @@ def record_requests(worker) -> list:
 
     worker.request = request
     return calls
-
-
-class Member:
-    """A client peer in a room through the MediaService API (the glue the server would be)."""
-
-    def __init__(self, router, client: ClientPeer) -> None:
-        self.router = router
-        self.client = client
-        self.peer = None
-
-    async def on_subscribe_offer(self, sdp: str, revision: int, consumers: list) -> None:
-        answer = await self.client.handle_subscribe_offer(sdp, revision, consumers)
-        await self.peer.subscribe_answer(answer, revision)
-
-    async def join(self, publish: bool = True) -> "Member":
-        self.peer = await asyncio.wait_for(self.router.add_peer(
-            self.client.name, on_subscribe_offer=self.on_subscribe_offer, publisher=publish), TIMEOUT)
-        if publish:
-            await asyncio.wait_for(self.client.publish(self.peer.publish), TIMEOUT)
-        return self
-
-
-@pytest.fixture
-async def clients():
-    made: list[ClientPeer] = []
-
-    def make(name: str, **kwargs) -> ClientPeer:
-        client = ClientPeer(name, **kwargs)
-        made.append(client)
-        return client
-
-    yield make
-    await asyncio.wait_for(asyncio.gather(*(c.close() for c in made), return_exceptions=True), TIMEOUT)
-
-
-@pytest.fixture
-async def pools():
-    made: list[WorkerPool] = []
-
-    async def make(count: int = 2, **kwargs) -> WorkerPool:
-        pool = WorkerPool(config(**kwargs), count)
-        made.append(pool)
-        await asyncio.wait_for(pool.start(), 60)
-        return pool
-
-    yield make
-    for pool in made:
-        pids = [w.pid for w in pool.workers if w is not None]
-        await asyncio.wait_for(pool.close(), 30)
-        assert not pool._procs
-        assert all(gone(pid) for pid in pids)
 
 
 class Room:
@@ -126,19 +46,19 @@ class Room:
         return (await asyncio.wait_for(self.pool.stats(), TIMEOUT))["workers"]
 
 
-async def spanned(pools, clients, *, alice: dict | None = None, bob_publishes: bool = False, bob: dict | None = None):
+async def spanned(worker_pools, client_peers, *, alice: dict | None = None, bob_publishes: bool = False, bob: dict | None = None):
     """alice publishes on the room's home worker; bob (a viewer unless ``bob_publishes``) is
     placed on the other worker (span_peers=1)."""
-    pool = await pools(2, span_peers=1)
+    pool = await worker_pools(2, span_peers=1)
     room = await Room(pool).open()
-    a = await Member(room.router, clients("alice", **(alice or {}))).join()
-    b = await Member(room.router, clients("bob", **(bob or {"audio": False, "video": False}))).join(
+    a = await Member(room.router, client_peers("alice", **(alice or {}))).join()
+    b = await Member(room.router, client_peers("bob", **(bob or {"audio": False, "video": False}))).join(
         publish=bob_publishes)
     return pool, room, a, b
 
 
-async def test_a_room_spans_two_workers_and_media_crosses_the_pipe(pools, clients):
-    pool, room, alice, bob = await spanned(pools, clients)
+async def test_a_room_spans_two_workers_and_media_crosses_the_pipe(worker_pools, client_peers):
+    pool, room, alice, bob = await spanned(worker_pools, client_peers)
     router = room.router
     home = router.worker
     assert alice.peer.worker == home and router.worker_of("alice") == home
@@ -184,9 +104,9 @@ async def test_a_room_spans_two_workers_and_media_crosses_the_pipe(pools, client
     assert entry[home]["outbound"] == 2 and entry[bob.peer.worker]["inbound"] == 2
 
 
-async def test_publishers_on_both_legs_receive_each_other(pools, clients):
+async def test_publishers_on_both_legs_receive_each_other(worker_pools, client_peers):
     pool, room, alice, bob = await spanned(
-        pools, clients, alice={"audio": False}, bob_publishes=True, bob={"audio": True, "video": True})
+        worker_pools, client_peers, alice={"audio": False}, bob_publishes=True, bob={"audio": True, "video": True})
     assert alice.peer.worker != bob.peer.worker
     await alice.client.wait_for_frames("bob", "video", 10, TIMEOUT)
     await alice.client.wait_for_frames("bob", "audio", 10, TIMEOUT)
@@ -206,9 +126,9 @@ async def test_publishers_on_both_legs_receive_each_other(pools, clients):
     assert [w["rooms"] for w in stats["workers"]] == [0, 0]
 
 
-async def test_the_active_speaker_may_be_on_the_other_leg(pools, clients):
+async def test_the_active_speaker_may_be_on_the_other_leg(worker_pools, client_peers):
     pool, room, alice, bob = await spanned(
-        pools, clients, alice={"video": False, "audio_level": -127}, bob_publishes=True,
+        worker_pools, client_peers, alice={"video": False, "audio_level": -127}, bob_publishes=True,
         bob={"video": False, "audio_level": -10})
     assert bob.peer.worker != room.router.worker
     await alice.client.wait_for_frames("bob", "audio", 5, TIMEOUT)
@@ -226,8 +146,8 @@ async def test_the_active_speaker_may_be_on_the_other_leg(pools, clients):
     assert {"alice", "bob"} <= set(levels[-1])
 
 
-async def test_a_server_enforced_mute_reaches_the_other_leg(pools, clients):
-    pool, room, alice, bob = await spanned(pools, clients, alice={"audio": False})
+async def test_a_server_enforced_mute_reaches_the_other_leg(worker_pools, client_peers):
+    pool, room, alice, bob = await spanned(worker_pools, client_peers, alice={"audio": False})
     await bob.client.wait_for_frames("alice", "video", 5, TIMEOUT)
     far = pool.workers[bob.peer.worker]
     calls = record_requests(far)
@@ -247,8 +167,8 @@ async def test_a_server_enforced_mute_reaches_the_other_leg(pools, clients):
     await bob.client.wait_for_frames("alice", "video", frames + 10, TIMEOUT)
 
 
-async def test_the_publisher_leaving_removes_the_far_consumer(pools, clients):
-    pool, room, alice, bob = await spanned(pools, clients)
+async def test_the_publisher_leaving_removes_the_far_consumer(worker_pools, client_peers):
+    pool, room, alice, bob = await spanned(worker_pools, client_peers)
     await bob.client.wait_for_frames("alice", "video", 5, TIMEOUT)
     assert {c["participant_id"] for c in bob.client.consumers.values()} == {"alice"}
     ids = {d["id"] for d in room.of("producer_added")}
@@ -274,8 +194,8 @@ async def test_the_publisher_leaving_removes_the_far_consumer(pools, clients):
     assert len(room.of("producer_removed")) == 2
 
 
-async def test_placement_by_cpu(pools, clients):
-    pool = await pools(2)
+async def test_placement_by_cpu(worker_pools, client_peers):
+    pool = await worker_pools(2)
     assert pool.config.span_cpu == 70.0 and pool.config.span_cpu_publishers == 85.0
     assert pool.config.span_peers is None
     room = await Room(pool).open()
@@ -296,18 +216,18 @@ async def test_placement_by_cpu(pools, clients):
     other.cpu_override = other.cpu_pct = 0.0
     # through add_peer, with the home worker's load above span_cpu only
     home.cpu_override = home.cpu_pct = 80.0
-    publisher = await Member(router, clients("pub", audio=False)).join()
-    viewer = await Member(router, clients("viewer", audio=False, video=False)).join(publish=False)
+    publisher = await Member(router, client_peers("pub", audio=False)).join()
+    viewer = await Member(router, client_peers("viewer", audio=False, video=False)).join(publish=False)
     assert publisher.peer.worker == home.index and viewer.peer.worker == other.index
     await viewer.client.wait_for_frames("pub", "video", 5, TIMEOUT)
     # a peer stays where it was placed, whatever the load says now
     home.cpu_override = home.cpu_pct = 0.0
-    again = await Member(router, clients("viewer", audio=False, video=False)).join(publish=False)
+    again = await Member(router, client_peers("viewer", audio=False, video=False)).join(publish=False)
     assert again.peer.worker == other.index
 
 
-async def test_killing_the_far_worker_loses_the_room(pools, clients):
-    pool, room, alice, bob = await spanned(pools, clients, alice={"audio": False})
+async def test_killing_the_far_worker_loses_the_room(worker_pools, client_peers):
+    pool, room, alice, bob = await spanned(worker_pools, client_peers, alice={"audio": False})
     lost = asyncio.get_running_loop().create_future()
 
     async def on_worker_lost(index: int, rooms: list) -> None:
@@ -339,12 +259,12 @@ async def test_killing_the_far_worker_loses_the_room(pools, clients):
     assert reopened is not room.router
 
 
-async def test_three_legs_are_piped_pairwise(pools, clients):
-    pool = await pools(3, span_peers=1)
+async def test_three_legs_are_piped_pairwise(worker_pools, client_peers):
+    pool = await worker_pools(3, span_peers=1)
     room = await Room(pool).open()
-    alice = await Member(room.router, clients("alice", audio=False)).join()
-    bob = await Member(room.router, clients("bob", audio=False, video=False)).join(publish=False)
-    carol = await Member(room.router, clients("carol", audio=False)).join()
+    alice = await Member(room.router, client_peers("alice", audio=False)).join()
+    bob = await Member(room.router, client_peers("bob", audio=False, video=False)).join(publish=False)
+    carol = await Member(room.router, client_peers("carol", audio=False)).join()
     assert len({alice.peer.worker, bob.peer.worker, carol.peer.worker}) == 3
     assert sorted(room.router.legs) == [0, 1, 2] and len(room.router._pipes) == 3
     # bob (a third worker) gets carol's video over the pipe between the two far legs
@@ -367,8 +287,8 @@ async def test_three_legs_are_piped_pairwise(pools, clients):
     await bob.client.wait_for_frames("alice", "video", frames + 5, TIMEOUT)
 
 
-async def test_killing_the_home_worker_loses_the_room_everywhere(pools, clients):
-    pool, room, alice, bob = await spanned(pools, clients, alice={"audio": False})
+async def test_killing_the_home_worker_loses_the_room_everywhere(worker_pools, client_peers):
+    pool, room, alice, bob = await spanned(worker_pools, client_peers, alice={"audio": False})
     lost = asyncio.get_running_loop().create_future()
 
     async def on_worker_lost(index: int, rooms: list) -> None:
@@ -394,8 +314,8 @@ async def test_killing_the_home_worker_loses_the_room_everywhere(pools, clients)
     assert await far_rooms() == 0
 
 
-async def test_loss_on_the_pipe_is_nacked_and_resent_across_workers(pools, clients):
-    pool, room, alice, bob = await spanned(pools, clients, alice={"audio": False})
+async def test_loss_on_the_pipe_is_nacked_and_resent_across_workers(worker_pools, client_peers):
+    pool, room, alice, bob = await spanned(worker_pools, client_peers, alice={"audio": False})
     await bob.client.wait_for_frames("alice", "video", 10, TIMEOUT)
     home = room.router.worker
     (pipe,) = room.router._pipes.values()

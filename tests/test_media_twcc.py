@@ -18,7 +18,8 @@ from media.twcc import (
 )
 from tests.media_helpers import offer_transport_cc, with_extension
 from tests.test_media_rtp import packet
-from tests.test_media_sfu import TIMEOUT, Joined, clients, sfu  # noqa: F401 (fixtures)
+from tests.media_helpers import Joined
+from tests.media_pools import TIMEOUT
 
 
 def read(packets: list[bytes]) -> dict[int, float | None]:
@@ -142,9 +143,9 @@ def test_the_answer_accepts_the_extension_and_feedback_only_where_offered():
     assert plain == ANSWER and none is None
 
 
-async def test_a_publisher_gets_feedback_matching_the_arrivals_the_sfu_saw(sfu, clients):
+async def test_a_publisher_gets_feedback_matching_the_arrivals_the_sfu_saw(sfu, client_peers):
     router = sfu.router("room-twcc")
-    alice = clients("alice")
+    alice = client_peers("alice")
     alice.send_transport_sequence_numbers(ext_id=5, drop_every=20)  # 5 % lost on the way
     joined = await Joined(router, alice).join()
     assert f"a=extmap:5 {TWCC_URI}" in alice.publish_answer

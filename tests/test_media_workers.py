@@ -14,92 +14,22 @@ from pathlib import Path
 import pytest
 
 from media import (
-    LocalMedia, MediaConfig, SdpError, StaleRevision, WorkerError, WorkerLost, WorkerPool, WorkerTimeout,
+    SFU, LocalMedia, MediaConfig, SdpError, StaleRevision, WorkerError, WorkerLost, WorkerPool, WorkerTimeout,
 )
 from media.channel import MAX_FRAME, Channel, FrameDecoder, FrameError, encode
-from tests.media_helpers import ClientPeer
+from media.sfu import empty_stats
+from tests.media_pools import Member, gone, loopback_config, wait_for
 
 TIMEOUT = 30
 REPO = Path(__file__).resolve().parent.parent
 
 
-def config() -> MediaConfig:
-    return MediaConfig(ice_addresses=["127.0.0.1"], allowed_remote_networks=["127.0.0.1/32"])
-
-
-def gone(pid: int) -> bool:
-    """The process no longer runs (no such pid, or a zombie nobody reaped yet)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except FileNotFoundError:
-        return True
-
-
-async def wait_for(predicate, timeout: float = TIMEOUT, interval: float = 0.1) -> None:
-    async def poll() -> None:
-        while not predicate():
-            await asyncio.sleep(interval)
-    await asyncio.wait_for(poll(), timeout)
-
-
-class Member:
-    """A client peer in a room through the MediaService API: the glue the server would be."""
-
-    def __init__(self, router, client: ClientPeer) -> None:
-        self.router = router
-        self.client = client
-        self.peer = None
-
-    async def on_subscribe_offer(self, sdp: str, revision: int, consumers: list) -> None:
-        answer = await self.client.handle_subscribe_offer(sdp, revision, consumers)
-        await self.peer.subscribe_answer(answer, revision)
-
-    async def join(self, publish: bool = True) -> "Member":
-        self.peer = await asyncio.wait_for(
-            self.router.add_peer(self.client.name, on_subscribe_offer=self.on_subscribe_offer), TIMEOUT)
-        if publish:
-            await asyncio.wait_for(self.client.publish(self.peer.publish), TIMEOUT)
-        return self
-
-
-@pytest.fixture
-async def clients():
-    made: list[ClientPeer] = []
-
-    def make(name: str, **kwargs) -> ClientPeer:
-        client = ClientPeer(name, **kwargs)
-        made.append(client)
-        return client
-
-    yield make
-    await asyncio.wait_for(asyncio.gather(*(c.close() for c in made), return_exceptions=True), TIMEOUT)
-
-
-@pytest.fixture
-async def pools():
-    made: list[WorkerPool] = []
-
-    async def make(count: int, **kwargs) -> WorkerPool:
-        pool = WorkerPool(config(), count, **kwargs)
-        made.append(pool)
-        await asyncio.wait_for(pool.start(), 60)
-        return pool
-
-    yield make
-    for pool in made:
-        pids = [w.pid for w in pool.workers if w is not None]
-        await asyncio.wait_for(pool.close(), 30)
-        assert not pool._procs  # every child reaped
-        assert all(gone(pid) for pid in pids)
-
-
-async def media_flows(media, room: str, clients, tag: str):
+async def media_flows(media, room: str, client_peers, tag: str):
     """A publisher and a subscriber in ``room``: the subscriber decodes the publisher's video."""
     events: list[tuple[str, dict]] = []
     router = await asyncio.wait_for(media.open_router(room, lambda kind, data: events.append((kind, data))), TIMEOUT)
-    publisher = await Member(router, clients(f"{tag}-pub", audio=False)).join()
-    subscriber = await Member(router, clients(f"{tag}-sub", audio=False, video=False)).join(publish=False)
+    publisher = await Member(router, client_peers(f"{tag}-pub", audio=False)).join()
+    subscriber = await Member(router, client_peers(f"{tag}-sub", audio=False, video=False)).join(publish=False)
     await subscriber.client.wait_for_frames(publisher.client.name, "video", 10, TIMEOUT)
     return router, publisher, subscriber, events
 
@@ -228,12 +158,12 @@ async def test_worker_exits_when_its_channel_ends():
 # the pool
 
 
-async def test_two_rooms_on_two_workers_forward_video(pools, clients):
-    pool = await pools(2)
+async def test_two_rooms_on_two_workers_forward_video(worker_pools, client_peers):
+    pool = await worker_pools(2)
     assert len(set(pool.pids)) == 2 and os.getpid() not in pool.pids
-    first, _, _, first_events = await media_flows(pool, "room-a", clients, "a")
+    first, _, _, first_events = await media_flows(pool, "room-a", client_peers, "a")
     # room-a's two peers make the other worker the least loaded
-    second, _, _, second_events = await media_flows(pool, "room-b", clients, "b")
+    second, _, _, second_events = await media_flows(pool, "room-b", client_peers, "b")
     assert first.worker != second.worker
     assert pool.pids[first.worker] != pool.pids[second.worker]
     # router events crossed the channel, each to its own room's hook
@@ -263,8 +193,8 @@ async def test_two_rooms_on_two_workers_forward_video(pools, clients):
     assert (await pool.stats())["routers"] == 1
 
 
-async def test_sdp_errors_cross_the_channel(pools):
-    pool = await pools(1)
+async def test_sdp_errors_cross_the_channel(worker_pools):
+    pool = await worker_pools(1)
     router = await pool.open_router("room-e", None)
     offers = []
 
@@ -282,8 +212,8 @@ async def test_sdp_errors_cross_the_channel(pools):
     assert offers == []
 
 
-async def test_killed_worker_is_replaced_and_its_rooms_reopen(pools, clients):
-    pool = await pools(2)
+async def test_killed_worker_is_replaced_and_its_rooms_reopen(worker_pools, client_peers):
+    pool = await worker_pools(2)
     lost = asyncio.get_running_loop().create_future()
 
     async def on_worker_lost(index: int, rooms: list) -> None:
@@ -291,7 +221,7 @@ async def test_killed_worker_is_replaced_and_its_rooms_reopen(pools, clients):
             lost.set_result((index, rooms))
 
     pool.on_worker_lost = on_worker_lost
-    router, publisher, subscriber, _ = await media_flows(pool, "room-k", clients, "k1")
+    router, publisher, subscriber, _ = await media_flows(pool, "room-k", client_peers, "k1")
     other = await pool.open_router("room-quiet", None)
     assert other.worker != router.worker
     index = router.worker
@@ -305,7 +235,7 @@ async def test_killed_worker_is_replaced_and_its_rooms_reopen(pools, clients):
         await asyncio.wait_for(router.add_peer("late", subscriber.on_subscribe_offer), 5)
     # the room comes back on a live worker; the peers join again with new connections
     await asyncio.gather(publisher.client.close(), subscriber.client.close())
-    reopened, _, _, events = await media_flows(pool, "room-k", clients, "k2")
+    reopened, _, _, events = await media_flows(pool, "room-k", client_peers, "k2")
     assert reopened is not router and reopened.worker is not None and pool.pids[reopened.worker] != pid
     assert any(k == "producer_added" for k, _ in events)
     # the untouched room is still where it was, and capacity comes back under the same index
@@ -316,9 +246,9 @@ async def test_killed_worker_is_replaced_and_its_rooms_reopen(pools, clients):
     assert workers[index]["alive"] and workers[index]["pid"] == pool.pids[index]
 
 
-async def test_a_lone_worker_killed_comes_back(pools):
+async def test_a_lone_worker_killed_comes_back(worker_pools):
     """With one worker, rooms reopened from on_worker_lost wait (bounded) for its replacement."""
-    pool = await pools(1)
+    pool = await worker_pools(1)
     reopened = asyncio.get_running_loop().create_future()
 
     async def on_worker_lost(index: int, rooms: list) -> None:
@@ -343,9 +273,9 @@ async def test_a_lone_worker_killed_comes_back(pools):
     assert (await pool.stats())["peers"] == 1
 
 
-async def test_a_hung_worker_times_out_and_is_replaced(pools):
+async def test_a_hung_worker_times_out_and_is_replaced(worker_pools):
     """A worker that stops answering (SIGSTOP): requests time out, then the pool kills it."""
-    pool = await pools(1, request_timeout=1.0, hang_timeout=2.0)
+    pool = await worker_pools(1, request_timeout=1.0, hang_timeout=2.0)
     lost = asyncio.get_running_loop().create_future()
 
     async def on_worker_lost(index: int, rooms: list) -> None:
@@ -407,17 +337,17 @@ async def test_workers_die_with_their_parent_killed_hard():
 
 def test_pool_needs_a_worker():
     with pytest.raises(ValueError):
-        WorkerPool(config(), 0)
+        WorkerPool(loopback_config(), 0)
 
 
 # in-process
 
 
-async def test_local_media_forwards_video(clients):
-    local = LocalMedia(config())
+async def test_local_media_forwards_video(client_peers):
+    local = LocalMedia(loopback_config())
     await local.start()
     try:
-        router, publisher, subscriber, events = await media_flows(local, "room-l", clients, "l")
+        router, publisher, subscriber, events = await media_flows(local, "room-l", client_peers, "l")
         assert router.worker is None
         assert ("peer_added", {"peer_id": "l-sub"}) in events
         assert any(k == "producer_added" and d["peer_id"] == "l-pub" for k, d in events)
@@ -438,9 +368,7 @@ async def test_local_media_forwards_video(clients):
 
 
 def test_stats_keys_match_the_sfu():
-    from media import SFU
-    from media.local import _EMPTY_SFU
-
-    keys = set(SFU.stats(_EMPTY_SFU))
+    keys = set(empty_stats())
     assert {"routers", "peers", "rtp_packets_in", "rtp_packets_out", "decoded_frames"} <= keys
-    assert json.loads(json.dumps(SFU.stats(_EMPTY_SFU))) == SFU.stats(_EMPTY_SFU)
+    assert json.loads(json.dumps(empty_stats())) == empty_stats()
+    assert set(SFU(MediaConfig(ice_addresses=["127.0.0.1"])).stats()) == keys
