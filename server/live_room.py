@@ -25,6 +25,7 @@ import asyncio
 import logging
 from typing import Any, Iterator
 
+import media
 from rooms.authorize import Action, Actor, Role, authorize
 from rooms.errors import DomainError
 from rooms.meeting import LiveParticipant, LobbyEntry, Meeting
@@ -113,9 +114,12 @@ class LiveRoom:
         session.room_id, session.participant, session.lobby = self.id, participant, None
         self.connections[session.sid] = session
         await self.net.enter_room(session.sid, self.id)
-        self.media = await hub.media.open_router(self.id, self._media_event)
-        session.peer = await self.media.add_peer(participant.id, self._offer_sender(session),
-                                                 publisher=self._publishes(participant))
+        try:
+            session.peer = await self._add_peer(session)
+        except BaseException:
+            # No media peer, no participant: undo the join (the others were not told yet).
+            await self.leave(session, timeline=False)
+            raise
         if participant.visible:
             await self.net.emit("participant_joined", participant.to_dict(), room=self.id, skip_sid=session.sid)
         await hub.timeline.record(self.id, "join", actor=participant,
@@ -271,6 +275,20 @@ class LiveRoom:
                 self.net.kick(participant.connection)
 
     # ---- media ------------------------------------------------------------------------------
+
+    async def _add_peer(self, session: Session):
+        """The participant's media peer in the room's router. The room's media worker may die
+        meanwhile: then the router is opened again (on a live worker) and the peer added there."""
+        for attempt in (1, 2):
+            self.media = await self.hub.media.open_router(self.id, self._media_event)
+            try:
+                return await self.media.add_peer(session.participant.id, self._offer_sender(session),
+                                                 publisher=self._publishes(session.participant))
+            except media.WorkerLost:
+                if attempt == 2:
+                    raise
+                log.warning("room %s: its media worker died while %s joined; trying another", self.id,
+                            session.participant.id)
 
     @staticmethod
     def _publishes(participant: LiveParticipant) -> bool:
