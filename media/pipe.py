@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 import struct
 import time
 from typing import Callable, Optional
@@ -63,6 +64,8 @@ PIPE_RESEND_INTERVAL = 0.02  # seconds between two resends of one packet (loopba
 MAX_NACKED = 128
 RTCP_INTERVAL = 1.0  # REMB from the destination's producers, at most this often
 RECV_SIZE = 65536
+PIPE_DRAIN_LIMIT = 64  # datagrams read per wake-up after the first, at most (then other sockets' turn)
+PIPE_SOCKET_BUFFER = 4 * 1024 * 1024  # bytes asked for each pipe socket's send and receive buffers
 
 
 # descriptions
@@ -241,6 +244,7 @@ class PipeTransport(asyncio.DatagramProtocol):
         self.inbound: dict[int, object] = {}  # SSRC -> destination Producer
         self.outbound: dict[int, PipeOutput] = {}  # SSRC -> source PipeOutput
         self._rtcp_task: Optional[asyncio.Task] = None
+        self._recvfrom: Optional[Callable] = None  # the socket's own, for draining
         self.closed = False
         # counters
         self.rtp_in = 0
@@ -261,6 +265,16 @@ class PipeTransport(asyncio.DatagramProtocol):
         self._transport = transport
         host, port = transport.get_extra_info("sockname")[:2]
         self.local_address = (host, port)
+        sock = getattr(transport, "_sock", None)
+        self._recvfrom = sock.recvfrom if sock is not None else None
+        if sock is not None:
+            # One pipe carries a room's whole other half (every producer of a leg): room for a
+            # burst of keyframes from all of them while the worker's loop is busy elsewhere.
+            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, option, PIPE_SOCKET_BUFFER)
+                except OSError:
+                    pass
 
     def connection_lost(self, exc) -> None:
         self.sendto = None
@@ -348,6 +362,22 @@ class PipeTransport(asyncio.DatagramProtocol):
     # packets in
 
     def datagram_received(self, data: bytes, addr) -> None:
+        self._receive(data, addr)
+        # asyncio reads one datagram per wake-up; a pipe carries many streams, so read whatever
+        # else has arrived meanwhile here (as media/fastpath.py does for a publisher's socket):
+        # otherwise a busy worker's batching loop, which wakes at most once per millisecond, reads
+        # at most 1000 pipe datagrams a second, and the rest queue up (latency, then loss).
+        recvfrom = self._recvfrom
+        if recvfrom is None:
+            return
+        for _ in range(PIPE_DRAIN_LIMIT):
+            try:
+                data, addr = recvfrom(RECV_SIZE)
+            except OSError:  # BlockingIOError: nothing more; anything else: asyncio's business
+                return
+            self._receive(data, addr)
+
+    def _receive(self, data: bytes, addr) -> None:
         remote = self.remote
         if remote is None or addr[0] != remote[0] or addr[1] != remote[1]:
             self.foreign += 1
