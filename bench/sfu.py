@@ -871,7 +871,7 @@ def main() -> int:
 
     # ---- table
     print()
-    print(f"SFU, all-to-all, {args.window:.0f} s per run (CPU: the server process, % of one core)")
+    print(f"SFU, all-to-all, {args.window:.0f} s per run (CPU: the server process and its media workers, % of one core)")
     header = (f"{'P':>3} {'run':>7} {'CPU %':>6} {'in pkt/s':>9} {'out pkt/s':>10} {'us/out':>7} {'min fps':>8} "
               f"{'frames':>7} {'audio':>6} {'vid p50':>8} {'vid p95':>8} {'aud p95':>8} {'all p99':>8} {'read p95':>9} "
               f"{'gen CPU':>8} {'other':>6}")
