@@ -24,6 +24,8 @@ class MediaConfig:
       ``setCodecPreferences``). False: the order of ``video_codecs`` chooses, e.g. ``["H264",
       "VP8"]`` to have every publisher send H.264 (iPhones decode it in hardware).
     - ``max_incoming_bitrate``: what REMB tells each video publisher it may send.
+    - ``opus_dtx``: ask publishers for Opus DTX (``usedtx=1`` in the answer's fmtp): a silent
+      microphone sends a comfort-noise packet every 400 ms instead of 50 packets a second.
     - ``opus_red``: answer a publisher's offer of RED for Opus (RFC 2198 ``audio/red``) with red
       first, so that it sends each audio frame again in the next packet (media/red.py).
     - ``span_cpu``, ``span_cpu_publishers``, ``span_peers``: when a room's router extends to other
@@ -42,6 +44,7 @@ class MediaConfig:
     publisher_codec_order: bool = True
     max_incoming_bitrate: int = 2_500_000
     opus_red: bool = True
+    opus_dtx: bool = True
     span_cpu: float = 70.0
     span_cpu_publishers: float = 85.0
     span_peers: int | None = None

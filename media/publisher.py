@@ -106,8 +106,9 @@ class PublishConnection:
             except Exception as exc:
                 logger.info("publish offer from %s refused: %s", self.peer_id, exc)
                 raise SdpError(f"offer could not be negotiated: {exc}") from None
-            # aiortc knows no red: answer it ourselves (red.py), and ask for Opus in-band FEC
-            answer_sdp, self._red = red.answer_with_red(self.pc.localDescription.sdp, red_offered)
+            # aiortc knows no red: answer it ourselves (red.py), and ask for Opus in-band FEC and DTX
+            answer_sdp, self._red = red.answer_with_red(self.pc.localDescription.sdp, red_offered,
+                                                        dtx=self.config.opus_dtx)
             # nor transport-cc: accept it where offered, and send the feedback ourselves (twcc.py)
             answer_sdp, twcc_id = accept_offered_extension(answer_sdp, description, TWCC_URI, "transport-cc")
             self._set_transport_feedback(twcc_id)

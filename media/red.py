@@ -236,24 +236,24 @@ class _Section:
         self.lines[at:at] = [f"a=rtpmap:{red_pt} red/48000/2", f"a=fmtp:{red_pt} " + "/".join([str(opus_pt)] * blocks)]
         self.rtpmap[str(red_pt)] = "red/48000/2"
 
-    def want_inband_fec(self) -> None:
-        """Opus with ``useinbandfec=1`` in every Opus payload type's fmtp."""
+    def want_opus(self, **wanted: str) -> None:
+        """Every Opus payload type's fmtp with these parameters (``useinbandfec="1"``...), set or
+        replaced, the others kept."""
         for pt in self.pts("opus"):
             value = self.fmtp.get(pt)
+            params = [p.strip() for p in (value or "").split(";") if p.strip()]
+            for name, setting in wanted.items():
+                pair = f"{name}={setting}"
+                if any(p.split("=", 1)[0].lower() == name for p in params):
+                    params = [pair if p.split("=", 1)[0].lower() == name else p for p in params]
+                else:
+                    params.append(pair)
+            value_new = ";".join(params)
             if value is None:
-                self.lines.insert(self.codec_end(pt), f"a=fmtp:{pt} useinbandfec=1")
-                self.fmtp[pt] = "useinbandfec=1"
-                continue
-            params = [p for p in value.split(";") if p.strip()]
-            if any(p.strip().split("=", 1)[0].lower() == "useinbandfec" for p in params):
-                params = [("useinbandfec=1" if p.strip().split("=", 1)[0].lower() == "useinbandfec" else p)
-                          for p in params]
+                self.lines.insert(self.codec_end(pt), f"a=fmtp:{pt} {value_new}")
             else:
-                params.append("useinbandfec=1")
-            value = ";".join(p.strip() for p in params)
-            at = self.index_of(f"a=fmtp:{pt} ")
-            self.lines[at] = f"a=fmtp:{pt} {value}"
-            self.fmtp[pt] = value
+                self.lines[self.index_of(f"a=fmtp:{pt} ")] = f"a=fmtp:{pt} {value_new}"
+            self.fmtp[pt] = value_new
 
 
 def red_by_mid(sdp: str, require_fmtp: bool = True) -> dict[str, tuple[int, int]]:
@@ -271,12 +271,14 @@ def red_by_mid(sdp: str, require_fmtp: bool = True) -> dict[str, tuple[int, int]
     return found
 
 
-def answer_with_red(answer: str, offered: dict[str, tuple[int, int]]) -> tuple[str, dict[str, tuple[int, int]]]:
+def answer_with_red(answer: str, offered: dict[str, tuple[int, int]],
+                    dtx: bool = False) -> tuple[str, dict[str, tuple[int, int]]]:
     """The publish answer with, in each audio section whose mid ``offered`` names (from
     :func:`red_by_mid` of the offer) and whose answer kept that Opus payload type, red first
     with the offer's payload type (a browser sends the first codec of the answer); and every
     Opus fmtp with ``useinbandfec=1`` (a browser sends Opus in-band FEC when the remote
-    description asks for it). Returns the text and the mids that got red."""
+    description asks for it) and, with ``dtx``, ``usedtx=1`` (a silent microphone then sends a
+    packet every 400 ms instead of 50 a second). Returns the text and the mids that got red."""
     eol, session, sections = _split(answer)
     added = {}
     for lines in sections:
@@ -287,7 +289,7 @@ def answer_with_red(answer: str, offered: dict[str, tuple[int, int]]) -> tuple[s
         if red is not None and str(red[1]) in section.pts("opus") and str(red[0]) not in section.formats:
             section.add_red(*red)
             added[section.mid] = red
-        section.want_inband_fec()
+        section.want_opus(useinbandfec="1", **({"usedtx": "1"} if dtx else {}))
     return _join(eol, session, sections), added
 
 

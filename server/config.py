@@ -67,6 +67,8 @@ class Config:
     # A room extends to another worker (its producers piped over 127.0.0.1): new viewers once its
     # worker is busier than this % of a core, new publishers from 15 points more; and, if set,
     # every new peer once the room has this many on its first worker.
+    # Ask publishers for Opus DTX: a silent microphone sends a packet every 400 ms, not 50 a second.
+    opus_dtx: bool = True
     media_span_cpu: float = 70.0
     media_span_peers: int | None = None
     log_level: str = "info"
@@ -202,6 +204,8 @@ def from_env(env: dict[str, str] | None = None) -> Config:
         cfg.announce = parse_announce(split_list(v))
     if (v := get("ice_servers")) is not None:
         cfg.ice_servers = parse_ice_servers(v)
+    if (v := get("opus_dtx")) is not None:
+        cfg.opus_dtx = v.lower() in ("1", "true", "yes", "on")
     if (v := get("test_mode")) is not None:
         cfg.test_mode = v.lower() in ("1", "true", "yes")
     if (v := get("panel_url_allow")) is not None:

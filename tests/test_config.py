@@ -82,3 +82,10 @@ def test_media_span_settings_reach_the_workers_config(tmp_path):
     for flags in (("--media-span-peers", "0"), ("--media-span-cpu", "0")):
         with pytest.raises(ConfigError):
             serve_config(*flags).validate()
+
+
+def test_opus_dtx_on_by_default_and_off_by_flag_or_env(tmp_path):
+    assert serve_config().opus_dtx is True
+    off = serve_config("--no-opus-dtx", "--data-dir", str(tmp_path))
+    assert off.opus_dtx is False and create_app(off)[HUB].media.config.opus_dtx is False
+    assert from_env({"SITROOM_OPUS_DTX": "off"}).opus_dtx is False

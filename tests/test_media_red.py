@@ -406,6 +406,18 @@ def test_inband_fec_joins_an_existing_opus_fmtp(fmtp, expected):
     assert f"a=fmtp:111 {expected}\r\n" in answer and answer.count("a=fmtp:111") == 1
 
 
+@pytest.mark.parametrize("fmtp, expected", [
+    (None, "useinbandfec=1;usedtx=1"),
+    ("minptime=10", "minptime=10;useinbandfec=1;usedtx=1"),
+    ("usedtx=0;useinbandfec=0", "usedtx=1;useinbandfec=1"),
+])
+def test_opus_dtx_is_asked_for_in_the_publish_answer(fmtp, expected):
+    answer, _ = red.answer_with_red(aiortc_answer(fmtp), {"0": (63, 111)}, dtx=True)
+    assert f"a=fmtp:111 {expected}\r\n" in answer and answer.count("a=fmtp:111") == 1
+    assert "a=fmtp:63 111/111\r\n" in answer  # red's fmtp untouched
+    check_remote(answer, "answer", None)
+
+
 def test_red_is_not_answered_over_an_opus_the_answer_does_not_have():
     answer, added = red.answer_with_red(aiortc_answer().replace("111", "96"), {"0": (63, 111)})
     assert added == {} and "red" not in answer

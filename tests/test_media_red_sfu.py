@@ -211,7 +211,22 @@ async def test_without_opus_red_in_the_config_red_is_not_answered(client_peers):
         offer, sources = await client.create_publish_offer()
         answer = await peer.publish(chromium_like(offer), sources)
         assert red.red_by_mid(answer, require_fmtp=False) == {}
-        assert f"a=fmtp:{OPUS_PT} useinbandfec=1" in answer  # in-band FEC all the same
+        assert f"a=fmtp:{OPUS_PT} useinbandfec=1;usedtx=1" in answer  # in-band FEC and DTX all the same
         assert router.producers[0].red_pt == -1
+    finally:
+        await asyncio.wait_for(sfu.close(), TIMEOUT)
+
+
+async def test_without_opus_dtx_in_the_config_dtx_is_not_asked_for(client_peers):
+    from media import SFU, MediaConfig
+    sfu = SFU(MediaConfig(ice_addresses=["127.0.0.1"], ice_servers=[],
+                          allowed_remote_networks=["127.0.0.0/8"], opus_dtx=False))
+    try:
+        router = sfu.router("room-no-dtx")
+        client = client_peers("alice", video=False)
+        peer = await router.add_peer("alice", on_subscribe_offer=lambda *args: asyncio.sleep(0))
+        offer, sources = await client.create_publish_offer()
+        answer = await peer.publish(chromium_like(offer), sources)
+        assert f"a=fmtp:{OPUS_PT} useinbandfec=1\r\n" in answer and "usedtx" not in answer
     finally:
         await asyncio.wait_for(sfu.close(), TIMEOUT)
