@@ -5,7 +5,8 @@ The real server (``sitroom serve --test-mode``, a subprocess on 127.0.0.1) and 1
 cameras off: one talker from a Chromium whose fake microphone plays Chromium's own beeping tone
 (sound all the time as Opus sees it), nine from a Chromium whose fake microphone is a file of
 silence. Over a window, the audio packets each page sent (``outbound-rtp`` ``packetsSent``) and
-the audio packets the SFU received and forwarded (``/api/metrics``, less the video: there is none).
+the packets the SFU received and forwarded (``/api/metrics``: all its packets, so a camera that is
+still sending counts there too; the pages' audio counters are the figure).
 The baseline is the same meeting on a server with ``--no-opus-dtx``, in the same run.
 
 Prints a table, the ratio, and last one line:
@@ -21,14 +22,13 @@ import argparse
 import sys
 import tempfile
 import time
-import wave
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "browser"))
 
-from chromium import launch_chromium  # noqa: E402
+from chromium import launch_chromium, silence_wav  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from tests.conftest import start_server, stop_server  # noqa: E402
@@ -43,15 +43,6 @@ async () => {
   return sent;
 }
 """
-
-
-def silence(path: Path) -> str:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(48000)
-        w.writeframes(b"\0\0" * 48000 * 10)
-    return str(path)
 
 
 def join(browser, link: str, name: str):
@@ -72,7 +63,7 @@ def one_meeting(pw, tmp: Path, dtx: bool, size: int, window: float) -> dict:
                           "--media-workers", "1", *([] if dtx else ["--no-opus-dtx"]))
     talker_browser = launch_chromium(pw.chromium)
     quiet_browser = launch_chromium(pw.chromium,
-                                    args=[f"--use-file-for-fake-audio-capture={silence(tmp / 'silence.wav')}"])
+                                    args=[f"--use-file-for-fake-audio-capture={silence_wav(tmp / 'silence.wav')}"])
     try:
         links = server.create_room("DTX bench")["links"]
         talker = join(talker_browser, links["host"], "Talker")

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import ipaddress
 import os
 import re
 import shutil
@@ -171,13 +172,21 @@ class SocketWatch(threading.Thread):
         def host(address: str) -> str:
             return address.rsplit(":", 1)[0].strip("[]")
 
-        bad = sorted(s for s in self.seen if host(s[1]) != "127.0.0.1" or host(s[2]) not in ("127.0.0.1", "*", "0.0.0.0"))
+        def unconnected(address: str) -> bool:  # ss shows an unconnected or listening peer as * or the wildcard
+            name = host(address)
+            try:
+                return name == "*" or ipaddress.ip_address(name).is_unspecified
+            except ValueError:
+                return False
+
+        bad = sorted(s for s in self.seen
+                     if host(s[1]) != "127.0.0.1" or not (host(s[2]) == "127.0.0.1" or unconnected(s[2])))
         procs = sorted({s[3] for s in self.seen})
         local = sorted({host(s[1]) for s in self.seen})
         peers = sorted({host(s[2]) for s in self.seen})
         text = (f"loopback check ({self.samples} samples of ss -uanp / ss -tanp in the namespace): "
                 f"{len(self.seen)} distinct sockets of {', '.join(procs)} (?: no owner left, e.g. TIME-WAIT); "
-                f"local addresses {local}; peer addresses {peers} (0.0.0.0 / *: unconnected or listening): "
+                f"local addresses {local}; peer addresses {peers} (the wildcard / *: unconnected or listening): "
                 + ("all on 127.0.0.1" if not bad else f"NOT loopback only: {bad[:10]}"))
         return not bad, text
 

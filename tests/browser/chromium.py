@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import wave
 from pathlib import Path
 
 CHROMIUM = Path(os.environ.get("SITROOM_CHROMIUM", "/usr/lib/chromium/chromium"))
@@ -55,6 +56,17 @@ def playwright_disabled_features() -> list[str]:
     except Exception:  # noqa: BLE001 - fall back to the known list
         pass
     return list(PLAYWRIGHT_DISABLED_FEATURES_1_65)
+
+
+def silence_wav(path) -> str:
+    """A WAV file of 10 s of silence (48 kHz mono) at ``path``, for
+    ``--use-file-for-fake-audio-capture``: a fake microphone that never makes a sound."""
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(48000)
+        w.writeframes(b"\0\0" * 48000 * 10)
+    return str(path)
 
 
 def launch_chromium(browser_type, executable: str | Path = CHROMIUM, args: list[str] | tuple = (),

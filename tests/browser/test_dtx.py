@@ -9,12 +9,11 @@ packet without DTX (packetsReceived x 960 = totalSamplesReceived), far fewer pac
 from __future__ import annotations
 
 import time
-import wave
 
 import pytest
 
 from conftest import create_room, join  # noqa: I001 - this folder's conftest
-from chromium import launch_chromium
+from chromium import launch_chromium, silence_wav
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 
@@ -43,18 +42,9 @@ async () => {
 """
 
 
-def silence(path) -> str:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(48000)
-        w.writeframes(b"\0\0" * 48000 * 10)
-    return str(path)
-
-
 def test_a_silent_microphone_sends_almost_nothing_and_is_still_heard(server, browser, tmp_path):
     quiet = launch_chromium(browser.browser_type,
-                            args=[f"--use-file-for-fake-audio-capture={silence(tmp_path / 'silence.wav')}"])
+                            args=[f"--use-file-for-fake-audio-capture={silence_wav(tmp_path / 'silence.wav')}"])
     try:
         links = create_room(server, "DTX")["links"]
         pages = []
