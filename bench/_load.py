@@ -54,6 +54,8 @@ if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
 import _media  # noqa: E402
+from media import rtp as media_rtp  # noqa: E402
+from tests.simulcast_source import LAYERS, SimulcastSender, hook_rtcp, read_answer, simulcast_offer  # noqa: E402
 
 SETUP_TIMEOUT = 60.0
 _HDR = struct.Struct("!BBHII")
@@ -110,6 +112,18 @@ class SioBackend:
                 asyncio.ensure_future(self._answer(data))
 
         self.sio.on("subscribe_offer", on_subscribe_offer)
+        self.video_layers: list[tuple[float, dict]] = []  # (monotonic, event data): simulcast layers received
+        self.on_publish_layers = None  # (data) -> None: the SFU pauses/resumes our simulcast layers
+
+        async def on_video_layers(data):
+            self.video_layers.append((time.monotonic(), data))
+
+        async def on_publish_layers(data):
+            if self.on_publish_layers is not None:
+                self.on_publish_layers(data)
+
+        self.sio.on("video_layers", on_video_layers)
+        self.sio.on("publish_layers", on_publish_layers)
 
     async def _answer(self, data: dict) -> None:
         try:
@@ -131,6 +145,9 @@ class SioBackend:
         if not ack.get("ok"):
             raise RuntimeError(f"publish refused: {ack}")
         return ack["sdp"]
+
+    async def subscribe_prefs(self, prefs: dict) -> dict:
+        return await self.sio.call("subscribe_prefs", prefs, timeout=30)
 
     async def close(self) -> None:
         if self.sio.connected:
@@ -206,7 +223,7 @@ def _make_silent_track(kind: str):
 class Stream:
     """What one subscriber receives of one publisher's track."""
 
-    __slots__ = ("pub", "kind", "video", "packets", "frames", "expect", "ok", "mapped", "id0", "ts0",
+    __slots__ = ("pub", "kind", "video", "packets", "bytes", "frames", "expect", "ok", "mapped", "id0", "ts0",
                  "attempts", "log", "decoder")
 
     def __init__(self, pub: str, kind: str) -> None:
@@ -214,6 +231,7 @@ class Stream:
         self.kind = kind
         self.video = kind == "video"
         self.packets = 0
+        self.bytes = 0  # SRTP datagram bytes
         self.frames = 0  # complete video frames / audio packets
         self.expect = -1
         self.ok = False
@@ -308,7 +326,8 @@ class SocketPoller:
 class Participant:
     def __init__(self, name: str, backend, clip: list, opus: list, opus_index: dict, loop,
                  logging_flag: list, decode: bool, subscribe: bool = True, rate_div: int = 1,
-                 poller: Optional[SocketPoller] = None, publish: bool = True) -> None:
+                 poller: Optional[SocketPoller] = None, publish: bool = True,
+                 simulcast_clips: Optional[tuple] = None) -> None:
         from aiortc import RTCPeerConnection
         self.name = name
         self.publishing = publish  # False: a viewer, who only receives
@@ -348,6 +367,10 @@ class Participant:
         self._protect = self._sendto = self._addr = None
         self._timers: list = []
         self.send_errors = 0
+        # simulcast (bench/simulcast.py): the camera as three layers (tests/simulcast_source.py)
+        self.simulcast_clips = simulcast_clips
+        self.sim: Optional[SimulcastSender] = None
+        self.publish_layers = 0  # publish_layers events applied
         # subscribing
         self.streams: dict[int, Stream] = {}
         self.unknown = 0
@@ -355,6 +378,13 @@ class Participant:
         self._hooked = None
         self._sub_task: Optional[asyncio.Task] = None
         self.offers = 0
+        self._sub_dtls = self._sub_pair = None
+        self.remb_start: Optional[float] = None  # monotonic time of the first REMB sent (start_remb)
+        self.remb_sent = 0
+        self._remb_timer = None
+        self._remb_ssrc = random.getrandbits(32)
+        self.rate_samples = array("d")  # (monotonic, video bytes received so far) pairs while tracing
+        self._trace_timer = None
 
     # -- publishing --
 
@@ -373,7 +403,10 @@ class Participant:
         offer = await self.publish_pc.createOffer()
         await self.publish_pc.setLocalDescription(offer)
         sources = {audio.mid: "microphone", video.mid: "camera"}
-        answer = await self.backend.publish(self.publish_pc.localDescription.sdp, sources)
+        sdp = self.publish_pc.localDescription.sdp
+        if self.simulcast_clips is not None:
+            sdp = simulcast_offer(sdp, video.mid, tuple(layer.rid for layer in LAYERS))
+        answer = await self.backend.publish(sdp, sources)
         await self.publish_pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
         for media in SessionDescription.parse(answer).media:
             names = {c.mimeType.lower(): c.payloadType for c in media.rtp.codecs}
@@ -388,6 +421,11 @@ class Participant:
             raise RuntimeError("VP8/Opus not accepted in the publish answer")
         self.v_ssrc = video.sender._ssrc
         self.a_ssrc = audio.sender._ssrc
+        if self.simulcast_clips is not None:
+            self.sim = SimulcastSender(self.simulcast_clips, LAYERS, read_answer(answer, video.mid), self.loop)
+            self.sim.frame_hook = self._sim_frame
+            if hasattr(self.backend, "on_publish_layers"):
+                self.backend.on_publish_layers = self._on_publish_layers
 
         sender = video.sender
         original = sender._handle_rtcp_packet
@@ -409,6 +447,19 @@ class Participant:
         self._protect = dtls._tx_srtp.protect
         self._sendto = pair.protocol.transport.sendto
         self._addr = pair.remote_addr
+        if self.sim is not None:
+            hook_rtcp(dtls, self.sim.handle_rtcp)  # PLI/FIR/NACK for our layers' SSRCs
+            self.sim.attach(dtls, pair)
+
+    def _sim_frame(self, k: int, sent_ns: int) -> None:
+        self.v_send.append(sent_ns or time.time_ns())
+        self.k = k + 1
+
+    def _on_publish_layers(self, data: dict) -> None:
+        """What a browser does with ``publish_layers``: encodings[i].active = active[i]."""
+        if self.sim is not None and data.get("source") == "camera" and data.get("mid") == self.sim.negotiated.mid:
+            self.sim.set_active(list(data.get("active") or []))
+            self.publish_layers += 1
 
     def start_sending(self) -> None:
         if not self.publishing:
@@ -416,7 +467,11 @@ class Participant:
         now = self.loop.time()
         self._v_start = now + random.random() * self.div / _media.FPS
         self._a_start = now + random.random() * 0.02 * self.div
-        self._timers.append(self.loop.call_at(self._v_start, self._video_tick))
+        if self.sim is not None:
+            self.sim.start(self._v_start - now)
+            self._timers.append(self.loop.call_at(self._v_start, lambda: None))  # keeps the audio timer at [1]
+        else:
+            self._timers.append(self.loop.call_at(self._v_start, self._video_tick))
         self._timers.append(self.loop.call_at(self._a_start, self._audio_tick))
 
     def _video_tick(self) -> None:
@@ -540,6 +595,7 @@ class Participant:
                     self.unknown += 1
                     return
                 stream.packets += 1
+                stream.bytes += len(data)
                 marker = data[1] & 0x80
                 if stream.decoder is not None:
                     self._decode(stream, dtls, data, seq, ts, marker)
@@ -592,6 +648,55 @@ class Participant:
         else:
             self.loop._add_reader(sock.fileno(), read_ready)
         self._hooked = protocol
+        self._sub_dtls, self._sub_pair = dtls, pair
+
+    # -- bandwidth and layout (bench/simulcast.py) --
+
+    async def send_sizes(self, speaker: str, ids: list[str]) -> Optional[dict]:
+        """``subscribe_prefs`` with the gallery's tile sizes: 160x120 for everyone, 640x480 for
+        ``speaker`` (the speaker shows the first other one large)."""
+        if not self.subscribing or not hasattr(self.backend, "subscribe_prefs"):
+            return None
+        others = [i for i in ids if i != self.id]
+        large = speaker if speaker != self.id else (others[0] if others else None)
+        sizes = [{"participant_id": i, "source": "camera", "width": 640 if i == large else 160,
+                  "height": 480 if i == large else 120} for i in others]
+        return await self.backend.subscribe_prefs({"paused": [], "sizes": sizes})
+
+    def start_remb(self, bitrate: int, interval: float) -> Optional[float]:
+        """Report ``bitrate`` (REMB) on the subscribe connection for every video received, every
+        ``interval`` seconds from now (what a browser on a short link sends). Returns the time
+        of the first (monotonic), None if the subscribe connection is not up."""
+        if self._sub_dtls is None or self._sub_pair is None:
+            return None
+        self.remb_start = time.monotonic()
+        self._remb_tick(bitrate, interval)
+        return self.remb_start
+
+    def _remb_tick(self, bitrate: int, interval: float) -> None:
+        ssrcs = [ssrc for ssrc, stream in self.streams.items() if stream.video]
+        session = self._sub_dtls._tx_srtp
+        if ssrcs and session is not None:
+            try:
+                packet = session.protect_rtcp(media_rtp.pack_remb(self._remb_ssrc, bitrate, ssrcs))
+                self._sub_pair.protocol.transport.sendto(packet, self._sub_pair.remote_addr)
+                self.remb_sent += 1
+            except Exception:
+                self.send_errors += 1
+        self._remb_timer = self.loop.call_later(interval, self._remb_tick, bitrate, interval)
+
+    def trace(self, on: bool, interval: float = 0.05) -> None:
+        """Sample the video bytes received every ``interval`` seconds (rate over time)."""
+        if self._trace_timer is not None:
+            self._trace_timer.cancel()
+            self._trace_timer = None
+        if on:
+            self._trace_tick(interval)
+
+    def _trace_tick(self, interval: float) -> None:
+        self.rate_samples.append(time.monotonic())
+        self.rate_samples.append(float(sum(s.bytes for s in self.streams.values() if s.video)))
+        self._trace_timer = self.loop.call_later(interval, self._trace_tick, interval)
 
     def _map(self, stream: Stream, dtls, data: bytes, ts: int) -> None:
         """Learn the stream's identity from one unprotected packet (a few tries)."""
@@ -649,10 +754,14 @@ class Participant:
         return len(seen) >= others and all(v >= 2 for v in seen.values())
 
     def snapshot(self) -> dict:
+        sim_packets = sum(s.packets + s.retransmitted for s in self.sim.layers) if self.sim is not None else 0
         return {
-            "id": self.id, "k": self.k, "n": self.n, "sent": self.packets_sent,
+            "id": self.id, "k": self.k, "n": self.n, "sent": self.packets_sent + sim_packets,
             "streams": {f"{s.pub}/{s.kind}": (s.packets, s.frames) for s in self.streams.values()},
             "unknown": self.unknown,
+            "vbytes": sum(s.bytes for s in self.streams.values() if s.video),
+            "abytes": sum(s.bytes for s in self.streams.values() if not s.video),
+            "sim": self.sim.stats() if self.sim is not None else None,
         }
 
     def results(self) -> dict:
@@ -661,6 +770,11 @@ class Participant:
             "keyframes_sent": self.keyframes_sent, "send_errors": self.send_errors,
             "streams": [{"pub": s.pub, "kind": s.kind, "id0": s.id0, "log": s.log.tobytes()}
                         for s in self.streams.values()],
+            "name": self.name, "remb_start": self.remb_start, "remb_sent": self.remb_sent,
+            "rate_samples": self.rate_samples.tobytes(),
+            "video_layers": list(getattr(self.backend, "video_layers", [])),
+            "publish_layers": self.publish_layers,
+            "sim": self.sim.stats() if self.sim is not None else None,
         }
         if self.decoder is not None:
             d = self.decoder
@@ -670,6 +784,11 @@ class Participant:
     async def close(self) -> None:
         for timer in self._timers:
             timer.cancel()
+        for timer in (self._remb_timer, self._trace_timer):
+            if timer is not None:
+                timer.cancel()
+        if self.sim is not None:
+            self.sim.stop()
         self._protect = None
         if self._sub_task is not None:
             self._sub_task.cancel()
@@ -713,7 +832,8 @@ async def _worker(conn, spec: dict) -> None:
                                         decode=spec["decode"] and i == 0,
                                         subscribe=spec.get("subscribe", True),
                                         rate_div=spec.get("rate_div", 1), poller=poller,
-                                        publish=not name.startswith("V")))  # V1, V2...: viewers
+                                        publish=not name.startswith("V"),  # V1, V2...: viewers
+                                        simulcast_clips=spec.get("simulcast_clips")))
 
     inbox: asyncio.Queue = asyncio.Queue()
     loop.add_reader(conn.fileno(), lambda: inbox.put_nowait(conn.recv()))
@@ -743,6 +863,16 @@ async def _worker(conn, spec: dict) -> None:
                 conn.send(("results", [p.results() for p in participants]))
             elif command == "stop":
                 break
+            elif isinstance(command, tuple) and command[0] == "prefs":  # (prefs, speaker id, all ids)
+                acks = [await p.send_sizes(command[1], command[2]) for p in participants]
+                conn.send(("ok", acks))
+            elif isinstance(command, tuple) and command[0] == "remb":  # (remb, name, bitrate, interval)
+                started = [p.start_remb(command[2], command[3]) for p in participants if p.name == command[1]]
+                conn.send(("ok", started))
+            elif isinstance(command, tuple) and command[0] == "trace":  # (trace, on)
+                for p in participants:
+                    p.trace(command[1])
+                conn.send(("ok", None))
     if poller is not None:
         poller.close()
     for p in participants_to_close:
