@@ -6,14 +6,16 @@ as a :class:`Video` twice a second, and applies what :meth:`LayerAllocator.decid
 - **Wishes.** Each video wants the smallest layer at least about as large as the tile that shows
   it (``desired_layer``); a video whose size the client did not say wants the top layer. Bigger
   tiles matter more (``importance``): thumbnails step down before the speaker and the stage.
-- **The link.** Browsers tell a sender their receive estimate in REMB. When the link is not the
-  limit, Chromium's REMB sits at about 1.5 times what it receives (it never claims much more than
-  it has seen), so an estimate above what we send says little; one *below* what we send says the
-  link is congested (Chromium drops it to ~85 % of the throughput on overuse), as does a loss
-  over ~10 % in its receiver reports. Then the videos must fit the estimate: least important
-  first, each steps down a layer at a time and, if even its lowest layer does not fit, it is
-  paused (the client is told). The estimate becomes a ceiling for a while (8 s, doubling to 60 s
-  while congestion keeps returning), then up-switches probe again.
+- **The link.** Browsers tell a sender their receive estimate in REMB. Chromium's never claims
+  much more than it has seen (about 1.5 times what it receives), and after we send more it
+  follows slowly (~8 % a second): so neither an estimate above what we send nor one below it says
+  much by itself. The link is taken as congested when the estimate is below what we send *and*
+  it fell (to under 85 % of its recent peak: Chromium drops it on overuse) or it stopped growing
+  for 2 s (a link at its limit), or when the receiver reports lose over ~10 %. Then the videos
+  must fit the estimate: least important first, each steps down and, if even its lowest layer
+  does not fit, it is paused (the client is told). The estimate becomes a ceiling for a while
+  (8 s, doubling to 60 s while congestion keeps returning; an estimate that grows above it
+  lifts it), then up-switches probe again.
 - **Up-switches** are careful: one layer at a time, at most one per video every ``UP_HOLD``
   seconds, and only on layers that are sending (a layer the publisher's own encoder dropped is
   not chosen). Down-switches are immediate. Audio is never touched: it is counted first.
@@ -21,12 +23,17 @@ as a :class:`Video` twice a second, and applies what :meth:`LayerAllocator.decid
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Hashable, Optional
 
 UP_HOLD = 2.0  # seconds between two up-switches of one video
 HEADROOM = 0.9  # share of a congested link's estimate that videos may use
-CONGESTION_RATIO = 0.9  # an estimate below this share of what is sent means congestion
+CONGESTION_RATIO = 0.9  # an estimate below this share of what is sent may mean congestion...
+DROP_RATIO = 0.85  # ...if it fell under this share of its peak of the last HISTORY seconds...
+STALL_TIME = 2.0  # ...or grew by less than STALL_GROWTH in this many seconds
+STALL_GROWTH = 1.05
+HISTORY = 5.0
 LOSS_CONGESTION = 26  # a receiver report's fraction lost (of 256) from which the link is congested
 LOSS_BACKOFF = 0.85  # then the link is taken to carry this share of what is sent
 CEILING_MIN = 8.0  # seconds the estimate of a congested link caps the videos...
@@ -59,15 +66,26 @@ class LayerAllocator:
     limit: Optional[int] = None  # the last limit applied (None: the link was not the limit)
     congested: bool = False
     _raised: dict = field(default_factory=dict)  # key -> when it last moved up
+    _estimates: deque = field(default_factory=deque)  # (time, estimate) of the last HISTORY seconds
 
     def link_limit(self, now: float, estimate: Optional[int], sent: int, loss: int) -> Optional[int]:
         """The bits/s the videos and audio must fit now, or None when the link is not the limit
         (up-switches may probe)."""
+        history = self._estimates
+        while history and now - history[0][0] > HISTORY:
+            history.popleft()
         bound = None
         if estimate is not None and sent > 0 and estimate < CONGESTION_RATIO * sent:
-            bound = estimate
-        elif loss >= LOSS_CONGESTION and sent > 0:
+            peak = max((e for _, e in history), default=None)
+            before = [e for t, e in history if now - t >= STALL_TIME]
+            fell = peak is not None and estimate < DROP_RATIO * peak
+            stalled = bool(before) and estimate < STALL_GROWTH * before[-1]
+            if fell or stalled:
+                bound = estimate
+        if bound is None and loss >= LOSS_CONGESTION and sent > 0:
             bound = int(sent * LOSS_BACKOFF)
+        if estimate is not None:
+            history.append((now, estimate))
         self.congested = bound is not None
         if bound is not None:
             if now >= self.ceiling_until or self.ceiling is None:  # a new episode of congestion
@@ -80,6 +98,8 @@ class LayerAllocator:
         elif now >= self.ceiling_until:
             self.ceiling = None
         self.limit = self.ceiling
+        if self.limit is not None and bound is None and estimate is not None and estimate > self.limit:
+            self.limit = estimate  # the link grew meanwhile
         return self.limit
 
     def decide(self, now: float, videos: list[Video], limit: Optional[int], audio: int = 0) -> dict:

@@ -276,16 +276,30 @@ def test_congestion_caps_the_link_for_a_while_then_probes_again_with_a_growing_w
     allocator = LayerAllocator()
     # Chromium's REMB sits above what it receives when the link is not the limit
     assert allocator.link_limit(0.0, 2_000_000, 1_400_000, 0) is None
-    # an estimate below what is sent: congestion; the estimate is the limit
+    # the estimate falls below what is sent: congestion; the estimate is the limit
     assert allocator.link_limit(1.0, 250_000, 1_600_000, 0) == 250_000 and allocator.congested
     # stepped down: no longer congested, but the ceiling holds
     assert allocator.link_limit(2.0, 250_000, 150_000, 0) == 250_000 and not allocator.congested
     first_end = 1.0 + CEILING_MIN
     assert allocator.link_limit(first_end + 0.1, 250_000, 150_000, 0) is None  # probe again
-    # congestion again soon after: the ceiling lasts twice as long
-    assert allocator.link_limit(first_end + 2.0, 250_000, 500_000, 0) == 250_000
-    assert allocator.link_limit(first_end + 2.0 + CEILING_MIN + 1, 250_000, 150_000, 0) == 250_000
-    assert allocator.link_limit(first_end + 2.0 + 2 * CEILING_MIN + 0.1, 250_000, 150_000, 0) is None
+    # the estimate stays below what the probe sends, and does not grow: congestion again, soon
+    # after the last: the ceiling lasts twice as long
+    assert allocator.link_limit(first_end + 0.6, 250_000, 500_000, 0) is None
+    assert allocator.link_limit(first_end + 2.0, 250_000, 500_000, 0) is None
+    again = first_end + 2.6
+    assert allocator.link_limit(again, 250_000, 500_000, 0) == 250_000
+    assert allocator.link_limit(again + CEILING_MIN + 1, 250_000, 150_000, 0) == 250_000
+    assert allocator.link_limit(again + 2 * CEILING_MIN + 0.1, 250_000, 150_000, 0) is None
     # heavy loss in the receiver reports is congestion too
-    fresh = LayerAllocator()
-    assert fresh.link_limit(0.0, None, 1_000_000, 40) == 850_000
+    assert LayerAllocator().link_limit(0.0, None, 1_000_000, 40) == 850_000
+
+
+def test_an_estimate_that_lags_behind_but_grows_is_not_congestion():
+    """Chromium's REMB follows an up-switch slowly (~8 % a second): below what is sent, but
+    growing, it is no reason to step down; nor is the low estimate a receiver starts with."""
+    allocator = LayerAllocator()
+    assert allocator.link_limit(0.0, 80_000, 200_000, 0) is None  # the first estimate
+    estimate = 250_000
+    for tick in range(1, 20):
+        estimate = int(estimate * 1.04)  # per half second
+        assert allocator.link_limit(tick * 0.5, estimate, 500_000, 0) is None
