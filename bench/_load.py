@@ -669,6 +669,8 @@ class Participant:
         of the first (monotonic), None if the subscribe connection is not up."""
         if self._sub_dtls is None or self._sub_pair is None:
             return None
+        if self._remb_timer is not None:
+            self._remb_timer.cancel()
         self.remb_start = time.monotonic()
         self._remb_tick(bitrate, interval)
         return self.remb_start
@@ -866,8 +868,8 @@ async def _worker(conn, spec: dict) -> None:
             elif isinstance(command, tuple) and command[0] == "prefs":  # (prefs, speaker id, all ids)
                 acks = [await p.send_sizes(command[1], command[2]) for p in participants]
                 conn.send(("ok", acks))
-            elif isinstance(command, tuple) and command[0] == "remb":  # (remb, name, bitrate, interval)
-                started = [p.start_remb(command[2], command[3]) for p in participants if p.name == command[1]]
+            elif isinstance(command, tuple) and command[0] == "remb":  # (remb, name or "*", bitrate, interval)
+                started = [p.start_remb(command[2], command[3]) for p in participants if command[1] in (p.name, "*")]
                 conn.send(("ok", started))
             elif isinstance(command, tuple) and command[0] == "trace":  # (trace, on)
                 for p in participants:

@@ -14,8 +14,10 @@ receives (kbps, video and audio, SRTP bytes, from the load generator's sockets),
 (its process and its media workers, /proc/<pid>/task/*/schedstat as in bench/sfu.py) per packet
 forwarded (its /api/metrics counters), and then the step-down: one subscriber (P2) starts reporting
 REMB 250 kbps on its subscribe connection, every 0.5 s; the time until the video it receives falls
-to <= 1.25 x 250 kbps (over a 0.5 s sliding window; the summary's ``stepdown_s``), and until the
-server's ``video_layers`` event tells it of a lower layer (or a video paused for bandwidth).
+to <= 1.25 x 250 kbps (the first moment from which the next 0.5 s carry no more, from the load
+generator's 50 ms samples; the summary's ``stepdown_s``), and until the
+server's ``video_layers`` event tells it of a lower layer (or a video paused for bandwidth). Until
+then every subscriber reports REMB 20 Mbps (a good link says so all along, as browsers do).
 
 Prints a table, the ratios simulcast / single, and last one line:
 
@@ -49,19 +51,21 @@ from sfu import (  # noqa: E402
 from tests.simulcast_source import LAYERS, encode_layers  # noqa: E402
 
 REMB_BITRATE = 250_000
+GOOD_REMB = 20_000_000  # what every subscriber reports until P2's link shrinks
 REMB_INTERVAL = 0.5
 STEP_FACTOR = 1.25  # stepped down: the video received <= this x the REMB
-RATE_WINDOW = 0.5  # seconds of the sliding window the received rate is taken over
+RATE_WINDOW = 0.5  # seconds after a moment over which the received rate is taken
 SETTLE = 7.0  # seconds after the layout: switches, and unused layers paused after 5 s (publish_layers)
 
 
-def video_rate_at(samples: list[tuple[float, float]], t: float) -> float:
-    """kbps of video received over (t - RATE_WINDOW, t], from (time, cumulative bytes) samples."""
-    before = [s for s in samples if s[0] <= t - RATE_WINDOW]
-    upto = [s for s in samples if s[0] <= t]
-    if not before or not upto:
+def video_rate(samples: list[tuple[float, float]], start: float, end: float) -> float:
+    """kbps of video received between the samples nearest ``start`` and ``end`` (from (time,
+    cumulative bytes) samples), NaN where the samples do not cover that."""
+    first = [s for s in samples if s[0] <= start]
+    last = [s for s in samples if s[0] >= end]
+    if not first or not last:
         return float("nan")
-    (t0, b0), (t1, b1) = before[-1], upto[-1]
+    (t0, b0), (t1, b1) = first[-1], last[0]
     return (b1 - b0) * 8 / 1000 / max(1e-6, t1 - t0)
 
 
@@ -74,12 +78,12 @@ def stepdown(result: dict, bitrate: int) -> dict:
     out = {"before_kbps": float("nan"), "after_kbps": float("nan"), "rate_s": float("nan"), "layer_s": float("nan")}
     if t0 is None or len(samples) < 4:
         return out
-    out["before_kbps"] = video_rate_at(samples, t0)
-    out["after_kbps"] = video_rate_at(samples, samples[-1][0])
+    out["before_kbps"] = video_rate(samples, t0 - 1.0, t0)
+    out["after_kbps"] = video_rate(samples, samples[-1][0] - 1.0, samples[-1][0])
     limit = STEP_FACTOR * bitrate / 1000
     for t, _ in samples:
-        if t > t0 and video_rate_at(samples, t) <= limit:
-            # the first sample inside the window that is below: interpolate nothing, report it
+        # from when on the rate stays low: the window looks ahead (looking back would add its length)
+        if t >= t0 and video_rate(samples, t, t + RATE_WINDOW) <= limit:
             out["rate_s"] = t - t0
             break
     previous = None
@@ -120,6 +124,8 @@ def run_gallery(target, size: int, simulcast: bool, clip, layer_clips, opus, win
             time.sleep(0.25)
         acks = [a for batch in workers.ask(("prefs", ids["P1"], list(ids.values())), "ok") for a in batch]
         refused = [a for a in acks if not (a or {}).get("ok")]
+        # every subscriber's link is good and says so (browsers send REMB all along)
+        workers.ask(("remb", "*", GOOD_REMB, REMB_INTERVAL), "ok")
         time.sleep(SETTLE)
 
         pids = target.pids
@@ -249,7 +255,7 @@ def main() -> int:
           f"workers, % of one core; us/out: that CPU / forwarded packets (inbound work included); frames: lowest "
           f"share of a publisher's frames a subscriber got complete (a thumbnail's layer has fewer, smaller frames "
           f"but as many); before/after: P2's video kbps before its REMB {REMB_BITRATE // 1000} kbps and at the end; "
-          f"rate s: until its video fell to <= {STEP_FACTOR} x that (over {RATE_WINDOW} s); layer s: until a "
+          f"rate s: until its video fell to <= {STEP_FACTOR} x that (over the next {RATE_WINDOW} s); layer s: until a "
           f"video_layers event showed a lower layer or a video paused for bandwidth; gen CPU: the load generator; "
           f"other: the rest of the machine, of 200%)")
     for r in runs:

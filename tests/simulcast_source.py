@@ -214,6 +214,7 @@ class LayerState:
         self.retransmitted = 0
         self.last_ts: Optional[int] = None
         self.history: list[Optional[bytes]] = [None] * HISTORY
+        self.drop = 0  # packets still to lose (SimulcastSender.drop_next)
 
 
 class SimulcastSender:
@@ -237,6 +238,7 @@ class SimulcastSender:
         self.rtcp_received = 0
         self.send_errors = 0
         self.frame_hook: Optional[Callable[[int, float], None]] = None  # (frame tick, send time ns)
+        self.dropped: list[tuple[int, int]] = []  # (layer index, seq) kept from the wire by drop_next
         self._protect = self._protect_rtcp = self._sendto = self._addr = None
         self._timer: Optional[asyncio.TimerHandle] = None
         self._sr_timer: Optional[asyncio.TimerHandle] = None
@@ -274,6 +276,11 @@ class SimulcastSender:
 
     def request_keyframe(self, index: int) -> None:
         self.layers[index].keyframe_wanted = True
+
+    def drop_next(self, index: int, count: int = 1) -> None:
+        """Lose the next ``count`` packets of layer ``index`` on the way (they stay in the history,
+        so a NACK gets them on RTX)."""
+        self.layers[index].drop += count
 
     # sending
 
@@ -325,7 +332,11 @@ class SimulcastSender:
                 state.history[seq & (HISTORY - 1)] = packet
                 if i == last:
                     sent_ns = time.time_ns()
-                self._sendto(self._protect(packet), self._addr)
+                if state.drop:
+                    state.drop -= 1
+                    self.dropped.append((state.index, seq))
+                else:
+                    self._sendto(self._protect(packet), self._addr)
                 state.packets += 1
                 state.octets += len(descriptor) + len(chunk)
                 state.bytes += len(packet)

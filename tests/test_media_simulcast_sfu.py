@@ -91,6 +91,28 @@ async def test_rid_demux_learns_three_layers_and_their_sizes(sfu):
         await viewer.client.close()
 
 
+async def test_rtx_ssrcs_learnt_from_the_repaired_rid(sfu):
+    """A packet lost on the publisher's link is NACKed by the SFU, comes back on the layer's RTX
+    SSRC with the repaired-RID extension, and that SSRC is learnt for that layer."""
+    router = sfu.router("sim-rtx")
+    publisher = await Joined(router, SimulcastClient("pub", decode=False)).join()
+    viewer = await Joined(router, SimulcastClient("viewer", decode=False)).join(publish=False)
+    try:
+        await received_frames(viewer.client, "pub", 15)
+        producer = producer_of(publisher)
+        sender = publisher.client.sender
+        for index in range(3):
+            sender.drop_next(index)
+        await wait_state(lambda: all(s.retransmitted >= 1 for s in sender.layers))
+        await wait_state(lambda: all(layer.rtx_ssrc is not None for layer in producer.layers))
+        assert [layer.rtx_ssrc for layer in producer.layers] == [s.rtx_ssrc for s in sender.layers]
+        assert [layer.ssrc for layer in producer.layers] == [s.ssrc for s in sender.layers]
+        assert len(sender.dropped) == 3
+    finally:
+        await publisher.client.close()
+        await viewer.client.close()
+
+
 async def test_constrained_subscriber_gets_the_low_layer_and_the_other_keeps_the_top(sfu):
     router = sfu.router("sim-remb")
     publisher = await Joined(router, SimulcastClient("pub", decode=False)).join()
