@@ -180,6 +180,7 @@ def run_gallery(target, size: int, simulcast: bool, clip, layer_clips, opus, win
         "kbps": statistics.mean(total_kbps), "kbps_min": min(total_kbps), "kbps_max": max(total_kbps),
         "video_kbps": statistics.mean(video_kbps), "audio_kbps": statistics.mean(audio_kbps),
         "min_frames": min(shares) if shares else 0.0,
+        "short_pairs": sum(1 for v in shares if v < 0.95), "pairs": len(shares),
         "refused_prefs": len(refused), "prefs_ack": acks[0] if acks else None,
         "publish_layers": sum(r["publish_layers"] for r in results), "layers_active": layers_sent,
         "remb_sent": p2["remb_sent"], "video_layers_events": len(p2["video_layers"]),
@@ -267,6 +268,9 @@ def main() -> int:
         if r["cpu"] + r["gen_cpu"] + r["other_cpu"] > SATURATED:
             notes.append(f"the machine was saturated ({r['cpu'] + r['gen_cpu'] + r['other_cpu']:.0f}% of 200%): "
                          f"figures measure the machine; try --size {max(4, r['P'] // 2)}")
+        if r["short_pairs"]:
+            notes.append(f"{r['short_pairs']} of {r['pairs']} (subscriber, publisher) pairs got under 95% of the frames "
+                         "complete (the load generator neither NACKs nor asks for keyframes)")
         if r["mode"] == "simulcast":
             notes.append(f"publish_layers events applied by publishers: {r['publish_layers']}; layers still sent "
                          f"(q, h, f) by the {r['P']} publishers at the end: {r['layers_active']}")

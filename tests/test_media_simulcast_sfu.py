@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
+from media.simulcast import SimulcastProducer
 from tests.media_helpers import Joined
 from tests.media_pools import Member
 from tests.simulcast_source import SimulcastClient
@@ -69,7 +68,7 @@ async def test_rid_demux_learns_three_layers_and_their_sizes(sfu):
         assert answer.answer_rids == ["q", "h", "f"]
         assert answer.rid_id is not None and answer.mid_id is not None
         producer = producer_of(publisher)
-        assert type(producer).__name__ == "SimulcastProducer"
+        assert isinstance(producer, SimulcastProducer)
         assert [layer.rid for layer in producer.layers] == ["q", "h", "f"]
         assert [layer.index for layer in producer.layers] == [0, 1, 2]
         sent = {s.rid: s.ssrc for s in publisher.client.sender.layers}

@@ -9,6 +9,7 @@ from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc.sdp import SessionDescription
 
 from media import rtp as media_rtp
+from media import simulcast as sfu_simulcast
 from media.sdp import check_remote
 from tests.simulcast_source import (
     LAYERS, REPAIRED_RID_URI, RID_URI, Negotiated, SimulcastSender, _SilentTrack, encode_layers, read_answer,
@@ -17,6 +18,11 @@ from tests.simulcast_source import (
 from tests.vp8_clip import rtp_payload_offset, vp8_payload_is_keyframe, vp8_picture_id
 
 MID_ID, RID_ID, RRID_ID, PT, RTX_PT = 1, 10, 11, 97, 98
+
+
+def test_the_extension_uris_are_the_sfus():
+    """The publisher writes the URIs a browser writes (its own literals); the SFU reads the same."""
+    assert (RID_URI, REPAIRED_RID_URI) == (sfu_simulcast.RID_URI, sfu_simulcast.REPAIRED_RID_URI)
 
 
 async def aiortc_offer() -> tuple[str, str]:
