@@ -104,7 +104,7 @@ def stepdown(result: dict, bitrate: int) -> dict:
 
 
 def run_gallery(target, size: int, simulcast: bool, clip, layer_clips, opus, window: float, warmup: float,
-                worker_count: int, stepdown_wait: float) -> dict:
+                worker_count: int, stepdown_wait: float, remb: int = REMB_BITRATE) -> dict:
     meeting = target.new_meeting(size)
     spec = dict(meeting, publishers=size, clip=clip, opus=opus, subscribe=True, rate_div=1, poll=True,
                 nice=GENERATOR_NICE["value"], simulcast_clips=layer_clips if simulcast else None)
@@ -139,10 +139,10 @@ def run_gallery(target, size: int, simulcast: bool, clip, layer_clips, opus, win
         counters1 = target.counters()
         marks1 = workers.ask("mark", "mark")
 
-        # the step-down: P2's link shrinks to REMB_BITRATE
+        # the step-down: P2's link shrinks to ``remb``
         workers.ask(("trace", True), "ok")
         time.sleep(1.5)
-        workers.ask(("remb", "P2", REMB_BITRATE, REMB_INTERVAL), "ok")
+        workers.ask(("remb", "P2", remb, REMB_INTERVAL), "ok")
         time.sleep(stepdown_wait)
         workers.ask(("trace", False), "ok")
         results = [p for batch in workers.ask("results", "results") for p in batch]
@@ -186,7 +186,7 @@ def run_gallery(target, size: int, simulcast: bool, clip, layer_clips, opus, win
         "remb_sent": p2["remb_sent"], "video_layers_events": len(p2["video_layers"]),
         "last_layers": p2["video_layers"][-1][1] if p2["video_layers"] else None,
     }
-    run.update(stepdown(p2, REMB_BITRATE))
+    run.update(stepdown(p2, remb))
     return run
 
 
@@ -202,6 +202,9 @@ def main() -> int:
     parser.add_argument("--generator-nice", type=int, default=19, help="nice value of the load generator")
     parser.add_argument("--quiet-wait", type=float, default=0.0,
                         help="seconds to wait at most, before each run, for the rest of the machine to be nearly idle")
+    parser.add_argument("--remb", type=int, default=REMB_BITRATE,
+                        help="bits/s P2's REMB drops to (default 250000: with 15 Opus streams, about 630 kbps, "
+                             "counted first, no video fits; 1500000 shows thumbnails stepping down instead)")
     parser.add_argument("--quick", action="store_true", help="P=8, 5 s windows")
     args = parser.parse_args()
     if args.quick:
@@ -231,7 +234,7 @@ def main() -> int:
                 print(f"  running {label} (P={args.size}, {args.window:.0f} s window)...", flush=True)
                 try:
                     runs.append(run_gallery(target, args.size, simulcast, clip, layer_clips, opus, args.window,
-                                            args.warmup, args.workers, args.stepdown_wait))
+                                            args.warmup, args.workers, args.stepdown_wait, args.remb))
                 except Exception as exc:
                     text = str(exc).strip().splitlines()
                     print(f"  run failed: {type(exc).__name__}: {text[-1] if text else ''}", flush=True)
@@ -255,7 +258,7 @@ def main() -> int:
           f"subscribers; in/out: packets/s into and out of the SFU (its counters); CPU: the server and its media "
           f"workers, % of one core; us/out: that CPU / forwarded packets (inbound work included); frames: lowest "
           f"share of a publisher's frames a subscriber got complete (a thumbnail's layer has fewer, smaller frames "
-          f"but as many); before/after: P2's video kbps before its REMB {REMB_BITRATE // 1000} kbps and at the end; "
+          f"but as many); before/after: P2's video kbps before its REMB {args.remb // 1000} kbps and at the end; "
           f"rate s: until its video fell to <= {STEP_FACTOR} x that (over the next {RATE_WINDOW} s); layer s: until a "
           f"video_layers event showed a lower layer or a video paused for bandwidth; gen CPU: the load generator; "
           f"other: the rest of the machine, of 200%)")
