@@ -73,6 +73,15 @@ class SerialQueue {
 
 const VIDEO_CODEC_KEY = "sitroom.videoCodec";
 
+/** The video codec chosen on this browser (localStorage "sitroom.videoCodec"), lower case, or "". */
+export function preferredVideoCodec() {
+  try {
+    return (localStorage.getItem(VIDEO_CODEC_KEY) || "").trim().toLowerCase();
+  } catch {
+    return "";
+  }
+}
+
 /**
  * Put this browser's preferred video codec first in a sending transceiver's offer, if one is set:
  * localStorage "sitroom.videoCodec" = "h264" or "vp8" (unset: the browser's own order). The SFU
@@ -80,12 +89,7 @@ const VIDEO_CODEC_KEY = "sitroom.videoCodec";
  * is sent with (H.264 for rooms of iPhones, which decode it in hardware). Returns whether it did.
  */
 export function preferVideoCodec(transceiver) {
-  let wanted = "";
-  try {
-    wanted = (localStorage.getItem(VIDEO_CODEC_KEY) || "").trim().toLowerCase();
-  } catch {
-    return false;
-  }
+  const wanted = preferredVideoCodec();
   const caps = window.RTCRtpSender && RTCRtpSender.getCapabilities && RTCRtpSender.getCapabilities("video");
   if (!wanted || !caps || !transceiver.setCodecPreferences) return false;
   const mime = `video/${wanted}`;
@@ -99,6 +103,49 @@ export function preferVideoCodec(transceiver) {
   } catch {
     return false; // keep the browser's order
   }
+}
+
+/**
+ * The camera's simulcast layers (docs/protocol.md, publish), lowest first: the SFU numbers them
+ * 0, 1, 2 in this order and forwards each subscriber the one its tile needs. Three (a quarter,
+ * half and full resolution) from a camera of at least 640x360, two (half and full) from one of at
+ * least 320x180 (either way up: a phone held upright gives 360x640), else null: one encoding, as
+ * the browser sends it by default. `settings` is the track's getSettings().
+ */
+export function cameraEncodings(settings) {
+  const width = Number(settings?.width) || 0;
+  const height = Number(settings?.height) || 0;
+  const long = Math.max(width, height);
+  const short = Math.min(width, height);
+  const full = { rid: "f", scaleResolutionDownBy: 1, maxBitrate: long >= 1280 && short >= 720 ? 2_000_000 : 1_500_000 };
+  const half = { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500_000 };
+  const quarter = { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150_000 };
+  if (long >= 640 && short >= 360) return [quarter, half, full];
+  if (long >= 320 && short >= 180) return [half, full];
+  return null;
+}
+
+/**
+ * The encodings to publish `track` of `source` with: simulcast layers for a camera sent in VP8
+ * (cameraEncodings), else null (one encoding: a screen share keeps one sharp layer, and the SFU
+ * forwards H.264 in one layer).
+ */
+export function sendEncodingsFor(track, source, codec = preferredVideoCodec()) {
+  if (!track || track.kind !== "video" || source !== "camera" || codec === "h264") return null;
+  return cameraEncodings(track.getSettings ? track.getSettings() : null);
+}
+
+/** Whether a publish_layers payload (docs/protocol.md) is well formed: some layer stays active. */
+export function validLayers(payload) {
+  return Boolean(
+    payload &&
+      typeof payload.mid === "string" &&
+      (payload.source === "camera" || payload.source === "screen") &&
+      Array.isArray(payload.active) &&
+      payload.active.length > 0 &&
+      payload.active.every((a) => typeof a === "boolean") &&
+      payload.active.some(Boolean),
+  );
 }
 
 /**
@@ -144,6 +191,7 @@ export class Publisher {
     this.pc.addEventListener("connectionstatechange", () => onConnectionState(this.pc.connectionState));
     this.queue = new SerialQueue();
     this.sources = new Map(); // RTCRtpTransceiver -> source
+    this.layered = new Map(); // RTCRtpTransceiver -> the encodings it was added with (simulcast)
     this.closed = false;
   }
 
@@ -169,9 +217,12 @@ export class Publisher {
         wanted.delete(source);
       }
       for (const { track, source, stream } of wanted.values()) {
+        const encodings = sendEncodingsFor(track, source);
+        // An m-line keeps the encodings it was offered with: reuse one only if they are the same.
+        const sameLayers = (t) => (this.layered.get(t)?.length || 1) === (encodings?.length || 1);
         const reusable = this.pc
           .getTransceivers()
-          .find((t) => !this.sources.has(t) && t.receiver.track.kind === track.kind && !t.stopped);
+          .find((t) => !this.sources.has(t) && t.receiver.track.kind === track.kind && !t.stopped && sameLayers(t));
         let transceiver;
         if (reusable) {
           transceiver = reusable;
@@ -182,7 +233,9 @@ export class Publisher {
           transceiver = this.pc.addTransceiver(track, {
             direction: "sendonly",
             streams: stream ? [stream] : [],
+            ...(encodings ? { sendEncodings: encodings } : {}),
           });
+          if (encodings) this.layered.set(transceiver, encodings);
         }
         this.sources.set(transceiver, source);
         if (track.kind === "video") preferVideoCodec(transceiver);
@@ -221,8 +274,12 @@ export class Publisher {
    * How each video sender gives way when bandwidth is short. A camera keeps its frame rate and
    * steps its resolution down (a moving face at 20-30 fps over a 1 Mbit/s hotel link, rather than
    * a sharp still every fifth of a second): the estimate now comes from the publisher's own uplink
-   * (transport-cc), so it is low only when the link is. A screen share keeps its resolution and
-   * lowers the frame rate: text must stay readable.
+   * (transport-cc), so it is low only when the link is. In simulcast the browser first drops its
+   * top layers when the uplink is short, and this applies to the layers it still sends. A screen
+   * share keeps its resolution and lowers the frame rate: text must stay readable.
+   * Also, after every negotiation: all simulcast layers active (the SFU counts on it after a
+   * publish), and a camera whose simulcast the answer refused (e.g. the SFU chose H.264) sends its
+   * one encoding at full resolution, not at the lowest layer's scale and bitrate.
    */
   async preferResolution() {
     for (const [transceiver, source] of this.sources) {
@@ -230,14 +287,57 @@ export class Publisher {
       if (!sender.track || sender.track.kind !== "video" || !sender.getParameters) continue;
       try {
         const params = sender.getParameters();
+        let changed = false;
         const wanted = source === "screen" ? "maintain-resolution" : "maintain-framerate";
-        if (params.degradationPreference === wanted) continue;
-        params.degradationPreference = wanted;
-        await sender.setParameters(params);
+        if (params.degradationPreference !== wanted) {
+          params.degradationPreference = wanted;
+          changed = true;
+        }
+        const offered = this.layered.get(transceiver);
+        const encodings = params.encodings || [];
+        if (offered && encodings.length === 1 && encodings[0].scaleResolutionDownBy !== 1) {
+          encodings[0].scaleResolutionDownBy = 1;
+          encodings[0].maxBitrate = offered[offered.length - 1].maxBitrate;
+          changed = true;
+        }
+        for (const encoding of encodings.length > 1 ? encodings : []) {
+          if (encoding.active === false) {
+            encoding.active = true;
+            changed = true;
+          }
+        }
+        if (changed) await sender.setParameters(params);
       } catch {
         // Not supported by this browser: keep its default.
       }
     }
+  }
+
+  /**
+   * The server's `publish_layers` (docs/protocol.md): send only the simulcast layers somebody
+   * receives. A payload that is not well formed, names no simulcast sender of ours, or would stop
+   * every layer is ignored.
+   */
+  setLayers(payload) {
+    if (!validLayers(payload)) return Promise.resolve(false);
+    return this.queue.run(async () => {
+      if (this.closed) return false;
+      const transceiver = [...this.sources.keys()].find((t) => t.mid === payload.mid);
+      if (!transceiver || this.sources.get(transceiver) !== payload.source) return false;
+      const sender = transceiver.sender;
+      const params = sender.getParameters();
+      const encodings = params.encodings || [];
+      if (encodings.length < 2 || encodings.length !== payload.active.length) return false;
+      if (encodings.every((e, i) => (e.active !== false) === payload.active[i])) return true;
+      encodings.forEach((e, i) => (e.active = payload.active[i]));
+      try {
+        await sender.setParameters(params);
+        return true;
+      } catch (err) {
+        console.warn("publish_layers not applied:", err);
+        return false;
+      }
+    });
   }
 
   close() {

@@ -59,6 +59,11 @@ export class Publishing {
     else await this.start(session);
   }
 
+  /** The server's `publish_layers`: which simulcast layers of a sender to send (media.js). */
+  setLayers(payload) {
+    return this.publisher ? this.publisher.setLayers(payload) : Promise.resolve(false);
+  }
+
   close() {
     this.publisher?.close();
     this.publisher = null;
