@@ -148,6 +148,55 @@ export function validLayers(payload) {
   );
 }
 
+const RID_EXTENSIONS = ["urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id", "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"];
+
+/** The lines of an SDP by m-section: [session lines, section lines, ...]; `eol` the line ending. */
+function sdpSections(sdp) {
+  const eol = sdp.includes("\r\n") ? "\r\n" : "\n";
+  const sections = [[]];
+  for (const line of sdp.split(/\r?\n/)) {
+    if (line.startsWith("m=")) sections.push([]);
+    sections[sections.length - 1].push(line);
+  }
+  return { sections, eol };
+}
+
+/** An m-section's mid (its lines), or null. */
+const midOf = (lines) => lines.find((l) => l.startsWith("a=mid:"))?.slice(6).trim() ?? null;
+
+/**
+ * The RID header extensions (a=extmap lines) of the m-sections that offer simulcast, by mid: an
+ * answer that refuses the simulcast drops them, and the browser's next offer would offer the
+ * layers without them (and refuse its own offer); `withRidExtensions` puts them back.
+ */
+export function ridExtensions(sdp) {
+  const found = new Map();
+  for (const lines of sdpSections(sdp).sections.slice(1)) {
+    const mid = midOf(lines);
+    const ext = lines.filter((l) => l.startsWith("a=extmap:") && RID_EXTENSIONS.includes(l.trimEnd().split(" ").pop()));
+    if (mid !== null && ext.length && lines.some((l) => l.startsWith("a=simulcast:"))) found.set(mid, ext);
+  }
+  return found;
+}
+
+/** `sdp` with the RID extensions of `known` (ridExtensions) in the simulcast sections that lack them. */
+export function withRidExtensions(sdp, known) {
+  if (!known.size) return sdp;
+  const { sections, eol } = sdpSections(sdp);
+  for (const lines of sections.slice(1)) {
+    const ext = known.get(midOf(lines));
+    if (!ext || !lines.some((l) => l.startsWith("a=simulcast:"))) continue;
+    const uri = (line) => line.trimEnd().split(" ").pop();
+    const missing = ext.filter((e) => !lines.some((l) => l.startsWith("a=extmap:") && uri(l) === uri(e)));
+    if (!missing.length) continue;
+    // after the section's last a=extmap line (or before its first a=rtpmap line)
+    let at = lines.findIndex((l) => l.startsWith("a=rtpmap:"));
+    lines.forEach((l, i) => l.startsWith("a=extmap:") && (at = i + 1));
+    lines.splice(at < 0 ? lines.length : at, 0, ...missing);
+  }
+  return sections.flat().join(eol);
+}
+
 /**
  * RED for Opus (RFC 2198): `codecs` (audio capabilities) reordered audio/red first, then Opus, then
  * the rest as they were; null if red or Opus is missing. The capabilities are kept as they are, so
@@ -192,6 +241,7 @@ export class Publisher {
     this.queue = new SerialQueue();
     this.sources = new Map(); // RTCRtpTransceiver -> source
     this.layered = new Map(); // RTCRtpTransceiver -> the encodings it was added with (simulcast)
+    this.ridExtensions = new Map(); // mid -> its RID a=extmap lines as first offered (ridExtensions)
     this.closed = false;
   }
 
@@ -249,7 +299,10 @@ export class Publisher {
   async negotiate() {
     const pc = this.pc;
     const offer = await pc.createOffer();
-    await pc.setLocalDescription(offer);
+    await pc.setLocalDescription({ type: "offer", sdp: withRidExtensions(offer.sdp, this.ridExtensions) });
+    for (const [mid, lines] of ridExtensions(pc.localDescription.sdp)) {
+      if (!this.ridExtensions.has(mid)) this.ridExtensions.set(mid, lines);
+    }
     await waitForIceGathering(pc);
     if (this.closed) return;
     const sources = {};

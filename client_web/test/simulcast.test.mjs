@@ -3,7 +3,7 @@
 // layer received in words on the tile (video_layers).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { cameraEncodings, sendEncodingsFor, validLayers, Publisher } from "../src/media.js";
+import { cameraEncodings, sendEncodingsFor, validLayers, ridExtensions, withRidExtensions, Publisher } from "../src/media.js";
 import { SubscribePrefs, videoSizes, sizesChanged } from "../src/subscribe_prefs.js";
 import { describeLayer } from "../src/video_layers.js";
 import { initI18n, t } from "../src/i18n.js";
@@ -57,6 +57,32 @@ test("publish_layers: well-formed payloads only, never every layer off", () => {
   ]) {
     assert.equal(validLayers(bad), false, JSON.stringify(bad));
   }
+});
+
+const RID = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id";
+const RRID = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id";
+const sdp = (...lines) => [...lines, ""].join("\r\n");
+const SESSION = ["v=0", "o=- 1 2 IN IP4 127.0.0.1", "s=-", "t=0 0"];
+const AUDIO = ["m=audio 9 UDP/TLS/RTP/SAVPF 111", "a=mid:0", "a=extmap:4 " + RID, "a=rtpmap:111 opus/48000/2"];
+
+test("an offer keeps the RID extensions of its simulcast sections after an answer refused them", () => {
+  const first = sdp(...SESSION, ...AUDIO,
+    "m=video 9 UDP/TLS/RTP/SAVPF 96", "a=mid:1", "a=extmap:4 " + RID, "a=extmap:10 " + RRID, "a=extmap:3 urn:x",
+    "a=rtpmap:96 VP8/90000", "a=rid:q send", "a=rid:h send", "a=rid:f send", "a=simulcast:send q;h;f");
+  const known = ridExtensions(first);
+  assert.deepEqual([...known], [["1", ["a=extmap:4 " + RID, "a=extmap:10 " + RRID]]]); // audio offers no simulcast
+  // the browser's next offer, after an answer without simulcast: the layers, not their extension
+  const next = sdp(...SESSION, ...AUDIO,
+    "m=video 9 UDP/TLS/RTP/SAVPF 96", "a=mid:1", "a=extmap:3 urn:x", "a=rtpmap:96 VP8/90000",
+    "a=rid:q send", "a=rid:h send", "a=rid:f send", "a=simulcast:send q;h;f",
+    "m=video 9 UDP/TLS/RTP/SAVPF 96", "a=mid:2", "a=rtpmap:96 VP8/90000");
+  assert.equal(withRidExtensions(next, known), sdp(...SESSION, ...AUDIO,
+    "m=video 9 UDP/TLS/RTP/SAVPF 96", "a=mid:1", "a=extmap:3 urn:x", "a=extmap:4 " + RID, "a=extmap:10 " + RRID,
+    "a=rtpmap:96 VP8/90000", "a=rid:q send", "a=rid:h send", "a=rid:f send", "a=simulcast:send q;h;f",
+    "m=video 9 UDP/TLS/RTP/SAVPF 96", "a=mid:2", "a=rtpmap:96 VP8/90000"));
+  // an offer that has them (the answer accepted them) is left as it is
+  assert.equal(withRidExtensions(first, known), first);
+  assert.equal(withRidExtensions(next, new Map()), next);
 });
 
 /** A Publisher on a stand-in RTCPeerConnection with one camera sender of `layers` encodings. */
