@@ -28,6 +28,9 @@ class MediaConfig:
       microphone sends a comfort-noise packet every 400 ms instead of 50 packets a second.
     - ``opus_red``: answer a publisher's offer of RED for Opus (RFC 2198 ``audio/red``) with red
       first, so that it sends each audio frame again in the next packet (media/red.py).
+    - ``simulcast``: answer a publisher's simulcast offer (``a=simulcast``, media/simulcast.py):
+      each subscriber then gets the layer its tile and link call for. False: publishers send one
+      layer (the browser drops the others when the answer does not list them).
     - ``span_cpu``, ``span_cpu_publishers``, ``span_peers``: when a room's router extends to other
       media workers (media/workers.py): when its home worker's CPU (load reports, percent of a
       core) is above ``span_cpu``, new viewers go to the least-loaded other live worker; above
@@ -45,6 +48,7 @@ class MediaConfig:
     max_incoming_bitrate: int = 2_500_000
     opus_red: bool = True
     opus_dtx: bool = True
+    simulcast: bool = True
     span_cpu: float = 70.0
     span_cpu_publishers: float = 85.0
     span_peers: int | None = None

@@ -19,6 +19,8 @@ class Consumer:
         self.downtrack = downtrack
         self.active = False  # negotiated and bound to the producer
         self.paused = False  # by this subscriber (not the publisher's server-enforced mute)
+        # by the SFU: the subscriber's link cannot take even this video's lowest layer
+        self.bandwidth_paused = False
 
     @property
     def mid(self):
@@ -44,7 +46,12 @@ class Consumer:
         """mediasoup's consumer.pause()/resume(): stop (or resume, from a keyframe) forwarding
         this producer to this subscriber only."""
         self.paused = bool(paused)
-        self.downtrack.set_paused(self.paused)
+        self.downtrack.set_paused(self.paused or self.bandwidth_paused)
+
+    def set_bandwidth_paused(self, paused: bool) -> None:
+        """Stop (or resume, from a keyframe) this video because of the subscriber's link."""
+        self.bandwidth_paused = bool(paused)
+        self.downtrack.set_paused(self.paused or self.bandwidth_paused)
 
     def pause(self) -> None:
         self.set_paused(True)

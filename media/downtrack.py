@@ -3,6 +3,13 @@
 A DownTrack outlives the consumers it carries: when a consumer ends, its transceiver goes
 inactive and a later consumer of the same kind reuses it, continuing the same SSRC, sequence
 numbers and timestamps (LiveKit's DownTrack + RTP munger in one small class).
+
+Of a simulcast producer (simulcast.py) it forwards one layer, its ``source``. A new target layer
+is joined through a :class:`_LayerTap` on that layer's fan-out, which waits for the layer's next
+keyframe (asked for at once) and then switches the DownTrack over: from that packet on it
+forwards the new layer, with sequence numbers, timestamps and the VP8 PictureID and TL0PICIDX
+continuing its own (mediasoup's SimulcastConsumer, LiveKit's forwarder), so the subscriber's
+decoder sees one stream whose picture changes size at a keyframe.
 """
 
 from __future__ import annotations
@@ -11,6 +18,8 @@ import random
 import struct
 import time
 from typing import Callable, Optional
+
+from aiortc.clock import current_ntp_time
 
 from . import rtp
 from .producer import ABS_SEND_TIME_ELEMENT
@@ -33,6 +42,38 @@ REPAIR_DEFER_MAX = 1.5
 DEFAULT_RTT = 0.1
 # the first byte of the abs-send-time element the Producer writes right after the header
 _ABS_SEND_TIME_BYTE = ABS_SEND_TIME_ELEMENT >> 24
+# a tap waiting for a layer's keyframe asks for one at most this often (the Producer throttles too)
+TAP_KEYFRAME_INTERVAL = 0.25
+
+
+class _LayerTap:
+    """On a simulcast layer's fan-out for a DownTrack that wants to switch to it: the first
+    keyframe switches the DownTrack (which forwards that packet and the rest of the layer)."""
+
+    __slots__ = ("track", "layer", "asked")
+    remb = None
+    paused = False
+
+    def __init__(self, track: "DownTrack", layer) -> None:
+        self.track = track
+        self.layer = layer
+        self.asked = -1e9
+
+    def forward(self, rest: bytes, b0: int, b1: int, seq: int, ts: int, plen: int, keyframe: bool, now: float) -> None:
+        if keyframe:
+            track = self.track
+            if track._tap is self:
+                track._switch(self.layer)
+                track.forward(rest, b0, b1, seq, ts, plen, keyframe, now)
+        elif now - self.asked >= TAP_KEYFRAME_INTERVAL and self.track._sendto is not None:
+            self.asked = now
+            self.layer.request_keyframe(now)
+
+    def restart(self) -> None:
+        pass
+
+    def unbind(self) -> None:
+        pass
 
 
 class DownTrack:
@@ -41,6 +82,19 @@ class DownTrack:
         self.ssrc = ssrc
         self.rtx_ssrc = rtx_ssrc
         self.producer = None
+        # the Producer whose packets are forwarded: ``producer``, or one of its simulcast layers
+        self.source = None
+        self.layer = -1  # the simulcast layer forwarded (-1: none)
+        self.target_layer = -1  # the layer wanted (-1: none, paused for bandwidth)
+        self._tap: Optional[_LayerTap] = None
+        self.switches = 0  # simulcast layer changes
+        # VP8 PictureID and TL0PICIDX rewritten to continue across layer switches
+        self._vp8 = False
+        self._pid_off = 0
+        self._tl0_off = 0
+        self._last_pid = -1
+        self._last_tl0 = -1
+        self._next_ts_off: Optional[int] = None  # the timeline offset a switch computed from SRs
         self.clock_rate = 48000 if kind == "audio" else 90000
 
         # negotiated with the subscriber: publisher payload type -> subscriber payload type
@@ -102,8 +156,15 @@ class DownTrack:
     def attach(self, protect: Optional[Callable], sendto: Optional[Callable], addr) -> None:
         """Where packets go: SRTP protect function, datagram ``sendto`` and remote address."""
         self._protect, self._sendto, self._addr = protect, sendto, addr
-        if sendto is not None and self.producer is not None and not self._started and not self.paused:
-            self.producer.request_keyframe()
+        if sendto is not None and not self._started and not self.paused:
+            self._ask_keyframe()
+
+    def _ask_keyframe(self, now: Optional[float] = None) -> None:
+        """Ask for a keyframe of the stream this track forwards, or waits to forward."""
+        if self._tap is not None:
+            self._tap.layer.request_keyframe(now)
+        elif self.source is not None:
+            self.source.request_keyframe(now)
 
     def set_payload_types(self, pt_map: dict[int, int], rtx_pt: Optional[int],
                           audio_level: bool = True, abs_send_time: bool = False,
@@ -118,8 +179,9 @@ class DownTrack:
         self.red_block_pt = red_block_pt
         self._strip_ext = not (audio_level if self.kind == "audio" else abs_send_time)
 
-    def bind(self, producer) -> None:
-        """Start carrying ``producer`` (from its next keyframe for video)."""
+    def bind(self, producer, layer: int = 0) -> None:
+        """Start carrying ``producer`` (from its next keyframe for video); of a simulcast
+        producer, its layer ``layer`` first."""
         if self.producer is not None:
             self.unbind()
         self.producer = producer
@@ -127,13 +189,80 @@ class DownTrack:
         self._started = False
         self.remb = None
         producer.add_downtrack(self)
+        self._vp8 = bool(producer.layers) and producer.codec.name.upper() == "VP8"
+        if producer.layers:
+            self.set_target_layer(max(0, min(layer, len(producer.layers) - 1)))
+            return
+        self.source = producer
         if self._sendto is not None and not self.paused:
             producer.request_keyframe()
 
     def unbind(self) -> None:
         if self.producer is not None:
             self.producer.remove_downtrack(self)
-        self.producer = None
+        if self.source is not None and self.source is not self.producer:
+            self.source.remove_downtrack(self)
+        self._drop_tap()
+        self.producer = self.source = None
+        self.layer = self.target_layer = -1
+        self._started = False
+
+    # simulcast layers
+
+    def set_target_layer(self, index: int) -> None:
+        """Forward layer ``index`` of a simulcast producer from its next keyframe (asked for
+        now); until then the current layer goes on. -1: stop forwarding (the subscriber's link
+        cannot take even the lowest layer); a later target resumes at a keyframe."""
+        producer = self.producer
+        if producer is None or not producer.layers or index >= len(producer.layers):
+            return
+        if index == self.target_layer:
+            return
+        self.target_layer = index
+        self._drop_tap()
+        if index < 0:
+            if self.source is not None:
+                self.source.remove_downtrack(self)
+            self.source = None
+            self.layer = -1
+            self._started = False
+            return
+        if index == self.layer and self.source is not None:
+            return
+        layer = producer.layers[index]
+        self._tap = _LayerTap(self, layer)
+        layer.add_downtrack(self._tap)
+        if self._sendto is not None and not self.paused:
+            self._tap.asked = time.monotonic()
+            layer.request_keyframe()
+
+    def _drop_tap(self) -> None:
+        tap = self._tap
+        if tap is not None:
+            tap.layer.remove_downtrack(tap)
+            self._tap = None
+
+    def _switch(self, layer) -> None:
+        """A keyframe of ``layer`` arrived at its tap: forward that layer from this packet on.
+        The new layer's timestamps join this track's timeline where the publisher's sender
+        reports say they belong (layers are encodings of the same captured frames); without
+        them, ``forward`` continues from the wall-clock time since the last packet."""
+        old = self.source
+        self._drop_tap()
+        self._next_ts_off = None
+        if old is not None:
+            old.remove_downtrack(self)
+            if self._started and old is not layer:
+                ntp = current_ntp_time()
+                old_ts = old.rtp_timestamp_at(ntp)
+                new_ts = layer.rtp_timestamp_at(ntp)
+                if old_ts is not None and new_ts is not None:
+                    self._next_ts_off = (self._ts_off + old_ts - new_ts) & 0xFFFFFFFF
+        layer.add_downtrack(self)
+        self.source = layer
+        if self.layer != layer.index:
+            self.switches += 1
+        self.layer = layer.index
         self._started = False
 
     def restart(self) -> None:
@@ -149,8 +278,8 @@ class DownTrack:
             return
         self.paused = paused
         self._started = False
-        if not paused and self.producer is not None and self._sendto is not None:
-            self.producer.request_keyframe()
+        if not paused and self._sendto is not None:
+            self._ask_keyframe()
 
     def request_keyframe(self, now: Optional[float] = None) -> None:
         """The subscriber asked for a keyframe (PLI/FIR). Not passed on while a keyframe is on
@@ -158,7 +287,7 @@ class DownTrack:
         retransmissions it asked for are (the lost packets, not a new keyframe, are what it
         needs: "keyframe by NACK before PLI"); the Producer may hold it too, while it repairs
         the publisher's side."""
-        producer = self.producer
+        producer = self.source
         if producer is None or self.paused:
             return
         if now is None:
@@ -202,23 +331,32 @@ class DownTrack:
             if self.paused:
                 return
             if not keyframe:
-                self.producer.request_keyframe(now)
+                self.source.request_keyframe(now)
                 return
             self.starts += 1
             # switch to this source: continue our own numbering and timeline
-            gap = 1 if self._last_time is None else max(1, int((now - self._last_time) * self.clock_rate))
             self._seq_off = (self._max_seq + 1 - seq) & 0xFFFF
-            self._ts_off = (self._max_ts + gap - ts) & 0xFFFFFFFF
+            ts_off = self._next_ts_off
+            self._next_ts_off = None
+            if ts_off is None or not 0 < ((ts + ts_off - self._max_ts) & 0xFFFFFFFF) < 0x80000000:
+                gap = 1 if self._last_time is None else max(1, int((now - self._last_time) * self.clock_rate))
+                ts_off = (self._max_ts + gap - ts) & 0xFFFFFFFF
+            self._ts_off = ts_off
             self._start_seq = seq
             self._started = True
+            restart = True
         elif ((seq - self._start_seq) & 0xFFFF) >= 0x8000:
             return  # older than where this source started
+        else:
+            restart = False
         pt = self._pt_map.get(b1 & 0x7F)
         if pt is None:
             return
         if b0 != 0x80 and self._strip_ext:
             rest = rest[8:]
             b0 = 0x80
+        if self._vp8:
+            rest = self._munge_vp8(rest, 8 if b0 & 0x10 else 0, restart)
         oseq = (seq + self._seq_off) & 0xFFFF
         ots = (ts + self._ts_off) & 0xFFFFFFFF
         packet = _pack_header(b0, (b1 & 0x80) | pt, oseq, ots, self.ssrc) + rest
@@ -238,6 +376,57 @@ class DownTrack:
         self.packets += 1
         self.octets += plen
         self.bytes += len(packet)
+
+    def _munge_vp8(self, rest: bytes, p: int, restart: bool) -> bytes:
+        """The VP8 payload descriptor (RFC 7741) at ``rest[p:]`` with its PictureID and
+        TL0PICIDX moved onto this track's sequence: each layer numbers its own pictures, and a
+        switch must look to the decoder like the next picture, not a jump."""
+        n = len(rest)
+        if n < p + 3 or not rest[p] & 0x80:
+            return rest
+        x = rest[p + 1]
+        i = p + 2
+        pid = -1
+        mask = 0x7FFF
+        width = 0
+        if x & 0x80:
+            b = rest[i]
+            if b & 0x80:
+                if i + 1 >= n:
+                    return rest  # truncated: forwarded as it came
+                pid = ((b & 0x7F) << 8) | rest[i + 1]
+                width = 2
+            else:
+                pid = b
+                mask = 0x7F
+                width = 1
+        j = i + width
+        tl0 = rest[j] if x & 0x40 and j < n else -1
+        if restart:
+            self._pid_off = 0 if self._last_pid < 0 or pid < 0 else (self._last_pid + 1 - pid) & mask
+            self._tl0_off = 0 if self._last_tl0 < 0 or tl0 < 0 else (self._last_tl0 + 1 - tl0) & 0xFF
+        if pid >= 0:
+            pid = (pid + self._pid_off) & mask
+            last = self._last_pid
+            if last < 0 or ((pid - last) & mask) <= (mask >> 1):
+                self._last_pid = pid
+        if tl0 >= 0:
+            tl0 = (tl0 + self._tl0_off) & 0xFF
+            last = self._last_tl0
+            if last < 0 or ((tl0 - last) & 0xFF) <= 0x7F:
+                self._last_tl0 = tl0
+        if not (self._pid_off and pid >= 0) and not (self._tl0_off and tl0 >= 0):
+            return rest  # nothing moves (no switch yet): no copy
+        out = bytearray(rest)
+        if pid >= 0:
+            if width == 2:
+                out[i] = 0x80 | (pid >> 8)
+                out[i + 1] = pid & 0xFF
+            else:
+                out[i] = pid
+        if tl0 >= 0:
+            out[j] = tl0
+        return bytes(out)
 
     # feedback
 
@@ -279,7 +468,7 @@ class DownTrack:
         if sent:
             self._last_resend = now
         self.retransmitted += sent
-        producer = self.producer
+        producer = self.source
         if missing is not None and self._started and producer is not None and producer.repairs_upstream:
             # never reached this router (a pipe's producer): ask upstream, in the source's numbers
             start = self._start_seq
@@ -309,7 +498,7 @@ class DownTrack:
         if self.packets == 0 or self._last_time is None:
             return None
         rtp_ts = None
-        producer = self.producer
+        producer = self.source
         if producer is not None and self._started:
             source_ts = producer.rtp_timestamp_at(local_ntp)
             if source_ts is not None:

@@ -73,6 +73,11 @@ class SubscriberFeedback:
         self.keyframe_requests = 0
         self.nacks = 0
         self.rembs = 0
+        # the subscriber's receive estimate (its last REMB: one for the whole connection), and a
+        # hook called with each one (the layer allocator reacts at once to a falling estimate)
+        self.estimate: Optional[int] = None
+        self.estimate_time = 0.0
+        self.on_estimate = None
 
     def handle(self, data: bytes, now: float) -> None:
         if not self._bucket.take(now):
@@ -99,6 +104,10 @@ class SubscriberFeedback:
                     if remb is not None:
                         self.rembs += 1
                         bitrate, ssrcs = remb
+                        self.estimate = bitrate
+                        self.estimate_time = now
+                        if self.on_estimate is not None:
+                            self.on_estimate(bitrate, now)
                         for ssrc in ssrcs:
                             track = tracks.get(ssrc)
                             if track is not None:

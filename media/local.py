@@ -32,6 +32,9 @@ class LocalPeerHandle:
     async def set_consumer_paused_by_producer(self, producer_id: str, paused: bool) -> bool:
         return self.peer.set_consumer_paused_by_producer(producer_id, paused)
 
+    async def set_video_sizes(self, sizes: list) -> int:
+        return self.peer.set_video_sizes(sizes)
+
 
 class LocalRouterHandle:
     """A room's router in this process. The SFU drops a router once its last peer leaves; the

@@ -18,8 +18,10 @@ class Peer:
         self.publisher = PublishConnection(
             peer_id, router.config, router.counters,
             lambda added, removed: router._producers_changed(self, added, removed),
+            on_event=router._emit,
         )
-        self.subscriber = SubscribeConnection(peer_id, router.config, router.counters, on_subscribe_offer)
+        self.subscriber = SubscribeConnection(peer_id, router.config, router.counters, on_subscribe_offer,
+                                              on_event=router._emit)
         self.closed = False
 
     @property
@@ -51,6 +53,12 @@ class Peer:
     def set_consumer_paused_by_producer(self, producer_id: str, paused: bool) -> bool:
         """The same for one consumer, by producer id; False if this peer does not consume it."""
         return self.subscriber.set_consumer_paused_by_producer(producer_id, paused)
+
+    def set_video_sizes(self, sizes: list) -> int:
+        """The tile size of each video this peer shows (``[{"participant_id", "source", "width",
+        "height"}, ...]``, device pixels, the complete set): picks each one's simulcast layer
+        (media/allocation.py). Returns how many entries were taken."""
+        return self.subscriber.set_video_sizes(sizes)
 
     async def close(self) -> list:
         """Close both connections; returns the producers that ended."""

@@ -53,6 +53,7 @@ from aiortc.rtcrtpparameters import RTCRtcpFeedback, RTCRtpCodecParameters
 
 from . import rtp
 from .producer import Producer
+from .simulcast import MAX_LAYERS, SimulcastProducer
 from .retransmit_cache import RetransmitCache
 
 logger = logging.getLogger(__name__)
@@ -116,6 +117,8 @@ def describe_for_pipe(producer) -> dict:
         "red_pt": producer.red_pt if producer.red_pt >= 0 else None,
         "paused": producer.paused,
         "max_bitrate": producer.max_bitrate,
+        # simulcast: the layers whose SSRC is known (a layer never sent yet is not piped)
+        "layers": [{"rid": layer.rid, "ssrc": layer.ssrc} for layer in producer.layers],
     }
 
 
@@ -124,23 +127,50 @@ def producer_from_description(description: dict, send_rtcp: Callable[[bytes], No
     kind = description["kind"]
     if kind not in ("audio", "video"):
         raise ValueError(f"bad kind {kind!r}")
-    ssrc = description.get("ssrc")
-    if not isinstance(ssrc, int) or isinstance(ssrc, bool) or not 0 <= ssrc <= 0xFFFFFFFF:
+    layers = description.get("layers") or []
+    if not isinstance(layers, list) or len(layers) > MAX_LAYERS:
+        raise ValueError("bad simulcast layers")
+    ssrcs = [layer.get("ssrc") if isinstance(layer, dict) else None for layer in layers] or [description.get("ssrc")]
+    if not all(_valid_ssrc(s) for s in ssrcs):
         raise ValueError("a piped producer needs its SSRC")
-    producer = Producer(
+    options = dict(
         peer_id=str(description["peer_id"]), source=str(description["source"]), kind=kind,
         mid=str(description.get("mid") or ""),
         codecs=[codec_from_dict(c) for c in description["codecs"]],
-        ssrc=ssrc, rtx_ssrc=None,  # the pipe carries the main stream only
+        ssrc=ssrcs[0], rtx_ssrc=None,  # the pipe carries the main stream only
         audio_level_id=description.get("audio_level_id"),
         send_rtcp=send_rtcp, rtcp_ssrc=random.getrandbits(32),
         max_bitrate=int(description.get("max_bitrate") or 2_500_000),
     )
+    if layers:
+        producer = SimulcastProducer(rids=[str(layer.get("rid")) for layer in layers], **options)
+        for layer, ssrc in zip(producer.layers, ssrcs):
+            layer.ssrc = ssrc
+    else:
+        producer = Producer(**options)
     producer.id = str(description["id"])
-    producer.repairs_upstream = True
-    producer.ntp_offset = 0  # the source sends sender reports in its NTP clock: the same wall clock
-    producer.paused = bool(description.get("paused", False))
+    for stream in (producer, *producer.layers):
+        stream.repairs_upstream = True
+        stream.ntp_offset = 0  # the source sends sender reports in its NTP clock: the same wall clock
+        stream.paused = bool(description.get("paused", False))
     return producer
+
+
+def _valid_ssrc(ssrc) -> bool:
+    return isinstance(ssrc, int) and not isinstance(ssrc, bool) and 0 <= ssrc <= 0xFFFFFFFF
+
+
+def pipe_streams(producer) -> tuple:
+    """The streams a pipe carries for a producer: itself, or its simulcast layers whose SSRC is
+    known. Raises ValueError when there is none yet."""
+    if not producer.layers:
+        if producer.ssrc is None:
+            raise ValueError("the producer's SSRC is not known yet")
+        return (producer,)
+    streams = tuple(layer for layer in producer.layers if layer.ssrc is not None)
+    if not streams:
+        raise ValueError("no simulcast layer's SSRC is known yet")
+    return streams
 
 
 # source side
@@ -326,13 +356,17 @@ class PipeTransport(asyncio.DatagramProtocol):
                 del self.outbound[ssrc]
 
     def add_inbound(self, producer) -> None:
-        if producer.ssrc in self.inbound and self.inbound[producer.ssrc] is not producer:
-            raise ValueError(f"SSRC {producer.ssrc} is already piped in on this transport")
-        self.inbound[producer.ssrc] = producer
+        streams = pipe_streams(producer)
+        for stream in streams:
+            if stream.ssrc in self.inbound and self.inbound[stream.ssrc] is not stream:
+                raise ValueError(f"SSRC {stream.ssrc} is already piped in on this transport")
+        for stream in streams:
+            self.inbound[stream.ssrc] = stream
 
     def remove_inbound(self, producer) -> None:
-        if self.inbound.get(producer.ssrc) is producer:
-            del self.inbound[producer.ssrc]
+        for stream in (producer, *producer.layers):
+            if self.inbound.get(stream.ssrc) is stream:
+                del self.inbound[stream.ssrc]
 
     def set_send_filter(self, keep: Optional[Callable[[bytes], bool]]) -> None:
         """Test hook: only datagrams for which ``keep(data)`` is true are sent (None: all)."""

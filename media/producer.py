@@ -62,6 +62,15 @@ class Producer:
         max_bitrate: int = 2_500_000,
     ) -> None:
         self.id = f"pr_{_ID_PREFIX}_{next(_ids)}"
+        # simulcast (simulcast.py): a SimulcastProducer's encodings are Producers too, each with
+        # its rid, its index (0: lowest) and the producer it is a layer of
+        self.layers: tuple = ()
+        self.rid: Optional[str] = None
+        self.index = 0
+        self.layer_of = None
+        # the picture size of the last VP8 keyframe
+        self.width: Optional[int] = None
+        self.height: Optional[int] = None
         self.peer_id = peer_id
         self.source = source
         self.kind = kind
@@ -300,6 +309,10 @@ class Producer:
             keyframe = detect is not None and detect(data, offset, end)
             if keyframe:
                 self.keyframes += 1
+                if self._keyframe is rtp.vp8_is_keyframe:
+                    size = rtp.vp8_keyframe_size(data, offset, end)
+                    if size is not None:
+                        self.width, self.height = size
             # abs-send-time (rtp.abs_send_time, inlined) for the subscribers' bandwidth
             # estimation, once for all: they are sent within this call (a DownTrack whose
             # subscriber declined the extension strips it)
@@ -511,6 +524,8 @@ class Producer:
         ``changed_only``, only if the value moved by more than 10% since the last one."""
         if self.kind != "video" or self.ssrc is None or now - self._last_remb < REMB_INTERVAL:
             return None
+        if self.layer_of is not None:
+            return None  # a simulcast layer: its producer speaks for all of them
         bitrate = self.remb_bitrate(now)
         if changed_only and self.remb_sent is not None and abs(bitrate - self.remb_sent) <= self.remb_sent // 10:
             return None
@@ -520,6 +535,8 @@ class Producer:
 
     def on_consumer_remb(self, now: float) -> None:
         """A consumer's estimate changed: tell the publisher if the aggregate moved."""
+        if self.layer_of is not None:
+            return  # a simulcast layer: a subscriber's estimate picks its layer instead
         packet = self.remb_due(now, changed_only=True)
         if packet is not None:
             self._send_rtcp(packet)

@@ -20,7 +20,7 @@ from typing import Callable, Optional
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.clock import current_ntp_time
 
-from . import red, rtp
+from . import red, rtp, simulcast
 from .compat import release_receiver
 from .config import MediaConfig
 from .errors import SdpError
@@ -28,6 +28,7 @@ from .fastpath import InboundFastPath
 from .ice import announce_addresses, guard_connection, rtc_configuration
 from .producer import Producer
 from .sdp import AUDIO_LEVEL_URI, MID_URI, accept_offered_extension, check_remote, forwardable_preferences, in_offer_order
+from .simulcast import REPAIRED_RID_URI, RID_URI, SimulcastProducer
 from .stats import Counters
 from .transport import SrtpWire
 from .twcc import FEEDBACK_INTERVAL, TWCC_URI, TransportFeedback
@@ -46,14 +47,20 @@ class PublishConnection:
         config: MediaConfig,
         counters: Counters,
         on_producers_changed: Callable[[list[Producer], list[Producer]], None],
+        on_event: Optional[Callable[[str, dict], None]] = None,
     ) -> None:
         self.peer_id = peer_id
+        self._on_event = on_event
         self.config = config
         self.counters = counters
         self.pc = RTCPeerConnection(rtc_configuration(config))
         self.producers: dict[str, Producer] = {}  # by mid
         self._by_ssrc: dict[int, Producer] = {}
         self._mid_ext_id: Optional[int] = None
+        # simulcast (simulcast.py): rids offered per mid, and the RID / repaired-RID extension ids
+        self._layers: dict[str, list[str]] = {}
+        self._rid_ext_id: Optional[int] = None
+        self._repaired_rid_ext_id: Optional[int] = None
         self._red: dict[str, tuple[int, int]] = {}  # mid -> (red PT, Opus PT) answered (red.py)
         self._on_changed = on_producers_changed
         self._lock = asyncio.Lock()
@@ -80,6 +87,7 @@ class PublishConnection:
             allowed = self.config.remote_allowed if self.config.allowed_remote_networks is not None else None
             text, description = check_remote(offer_sdp, "offer", allowed, prefs)
             red_offered = red.red_by_mid(text) if self.config.opus_red else {}
+            layers = simulcast.offered_layers(text) if self.config.simulcast else {}
             if self.pc.signalingState != "stable":
                 raise SdpError(f"cannot take an offer in state {self.pc.signalingState}")
             for media in description.media:
@@ -112,6 +120,14 @@ class PublishConnection:
             # nor transport-cc: accept it where offered, and send the feedback ourselves (twcc.py)
             answer_sdp, twcc_id = accept_offered_extension(answer_sdp, description, TWCC_URI, "transport-cc")
             self._set_transport_feedback(twcc_id)
+            # nor simulcast: answer the layers (recv), and the extensions that name them
+            self._layers = layers
+            if layers:
+                answer_sdp = simulcast.answer_with_simulcast(answer_sdp, layers)
+                answer_sdp, _ = accept_offered_extension(answer_sdp, description, MID_URI)
+                answer_sdp, self._rid_ext_id = accept_offered_extension(answer_sdp, description, RID_URI)
+                answer_sdp, self._repaired_rid_ext_id = accept_offered_extension(
+                    answer_sdp, description, REPAIRED_RID_URI)
             self._update_producers(description, sources)
             return announce_addresses(answer_sdp, self.config.announce)
 
@@ -122,8 +138,14 @@ class PublishConnection:
             self.twcc = None
         elif self.twcc is None or self.twcc.ext_id != ext_id:
             self.twcc = TransportFeedback(ext_id, self._rtcp_ssrc)
-        for producer in self.producers.values():
+        for producer in self._streams():
             producer.twcc = self.twcc
+
+    def _streams(self):
+        """Every stream received: the producers, and the layers of simulcast ones."""
+        for producer in self.producers.values():
+            yield producer
+            yield from producer.layers
 
     def _install(self) -> None:
         """Take the packet path away from aiortc (idempotent)."""
@@ -178,7 +200,9 @@ class PublishConnection:
             if sending and source is None:
                 source = "microphone" if media.kind == "audio" else "camera"
             current = self.producers.get(mid)
-            if current is not None and (not sending or current.source != source):
+            rids = self._layers.get(mid) if media.kind == "video" else None
+            if current is not None and (not sending or current.source != source
+                                        or [layer.rid for layer in current.layers] != (rids or [])):
                 removed.append(self.producers.pop(mid))
                 current = None
             if not sending:
@@ -190,24 +214,27 @@ class PublishConnection:
             level_id = next((e.id for e in media.rtp.headerExtensions if e.uri == AUDIO_LEVEL_URI), None)
             codecs = transceiver._codecs + ([red.red_codec(self._red[mid][0])] if mid in self._red else [])
             if current is None:
-                producer = Producer(
+                options = dict(
                     peer_id=self.peer_id, source=source, kind=media.kind, mid=mid,
                     codecs=codecs, ssrc=ssrc, rtx_ssrc=rtx_ssrc, audio_level_id=level_id,
                     send_rtcp=self._send_rtcp, rtcp_ssrc=transceiver.sender._ssrc,
                     max_bitrate=self.config.max_incoming_bitrate,
                 )
-                producer.ntp_offset = self._ntp_offset
-                producer.twcc = self.twcc
+                producer = SimulcastProducer(rids=rids, **options) if rids else Producer(**options)
+                for stream in (producer, *producer.layers):
+                    stream.ntp_offset = self._ntp_offset
+                    stream.twcc = self.twcc
                 if self.rtt is not None:
                     producer.set_rtt(self.rtt)
                 self.producers[mid] = producer
                 added.append(producer)
             else:
                 current.set_codecs(codecs)
-                current.ssrc, current.rtx_ssrc = ssrc, rtx_ssrc
+                if not current.layers:  # a simulcast producer's layers keep the SSRCs they learnt
+                    current.ssrc, current.rtx_ssrc = ssrc, rtx_ssrc
         self._mid_ext_id = mid_ext
         self._by_ssrc = {}
-        for producer in self.producers.values():
+        for producer in self._streams():
             if producer.ssrc is not None:
                 self._by_ssrc[producer.ssrc] = producer
             if producer.rtx_ssrc is not None:
@@ -239,19 +266,31 @@ class PublishConnection:
             self._fast.refresh_from_slow_path(now)
 
     def _learn_ssrc(self, data: bytes, ssrc: int) -> Optional[Producer]:
-        """An SSRC the SDP did not announce: find its producer by MID extension or payload type."""
+        """An SSRC the SDP did not announce: find its producer by MID extension or payload type,
+        and a simulcast layer by its RID (or, for its RTX stream, repaired RID) extension."""
         pt = data[1] & 0x7F
         producer = None
-        if self._mid_ext_id is not None and rtp.header_length(data) > 0:
-            mid = rtp.extension_elements(data).get(self._mid_ext_id)
+        elements = rtp.extension_elements(data) if rtp.header_length(data) > 0 else {}
+        if self._mid_ext_id is not None:
+            mid = elements.get(self._mid_ext_id)
             if mid is not None:
                 producer = self.producers.get(mid.decode("ascii", "replace"))
+        rid = None
+        for ext_id in (self._rid_ext_id, self._repaired_rid_ext_id):
+            if ext_id is not None and ext_id in elements:
+                rid = elements[ext_id].decode("ascii", "replace")
+        if rid is not None:
+            layers = [layer for p in ([producer] if producer is not None else self.producers.values())
+                      for layer in p.layers if layer.rid == rid]
+            if len(layers) != 1:
+                return None
+            producer = layers[0]
         if producer is None:
             candidates = [p for p in self.producers.values() if pt in p.payload_types or pt in p._rtx_apt]
             if len(candidates) == 1:
                 producer = candidates[0]
-        if producer is None:
-            return None
+        if producer is None or producer.layers:
+            return None  # a simulcast producer's streams are known only by their RID
         if pt in producer._rtx_apt:
             producer.rtx_ssrc = ssrc
         else:
@@ -283,7 +322,7 @@ class PublishConnection:
                         now = current_ntp_time()
                         if self._ntp_offset is None:
                             self._ntp_offset = now - ntp
-                            for p in self.producers.values():
+                            for p in self._streams():
                                 p.ntp_offset = self._ntp_offset
                         producer.on_sender_report(ntp, rtp_ts, now)
         except Exception:  # malformed RTCP from a client must not kill the DTLS loop
@@ -298,6 +337,20 @@ class PublishConnection:
         self.rtt = rtt if self.rtt is None else 0.75 * self.rtt + 0.25 * rtt
         for producer in self.producers.values():
             producer.set_rtt(self.rtt)
+
+    def _update_layers(self, now: float) -> None:
+        """Pause at the publisher the simulcast layers nobody receives, resume the wanted ones
+        (``publish_layers``: the client sets its encodings' ``active``)."""
+        for producer in self.producers.values():
+            if not producer.layers:
+                continue
+            active = producer.update_active(now)
+            if active is not None and self._on_event is not None:
+                try:
+                    self._on_event("publish_layers", {"peer_id": self.peer_id, "mid": producer.mid,
+                                                      "source": producer.source, "active": active})
+                except Exception:
+                    logger.exception("publish_layers event for %s failed", self.peer_id)
 
     # RTCP out
 
@@ -316,7 +369,8 @@ class PublishConnection:
                 if self._fast is not None:
                     self._fast.refresh()
                 now = current_ntp_time()
-                blocks = [b for b in (p.report_block(now) for p in self.producers.values()) if b]
+                self._update_layers(time.monotonic())
+                blocks = [b for b in (p.report_block(now) for p in self._streams()) if b]
                 if not blocks:
                     continue
                 packet = rtp.pack_receiver_report(self._rtcp_ssrc, blocks[:31])
@@ -340,7 +394,7 @@ class PublishConnection:
                 if twcc is None:
                     continue
                 if not twcc.media_ssrc:
-                    twcc.media_ssrc = next((p.ssrc for p in self.producers.values() if p.ssrc), 0)
+                    twcc.media_ssrc = next((p.ssrc for p in self._streams() if p.ssrc), 0)
                 for packet in twcc.build():
                     self._send_rtcp(packet)
         except asyncio.CancelledError:

@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 from .config import MediaConfig
 from .peer import Peer
-from .pipe import PipeTransport, describe_for_pipe, producer_from_description
+from .pipe import PipeTransport, describe_for_pipe, pipe_streams, producer_from_description
 from .speaker import AudioActivity, SpeakerDetector, dbov_to_linear
 from .stats import Counters
 from .subscriber import OfferCallback
@@ -146,7 +146,8 @@ class Router:
             raise KeyError(producer_id)
         if not transport.connected:
             raise ValueError("pipe transport not connected")
-        transport.add_output(producer)
+        for stream in pipe_streams(producer):
+            transport.add_output(stream)
         return describe_for_pipe(producer)
 
     def unpipe_producer(self, producer_id: str, transport: Optional[PipeTransport] = None) -> bool:

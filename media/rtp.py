@@ -7,6 +7,7 @@ building objects: they return plain ints and slices.
 from __future__ import annotations
 
 import struct
+from typing import Optional
 
 RTP_HEADER = struct.Struct("!BBHII")  # V/P/X/CC, M/PT, sequence, timestamp, SSRC
 RTP_REWRITE = struct.Struct("!BHII")  # M/PT, sequence, timestamp, SSRC (bytes 1..11)
@@ -165,6 +166,26 @@ def h264_is_keyframe(data: bytes, offset: int, end: int) -> bool:
         fu = data[offset + 1]
         return bool(fu & 0x80) and (fu & 0x1F) in (5, 7)
     return False
+
+
+def vp8_keyframe_size(data: bytes, offset: int, end: int) -> Optional[tuple[int, int]]:
+    """Width and height from the first packet of a VP8 keyframe (RFC 6386 section 9.1: the
+    payload header's 3 bytes, the start code 9d 01 2a, then 14-bit width and height), or None."""
+    i = offset + 1
+    if data[offset] & 0x80:  # X
+        x = data[i]
+        i += 1
+        if x & 0x80:
+            i += 2 if i < end and data[i] & 0x80 else 1
+        if x & 0x40:
+            i += 1
+        if x & 0x30:
+            i += 1
+    if i + 10 > end or data[i + 3:i + 6] != b"\x9d\x01\x2a":
+        return None
+    width = (data[i + 6] | (data[i + 7] << 8)) & 0x3FFF
+    height = (data[i + 8] | (data[i + 9] << 8)) & 0x3FFF
+    return (width, height) if width and height else None
 
 
 def keyframe_detector(codec_name: str):

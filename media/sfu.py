@@ -50,11 +50,13 @@ def stats_of(c: Counters, routers: dict[str, Router]) -> dict:
     peers = [peer for router in routers.values() for peer in router.peers.values()]
     producers = [p for peer in peers for p in peer.publisher.producers.values()]
     producers += [p for router in routers.values() for p in router.pipe_producers.values()]
+    count = len(producers)
+    producers += [layer for p in producers for layer in p.layers]  # simulcast: the layers count packets
     slots = [slot for peer in peers for slot in peer.subscriber.slots]
     return {
         "routers": len(routers),
         "peers": len(peers),
-        "producers": len(producers),
+        "producers": count,
         "consumers": sum(len(peer.subscriber.consumers) for peer in peers),
         "rtp_packets_in": c.rtp_packets_in + sum(p.packets for p in producers),
         "rtp_bytes_in": c.rtp_bytes_in + sum(p.octets for p in producers),

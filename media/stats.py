@@ -30,6 +30,8 @@ class Counters:
         if getattr(producer, "_retired", False):
             return
         producer._retired = True
+        for layer in producer.layers:
+            self.retire_producer(layer)
         self.rtp_packets_in += producer.packets
         self.rtp_bytes_in += producer.octets
         self.keyframe_requests += producer.keyframe_requests

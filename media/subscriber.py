@@ -23,6 +23,7 @@ from aiortc.clock import current_ntp_time
 from aiortc.rtcpeerconnection import is_codec_compatible
 
 from . import red, rtp
+from .allocation import LayerAllocator, Video, desired_layer, importance
 from .compat import release_receiver
 from .config import MediaConfig
 from .consumer import Consumer
@@ -39,7 +40,12 @@ from .transport import SrtpWire
 logger = logging.getLogger(__name__)
 
 RTCP_INTERVAL = 1.0
+ALLOCATION_INTERVAL = 0.5  # seconds between two layer allocations (allocation.py)
+ALLOCATION_MIN_GAP = 0.1  # a falling estimate reallocates at once, at most this often
+ESTIMATE_STALE = 5.0  # a REMB older than this no longer counts
+MAX_SIZES = 512
 OfferCallback = Callable[[str, int, list], Awaitable[None]]
+EventHook = Callable[[str, dict], None]
 
 
 class SilentTrack(MediaStreamTrack):
@@ -64,8 +70,10 @@ class _Slot:
 
 
 class SubscribeConnection:
-    def __init__(self, peer_id: str, config: MediaConfig, counters: Counters, on_offer: OfferCallback) -> None:
+    def __init__(self, peer_id: str, config: MediaConfig, counters: Counters, on_offer: OfferCallback,
+                 on_event: Optional[EventHook] = None) -> None:
         self.peer_id = peer_id
+        self._on_event = on_event
         self.config = config
         self.counters = counters
         self.pc = RTCPeerConnection(rtc_configuration(config))
@@ -87,6 +95,17 @@ class SubscribeConnection:
         self._red_accepted: dict[str, tuple[int, int]] = {}
         self._rtcp_task: Optional[asyncio.Task] = None
         self._closed = False
+        # simulcast layers (allocation.py): the tile size of each (publisher, source), the
+        # allocator, bytes sent per DownTrack at the last allocation, what the client was told
+        self._sizes: dict[tuple[str, str], tuple[int, int]] = {}
+        self.allocator = LayerAllocator()
+        self._allocation_task: Optional[asyncio.Task] = None
+        self._allocated_at: Optional[float] = None
+        self._sent_bytes: dict[int, int] = {}
+        self._rates: dict[int, int] = {}  # DownTrack SSRC -> bits/s sent
+        self.sent_rate = 0  # bits/s sent on this connection
+        self._layers_told: Optional[list] = None
+        self.feedback.on_estimate = self._on_estimate
 
     # consumers
 
@@ -147,6 +166,24 @@ class SubscribeConnection:
             return False
         consumer.set_paused(paused)
         return True
+
+    def set_video_sizes(self, entries: list) -> int:
+        """The size (device pixels) of the tile showing each video: ``[{"participant_id",
+        "source", "width", "height"}, ...]``, the complete set (others get the top layer their
+        link allows). Returns how many were taken."""
+        sizes: dict[tuple[str, str], tuple[int, int]] = {}
+        for entry in list(entries or [])[:MAX_SIZES]:
+            if not isinstance(entry, dict):
+                continue
+            width, height = entry.get("width"), entry.get("height")
+            if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 16384 for v in (width, height)):
+                continue
+            sizes[(str(entry.get("participant_id")), str(entry.get("source")))] = (width, height)
+        changed = sizes != self._sizes
+        self._sizes = sizes
+        if changed:
+            self.allocate(time.monotonic())
+        return len(sizes)
 
     def _new_slot(self, kind: str) -> _Slot:
         transceiver = self.pc.addTransceiver(SilentTrack(kind), direction="sendonly")
@@ -289,7 +326,7 @@ class SubscribeConnection:
             slot.downtrack.set_payload_types(pt_map, rtx_pt, audio_level=audio_level,
                                              abs_send_time=abs_send_time, red_block_pt=red_block_pt)
             if slot.downtrack.producer is not producer and not producer.closed:
-                slot.downtrack.bind(producer)
+                slot.downtrack.bind(producer, self._first_layer(consumer))
             consumer.active = True
 
     def _install(self) -> None:
@@ -319,6 +356,8 @@ class SubscribeConnection:
             self._fast.refresh()
             if self._rtcp_task is None and not self._closed:
                 self._rtcp_task = asyncio.ensure_future(self._run_rtcp())
+            if self._allocation_task is None and not self._closed:
+                self._allocation_task = asyncio.ensure_future(self._run_allocation())
         elif self._dtls.state in ("closed", "failed"):
             self._wire.close()
             self._fast.close()
@@ -361,12 +400,147 @@ class SubscribeConnection:
         except asyncio.CancelledError:
             pass
 
+    # simulcast layers
+
+    def _tile(self, producer) -> Optional[tuple[int, int]]:
+        return self._sizes.get((producer.peer_id, producer.source))
+
+    def _first_layer(self, consumer: Consumer) -> int:
+        """Where a new consumer of a simulcast producer starts: the layer its tile wants, or the
+        best one below it that is sending; capped by the link while it is congested."""
+        producer = consumer.producer
+        if not producer.layers:
+            return 0
+        producer.measure(time.monotonic())
+        wanted = desired_layer([(layer.width, layer.height) for layer in producer.layers], self._tile(producer))
+        if self.allocator.limit is not None:
+            wanted = 0
+        return next((i for i in range(wanted, -1, -1) if producer.live[i]), 0)
+
+    def _on_estimate(self, bitrate: int, now: float) -> None:
+        """A REMB: when it falls below what is sent, step down at once (not at the next tick)."""
+        if (self._allocated_at is not None and now - self._allocated_at >= ALLOCATION_MIN_GAP
+                and bitrate < self.sent_rate * 0.9):
+            self.allocate(now)
+
+    async def _run_allocation(self) -> None:
+        try:
+            while not self._closed:
+                await asyncio.sleep(ALLOCATION_INTERVAL)
+                self.allocate(time.monotonic())
+        except asyncio.CancelledError:
+            pass
+
+    def _measure(self, now: float) -> None:
+        """Bits/s sent per DownTrack and in all since the last allocation."""
+        last = self._allocated_at
+        elapsed = now - last if last is not None else 0.0
+        total = 0
+        for slot in self.slots:
+            track = slot.downtrack
+            before = self._sent_bytes.get(track.ssrc)
+            self._sent_bytes[track.ssrc] = track.bytes
+            if before is None or elapsed <= 0.05:
+                continue
+            rate = int((track.bytes - before) * 8 / elapsed)
+            old = self._rates.get(track.ssrc)
+            self._rates[track.ssrc] = rate if old is None else (old + rate) // 2
+            total += self._rates[track.ssrc]
+        if elapsed > 0.05:
+            self.sent_rate = total
+
+    def allocate(self, now: float) -> None:
+        """Choose every video's layer (allocation.py) and apply it; tell the client what it
+        receives when that changed."""
+        if self._closed:
+            return
+        try:
+            self._allocate(now)
+        except Exception:
+            logger.exception("layer allocation for %s failed", self.peer_id)
+
+    def _allocate(self, now: float) -> None:
+        self._measure(now)
+        self._allocated_at = now
+        feedback = self.feedback
+        estimate = feedback.estimate if feedback.estimate is not None and now - feedback.estimate_time < ESTIMATE_STALE else None
+        videos: list[Video] = []
+        consumers: dict[int, Consumer] = {}
+        fixed = 0
+        losses = []
+        for slot in self.slots:
+            consumer = slot.consumer
+            track = slot.downtrack
+            if consumer is None or not consumer.active or consumer.paused:
+                continue
+            producer = consumer.producer
+            if not producer.layers:
+                # audio, and single-layer video (whose publisher adapts to the lowest estimate of
+                # its subscribers, as before simulcast): counted, never stepped down or paused
+                fixed += self._rates.get(track.ssrc, 0)
+                continue
+            if track.packets:
+                losses.append(track.fraction_lost)
+            tile = self._tile(producer)
+            producer.measure(now)
+            count = len(producer.layers)
+            costs = [producer.layer_bitrate(i) for i in range(count)]
+            usable = [producer.usable(i) for i in range(count)]
+            desired = desired_layer([(layer.width, layer.height) for layer in producer.layers], tile)
+            current = -1 if consumer.bandwidth_paused else track.target_layer
+            key = track.ssrc
+            consumers[key] = consumer
+            videos.append(Video(key, importance(tile, producer.source), desired, costs, usable, current))
+        loss = max(losses, default=0)
+        limit = self.allocator.link_limit(now, estimate, self.sent_rate, loss)
+        targets = self.allocator.decide(now, videos, limit, fixed)
+        for key, target in targets.items():
+            consumer = consumers[key]
+            if target < 0:
+                if not consumer.bandwidth_paused:
+                    consumer.set_bandwidth_paused(True)
+                continue
+            consumer.downtrack.set_target_layer(target)
+            if consumer.bandwidth_paused:
+                consumer.set_bandwidth_paused(False)
+        self._tell_layers()
+
+    def describe_layers(self) -> list[dict]:
+        """What this subscriber receives of each video (the ``video_layers`` event's list)."""
+        videos = []
+        for slot in self.slots:
+            consumer = slot.consumer
+            if consumer is None or consumer.kind != "video":
+                continue
+            producer = consumer.producer
+            track = slot.downtrack
+            source = track.source if track.source is not None else producer
+            receiving = track.started and not consumer.bandwidth_paused and not consumer.paused
+            layer = (track.layer if producer.layers else 0) if receiving else None
+            videos.append({
+                "mid": slot.transceiver.mid, "participant_id": producer.peer_id, "source": producer.source,
+                "layer": layer, "layers": max(1, len(producer.layers)),
+                "width": source.width if receiving else None, "height": source.height if receiving else None,
+                "paused": "bandwidth" if consumer.bandwidth_paused else None,
+            })
+        return videos
+
+    def _tell_layers(self) -> None:
+        videos = self.describe_layers()
+        if videos == self._layers_told or self._on_event is None:
+            return
+        self._layers_told = videos
+        try:
+            self._on_event("consumer_layers", {"peer_id": self.peer_id, "videos": videos})
+        except Exception:
+            logger.exception("consumer_layers event for %s failed", self.peer_id)
+
     def describe_consumers(self) -> list[dict]:
         return [s.consumer.describe() for s in self.slots if s.consumer is not None]
 
     async def close(self) -> None:
         self._closed = True
-        for task in (self._task, self._rtcp_task):
+        for task in (self._task, self._rtcp_task, self._allocation_task):
             if task is not None and not task.done():
                 task.cancel()
         for slot in self.slots:

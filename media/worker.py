@@ -9,7 +9,8 @@ Requests (``params`` -> ``result``): ``open_router {room}``, ``close_router {roo
 ``add_peer {room, peer}``, ``remove_peer {room, peer}``, ``publish {room, peer, sdp, sources} ->
 answer``, ``subscribe_answer {room, peer, sdp, revision}``, ``set_paused {room, peer, source,
 paused}``, ``set_consumer_paused {room, peer, producer_peer, source, paused} -> int``,
-``set_consumer_paused_by_producer {room, peer, producer_id, paused} -> bool``, ``stats -> SFU.stats()``,
+``set_consumer_paused_by_producer {room, peer, producer_id, paused} -> bool``, ``set_video_sizes {room,
+peer, sizes} -> int``, ``stats -> SFU.stats()``,
 ``stop``. Pipes between legs of one room on two workers (media/pipe.py; ``pipe`` is an id the pool
 chooses): ``create_pipe {room, pipe} -> {host, port}``, ``connect_pipe {room, pipe, host, port}``,
 ``pipe_producer {room, pipe, producer_id} -> description`` (waits briefly for an unknown SSRC),
@@ -83,6 +84,7 @@ class Worker:
             "set_paused": self.set_paused,
             "set_consumer_paused": self.set_consumer_paused,
             "set_consumer_paused_by_producer": self.set_consumer_paused_by_producer,
+            "set_video_sizes": self.set_video_sizes,
             "create_pipe": self.create_pipe,
             "connect_pipe": self.connect_pipe,
             "pipe_producer": self.pipe_producer,
@@ -212,6 +214,9 @@ class Worker:
 
     async def set_consumer_paused_by_producer(self, room: str, peer: str, producer_id: str, paused: bool) -> bool:
         return self._peer(room, peer).set_consumer_paused_by_producer(producer_id, paused)
+
+    async def set_video_sizes(self, room: str, peer: str, sizes: list) -> int:
+        return self._peer(room, peer).set_video_sizes(sizes)
 
     # pipes between this worker's leg of a room and another worker's
 

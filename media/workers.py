@@ -177,6 +177,9 @@ class PoolPeerHandle:
     async def set_consumer_paused_by_producer(self, producer_id: str, paused: bool) -> bool:
         return await self._call("set_consumer_paused_by_producer", producer_id=producer_id, paused=paused)
 
+    async def set_video_sizes(self, sizes: list) -> int:
+        return await self._call("set_video_sizes", sizes=sizes)
+
     def _offer(self, sdp: str, revision: int, consumers: list) -> None:
         previous = self._offers
 

@@ -132,6 +132,7 @@ class LiveRoom:
             "meeting": meeting.meeting_dict(),
             "participants": others,
             "ice_servers": hub.config.ice_servers,
+            "simulcast": hub.config.simulcast,  # publish the camera in layers (docs/protocol.md)
             "settings": meeting.settings(),
             "hands": meeting.hands(),
             "chat": await hub.chat.history(self.id),
@@ -329,6 +330,11 @@ class LiveRoom:
                 session.peer = await self.media.add_peer(session.participant.id, self._offer_sender(session),
                                                          publisher=self._publishes(session.participant))
 
+    def _media_session(self, participant_id: Any) -> Session | None:
+        """The connection whose media peer is ``participant_id``, if it is still here."""
+        return next((s for s in self.connections.values()
+                     if s.participant is not None and s.participant.id == participant_id and s.peer is not None), None)
+
     def _media_event(self, kind: str, data: Any) -> None:
         """The SFU's router events, as Socket.IO events to the room."""
         asyncio.ensure_future(self._on_media_event(kind, data))
@@ -343,6 +349,15 @@ class LiveRoom:
                 await emit("audio_levels", {"levels": data}, room=self.id)
             elif kind == "producer_removed" and data.get("source") == "screen":
                 await self.participant_left_stage(data.get("peer_id"), source="screen")
+            elif kind == "consumer_layers":  # what one subscriber receives of each video
+                session = self._media_session(data.get("peer_id"))
+                if session is not None:
+                    await emit("video_layers", {"videos": data.get("videos") or []}, to=session.sid)
+            elif kind == "publish_layers":  # the simulcast layers one publisher should send
+                session = self._media_session(data.get("peer_id"))
+                if session is not None:
+                    await emit("publish_layers", {"mid": data.get("mid"), "source": data.get("source"),
+                                                  "active": data.get("active")}, to=session.sid)
         except Exception:  # noqa: BLE001 - a speaker event is never worth a crash
             media_log.exception("media event %s for %s failed", kind, self.id)
 

@@ -23,6 +23,7 @@ SOURCE_ACTION = {
 # many (publisher, source) pairs one request may name.
 PAUSABLE_SOURCES = ("camera", "screen")
 MAX_PAUSED = 512
+MAX_TILE = 16384  # device pixels, either side
 
 
 # ---- requests (all joined) -----------------------------------------------------------------------
@@ -64,6 +65,7 @@ async def on_subscribe_prefs(ctx: EventContext, data: dict) -> dict:
     request is repaired by the next one and a reconnected client simply sends it again."""
     session = ctx.session
     wanted = _paused_sources(data.get("paused"))
+    sizes = _tile_sizes(data.get("sizes", []))
     meeting = ctx.meeting()
     # Someone who left (or not yet joined) is ignored, not refused: the client's view may lag
     # the server's by a request, and one stale id must not void the rest.
@@ -75,7 +77,28 @@ async def on_subscribe_prefs(ctx: EventContext, data: dict) -> dict:
     for pid, source in known - session.video_paused:
         await peer.set_consumer_paused(pid, source, True)
     session.video_paused = known
+    # the size of the tile showing each video: which simulcast layer it gets (media/allocation.py)
+    await peer.set_video_sizes(sizes)
     return {"ignored": sorted({pid for pid, _ in wanted - known})}
+
+
+def _tile_sizes(value: Any) -> list[dict]:
+    """The ``sizes`` list of ``subscribe_prefs``: ``[{"participant_id", "source", "width",
+    "height"}, ...]``, device pixels."""
+    if not isinstance(value, list) or len(value) > MAX_PAUSED:
+        raise BadRequest(f"'sizes' must be a list of at most {MAX_PAUSED} entries")
+    sizes = []
+    for item in value:
+        if not isinstance(item, dict):
+            raise BadRequest("each entry of 'sizes' must be {\"participant_id\", \"source\", \"width\", \"height\"}")
+        participant_id = validate.string(item, "participant_id", max_len=64, min_len=1)
+        source = item.get("source")
+        if source not in PAUSABLE_SOURCES:
+            raise BadRequest("'source' must be 'camera' or 'screen'")
+        width = validate.integer(item, "width", minimum=0, maximum=MAX_TILE)
+        height = validate.integer(item, "height", minimum=0, maximum=MAX_TILE)
+        sizes.append({"participant_id": participant_id, "source": source, "width": width, "height": height})
+    return sizes
 
 
 def _paused_sources(value: Any) -> set[tuple[str, str]]:
