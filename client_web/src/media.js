@@ -234,8 +234,10 @@ export function preferAudioRed(transceiver) {
  * Call setTracks([{track, source, stream}]) to (re)publish; each call renegotiates.
  */
 export class Publisher {
-  constructor({ iceServers = [], request, onConnectionState = () => {} }) {
+  /** simulcast: whether the server takes a camera in layers (the join ack's `simulcast`). */
+  constructor({ iceServers = [], request, onConnectionState = () => {}, simulcast = true }) {
     this.request = request;
+    this.simulcast = simulcast;
     this.pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
     this.pc.addEventListener("connectionstatechange", () => onConnectionState(this.pc.connectionState));
     this.queue = new SerialQueue();
@@ -267,7 +269,7 @@ export class Publisher {
         wanted.delete(source);
       }
       for (const { track, source, stream } of wanted.values()) {
-        const encodings = sendEncodingsFor(track, source);
+        const encodings = this.simulcast ? sendEncodingsFor(track, source) : null;
         // An m-line keeps the encodings it was offered with: reuse one only if they are the same.
         const sameLayers = (t) => (this.layered.get(t)?.length || 1) === (encodings?.length || 1);
         const reusable = this.pc

@@ -78,6 +78,7 @@ export class Meeting {
       entries: () => publishEntries(this.media, this.collab?.screenEntry()),
       request,
       iceServers: () => this.iceServers,
+      simulcast: () => this.simulcast,
       session,
       onConnectionState: (s) => this.onMediaState("publish", s),
     });
@@ -292,6 +293,9 @@ export class Meeting {
     this.collab.onJoined(ack);
     this.updateControls();
     this.iceServers = Array.isArray(ack.ice_servers) ? ack.ice_servers : [];
+    // false: this server takes one layer per camera (without the field: offer layers, and should
+    // the answer refuse them the camera is sent in one layer)
+    this.simulcast = ack.simulcast !== false;
     this.subscriber.start(this.iceServers);
     this.prefs.schedule();
 
