@@ -232,6 +232,7 @@ class DownTrack:
         layer = producer.layers[index]
         self._tap = _LayerTap(self, layer)
         layer.add_downtrack(self._tap)
+        producer.want(index)
         if self._sendto is not None and not self.paused:
             self._tap.asked = time.monotonic()
             layer.request_keyframe()

@@ -221,6 +221,8 @@ class PublishConnection:
                     max_bitrate=self.config.max_incoming_bitrate,
                 )
                 producer = SimulcastProducer(rids=rids, **options) if rids else Producer(**options)
+                if rids:
+                    producer.on_wanted = lambda: self._update_layers(time.monotonic())
                 for stream in (producer, *producer.layers):
                     stream.ntp_offset = self._ntp_offset
                     stream.twcc = self.twcc

@@ -318,3 +318,16 @@ def test_truncated_or_odd_vp8_descriptors_are_forwarded_as_they_came():
         stream.receive(rtp_packet(SSRCS[1], pub.seq[1], pub.ts[1], payload), SSRCS[1], 1.0)
         pub.seq[1] += 1
         assert len(wire.sent) == sent + 1 and wire.sent[-1][12:] == payload
+
+
+def test_a_layer_paused_at_the_publisher_is_resumed_as_soon_as_a_subscriber_waits_for_it():
+    pub = Publisher()
+    producer = pub.producer
+    track, _ = subscriber(pub, layer=0)
+    pub.frame_all(keyframes=(0,))
+    producer.update_active(0.0)
+    assert producer.update_active(6.0) == [True, False, False]
+    told = []
+    producer.on_wanted = lambda: told.append(producer.update_active(6.1))
+    track.set_target_layer(1)
+    assert told == [[True, True, False]]
