@@ -234,6 +234,8 @@ class PublishConnection:
                 current.set_codecs(codecs)
                 if not current.layers:  # a simulcast producer's layers keep the SSRCs they learnt
                     current.ssrc, current.rtx_ssrc = ssrc, rtx_ssrc
+                else:  # a client sends every layer again after it offers (docs/protocol.md)
+                    current.reset_active()
         self._mid_ext_id = mid_ext
         self._by_ssrc = {}
         for producer in self._streams():

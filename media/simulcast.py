@@ -233,6 +233,11 @@ class SimulcastProducer(Producer):
                 changed = True
         return list(self.active) if changed else None
 
+    def reset_active(self) -> None:
+        """The publisher offered again: it sends every layer until told otherwise."""
+        self.active = [True] * len(self.layers)
+        self._unused_since = [None] * len(self.layers)
+
     def want(self, index: int) -> None:
         """A subscriber waits for layer ``index``: resume it now if it is paused at the publisher."""
         if not self.active[index] and self.on_wanted is not None:
