@@ -7,7 +7,9 @@ CSS pixels wide): the viewer receives the lowest layer (320x180). Pinned in its 
 publisher fills the spotlight: the viewer receives the top layer (1280 wide, unless the
 publisher's own stats say its encoder is limited by CPU or bandwidth; then at least twice the
 thumbnail's width), and frames keep being decoded across the switch. The tile says which layer it
-receives (``data-layer``, ``data-layer-height``, a badge).
+receives (``data-layer``, ``data-layer-height``, a badge). While the viewer shows only the
+thumbnail, the publisher is told to pause its two upper layers (``publish_layers``), and the top
+one comes back when the viewer pins it.
 
 The viewer's own camera is made tiny (one encoding) so that the two cores go to the publisher's
 three layers.
@@ -26,6 +28,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(150)]
 
 SWITCH_TIMEOUT_S = 25  # sizes sent (debounced), the SFU's next allocation, a keyframe of the layer
 FRAMES_TIMEOUT_S = 15
+PAUSE_TIMEOUT_S = 20  # an unused layer is paused after 5 s (media/simulcast.py UNUSED_PAUSE)
 
 # getUserMedia asks for this camera size (the client's own constraints ask for 960x540).
 CAMERA_SIZE_JS = """
@@ -140,7 +143,13 @@ def test_a_thumbnail_gets_the_low_layer_and_the_pinned_speaker_the_top_one(serve
                            timeout_s=FRAMES_TIMEOUT_S)
     assert before and before["framesDecoded"] >= thumb["framesDecoded"] + 10, (thumb, before)
 
-    # (b) the viewer pins the publisher: the spotlight needs the top layer
+    # nobody receives the upper layers: the SFU has the publisher pause them (publish_layers)
+    paused = "() => { const l = window.sitroom.meeting.media.videoTrack; const pc = window.sitroom.pcs.publish;" \
+             " const s = pc && pc.getSenders().find((x) => x.track === l);" \
+             " return s && s.getParameters().encodings.map((e) => e.active !== false).join() === 'true,false,false'; }"
+    publisher.wait_for_function(paused, timeout=PAUSE_TIMEOUT_S * 1000)
+
+    # (b) the viewer pins the publisher: the spotlight needs the top layer (resumed at the publisher at once)
     pin(viewer, publisher_id)
     viewer.wait_for_selector(f'.spotlight[data-participant-id="{publisher_id}"]')
     wide = 2 * thumb["frameWidth"]
