@@ -5,8 +5,8 @@ The real server (``sitroom serve --test-mode``, a subprocess on 127.0.0.1) and 1
 cameras off: one talker from a Chromium whose fake microphone plays Chromium's own beeping tone
 (sound all the time as Opus sees it), nine from a Chromium whose fake microphone is a file of
 silence. Over a window, the audio packets each page sent (``outbound-rtp`` ``packetsSent``) and
-the packets the SFU received and forwarded (``/api/metrics``: all its packets, so a camera that is
-still sending counts there too; the pages' audio counters are the figure).
+the packets the SFU received and forwarded (``/api/metrics``). The pages have no camera (their
+getUserMedia finds none), so every packet is audio.
 The baseline is the same meeting on a server with ``--no-opus-dtx``, in the same run.
 
 Prints a table, the ratio, and last one line:
@@ -45,14 +45,32 @@ async () => {
 """
 
 
+# Audio only (the measure is the microphones, and ten pages encoding and decoding cameras would
+# starve two cores): the page finds no camera.
+_NO_CAMERA_JS = """
+(() => {
+  const media = navigator.mediaDevices;
+  if (!media || !media.getUserMedia) return;
+  const getUserMedia = media.getUserMedia.bind(media);
+  media.getUserMedia = (constraints) => {
+    if (constraints && constraints.video) {
+      if (!constraints.audio) return Promise.reject(new DOMException("no camera here", "NotFoundError"));
+      constraints = {...constraints, video: false};
+    }
+    return getUserMedia(constraints);
+  };
+})()
+"""
+
+
 def join(browser, link: str, name: str):
     context = browser.new_context(permissions=["camera", "microphone"], viewport={"width": 640, "height": 480})
     context.set_default_timeout(30_000)
+    context.add_init_script(_NO_CAMERA_JS)
     page = context.new_page()
     page.goto(link)
     page.fill("#prejoin-name", name)
     page.wait_for_selector("#join-button:enabled")
-    page.click('[data-testid="toggle-camera"]')  # audio only: the measure is the microphones
     page.click("#join-button")
     page.wait_for_selector('.tile[data-self="true"]')
     return page

@@ -232,6 +232,7 @@ class DownTrack:
         layer = producer.layers[index]
         self._tap = _LayerTap(self, layer)
         layer.add_downtrack(self._tap)
+        producer.want(index)
         if self._sendto is not None and not self.paused:
             self._tap.asked = time.monotonic()
             layer.request_keyframe()
@@ -392,6 +393,8 @@ class DownTrack:
         if x & 0x80:
             b = rest[i]
             if b & 0x80:
+                if i + 1 >= n:
+                    return rest  # truncated: forwarded as it came
                 pid = ((b & 0x7F) << 8) | rest[i + 1]
                 width = 2
             else:
@@ -403,25 +406,27 @@ class DownTrack:
         if restart:
             self._pid_off = 0 if self._last_pid < 0 or pid < 0 else (self._last_pid + 1 - pid) & mask
             self._tl0_off = 0 if self._last_tl0 < 0 or tl0 < 0 else (self._last_tl0 + 1 - tl0) & 0xFF
-        if pid < 0 and tl0 < 0:
-            return rest
+        if pid >= 0:
+            pid = (pid + self._pid_off) & mask
+            last = self._last_pid
+            if last < 0 or ((pid - last) & mask) <= (mask >> 1):
+                self._last_pid = pid
+        if tl0 >= 0:
+            tl0 = (tl0 + self._tl0_off) & 0xFF
+            last = self._last_tl0
+            if last < 0 or ((tl0 - last) & 0xFF) <= 0x7F:
+                self._last_tl0 = tl0
+        if not (self._pid_off and pid >= 0) and not (self._tl0_off and tl0 >= 0):
+            return rest  # nothing moves (no switch yet): no copy
         out = bytearray(rest)
         if pid >= 0:
-            new = (pid + self._pid_off) & mask
             if width == 2:
-                out[i] = 0x80 | (new >> 8)
-                out[i + 1] = new & 0xFF
+                out[i] = 0x80 | (pid >> 8)
+                out[i + 1] = pid & 0xFF
             else:
-                out[i] = new
-            last = self._last_pid
-            if last < 0 or ((new - last) & mask) <= (mask >> 1):
-                self._last_pid = new
+                out[i] = pid
         if tl0 >= 0:
-            new = (tl0 + self._tl0_off) & 0xFF
-            out[j] = new
-            last = self._last_tl0
-            if last < 0 or ((new - last) & 0xFF) <= 0x7F:
-                self._last_tl0 = new
+            out[j] = tl0
         return bytes(out)
 
     # feedback

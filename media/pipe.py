@@ -160,16 +160,16 @@ def _valid_ssrc(ssrc) -> bool:
     return isinstance(ssrc, int) and not isinstance(ssrc, bool) and 0 <= ssrc <= 0xFFFFFFFF
 
 
-def pipe_streams(producer) -> tuple:
+def pipe_streams(producer, partial: bool = True) -> tuple:
     """The streams a pipe carries for a producer: itself, or its simulcast layers whose SSRC is
-    known. Raises ValueError when there is none yet."""
+    known (all of them unless ``partial``). Raises ValueError when there is none (not all) yet."""
     if not producer.layers:
         if producer.ssrc is None:
             raise ValueError("the producer's SSRC is not known yet")
         return (producer,)
     streams = tuple(layer for layer in producer.layers if layer.ssrc is not None)
-    if not streams:
-        raise ValueError("no simulcast layer's SSRC is known yet")
+    if not streams or (not partial and len(streams) < len(producer.layers)):
+        raise ValueError("a simulcast layer's SSRC is not known yet")
     return streams
 
 

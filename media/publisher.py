@@ -221,6 +221,8 @@ class PublishConnection:
                     max_bitrate=self.config.max_incoming_bitrate,
                 )
                 producer = SimulcastProducer(rids=rids, **options) if rids else Producer(**options)
+                if rids:
+                    producer.on_wanted = lambda: self._update_layers(time.monotonic())
                 for stream in (producer, *producer.layers):
                     stream.ntp_offset = self._ntp_offset
                     stream.twcc = self.twcc
@@ -232,6 +234,8 @@ class PublishConnection:
                 current.set_codecs(codecs)
                 if not current.layers:  # a simulcast producer's layers keep the SSRCs they learnt
                     current.ssrc, current.rtx_ssrc = ssrc, rtx_ssrc
+                else:  # a client sends every layer again after it offers (docs/protocol.md)
+                    current.reset_active()
         self._mid_ext_id = mid_ext
         self._by_ssrc = {}
         for producer in self._streams():

@@ -136,17 +136,18 @@ class Router:
                 return producer
         return None
 
-    def pipe_producer(self, producer_id: str, transport: PipeTransport) -> dict:
+    def pipe_producer(self, producer_id: str, transport: PipeTransport, partial: bool = True) -> dict:
         """Source side: send producer ``producer_id``'s packets over ``transport`` (connected),
         and answer the feedback that comes back. Returns its description for
         ``add_pipe_producer`` on the other side. Raises KeyError (unknown producer), ValueError
-        (its SSRC is not known yet)."""
+        (its SSRC is not known yet; without ``partial``, that of every simulcast layer: a layer
+        learnt later is not piped)."""
         producer = self._find_producer(producer_id)
         if producer is None or producer.closed:
             raise KeyError(producer_id)
         if not transport.connected:
             raise ValueError("pipe transport not connected")
-        for stream in pipe_streams(producer):
+        for stream in pipe_streams(producer, partial):
             transport.add_output(stream)
         return describe_for_pipe(producer)
 

@@ -17,7 +17,7 @@ lowest resolution first (docs/protocol.md).
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Callable, Optional
 
 from .feedback import REMB_FLOOR
 from .producer import Producer
@@ -130,6 +130,9 @@ class SimulcastProducer(Producer):
         # layers active at the publisher (publish_layers), and since when each is unused
         self.active = [True] * len(layers)
         self._unused_since: list[Optional[float]] = [None] * len(layers)
+        # called when a subscriber starts waiting for a layer paused at the publisher (the
+        # publish connection resumes it at once rather than at its next report)
+        self.on_wanted: Optional[Callable[[], None]] = None
 
     # what the rest of the SFU asks a producer
 
@@ -229,6 +232,16 @@ class SimulcastProducer(Producer):
                 self.active[i] = False
                 changed = True
         return list(self.active) if changed else None
+
+    def reset_active(self) -> None:
+        """The publisher offered again: it sends every layer until told otherwise."""
+        self.active = [True] * len(self.layers)
+        self._unused_since = [None] * len(self.layers)
+
+    def want(self, index: int) -> None:
+        """A subscriber waits for layer ``index``: resume it now if it is paused at the publisher."""
+        if not self.active[index] and self.on_wanted is not None:
+            self.on_wanted()
 
     def usable(self, index: int) -> bool:
         """Whether a subscriber can be switched to a layer: it is sending, or it was paused at

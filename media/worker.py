@@ -261,8 +261,10 @@ class Worker:
         router, transport = self._pipe(room, pipe)
         deadline = asyncio.get_running_loop().time() + wait
         while True:
+            # every simulcast layer if they all show up within half the wait, else those known
+            partial = asyncio.get_running_loop().time() > deadline - wait / 2
             try:
-                return router.pipe_producer(producer_id, transport)
+                return router.pipe_producer(producer_id, transport, partial)
             except KeyError:
                 raise WorkerError(f"no producer {producer_id!r} in room {room!r}") from None
             except ValueError:  # its SSRC is not known yet (not in the SDP): the first packet tells

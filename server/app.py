@@ -112,6 +112,7 @@ def _media_service(config: Config):
         **({"video_codecs": list(config.video_codecs), "publisher_codec_order": False}
            if config.video_codecs else {}),
         opus_dtx=config.opus_dtx,
+        simulcast=config.simulcast,
         span_cpu=config.media_span_cpu,
         span_cpu_publishers=min(100.0, config.media_span_cpu + 15.0),
         span_peers=config.media_span_peers,

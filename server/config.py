@@ -69,6 +69,8 @@ class Config:
     # every new peer once the room has this many on its first worker.
     # Ask publishers for Opus DTX: a silent microphone sends a packet every 400 ms, not 50 a second.
     opus_dtx: bool = True
+    # Accept publishers' simulcast: each viewer gets the camera layer its tile and link call for.
+    simulcast: bool = True
     media_span_cpu: float = 70.0
     media_span_peers: int | None = None
     log_level: str = "info"
@@ -206,6 +208,8 @@ def from_env(env: dict[str, str] | None = None) -> Config:
         cfg.ice_servers = parse_ice_servers(v)
     if (v := get("opus_dtx")) is not None:
         cfg.opus_dtx = v.lower() in ("1", "true", "yes", "on")
+    if (v := get("simulcast")) is not None:
+        cfg.simulcast = v.lower() in ("1", "true", "yes", "on")
     if (v := get("test_mode")) is not None:
         cfg.test_mode = v.lower() in ("1", "true", "yes")
     if (v := get("panel_url_allow")) is not None:

@@ -132,6 +132,7 @@ class LiveRoom:
             "meeting": meeting.meeting_dict(),
             "participants": others,
             "ice_servers": hub.config.ice_servers,
+            "simulcast": hub.config.simulcast,  # publish the camera in layers (docs/protocol.md)
             "settings": meeting.settings(),
             "hands": meeting.hands(),
             "chat": await hub.chat.history(self.id),

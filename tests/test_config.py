@@ -89,3 +89,11 @@ def test_opus_dtx_on_by_default_and_off_by_flag_or_env(tmp_path):
     off = serve_config("--no-opus-dtx", "--data-dir", str(tmp_path))
     assert off.opus_dtx is False and create_app(off)[HUB].media.config.opus_dtx is False
     assert from_env({"SITROOM_OPUS_DTX": "off"}).opus_dtx is False
+
+
+def test_simulcast_on_by_default_and_off_by_flag_or_env(tmp_path):
+    assert serve_config().simulcast is True
+    off = serve_config("--no-simulcast", "--data-dir", str(tmp_path))
+    assert off.simulcast is False and create_app(off)[HUB].media.config.simulcast is False
+    assert from_env({"SITROOM_SIMULCAST": "off"}).simulcast is False
+    assert from_env({"SITROOM_SIMULCAST": "on"}).simulcast is True

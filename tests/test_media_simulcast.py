@@ -303,3 +303,31 @@ def test_an_estimate_that_lags_behind_but_grows_is_not_congestion():
     for tick in range(1, 20):
         estimate = int(estimate * 1.04)  # per half second
         assert allocator.link_limit(tick * 0.5, estimate, 500_000, 0) is None
+
+
+def test_truncated_or_odd_vp8_descriptors_are_forwarded_as_they_came():
+    pub = Publisher()
+    track, wire = subscriber(pub, layer=0)
+    pub.frame_all(keyframes=(0,))
+    track.set_target_layer(1)
+    pub.frame_all(keyframes=(1,))  # switched: PictureIDs are rewritten from here on
+    assert track.layer == 1 and track._pid_off
+    stream = pub.producer.layers[1]
+    for payload in (b"\x80\xc0\x85", b"\x80\x80", b"\x00\x00\x00\x00", b"\x80\x40"):
+        sent = len(wire.sent)
+        stream.receive(rtp_packet(SSRCS[1], pub.seq[1], pub.ts[1], payload), SSRCS[1], 1.0)
+        pub.seq[1] += 1
+        assert len(wire.sent) == sent + 1 and wire.sent[-1][12:] == payload
+
+
+def test_a_layer_paused_at_the_publisher_is_resumed_as_soon_as_a_subscriber_waits_for_it():
+    pub = Publisher()
+    producer = pub.producer
+    track, _ = subscriber(pub, layer=0)
+    pub.frame_all(keyframes=(0,))
+    producer.update_active(0.0)
+    assert producer.update_active(6.0) == [True, False, False]
+    told = []
+    producer.on_wanted = lambda: told.append(producer.update_active(6.1))
+    track.set_target_layer(1)
+    assert told == [[True, True, False]]

@@ -156,6 +156,17 @@ async def test_bad_prefs_are_refused_and_change_nothing(meeting):
         {"paused": [{"participant_id": "p_\ud800", "source": "camera"}]},
         {"paused": [camera, {"participant_id": publisher.self_id, "source": ["camera"]}]},
         {"paused": [camera] * 513},
+        # the tile sizes (simulcast layers): a list of sizes in device pixels
+        {"paused": [], "sizes": None},
+        {"paused": [], "sizes": {"participant_id": publisher.self_id}},
+        {"paused": [], "sizes": [dict(camera, width=320)]},
+        {"paused": [], "sizes": [dict(camera, width=320, height=-1)]},
+        {"paused": [], "sizes": [dict(camera, width=320, height=16385)]},
+        {"paused": [], "sizes": [dict(camera, width=320.5, height=180)]},
+        {"paused": [], "sizes": [dict(camera, width=True, height=180)]},
+        {"paused": [], "sizes": [{"participant_id": publisher.self_id, "source": "microphone",
+                                  "width": 320, "height": 180}]},
+        {"paused": [], "sizes": [dict(camera, width=320, height=180)] * 513},
     ]
     for payload in bad_payloads:
         ack = await phone.proto.request("subscribe_prefs", payload)
@@ -173,5 +184,7 @@ async def test_bad_prefs_are_refused_and_change_nothing(meeting):
     # None of the refusals paused anything: the camera still reaches the phone.
     count = phone.received(publisher, "video")
     await phone.wait_for_frames(publisher, "video", count + 15, timeout=30)
-    # The upper bound itself is accepted.
+    # The upper bound itself is accepted, sizes too.
     assert (await prefs(phone, [camera] * 512))["ok"]
+    sized = await phone.proto.request("subscribe_prefs", {"paused": [], "sizes": [dict(camera, width=320, height=180)] * 512})
+    assert sized["ok"], sized

@@ -30,6 +30,7 @@ export class Gallery {
     this.selfPresenting = null; // {onStop} while this client shares its screen
     this.compact = compact || (() => matchMedia("(max-width: 600px), (max-height: 500px)").matches);
     this.visibleIds = [];
+    this.videoLayers = new Map(); // participant id -> their camera's entry in the latest video_layers
     this.onVideosChanged = null; // set by the meeting: the videos shown may have changed
 
     this.audioSink = h("div", { class: "audio-sink", attrs: { "aria-hidden": "true" } });
@@ -100,6 +101,7 @@ export class Gallery {
       return tile;
     }
     tile = new Tile(this, participant, isSelf);
+    if (!isSelf) tile.setLayer(this.videoLayers.get(participant.id) || null);
     if (isSelf) this.tiles = new Map([[participant.id, tile], ...this.tiles]);
     else this.tiles.set(participant.id, tile);
     this.layout();
@@ -226,6 +228,36 @@ export class Gallery {
     const p = this.presenter;
     if (p && p.id && p.track) shown.add(videoKey(p.id, p.kind === "screen" ? "screen" : "camera"));
     return shown;
+  }
+
+  /**
+   * The elements showing the remote videos of shownVideos(): [{id, source, el}] (a pinned camera
+   * twice: its tile in the strip and the spotlight).
+   */
+  shownVideoElements() {
+    const shown = [];
+    for (const tile of this.tiles.values()) {
+      if (!tile.isSelf && tile.videoAllowed && tile.videoTrack && tile.el.isConnected) {
+        shown.push({ id: tile.id, source: "camera", el: tile.video });
+      }
+    }
+    const p = this.presenter;
+    if (p && p.id && p.track) shown.push({ id: p.id, source: p.kind === "screen" ? "screen" : "camera", el: this.spotlight.video });
+    return shown;
+  }
+
+  /**
+   * The server's `video_layers` (docs/protocol.md): each remote tile shows the layer of the
+   * camera it receives, or that the SFU paused it for a poor connection.
+   */
+  setVideoLayers(videos) {
+    this.videoLayers = new Map();
+    for (const v of Array.isArray(videos) ? videos : []) {
+      if (v && typeof v === "object" && v.source === "camera" && typeof v.participant_id === "string") this.videoLayers.set(v.participant_id, v);
+    }
+    for (const tile of this.tiles.values()) {
+      if (!tile.isSelf) tile.setLayer(this.videoLayers.get(tile.id) || null);
+    }
   }
 
   /** Retry playback of every element (after a user gesture unblocks autoplay). */

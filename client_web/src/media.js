@@ -73,6 +73,15 @@ class SerialQueue {
 
 const VIDEO_CODEC_KEY = "sitroom.videoCodec";
 
+/** The video codec chosen on this browser (localStorage "sitroom.videoCodec"), lower case, or "". */
+export function preferredVideoCodec() {
+  try {
+    return (localStorage.getItem(VIDEO_CODEC_KEY) || "").trim().toLowerCase();
+  } catch {
+    return "";
+  }
+}
+
 /**
  * Put this browser's preferred video codec first in a sending transceiver's offer, if one is set:
  * localStorage "sitroom.videoCodec" = "h264" or "vp8" (unset: the browser's own order). The SFU
@@ -80,12 +89,7 @@ const VIDEO_CODEC_KEY = "sitroom.videoCodec";
  * is sent with (H.264 for rooms of iPhones, which decode it in hardware). Returns whether it did.
  */
 export function preferVideoCodec(transceiver) {
-  let wanted = "";
-  try {
-    wanted = (localStorage.getItem(VIDEO_CODEC_KEY) || "").trim().toLowerCase();
-  } catch {
-    return false;
-  }
+  const wanted = preferredVideoCodec();
   const caps = window.RTCRtpSender && RTCRtpSender.getCapabilities && RTCRtpSender.getCapabilities("video");
   if (!wanted || !caps || !transceiver.setCodecPreferences) return false;
   const mime = `video/${wanted}`;
@@ -99,6 +103,98 @@ export function preferVideoCodec(transceiver) {
   } catch {
     return false; // keep the browser's order
   }
+}
+
+/**
+ * The camera's simulcast layers (docs/protocol.md, publish), lowest first: the SFU numbers them
+ * 0, 1, 2 in this order and forwards each subscriber the one its tile needs. Three (a quarter,
+ * half and full resolution) from a camera of at least 640x360, two (half and full) from one of at
+ * least 320x180 (either way up: a phone held upright gives 360x640), else null: one encoding, as
+ * the browser sends it by default. `settings` is the track's getSettings().
+ */
+export function cameraEncodings(settings) {
+  const width = Number(settings?.width) || 0;
+  const height = Number(settings?.height) || 0;
+  const long = Math.max(width, height);
+  const short = Math.min(width, height);
+  const full = { rid: "f", scaleResolutionDownBy: 1, maxBitrate: long >= 1280 && short >= 720 ? 2_000_000 : 1_500_000 };
+  const half = { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500_000 };
+  const quarter = { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150_000 };
+  if (long >= 640 && short >= 360) return [quarter, half, full];
+  if (long >= 320 && short >= 180) return [half, full];
+  return null;
+}
+
+/**
+ * The encodings to publish `track` of `source` with: simulcast layers for a camera sent in VP8
+ * (cameraEncodings), else null (one encoding: a screen share keeps one sharp layer, and the SFU
+ * forwards H.264 in one layer).
+ */
+export function sendEncodingsFor(track, source, codec = preferredVideoCodec()) {
+  if (!track || track.kind !== "video" || source !== "camera" || codec === "h264") return null;
+  return cameraEncodings(track.getSettings ? track.getSettings() : null);
+}
+
+/** Whether a publish_layers payload (docs/protocol.md) is well formed: some layer stays active. */
+export function validLayers(payload) {
+  return Boolean(
+    payload &&
+      typeof payload.mid === "string" &&
+      (payload.source === "camera" || payload.source === "screen") &&
+      Array.isArray(payload.active) &&
+      payload.active.length > 0 &&
+      payload.active.every((a) => typeof a === "boolean") &&
+      payload.active.some(Boolean),
+  );
+}
+
+const RID_EXTENSIONS = ["urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id", "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"];
+
+/** The lines of an SDP by m-section: [session lines, section lines, ...]; `eol` the line ending. */
+function sdpSections(sdp) {
+  const eol = sdp.includes("\r\n") ? "\r\n" : "\n";
+  const sections = [[]];
+  for (const line of sdp.split(/\r?\n/)) {
+    if (line.startsWith("m=")) sections.push([]);
+    sections[sections.length - 1].push(line);
+  }
+  return { sections, eol };
+}
+
+/** An m-section's mid (its lines), or null. */
+const midOf = (lines) => lines.find((l) => l.startsWith("a=mid:"))?.slice(6).trim() ?? null;
+
+/**
+ * The RID header extensions (a=extmap lines) of the m-sections that offer simulcast, by mid: an
+ * answer that refuses the simulcast drops them, and the browser's next offer would offer the
+ * layers without them (and refuse its own offer); `withRidExtensions` puts them back.
+ */
+export function ridExtensions(sdp) {
+  const found = new Map();
+  for (const lines of sdpSections(sdp).sections.slice(1)) {
+    const mid = midOf(lines);
+    const ext = lines.filter((l) => l.startsWith("a=extmap:") && RID_EXTENSIONS.includes(l.trimEnd().split(" ").pop()));
+    if (mid !== null && ext.length && lines.some((l) => l.startsWith("a=simulcast:"))) found.set(mid, ext);
+  }
+  return found;
+}
+
+/** `sdp` with the RID extensions of `known` (ridExtensions) in the simulcast sections that lack them. */
+export function withRidExtensions(sdp, known) {
+  if (!known.size) return sdp;
+  const { sections, eol } = sdpSections(sdp);
+  for (const lines of sections.slice(1)) {
+    const ext = known.get(midOf(lines));
+    if (!ext || !lines.some((l) => l.startsWith("a=simulcast:"))) continue;
+    const uri = (line) => line.trimEnd().split(" ").pop();
+    const missing = ext.filter((e) => !lines.some((l) => l.startsWith("a=extmap:") && uri(l) === uri(e)));
+    if (!missing.length) continue;
+    // after the section's last a=extmap line (or before its first a=rtpmap line)
+    let at = lines.findIndex((l) => l.startsWith("a=rtpmap:"));
+    lines.forEach((l, i) => l.startsWith("a=extmap:") && (at = i + 1));
+    lines.splice(at < 0 ? lines.length : at, 0, ...missing);
+  }
+  return sections.flat().join(eol);
 }
 
 /**
@@ -138,12 +234,16 @@ export function preferAudioRed(transceiver) {
  * Call setTracks([{track, source, stream}]) to (re)publish; each call renegotiates.
  */
 export class Publisher {
-  constructor({ iceServers = [], request, onConnectionState = () => {} }) {
+  /** simulcast: whether the server takes a camera in layers (the join ack's `simulcast`). */
+  constructor({ iceServers = [], request, onConnectionState = () => {}, simulcast = true }) {
     this.request = request;
+    this.simulcast = simulcast;
     this.pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
     this.pc.addEventListener("connectionstatechange", () => onConnectionState(this.pc.connectionState));
     this.queue = new SerialQueue();
     this.sources = new Map(); // RTCRtpTransceiver -> source
+    this.layered = new Map(); // RTCRtpTransceiver -> the encodings it was added with (simulcast)
+    this.ridExtensions = new Map(); // mid -> its RID a=extmap lines as first offered (ridExtensions)
     this.closed = false;
   }
 
@@ -169,9 +269,12 @@ export class Publisher {
         wanted.delete(source);
       }
       for (const { track, source, stream } of wanted.values()) {
+        const encodings = this.simulcast ? sendEncodingsFor(track, source) : null;
+        // An m-line keeps the encodings it was offered with: reuse one only if they are the same.
+        const sameLayers = (t) => (this.layered.get(t)?.length || 1) === (encodings?.length || 1);
         const reusable = this.pc
           .getTransceivers()
-          .find((t) => !this.sources.has(t) && t.receiver.track.kind === track.kind && !t.stopped);
+          .find((t) => !this.sources.has(t) && t.receiver.track.kind === track.kind && !t.stopped && sameLayers(t));
         let transceiver;
         if (reusable) {
           transceiver = reusable;
@@ -182,7 +285,9 @@ export class Publisher {
           transceiver = this.pc.addTransceiver(track, {
             direction: "sendonly",
             streams: stream ? [stream] : [],
+            ...(encodings ? { sendEncodings: encodings } : {}),
           });
+          if (encodings) this.layered.set(transceiver, encodings);
         }
         this.sources.set(transceiver, source);
         if (track.kind === "video") preferVideoCodec(transceiver);
@@ -196,7 +301,10 @@ export class Publisher {
   async negotiate() {
     const pc = this.pc;
     const offer = await pc.createOffer();
-    await pc.setLocalDescription(offer);
+    await pc.setLocalDescription({ type: "offer", sdp: withRidExtensions(offer.sdp, this.ridExtensions) });
+    for (const [mid, lines] of ridExtensions(pc.localDescription.sdp)) {
+      if (!this.ridExtensions.has(mid)) this.ridExtensions.set(mid, lines);
+    }
     await waitForIceGathering(pc);
     if (this.closed) return;
     const sources = {};
@@ -221,8 +329,12 @@ export class Publisher {
    * How each video sender gives way when bandwidth is short. A camera keeps its frame rate and
    * steps its resolution down (a moving face at 20-30 fps over a 1 Mbit/s hotel link, rather than
    * a sharp still every fifth of a second): the estimate now comes from the publisher's own uplink
-   * (transport-cc), so it is low only when the link is. A screen share keeps its resolution and
-   * lowers the frame rate: text must stay readable.
+   * (transport-cc), so it is low only when the link is. In simulcast the browser first drops its
+   * top layers when the uplink is short, and this applies to the layers it still sends. A screen
+   * share keeps its resolution and lowers the frame rate: text must stay readable.
+   * Also, after every negotiation: all simulcast layers active (the SFU counts on it after a
+   * publish), and a camera whose simulcast the answer refused (e.g. the SFU chose H.264) sends its
+   * one encoding at full resolution, not at the lowest layer's scale and bitrate.
    */
   async preferResolution() {
     for (const [transceiver, source] of this.sources) {
@@ -230,14 +342,57 @@ export class Publisher {
       if (!sender.track || sender.track.kind !== "video" || !sender.getParameters) continue;
       try {
         const params = sender.getParameters();
+        let changed = false;
         const wanted = source === "screen" ? "maintain-resolution" : "maintain-framerate";
-        if (params.degradationPreference === wanted) continue;
-        params.degradationPreference = wanted;
-        await sender.setParameters(params);
+        if (params.degradationPreference !== wanted) {
+          params.degradationPreference = wanted;
+          changed = true;
+        }
+        const offered = this.layered.get(transceiver);
+        const encodings = params.encodings || [];
+        if (offered && encodings.length === 1 && encodings[0].scaleResolutionDownBy !== 1) {
+          encodings[0].scaleResolutionDownBy = 1;
+          encodings[0].maxBitrate = offered[offered.length - 1].maxBitrate;
+          changed = true;
+        }
+        for (const encoding of encodings.length > 1 ? encodings : []) {
+          if (encoding.active === false) {
+            encoding.active = true;
+            changed = true;
+          }
+        }
+        if (changed) await sender.setParameters(params);
       } catch {
         // Not supported by this browser: keep its default.
       }
     }
+  }
+
+  /**
+   * The server's `publish_layers` (docs/protocol.md): send only the simulcast layers somebody
+   * receives. A payload that is not well formed, names no simulcast sender of ours, or would stop
+   * every layer is ignored.
+   */
+  setLayers(payload) {
+    if (!validLayers(payload)) return Promise.resolve(false);
+    return this.queue.run(async () => {
+      if (this.closed) return false;
+      const transceiver = [...this.sources.keys()].find((t) => t.mid === payload.mid);
+      if (!transceiver || this.sources.get(transceiver) !== payload.source) return false;
+      const sender = transceiver.sender;
+      const params = sender.getParameters();
+      const encodings = params.encodings || [];
+      if (encodings.length < 2 || encodings.length !== payload.active.length) return false;
+      if (encodings.every((e, i) => (e.active !== false) === payload.active[i])) return true;
+      encodings.forEach((e, i) => (e.active = payload.active[i]));
+      try {
+        await sender.setParameters(params);
+        return true;
+      } catch (err) {
+        console.warn("publish_layers not applied:", err);
+        return false;
+      }
+    });
   }
 
   close() {

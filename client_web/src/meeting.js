@@ -14,7 +14,7 @@ import { attachCollab } from "./collab.js";
 import { deviceId } from "./ui.js";
 import { meetingScreen, meetingControls, setBanner, renderClock } from "./meeting_view.js";
 import { Publishing, publishEntries } from "./publishing.js";
-import { SubscribePrefs, shownVideos, PREFS_POLL_MS } from "./subscribe_prefs.js";
+import { SubscribePrefs, shownVideos, shownSizes, PREFS_POLL_MS } from "./subscribe_prefs.js";
 import { SpeakingRing, SPEAKING_POLL_MS } from "./speaking.js";
 import { MeetingDevices } from "./devices.js";
 import { ScreenWakeLock } from "./wake_lock.js";
@@ -59,6 +59,8 @@ export class Meeting {
       firstRemoteFrameAt: null,
       firstFrameAt: {}, // participant id -> when their first video frame was shown
       videoPaused: [], // the last subscribe_prefs the server accepted: videos it does not forward
+      videoSizes: [], // ... and the sizes of those shown
+      videoLayers: [], // the latest video_layers: what the SFU forwards of each video
     };
     this.resumeKey = resumeKey; // from the latest join ack: proves who we are when rejoining
     this.session = 0;
@@ -76,6 +78,7 @@ export class Meeting {
       entries: () => publishEntries(this.media, this.collab?.screenEntry()),
       request,
       iceServers: () => this.iceServers,
+      simulcast: () => this.simulcast,
       session,
       onConnectionState: (s) => this.onMediaState("publish", s),
     });
@@ -84,8 +87,12 @@ export class Meeting {
       ready: () => this.state.status === "joined" && Boolean(this.subscriber) && Boolean(this.conn?.connected),
       remoteTracks: () => this.remoteTracks,
       shown: () => shownVideos(this.gallery, this.stageView),
+      sizes: () => shownSizes(this.gallery, this.stageView),
       session,
-      accepted: (paused) => (this.state.videoPaused = paused),
+      accepted: (paused, sizes) => {
+        this.state.videoPaused = paused;
+        this.state.videoSizes = sizes;
+      },
     });
     this.speaking = new SpeakingRing({
       active: () => this.state.status === "joined",
@@ -189,6 +196,8 @@ export class Meeting {
     c.on("subscribe_offer", (offer) => this.onSubscribeOffer(offer));
     c.on("media_reset", () => this.resetMedia().catch((err) => console.warn("media reset failed:", err)));
     c.on("stage", () => this.prefs.schedule()); // the stage may show someone's video now
+    c.on("video_layers", (payload) => this.onVideoLayers(payload));
+    c.on("publish_layers", (payload) => this.publishing.setLayers(payload).catch(() => {}));
     c.on("error", (err) => this.onServerError(err));
     c.on("joined", (ack) => this.lobbySession && this.admitted(ack, this.lobbySession));
     c.on("lobby_denied", (d) => this.lobbySession && this.end("lobby_denied", d && d.reason));
@@ -219,6 +228,8 @@ export class Meeting {
     this.participants.clear();
     this.prefs.reset(); // a new connection: the server pauses nothing for it yet
     this.state.videoPaused = [];
+    this.state.videoSizes = [];
+    this.state.videoLayers = [];
 
     const request = (event, payload) => this.conn.request(event, payload);
     this.subscriber = this.newSubscriber(session);
@@ -282,6 +293,9 @@ export class Meeting {
     this.collab.onJoined(ack);
     this.updateControls();
     this.iceServers = Array.isArray(ack.ice_servers) ? ack.ice_servers : [];
+    // false: this server takes one layer per camera (without the field: offer layers, and should
+    // the answer refuse them the camera is sent in one layer)
+    this.simulcast = ack.simulcast !== false;
     this.subscriber.start(this.iceServers);
     this.prefs.schedule();
 
@@ -319,6 +333,9 @@ export class Meeting {
     this.participants.setTracks(new Map());
     this.prefs.reset(); // the new media room pauses nothing for this client yet
     this.state.videoPaused = [];
+    this.state.videoSizes = [];
+    this.state.videoLayers = [];
+    this.gallery.setVideoLayers([]);
     this.subscriber.start(this.iceServers);
     this.prefs.schedule();
     this.mediaWatch.arm(session);
@@ -364,6 +381,13 @@ export class Meeting {
         toast(t("meeting.receiveFailed"), "error");
       }
     });
+  }
+
+  /** `video_layers`: the simulcast layer the SFU forwards of each video, shown on the tiles. */
+  onVideoLayers(payload) {
+    if (this.state.status !== "joined" || !payload || !Array.isArray(payload.videos)) return;
+    this.state.videoLayers = payload.videos;
+    this.gallery.setVideoLayers(payload.videos);
   }
 
   onMediaState(which, connectionState) {

@@ -16,13 +16,15 @@ export function publishEntries(media, screen) {
 export class Publishing {
   /**
    * entries(): what to publish now (publishEntries); request(event, payload); iceServers(): from
-   * the join ack; session(): the meeting's session number; onConnectionState(state): the publish
+   * the join ack; simulcast(): whether the server takes a camera in layers (the join ack's
+   * `simulcast`); session(): the meeting's session number; onConnectionState(state): the publish
    * connection's state, for the current session only.
    */
-  constructor({ entries, request, iceServers, session, onConnectionState }) {
+  constructor({ entries, request, iceServers, simulcast = () => true, session, onConnectionState }) {
     this.entries = entries;
     this.request = request;
     this.iceServers = iceServers;
+    this.simulcast = simulcast;
     this.session = session;
     this.onConnectionState = onConnectionState;
     this.publisher = null;
@@ -38,6 +40,7 @@ export class Publishing {
     if (!entries.length) return;
     this.publisher = new Publisher({
       iceServers: this.iceServers(),
+      simulcast: this.simulcast(),
       request: this.request,
       onConnectionState: (s) => session === this.session() && this.onConnectionState(s),
     });
@@ -57,6 +60,11 @@ export class Publishing {
   async update(session) {
     if (this.publisher) await this.publisher.setTracks(this.entries());
     else await this.start(session);
+  }
+
+  /** The server's `publish_layers`: which simulcast layers of a sender to send (media.js). */
+  setLayers(payload) {
+    return this.publisher ? this.publisher.setLayers(payload) : Promise.resolve(false);
   }
 
   close() {

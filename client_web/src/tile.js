@@ -1,9 +1,11 @@
 // One participant's tile in the gallery: their camera (or initials when it is off or not decoded),
-// name and organisation, the microphone-muted, hand and role badges, the pin button and the
-// reactions that float over it. The <audio> that plays their sound lives in the gallery's sink.
+// name and organisation, the microphone-muted, hand and role badges, the layer of their camera
+// received (video_layers) and "Video paused: poor connection", the pin button and the reactions
+// that float over it. The <audio> that plays their sound lives in the gallery's sink.
 import { h, initials, hueFor } from "./dom.js";
 import { icon } from "./icons.js";
 import { t } from "./i18n.js";
+import { describeLayer } from "./video_layers.js";
 
 const REACTION_MS = 3200;
 
@@ -17,6 +19,7 @@ export class Tile {
     this.audioTrack = null;
     this.screenTrack = null;
     this.videoAllowed = true;
+    this.bandwidthPaused = false; // the SFU stopped forwarding this camera: the link is too poor
 
     this.video = h("video", {
       autoplay: true,
@@ -51,6 +54,8 @@ export class Tile {
       icon("hand"),
     );
     this.roleBadge = h("span", { class: "role-badge", hidden: true });
+    this.layerBadge = h("span", { class: "layer-badge", hidden: true, dataset: { testid: "tile-layer" } });
+    this.bandwidthNote = h("p", { class: "tile-bandwidth-paused", hidden: true, text: t("tile.pausedBandwidth") });
     this.nameEl = h("span", { class: "tile-name" });
     this.orgEl = h("span", { class: "tile-org", attrs: { translate: "no" } });
     this.pinBtn = h(
@@ -68,7 +73,8 @@ export class Tile {
       },
       this.video,
       this.avatar,
-      h("div", { class: "tile-top" }, this.handBadge, this.roleBadge),
+      this.bandwidthNote,
+      h("div", { class: "tile-top" }, this.handBadge, this.roleBadge, this.layerBadge),
       this.pinBtn,
       this.reactions,
       h("div", { class: "tile-label" }, this.micBadge, this.nameEl, this.orgEl),
@@ -164,7 +170,33 @@ export class Tile {
     if (p.audio_muted) parts.push(t("status.spoken.micMuted"));
     if (!videoOn) parts.push(t("status.spoken.cameraOff"));
     if (p.hand_raised) parts.push(t("status.spoken.handRaised"));
+    if (this.bandwidthPaused) parts.push(t("tile.pausedBandwidth"));
     this.el.setAttribute("aria-label", parts.join(", "));
+  }
+
+  /**
+   * The SFU's video_layers entry for this camera (or null): the layer received on the tile
+   * (data-layer, data-layer-height and a small badge) or, while the SFU paused it for a poor
+   * connection, a note over the last frame or the initials.
+   */
+  setLayer(video) {
+    const { layer, height, text, paused } = describeLayer(video, t);
+    const el = this.el;
+    if (layer === null) delete el.dataset.layer;
+    else el.dataset.layer = String(layer);
+    if (height === null) delete el.dataset.layerHeight;
+    else el.dataset.layerHeight = String(height);
+    if (paused) el.dataset.videoPaused = "bandwidth";
+    else delete el.dataset.videoPaused;
+    el.classList.toggle("bandwidth-paused", paused);
+    this.bandwidthNote.hidden = !paused;
+    if (paused !== this.bandwidthPaused) {
+      this.bandwidthPaused = paused;
+      this.render(); // the spoken label says it too
+    }
+    this.layerBadge.textContent = text;
+    this.layerBadge.hidden = !text;
+    if (text) this.layerBadge.title = t("tile.layerTitle", { quality: text });
   }
 
   setSpeaking(on) {
