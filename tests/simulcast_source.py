@@ -1,7 +1,7 @@
 """A VP8 simulcast publisher and a raw-RTP subscriber for SFU tests and benchmarks (issue 14).
 
-The publisher behaves like Chrome publishing a camera with three ``sendEncodings`` (see
-/work/notes' simulcast contract): three pre-encoded VP8 clips of the same moving picture at 1/4, 1/2
+The publisher behaves like Chrome publishing a camera with three ``sendEncodings`` (issue 14's
+simulcast contract): three pre-encoded VP8 clips of the same moving picture at 1/4, 1/2
 and full resolution (160x120 ~100 kbps, 320x240 ~300 kbps, 640x480 ~1 Mbps; tests/vp8_clip.py),
 sent as three RTP streams, each with its own SSRC, sequence numbers and PictureIDs (the RTP
 timestamps share one clock), every packet carrying the MID and RID header extensions; NACKed
