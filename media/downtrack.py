@@ -27,6 +27,7 @@ from .retransmit_cache import RetransmitBudget, RetransmitCache
 
 _pack_header = struct.Struct("!BBHII").pack
 _pack_u32 = struct.Struct("!I").pack
+_pack_ids_into = struct.Struct("!HB").pack_into  # a VP8 descriptor's 15-bit PictureID (M set) and TL0PICIDX
 
 MAX_RETRANSMIT = 128  # sequence numbers answered per NACK
 # a packet is resent at most once per round trip to the subscriber (measured from its reports):
@@ -44,6 +45,38 @@ DEFAULT_RTT = 0.1
 _ABS_SEND_TIME_BYTE = ABS_SEND_TIME_ELEMENT >> 24
 # a tap waiting for a layer's keyframe asks for one at most this often (the Producer throttles too)
 TAP_KEYFRAME_INTERVAL = 0.25
+
+
+def _vp8_ids(data: bytes, p: int):
+    """The VP8 payload descriptor (RFC 7741) at ``data[p:]``: (PictureID or -1, its mask (15 or 7
+    bits), its offset, TL0PICIDX or -1, its offset); None without either, or if truncated."""
+    n = len(data)
+    if p < 0 or n < p + 3 or not data[p] & 0x80:
+        return None
+    x = data[p + 1]
+    i = p + 2
+    pid = -1
+    mask = 0x7FFF
+    j = i
+    if x & 0x80:
+        b = data[i]
+        if b & 0x80:
+            if i + 1 >= n:
+                return None
+            pid = ((b & 0x7F) << 8) | data[i + 1]
+            j = i + 2
+        else:
+            pid = b
+            mask = 0x7F
+            j = i + 1
+    tl0 = -1
+    if x & 0x40:
+        if j >= n:
+            return None
+        tl0 = data[j]
+    if pid < 0 and tl0 < 0:
+        return None
+    return pid, mask, i, tl0, j
 
 
 class _LayerTap:
@@ -92,8 +125,6 @@ class DownTrack:
         self._vp8 = False
         self._pid_off = 0
         self._tl0_off = 0
-        self._last_pid = -1
-        self._last_tl0 = -1
         self._next_ts_off: Optional[int] = None  # the timeline offset a switch computed from SRs
         self.clock_rate = 48000 if kind == "audio" else 90000
 
@@ -356,8 +387,17 @@ class DownTrack:
         if b0 != 0x80 and self._strip_ext:
             rest = rest[8:]
             b0 = 0x80
-        if self._vp8:
-            rest = self._munge_vp8(rest, 8 if b0 & 0x10 else 0, restart)
+        if self._vp8 and restart:
+            self._vp8_restart(rest, 8 if b0 & 0x10 else 0)
+        if self._pid_off or self._tl0_off:  # after a simulcast switch (_munge_vp8, inlined)
+            q = 8 if b0 & 0x10 else 0
+            if len(rest) > q + 4 and (rest[q + 1] & 0xC0) == 0xC0 and rest[q] & rest[q + 2] & 0x80:
+                out = bytearray(rest)
+                _pack_ids_into(out, q + 2, 0x8000 | (((((rest[q + 2] & 0x7F) << 8) | rest[q + 3]) + self._pid_off) & 0x7FFF),
+                               (rest[q + 4] + self._tl0_off) & 0xFF)
+                rest = out
+            else:
+                rest = self._munge_vp8(rest, q)
         oseq = (seq + self._seq_off) & 0xFFFF
         ots = (ts + self._ts_off) & 0xFFFFFFFF
         packet = _pack_header(b0, (b1 & 0x80) | pt, oseq, ots, self.ssrc) + rest
@@ -378,55 +418,45 @@ class DownTrack:
         self.octets += plen
         self.bytes += len(packet)
 
-    def _munge_vp8(self, rest: bytes, p: int, restart: bool) -> bytes:
-        """The VP8 payload descriptor (RFC 7741) at ``rest[p:]`` with its PictureID and
-        TL0PICIDX moved onto this track's sequence: each layer numbers its own pictures, and a
-        switch must look to the decoder like the next picture, not a jump."""
-        n = len(rest)
-        if n < p + 3 or not rest[p] & 0x80:
-            return rest
-        x = rest[p + 1]
-        i = p + 2
-        pid = -1
-        mask = 0x7FFF
-        width = 0
-        if x & 0x80:
-            b = rest[i]
-            if b & 0x80:
-                if i + 1 >= n:
-                    return rest  # truncated: forwarded as it came
-                pid = ((b & 0x7F) << 8) | rest[i + 1]
-                width = 2
-            else:
-                pid = b
-                mask = 0x7F
-                width = 1
-        j = i + width
-        tl0 = rest[j] if x & 0x40 and j < n else -1
-        if restart:
-            self._pid_off = 0 if self._last_pid < 0 or pid < 0 else (self._last_pid + 1 - pid) & mask
-            self._tl0_off = 0 if self._last_tl0 < 0 or tl0 < 0 else (self._last_tl0 + 1 - tl0) & 0xFF
-        if pid >= 0:
-            pid = (pid + self._pid_off) & mask
-            last = self._last_pid
-            if last < 0 or ((pid - last) & mask) <= (mask >> 1):
-                self._last_pid = pid
-        if tl0 >= 0:
-            tl0 = (tl0 + self._tl0_off) & 0xFF
-            last = self._last_tl0
-            if last < 0 or ((tl0 - last) & 0xFF) <= 0x7F:
-                self._last_tl0 = tl0
-        if not (self._pid_off and pid >= 0) and not (self._tl0_off and tl0 >= 0):
-            return rest  # nothing moves (no switch yet): no copy
+    def _vp8_restart(self, rest: bytes, p: int) -> None:
+        """At a (re)start: the offsets that move this source's VP8 PictureID and TL0PICIDX onto
+        the numbers of the last packet sent (read back from the retransmission cache): each
+        simulcast layer numbers its own pictures, and a switch must look to the decoder like the
+        next picture, not a jump. Zero when nothing was sent before (or it carried no ids)."""
+        self._pid_off = self._tl0_off = 0
+        new = _vp8_ids(rest, p)
+        cache = self._cache_packets
+        last = cache[self._max_seq & self._cache_mask] if cache is not None and self.packets else None
+        if new is None or last is None:
+            return
+        old = _vp8_ids(last, rtp.header_length(last))
+        if old is None:
+            return
+        pid, mask, _, tl0, _ = new
+        old_pid, old_mask, _, old_tl0, _ = old
+        if pid >= 0 and old_pid >= 0 and mask == old_mask:
+            self._pid_off = (old_pid + 1 - pid) & mask
+        if tl0 >= 0 and old_tl0 >= 0:
+            self._tl0_off = (old_tl0 + 1 - tl0) & 0xFF
+
+    def _munge_vp8(self, rest: bytes, p: int):
+        """``rest`` with its VP8 PictureID and TL0PICIDX moved by this track's offsets, once a
+        switch made them non-zero (until then packets go out untouched); ``forward`` does the
+        usual layout itself, this any other."""
+        ids = _vp8_ids(rest, p)
+        if ids is None:
+            return rest  # no descriptor ids (or truncated): forwarded as it came
+        pid, mask, i, tl0, j = ids
         out = bytearray(rest)
         if pid >= 0:
-            if width == 2:
+            pid = (pid + self._pid_off) & mask
+            if mask == 0x7FFF:
                 out[i] = 0x80 | (pid >> 8)
                 out[i + 1] = pid & 0xFF
             else:
                 out[i] = pid
         if tl0 >= 0:
-            out[j] = tl0
+            out[j] = (tl0 + self._tl0_off) & 0xFF
         return bytes(out)
 
     # feedback
