@@ -41,6 +41,7 @@ CEILING_MAX = 60.0  # ...doubling up to this while congestion returns
 CEILING_RESET = 30.0  # congestion that returns later than this after a ceiling ended starts over
 DEFAULT_TILE = (1280, 720)  # the size a video without one counts as (importance)
 SIZE_MARGIN = 0.85  # a layer this close to the tile's size is large enough
+FEATURED_LAYER = 1  # a video shown large keeps up to this layer before thumbnails get their lowest
 
 
 @dataclass
@@ -53,6 +54,7 @@ class Video:
     costs: list[int]  # bits/s of each layer
     usable: list[bool]  # whether each layer can be switched to now
     current: int  # the layer it has now (-1: paused for bandwidth)
+    featured: bool = False  # shown large (the speaker, a pinned video, the stage): see allocate
 
 
 @dataclass
@@ -123,9 +125,12 @@ class LayerAllocator:
 
 
 def allocate(videos: list[Video], limit: Optional[int], audio: int = 0) -> dict:
-    """Without a limit, each video gets the best usable layer up to its wish. With one, videos
-    in order of importance first get their lowest usable layer while it fits (those that do not
-    fit are paused: -1), then are raised towards their wish, most important first."""
+    """Without a limit, each video gets the best usable layer up to its wish. With one: first
+    the featured videos (shown large), most important first, get up to the middle layer (at
+    least their lowest) while it fits; then the others (thumbnails), most important first, their
+    lowest layer while it fits; what does not fit is paused (-1). So thumbnails step down (to
+    paused) before the speaker and the stage fall below the middle layer. Then videos are raised
+    towards their wish, most important first."""
     result = {}
     order = sorted(videos, key=lambda v: -v.importance)
     if limit is None:
@@ -133,13 +138,17 @@ def allocate(videos: list[Video], limit: Optional[int], audio: int = 0) -> dict:
             result[video.key] = _best_usable(video, video.desired)
         return result
     budget = limit * HEADROOM - audio
-    for video in order:
+    for video in [v for v in order if v.featured] + [v for v in order if not v.featured]:
         low = _lowest_usable(video)
+        target = -1
         if low >= 0 and video.costs[low] <= budget:
-            budget -= video.costs[low]
-            result[video.key] = low
-        else:
-            result[video.key] = -1
+            target = low
+            if video.featured:  # up to the middle layer
+                for index in range(low + 1, min(video.desired, FEATURED_LAYER) + 1):
+                    if video.usable[index] and video.costs[index] <= budget:
+                        target = index
+            budget -= video.costs[target]
+        result[video.key] = target
     for video in order:
         target = result[video.key]
         if target < 0:

@@ -19,7 +19,8 @@ class Consumer:
         self.downtrack = downtrack
         self.active = False  # negotiated and bound to the producer
         self.paused = False  # by this subscriber (not the publisher's server-enforced mute)
-        # by the SFU: the subscriber's link cannot take even this video's lowest layer
+        # by the SFU: the subscriber's link cannot take even this video's lowest layer (its
+        # DownTrack forwards no layer: target_layer -1)
         self.bandwidth_paused = False
 
     @property
@@ -46,12 +47,7 @@ class Consumer:
         """mediasoup's consumer.pause()/resume(): stop (or resume, from a keyframe) forwarding
         this producer to this subscriber only."""
         self.paused = bool(paused)
-        self.downtrack.set_paused(self.paused or self.bandwidth_paused)
-
-    def set_bandwidth_paused(self, paused: bool) -> None:
-        """Stop (or resume, from a keyframe) this video because of the subscriber's link."""
-        self.bandwidth_paused = bool(paused)
-        self.downtrack.set_paused(self.paused or self.bandwidth_paused)
+        self.downtrack.set_paused(self.paused)
 
     def pause(self) -> None:
         self.set_paused(True)

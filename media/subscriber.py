@@ -487,22 +487,17 @@ class SubscribeConnection:
             costs = [producer.layer_bitrate(i) for i in range(count)]
             usable = [producer.usable(i) for i in range(count)]
             desired = desired_layer([(layer.width, layer.height) for layer in producer.layers], tile)
-            current = -1 if consumer.bandwidth_paused else track.target_layer
             key = track.ssrc
             consumers[key] = consumer
-            videos.append(Video(key, importance(tile, producer.source), desired, costs, usable, current))
+            videos.append(Video(key, importance(tile, producer.source), desired, costs, usable, track.target_layer,
+                                featured=tile is not None and desired > 0))
         loss = max(losses, default=0)
         limit = self.allocator.link_limit(now, estimate, self.sent_rate, loss)
         targets = self.allocator.decide(now, videos, limit, fixed)
         for key, target in targets.items():
             consumer = consumers[key]
-            if target < 0:
-                if not consumer.bandwidth_paused:
-                    consumer.set_bandwidth_paused(True)
-                continue
+            consumer.bandwidth_paused = target < 0  # resumed at a keyframe of the layer it gets
             consumer.downtrack.set_target_layer(target)
-            if consumer.bandwidth_paused:
-                consumer.set_bandwidth_paused(False)
         self._tell_layers()
 
     def describe_layers(self) -> list[dict]:

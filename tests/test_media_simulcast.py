@@ -213,9 +213,9 @@ def test_unused_layers_are_paused_at_the_publisher_after_a_while_and_resumed_whe
 COSTS = [150_000, 500_000, 1_500_000]
 
 
-def video(key, tile, current=0, usable=(True, True, True), source="camera"):
+def video(key, tile, current=0, usable=(True, True, True), source="camera", featured=False):
     desired = desired_layer([(None, None)] * 3, tile)
-    return Video(key, importance(tile, source), desired, list(COSTS), list(usable), current)
+    return Video(key, importance(tile, source), desired, list(COSTS), list(usable), current, featured)
 
 
 def test_the_tile_size_picks_the_layer():
@@ -257,6 +257,20 @@ def test_a_short_link_steps_thumbnails_down_before_the_speaker_and_pauses_what_d
     assert all(starved[v.key] == -1 for v in thumbs)
     # audio is counted first and never dropped
     assert allocate([speaker], 400_000, audio=300_000)["speaker"] == -1
+
+
+def test_thumbnails_pause_before_the_speaker_falls_below_the_middle_layer():
+    speaker = video("speaker", (1280, 720), featured=True)
+    thumbs = [video(f"t{i}", (160, 90)) for i in range(6)]
+    # 900 kbit/s for videos: the speaker its middle layer (500k), then two thumbnails (150k each)
+    result = allocate([speaker, *thumbs], 1_000_000)
+    assert result["speaker"] == 1
+    assert sorted(result[v.key] for v in thumbs) == [-1, -1, -1, -1, 0, 0]
+    # with room for everyone's lowest and more, the speaker is raised first
+    roomy = allocate([speaker, *thumbs], 3_000_000)
+    assert roomy["speaker"] == 2 and all(roomy[v.key] == 0 for v in thumbs)
+    # a link too short for the middle layer still gives the speaker its lowest
+    assert allocate([speaker, *thumbs], 200_000) == {"speaker": 0, **{v.key: -1 for v in thumbs}}
 
 
 def test_up_switches_wait_and_climb_one_layer_at_a_time_down_switches_do_not():

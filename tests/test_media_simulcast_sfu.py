@@ -264,8 +264,6 @@ async def test_a_link_too_short_for_the_lowest_layer_pauses_the_video_and_it_res
         await viewer.client.close()
 
 
-@pytest.mark.xfail(reason="contract: a DownTrack paused for bandwidth has target_layer -1 (and layer -1); the SFU "
-                          "keeps both at the last layer and only sets consumer.bandwidth_paused", strict=False)
 async def test_a_downtrack_paused_for_bandwidth_targets_no_layer(sfu):
     publisher, viewer, consumer = await paused_for_bandwidth(sfu, "sim-paused-target")
     try:
