@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 
-
 from media.simulcast import SimulcastProducer
 from tests.media_helpers import Joined
 from tests.media_pools import Member
