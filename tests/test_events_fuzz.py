@@ -84,7 +84,7 @@ KEYS = {event: payload_keys(event) for event in EVENTS}
 def test_handlers_and_their_fields_are_found():
     assert {"join", "leave", "publish", "chat_send", "mute", "lobby_admit", "stage_set"} <= set(EVENTS)
     assert KEYS["join"] == ["device_id", "name", "organisation", "resume_key", "token"]
-    assert KEYS["subscribe_prefs"] == ["paused"]
+    assert KEYS["subscribe_prefs"] == ["paused", "sizes"]
     assert KEYS["mute"] == ["kind", "participant_id"]
     assert set(KEYS["panel_update"]) >= {"id", "title", "kind", "source", "options"}
 
