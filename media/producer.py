@@ -303,16 +303,14 @@ class Producer:
         else:
             fanout = self._fanout
             if not fanout or self.paused:
+                if self.layer_of is not None:  # a simulcast layer nobody receives: keep its size known
+                    self._keyframe_seen(data, offset, end)
                 return
             ts = _U32.unpack_from(data, 4)[0]
             detect = self._keyframe
             keyframe = detect is not None and detect(data, offset, end)
             if keyframe:
-                self.keyframes += 1
-                if self._keyframe is rtp.vp8_is_keyframe:
-                    size = rtp.vp8_keyframe_size(data, offset, end)
-                    if size is not None:
-                        self.width, self.height = size
+                self._on_keyframe(data, offset, end)
             # abs-send-time (rtp.abs_send_time, inlined) for the subscribers' bandwidth
             # estimation, once for all: they are sent within this call (a DownTrack whose
             # subscriber declined the extension strips it)
@@ -368,6 +366,20 @@ class Producer:
                 track.forward(body, b0, b1, seq, ts, end - offset, True, now)
                 sent += 1
         self.red_sent += sent
+
+    def _keyframe_seen(self, data: bytes, offset: int, end: int) -> None:
+        """A video packet nobody receives: if it starts a keyframe, count it and read its size."""
+        detect = self._keyframe
+        if detect is not None and detect(data, offset, end):
+            self._on_keyframe(data, offset, end)
+
+    def _on_keyframe(self, data: bytes, offset: int, end: int) -> None:
+        """A keyframe arrived: counted; a VP8 keyframe's picture size is read from it."""
+        self.keyframes += 1
+        if self._keyframe is rtp.vp8_is_keyframe:
+            size = rtp.vp8_keyframe_size(data, offset, end)
+            if size is not None:
+                self.width, self.height = size
 
     def _sequence_event(self, seq: int, delta: int, now: float) -> bool:
         """Anything but the next packet in order (first packet, gap, late, retransmitted,

@@ -345,3 +345,10 @@ def test_a_layer_paused_at_the_publisher_is_resumed_as_soon_as_a_subscriber_wait
     producer.on_wanted = lambda: told.append(producer.update_active(6.1))
     track.set_target_layer(1)
     assert told == [[True, True, False]]
+
+
+def test_the_size_of_a_layer_nobody_receives_is_known_from_its_keyframes():
+    pub = Publisher()
+    pub.frame_all(keyframes=(0, 1, 2))  # no subscriber at all
+    assert [(layer.width, layer.height) for layer in pub.producer.layers] == list(SIZES)
+    assert [layer.keyframes for layer in pub.producer.layers] == [1, 1, 1]
