@@ -112,7 +112,7 @@ class Publishers:
 
 def test_a_gallery_of_16_receives_small_layers_and_a_pinned_tile_the_top_one(server, new_page):
     links = create_room(server, "Gallery of 16")["links"]
-    publishers = Publishers(server.base_url, links["participant"].split("?t=")[1])
+    publishers = Publishers(server, links["participant"].split("?t=")[1])
     try:
         publishers.start(PUBLISHERS)
         host = new_page(viewport={"width": 1366, "height": 800})
