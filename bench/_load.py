@@ -55,7 +55,9 @@ if str(BENCH) not in sys.path:
 
 import _media  # noqa: E402
 from media import rtp as media_rtp  # noqa: E402
-from tests.simulcast_source import LAYERS, SimulcastSender, hook_rtcp, read_answer, simulcast_offer  # noqa: E402
+from tests.simulcast_source import (  # noqa: E402
+    LAYERS, SimulcastSender, hook_rtcp, nominated_pair, read_answer, simulcast_offer, wait_for,
+)
 
 SETUP_TIMEOUT = 60.0
 _HDR = struct.Struct("!BBHII")
@@ -72,27 +74,6 @@ _CMSG_SPACE = socket.CMSG_SPACE(16)
 def _rtc_config():
     from aiortc import RTCBundlePolicy, RTCConfiguration
     return RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
-
-
-async def _wait_for(predicate, timeout: float, what: str, step: float = 0.01) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(step)
-
-
-def _nominated_pair(pc):
-    transceivers = pc.getTransceivers()
-    if not transceivers:
-        return None, None
-    dtls = transceivers[0].sender.transport or transceivers[0].receiver.transport
-    if dtls is None:
-        return None, None
-    pair = dtls.transport._connection._nominated.get(1)
-    if pair is None or getattr(pair.protocol, "transport", None) is None:
-        return dtls, None
-    return dtls, pair
 
 
 # ---- signaling backends --------------------------------------------------------------------------
@@ -439,11 +420,11 @@ class Participant:
         sender._handle_rtcp_packet = _handle_rtcp_packet
 
         def wired() -> bool:
-            dtls, pair = _nominated_pair(self.publish_pc)
+            dtls, pair = nominated_pair(self.publish_pc)
             return pair is not None and dtls.state == "connected" and dtls._tx_srtp is not None
 
-        await _wait_for(wired, SETUP_TIMEOUT, f"{self.name}: publish connection")
-        dtls, pair = _nominated_pair(self.publish_pc)
+        await wait_for(wired, SETUP_TIMEOUT, f"{self.name}: publish connection")
+        dtls, pair = nominated_pair(self.publish_pc)
         self._protect = dtls._tx_srtp.protect
         self._sendto = pair.protocol.transport.sendto
         self._addr = pair.remote_addr
@@ -563,11 +544,11 @@ class Participant:
 
     async def _hook_when_ready(self) -> None:
         try:
-            await _wait_for(lambda: _nominated_pair(self.subscribe_pc)[1] is not None, SETUP_TIMEOUT,
+            await wait_for(lambda: nominated_pair(self.subscribe_pc)[1] is not None, SETUP_TIMEOUT,
                             f"{self.name}: subscribe ICE", step=0.005)
         except TimeoutError:
             return
-        dtls, pair = _nominated_pair(self.subscribe_pc)
+        dtls, pair = nominated_pair(self.subscribe_pc)
         self._install(dtls, pair)
 
     def _install(self, dtls, pair) -> None:

@@ -207,6 +207,20 @@ def with_extension(data: bytes, ext_id: int, value: bytes) -> bytes:
     return bytes([data[0] | 0x10]) + data[1:csrc_end] + media_rtp.build_extension_block(elements) + data[start:]
 
 
+async def wait_on_event(predicate: Callable[[], bool], changed: asyncio.Event, timeout: float,
+                        recheck: float = 0.5) -> None:
+    """Wait (bounded by ``timeout``) until ``predicate()`` holds, checking it again whenever
+    ``changed`` is set (and every ``recheck`` seconds anyway)."""
+    async def loop() -> None:
+        while not predicate():
+            changed.clear()
+            try:
+                await asyncio.wait_for(changed.wait(), recheck)
+            except asyncio.TimeoutError:
+                pass
+    await asyncio.wait_for(loop(), timeout)
+
+
 class ClientPeer:
     """A test participant. ``publish(send)`` offers its tracks through ``send(sdp, sources)``
     (which returns the answer); ``handle_subscribe_offer`` answers the server's offers."""
@@ -407,14 +421,7 @@ class ClientPeer:
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
         """Wait (bounded) until ``predicate()`` holds; re-checked on every frame or offer."""
-        async def loop() -> None:
-            while not predicate():
-                self._changed.clear()
-                try:
-                    await asyncio.wait_for(self._changed.wait(), 0.5)
-                except asyncio.TimeoutError:
-                    pass
-        await asyncio.wait_for(loop(), timeout)
+        await wait_on_event(predicate, self._changed, timeout, recheck=0.5)
 
     async def wait_for_frames(self, participant_id: str, kind: str, count: int, timeout: float = 20.0) -> None:
         await self.wait_until(lambda: self.received(participant_id, kind) >= count, timeout)

@@ -46,6 +46,7 @@ from aiortc.sdp import SessionDescription
 
 import media.ice
 from media import rtp as media_rtp
+from tests.media_helpers import wait_on_event
 from tests.vp8_clip import (
     FPS, TS_PER_FRAME, Vp8Depacketizer, encode_vp8_clip, rtp_payload_offset, vp8_chunks,
     vp8_payload_is_keyframe, vp8_picture_id,
@@ -698,14 +699,7 @@ class SimulcastClient:
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
         """Wait (bounded) until ``predicate()`` holds; re-checked on every packet or offer."""
-        async def loop() -> None:
-            while not predicate():
-                self._changed.clear()
-                try:
-                    await asyncio.wait_for(self._changed.wait(), 0.2)
-                except asyncio.TimeoutError:
-                    pass
-        await asyncio.wait_for(loop(), timeout)
+        await wait_on_event(predicate, self._changed, timeout, recheck=0.2)
 
     async def close(self) -> None:
         self.keep_sending_remb(None)

@@ -85,33 +85,29 @@ async def on_subscribe_prefs(ctx: EventContext, data: dict) -> dict:
 def _tile_sizes(value: Any) -> list[dict]:
     """The ``sizes`` list of ``subscribe_prefs``: ``[{"participant_id", "source", "width",
     "height"}, ...]``, device pixels."""
-    if not isinstance(value, list) or len(value) > MAX_PAUSED:
-        raise BadRequest(f"'sizes' must be a list of at most {MAX_PAUSED} entries")
-    sizes = []
-    for item in value:
-        if not isinstance(item, dict):
-            raise BadRequest("each entry of 'sizes' must be {\"participant_id\", \"source\", \"width\", \"height\"}")
-        participant_id = validate.string(item, "participant_id", max_len=64, min_len=1)
-        source = item.get("source")
-        if source not in PAUSABLE_SOURCES:
-            raise BadRequest("'source' must be 'camera' or 'screen'")
-        width = validate.integer(item, "width", minimum=0, maximum=MAX_TILE)
-        height = validate.integer(item, "height", minimum=0, maximum=MAX_TILE)
-        sizes.append({"participant_id": participant_id, "source": source, "width": width, "height": height})
-    return sizes
+    return [{"participant_id": participant_id, "source": source,
+             "width": validate.integer(item, "width", minimum=0, maximum=MAX_TILE),
+             "height": validate.integer(item, "height", minimum=0, maximum=MAX_TILE)}
+            for item, participant_id, source in _video_entries(value, "sizes", ', "width", "height"')]
 
 
 def _paused_sources(value: Any) -> set[tuple[str, str]]:
     """The ``paused`` list of ``subscribe_prefs``: ``[{"participant_id", "source"}, ...]``."""
+    return {(participant_id, source) for _, participant_id, source in _video_entries(value, "paused")}
+
+
+def _video_entries(value: Any, name: str, more: str = "") -> list[tuple[dict, str, str]]:
+    """A ``subscribe_prefs`` list of videos (``name``), each ``{"participant_id", "source"`` and
+    ``more`` fields ``}``: (entry, participant id, source) each; audio is never named."""
     if not isinstance(value, list) or len(value) > MAX_PAUSED:
-        raise BadRequest(f"'paused' must be a list of at most {MAX_PAUSED} entries")
-    result = set()
+        raise BadRequest(f"'{name}' must be a list of at most {MAX_PAUSED} entries")
+    entries = []
     for item in value:
         if not isinstance(item, dict):
-            raise BadRequest("each entry of 'paused' must be {\"participant_id\", \"source\"}")
+            raise BadRequest(f"each entry of '{name}' must be {{\"participant_id\", \"source\"{more}}}")
         participant_id = validate.string(item, "participant_id", max_len=64, min_len=1)
         source = item.get("source")
         if source not in PAUSABLE_SOURCES:
             raise BadRequest("'source' must be 'camera' or 'screen' (audio is never paused)")
-        result.add((participant_id, source))
-    return result
+        entries.append((item, participant_id, source))
+    return entries
