@@ -126,12 +126,13 @@ export function cameraEncodings(settings) {
 }
 
 /**
- * The encodings to publish `track` of `source` with: simulcast layers for a camera sent in VP8
- * (cameraEncodings), else null (one encoding: a screen share keeps one sharp layer, and the SFU
- * forwards H.264 in one layer).
+ * The encodings to publish `track` of `source` with: simulcast layers for a camera
+ * (cameraEncodings), in VP8 or H.264 alike (Chromium's encoder gives both in layers, and the SFU
+ * switches H.264 layers at their IDR frames), else null (one encoding: a screen share keeps one
+ * sharp layer).
  */
-export function sendEncodingsFor(track, source, codec = preferredVideoCodec()) {
-  if (!track || track.kind !== "video" || source !== "camera" || codec === "h264") return null;
+export function sendEncodingsFor(track, source) {
+  if (!track || track.kind !== "video" || source !== "camera") return null;
   return cameraEncodings(track.getSettings ? track.getSettings() : null);
 }
 
