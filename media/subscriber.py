@@ -479,8 +479,9 @@ class SubscribeConnection:
                 # its subscribers, as before simulcast): counted, never stepped down or paused
                 fixed += self._rates.get(track.ssrc, 0)
                 continue
-            if track.packets:
-                losses.append(track.fraction_lost)
+            if track.packets:  # (its last receiver report's loss, weighed by what it carries)
+                rate = self._rates.get(track.ssrc, 0)
+                losses.append((track.fraction_lost * rate, rate))
             tile = self._tile(producer)
             producer.measure(now)
             count = len(producer.layers)
@@ -491,7 +492,8 @@ class SubscribeConnection:
             consumers[key] = consumer
             videos.append(Video(key, importance(tile, producer.source), desired, costs, usable, track.target_layer,
                                 featured=tile is not None and desired > 0))
-        loss = max(losses, default=0)
+        carried = sum(rate for _, rate in losses)
+        loss = int(sum(lost for lost, _ in losses) / carried) if carried else 0  # of 256, the link's
         limit = self.allocator.link_limit(now, estimate, self.sent_rate, loss)
         targets = self.allocator.decide(now, videos, limit, fixed)
         for key, target in targets.items():
