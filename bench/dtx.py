@@ -64,7 +64,7 @@ _NO_CAMERA_JS = """
 
 
 def join(browser, link: str, name: str):
-    context = browser.new_context(permissions=["camera", "microphone"], viewport={"width": 640, "height": 480})
+    context = browser.new_context(bypass_csp=True, permissions=["camera", "microphone"], viewport={"width": 640, "height": 480})
     context.set_default_timeout(30_000)
     context.add_init_script(_NO_CAMERA_JS)
     page = context.new_page()

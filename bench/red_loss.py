@@ -186,7 +186,7 @@ async def run_mode(browser, mode: str, loss: float, seconds: float, seed: int) -
         router = sfu.router("red-loss")
         pages = []
         for _ in range(2):
-            context = await browser.new_context(permissions=["microphone"])
+            context = await browser.new_context(bypass_csp=True, permissions=["microphone"])
             contexts.append(context)
             page = await context.new_page()
             await page.route(ORIGIN, lambda route: route.fulfill(body="<!doctype html><title>lab</title>",

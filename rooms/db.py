@@ -7,6 +7,7 @@ configuration, with ``script_location`` the repository's ``migrations/`` directo
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -62,6 +63,15 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def _private_file(path: Path) -> None:
+    """The SQLite file, made if missing, readable and writable by the server's user only (it
+    holds the meeting records and the invites' secrets); SQLite gives its journal files the same
+    mode."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    os.chmod(path, 0o600)
+
+
 class Database:
     """An async engine and session factory for one database URL."""
 
@@ -73,7 +83,7 @@ class Database:
                 # One shared connection, or every session would see its own empty database.
                 engine_kwargs.setdefault("poolclass", StaticPool)
             elif not self.url.query.get("uri"):
-                Path(self.url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                _private_file(Path(self.url.database).expanduser())
         self.engine: AsyncEngine = create_async_engine(self.url, echo=echo, **engine_kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)

@@ -64,6 +64,22 @@ async def security_headers(request: web.Request, handler):
     return response
 
 
+# What a Sitroom page may load and talk to: its own origin (scripts, styles, the socket, media), images
+# from data:/blob: URLs (the icon, rendered pages); no framing, no plugins, no other site.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+async def response_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every response, static files and Socket.IO's included: the Content-Security-Policy, and a
+    ``Server`` header that names no versions (aiohttp's would give Python's and its own)."""
+    response.headers["Server"] = "Sitroom"
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+
+
 async def read_json(request: web.Request) -> dict:
     if request.content_length is not None and request.content_length > MAX_JSON_BODY:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_JSON_BODY, actual_size=request.content_length)
@@ -166,6 +182,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 def setup_routes(app: web.Application, config: Config) -> None:
     app.middlewares.extend([security_headers, errors_middleware])
+    app.on_response_prepare.append(response_headers)
     config.client_dist.mkdir(parents=True, exist_ok=True)
     StaticFiles(config.client_dist).add_routes(app, {"/": "index.html", "/r/{room_id}": "room.html"})
     app.router.add_post("/api/rooms", create_room)

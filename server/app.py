@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import AsyncIterator
+from urllib.parse import urlsplit
 
 import socketio
 from aiohttp import web
@@ -63,6 +64,42 @@ def read_whole_bodies(sio: socketio.AsyncServer) -> None:
     sio.eio._async = {**sio.eio._async, "translate_request": translate_request}
 
 
+def origin_check(config: Config):
+    """Which pages may open a Socket.IO connection (python-engineio calls this with the request's
+    ``Origin``; a request without one, from a program rather than a page, is not checked): the
+    server's own origin, as the browser reached it (``Host``), ``public_url``'s, and
+    ``allowed_origins``. Any other page (a site a city employee visits, reaching an intranet
+    server through their browser) is refused before it can join."""
+    fixed = {_origin(url) for url in [config.public_url, *config.allowed_origins] if url}
+
+    def allowed(origin: str | None, environ: dict) -> bool:
+        if not isinstance(origin, str):
+            return False  # (asked for CORS headers on a request without Origin: none are due)
+        origin = _origin(origin)
+        if origin in fixed:
+            return True
+        host = environ.get("HTTP_HOST", "")
+        return bool(host) and origin == _origin(f"{environ.get('wsgi.url_scheme', 'http')}://{host}")
+
+    return allowed
+
+
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, lower case, without a default port."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        return ""
+    if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{port}"
+    return f"{scheme}://{host}" if scheme and host else ""
+
+
 def create_app(config: Config) -> web.Application:
     config.validate()
     app = web.Application(client_max_size=api.MAX_JSON_BODY)
@@ -72,7 +109,8 @@ def create_app(config: Config) -> web.Application:
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,
-        cors_allowed_origins=[],  # same origin only
+        # (an empty list would turn python-engineio's origin check off altogether)
+        cors_allowed_origins=origin_check(config),
         max_http_buffer_size=256 * 1024,
         ping_interval=10,
         ping_timeout=10,
@@ -94,6 +132,7 @@ def create_app(config: Config) -> web.Application:
     hub.signaling = Signaling(hub)
     hub.media.on_worker_lost = hub.live.media_lost
     sio.register_namespace(hub.signaling)
+    hub.signaling.guard_packets()
     app[HUB] = hub
     api.setup_routes(app, config)
     documents_api.setup_routes(app)

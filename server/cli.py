@@ -22,6 +22,9 @@ def _parser() -> argparse.ArgumentParser:
     _database_args(serve)
     serve.add_argument("--secret", help="secret that signs invite tokens (default: generated, kept in the data dir)")
     serve.add_argument("--public-url", help="base URL used in invite links (default http://HOST:PORT)")
+    serve.add_argument("--allowed-origin", dest="allowed_origins", action="append", metavar="ORIGIN",
+                       help="another origin (scheme://host[:port]) whose pages may connect, besides the "
+                            "server's own and --public-url's (repeat)")
     serve.add_argument("--ice-address", action="append", dest="ice_addresses", metavar="IP",
                        help="address the SFU gathers ICE candidates on (repeatable; default 127.0.0.1)")
     serve.add_argument("--announce", action="append", metavar="LOCAL=PUBLIC",
@@ -87,6 +90,8 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.ice_servers = parse_ice_servers(args.ice_servers)
     if getattr(args, "panel_url_allow", None) is not None:
         cfg.panel_url_allow = split_list(args.panel_url_allow)
+    if getattr(args, "allowed_origins", None) is not None:
+        cfg.allowed_origins = list(args.allowed_origins)
     if getattr(args, "video_codecs", None) is not None:
         cfg.video_codecs = [c.upper() for c in split_list(args.video_codecs)]
     if getattr(args, "rx_batch_ms", None) is not None:

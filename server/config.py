@@ -32,6 +32,9 @@ class Config:
     data_dir: Path = DEFAULT_DATA_DIR
     secret: str = ""  # signs invite tokens; default: generated once, kept in data_dir/secret
     public_url: str = ""  # base URL in invite links; default http://host:port
+    # Origins (scheme://host[:port]) whose pages may open a Socket.IO connection, besides the page's
+    # own (same origin) and public_url's: e.g. a city portal that embeds Sitroom.
+    allowed_origins: list[str] = field(default_factory=list)
     # Media / ICE
     ice_addresses: list[str] = field(default_factory=lambda: ["127.0.0.1"])
     announce: dict[str, str] = field(default_factory=dict)  # local address -> public address
@@ -208,6 +211,8 @@ def from_env(env: dict[str, str] | None = None) -> Config:
         cfg.ice_servers = parse_ice_servers(v)
     if (v := get("opus_dtx")) is not None:
         cfg.opus_dtx = v.lower() in ("1", "true", "yes", "on")
+    if (v := get("allowed_origins")) is not None:
+        cfg.allowed_origins = split_list(v)
     if (v := get("simulcast")) is not None:
         cfg.simulcast = v.lower() in ("1", "true", "yes", "on")
     if (v := get("test_mode")) is not None:

@@ -54,6 +54,7 @@ class Session:
     peer: Any = None  # media.Peer
     key: str = field(default_factory=lambda: secrets.token_urlsafe(24))  # for HTTP calls (uploads)
     acked: asyncio.Event = field(default_factory=asyncio.Event)  # the join answer has been queued
+    joining: bool = False  # a join is being handled (Signaling closes a connection that never joins)
     # subscribe_prefs: the (publisher id, source) pairs this subscriber asked not to receive.
     video_paused: set[tuple[str, str]] = field(default_factory=set)
 

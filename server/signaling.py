@@ -21,6 +21,7 @@ import secrets
 from typing import Any
 
 import socketio
+from socketio import packet as socketio_packet
 
 import media
 from rooms.documents import DocumentError
@@ -40,6 +41,10 @@ from .validate import BadRequest
 __all__ = ["Admission", "Session", "Signaling"]
 
 log = logging.getLogger("sitroom.signaling")
+# A connection that has not sent a join by then is closed: a client joins as soon as it connects,
+# and idle sockets nobody uses would hold file descriptors until the server can take no more.
+JOIN_DEADLINE = 10.0
+MALFORMED = "malformed Socket.IO packet: an event is [\"name\", payload] in JSON"
 
 
 class Signaling(socketio.AsyncNamespace):
@@ -58,6 +63,8 @@ class Signaling(socketio.AsyncNamespace):
             "join": Handler(self.on_join, joined=False),
             "leave": Handler(self.on_leave, joined=False),
         }
+        self.malformed_packets = 0  # packets python-socketio could not take (guard_packets)
+        self.idle_closed = 0  # connections closed for sending no join (JOIN_DEADLINE)
 
     # ---- dispatch ---------------------------------------------------------------------------
 
@@ -66,6 +73,7 @@ class Signaling(socketio.AsyncNamespace):
         # life-cycle calls (a new sid; a sid already being disconnected) are treated as such.
         if event == "connect" and args[0] not in self.sessions:
             self.sessions[args[0]] = Session(args[0])
+            asyncio.get_running_loop().call_later(JOIN_DEADLINE, self._join_overdue, args[0])
             return True
         if event == "disconnect" and not self.server.manager.is_connected(args[0], self.namespace):
             await self._drop(args[0])
@@ -85,7 +93,12 @@ class Signaling(socketio.AsyncNamespace):
             ctx = self._context(session)
             if handler.joined:
                 ctx.require_joined()
-            result = await handler.fn(ctx, payload)
+            if event == "join":
+                session.joining = True
+            try:
+                result = await handler.fn(ctx, payload)
+            finally:
+                session.joining = False
             return {"ok": True, **(result or {})}
         except (RequestError, BadRequest, DomainError, DocumentError) as exc:
             return await self._refuse(sid, event, exc.code, exc.message)
@@ -99,6 +112,40 @@ class Signaling(socketio.AsyncNamespace):
         except Exception:  # noqa: BLE001 - one client's fault must not reach the others
             log.exception("event %r from %s failed", event, sid)
             return await self._refuse(sid, event, "internal", "internal error; nothing was changed")
+
+    # ---- packets python-socketio cannot take ----------------------------------------------------
+
+    def guard_packets(self) -> None:
+        """python-socketio raises on a packet it cannot decode or dispatch (``42[]``: an event
+        without a name; JSON nested a thousand deep; an object instead of a list), which
+        python-engineio logs as a traceback, with no answer to the client. Each becomes a
+        ``bad_request`` instead (an ack too, if the packet asked for one), within the
+        connection's rate limit; past it, such packets are dropped without a word."""
+        handle = self.server._handle_eio_message
+
+        async def guarded(eio_sid: str, data: Any) -> None:
+            try:
+                await handle(eio_sid, data)
+            except Exception as exc:  # noqa: BLE001 - the client's packet, not our fault
+                await self._malformed(eio_sid, data, exc)
+
+        self.server.eio.on("message", guarded)
+
+    async def _malformed(self, eio_sid: str, data: Any, exc: Exception) -> None:
+        self.malformed_packets += 1
+        sid = self.server.manager.sid_from_eio_sid(eio_sid, self.namespace)
+        session = self.sessions.get(sid) if sid is not None else None
+        if session is None or not session.bucket.take():
+            return
+        log.info("malformed packet from %s (%s)", sid, type(exc).__name__)
+        refusal = await self._refuse(sid, "", "bad_request", MALFORMED)
+        ack = _ack_id(data)
+        if ack is not None:
+            try:
+                await self.server._send_packet(eio_sid, self.server.packet_class(
+                    socketio_packet.ACK, namespace=self.namespace, id=ack, data=[refusal]))
+            except Exception:  # noqa: BLE001 - gone meanwhile
+                pass
 
     def _context(self, session: Session) -> EventContext:
         return EventContext(session=session, hub=self.hub, emit=self.emit, rooms=self.rooms)
@@ -182,6 +229,17 @@ class Signaling(socketio.AsyncNamespace):
         if room is not None:
             await room.leave(session)
 
+    def _join_overdue(self, sid: str) -> None:
+        session = self.sessions.get(sid)
+        if session is None or session.participant is not None or session.lobby is not None:
+            return
+        if session.joining:  # a join on its way (a slow database): look again a little later
+            asyncio.get_running_loop().call_later(JOIN_DEADLINE / 2, self._join_overdue, sid)
+            return
+        self.idle_closed += 1
+        log.info("closing %s: no join within %.0f s", sid, JOIN_DEADLINE)
+        asyncio.ensure_future(self.server.disconnect(sid, namespace=self.namespace))
+
     async def _drop(self, sid: str) -> None:
         session = self.sessions.pop(sid, None)
         if session is not None:
@@ -224,3 +282,15 @@ class Signaling(socketio.AsyncNamespace):
         await asyncio.sleep(0.05)
         await self._drop(sid)
         await self.disconnect(sid)
+
+
+def _ack_id(data: Any) -> int | None:
+    """The ack id of an encoded event packet of the default namespace (``2<id>[...]``), if any."""
+    if not isinstance(data, str) or not data.startswith("2"):
+        return None
+    digits = ""
+    for char in data[1:20]:
+        if not char.isdigit():
+            break
+        digits += char
+    return int(digits) if digits else None

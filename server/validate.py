@@ -18,12 +18,35 @@ class BadRequest(Exception):
         self.message = message
 
 
+MAX_DEPTH = 32  # containers within containers in one payload
+
+
 def payload(data: Any) -> dict:
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise BadRequest("payload must be a JSON object")
+    if too_deep(data, MAX_DEPTH):
+        raise BadRequest(f"payload is nested more than {MAX_DEPTH} deep")
     return data
+
+
+def too_deep(value: Any, limit: int) -> bool:
+    """Whether JSON-like ``value`` nests lists and objects more than ``limit`` deep (iteratively:
+    a hostile payload must not exhaust the stack of whatever walks it later)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            items = item.values()
+        elif isinstance(item, list):
+            items = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in items)
+    return False
 
 
 def string(data: dict, name: str, *, max_len: int, min_len: int = 0, required: bool = True,

@@ -70,10 +70,14 @@ def browser():
 @pytest.fixture
 def new_page(browser):
     """new_page(viewport=..., permissions=(...), **context options such as locale, is_mobile) -> a
-    Page in its own context; all are closed after the test."""
+    Page in its own context (bypassing the server's Content-Security-Policy unless
+    ``bypass_csp=False``); all are closed after the test."""
     contexts = []
 
     def make(viewport=None, permissions=(), **options):
+        # Playwright's string predicates (wait_for_function) are eval'd in the page, which the
+        # server's Content-Security-Policy forbids: tests bypass it, except test_csp.py's page.
+        options.setdefault("bypass_csp", True)
         context = browser.new_context(
             viewport=viewport or {"width": 1280, "height": 720},
             permissions=["camera", "microphone", *permissions],

@@ -19,7 +19,7 @@ def phone_page(browser):
     contexts = []
 
     def make():
-        context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True,
+        context = browser.new_context(bypass_csp=True, viewport=PHONE, is_mobile=True, has_touch=True,
                                       permissions=["camera", "microphone"])
         context.set_default_timeout(15_000)
         contexts.append(context)

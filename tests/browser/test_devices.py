@@ -52,7 +52,7 @@ def two_camera_browser(browser):
 
 @pytest.fixture
 def presenter_context(two_camera_browser):
-    context = two_camera_browser.new_context(viewport={"width": 1280, "height": 720},
+    context = two_camera_browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 720},
                                              permissions=["camera", "microphone"])
     context.set_default_timeout(15_000)
     yield context

@@ -49,7 +49,7 @@ def test_a_silent_microphone_sends_almost_nothing_and_is_still_heard(server, bro
         links = create_room(server, "DTX")["links"]
         pages = []
         for link, name in ((links["host"], "Quiet host"), (links["participant"], "Quiet guest")):
-            context = quiet.new_context(permissions=["camera", "microphone"])
+            context = quiet.new_context(bypass_csp=True, permissions=["camera", "microphone"])
             context.set_default_timeout(15_000)
             page = context.new_page()
             join(page, link, name)

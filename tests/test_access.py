@@ -1,0 +1,156 @@
+"""Access holes a security review found (issue 15, "Invites and access"), against a real server:
+another site's page may not open a Socket.IO connection; malformed Socket.IO packets get a clear
+error, never a traceback; responses carry a Content-Security-Policy and no version banner; the
+SQLite file is readable by the server's user only; a connection that never joins is closed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import urllib.request
+
+import aiohttp
+import pytest
+import socketio
+
+from server.app import origin_check
+from server.config import Config
+from tests.room_harness import module_server
+from tests.sio_helpers import ProtocolClient
+
+pytestmark = pytest.mark.timeout(120)
+
+server = module_server("access")
+EVIL = "http://evil.example"
+
+
+# ---- the origin of a Socket.IO connection ------------------------------------------------------
+
+async def test_a_page_of_another_site_cannot_open_a_socket(server):
+    client = socketio.AsyncClient(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await asyncio.wait_for(client.connect(server.base_url, transports=["websocket"],
+                                              headers={"Origin": EVIL}), 15)
+    assert not client.connected
+    # the handshake itself is refused: no websocket is opened
+    async with aiohttp.ClientSession() as session:
+        async with session.get(server.base_url + "/socket.io/?EIO=4&transport=polling",
+                               headers={"Origin": EVIL}) as response:
+            assert response.status == 400
+            assert "not an accepted origin" in await response.text()
+
+
+async def test_the_servers_own_pages_and_programs_connect(server):
+    same = socketio.AsyncClient(reconnection=False)
+    await asyncio.wait_for(same.connect(server.base_url, transports=["websocket"],
+                                        headers={"Origin": server.base_url}), 15)
+    assert same.connected
+    await same.disconnect()
+    program = await ProtocolClient(server.base_url).connect()  # no Origin header: not a browser page
+    assert program.sio.connected
+    await program.close()
+
+
+def test_which_origins_are_allowed():
+    config = Config(public_url="https://meet.seoul.example/", allowed_origins=["https://portal.example:8443"])
+    allowed = origin_check(config)
+    here = {"HTTP_HOST": "10.1.2.3:8080", "wsgi.url_scheme": "http"}
+    assert allowed("http://10.1.2.3:8080", here)  # the page the server itself served
+    assert allowed("https://meet.seoul.example", here)  # through the reverse proxy
+    assert allowed("https://MEET.seoul.example:443", here)
+    assert allowed("https://portal.example:8443", here)
+    for origin in (EVIL, "http://10.1.2.3:8081", "https://10.1.2.3:8080", "http://meet.seoul.example",
+                   "https://portal.example", "null", "", "http://10.1.2.3:8080.evil.example"):
+        assert not allowed(origin, here), origin
+    assert not allowed("http://10.1.2.3:8080", {"wsgi.url_scheme": "http"})  # no Host: nothing is "same"
+    assert not allowed(None, here)  # python-engineio asks this way about CORS headers
+
+
+# ---- packets python-socketio cannot take ---------------------------------------------------------
+
+MALFORMED = ["42[]", "427[]", "42{}", "42" + "[" * 1000 + "]" * 1000, '42["chat_send",' + "[" * 900 + "]" * 900 + "]",
+             "42", "4"]
+
+
+async def raw_socket(session: aiohttp.ClientSession, base_url: str):
+    ws = await session.ws_connect(base_url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket")
+    assert (await ws.receive(timeout=10)).data.startswith("0")
+    await ws.send_str("40")
+    assert (await ws.receive(timeout=10)).data.startswith("40")
+    return ws
+
+
+async def test_malformed_packets_get_bad_request_and_no_traceback(server):
+    before = server.log_path.read_text().count("Traceback")
+    async with aiohttp.ClientSession() as session:
+        ws = await raw_socket(session, server.base_url)
+        for packet in MALFORMED:
+            await ws.send_str(packet)
+            await ws.send_str('42["no_such_event"]')  # a marker: the next answer is about it
+            answers = []
+            while not any("unknown_event" in a for a in answers):
+                answers.append((await ws.receive(timeout=10)).data)
+            assert any("bad_request" in a for a in answers[:-1]), (packet[:20], answers)
+        # an ack was asked for (id 7): it comes, refused
+        await ws.send_str("427[]")
+        answers = [(await ws.receive(timeout=10)).data for _ in range(2)]
+        assert any(a.startswith("437[") and '"bad_request"' in a for a in answers), answers
+        await ws.close()
+    assert server.log_path.read_text().count("Traceback") == before
+
+
+async def test_a_flood_of_malformed_packets_is_dropped_and_the_server_serves_on(server):
+    size = server.log_path.stat().st_size
+    async with aiohttp.ClientSession() as session:
+        ws = await raw_socket(session, server.base_url)
+        for _ in range(2000):
+            await ws.send_str("42[]")
+        await ws.close()
+    await asyncio.sleep(1)
+    # the rate limit answers ~60 and drops the rest: a few lines of log, not megabytes
+    assert server.log_path.stat().st_size - size < 40_000
+    with urllib.request.urlopen(server.base_url + "/healthz", timeout=10) as response:
+        assert response.status == 200
+    other = await ProtocolClient(server.base_url).connect()
+    ack = await other.request("chat_send", {"text": "hi"})
+    assert ack["error"]["code"] == "not_joined"
+    await other.close()
+
+
+# ---- headers, files, idle sockets -----------------------------------------------------------------
+
+def test_responses_carry_a_content_security_policy_and_no_versions(server):
+    for path in ("/", "/healthz", "/api/cities", "/socket.io/?EIO=4&transport=polling"):
+        with urllib.request.urlopen(server.base_url + path, timeout=10) as response:
+            headers = response.headers
+        assert "script-src 'self'" in headers["Content-Security-Policy"], path
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"], path
+        assert headers["Server"] == "Sitroom", (path, headers["Server"])
+
+
+def test_the_database_file_is_the_servers_alone(server):
+    mode = stat.S_IMODE(os.stat(server.db_path).st_mode)
+    assert mode == 0o600, oct(mode)
+    assert stat.S_IMODE(os.stat(server.db_path.parent).st_mode) & 0o077 == 0
+
+
+async def test_a_connection_that_never_joins_is_closed(server):
+    idle = await ProtocolClient(server.base_url).connect()
+    joined_late = await ProtocolClient(server.base_url).connect()
+    try:
+        # a client that joins at once keeps its connection; one that never does loses it
+        deadline = asyncio.get_running_loop().time() + 20
+        while idle.sio.connected and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.25)
+        assert not idle.sio.connected
+        assert not joined_late.sio.connected  # (it waited as long without joining)
+        fresh = await ProtocolClient(server.base_url).connect()
+        room = server.create_room("Idle")
+        await fresh.join(room["links"]["participant"].split("?t=")[1], "Prompt")
+        await asyncio.sleep(12)
+        assert fresh.sio.connected
+        await fresh.close()
+    finally:
+        await idle.close()
+        await joined_late.close()
