@@ -102,6 +102,7 @@ def _origin(url: str) -> str:
 
 def create_app(config: Config) -> web.Application:
     config.validate()
+    config.metrics_token()  # made (and kept) now if not configured: the operator is told where
     app = web.Application(client_max_size=api.MAX_JSON_BODY)
     manager = None
     if config.redis:

@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from .app import create_app
 
+    token_given = bool(cfg.admin_token)
     app = create_app(cfg)
 
     async def announce(app: web.Application) -> None:
@@ -151,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  demo room, host link:        {hub.demo_links['host']}", flush=True)
             print(f"  demo room, participant link: {hub.demo_links['participant']}", flush=True)
             print(f"  demo room, code:             {hub.demo_code} (type it on {cfg.base_url}/)", flush=True)
+        if not token_given:
+            print(f"  metrics: {cfg.base_url}/api/metrics with 'Authorization: Bearer <the token in "
+                  f"{Path(cfg.data_dir) / 'admin-token'}>'", flush=True)
 
     app.on_startup.append(announce)
     from media.loop import new_event_loop

@@ -43,7 +43,7 @@ class Config:
     # Scale-out and operations
     redis: str = ""  # redis://127.0.0.1:6379/0 to share Socket.IO rooms between processes
     redis_channel: str = "sitroom"  # the pub/sub channel; one per Sitroom installation
-    admin_token: str = ""  # bearer token for /api/metrics; unset: loopback callers only
+    admin_token: str = ""  # bearer token for /api/metrics; unset: generated, kept in data_dir/admin-token
     create_key: str = ""  # if set, POST /api/rooms needs "Authorization: Bearer <create_key>"
     demo: bool = False  # create the demo room at start-up and print its links
     client_dist: Path = REPO_ROOT / "client_web" / "dist"
@@ -111,17 +111,17 @@ class Config:
 
     def secret_bytes(self) -> bytes:
         """The signing secret; generated and kept in ``data_dir/secret`` when not configured."""
-        if self.secret:
-            return self.secret.encode()
-        path = Path(self.data_dir) / "secret"
-        if path.exists():
-            return path.read_text().strip().encode()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        value = secrets.token_urlsafe(32)
-        path.write_text(value + "\n")
-        path.chmod(0o600)
-        self.secret = value
-        return value.encode()
+        if not self.secret:
+            self.secret = _kept_secret(Path(self.data_dir) / "secret")
+        return self.secret.encode()
+
+    def metrics_token(self) -> str:
+        """The bearer token ``/api/metrics`` requires: ``admin_token``, else one generated and kept
+        in ``data_dir/admin-token`` (a caller on the same host is not enough: behind a reverse
+        proxy on that host, every request comes from loopback)."""
+        if not self.admin_token:
+            self.admin_token = _kept_secret(Path(self.data_dir) / "admin-token")
+        return self.admin_token
 
     def validate(self) -> None:
         if not (0 < self.port < 65536):
@@ -238,3 +238,14 @@ def from_env(env: dict[str, str] | None = None) -> Config:
         except ValueError:
             raise ConfigError(f"SITROOM_RX_BATCH_MS is not a number: {v!r}") from None
     return cfg
+
+
+def _kept_secret(path: Path) -> str:
+    """A random token kept in ``path`` (made once, readable by the server's user only)."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value

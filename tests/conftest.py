@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 pytest_plugins = ["tests.media_pools"]  # the media worker tests' fixtures: client_peers, worker_pools
 IN_CI = os.environ.get("CI", "").lower() == "true"
+ADMIN_TOKEN = "test-admin-token"  # what every test server's /api/metrics asks for
 
 
 def pytest_addoption(parser):
@@ -78,7 +79,7 @@ class ServerProcess:
         return self.post_json("/api/rooms", {"title": title})
 
     def metrics(self) -> dict:
-        return self.get_json("/api/metrics")
+        return self.get_json("/api/metrics", ADMIN_TOKEN)
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the server process, from /proc."""
@@ -90,7 +91,7 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def start_server(tmp: Path, *extra: str) -> ServerProcess:
+def start_server(tmp: Path, *extra: str, admin_token: str | None = ADMIN_TOKEN) -> ServerProcess:
     port = free_port()
     log_path = tmp / "server.log"
     cmd = [
@@ -99,7 +100,7 @@ def start_server(tmp: Path, *extra: str) -> ServerProcess:
         "--data-dir", str(tmp / "data"),
         "--secret", "test-secret",
         "--ice-address", "127.0.0.1",
-        "--test-mode", *extra,
+        "--test-mode", *(["--admin-token", admin_token] if admin_token else []), *extra,
     ]
     tmp.mkdir(parents=True, exist_ok=True)
     log_file = open(log_path, "w")

@@ -1,13 +1,15 @@
 """Access holes a security review found (issue 15, "Invites and access"), against a real server:
 another site's page may not open a Socket.IO connection; malformed Socket.IO packets get a clear
 error, never a traceback; responses carry a Content-Security-Policy and no version banner; the
-SQLite file is readable by the server's user only; a connection that never joins is closed."""
+SQLite file is readable by the server's user only; a connection that never joins is closed;
+``/api/metrics`` wants its token from every caller, loopback included."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import stat
+import urllib.error
 import urllib.request
 
 import aiohttp
@@ -16,6 +18,7 @@ import socketio
 
 from server.app import origin_check
 from server.config import Config
+from tests.conftest import ADMIN_TOKEN, start_server, stop_server
 from tests.room_harness import module_server
 from tests.sio_helpers import ProtocolClient
 
@@ -154,3 +157,34 @@ async def test_a_connection_that_never_joins_is_closed(server):
     finally:
         await idle.close()
         await joined_late.close()
+
+
+# ---- metrics ---------------------------------------------------------------------------------------
+
+def get_status(url: str, token: str | None = None) -> int:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_metrics_want_the_token_even_from_loopback(server):
+    # behind a reverse proxy on the same host every request comes from 127.0.0.1
+    assert get_status(server.base_url + "/api/metrics") == 401
+    assert get_status(server.base_url + "/api/metrics", "wrong") == 401
+    assert get_status(server.base_url + "/api/metrics", ADMIN_TOKEN) == 200
+
+
+def test_without_a_configured_token_one_is_made_kept_and_announced(tmp_path):
+    srv = start_server(tmp_path, admin_token=None)
+    try:
+        path = tmp_path / "data" / "admin-token"
+        token = path.read_text().strip()
+        assert len(token) >= 32 and stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert get_status(srv.base_url + "/api/metrics") == 401
+        assert get_status(srv.base_url + "/api/metrics", token) == 200
+        assert str(path) in srv.log()  # the operator is told where it is
+    finally:
+        stop_server(srv)

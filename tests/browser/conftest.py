@@ -107,6 +107,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+ADMIN_TOKEN = "test-admin-token"  # what the test server's /api/metrics asks for
+
+
 @contextlib.contextmanager
 def serving(tmp: Path) -> Iterator[str]:
     """``sitroom serve`` (test mode, demo room, fresh SQLite in ``tmp``) in a subprocess for the
@@ -125,7 +128,7 @@ def serving(tmp: Path) -> Iterator[str]:
         "--data-dir", str(tmp / "data"),
         "--secret", "test-secret",
         "--ice-address", "127.0.0.1",
-        "--test-mode", "--demo",
+        "--test-mode", "--demo", "--admin-token", ADMIN_TOKEN,
     ]
     with open(log_path, "w") as log_file:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT)

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from conftest import audio_packets_received, host_and_guest  # noqa: I001 - this folder's conftest
+from conftest import ADMIN_TOKEN, audio_packets_received, host_and_guest  # noqa: I001 - this folder's conftest
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 
@@ -65,7 +65,8 @@ def audio_state(page, which: str, kind: str, minimum_packets: int, timeout_s: fl
 
 
 def sfu_stats(base_url: str) -> dict:
-    with urllib.request.urlopen(base_url + "/api/metrics", timeout=10) as response:
+    request = urllib.request.Request(base_url + "/api/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())["sfu"]
 
 

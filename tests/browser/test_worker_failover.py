@@ -13,13 +13,14 @@ import urllib.request
 
 import pytest
 
-from conftest import host_and_guest, serving, video_frames_advancing  # noqa: I001 - this folder's conftest
+from conftest import ADMIN_TOKEN, host_and_guest, serving, video_frames_advancing  # noqa: I001 - this folder's conftest
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(150)]
 
 
 def metrics(base_url: str) -> dict:
-    with urllib.request.urlopen(base_url + "/api/metrics", timeout=10) as response:
+    request = urllib.request.Request(base_url + "/api/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
 
