@@ -22,6 +22,8 @@ def _parser() -> argparse.ArgumentParser:
     _database_args(serve)
     serve.add_argument("--secret", help="secret that signs invite tokens (default: generated, kept in the data dir)")
     serve.add_argument("--public-url", help="base URL used in invite links (default http://HOST:PORT)")
+    serve.add_argument("--join-deadline", dest="join_deadline_s", type=float, metavar="SECONDS",
+                       help="close a connection that has not joined within SECONDS (default 10)")
     serve.add_argument("--allowed-origin", dest="allowed_origins", action="append", metavar="ORIGIN",
                        help="another origin (scheme://host[:port]) whose pages may connect, besides the "
                             "server's own and --public-url's (repeat)")
@@ -90,6 +92,8 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.ice_servers = parse_ice_servers(args.ice_servers)
     if getattr(args, "panel_url_allow", None) is not None:
         cfg.panel_url_allow = split_list(args.panel_url_allow)
+    if getattr(args, "join_deadline_s", None) is not None:
+        cfg.join_deadline_s = args.join_deadline_s
     if getattr(args, "allowed_origins", None) is not None:
         cfg.allowed_origins = list(args.allowed_origins)
     if getattr(args, "video_codecs", None) is not None:

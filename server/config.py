@@ -51,6 +51,8 @@ class Config:
     max_upload_bytes: int = 50 * 1024 * 1024
     max_document_pages: int = 300
     render_time_limit_s: float = 60.0
+    # A Socket.IO connection that has sent no join by then is closed (a client joins at once).
+    join_deadline_s: float = 10.0
     max_panels_per_room: int = 32
     # URLs HTTP panels may fetch (rooms/panels/urlpolicy.py); None: public hosts only, plus loopback
     # in test and demo mode. Set: exactly these entries ("public", hosts, host:port, URL prefixes,
@@ -126,6 +128,8 @@ class Config:
     def validate(self) -> None:
         if not (0 < self.port < 65536):
             raise ConfigError(f"port out of range: {self.port}")
+        if not self.join_deadline_s > 0:
+            raise ConfigError(f"the join deadline must be a positive number of seconds: {self.join_deadline_s}")
         for addr in [*self.ice_addresses, *self.announce, *self.announce.values()]:
             try:
                 ipaddress.ip_address(addr)
@@ -211,6 +215,11 @@ def from_env(env: dict[str, str] | None = None) -> Config:
         cfg.ice_servers = parse_ice_servers(v)
     if (v := get("opus_dtx")) is not None:
         cfg.opus_dtx = v.lower() in ("1", "true", "yes", "on")
+    if (v := get("join_deadline")) is not None:
+        try:
+            cfg.join_deadline_s = float(v)
+        except ValueError:
+            raise ConfigError(f"SITROOM_JOIN_DEADLINE is not a number: {v!r}") from None
     if (v := get("allowed_origins")) is not None:
         cfg.allowed_origins = split_list(v)
     if (v := get("simulcast")) is not None:

@@ -41,9 +41,6 @@ from .validate import BadRequest
 __all__ = ["Admission", "Session", "Signaling"]
 
 log = logging.getLogger("sitroom.signaling")
-# A connection that has not sent a join by then is closed: a client joins as soon as it connects,
-# and idle sockets nobody uses would hold file descriptors until the server can take no more.
-JOIN_DEADLINE = 10.0
 MALFORMED = "malformed Socket.IO packet: an event is [\"name\", payload] in JSON"
 
 
@@ -73,7 +70,9 @@ class Signaling(socketio.AsyncNamespace):
         # life-cycle calls (a new sid; a sid already being disconnected) are treated as such.
         if event == "connect" and args[0] not in self.sessions:
             self.sessions[args[0]] = Session(args[0])
-            asyncio.get_running_loop().call_later(JOIN_DEADLINE, self._join_overdue, args[0])
+            # A connection that has not joined by then is closed: a client joins as soon as it
+            # connects, and idle sockets would hold file descriptors until the server has none left.
+            asyncio.get_running_loop().call_later(self.hub.config.join_deadline_s, self._join_overdue, args[0])
             return True
         if event == "disconnect" and not self.server.manager.is_connected(args[0], self.namespace):
             await self._drop(args[0])
@@ -234,10 +233,10 @@ class Signaling(socketio.AsyncNamespace):
         if session is None or session.participant is not None or session.lobby is not None:
             return
         if session.joining:  # a join on its way (a slow database): look again a little later
-            asyncio.get_running_loop().call_later(JOIN_DEADLINE / 2, self._join_overdue, sid)
+            asyncio.get_running_loop().call_later(self.hub.config.join_deadline_s / 2, self._join_overdue, sid)
             return
         self.idle_closed += 1
-        log.info("closing %s: no join within %.0f s", sid, JOIN_DEADLINE)
+        log.info("closing %s: no join within %.0f s", sid, self.hub.config.join_deadline_s)
         asyncio.ensure_future(self.server.disconnect(sid, namespace=self.namespace))
 
     async def _drop(self, sid: str) -> None:

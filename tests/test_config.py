@@ -97,3 +97,13 @@ def test_simulcast_on_by_default_and_off_by_flag_or_env(tmp_path):
     assert off.simulcast is False and create_app(off)[HUB].media.config.simulcast is False
     assert from_env({"SITROOM_SIMULCAST": "off"}).simulcast is False
     assert from_env({"SITROOM_SIMULCAST": "on"}).simulcast is True
+
+
+def test_join_deadline_by_flag_or_env():
+    assert serve_config().join_deadline_s == 10.0
+    assert serve_config("--join-deadline", "30").join_deadline_s == 30.0
+    assert from_env({"SITROOM_JOIN_DEADLINE": "2.5"}).join_deadline_s == 2.5
+    with pytest.raises(ConfigError):
+        serve_config("--join-deadline", "0").validate()
+    with pytest.raises(ConfigError):
+        from_env({"SITROOM_JOIN_DEADLINE": "soon"})

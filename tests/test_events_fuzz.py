@@ -135,8 +135,9 @@ class LiveServer:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
+        # (its pool of connections that never join is kept for the whole module)
         config = Config(host="127.0.0.1", port=port, data_dir=self.data_dir, secret="fuzz-secret",
-                        test_mode=True, ice_addresses=["127.0.0.1"])
+                        test_mode=True, ice_addresses=["127.0.0.1"], join_deadline_s=3600.0)
         self.app = create_app(config)
         self.runner = web.AppRunner(self.app, access_log=None)
         await self.runner.setup()
