@@ -18,7 +18,7 @@ import asyncio
 
 from media.simulcast import SimulcastProducer
 from tests.media_helpers import Joined
-from tests.media_pools import Member
+from tests.media_pools import Member, wait_for
 from tests.simulcast_source import SimulcastClient
 
 TIMEOUT = 30
@@ -36,13 +36,6 @@ def downtrack_for(subscriber: Joined, publisher_name: str):
         if consumer.producer.peer_id == publisher_name and consumer.producer.kind == "video":
             return consumer.downtrack
     return None
-
-
-async def wait_state(predicate, timeout: float = TIMEOUT, interval: float = 0.05) -> None:
-    async def poll() -> None:
-        while not predicate():
-            await asyncio.sleep(interval)
-    await asyncio.wait_for(poll(), timeout)
 
 
 async def received_frames(client: SimulcastClient, publisher: str, count: int, timeout: float = TIMEOUT) -> None:
@@ -72,15 +65,15 @@ async def test_rid_demux_learns_three_layers_and_their_sizes(sfu):
         assert [layer.rid for layer in producer.layers] == ["q", "h", "f"]
         assert [layer.index for layer in producer.layers] == [0, 1, 2]
         sent = {s.rid: s.ssrc for s in publisher.client.sender.layers}
-        await wait_state(lambda: all(layer.ssrc is not None and layer.width for layer in producer.layers))
+        await wait_for(lambda: all(layer.ssrc is not None and layer.width for layer in producer.layers))
         assert {layer.rid: layer.ssrc for layer in producer.layers} == sent
         assert [(layer.width, layer.height) for layer in producer.layers] == [(160, 120), (320, 240), (640, 480)]
-        await wait_state(lambda: all(layer.packets > 0 for layer in producer.layers))
+        await wait_for(lambda: all(layer.packets > 0 for layer in producer.layers))
 
         # one subscriber, no preference, no bandwidth limit: the top layer, decodable
         await received_frames(viewer.client, "pub", 30)
         downtrack = downtrack_for(viewer, "pub")
-        await wait_state(lambda: downtrack.layer == 2)
+        await wait_for(lambda: downtrack.layer == 2)
         stream = viewer.client.stream_of("pub")
         await viewer.client.wait_until(lambda: stream.size == (640, 480), TIMEOUT)
         assert stream.decode_errors == 0
@@ -102,8 +95,8 @@ async def test_rtx_ssrcs_learnt_from_the_repaired_rid(sfu):
         sender = publisher.client.sender
         for index in range(3):
             sender.drop_next(index)
-        await wait_state(lambda: all(s.retransmitted >= 1 for s in sender.layers))
-        await wait_state(lambda: all(layer.rtx_ssrc is not None for layer in producer.layers))
+        await wait_for(lambda: all(s.retransmitted >= 1 for s in sender.layers))
+        await wait_for(lambda: all(layer.rtx_ssrc is not None for layer in producer.layers))
         assert [layer.rtx_ssrc for layer in producer.layers] == [s.rtx_ssrc for s in sender.layers]
         assert [layer.ssrc for layer in producer.layers] == [s.ssrc for s in sender.layers]
         assert len(sender.dropped) == 3
@@ -121,7 +114,7 @@ async def test_constrained_subscriber_gets_the_low_layer_and_the_other_keeps_the
         for sub in (slow, fast):
             await received_frames(sub.client, "pub", 30)
         slow_track, fast_track = downtrack_for(slow, "pub"), downtrack_for(fast, "pub")
-        await wait_state(lambda: slow_track.layer == 2 and fast_track.layer == 2)
+        await wait_for(lambda: slow_track.layer == 2 and fast_track.layer == 2)
         slow_stream = slow.client.stream_of("pub")
         await slow.client.wait_until(lambda: slow_stream.size == (640, 480), TIMEOUT)
         switches = slow_track.switches
@@ -131,7 +124,7 @@ async def test_constrained_subscriber_gets_the_low_layer_and_the_other_keeps_the
         rembs_before = len(sender.remb)
         slow.client.keep_sending_remb(CONSTRAINED, 0.25)
         fast.client.keep_sending_remb(5_000_000, 0.5)
-        await wait_state(lambda: slow_track.layer == 0)
+        await wait_for(lambda: slow_track.layer == 0)
         assert slow_track.target_layer == 0
         assert slow_track.switches > switches
         await slow.client.wait_until(lambda: slow_stream.size == (160, 120), TIMEOUT)
@@ -158,13 +151,13 @@ async def test_constrained_subscriber_gets_the_low_layer_and_the_other_keeps_the
 
         # what the publisher is told (REMB caps its whole estimate) is never pulled down to the
         # slow link's 250 kbps: the SFU serves that link from the low layer instead
-        await wait_state(lambda: len(sender.remb) >= rembs_before + 2, 15)
+        await wait_for(lambda: len(sender.remb) >= rembs_before + 2, 15)
         since = [bitrate for _, bitrate, _ in sender.remb[rembs_before:]]
         assert min(since) > 2 * CONSTRAINED, since
 
         # the link recovers: back to the top layer, still one continuous stream
         slow.client.keep_sending_remb(5_000_000, 0.25)
-        await wait_state(lambda: slow_track.layer == 2)
+        await wait_for(lambda: slow_track.layer == 2)
         await slow.client.wait_until(lambda: slow_stream.size == (640, 480), TIMEOUT)
         await window(slow.client, "pub", 15)
         assert slow_stream.seq_gaps == 0 and slow_stream.pid_jumps == 0 and slow_stream.decode_errors == 0
@@ -183,11 +176,11 @@ async def test_video_sizes_pick_the_layer(sfu):
         stream = viewer.client.stream_of("pub")
 
         viewer.peer.set_video_sizes([{"participant_id": "pub", "source": "camera", "width": 160, "height": 120}])
-        await wait_state(lambda: downtrack.layer == 0)
+        await wait_for(lambda: downtrack.layer == 0)
         await viewer.client.wait_until(lambda: stream.size == (160, 120), TIMEOUT)
 
         viewer.peer.set_video_sizes([{"participant_id": "pub", "source": "camera", "width": 1280, "height": 960}])
-        await wait_state(lambda: downtrack.layer == 2)
+        await wait_for(lambda: downtrack.layer == 2)
         await viewer.client.wait_until(lambda: stream.size == (640, 480), TIMEOUT)
         got = await window(viewer.client, "pub", 30)
         assert got["complete"] >= 0.95 * got["frames"], got
@@ -237,9 +230,9 @@ async def paused_for_bandwidth(sfu, room: str):
     await received_frames(viewer.client, "pub", 15)
     consumer = next(c for c in viewer.peer.subscriber.consumers.values() if c.producer.kind == "video")
     viewer.client.keep_sending_remb(5_000_000, 0.25)
-    await wait_state(lambda: consumer.downtrack.layer == 2)
+    await wait_for(lambda: consumer.downtrack.layer == 2)
     viewer.client.keep_sending_remb(100_000, 0.25)
-    await wait_state(lambda: consumer.bandwidth_paused)
+    await wait_for(lambda: consumer.bandwidth_paused)
     return publisher, viewer, consumer
 
 
@@ -254,7 +247,7 @@ async def test_a_link_too_short_for_the_lowest_layer_pauses_the_video_and_it_res
         assert stream.packets - packets <= 2  # a packet in flight at most
 
         viewer.client.keep_sending_remb(5_000_000, 0.25)
-        await wait_state(lambda: not consumer.bandwidth_paused)
+        await wait_for(lambda: not consumer.bandwidth_paused)
         await window(viewer.client, "pub", 15)
         assert stream.seq_gaps == 0 and stream.decode_errors == 0
     finally:
