@@ -47,6 +47,8 @@ async def errors_middleware(request: web.Request, handler):
         return error_response(_STATUS.get(exc.code, 400), exc.code, exc.message)
     except web.HTTPRequestEntityTooLarge:
         return error_response(413, "too_large", f"request body is larger than {MAX_JSON_BODY} bytes")
+    except web.HTTPUnsupportedMediaType:
+        return error_response(415, "unsupported_type", "the body must be sent as application/json")
     except web.HTTPException:
         raise
     except Exception:  # noqa: BLE001
@@ -80,6 +82,10 @@ async def response_headers(request: web.Request, response: web.StreamResponse) -
 
 
 async def read_json(request: web.Request) -> dict:
+    # Only a script of our own origin can send application/json across sites with a preflight; a
+    # form or a "simple" cross-site POST (text/plain) is refused before it is read.
+    if request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType()
     if request.content_length is not None and request.content_length > MAX_JSON_BODY:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_JSON_BODY, actual_size=request.content_length)
     try:

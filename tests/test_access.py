@@ -7,6 +7,7 @@ SQLite file is readable by the server's user only; a connection that never joins
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import stat
 import urllib.error
@@ -19,7 +20,7 @@ import socketio
 from server.app import origin_check
 from server.config import Config
 from tests.conftest import ADMIN_TOKEN, start_server, stop_server
-from tests.room_harness import module_server
+from tests.room_harness import db_count, module_server
 from tests.sio_helpers import ProtocolClient
 
 pytestmark = pytest.mark.timeout(120)
@@ -188,3 +189,27 @@ def test_without_a_configured_token_one_is_made_kept_and_announced(tmp_path):
         assert str(path) in srv.log()  # the operator is told where it is
     finally:
         stop_server(srv)
+
+
+# ---- JSON routes ----------------------------------------------------------------------------------
+
+def post(url: str, body: bytes, content_type: str | None) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"Content-Type": content_type} if content_type else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_json_routes_refuse_other_content_types(server):
+    """A cross-site page can POST text/plain (or a form) without a preflight: it must not create rooms."""
+    body = json.dumps({"title": "Sneaky"}).encode()
+    before = db_count(server, "SELECT COUNT(*) FROM rooms")
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None):
+        status, answer = post(server.base_url + "/api/rooms", body, content_type)
+        assert status == 415 and answer["error"]["code"] == "unsupported_type", (content_type, status, answer)
+    assert db_count(server, "SELECT COUNT(*) FROM rooms") == before
+    status, answer = post(server.base_url + "/api/rooms", body, "application/json; charset=utf-8")
+    assert status == 201 and answer["room"]["title"] == "Sneaky"
