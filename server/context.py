@@ -74,6 +74,7 @@ class EventContext:
         await self.room.apply(result)
 
     def take_chat_token(self, message: str) -> None:
-        """The per-connection chat and reactions limit (1/s, burst 5): ``rate_limited`` when spent."""
-        if not self.session.chat_bucket.take():
+        """The chat and reactions limits: the connection's (1/s, burst 5), the participant's and its
+        invite's (LiveRoom.take_chat); ``rate_limited`` when one is spent."""
+        if not self.session.chat_bucket.take() or not self.room.take_chat(self.participant):
             raise RequestError("rate_limited", message)

@@ -38,6 +38,7 @@ from rooms.stage import Stage
 
 from .hub import Hub
 from .panel_http import http_source_factory
+from .ratelimit import TokenBucket
 from .session import Admission, Network, Session
 
 log = logging.getLogger("sitroom.signaling")
@@ -45,6 +46,11 @@ media_log = logging.getLogger("sitroom.chat")  # the name the SFU's events have 
 
 # A host's mute holds these sources of the participant paused in the SFU.
 KIND_SOURCES = {"audio": ("microphone",), "video": ("camera",)}
+# Chat messages and reactions per second and burst: of one participant, of everyone who came
+# through one invite link (twenty connections on one link must not flush the chat history).
+PARTICIPANT_CHAT = (1.0, 5.0)
+INVITE_CHAT = (3.0, 15.0)
+MAX_CHAT_LIMITS = 10_000
 
 
 def public_panel(row: dict) -> dict:
@@ -61,6 +67,29 @@ class LiveRoom:
         self.panels: PanelRunner | None = None
         self.media: Any = None  # media.RouterHandle: the room's router, in this process or a media worker
         self.connections: dict[str, Session] = {}
+        # chat and reactions limits beyond each connection's: per participant (it may reconnect)
+        # and per invite (a link shared by many connections)
+        self.chat_limits: dict[str, TokenBucket] = {}
+
+    def take_chat(self, participant: LiveParticipant) -> bool:
+        """One chat message or reaction from ``participant``, within its own limit and its
+        invite's (all who came through one link together); False when either is spent."""
+        if len(self.chat_limits) > MAX_CHAT_LIMITS:
+            self.chat_limits.clear()  # (only ever grows past it under a flood of new participants)
+        keys = [(f"p:{participant.id}", PARTICIPANT_CHAT)]
+        if participant.invite_id:
+            keys.append((f"i:{participant.invite_id}", INVITE_CHAT))
+        taken = []
+        for key, (rate, burst) in keys:
+            bucket = self.chat_limits.get(key)
+            if bucket is None:
+                bucket = self.chat_limits[key] = TokenBucket(rate=rate, burst=burst)
+            if not bucket.take():
+                for other in taken:  # nothing is spent by a refused message
+                    other.tokens += 1
+                return False
+            taken.append(bucket)
+        return True
 
     # ---- the meeting ------------------------------------------------------------------------
 

@@ -163,3 +163,22 @@ async def test_reactions_and_chat_share_one_budget(room):
     assert refused(await room.target.request("chat_send", {"text": "and now words"}), "rate_limited")
     assert refused(await room.target.request("react", {"emoji": "🎉"}), "rate_limited")
     assert chat_rows(room) == []
+
+
+async def test_many_connections_on_one_link_share_its_chat_limit(room):
+    """Twenty connections on one invite link, each within its own per-connection limit (a burst of
+    five), must not flush the 200-message history: the link has a limit of its own."""
+    clients = [(await room.join("participant", f"Flooder {i}"))[0] for i in range(20)]
+    accepted = 0
+    for n in range(3):
+        for client in clients:
+            ack = await client.request("chat_send", {"text": f"flood {n}"})
+            accepted += bool(ack["ok"])
+            assert ack["ok"] or ack["error"]["code"] == "rate_limited", ack
+    # 60 messages, each connection's own limit would take them all; the link's (3/s, burst 15) not
+    assert accepted < 40, accepted
+    assert len([r for r in chat_rows(room) if r[4].startswith("flood")]) == accepted
+    # someone who came through another link is not held back by them
+    assert (await room.host.request("chat_send", {"text": "host here"}))["ok"]
+    for client in clients:
+        assert client.sio.connected
