@@ -399,6 +399,17 @@ class RoomService:
             participant.name, participant.organisation = name, organisation
         return participant
 
+    async def close_open_joins(self, at: datetime) -> int:
+        """At start-up: the joins a previous run left open (it crashed, or was killed) are closed,
+        as left at ``at`` (when that run was last seen alive; never before the join itself), so that
+        a single-use invite's holder is not refused as "already in use" for good. Their resume keys
+        stay good for the usual window. Returns how many were closed."""
+        async with self.db.session() as session:
+            rows = (await session.execute(select(Participant).where(Participant.left_at.is_(None)))).scalars().all()
+            for participant in rows:
+                participant.left_at = max(at, participant.joined_at)
+        return len(rows)
+
     async def record_leave(self, participant_id: str) -> Participant | None:
         """Record that a participant left (idempotent; None if there is no such participant)."""
         async with self.db.session() as session:

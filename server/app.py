@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -29,6 +31,7 @@ from .signaling import Signaling
 
 log = logging.getLogger("sitroom")
 
+HEARTBEAT_S = 10.0  # how often the server notes that it is alive (Heartbeat)
 DEMO_ROOM_ID = "demo"
 DEMO_ROOM_TITLE = "City Situation Room (demo)"
 DEMO_CITY = "seoul"
@@ -166,6 +169,13 @@ def _media_service(config: Config):
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     hub = app[HUB]
     await hub.db.upgrade()
+    # Nobody is in a meeting when the server starts: what a crashed run left open is closed, as
+    # left when that run was last seen alive (its heartbeat file), and the heartbeat starts anew.
+    heartbeat = Heartbeat(Path(hub.config.data_dir) / "alive")
+    closed = await hub.rooms.close_open_joins(heartbeat.last_seen() or datetime.now(timezone.utc))
+    if closed:
+        log.warning("closed %d join(s) a previous run left open (it did not stop cleanly)", closed)
+    heartbeat.start()
     await hub.media.start()
     if hub.config.demo:
         room, tokens = await hub.rooms.ensure_room(DEMO_ROOM_ID, DEMO_ROOM_TITLE, city=DEMO_CITY)
@@ -175,6 +185,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         log.info("demo room %r: host link %s", room.title, hub.demo_links["host"])
         log.info("demo room %r: participant link %s", room.title, hub.demo_links["participant"])
     yield
+    heartbeat.stop()
     await hub.signaling.close()
     for task in list(hub.tasks):
         task.cancel()
@@ -200,3 +211,35 @@ async def _demo_panels(hub: Hub, room_id: str) -> None:
     stage = hub.signaling.stage_of(room_id)
     if stage.state.kind == "empty":
         stage.set_panel(existing[0]["id"], by="system")
+
+
+class Heartbeat:
+    """A file whose modification time says when this server was last alive (touched every
+    HEARTBEAT_S seconds): after a crash, the next start knows when the meetings ended."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._task: asyncio.Task | None = None
+
+    def last_seen(self) -> datetime | None:
+        try:
+            return datetime.fromtimestamp(self.path.stat().st_mtime, timezone.utc)
+        except OSError:
+            return None
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.path.touch()
+            except OSError:
+                log.warning("cannot touch %s", self.path, exc_info=True)
+            await asyncio.sleep(HEARTBEAT_S)
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None

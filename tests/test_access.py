@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import stat
 import urllib.error
 import urllib.request
+from contextlib import closing
 
 import aiohttp
 import pytest
@@ -213,3 +215,38 @@ def test_json_routes_refuse_other_content_types(server):
     assert db_count(server, "SELECT COUNT(*) FROM rooms") == before
     status, answer = post(server.base_url + "/api/rooms", body, "application/json; charset=utf-8")
     assert status == 201 and answer["room"]["title"] == "Sneaky"
+
+
+# ---- after a crash -------------------------------------------------------------------------------
+
+async def test_a_crash_leaves_no_join_open_and_a_single_use_invite_works_again(tmp_path):
+    srv = start_server(tmp_path)
+    try:
+        room = srv.create_room("Crash")
+        host = await ProtocolClient(srv.base_url).connect()
+        await host.join(room["links"]["host"].split("?t=")[1], "Hana Host")
+        ack = await host.request("invite_create", {"role": "participant", "label": "Lagos delegate", "max_uses": 1})
+        personal = ack["link"].split("?t=")[1]
+        guest = await ProtocolClient(srv.base_url).connect()
+        await guest.join(personal, "Pia Personal")
+        await asyncio.sleep(1)
+        srv.proc.kill()  # SIGKILL: no leave is recorded
+        srv.proc.wait(timeout=10)
+        for client in (host, guest):
+            await client.close()
+    finally:
+        stop_server(srv)
+    with closing(sqlite3.connect(tmp_path / "data" / "sitroom.db", timeout=10)) as db:
+        assert db.execute("SELECT COUNT(*) FROM participants WHERE left_at IS NULL").fetchone()[0] == 2
+
+    again = start_server(tmp_path)  # the same data
+    try:
+        with closing(sqlite3.connect(tmp_path / "data" / "sitroom.db", timeout=10)) as db:
+            assert db.execute("SELECT COUNT(*) FROM participants WHERE left_at IS NULL").fetchone()[0] == 0
+        assert "did not stop cleanly" in again.log()
+        back = await ProtocolClient(again.base_url).connect()
+        ack = await back.request("join", {"token": personal, "name": "Pia Personal"})
+        assert ack["ok"], ack  # not "this invite is already in use"
+        await back.close()
+    finally:
+        stop_server(again)
