@@ -167,6 +167,9 @@ class Invite(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     max_uses: Mapped[int | None] = mapped_column(Integer)
+    # Joins made with it so far (0004): a new join takes a use only while uses < max_uses (one
+    # conditional UPDATE, atomic on SQLite and PostgreSQL); coming back on a resume key takes none.
+    uses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # A short code a person can type instead of the link (the participant invite's; 0003).
     code: Mapped[str | None] = mapped_column(String(INVITE_CODE_FIELD), index=True, unique=True)
 

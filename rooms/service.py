@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,6 +56,7 @@ class InviteClaims:
     invite_id: str
     label: str | None
     max_uses: int | None = None
+    used_up: bool = False  # every use taken: only a holder coming back on its resume key gets in
 
     @property
     def personal(self) -> bool:
@@ -350,18 +351,10 @@ class RoomService:
                 raise TokenError("invalid_token", "this invite has been revoked")
             if invite.expires_at is not None and now >= invite.expires_at:
                 raise TokenError("invalid_token", "this invite has expired")
-            if invite.max_uses is not None:
-                # max_uses bounds how many people are in the meeting on this invite at once, so that
-                # someone whose connection dropped can come back (a removed holder is kept out by
-                # the live meeting, see rooms.meeting).
-                present = await session.scalar(
-                    select(func.count()).select_from(Participant).where(
-                        Participant.invite_id == invite.id, Participant.left_at.is_(None))
-                )
-                if present >= invite.max_uses:
-                    raise TokenError("invalid_token", "this invite is already in use")
+        # max_uses counts joins (record_join takes one, atomically); a holder coming back on its
+        # resume key takes none, so a used-up invite is refused there, not here
         return InviteClaims(room_id=room_id, role=role, invite_id=invite_id, label=invite.label,
-                            max_uses=invite.max_uses)
+                            max_uses=invite.max_uses, used_up=invite.max_uses is not None and invite.uses >= invite.max_uses)
 
     # ---- participants ---------------------------------------------------------------------------
 
@@ -379,6 +372,15 @@ class RoomService:
         role = _role(role)
         async with self.db.session() as session:
             await _find_room(session, room_id)
+            if invite_id is not None:
+                # One use of the invite, if it has one left: a single statement, so that ten
+                # devices opening a single-use link at the same moment get in once, not ten times.
+                taken = await session.execute(
+                    update(Invite).where(Invite.id == invite_id,
+                                         or_(Invite.max_uses.is_(None), Invite.uses < Invite.max_uses))
+                    .values(uses=Invite.uses + 1))
+                if taken.rowcount != 1:
+                    raise TokenError("invalid_token", "this invite has been used up")
             participant = Participant(room_id=room_id, invite_id=invite_id, name=name,
                                       organisation=organisation, role=role.value,
                                       joined_at=self.clock())

@@ -25,7 +25,7 @@ from socketio import packet as socketio_packet
 
 import media
 from rooms.documents import DocumentError
-from rooms.errors import DomainError
+from rooms.errors import DomainError, TokenError
 from rooms.meeting import normalize_device_id
 from rooms.stage import Stage
 
@@ -182,6 +182,8 @@ class Signaling(socketio.AsyncNamespace):
                                                          invite_id=claims.invite_id)
                 if earlier is not None:
                     role, returning_id = str(earlier.role), earlier.id
+            if claims.used_up and returning_id is None:  # (the join itself takes a use atomically)
+                raise TokenError("invalid_token", "this invite has been used up")
             admission = Admission(
                 room_id=room.id, title=room.title, role=role, invite_id=claims.invite_id,
                 personal_invite=claims.personal,

@@ -228,7 +228,7 @@ async def test_a_crash_leaves_no_join_open_and_a_single_use_invite_works_again(t
         ack = await host.request("invite_create", {"role": "participant", "label": "Lagos delegate", "max_uses": 1})
         personal = ack["link"].split("?t=")[1]
         guest = await ProtocolClient(srv.base_url).connect()
-        await guest.join(personal, "Pia Personal")
+        resume_key = (await guest.join(personal, "Pia Personal"))["resume_key"]
         await asyncio.sleep(1)
         srv.proc.kill()  # SIGKILL: no leave is recorded
         srv.proc.wait(timeout=10)
@@ -244,9 +244,15 @@ async def test_a_crash_leaves_no_join_open_and_a_single_use_invite_works_again(t
         with closing(sqlite3.connect(tmp_path / "data" / "sitroom.db", timeout=10)) as db:
             assert db.execute("SELECT COUNT(*) FROM participants WHERE left_at IS NULL").fetchone()[0] == 0
         assert "did not stop cleanly" in again.log()
+        # someone else with the forwarded link: the single use is taken
+        other = await ProtocolClient(again.base_url).connect()
+        ack = await other.request("join", {"token": personal, "name": "Forwarded"})
+        assert ack["ok"] is False and ack["error"]["code"] == "invalid_token", ack
+        await other.close()
+        # the holder comes back on its resume key (it was refused as "already in use" for good)
         back = await ProtocolClient(again.base_url).connect()
-        ack = await back.request("join", {"token": personal, "name": "Pia Personal"})
-        assert ack["ok"], ack  # not "this invite is already in use"
+        ack = await back.request("join", {"token": personal, "name": "Pia Personal", "resume_key": resume_key})
+        assert ack["ok"] and ack["resumed"], ack
         await back.close()
     finally:
         stop_server(again)

@@ -210,13 +210,15 @@ async def test_0002_upgrades_existing_data_and_downgrades_cleanly(db):
         await connection.execute(text("INSERT INTO participants (id, room_id, invite_id, name, role, joined_at) "
                                       "VALUES ('p_old', 'old', 'i_old', 'Ana', 'participant', :t)"), {"t": now})
     await db.upgrade()
-    assert await db.current_revision() == "0003"
+    assert await db.current_revision() == "0004"
     async with db.session() as session:
         room = await session.get(Room, "old")
         assert (room.locked, room.allow_self_unmute, room.ended_at) == (True, True, None)
         assert (room.city, room.starts_at, room.ends_at) == (None, None, None)  # 0003
         assert (await session.execute(text("SELECT code FROM invites"))).scalar_one() is None
         assert (await session.execute(text("SELECT removed FROM participants"))).scalar_one() in (False, 0)
+        # 0004: the invite's uses start with the joins already made on it
+        assert (await session.execute(text("SELECT uses FROM invites"))).scalar_one() == 1
     async with db.engine.begin() as connection:
         await connection.run_sync(_downgrade, db.url, "0001")
     assert await db.current_revision() == "0001"
@@ -231,4 +233,4 @@ async def test_0002_upgrades_existing_data_and_downgrades_cleanly(db):
     assert counts == [1, 1, 1]  # no cascade on the way down
     assert "city" not in columns
     await db.upgrade()
-    assert await db.current_revision() == "0003"
+    assert await db.current_revision() == "0004"

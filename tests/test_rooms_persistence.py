@@ -8,6 +8,7 @@ tests are skipped, except with ``CI=true``, where that is a failure.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -29,7 +30,7 @@ async def test_upgrade_creates_the_tables_and_is_idempotent(db):
     assert await db.current_revision() is None
     await db.upgrade()
     await db.upgrade()
-    assert await db.current_revision() == head_revision() == "0003"
+    assert await db.current_revision() == head_revision() == "0004"
     async with db.engine.connect() as connection:
         tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
     assert {"alembic_version", "rooms", "invites", "participants", "chat_messages", "timeline_events",
@@ -197,9 +198,32 @@ async def test_used_up_invite_is_refused(service):
     room, _ = await service.create_room("Once")
     invite, token = await service.create_invite(room.id, "participant", max_uses=1)
     claims = await service.verify_token(token)
-    await service.record_join(room.id, claims.invite_id, "Ana", "Lisbon", claims.role)
+    assert not claims.used_up
+    ana = await service.record_join(room.id, claims.invite_id, "Ana", "Lisbon", claims.role)
+    assert (await service.verify_token(token)).used_up  # (Ana may still come back on her resume key)
     with pytest.raises(TokenError):
-        await service.verify_token(token)
+        await service.record_join(room.id, claims.invite_id, "Copy", "Elsewhere", claims.role)
+    # max_uses counts uses, not people present: once she has left, a forwarded link is still spent
+    await service.record_leave(ana.id)
+    with pytest.raises(TokenError):
+        await service.record_join(room.id, claims.invite_id, "Copy", "Elsewhere", claims.role)
+
+
+async def test_ten_devices_at_once_on_a_single_use_invite_get_in_once(service):
+    """The use is taken by one conditional UPDATE: atomic on SQLite and PostgreSQL alike."""
+    room, _ = await service.create_room("Race")
+    invite, token = await service.create_invite(room.id, "participant", max_uses=1)
+    claims = await service.verify_token(token)
+    results = await asyncio.gather(*(service.record_join(room.id, claims.invite_id, f"Device {i}", None, claims.role)
+                                     for i in range(10)), return_exceptions=True)
+    joined = [r for r in results if not isinstance(r, BaseException)]
+    assert len(joined) == 1, results
+    assert all(isinstance(r, TokenError) for r in results if isinstance(r, BaseException)), results
+    async with service.db.session() as session:
+        rows = (await session.execute(text("SELECT COUNT(*) FROM participants WHERE invite_id = :i"),
+                                      {"i": claims.invite_id})).scalar_one()
+        uses = (await session.execute(text("SELECT uses FROM invites WHERE id = :i"), {"i": claims.invite_id})).scalar_one()
+    assert rows == 1 and uses == 1
 
 
 # ---- participants -------------------------------------------------------------------------------
