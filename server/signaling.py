@@ -61,7 +61,7 @@ class Signaling(socketio.AsyncNamespace):
             "leave": Handler(self.on_leave, joined=False),
         }
         self.malformed_packets = 0  # packets python-socketio could not take (guard_packets)
-        self.idle_closed = 0  # connections closed for sending no join (JOIN_DEADLINE)
+        self.idle_closed = 0  # connections closed for sending no join in time (join_deadline_s)
 
     # ---- dispatch ---------------------------------------------------------------------------
 
