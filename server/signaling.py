@@ -182,8 +182,6 @@ class Signaling(socketio.AsyncNamespace):
                                                          invite_id=claims.invite_id)
                 if earlier is not None:
                     role, returning_id = str(earlier.role), earlier.id
-            if claims.used_up and returning_id is None:  # (the join itself takes a use atomically)
-                raise TokenError("invalid_token", "this invite has been used up")
             admission = Admission(
                 room_id=room.id, title=room.title, role=role, invite_id=claims.invite_id,
                 personal_invite=claims.personal,
@@ -193,6 +191,9 @@ class Signaling(socketio.AsyncNamespace):
             meeting = live.open_meeting(room)
             decision = meeting.admission(admission.role, invite_id=admission.invite_id,
                                          device_id=admission.device_id, returning=admission.returning)
+            # after the meeting's own refusals (a removed holder hears that it was removed)
+            if claims.used_up and returning_id is None:  # (the join itself takes a use atomically)
+                raise TokenError("invalid_token", "this invite has been used up")
             if decision == "lobby":
                 return await live.wait_in_lobby(session, admission)
             result = await live.join(session, admission)
