@@ -126,6 +126,17 @@ def iso_utc(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _time(value: Any) -> datetime | None:
+    """An aware time from ISO 8601 text (as :meth:`Meeting.snapshot` writes it), or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
+
+
 def room_object(room_id: str, title: str, city: str | None = None, starts_at: datetime | None = None,
                 ends_at: datetime | None = None) -> dict[str, Any]:
     """The protocol's Room object: ``{"id", "title", "city", "starts_at", "ends_at"}``."""
@@ -242,6 +253,9 @@ class Meeting:
         # Held mutes of people who left, by participant id and by device: leaving and joining
         # again (a dropped connection, a reload) must not be a way out of a host's mute.
         self._held_on_leave: dict[str, tuple[tuple[bool, bool], tuple[str, ...]]] = {}
+        # Hands raised before the server restarted, by participant id: each comes back, in its
+        # place in the queue, when its participant does (see restore).
+        self._returning_hands: dict[str, datetime] = {}
 
     @classmethod
     def from_room(cls, room: Any) -> Meeting:
@@ -297,6 +311,11 @@ class Meeting:
                     setattr(participant, f"force_muted_{kind}", True)
                     setattr(participant, f"{kind}_muted", True)
         self._participants[participant.id] = participant
+        raised_at = self._returning_hands.pop(participant.id, None)
+        if raised_at is not None and not self.ended:
+            participant.hand_raised_at = raised_at
+            self._hands[participant.id] = raised_at
+            self._hands = dict(sorted(self._hands.items(), key=lambda item: item[1]))
         if self.started_at is None:
             self.started_at = participant.joined_at
         return participant
@@ -445,6 +464,49 @@ class Meeting:
             return list(self._hands).index(participant_id) + 1
         except ValueError:
             return None
+
+    # ---- what outlives the server process --------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """What this meeting decided that a restart of the server must not undo, as plain JSON:
+        the raised hands, first raised first (``[participant id, raised at]``, also those of
+        participants not back yet after a restart), and the held mutes of those here and of those
+        who left (``{"keys": ["p:<id>", "d:<device>"], "audio": bool, "video": bool}``)."""
+        hands = {**self._returning_hands, **self._hands}
+        held = []
+        for participant in self._participants.values():
+            if participant.force_muted_audio or participant.force_muted_video:
+                held.append({"keys": self._hold_keys(participant), "audio": participant.force_muted_audio,
+                             "video": participant.force_muted_video})
+        seen: set[tuple[str, ...]] = set()
+        for (audio, video), keys in self._held_on_leave.values():
+            if keys not in seen:
+                seen.add(keys)
+                held.append({"keys": list(keys), "audio": audio, "video": video})
+        # (to the microsecond: two hands raised in one second keep their order)
+        return {"hands": [[pid, at.astimezone(UTC).isoformat()]
+                          for pid, at in sorted(hands.items(), key=lambda item: item[1])],
+                "held": held}
+
+    def restore(self, snapshot: Any) -> None:
+        """Take back a :meth:`snapshot` (the first meeting of a room after the server restarted,
+        before anyone is in it): each raised hand comes back, in its place, when its participant
+        does; each held mute as if its holder had just left (it applies when they join again).
+        Entries that do not read as a snapshot's are skipped."""
+        if not isinstance(snapshot, dict):
+            return
+        for item in snapshot.get("hands") or []:
+            if (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
+                    and (at := _time(item[1])) is not None):
+                self._returning_hands[item[0]] = at
+        for item in (snapshot.get("held") or [])[:MAX_HELD_ON_LEAVE]:
+            if not isinstance(item, dict):
+                continue
+            keys = tuple(k for k in item.get("keys") or [] if isinstance(k, str) and k[:2] in ("p:", "d:"))
+            held = (item.get("audio") is True, item.get("video") is True)
+            if keys and any(held):
+                for key in keys:
+                    self._held_on_leave[key] = (held, keys)
 
     # ---- admission and the lobby ----------------------------------------------------------------
 

@@ -304,3 +304,21 @@ class Document(Base):
 
     def __repr__(self) -> str:
         return f"Document(id={self.id!r}, room_id={self.room_id!r}, status={self.status!r})"
+
+
+class RoomState(Base):
+    """What a room's live meeting decided that must outlive the server process (issue 15): the
+    stage (``rooms.stage.Stage.to_dict``) and the meeting's raised hands and held mutes
+    (``rooms.meeting.Meeting.snapshot``). One row per room, rewritten as they change."""
+
+    __tablename__ = "room_states"
+
+    room_id: Mapped[str] = mapped_column(
+        String(ROOM_ID_MAX), ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True
+    )
+    stage: Mapped[dict | None] = mapped_column(JSON)
+    meeting: Mapped[dict | None] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"RoomState(room_id={self.room_id!r})"

@@ -1,4 +1,5 @@
-"""Stored panels and documents (issue 5): the ``panels`` and ``documents`` tables, as plain dicts.
+"""Stored panels and documents (issue 5): the ``panels`` and ``documents`` tables, as plain dicts;
+and each room's kept live state (issue 15): the ``room_states`` table.
 
 This is storage only. What a valid panel is belongs to ``rooms.panels.spec.PanelSpec`` and what a
 valid upload is to ``rooms.documents``; here values are checked only for type and size, so that
@@ -38,6 +39,7 @@ from .models import (
     Document,
     Panel,
     Room,
+    RoomState,
     new_document_id,
     new_panel_id,
     utcnow,
@@ -264,6 +266,12 @@ class DocumentRepository:
             rows = await session.scalars(query.order_by(Document.created_at, Document.id))
             return [document_dict(row) for row in rows]
 
+    async def unfinished(self) -> list[dict[str, Any]]:
+        """Every room's documents still ``processing`` (at start-up: what a stopped run left)."""
+        async with self.db.session() as session:
+            rows = await session.scalars(select(Document).where(Document.status == "processing"))
+            return [document_dict(row) for row in rows]
+
     async def _get(self, session, document_id: object, room_id: str | None) -> Document | None:
         if not isinstance(document_id, str):
             return None
@@ -286,3 +294,34 @@ class DocumentRepository:
             result = document_dict(row)
             await session.delete(row)
             return result
+
+
+class RoomStateRepository:
+    """A room's live state that outlives the process: its stage and its meeting's snapshot
+    (``Meeting.snapshot``), each a JSON object, rewritten whole on every change."""
+
+    def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow):
+        self.db = db
+        self.clock = clock
+
+    async def get(self, room_id: str) -> dict[str, Any] | None:
+        """``{"stage": {...} | None, "meeting": {...} | None, "updated_at": ...}``, or None if the
+        room has kept nothing yet."""
+        async with self.db.session() as session:
+            row = await session.get(RoomState, room_id)
+            if row is None:
+                return None
+            return {"stage": row.stage, "meeting": row.meeting, "updated_at": row.updated_at}
+
+    async def save(self, room_id: str, *, stage: dict[str, Any], meeting: dict[str, Any]) -> None:
+        """Keep the room's stage and meeting snapshot (a room that no longer exists keeps nothing)."""
+        stage = _json(stage, "stage", kind=dict)
+        meeting = _json(meeting, "meeting", kind=dict)
+        async with self.db.session() as session:
+            if await session.get(Room, room_id) is None:
+                return
+            row = await session.get(RoomState, room_id)
+            if row is None:
+                row = RoomState(room_id=room_id)
+                session.add(row)
+            row.stage, row.meeting, row.updated_at = stage, meeting, self.clock()

@@ -245,6 +245,22 @@ class Stage:
     def from_dict(cls, d: dict[str, Any], room_id: str | None = None, *, clock: Callable[[], datetime] | None = None) -> "Stage":
         return cls(room_id, StageState.from_dict(d), clock=clock)
 
+    def snapshot(self) -> dict[str, Any]:
+        """All of the stage that a restart of the server must not lose, as plain JSON: the state
+        (what is shown, its version, the follow lock) and what a participant's video took over."""
+        before = self._before_participant
+        return {"state": self._state.to_dict(), "before": before.to_dict() if before is not None else None}
+
+    @classmethod
+    def restore(cls, snapshot: Any, room_id: str | None = None) -> "Stage":
+        """The stage of a :meth:`snapshot`; :class:`StageError` if it does not read as one."""
+        if not isinstance(snapshot, dict):
+            raise StageError("a stage snapshot must be an object")
+        stage = cls.from_dict(snapshot.get("state"), room_id)
+        if snapshot.get("before") is not None:
+            stage._before_participant = StageState.from_dict(snapshot["before"])
+        return stage
+
     # ---------------------------------------------------------------------------------------
 
     def _commit(

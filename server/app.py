@@ -20,7 +20,7 @@ import media
 from rooms.chat import ChatService
 from rooms.db import Database
 from rooms.panels.spec import PanelSpec
-from rooms.repository import DocumentRepository, PanelRepository
+from rooms.repository import DocumentRepository, PanelRepository, RoomStateRepository
 from rooms.service import RoomService
 from rooms.timeline import Timeline
 
@@ -132,6 +132,7 @@ def create_app(config: Config) -> web.Application:
         sio=sio,
         panels=PanelRepository(db),
         documents=DocumentRepository(db),
+        room_states=RoomStateRepository(db),
     )
     hub.signaling = Signaling(hub)
     hub.media.on_worker_lost = hub.live.media_lost
@@ -141,6 +142,7 @@ def create_app(config: Config) -> web.Application:
     api.setup_routes(app, config)
     documents_api.setup_routes(app)
     app.cleanup_ctx.append(_lifecycle)
+    app.on_shutdown.append(_stopping)
     return app
 
 
@@ -176,6 +178,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     if closed:
         log.warning("closed %d join(s) a previous run left open (it did not stop cleanly)", closed)
     heartbeat.start()
+    await _unfinished_documents(hub)
     await hub.media.start()
     if hub.config.demo:
         room, tokens = await hub.rooms.ensure_room(DEMO_ROOM_ID, DEMO_ROOM_TITLE, city=DEMO_CITY)
@@ -193,6 +196,27 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await hub.db.dispose()
 
 
+async def _stopping(app: web.Application) -> None:
+    """A graceful stop (SIGTERM, Ctrl-C), before the connections are closed: every room's state is
+    written as it is, and every client is told to come back as soon as the server is (it
+    otherwise waits out its reconnection back-off, and the server waits out its connections)."""
+    hub = app[HUB]
+    hub.stopping = True
+    await hub.live.flush()
+    await hub.signaling.stop()
+
+
+async def _unfinished_documents(hub: Hub) -> None:
+    """Documents a previous run was still rendering when it stopped: their rendering died with it
+    (it runs in a child process), so they are failed, with a message the room's list shows."""
+    for row in await hub.documents.unfinished():
+        log.warning("document %s of room %s was being rendered when the server stopped; marked failed",
+                    row["id"], row["room_id"])
+        await hub.documents.update_status(
+            row["id"], "failed", error="the server restarted while this document was being prepared; "
+                                       "please upload it again")
+
+
 DEMO_PANELS = [
     ("Air quality: PM2.5 by district", "timeseries",
      {"type": "simulated", "feed": "air_quality", "interval_s": 5}, {"pollutant": "pm25"}),
@@ -208,9 +232,10 @@ async def _demo_panels(hub: Hub, room_id: str) -> None:
         for title, kind, source, options in DEMO_PANELS:
             spec = PanelSpec.new(room_id, title, kind, source, options)
             existing.append(await hub.panels.create(**spec.to_dict(), created_by=None))
-    stage = hub.signaling.stage_of(room_id)
-    if stage.state.kind == "empty":
-        stage.set_panel(existing[0]["id"], by="system")
+    live = await hub.live.load(room_id)
+    if live.stage.state.kind == "empty":
+        live.stage.set_panel(existing[0]["id"], by="system")
+        live.remember()
 
 
 class Heartbeat:
@@ -240,6 +265,11 @@ class Heartbeat:
             await asyncio.sleep(HEARTBEAT_S)
 
     def stop(self) -> None:
+        """Stop touching the file, touching it a last time: a clean stop was last seen now."""
         if self._task is not None:
             self._task.cancel()
             self._task = None
+        try:
+            self.path.touch()
+        except OSError:
+            pass

@@ -20,7 +20,7 @@ from rooms.db import Database
 from rooms.meeting import iso_utc
 from rooms.panels.feed import CityFeed
 from rooms.panels.urlpolicy import UrlPolicy
-from rooms.repository import DocumentRepository, PanelRepository
+from rooms.repository import DocumentRepository, PanelRepository, RoomStateRepository
 from rooms.service import RoomService
 from rooms.timeline import Timeline
 
@@ -40,6 +40,7 @@ class Hub:
     sio: socketio.AsyncServer
     panels: PanelRepository = None
     documents: DocumentRepository = None
+    room_states: RoomStateRepository = None  # each room's stage, hands and held mutes, kept across restarts
     signaling: Any = None  # server.signaling.Signaling (which imports this module)
     # server.live_room.LiveRooms (which imports this module): every open room's live state
     live: Any = None
@@ -50,6 +51,9 @@ class Hub:
     panel_url_policy: UrlPolicy | None = None
     render_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
     tasks: set = field(default_factory=set)
+    # The server is stopping (SIGTERM): clients have been told; the rooms' kept state is left as
+    # it is, for the next start, rather than emptied as everyone's connection closes.
+    stopping: bool = False
 
     def background(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run a task the app owns (kept referenced, cancelled at shutdown)."""

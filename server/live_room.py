@@ -5,6 +5,9 @@ A ``LiveRoom`` owns, for its room:
 - the live ``Meeting`` (``rooms.meeting``): who is in it, the lobby, hands, held mutes; created by
   the first join from the room's row, dropped when the last connection leaves;
 - the ``Stage`` (``rooms.stage``): what everyone sees (kept between meetings of the room);
+- what must outlive the process (the stage, raised hands, held mutes): kept in the database
+  (``rooms.repository.RoomStateRepository``) as it changes (``remember``), and taken back when the
+  room opens again after a restart (``LiveRooms.load``);
 - the panel runner (``rooms.panels.PanelRunner``): polls the room's panels while anyone is in;
 - the media room: its router in the SFU, and each participant's media peer;
 - its connections: the ``Session`` of everyone in the meeting or waiting in its lobby.
@@ -34,7 +37,7 @@ from rooms.panels.sources import PanelRunner
 from rooms.panels.spec import PanelError, PanelSpec
 from rooms.panels.urlpolicy import UrlPolicy
 from rooms.repository import panel_spec_dict
-from rooms.stage import Stage
+from rooms.stage import Stage, StageError
 
 from .hub import Hub
 from .panel_http import http_source_factory
@@ -70,6 +73,10 @@ class LiveRoom:
         # chat and reactions limits beyond each connection's: per participant (it may reconnect)
         # and per invite (a link shared by many connections)
         self.chat_limits: dict[str, TokenBucket] = {}
+        self.loaded = False  # the kept state was read (LiveRooms.load)
+        self._kept_meeting: Any = None  # the kept meeting snapshot, until a meeting takes it back
+        self._dirty = False
+        self._writer: asyncio.Task | None = None
 
     def take_chat(self, participant: LiveParticipant) -> bool:
         """One chat message or reaction from ``participant``, within its own limit and its
@@ -94,10 +101,57 @@ class LiveRoom:
     # ---- the meeting ------------------------------------------------------------------------
 
     def open_meeting(self, room: Any) -> Meeting:
-        """The live meeting, created from the room's row (``rooms.models.Room``) if there is none."""
+        """The live meeting, created from the room's row (``rooms.models.Room``) if there is none;
+        the first one after a restart takes back the hands and held mutes the last run kept."""
         if self.meeting is None:
             self.meeting = Meeting.from_room(room)
+            kept, self._kept_meeting = self._kept_meeting, None
+            if kept is not None and not self.meeting.ended:
+                self.meeting.restore(kept)
         return self.meeting
+
+    # ---- what outlives the process ----------------------------------------------------------
+
+    async def load(self) -> None:
+        """Take back what an earlier run of the server kept of this room (once, before anyone is
+        in it): the stage, and the hands and held mutes for its next meeting."""
+        if self.loaded:
+            return
+        kept = await self.hub.room_states.get(self.id)
+        if self.loaded:  # (loaded meanwhile by another join)
+            return
+        self.loaded = True
+        if kept is None:
+            return
+        if kept.get("stage") is not None:
+            try:
+                self.stage = Stage.restore(kept["stage"], self.id)
+            except StageError as exc:
+                log.warning("room %s: the kept stage is not usable (%s); starting empty", self.id, exc.message)
+        self._kept_meeting = kept.get("meeting")
+
+    def remember(self) -> None:
+        """The stage, a hand or a held mute changed: keep the room's state in the database. Writes
+        are made one at a time, each of the latest state, so the last one written is the newest."""
+        if self.hub.stopping or not self.loaded:
+            return
+        self._dirty = True
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._write())
+
+    async def _write(self) -> None:
+        while self._dirty:
+            self._dirty = False
+            meeting = self.meeting.snapshot() if self.meeting is not None else {"hands": [], "held": []}
+            try:
+                await self.hub.room_states.save(self.id, stage=self.stage.snapshot(), meeting=meeting)
+            except Exception:  # noqa: BLE001 - the meeting goes on; the next change writes again
+                log.exception("keeping the state of room %s failed", self.id)
+
+    async def flush(self) -> None:
+        """Wait until the latest state is written (tests; a stopping server)."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
 
     @property
     def idle(self) -> bool:
@@ -107,6 +161,7 @@ class LiveRoom:
     def _drop_meeting_if_empty(self) -> None:
         if self.meeting is not None and self.meeting.is_empty:
             self.meeting = None
+            self.remember()  # (a meeting that emptied keeps no hands or holds)
 
     async def wait_in_lobby(self, session: Session, admission: Admission) -> dict:
         meeting = self.meeting
@@ -138,7 +193,7 @@ class LiveRoom:
             personal_invite=admission.personal_invite, device_id=admission.device_id,
         )
         others = [p.to_dict() for p in meeting.list()]
-        meeting.add(participant)
+        meeting.add(participant)  # (a hold or, after a restart, a raised hand may come back with them)
         await self.open_panels()  # idempotent: starts the room's panels once
         session.room_id, session.participant, session.lobby = self.id, participant, None
         self.connections[session.sid] = session
@@ -151,6 +206,9 @@ class LiveRoom:
             raise
         if participant.visible:
             await self.net.emit("participant_joined", participant.to_dict(), room=self.id, skip_sid=session.sid)
+        if participant.hand_raised:  # raised before the server restarted
+            await self.net.emit("hands", {"queue": meeting.hands()}, room=self.id, skip_sid=session.sid)
+        self.remember()
         await hub.timeline.record(self.id, "join", actor=participant,
                                   details={"resumed": True} if admission.returning else None)
         log.info("%s joined room %s as %s%s", participant.id, self.id, participant.role,
@@ -223,6 +281,7 @@ class LiveRoom:
                 await self.net.emit("hands", {"queue": meeting.hands()}, room=self.id)
             if not meeting.list(include_viewers=True):
                 await self.close_panels()
+            self.remember()
             self._drop_meeting_if_empty()
         try:
             if peer is not None and self.media is not None:
@@ -297,6 +356,8 @@ class LiveRoom:
         for participant in result.disconnect:
             if participant.connection and result.kind == "remove":
                 await emit("removed", {"by": result.actor.name}, to=participant.connection)
+        if result.changed:
+            self.remember()
         await persist(result, self.id, self.hub.rooms, self.hub.timeline)
         # Connections close last: the actor may be among them (ending the meeting), and its ack
         # must go out first.
@@ -443,6 +504,8 @@ class LiveRoom:
         }
 
     async def broadcast_stage(self) -> None:
+        """The stage changed: keep it, and show it to everyone."""
+        self.remember()
         await self.net.emit("stage", self.stage.to_dict(), room=self.id)
 
     async def broadcast_documents(self) -> None:
@@ -502,6 +565,12 @@ class LiveRooms:
             room = self._rooms[room_id] = LiveRoom(self.hub, self.net, room_id)
         return room
 
+    async def load(self, room_id: str) -> LiveRoom:
+        """The room's LiveRoom with what an earlier run kept of it (``LiveRoom.load``)."""
+        room = self.open(room_id)
+        await room.load()
+        return room
+
     def meeting(self, room_id: str | None) -> Meeting | None:
         """The live meeting of ``room_id``, if one is open."""
         room = self.get(room_id)
@@ -526,6 +595,11 @@ class LiveRooms:
                 await room.restart_media()
             except Exception:  # noqa: BLE001 - one room's failure must not keep the others down
                 log.exception("restarting the media of room %s after worker %s died failed", room_id, worker)
+
+    async def flush(self) -> None:
+        """Wait until every room's latest state is written."""
+        for room in list(self._rooms.values()):
+            await room.flush()
 
     async def close(self) -> None:
         for room in list(self._rooms.values()):

@@ -187,7 +187,7 @@ class Signaling(socketio.AsyncNamespace):
                 personal_invite=claims.personal,
                 name=name, organisation=organisation, device_id=device_id, returning_id=returning_id,
             )
-            live = self.rooms.open(room.id)
+            live = await self.rooms.load(room.id)  # (with what a previous run kept of it)
             meeting = live.open_meeting(room)
             decision = meeting.admission(admission.role, invite_id=admission.invite_id,
                                          device_id=admission.device_id, returning=admission.returning)
@@ -250,6 +250,37 @@ class Signaling(socketio.AsyncNamespace):
                     await self._leave(session)
                 except Exception:  # noqa: BLE001
                     log.exception("cleanup of %s failed", sid)
+
+    async def stop(self) -> None:
+        """The server is stopping and will be back (SIGTERM): tell every client first
+        (``server_restarting``: reconnect at once, and keep trying briskly), then close the
+        connections. Nobody leaves a meeting: what the meetings decided stays kept, and each
+        client comes back into its meeting on its resume key."""
+        sids = list(self.sessions)
+        for sid in sids:
+            try:
+                await self.emit("server_restarting", {}, to=sid)
+            except Exception:  # noqa: BLE001 - a connection already gone
+                pass
+        for sid in sids:
+            session = self.sessions.pop(sid, None)  # (not left: see above)
+            try:
+                if session is not None and session.participant is not None:
+                    await self.hub.rooms.record_leave(session.participant.id)  # (their joins end now)
+                # The whole Engine.IO connection, not only this namespace: the client's Socket.IO
+                # then reconnects on its own (a namespace disconnect it would take as final).
+                eio_sid = self.server.manager.eio_sid_from_sid(sid, self.namespace)
+                if eio_sid is not None:
+                    socket = self.server.eio.sockets.get(eio_sid)
+                    await self.server.eio.disconnect(eio_sid)
+                    if socket is not None:
+                        # python-engineio 4.15 sends the close packet, then its WebSocket writer
+                        # waits up to ping_interval + ping_timeout for more before it closes the
+                        # WebSocket (aiohttp's shutdown waits for it): end the writer now.
+                        socket.queue.put_nowait(None)
+            except Exception:  # noqa: BLE001
+                log.debug("closing %s at stop failed", sid, exc_info=True)
+        log.info("stopping: told %d connection(s) to come back", len(sids))
 
     async def close(self) -> None:
         for sid in list(self.sessions):

@@ -91,8 +91,10 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def start_server(tmp: Path, *extra: str, admin_token: str | None = ADMIN_TOKEN) -> ServerProcess:
-    port = free_port()
+def start_server(tmp: Path, *extra: str, admin_token: str | None = ADMIN_TOKEN,
+                 port: int | None = None) -> ServerProcess:
+    """A ``sitroom serve`` process on ``tmp``'s data (on ``port``, or a free one), once it answers."""
+    port = port or free_port()
     log_path = tmp / "server.log"
     cmd = [
         sys.executable, "-m", "server.cli", "serve",

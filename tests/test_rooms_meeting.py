@@ -103,3 +103,55 @@ def test_registry_get_or_create_and_drop_if_empty():
     assert registry.drop_if_empty("demo") is True and registry.get("demo") is None
     assert registry.drop_if_empty("demo") is False
     assert [m.room_id for m in registry] == ["other"] and len(registry) == 1
+
+
+# ---- what outlives the server process (issue 15) -------------------------------------------------
+
+def test_a_snapshot_keeps_hands_in_order_and_every_held_mute():
+    meeting = Meeting("demo", "t", allow_self_unmute=False)
+    for pid in ("p_a", "p_b", "p_c"):
+        meeting.add(person(pid, device_id=f"device-{pid}"))
+    meeting.raise_hand("p_c", at=JOINED)
+    meeting.raise_hand("p_a", at=JOINED + timedelta(microseconds=5))  # the same second, later
+    meeting.force_mute("p_b", "audio")
+    meeting.force_mute("p_c", "video")
+    meeting.remove("p_c")  # left while held: the hold is kept for their return
+    snapshot = meeting.snapshot()
+    assert [pid for pid, _ in snapshot["hands"]] == ["p_a"]  # p_c's hand went down as they left
+    held = {tuple(h["keys"]): (h["audio"], h["video"]) for h in snapshot["held"]}
+    assert held == {("p:p_b", "d:device-p_b"): (True, False), ("p:p_c", "d:device-p_c"): (False, True)}
+
+
+def test_a_restored_meeting_gives_back_hands_in_their_places_and_holds_on_return():
+    before = Meeting("demo", "t", allow_self_unmute=False)
+    for pid in ("p_a", "p_b", "p_c"):
+        before.add(person(pid, device_id=f"device-{pid}"))
+    before.raise_hand("p_b", at=JOINED)
+    before.raise_hand("p_a", at=JOINED + timedelta(microseconds=5))
+    before.raise_hand("p_c", at=JOINED + timedelta(seconds=3))
+    before.force_mute("p_a", "audio")
+
+    after = Meeting("demo", "t", allow_self_unmute=False)
+    after.restore(before.snapshot())
+    assert after.hands() == []  # nobody is back yet
+    a = after.add(person("p_a", device_id="device-p_a"))
+    c = after.add(person("p_c"))
+    assert after.hands() == ["p_a", "p_c"] and a.hand_raised and c.hand_raised
+    assert a.force_muted_audio and a.audio_muted and after.held_kinds(a) == ["audio"]
+    assert after.held_muted(a, "audio")  # self-unmute is off: it may not lift it
+    b = after.add(person("p_b"))
+    assert after.hands() == ["p_b", "p_a", "p_c"] and b.hand_raised  # first raised, first in the queue
+    # a second restart before everyone came back loses nothing
+    again = Meeting("demo", "t")
+    again.restore(after.snapshot())
+    assert again.add(person("p_x", device_id="device-p_a")).force_muted_audio  # the same device
+
+
+def test_restore_skips_what_does_not_read_as_a_snapshot():
+    meeting = Meeting("demo", "t")
+    meeting.restore({"hands": [["p_a", "yesterday"], "p_b", [1, 2], ["p_c", "2026-11-23T09:30:00Z"]],
+                     "held": [{"keys": ["x:evil"], "audio": True}, "no", {"keys": ["p:p_d"], "audio": "yes"}]})
+    meeting.restore(None)
+    assert not meeting.add(person("p_a")).hand_raised
+    assert meeting.add(person("p_c")).hand_raised
+    assert not meeting.add(person("p_d")).force_muted_audio

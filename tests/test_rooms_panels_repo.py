@@ -210,7 +210,7 @@ async def test_0002_upgrades_existing_data_and_downgrades_cleanly(db):
         await connection.execute(text("INSERT INTO participants (id, room_id, invite_id, name, role, joined_at) "
                                       "VALUES ('p_old', 'old', 'i_old', 'Ana', 'participant', :t)"), {"t": now})
     await db.upgrade()
-    assert await db.current_revision() == "0004"
+    assert await db.current_revision() == "0005"
     async with db.session() as session:
         room = await session.get(Room, "old")
         assert (room.locked, room.allow_self_unmute, room.ended_at) == (True, True, None)
@@ -233,4 +233,4 @@ async def test_0002_upgrades_existing_data_and_downgrades_cleanly(db):
     assert counts == [1, 1, 1]  # no cascade on the way down
     assert "city" not in columns
     await db.upgrade()
-    assert await db.current_revision() == "0004"
+    assert await db.current_revision() == "0005"

@@ -258,3 +258,24 @@ def test_timeline_entry_round_trip(stage: Stage) -> None:
 def test_from_dict_validation(d: dict) -> None:
     with pytest.raises(StageError):
         StageState.from_dict(d)
+
+
+# ---- what outlives the server process (issue 15) -------------------------------------------------
+
+def test_a_stage_snapshot_restores_state_version_lock_and_what_a_video_took_over():
+    stage = Stage("r1")
+    stage.set_document_page("d_1", 4, by="p_host", page_count=10)
+    stage.lock_follow(True, by="p_host")
+    stage.show_participant("p_guest", "screen", by="p_guest")
+    kept = json.loads(json.dumps(stage.snapshot()))  # as the database keeps it
+    back = Stage.restore(kept, "r1")
+    assert back.to_dict() == stage.to_dict() and back.version == 3 and back.state.locked_follow
+    # the share ends after the restart: back to the page it took over
+    state, _ = back.participant_gone("p_guest", "screen", by="p_guest")
+    assert (state.kind, state.document_id, state.page) == ("document", "d_1", 4)
+
+
+def test_a_stage_snapshot_that_does_not_read_is_refused():
+    for bad in (None, [], {"state": {"kind": "hologram"}}, {"state": {"kind": "panel"}}):
+        with pytest.raises(StageError):
+            Stage.restore(bad)

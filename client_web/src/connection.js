@@ -40,6 +40,12 @@ export class Connection {
     });
   }
 
+  /** Reconnect briskly (the server said it is restarting: it will be back in seconds), or as usual. */
+  brisk(on) {
+    this.socket.io.reconnectionDelay(on ? 250 : 500);
+    this.socket.io.reconnectionDelayMax(on ? 1000 : 5000);
+  }
+
   get connected() {
     return this.socket.connected;
   }

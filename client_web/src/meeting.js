@@ -102,6 +102,7 @@ export class Meeting {
     });
     this.devices = new MeetingDevices(this);
     this.wakeLock = new ScreenWakeLock();
+    this.restarting = false; // the server said it is restarting (server_restarting)
     this.recovery = new Recovery({
       ended: () => this.state.status === "left" || this.state.status === "failed",
       notify: (message) => {
@@ -194,6 +195,7 @@ export class Meeting {
     c.on("participant_left", (p) => this.participants.left(p));
     c.on("participant_updated", (p) => this.participants.updated(p));
     c.on("subscribe_offer", (offer) => this.onSubscribeOffer(offer));
+    c.on("server_restarting", () => this.onServerRestarting());
     c.on("media_reset", () => this.resetMedia().catch((err) => console.warn("media reset failed:", err)));
     c.on("stage", () => this.prefs.schedule()); // the stage may show someone's video now
     c.on("video_layers", (payload) => this.onVideoLayers(payload));
@@ -283,6 +285,10 @@ export class Meeting {
     if (!this.state.joinedAt) this.state.joinedAt = Date.now();
     this.showBanner("");
     if (wasReconnecting) toast(t("meeting.reconnected"));
+    if (this.restarting) {
+      this.restarting = false;
+      this.conn.brisk(false);
+    }
 
     if (this.canPublish) {
       this.gallery.upsert(this.selfParticipant(), { isSelf: true });
@@ -359,11 +365,21 @@ export class Meeting {
     this.session++; // stale replies from the old connection are ignored
     this.closeMedia();
     this.state.status = "reconnecting";
-    this.showBanner(t("meeting.connectionLost"), "warning");
+    this.showBanner(t(this.restarting ? "meeting.serverRestarting" : "meeting.connectionLost"),
+      this.restarting ? "info" : "warning");
     if (reason === "io server disconnect") {
       // The server closed this session; Socket.IO does not retry on its own in that case.
-      setTimeout(() => this.state.status === "reconnecting" && this.conn.socket.connect(), 1000);
+      setTimeout(() => this.state.status === "reconnecting" && this.conn.socket.connect(), this.restarting ? 250 : 1000);
     }
+  }
+
+  /**
+   * `server_restarting`: the server is stopping and will be back in seconds (its connections close
+   * next). Come back as soon as it answers: the meeting, stage, hand and mutes are kept for us.
+   */
+  onServerRestarting() {
+    this.restarting = true;
+    this.conn.brisk(true);
   }
 
   onSubscribeOffer(offer) {
