@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 
 from collab_helpers import SCREENSHOTS
-from conftest import create_room, host_and_guest, join, show_panel, video_frames_advancing, wait_for_tile  # noqa: I001
+from conftest import ORGANISER_KEY, create_room, host_and_guest, join, show_panel, video_frames_advancing, wait_for_tile  # noqa: I001
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -161,7 +161,8 @@ def test_hands_and_chat_are_announced_by_name_without_taking_the_focus(server, n
 
 
 def test_the_clock_counts_the_meetings_time_and_shows_its_planned_end(server, new_page):
-    request = urllib.request.Request(server + "/api/rooms", method="POST", headers={"Content-Type": "application/json"},
+    request = urllib.request.Request(server + "/api/rooms", method="POST",
+                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {ORGANISER_KEY}"},
                                      data=json.dumps({"title": "Planned", "starts_at": "2020-01-01T09:00:00Z",
                                                       "duration_minutes": 60}).encode())
     with urllib.request.urlopen(request, timeout=10) as response:
