@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import math
 from datetime import timedelta
 
 from aiohttp import web
@@ -17,6 +18,7 @@ from rooms.panels import city_list
 from . import validate
 from .config import Config
 from .hub import HUB
+from .ratelimit import AddressLimits
 from .static_files import StaticFiles
 from .validate import BadRequest
 
@@ -54,6 +56,47 @@ async def errors_middleware(request: web.Request, handler):
     except Exception:  # noqa: BLE001
         log.exception("%s %s failed", request.method, request.path)
         return error_response(500, "internal", "internal error")
+
+
+# Requests per client address (server/ratelimit.py client_key): (per second, burst), times the
+# config's rate_limit_scale. Room codes are short enough to guess at, so looking one up is as strict
+# as creating a room; the rest of the API is generous (a city office behind one NAT address loads
+# many document pages). Pages, /static/, /healthz and Socket.IO (limited per connection) are not here.
+HTTP_LIMITS = {
+    "create_room": (1 / 6, 10),
+    "resolve_code": (1.0, 10),
+    "api": (50.0, 600),
+}
+RATE_LIMITS = web.AppKey("rate_limits", dict)
+
+
+def limit_of(request: web.Request) -> str | None:
+    """Which of HTTP_LIMITS a request counts against (None: not limited)."""
+    path = request.path
+    if not path.startswith("/api/"):
+        return None
+    if path.rstrip("/") == "/api/rooms" and request.method == "POST":
+        return "create_room"
+    if path.startswith("/api/codes/"):
+        return "resolve_code"
+    return "api"
+
+
+def rate_limits(scale: float = 1.0) -> dict[str, AddressLimits]:
+    return {name: AddressLimits(rate * scale, burst * scale) for name, (rate, burst) in HTTP_LIMITS.items()}
+
+
+@web.middleware
+async def rate_limit_middleware(request: web.Request, handler):
+    name = limit_of(request)
+    if name is not None:
+        wait = request.app[RATE_LIMITS][name].take(request.remote)
+        if wait > 0:
+            response = error_response(429, "rate_limited", "too many requests from your address: try again in "
+                                                           f"{math.ceil(wait)} s")
+            response.headers["Retry-After"] = str(math.ceil(wait))
+            return response
+    return await handler(request)
 
 
 @web.middleware
@@ -112,10 +155,26 @@ def room_view(room) -> dict:
     return room_object(room.id, room.title, room.city, room.starts_at, room.ends_at)
 
 
+def organiser_refusal(request: web.Request, config: Config) -> web.Response | None:
+    """Creating a room takes the organiser key as ``Authorization: Bearer <key>`` (never in the URL,
+    which ends up in logs): None when it was given, else the refusal."""
+    header = request.headers.get("Authorization", "")
+    given = header[7:].strip() if header.startswith("Bearer ") else ""
+    if not given:
+        return error_response(401, "organiser_key_required",
+                              "creating a room needs the organiser key: ask whoever runs this Sitroom server "
+                              "(it is printed at start-up and kept in the data folder's organiser-key file)")
+    if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), config.organiser_key().encode()):
+        return error_response(403, "organiser_key_invalid",
+                              "this is not the organiser key of this server: check it with whoever runs it")
+    return None
+
+
 async def create_room(request: web.Request) -> web.Response:
     hub = _hub(request)
-    if hub.config.create_key and not hmac.compare_digest(bearer(request), hub.config.create_key):
-        return error_response(403, "forbidden", "creating rooms needs the server's create key")
+    refusal = organiser_refusal(request, hub.config)
+    if refusal is not None:
+        return refusal
     body = await read_json(request)
     title = validate.string(body, "title", max_len=120, min_len=1)
     city = validate.string(body, "city", max_len=32, required=False) or None
@@ -177,7 +236,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application, config: Config) -> None:
-    app.middlewares.extend([security_headers, errors_middleware])
+    app.middlewares.extend([security_headers, rate_limit_middleware, errors_middleware])
+    app[RATE_LIMITS] = rate_limits(config.rate_limit_scale)
     app.on_response_prepare.append(response_headers)
     config.client_dist.mkdir(parents=True, exist_ok=True)
     StaticFiles(config.client_dist).add_routes(app, {"/": "index.html", "/r/{room_id}": "room.html"})

@@ -106,6 +106,7 @@ def _origin(url: str) -> str:
 def create_app(config: Config) -> web.Application:
     config.validate()
     config.metrics_token()  # made (and kept) now if not configured: the operator is told where
+    config.organiser_key()  # the same for the key creating rooms takes
     app = web.Application(client_max_size=api.MAX_JSON_BODY)
     manager = None
     if config.redis:

@@ -59,7 +59,11 @@ def _parser() -> argparse.ArgumentParser:
                        help="accept publishers' simulcast (up to three layers of a camera): each viewer gets the "
                             "layer its tile and link call for (default on)")
     serve.add_argument("--admin-token", help="bearer token that /api/metrics requires")
-    serve.add_argument("--create-key", help="bearer token that creating rooms requires")
+    serve.add_argument("--organiser-key", "--create-key", dest="create_key",
+                       help="the key organisers need to create rooms (default: generated, kept in the data dir's "
+                            "organiser-key, its start-page link printed at start-up)")
+    serve.add_argument("--rate-limit-scale", type=float, metavar="X",
+                       help="multiply the HTTP rate limits per client address by X (default 1)")
     serve.add_argument("--test-mode", action="store_true", default=None,
                        help="accept only loopback ICE candidates and STUN sources")
     serve.add_argument("--demo", action="store_true", default=None, help="create the demo room")
@@ -100,7 +104,7 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.video_codecs = [c.upper() for c in split_list(args.video_codecs)]
     if getattr(args, "rx_batch_ms", None) is not None:
         cfg.rx_batch_ms = args.rx_batch_ms
-    for name in ("media_workers", "media_span_cpu", "media_span_peers", "opus_dtx", "simulcast"):
+    for name in ("media_workers", "media_span_cpu", "media_span_peers", "opus_dtx", "simulcast", "rate_limit_scale"):
         if getattr(args, name, None) is not None:
             setattr(cfg, name, getattr(args, name))
     return cfg
@@ -140,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     from .app import create_app
 
     token_given = bool(cfg.admin_token)
+    key_given = bool(cfg.create_key)
     app = create_app(cfg)
 
     async def announce(app: web.Application) -> None:
@@ -156,6 +161,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  demo room, host link:        {hub.demo_links['host']}", flush=True)
             print(f"  demo room, participant link: {hub.demo_links['participant']}", flush=True)
             print(f"  demo room, code:             {hub.demo_code} (type it on {cfg.base_url}/)", flush=True)
+        if key_given:
+            print(f"  create rooms: {cfg.base_url}/#organiser=<the organiser key you configured>", flush=True)
+        else:
+            print(f"  create rooms: {cfg.organiser_link()}", flush=True)
+            print(f"    (the organiser key, kept in {cfg.organiser_key_path}: give this link only to organisers)",
+                  flush=True)
         if not token_given:
             print(f"  metrics: {cfg.base_url}/api/metrics with 'Authorization: Bearer <the token in "
                   f"{Path(cfg.data_dir) / 'admin-token'}>'", flush=True)

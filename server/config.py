@@ -12,6 +12,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from rooms.panels.urlpolicy import UrlPolicy
 
@@ -44,7 +45,12 @@ class Config:
     redis: str = ""  # redis://127.0.0.1:6379/0 to share Socket.IO rooms between processes
     redis_channel: str = "sitroom"  # the pub/sub channel; one per Sitroom installation
     admin_token: str = ""  # bearer token for /api/metrics; unset: generated, kept in data_dir/admin-token
-    create_key: str = ""  # if set, POST /api/rooms needs "Authorization: Bearer <create_key>"
+    # The organiser key: POST /api/rooms needs "Authorization: Bearer <create_key>"; unset: generated,
+    # kept in data_dir/organiser-key (organiser_key()).
+    create_key: str = ""
+    # Multiplies every HTTP rate limit per client address (server/api.py HTTP_LIMITS): test servers
+    # that create hundreds of rooms from 127.0.0.1 raise it; the default holds in production.
+    rate_limit_scale: float = 1.0
     demo: bool = False  # create the demo room at start-up and print its links
     client_dist: Path = REPO_ROOT / "client_web" / "dist"
     # Limits
@@ -125,7 +131,26 @@ class Config:
             self.admin_token = _kept_secret(Path(self.data_dir) / "admin-token")
         return self.admin_token
 
+    def organiser_key(self) -> str:
+        """The key creating rooms requires (``create_key``), else one generated and kept in
+        ``data_dir/organiser-key``: anyone who can reach the server may join by link or code, only
+        organisers create rooms."""
+        if not self.create_key:
+            self.create_key = _kept_secret(self.organiser_key_path)
+        return self.create_key
+
+    @property
+    def organiser_key_path(self) -> Path:
+        return Path(self.data_dir) / "organiser-key"
+
+    def organiser_link(self) -> str:
+        """The start page with the organiser key in its fragment (``#organiser=KEY``): a fragment
+        never reaches the server's logs or a ``Referer``; the page keeps the key and removes it."""
+        return f"{self.base_url}/#organiser={quote(self.organiser_key(), safe='')}"
+
     def validate(self) -> None:
+        if not self.rate_limit_scale > 0:
+            raise ConfigError(f"the rate limit scale must be a positive number: {self.rate_limit_scale!r}")
         if not (0 < self.port < 65536):
             raise ConfigError(f"port out of range: {self.port}")
         if not self.join_deadline_s > 0:
@@ -241,6 +266,13 @@ def from_env(env: dict[str, str] | None = None) -> Config:
                 setattr(cfg, name, kind(v))
             except ValueError:
                 raise ConfigError(f"SITROOM_{name.upper()} is not a number: {v!r}") from None
+    if (v := get("organiser_key")) is not None:  # the same as SITROOM_CREATE_KEY
+        cfg.create_key = v
+    if (v := get("rate_limit_scale")) is not None:
+        try:
+            cfg.rate_limit_scale = float(v)
+        except ValueError:
+            raise ConfigError(f"SITROOM_RATE_LIMIT_SCALE is not a number: {v!r}") from None
     if (v := get("rx_batch_ms")) is not None:
         try:
             cfg.rx_batch_ms = float(v)

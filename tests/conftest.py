@@ -23,6 +23,10 @@ REPO = Path(__file__).resolve().parent.parent
 pytest_plugins = ["tests.media_pools"]  # the media worker tests' fixtures: client_peers, worker_pools
 IN_CI = os.environ.get("CI", "").lower() == "true"
 ADMIN_TOKEN = "test-admin-token"  # what every test server's /api/metrics asks for
+ORGANISER_KEY = "test-organiser-key"  # what every test server's POST /api/rooms asks for
+# Test servers create hundreds of rooms from 127.0.0.1: their HTTP rate limits are this many times
+# the production ones (tests/test_access.py checks the defaults on a server started with None).
+TEST_RATE_LIMIT_SCALE = 1000
 
 
 def pytest_addoption(parser):
@@ -67,16 +71,16 @@ class ServerProcess:
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 
-    def post_json(self, path: str, body: dict) -> dict:
+    def post_json(self, path: str, body: dict, token: str | None = None) -> dict:
         request = urllib.request.Request(
             self.base_url + path, data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"}, method="POST",
+            headers={"Content-Type": "application/json", **organiser_header(token)}, method="POST",
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 
     def create_room(self, title: str = "Test meeting") -> dict:
-        return self.post_json("/api/rooms", {"title": title})
+        return self.post_json("/api/rooms", {"title": title}, ORGANISER_KEY)
 
     def metrics(self) -> dict:
         return self.get_json("/api/metrics", ADMIN_TOKEN)
@@ -91,9 +95,18 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+def organiser_header(key: str | None = ORGANISER_KEY) -> dict[str, str]:
+    """The header creating a room takes (none for ``None``)."""
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
 def start_server(tmp: Path, *extra: str, admin_token: str | None = ADMIN_TOKEN,
+                 organiser_key: str | None = ORGANISER_KEY,
+                 rate_limit_scale: float | None = TEST_RATE_LIMIT_SCALE,
                  port: int | None = None) -> ServerProcess:
-    """A ``sitroom serve`` process on ``tmp``'s data (on ``port``, or a free one), once it answers."""
+    """``sitroom serve`` in a subprocess on ``tmp``'s data (on ``port``, or a free one), once it
+    answers; ``organiser_key=None`` lets it generate its own key, ``rate_limit_scale=None`` keeps the
+    production rate limits."""
     port = port or free_port()
     log_path = tmp / "server.log"
     cmd = [
@@ -102,7 +115,9 @@ def start_server(tmp: Path, *extra: str, admin_token: str | None = ADMIN_TOKEN,
         "--data-dir", str(tmp / "data"),
         "--secret", "test-secret",
         "--ice-address", "127.0.0.1",
-        "--test-mode", *(["--admin-token", admin_token] if admin_token else []), *extra,
+        "--test-mode", *(["--admin-token", admin_token] if admin_token else []),
+        *(["--organiser-key", organiser_key] if organiser_key else []),
+        *(["--rate-limit-scale", str(rate_limit_scale)] if rate_limit_scale else []), *extra,
     ]
     tmp.mkdir(parents=True, exist_ok=True)
     log_file = open(log_path, "w")

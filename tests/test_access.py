@@ -21,7 +21,7 @@ import socketio
 
 from server.app import origin_check
 from server.config import Config
-from tests.conftest import ADMIN_TOKEN, start_server, stop_server
+from tests.conftest import ADMIN_TOKEN, ORGANISER_KEY, organiser_header, start_server, stop_server
 from tests.room_harness import db_count, module_server
 from tests.sio_helpers import ProtocolClient
 
@@ -195,9 +195,10 @@ def test_without_a_configured_token_one_is_made_kept_and_announced(tmp_path):
 
 # ---- JSON routes ----------------------------------------------------------------------------------
 
-def post(url: str, body: bytes, content_type: str | None) -> tuple[int, dict]:
+def post(url: str, body: bytes, content_type: str | None, key: str | None = ORGANISER_KEY) -> tuple[int, dict]:
     request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"Content-Type": content_type} if content_type else {})
+                                     headers={**({"Content-Type": content_type} if content_type else {}),
+                                              **organiser_header(key)})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
@@ -210,6 +211,10 @@ def test_json_routes_refuse_other_content_types(server):
     body = json.dumps({"title": "Sneaky"}).encode()
     before = db_count(server, "SELECT COUNT(*) FROM rooms")
     for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None):
+        # what another site's page can send without a preflight: no Authorization header
+        status, answer = post(server.base_url + "/api/rooms", body, content_type, key=None)
+        assert status == 401 and answer["error"]["code"] == "organiser_key_required", (content_type, status, answer)
+        # and even with the key (a program, not a page) the body must be JSON
         status, answer = post(server.base_url + "/api/rooms", body, content_type)
         assert status == 415 and answer["error"]["code"] == "unsupported_type", (content_type, status, answer)
     assert db_count(server, "SELECT COUNT(*) FROM rooms") == before

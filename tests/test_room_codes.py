@@ -16,6 +16,7 @@ import pytest
 from rooms.errors import TokenError, ValidationError
 from rooms.models import INVITE_CODE_ALPHABET, Invite
 from rooms.service import normalize_code
+from tests.conftest import organiser_header
 from tests.rooms_fixtures import clock, db, service  # noqa: F401 - pytest fixtures
 
 
@@ -93,7 +94,7 @@ async def test_city_and_schedule_are_stored_and_validated(service):
 def _request(server, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(server.base_url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"} if data else {})
+                                     headers={"Content-Type": "application/json", **organiser_header()} if data else {})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import organiser_header
 from tests.room_harness import token_of
 from tests.sio_helpers import connected
 
@@ -108,7 +109,8 @@ def test_http_api_errors(sitroom_server):
 
     def post(body: bytes, headers=None):
         req = urllib.request.Request(sitroom_server.base_url + "/api/rooms", data=body,
-                                     headers={"Content-Type": "application/json", **(headers or {})},
+                                     headers={"Content-Type": "application/json", **organiser_header(),
+                                              **(headers or {})},
                                      method="POST")
         try:
             with urllib.request.urlopen(req, timeout=10) as r:

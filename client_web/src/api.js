@@ -48,9 +48,13 @@ async function call(method, path, { body, token, timeoutMs = 15000 } = {}) {
   return data;
 }
 
-/** POST /api/rooms {title, city?, starts_at?, duration_minutes?} -> {room: Room, links: {host, participant}, code} */
-export function createRoom(body) {
-  return call("POST", "/api/rooms", { body });
+/**
+ * POST /api/rooms {title, city?, starts_at?, duration_minutes?} with the organiser key ->
+ * {room: Room, links: {host, participant}, code}. Without the key: ApiError "organiser_key_required"
+ * (401); a wrong one: "organiser_key_invalid" (403).
+ */
+export function createRoom(body, organiserKey) {
+  return call("POST", "/api/rooms", { body, token: organiserKey });
 }
 
 /** GET /api/codes/{code} -> {room: Room, link} (the participant link behind a room code) */

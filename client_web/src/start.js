@@ -4,9 +4,86 @@ import { createRoom, resolveCode, listCities } from "./api.js";
 import { h, copyText } from "./dom.js";
 import { icon } from "./icons.js";
 import { t, formatDateTime, timeZone, zoneLabel, languageSelect } from "./i18n.js";
-import { parseJoinInput, invitationText, localInputToIso, DURATIONS } from "./start_model.js";
+import {
+  parseJoinInput, invitationText, localInputToIso, DURATIONS, ORGANISER_KEY_STORAGE, organiserKeyFromHash,
+  organiserKeyFromInput,
+} from "./start_model.js";
 
 const TITLE_MAX = 120;
+
+function storedOrganiserKey() {
+  try {
+    return localStorage.getItem(ORGANISER_KEY_STORAGE) || "";
+  } catch {
+    return "";
+  }
+}
+
+function storeOrganiserKey(key) {
+  try {
+    if (key) localStorage.setItem(ORGANISER_KEY_STORAGE, key);
+    else localStorage.removeItem(ORGANISER_KEY_STORAGE);
+  } catch {
+    /* private mode: the key is asked for again next time */
+  }
+}
+
+/**
+ * The organiser link (`/#organiser=KEY`, printed by `sitroom serve`): this browser keeps the key and
+ * the address bar loses it (nobody reads it over a shoulder, bookmarks and screenshots lack it).
+ */
+function takeOrganiserKey() {
+  const { key, hash } = organiserKeyFromHash(location.hash);
+  if (!key) return;
+  storeOrganiserKey(key);
+  history.replaceState(history.state, "", `${location.pathname}${location.search}${hash}`);
+}
+
+/**
+ * The "Organiser key" field: hidden while this browser holds a key, shown (with what to do) when a
+ * room is created without one or the server refuses it. Joining by link or code never needs it.
+ */
+function organiserField() {
+  const input = h("input", {
+    id: "organiser-key",
+    name: "organiser-key",
+    type: "password",
+    autocomplete: "off",
+    attrs: { "aria-describedby": "organiser-key-hint organiser-key-error", spellcheck: "false", autocapitalize: "off" },
+  });
+  const error = h("p", { id: "organiser-key-error", class: "field-error", attrs: { "aria-live": "polite" } });
+  const el = h("div", { class: "organiser-field", hidden: true, dataset: { testid: "organiser-key-field" } },
+    h("label", { class: "field-label", htmlFor: "organiser-key", text: t("start.create.organiserKey") }),
+    h("p", { id: "organiser-key-hint", class: "field-hint", text: t("start.create.organiserKeyHint") }),
+    input,
+    error);
+  const forget = h("button", { type: "button", class: "button-text", text: t("start.create.organiserKeyForget"), dataset: { testid: "forget-organiser-key" } });
+  const kept = h("p", { class: "organiser-kept", hidden: !storedOrganiserKey(), dataset: { testid: "organiser-key-kept" } },
+    icon("check"), h("span", { text: t("start.create.organiserKeyKept") }), " ", forget);
+  forget.addEventListener("click", () => {
+    storeOrganiserKey("");
+    kept.hidden = true;
+  });
+  return {
+    el,
+    kept,
+    /** The key to send: what was typed when the field is shown, else the one this browser keeps. */
+    key: () => (el.hidden ? storedOrganiserKey() : organiserKeyFromInput(input.value)),
+    /** Show the field with why (message), the typed key selected for correction. */
+    ask(message) {
+      el.hidden = false;
+      kept.hidden = true;
+      error.textContent = message;
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+      input.select();
+    },
+    clear() {
+      error.textContent = "";
+      input.removeAttribute("aria-invalid");
+    },
+  };
+}
 
 /** A copy button that says "Copied" for a moment (or asks to copy by hand when it could not). */
 function copyButton({ label, text, testid, primary = false, onFail }) {
@@ -158,6 +235,7 @@ function renderForm(card, cities) {
   });
   const error = h("p", { id: "meeting-title-error", class: "field-error", attrs: { "aria-live": "polite" } });
   const plan = planFields(cities);
+  const organiser = organiserField();
   const submit = h("button", {
     type: "submit",
     id: "create-room",
@@ -172,7 +250,9 @@ function renderForm(card, cities) {
     input,
     error,
     plan.el,
-    submit);
+    organiser.el,
+    submit,
+    organiser.kept);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const title = input.value.trim();
@@ -184,15 +264,24 @@ function renderForm(card, cities) {
     }
     error.textContent = "";
     input.removeAttribute("aria-invalid");
+    organiser.clear();
+    const key = organiser.key();
+    if (!key) return organiser.ask(t("start.create.organiserKeyNeeded"));
     submit.disabled = true;
     submit.textContent = t("start.create.creating");
     try {
-      const created = await createRoom({ title, ...plan.values() });
+      const created = await createRoom({ title, ...plan.values() }, key);
+      storeOrganiserKey(key);
       renderCreated(card, created, () => renderForm(card, cities));
     } catch (err) {
-      error.textContent = err.message || t("start.create.failed");
       submit.disabled = false;
       submit.textContent = t("start.create.submit");
+      if (err.code === "organiser_key_required" || err.code === "organiser_key_invalid") {
+        if (key === storedOrganiserKey()) storeOrganiserKey(""); // no longer this server's key
+        organiser.ask(t(err.code === "organiser_key_invalid" ? "start.create.organiserKeyWrong" : "start.create.organiserKeyNeeded"));
+      } else {
+        error.textContent = err.code === "rate_limited" ? t("errors.codes.rate_limited") : err.message || t("start.create.failed");
+      }
     }
   });
   card.replaceChildren(form);
@@ -231,7 +320,9 @@ function joinBox() {
       const found = await resolveCode(parsed.code);
       location.assign(found.link);
     } catch (err) {
-      fail(err.code === "invalid_code" ? t("start.join.notFound") : err.code === "network" ? t("errors.network") : err.message);
+      fail(err.code === "invalid_code" ? t("start.join.notFound")
+        : err.code === "network" ? t("errors.network")
+        : err.code === "rate_limited" ? t("errors.codes.rate_limited") : err.message);
     } finally {
       submit.disabled = false;
     }
@@ -240,6 +331,7 @@ function joinBox() {
 }
 
 export async function showStart(root) {
+  takeOrganiserKey();
   document.title = t("start.pageTitle");
   const card = h("div", { class: "card start-card" });
   root.replaceChildren(

@@ -65,3 +65,26 @@ export function invitationText({ t, title, when, link, code, origin }) {
     t("start.invitation.code", { origin, code }),
   ].join("\n");
 }
+
+/** Where this browser keeps the organiser key (localStorage). */
+export const ORGANISER_KEY_STORAGE = "sitroom.organiserKey";
+
+/**
+ * The organiser key in a start-page fragment ("#organiser=KEY", as `sitroom serve` prints it), and
+ * the fragment without it: {key: "" when there is none, hash: what stays in the address bar}.
+ */
+export function organiserKeyFromHash(hash) {
+  const params = new URLSearchParams(String(hash || "").replace(/^#/, ""));
+  const key = (params.get("organiser") || "").trim();
+  params.delete("organiser");
+  const rest = params.toString();
+  return { key, hash: rest ? `#${rest}` : "" };
+}
+
+/** What was typed in the "Organiser key" field: the key itself or the whole organiser link. */
+export function organiserKeyFromInput(text) {
+  const value = String(text || "").trim();
+  const at = value.indexOf("#");
+  if (at >= 0 && /[#&]organiser=/.test(value.slice(at))) return organiserKeyFromHash(value.slice(at)).key;
+  return value;
+}

@@ -1,7 +1,7 @@
 // The start page's pure functions: the join box's parsing, the planned time, the invitation text.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { normalizeCode, parseJoinInput, localInputToIso, invitationText } from "../src/start_model.js";
+import { normalizeCode, parseJoinInput, localInputToIso, invitationText, organiserKeyFromHash, organiserKeyFromInput } from "../src/start_model.js";
 
 const ORIGIN = "https://sitroom.seoul.go.kr";
 
@@ -39,4 +39,19 @@ test("the invitation names the meeting, the time, the link and the code", () => 
   assert.ok(lines.includes("start.invitation.when(Friday 09:00)"));
   assert.ok(lines.includes(`${ORIGIN}/r/x?t=1`));
   assert.ok(lines.includes(`start.invitation.code(${ORIGIN}|K7M-4PD-Q2R)`));
+});
+
+test("the organiser key comes from the start page's fragment, and the fragment keeps the rest", () => {
+  assert.deepEqual(organiserKeyFromHash("#organiser=Abc_12-x"), { key: "Abc_12-x", hash: "" });
+  assert.deepEqual(organiserKeyFromHash("#organiser=a%20b%2Fc&lang=ko"), { key: "a b/c", hash: "#lang=ko" });
+  assert.deepEqual(organiserKeyFromHash("#lang=ko"), { key: "", hash: "#lang=ko" });
+  assert.deepEqual(organiserKeyFromHash(""), { key: "", hash: "" });
+  assert.deepEqual(organiserKeyFromHash("#organiser="), { key: "", hash: "" });
+});
+
+test("the organiser key field takes the key or the whole organiser link", () => {
+  assert.equal(organiserKeyFromInput("  k3y-Value_1 "), "k3y-Value_1");
+  assert.equal(organiserKeyFromInput(`${ORIGIN}/#organiser=k3y-Value_1`), "k3y-Value_1");
+  assert.equal(organiserKeyFromInput("http://127.0.0.1:8080/#organiser=a%2Fb"), "a/b");
+  assert.equal(organiserKeyFromInput(""), "");
 });

@@ -108,6 +108,7 @@ def free_port() -> int:
 
 
 ADMIN_TOKEN = "test-admin-token"  # what the test server's /api/metrics asks for
+ORGANISER_KEY = "test-organiser-key"  # what the test server's POST /api/rooms asks for
 
 
 @contextlib.contextmanager
@@ -128,7 +129,8 @@ def serving(tmp: Path) -> Iterator[str]:
         "--data-dir", str(tmp / "data"),
         "--secret", "test-secret",
         "--ice-address", "127.0.0.1",
-        "--test-mode", "--demo", "--admin-token", ADMIN_TOKEN,
+        "--test-mode", "--demo", "--admin-token", ADMIN_TOKEN, "--organiser-key", ORGANISER_KEY,
+        "--rate-limit-scale", "1000",  # the tests create many rooms from 127.0.0.1
     ]
     with open(log_path, "w") as log_file:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT)
@@ -181,7 +183,7 @@ def create_room(base_url: str, title: str = "Browser test") -> dict:
     """POST /api/rooms -> {"room": {...}, "links": {"host": url, "participant": url}}."""
     request = urllib.request.Request(
         base_url + "/api/rooms", data=json.dumps({"title": title}).encode(),
-        headers={"Content-Type": "application/json"}, method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {ORGANISER_KEY}"}, method="POST",
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 201, response.status

@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 
 from collab_helpers import SCREENSHOTS
-from conftest import create_room, host_and_guest, join, show_panel, video_frames_advancing, wait_for_tile  # noqa: I001
+from conftest import ORGANISER_KEY, create_room, host_and_guest, join, show_panel, video_frames_advancing, wait_for_tile  # noqa: I001
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -26,7 +26,7 @@ def inside(box, width, height) -> bool:
 
 def test_start_page_hands_out_an_invitation_and_joins_by_room_code(server, new_page):
     page = new_page(permissions=CLIPBOARD, timezone_id="Asia/Seoul")
-    page.goto(server + "/")
+    page.goto(f"{server}/#organiser={ORGANISER_KEY}")  # the organiser link the server prints
     page.fill("#meeting-title", "Han River flood coordination")
     page.select_option("#meeting-city", "lisbon")
     page.fill("#meeting-starts", "2031-03-04T10:00")
@@ -161,7 +161,8 @@ def test_hands_and_chat_are_announced_by_name_without_taking_the_focus(server, n
 
 
 def test_the_clock_counts_the_meetings_time_and_shows_its_planned_end(server, new_page):
-    request = urllib.request.Request(server + "/api/rooms", method="POST", headers={"Content-Type": "application/json"},
+    request = urllib.request.Request(server + "/api/rooms", method="POST",
+                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {ORGANISER_KEY}"},
                                      data=json.dumps({"title": "Planned", "starts_at": "2020-01-01T09:00:00Z",
                                                       "duration_minutes": 60}).encode())
     with urllib.request.urlopen(request, timeout=10) as response:

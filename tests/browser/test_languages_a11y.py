@@ -17,7 +17,7 @@ import re
 import pytest
 
 from collab_helpers import SCREENSHOTS
-from conftest import REPO, create_room, join, show_panel, wait_for_tile  # noqa: I001
+from conftest import ORGANISER_KEY, REPO, create_room, join, show_panel, wait_for_tile  # noqa: I001
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(150)]
 
@@ -94,7 +94,7 @@ def test_korean_leaves_no_english_on_the_start_page_prejoin_and_meeting(server, 
     links = create_room(server, "서울-리스본 협의")["links"]
     guest = new_page()
     host = korean(new_page)
-    host.goto(server + "/")
+    host.goto(f"{server}/#organiser={ORGANISER_KEY}")
     host.wait_for_selector("#meeting-title")
     assert host.evaluate("document.documentElement.lang") == "ko"
     assert english_left(host) == []
