@@ -470,8 +470,9 @@ class Meeting:
     def snapshot(self) -> dict[str, Any]:
         """What this meeting decided that a restart of the server must not undo, as plain JSON:
         the raised hands, first raised first (``[participant id, raised at]``, also those of
-        participants not back yet after a restart), and the held mutes of those here and of those
-        who left (``{"keys": ["p:<id>", "d:<device>"], "audio": bool, "video": bool}``)."""
+        participants not back yet after a restart), the held mutes of those here and of those
+        who left (``{"keys": ["p:<id>", "d:<device>"], "audio": bool, "video": bool}``), and when
+        the meeting began (its clock)."""
         hands = {**self._returning_hands, **self._hands}
         held = []
         for participant in self._participants.values():
@@ -486,7 +487,8 @@ class Meeting:
         # (to the microsecond: two hands raised in one second keep their order)
         return {"hands": [[pid, at.astimezone(UTC).isoformat()]
                           for pid, at in sorted(hands.items(), key=lambda item: item[1])],
-                "held": held}
+                "held": held,
+                "started_at": self.started_at.astimezone(UTC).isoformat() if self.started_at else None}
 
     def restore(self, snapshot: Any) -> None:
         """Take back a :meth:`snapshot` (the first meeting of a room after the server restarted,
@@ -495,6 +497,8 @@ class Meeting:
         Entries that do not read as a snapshot's are skipped."""
         if not isinstance(snapshot, dict):
             return
+        if self.started_at is None:  # the meeting's clock goes on from when it began
+            self.started_at = _time(snapshot.get("started_at"))
         for item in snapshot.get("hands") or []:
             if (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
                     and (at := _time(item[1])) is not None):

@@ -133,6 +133,7 @@ def test_a_restored_meeting_gives_back_hands_in_their_places_and_holds_on_return
 
     after = Meeting("demo", "t", allow_self_unmute=False)
     after.restore(before.snapshot())
+    assert after.started_at == before.started_at == JOINED  # the meeting's clock goes on
     assert after.hands() == []  # nobody is back yet
     a = after.add(person("p_a", device_id="device-p_a"))
     c = after.add(person("p_c"))

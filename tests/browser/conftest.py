@@ -111,16 +111,14 @@ ADMIN_TOKEN = "test-admin-token"  # what the test server's /api/metrics asks for
 ORGANISER_KEY = "test-organiser-key"  # what the test server's POST /api/rooms asks for
 
 
-@contextlib.contextmanager
-def serving(tmp: Path) -> Iterator[str]:
-    """``sitroom serve`` (test mode, demo room, fresh SQLite in ``tmp``) in a subprocess for the
-    block; yields its base URL. Started by the calling thread, so inside a network lab if the
-    thread is in one (tests/netlab.py)."""
+def launch(tmp: Path, port: int) -> subprocess.Popen:
+    """``sitroom serve`` (test mode, demo room, SQLite in ``tmp``) in a subprocess on ``port``, once
+    it answers ``/healthz``. Started by the calling thread, so inside a network lab if the thread
+    is in one (tests/netlab.py). Launched again on the same ``tmp``, it serves the same data."""
     dist = REPO / "client_web" / "dist"
     if not (dist / "room.html").exists() or not list(dist.glob("app-*.js")):
         pytest.fail("client_web/dist is not built: run `cd client_web && npm ci && npm run build`",
                     pytrace=False)
-    port = free_port()
     log_path = tmp / "server.log"
     cmd = [
         sys.executable, "-m", "server.cli", "serve",
@@ -132,34 +130,48 @@ def serving(tmp: Path) -> Iterator[str]:
         "--test-mode", "--demo", "--admin-token", ADMIN_TOKEN, "--organiser-key", ORGANISER_KEY,
         "--rate-limit-scale", "1000",  # the tests create many rooms from 127.0.0.1
     ]
-    with open(log_path, "w") as log_file:
+    with open(log_path, "a") as log_file:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}:\n{log_path.read_text()}", pytrace=False)
-            try:
-                with urllib.request.urlopen(base_url + "/healthz", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server did not answer /healthz within {SERVER_START_TIMEOUT_S} s:\n"
-                            f"{log_path.read_text()}", pytrace=False)
-            time.sleep(0.1)
-        yield base_url
-    finally:
-        proc.terminate()
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited with {proc.returncode}:\n{log_path.read_text()}", pytrace=False)
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+            with urllib.request.urlopen(base_url + "/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return proc
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
             proc.kill()
-            proc.wait(timeout=5)
-        if proc.returncode not in (0, -15) and log_path.exists():
-            print(f"--- server log ---\n{log_path.read_text()[-4000:]}")
+            pytest.fail(f"server did not answer /healthz within {SERVER_START_TIMEOUT_S} s:\n"
+                        f"{log_path.read_text()}", pytrace=False)
+        time.sleep(0.1)
+
+
+def stop(proc: subprocess.Popen, tmp: Path) -> None:
+    """Stop a launched server (SIGTERM, then SIGKILL); its log is printed if it failed."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+    log_path = tmp / "server.log"
+    if proc.returncode not in (0, -15, -9) and log_path.exists():
+        print(f"--- server log ---\n{log_path.read_text()[-4000:]}")
+
+
+@contextlib.contextmanager
+def serving(tmp: Path) -> Iterator[str]:
+    """A launched server for the block; yields its base URL."""
+    port = free_port()
+    proc = launch(tmp, port)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(proc, tmp)
 
 
 @pytest.fixture(scope="session")
