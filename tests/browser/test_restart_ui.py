@@ -1,12 +1,14 @@
-"""The server killed under a meeting (issue 15, "State that survives a restart"): two Chromium pages,
+"""The server stopped under a meeting (issue 15, "State that survives a restart"): two Chromium pages,
 a panel on stage with following locked, the guest's raised hand and a host's held mute; the server
-is SIGKILLed and started again on the same data and address. Both pages come back on their own,
+is SIGKILLed (or stopped with SIGTERM, when it tells the pages first) and started again on the same
+data and address. Both pages come back on their own,
 as the same participants with the same roles, and find the stage, the hand and the mute as they
 were; the guest's video reaches the host again. Prints how long the pages took to come back."""
 
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 import time
 from contextlib import closing
@@ -42,7 +44,8 @@ def request(page, event: str, payload: dict) -> dict:
                          [event, payload])
 
 
-def test_pages_come_back_after_a_sigkill_with_stage_hand_and_mute(tmp_path, new_page):
+@pytest.mark.parametrize("stop_signal", [signal.SIGKILL, signal.SIGTERM], ids=["sigkill", "sigterm"])
+def test_pages_come_back_after_a_restart_with_stage_hand_and_mute(tmp_path, new_page, stop_signal):
     port = free_port()
     proc = launch(tmp_path, port)
     try:
@@ -61,9 +64,14 @@ def test_pages_come_back_after_a_sigkill_with_stage_hand_and_mute(tmp_path, new_
         assert any(m["hands"] and m["held"] for m in kept["meetings"]), kept
         joins = [page.evaluate("window.sitroom.state.joins") for page in (host, guest)]
 
-        proc.kill()  # SIGKILL: the server says nothing and writes nothing on its way out
-        proc.wait(timeout=10)
+        # SIGKILL: the server says nothing and writes nothing on its way out; SIGTERM: it tells
+        # the pages it is restarting and closes their connections
+        proc.send_signal(stop_signal)
+        proc.wait(timeout=20)
         killed_at = time.monotonic()
+        if stop_signal == signal.SIGTERM:
+            for page in (host, guest):
+                page.wait_for_selector(".banner:has-text('The server is restarting')", timeout=10_000)
         proc = launch(tmp_path, port)  # the same data, the same address
         answering_at = time.monotonic()
 
@@ -72,7 +80,7 @@ def test_pages_come_back_after_a_sigkill_with_stage_hand_and_mute(tmp_path, new_
                 "(before) => window.sitroom.state.status === 'joined' && window.sitroom.state.joins > before",
                 arg=before, timeout=BACK_TIMEOUT_MS)
         back_at = time.monotonic()
-        print(f"\nrestart: server down {answering_at - killed_at:.1f} s (start-up included); pages joined "
+        print(f"\nrestart after {signal.Signals(stop_signal).name}: server down {answering_at - killed_at:.1f} s (start-up included); pages joined "
               f"again {back_at - answering_at:.1f} s after it answered, {back_at - killed_at:.1f} s after the kill")
 
         # the same people, with the same roles
@@ -94,7 +102,8 @@ def test_pages_come_back_after_a_sigkill_with_stage_hand_and_mute(tmp_path, new_
         # and media flows again
         frames = video_frames_advancing(host, guest_id, frames=10, timeout_s=30)
         assert frames["ok"], frames
-        host.screenshot(path=str(SCREENSHOTS / "restart-host.png"))
-        guest.screenshot(path=str(SCREENSHOTS / "restart-guest.png"))
+        if stop_signal == signal.SIGKILL:
+            host.screenshot(path=str(SCREENSHOTS / "restart-host.png"))
+            guest.screenshot(path=str(SCREENSHOTS / "restart-guest.png"))
     finally:
         stop(proc, tmp_path)
