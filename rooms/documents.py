@@ -11,15 +11,23 @@ Every call into PDFium happens in a separate worker process (``python -m rooms.d
 in the server process: a hostile PDF may hang PDFium or crash it, and the worker runs under memory
 and CPU limits and is killed when the time limit is reached. The worker talks JSON lines on stdout.
 
-Pillow is not a dependency: pages are encoded to PNG here with :mod:`zlib`, image uploads keep their
-original bytes (their size is read from the PNG/JPEG header by this module) and only their
-thumbnails are made by PDFium (JPEG) or are a copy of the original (PNG).
+An upload is given as bytes or, as the server does, as the path of the file it streamed to disk:
+the worker reads the file itself, so the server process never holds a whole upload.
+
+Images (PNG, JPEG) are never served as uploaded. Their header is checked first (dimensions against
+``max_image_side_px`` and ``max_image_pixels``: a 292 kB PNG may claim 20000x20000 pixels), then the
+worker decodes them for real with FFmpeg's decoders (PyAV), strictly (``err_detect=explode``: a
+truncated or garbage image is a ``broken_file``), checks that the decoded picture has the header's
+size and at most ``max_image_bytes`` bytes, and re-encodes a page of at most ``image_page_side_px``
+on its long side and a thumbnail (PNG stays PNG, JPEG stays JPEG). Pillow is not a dependency; PDF
+pages are encoded to PNG here with :mod:`zlib`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import fractions
 import hashlib
 import inspect as _inspect
 import json
@@ -34,7 +42,9 @@ import unicodedata
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Union
+
+import av
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -42,11 +52,16 @@ __all__ = [
     "DEFAULT_MAX_PAGE_SIDE_PT",
     "DEFAULT_MAX_IMAGE_SIDE_PX",
     "DEFAULT_MAX_IMAGE_PIXELS",
+    "DEFAULT_MAX_IMAGE_BYTES",
+    "DEFAULT_IMAGE_PAGE_SIDE_PX",
     "DocumentError",
     "DocumentInfo",
     "PageInfo",
     "RenderedDocument",
+    "decode_image",
     "detect_kind",
+    "encode_image",
+    "fit_within",
     "image_dimensions",
     "inspect_upload",
     "inspect_upload_async",
@@ -56,8 +71,15 @@ __all__ = [
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 DEFAULT_MAX_PAGES = 300
 DEFAULT_MAX_PAGE_SIDE_PT = 5000.0
-DEFAULT_MAX_IMAGE_SIDE_PX = 20000
-DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
+DEFAULT_MAX_IMAGE_SIDE_PX = 8192
+DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
+# What the decoded picture may take in memory (all planes): 40 Mpx of 8-bit RGBA fits.
+DEFAULT_MAX_IMAGE_BYTES = 160_000_000
+# An image's page is re-encoded at most this many pixels on its long side.
+DEFAULT_IMAGE_PAGE_SIDE_PX = 2048
+# How much of an image file the server process reads to find its size (a JPEG's frame header
+# follows its EXIF, ICC and other APP segments, each at most 64 KiB).
+HEAD_BYTES = 1024 * 1024
 DEFAULT_INSPECT_TIME_LIMIT_S = 20.0
 DEFAULT_MEMORY_LIMIT_BYTES = 2 * 1024 * 1024 * 1024
 MAX_RENDER_SIDE_PX = 8000
@@ -76,6 +98,9 @@ MIME = {"pdf": "application/pdf", "png": "image/png", "jpeg": "image/jpeg"}
 EXTENSION = {"pdf": ".pdf", "png": ".png", "jpeg": ".jpg"}
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+# An upload: its bytes, or the path of the file that holds them.
+Source = Union[bytes, bytearray, memoryview, str, os.PathLike]
 
 
 class DocumentError(ValueError):
@@ -255,14 +280,13 @@ def _check_image(data: bytes, kind: str, max_side_px: int, max_pixels: int) -> t
     return w, h
 
 
-def _precheck(data: bytes, max_bytes: int) -> str:
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError("data must be bytes")
-    if len(data) > max_bytes:
-        raise DocumentError("too_large", f"file is {len(data)} bytes; the limit is {max_bytes}")
-    if len(data) == 0:
+def _precheck(head: bytes, size: int, max_bytes: int) -> str:
+    """The kind of an upload of ``size`` bytes that starts with ``head``."""
+    if size > max_bytes:
+        raise DocumentError("too_large", f"file is {size} bytes; the limit is {max_bytes}")
+    if size == 0:
         raise DocumentError("unsupported_type", "file is empty")
-    kind = detect_kind(data)
+    kind = detect_kind(head)
     if kind is None:
         raise DocumentError("unsupported_type", "only PDF, PNG and JPEG files can be shown")
     return kind
@@ -294,23 +318,48 @@ def clean_pdf_title(value: object) -> str:
     return title
 
 
-def _info(data: bytes, filename: str, kind: str, sizes: list[tuple[float, float]], title: str = "") -> DocumentInfo:
+def _is_bytes(source: Source) -> bool:
+    return isinstance(source, (bytes, bytearray, memoryview))
+
+
+def _head_and_size(source: Source) -> tuple[bytes, int]:
+    """The first :data:`HEAD_BYTES` of an upload and its size, without reading a file whole."""
+    if _is_bytes(source):
+        data = memoryview(source).cast("B")
+        return bytes(data[:HEAD_BYTES]), len(data)
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError("an upload is bytes or a path")
+    with open(source, "rb") as f:
+        return f.read(HEAD_BYTES), os.fstat(f.fileno()).st_size
+
+
+def _file_sha256(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _info(size: int, sha256: str, filename: str, kind: str, sizes: list[tuple[float, float]],
+          title: str = "") -> DocumentInfo:
     return DocumentInfo(
         kind=kind,
         mime=MIME[kind],
-        size_bytes=len(data),
+        size_bytes=size,
         page_count=len(sizes),
         page_sizes=sizes,
         filename=_safe_filename(filename),
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=sha256,
         title=clean_pdf_title(title) or title_from_filename(filename),
     )
 
 
-def _inspect_args(max_pages: int, max_page_side_pt: float, memory_limit: int, time_limit_s: float) -> list[str]:
+def _inspect_args(source: str, max_pages: int, max_page_side_pt: float, memory_limit: int,
+                  time_limit_s: float) -> list[str]:
     return [
         "inspect",
-        "-",
+        source,
         "--max-pages", str(int(max_pages)),
         "--max-side", repr(float(max_page_side_pt)),
         "--memory-limit", str(int(memory_limit)),
@@ -332,7 +381,7 @@ def _parse_inspect_output(stdout: bytes, returncode: int) -> tuple[list[tuple[fl
     raise DocumentError("broken_file", f"the PDF could not be read (worker exit status {returncode})")
 
 
-def inspect_upload(data: bytes, filename: str, **limits: Any) -> DocumentInfo:
+def inspect_upload(data: Source, filename: str, **limits: Any) -> DocumentInfo:
     """Identify and check an upload, blocking (scripts and tests). Raises :class:`DocumentError`.
 
     Runs :func:`inspect_upload_async` (same keyword limits) in a private event loop, so it must not
@@ -342,7 +391,7 @@ def inspect_upload(data: bytes, filename: str, **limits: Any) -> DocumentInfo:
 
 
 async def inspect_upload_async(
-    data: bytes,
+    source: Source,
     filename: str,
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
@@ -355,16 +404,28 @@ async def inspect_upload_async(
 ) -> DocumentInfo:
     """Identify and check an upload without blocking the event loop. Raises :class:`DocumentError`.
 
-    The type comes from the content, never the name. Images are checked from their header; a PDF
-    is opened by a worker process with memory and time limits (up to ``time_limit_s``).
+    ``source`` is the upload's bytes or the path of the file holding them (only its first
+    :data:`HEAD_BYTES` are read here; the PDF worker reads the file itself). The type comes from the
+    content, never the name. Images are checked from their header here (they are decoded for real
+    when rendered); a PDF is opened by a worker process with memory and time limits (up to
+    ``time_limit_s``).
     """
-    data = bytes(data)
-    kind = _precheck(data, max_bytes)
+    in_memory = _is_bytes(source)
+    head, size = await asyncio.to_thread(_head_and_size, source)
+    kind = _precheck(head, size, max_bytes)
+    if in_memory:
+        data = bytes(source)
+        digest = hashlib.sha256(data).hexdigest()
+    else:
+        data = None
+        digest = await asyncio.to_thread(_file_sha256, source)
     if kind != "pdf":
-        return _info(data, filename, kind, [_check_image(data, kind, max_image_side_px, max_image_pixels)])
+        return _info(size, digest, filename, kind, [_check_image(head, kind, max_image_side_px, max_image_pixels)])
+    args = _inspect_args("-" if in_memory else os.fspath(source), max_pages, max_page_side_pt,
+                         memory_limit_bytes, time_limit_s)
     proc = await asyncio.create_subprocess_exec(
-        *_worker_cmd(_inspect_args(max_pages, max_page_side_pt, memory_limit_bytes, time_limit_s)),
-        stdin=asyncio.subprocess.PIPE,
+        *_worker_cmd(args),
+        stdin=asyncio.subprocess.PIPE if in_memory else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
         env=_worker_env(),
@@ -377,7 +438,7 @@ async def inspect_upload_async(
     finally:
         await _reap(proc)
     sizes, title = _parse_inspect_output(stdout, proc.returncode or 0)
-    return _info(data, filename, kind, sizes, title)
+    return _info(size, digest, filename, kind, sizes, title)
 
 
 # --------------------------------------------------------------------------------------------
@@ -387,7 +448,7 @@ ProgressCallback = Callable[[int, int], "Awaitable[None] | None"]
 
 
 async def render_document(
-    data: bytes,
+    source: Source,
     kind: str,
     out_dir: str | os.PathLike[str],
     *,
@@ -399,20 +460,26 @@ async def render_document(
     max_page_side_pt: float = DEFAULT_MAX_PAGE_SIDE_PT,
     max_image_side_px: int = DEFAULT_MAX_IMAGE_SIDE_PX,
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+    max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
+    image_page_side_px: int = DEFAULT_IMAGE_PAGE_SIDE_PX,
     time_limit_s: float = 60.0,
     memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT_BYTES,
     on_progress: ProgressCallback | None = None,
 ) -> RenderedDocument:
     """Render every page to ``out_dir/page-0001.png`` and ``out_dir/thumb-0001.png`` (…).
 
-    ``kind`` is :attr:`DocumentInfo.kind`; it is checked against the content again. Pages are
-    ``width`` pixels wide (or ``dpi`` if given), at most ``max_height`` (default ``3 * width``)
-    pixels tall. ``on_progress(done, total)`` (plain or async) is called once per finished page.
-    All of it runs in a worker process that is killed after ``time_limit_s`` (``render_timeout``).
-    Files of a failed render are removed. Raises :class:`DocumentError`.
+    ``source`` is the upload's bytes or the path of the file holding them (read by the worker; the
+    caller keeps and removes it). ``kind`` is :attr:`DocumentInfo.kind`; it is checked against the
+    content again. PDF pages are ``width`` pixels wide (or ``dpi`` if given), at most ``max_height``
+    (default ``3 * width``) pixels tall. An image is decoded and checked (see the module's
+    docstring) and re-encoded to ``page-0001.png|.jpg``, at most ``image_page_side_px`` on its long
+    side, and a thumbnail at most ``thumb_width`` wide (never enlarged). ``on_progress(done,
+    total)`` (plain or async) is called once per finished page. All of it runs in a worker process
+    that is killed after ``time_limit_s`` (``render_timeout``). Files of a failed render are
+    removed. Raises :class:`DocumentError`.
     """
-    data = bytes(data)
-    detected = _precheck(data, max(len(data), 1))
+    head, size = await asyncio.to_thread(_head_and_size, source)
+    detected = _precheck(head, size, max(size, 1))
     if detected != kind:
         raise DocumentError("unsupported_type", f"content is {detected}, not {kind}")
     if not (16 <= int(width) <= 8000) or not (16 <= int(thumb_width) <= 2000):
@@ -422,17 +489,23 @@ async def render_document(
     max_height = int(max_height or 3 * int(width))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if not 16 <= int(image_page_side_px) <= 8192:
+        raise ValueError("image_page_side_px must be 16..8192")
     if kind != "pdf":
-        _check_image(data, kind, max_image_side_px, max_image_pixels)
+        _check_image(head, kind, max_image_side_px, max_image_pixels)
 
-    src = tempfile.NamedTemporaryFile(dir=out, prefix=".upload-", suffix=EXTENSION[kind], delete=False)
+    src_path: str | None = None
+    if _is_bytes(source):
+        src = tempfile.NamedTemporaryFile(dir=out, prefix=".upload-", suffix=EXTENSION[kind], delete=False)
+        src_path = src.name
     written: list[Path] = []
     ok = False
     try:
-        with src:
-            src.write(data)
+        if src_path is not None:
+            with src:
+                src.write(source)
         args = [
-            "render", src.name,
+            "render", src_path or os.fspath(source),
             "--kind", kind,
             "--out", str(out),
             "--width", str(int(width)),
@@ -442,6 +515,10 @@ async def render_document(
             "--max-side", repr(float(max_page_side_pt)),
             "--memory-limit", str(int(memory_limit_bytes)),
             "--cpu-limit", str(int(math.ceil(time_limit_s)) + 1),
+            "--max-image-side", str(int(max_image_side_px)),
+            "--max-image-pixels", str(int(max_image_pixels)),
+            "--max-image-bytes", str(int(max_image_bytes)),
+            "--image-page-side", str(int(image_page_side_px)),
         ]
         if dpi is not None:
             args += ["--dpi", repr(float(dpi))]
@@ -449,13 +526,15 @@ async def render_document(
         ok = True
         return RenderedDocument(kind=kind, pages=pages)
     finally:
-        try:
-            os.unlink(src.name)
-        except OSError:
-            pass
+        if src_path is not None:
+            try:
+                os.unlink(src_path)
+            except OSError:
+                pass
         if not ok:
             # Pages already rendered, and a half-written one if the worker was killed mid-write.
-            for p in [*written, *out.glob(".page-*.tmp"), *out.glob(".thumb-*.tmp")]:
+            for p in [*written, *out.glob(".page-*.tmp"), *out.glob(".thumb-*.tmp"), *out.glob("page-*"),
+                      *out.glob("thumb-*")]:
                 try:
                     p.unlink()
                 except OSError:
@@ -668,8 +747,7 @@ def _scale_for(w: float, h: float, width: int, max_height: int, dpi: float | Non
 
 
 def _worker_inspect(ns: argparse.Namespace) -> None:
-    data = sys.stdin.buffer.read() if ns.input == "-" else Path(ns.input).read_bytes()
-    pdf = _open_pdf(data)
+    pdf = _open_pdf(sys.stdin.buffer.read() if ns.input == "-" else ns.input)
     try:
         sizes = _pdf_sizes(pdf, ns.max_pages, ns.max_side)
         try:
@@ -705,39 +783,77 @@ def _worker_render(ns: argparse.Namespace) -> None:
         _emit(event="done")
         return
 
-    # PNG / JPEG: one page; the original bytes are kept (no Pillow to re-encode them).
-    data = Path(ns.input).read_bytes()
-    w, h = image_dimensions(data, ns.kind)
+    # PNG / JPEG: one page, decoded here and re-encoded (never the uploaded bytes).
+    frame = decode_image(Path(ns.input).read_bytes(), ns.kind, max_side_px=ns.max_image_side,
+                         max_pixels=ns.max_image_pixels, max_bytes=ns.max_image_bytes)
     _emit(event="meta", pages=1)
     ext = EXTENSION[ns.kind]
+    pw, ph = fit_within(frame.width, frame.height, ns.image_page_side, ns.image_page_side)
+    tw, th = fit_within(frame.width, frame.height, ns.thumb_width, 3 * ns.thumb_width)
     image_path = out / f"page-0001{ext}"
-    _write_atomic(image_path, data)
     thumb_path = out / f"thumb-0001{ext}"
-    if ns.kind == "jpeg":
-        # PDFium decodes JPEG: place it on a page and render a real thumbnail (this also proves the
-        # file decodes).
-        import pypdfium2 as pdfium
-
-        pdf = pdfium.PdfDocument.new()
-        try:
-            page = pdf.new_page(w, h)
-            img = pdfium.PdfImage.new(pdf)
-            img.load_jpeg(str(Path(ns.input)), pages=[page], inline=True)
-            img.set_matrix(pdfium.PdfMatrix().scale(w, h))
-            page.insert_obj(img)
-            page.gen_content()
-            thumb, _, _ = _bitmap_png(page, _scale_for(w, h, ns.thumb_width, 3 * ns.thumb_width, None))
-            page.close()
-        except Exception as e:  # noqa: BLE001 - any decoder failure means a broken file
-            raise DocumentError("broken_file", f"the JPEG could not be decoded: {e}") from None
-        finally:
-            pdf.close()
-        thumb_path = out / "thumb-0001.png"
-        _write_atomic(thumb_path, thumb)
-    else:
-        _write_atomic(thumb_path, data)
-    _emit(event="page", index=0, width=w, height=h, image=str(image_path), thumb=str(thumb_path))
+    _write_atomic(image_path, encode_image(frame, ns.kind, pw, ph))
+    _write_atomic(thumb_path, encode_image(frame, ns.kind, tw, th))
+    _emit(event="page", index=0, width=pw, height=ph, image=str(image_path), thumb=str(thumb_path))
     _emit(event="done")
+
+
+_DECODER = {"png": "png", "jpeg": "mjpeg"}
+_IMAGE_NAME = {"png": "PNG", "jpeg": "JPEG"}
+
+
+def decode_image(data: bytes, kind: str, *, max_side_px: int = DEFAULT_MAX_IMAGE_SIDE_PX,
+                 max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+                 max_bytes: int = DEFAULT_MAX_IMAGE_BYTES) -> av.VideoFrame:
+    """Decode a whole PNG or JPEG (run it in a worker process: it allocates the picture).
+
+    The header's size is checked against the limits before anything is decoded; the decoder is
+    strict (a truncated file or garbage after a valid header is an error, never a grey picture); the
+    decoded picture must have the header's size and at most ``max_bytes`` bytes. Raises
+    :class:`DocumentError` (``page_too_large``, ``broken_file``).
+    """
+    w, h = _check_image(data, kind, max_side_px, max_pixels)
+    name = _IMAGE_NAME[kind]
+    ctx = av.CodecContext.create(_DECODER[kind], "r")
+    ctx.options = {"err_detect": "explode"}
+    try:
+        frames = ctx.decode(av.Packet(data)) + ctx.decode(None)
+    except av.FFmpegError as e:
+        raise DocumentError("broken_file", f"the {name} could not be decoded ({e.strerror or e})") from None
+    if not frames:
+        raise DocumentError("broken_file", f"the {name} holds no picture")
+    frame = frames[0]
+    if (frame.width, frame.height) != (w, h):
+        raise DocumentError("broken_file", f"the {name} says {w}x{h} pixels but decodes to "
+                                           f"{frame.width}x{frame.height}")
+    decoded = sum(plane.buffer_size for plane in frame.planes)
+    if decoded > max_bytes:
+        raise DocumentError("page_too_large", f"the {name} decodes to {decoded} bytes (limit {max_bytes})")
+    return frame
+
+
+def fit_within(width: int, height: int, max_width: int, max_height: int) -> tuple[int, int]:
+    """The largest size of the picture's aspect within the box, never larger than the picture."""
+    scale = min(1.0, max_width / width, max_height / height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def encode_image(frame: av.VideoFrame, kind: str, width: int, height: int) -> bytes:
+    """``frame`` scaled to ``width`` x ``height`` and encoded: PNG (with alpha if it has any) for a
+    PNG, JPEG for a JPEG."""
+    if kind == "png":
+        alpha = frame.format.name.startswith("pal") or len(frame.format.components) in (2, 4)
+        pix_fmt, codec, options = ("rgba" if alpha else "rgb24"), "png", {}
+    else:
+        # JPEG at quality scale 3 (ffmpeg's -q:v 3: visually lossless for slides and photos).
+        pix_fmt, codec, options = "yuvj420p", "mjpeg", {"flags": "+qscale", "global_quality": str(3 * 118)}
+    scaled = frame.reformat(width=width, height=height, format=pix_fmt, interpolation="AREA")
+    ctx = av.CodecContext.create(codec, "w")
+    ctx.width, ctx.height, ctx.pix_fmt = width, height, pix_fmt
+    ctx.time_base = fractions.Fraction(1, 1)
+    ctx.options = options
+    scaled.pts = 0
+    return b"".join(bytes(packet) for packet in [*ctx.encode(scaled), *ctx.encode(None)])
 
 
 def _worker_main(argv: list[str] | None = None) -> int:
@@ -757,6 +873,10 @@ def _worker_main(argv: list[str] | None = None) -> int:
             p.add_argument("--dpi", type=float, default=None)
             p.add_argument("--thumb-width", type=int, default=240)
             p.add_argument("--max-height", type=int, default=4800)
+            p.add_argument("--max-image-side", type=int, default=DEFAULT_MAX_IMAGE_SIDE_PX)
+            p.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS)
+            p.add_argument("--max-image-bytes", type=int, default=DEFAULT_MAX_IMAGE_BYTES)
+            p.add_argument("--image-page-side", type=int, default=DEFAULT_IMAGE_PAGE_SIDE_PX)
     ns = parser.parse_args(argv)
     _limit_resources(ns.memory_limit, ns.cpu_limit)
     try:

@@ -232,6 +232,7 @@ async def metrics(request: web.Request) -> web.Response:
         "workers": sfu.get("workers", []),
         "meetings": hub.live.stats(),
         "connections": len(hub.signaling.sessions),
+        "uploads": {"active": hub.uploads.active, "by_room": dict(hub.uploads.by_room)},
     })
 
 

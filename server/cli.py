@@ -58,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--simulcast", action=argparse.BooleanOptionalAction, default=None,
                        help="accept publishers' simulcast (up to three layers of a camera): each viewer gets the "
                             "layer its tile and link call for (default on)")
+    serve.add_argument("--max-uploads", type=int, metavar="N",
+                       help="uploads received at once in the whole server; one more is refused as busy (default 4)")
+    serve.add_argument("--max-uploads-per-room", type=int, metavar="N",
+                       help="uploads received at once in one room; one more is refused as busy (default 2)")
     serve.add_argument("--admin-token", help="bearer token that /api/metrics requires")
     serve.add_argument("--organiser-key", "--create-key", dest="create_key",
                        help="the key organisers need to create rooms (default: generated, kept in the data dir's "
@@ -104,7 +108,8 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.video_codecs = [c.upper() for c in split_list(args.video_codecs)]
     if getattr(args, "rx_batch_ms", None) is not None:
         cfg.rx_batch_ms = args.rx_batch_ms
-    for name in ("media_workers", "media_span_cpu", "media_span_peers", "opus_dtx", "simulcast", "rate_limit_scale"):
+    for name in ("media_workers", "media_span_cpu", "media_span_peers", "opus_dtx", "simulcast", "rate_limit_scale",
+                 "max_uploads", "max_uploads_per_room"):
         if getattr(args, name, None) is not None:
             setattr(cfg, name, getattr(args, name))
     return cfg

@@ -57,6 +57,10 @@ class Config:
     max_upload_bytes: int = 50 * 1024 * 1024
     max_document_pages: int = 300
     render_time_limit_s: float = 60.0
+    # Uploads whose body is being received at once, in one room and in the whole server; one more is
+    # refused at once ("busy"), before its body is read. Each streams to a file in data_dir/uploads.
+    max_uploads: int = 4
+    max_uploads_per_room: int = 2
     # A Socket.IO connection that has sent no join by then is closed (a client joins at once).
     join_deadline_s: float = 10.0
     max_panels_per_room: int = 32
@@ -173,6 +177,9 @@ class Config:
             raise ConfigError(f"media workers must be 0 to 64, not {self.media_workers!r}")
         if not 0 < self.media_span_cpu <= 100:
             raise ConfigError(f"media span CPU must be 1 to 100 (% of a core), not {self.media_span_cpu!r}")
+        if self.max_uploads < 1 or self.max_uploads_per_room < 1:
+            raise ConfigError(f"max uploads must be at least 1, not {self.max_uploads!r} / "
+                              f"{self.max_uploads_per_room!r} per room")
         if self.media_span_peers is not None and self.media_span_peers < 1:
             raise ConfigError(f"media span peers must be at least 1, not {self.media_span_peers!r}")
         try:
@@ -260,7 +267,8 @@ def from_env(env: dict[str, str] | None = None) -> Config:
             cfg.media_workers = int(v)
         except ValueError:
             raise ConfigError(f"SITROOM_MEDIA_WORKERS is not a number: {v!r}") from None
-    for name, kind in (("media_span_cpu", float), ("media_span_peers", int)):
+    for name, kind in (("media_span_cpu", float), ("media_span_peers", int), ("max_uploads", int),
+                       ("max_uploads_per_room", int)):
         if (v := get(name)) is not None:
             try:
                 setattr(cfg, name, kind(v))

@@ -28,6 +28,34 @@ from .config import Config
 
 
 @dataclass
+class UploadSlots:
+    """The uploads whose body is being received, per room (``server.documents_api`` takes and
+    releases them; ``/api/metrics`` shows them)."""
+
+    by_room: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def active(self) -> int:
+        return sum(self.by_room.values())
+
+    def take(self, room_id: str, per_room: int, total: int) -> str | None:
+        """Take a slot for ``room_id``: None if taken, else what is full (``"room"``, ``"server"``)."""
+        if self.by_room.get(room_id, 0) >= per_room:
+            return "room"
+        if self.active >= total:
+            return "server"
+        self.by_room[room_id] = self.by_room.get(room_id, 0) + 1
+        return None
+
+    def release(self, room_id: str) -> None:
+        left = self.by_room.get(room_id, 0) - 1
+        if left > 0:
+            self.by_room[room_id] = left
+        else:
+            self.by_room.pop(room_id, None)
+
+
+@dataclass
 class Hub:
     """Everything a request handler may need, built once per app."""
 
@@ -50,6 +78,7 @@ class Hub:
     # Which URLs HTTP panels may fetch, parsed once from the config (server.handlers.stage).
     panel_url_policy: UrlPolicy | None = None
     render_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
+    uploads: UploadSlots = field(default_factory=UploadSlots)
     tasks: set = field(default_factory=set)
     # The server is stopping (SIGTERM): clients have been told; the rooms' kept state is left as
     # it is, for the next start, rather than emptied as everyone's connection closes.

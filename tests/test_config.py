@@ -107,3 +107,16 @@ def test_join_deadline_by_flag_or_env():
         serve_config("--join-deadline", "0").validate()
     with pytest.raises(ConfigError):
         from_env({"SITROOM_JOIN_DEADLINE": "soon"})
+
+
+def test_upload_bounds_by_flag_or_env():
+    assert (serve_config().max_uploads, serve_config().max_uploads_per_room) == (4, 2)
+    cfg = serve_config("--max-uploads", "8", "--max-uploads-per-room", "3")
+    assert (cfg.max_uploads, cfg.max_uploads_per_room) == (8, 3)
+    cfg = from_env({"SITROOM_MAX_UPLOADS": "6", "SITROOM_MAX_UPLOADS_PER_ROOM": "1"})
+    assert (cfg.max_uploads, cfg.max_uploads_per_room) == (6, 1)
+    with pytest.raises(ConfigError):
+        from_env({"SITROOM_MAX_UPLOADS": "lots"})
+    for flags in (("--max-uploads", "0"), ("--max-uploads-per-room", "0")):
+        with pytest.raises(ConfigError):
+            serve_config(*flags).validate()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import hashlib
 import io
 import struct
 import zlib
@@ -13,9 +14,11 @@ import pypdfium2 as pdfium
 import pytest
 
 from rooms.documents import (
+    PNG_SIGNATURE,
     DocumentError,
     DocumentInfo,
     RenderedDocument,
+    decode_image,
     detect_kind,
     encode_png,
     image_dimensions,
@@ -251,24 +254,123 @@ async def test_render_checks_kind_against_content(tmp_path: Path) -> None:
     assert e.value.code == "unsupported_type"
 
 
-async def test_render_png_keeps_original(tmp_path: Path) -> None:
+def jpeg_size(path: str | Path) -> tuple[int, int]:
+    """Decode a JPEG fully and return its size."""
+    data = Path(path).read_bytes()
+    assert data[:3] == b"\xff\xd8\xff"
+    frame = decode_image(data, "jpeg")
+    return frame.width, frame.height
+
+
+def png_header(width: int, height: int, color_type: int = 2) -> bytes:
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
+    return PNG_SIGNATURE + struct.pack(">I", 13) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def solid_png(width: int, height: int) -> bytes:
+    """A valid greyscale PNG of one colour, compressed row by row (a 20000x20000 one is ~400 kB
+    and decodes to 400 MB)."""
+    z = zlib.compressobj(9)
+    row = b"\x00" + b"\x80" * width
+    idat = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+    return png_header(width, height, color_type=0) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
+
+
+async def test_render_png_is_reencoded(tmp_path: Path) -> None:
     png = make_png(40, 30)
     progress: list[tuple[int, int]] = []
     doc = await render_document(png, "png", tmp_path, on_progress=lambda d, t: progress.append((d, t)))
     assert progress == [(1, 1)]
     (page,) = doc.pages
     assert (page.index, page.width, page.height) == (0, 40, 30)
-    assert Path(page.image_path).read_bytes() == png
-    assert png_size(page.thumb_path) == (40, 30)
+    assert Path(page.image_path).read_bytes() != png, "the upload itself is never served"
+    assert png_size(page.image_path) == (40, 30)
+    assert png_size(page.thumb_path) == (40, 30), "a small image is not enlarged"
+    assert not list(tmp_path.glob(".*"))
 
 
-async def test_render_jpeg_with_thumbnail(tmp_path: Path) -> None:
+async def test_large_png_page_and_thumbnail_are_bounded(tmp_path: Path) -> None:
+    doc = await render_document(make_png(3000, 1000), "png", tmp_path / "a", thumb_width=240)
+    (page,) = doc.pages
+    assert (page.width, page.height) == (2048, 683)
+    assert png_size(page.image_path) == (2048, 683)
+    assert png_size(page.thumb_path) == (240, 80)
+    doc = await render_document(make_png(500, 4000), "png", tmp_path / "b", image_page_side_px=1024)
+    (page,) = doc.pages
+    assert png_size(page.image_path) == (page.width, page.height) == (128, 1024)
+
+
+async def test_render_jpeg_is_reencoded_with_thumbnail(tmp_path: Path) -> None:
     jpeg = make_jpeg(640, 320)
     doc = await render_document(jpeg, "jpeg", tmp_path, thumb_width=160)
     (page,) = doc.pages
     assert (page.width, page.height) == (640, 320)
-    assert Path(page.image_path).read_bytes() == jpeg
-    assert png_size(page.thumb_path) == (160, 80)
+    assert Path(page.image_path).suffix == ".jpg" and Path(page.image_path).read_bytes() != jpeg
+    assert jpeg_size(page.image_path) == (640, 320)
+    assert jpeg_size(page.thumb_path) == (160, 80)
+
+
+async def test_decompression_bomb_is_refused(tmp_path: Path) -> None:
+    bomb = solid_png(20000, 20000)
+    assert len(bomb) < 1_000_000
+    with pytest.raises(DocumentError) as e:
+        await inspect_upload_async(bomb, "map.png")
+    assert e.value.code == "page_too_large"
+    with pytest.raises(DocumentError) as e:
+        await render_document(bomb, "png", tmp_path)
+    assert e.value.code == "page_too_large"
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_decoded_size_is_checked(tmp_path: Path) -> None:
+    png = solid_png(4000, 3000)  # 12 MB decoded
+    assert (await inspect_upload_async(png, "map.png")).page_sizes == [(4000, 3000)]
+    with pytest.raises(DocumentError) as e:
+        await render_document(png, "png", tmp_path, max_image_bytes=10_000_000)
+    assert e.value.code == "page_too_large" and "decodes to 12" in e.value.message  # 12 MB and row padding
+    assert list(tmp_path.iterdir()) == []
+    doc = await render_document(png, "png", tmp_path)
+    assert png_size(doc.pages[0].image_path) == (2048, 1536)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: png_header(4000, 3000) + bytes(range(100)),  # a plausible header over garbage
+    lambda: png_header(4000, 3000) + png_chunk(b"IDAT", bytes(range(100))) + png_chunk(b"IEND", b""),
+    lambda: make_png(400, 300)[:300],  # truncated
+    lambda: make_jpeg(640, 320)[:2000],  # truncated mid-scan
+    lambda: make_jpeg(640, 320)[:300],
+])
+async def test_garbage_images_fail_to_render(tmp_path: Path, make) -> None:
+    data = make()
+    with pytest.raises(DocumentError) as e:
+        await render_document(data, detect_kind(data), tmp_path)
+    assert e.value.code == "broken_file", e.value.message
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_huge_header_over_garbage_is_refused_at_once() -> None:
+    with pytest.raises(DocumentError) as e:
+        await inspect_upload_async(png_header(10000, 10000) + bytes(range(100)), "x.png")
+    assert e.value.code == "page_too_large"
+
+
+async def test_inspect_and_render_from_a_path(tmp_path: Path) -> None:
+    source = tmp_path / "upload.bin"
+    source.write_bytes(make_pdf())
+    info = await inspect_upload_async(source, "slides.pdf")
+    assert (info.kind, info.page_count, info.size_bytes) == ("pdf", 3, source.stat().st_size)
+    assert info.sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
+    doc = await render_document(source, "pdf", tmp_path / "out", width=200)
+    assert doc.page_count == 3
+    source.write_bytes(make_jpeg(64, 32))
+    assert (await inspect_upload_async(str(source), "p.jpg")).page_sizes == [(64, 32)]
+    doc = await render_document(source, "jpeg", tmp_path / "img")
+    assert jpeg_size(doc.pages[0].image_path) == (64, 32)
+    assert source.exists(), "the caller's file is the caller's to remove"
 
 
 async def test_parallel_renders(tmp_path: Path) -> None:
