@@ -401,13 +401,21 @@ class RoomService:
             participant.name, participant.organisation = name, organisation
         return participant
 
-    async def close_open_joins(self, at: datetime) -> int:
+    async def close_open_joins(self, at: datetime, *, room_id: str | None = None,
+                               except_rooms: set[str] | frozenset[str] = frozenset()) -> int:
         """At start-up: the joins a previous run left open (it crashed, or was killed) are closed,
         as left at ``at`` (when that run was last seen alive; never before the join itself), so that
         a single-use invite's holder is not refused as "already in use" for good. Their resume keys
-        stay good for the usual window. Returns how many were closed."""
+        stay good for the usual window. Only ``room_id``'s if given (a node taking over a room
+        whose node died), never those of ``except_rooms`` (rooms other nodes hold). Returns how
+        many were closed."""
+        query = select(Participant).where(Participant.left_at.is_(None))
+        if room_id is not None:
+            query = query.where(Participant.room_id == room_id)
+        if except_rooms:
+            query = query.where(Participant.room_id.not_in(sorted(except_rooms)))
         async with self.db.session() as session:
-            rows = (await session.execute(select(Participant).where(Participant.left_at.is_(None)))).scalars().all()
+            rows = (await session.execute(query)).scalars().all()
             for participant in rows:
                 participant.left_at = max(at, participant.joined_at)
         return len(rows)

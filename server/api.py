@@ -100,6 +100,18 @@ async def rate_limit_middleware(request: web.Request, handler):
 
 
 @web.middleware
+async def room_owner_redirect(request: web.Request, handler):
+    """Several nodes (server/cluster.py): a meeting page opened on a node other than the one holding
+    the room is sent there (307, the invite's query kept), so that the room stays on one node."""
+    if request.method in ("GET", "HEAD") and request.path.startswith("/r/"):
+        room_id = request.match_info.get("room_id")
+        owner = await _hub(request).cluster.owner_elsewhere(room_id) if room_id else None
+        if owner:
+            raise web.HTTPTemporaryRedirect(owner + request.path_qs)
+    return await handler(request)
+
+
+@web.middleware
 async def security_headers(request: web.Request, handler):
     response = await handler(request)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -233,11 +245,13 @@ async def metrics(request: web.Request) -> web.Response:
         "meetings": hub.live.stats(),
         "connections": len(hub.signaling.sessions),
         "uploads": {"active": hub.uploads.active, "by_room": dict(hub.uploads.by_room)},
+        "cluster": {"node": hub.cluster.node_id, "url": hub.cluster.url, "enabled": hub.cluster.enabled,
+                    "rooms_held": len(hub.cluster.held), "rooms_taken": hub.cluster.taken_over},
     })
 
 
 def setup_routes(app: web.Application, config: Config) -> None:
-    app.middlewares.extend([security_headers, rate_limit_middleware, errors_middleware])
+    app.middlewares.extend([security_headers, rate_limit_middleware, errors_middleware, room_owner_redirect])
     app[RATE_LIMITS] = rate_limits(config.rate_limit_scale)
     app.on_response_prepare.append(response_headers)
     config.client_dist.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,9 @@ from rooms.service import RoomService
 from rooms.timeline import Timeline
 
 from . import api, documents_api
+from .cluster import Cluster
 from .config import Config
+from .errors import RequestError
 from .hub import HUB, Hub
 from .signaling import Signaling
 
@@ -134,6 +136,7 @@ def create_app(config: Config) -> web.Application:
         panels=PanelRepository(db),
         documents=DocumentRepository(db),
         room_states=RoomStateRepository(db),
+        cluster=Cluster(config.redis or None, config.base_url, prefix=config.redis_channel),
     )
     hub.signaling = Signaling(hub)
     hub.media.on_worker_lost = hub.live.media_lost
@@ -175,11 +178,14 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     # Nobody is in a meeting when the server starts: what a crashed run left open is closed, as
     # left when that run was last seen alive (its heartbeat file), and the heartbeat starts anew.
     heartbeat = Heartbeat(Path(hub.config.data_dir) / "alive")
-    closed = await hub.rooms.close_open_joins(heartbeat.last_seen() or datetime.now(timezone.utc))
+    await hub.cluster.start()
+    elsewhere = await hub.cluster.leased_rooms()  # (several nodes: rooms live on another node now)
+    closed = await hub.rooms.close_open_joins(heartbeat.last_seen() or datetime.now(timezone.utc),
+                                              except_rooms=elsewhere)
     if closed:
         log.warning("closed %d join(s) a previous run left open (it did not stop cleanly)", closed)
     heartbeat.start()
-    await _unfinished_documents(hub)
+    await _unfinished_documents(hub, elsewhere)
     await hub.media.start()
     if hub.config.demo:
         room, tokens = await hub.rooms.ensure_room(DEMO_ROOM_ID, DEMO_ROOM_TITLE, city=DEMO_CITY)
@@ -190,6 +196,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         log.info("demo room %r: participant link %s", room.title, hub.demo_links["participant"])
     yield
     heartbeat.stop()
+    await hub.cluster.close()
     await hub.signaling.close()
     for task in list(hub.tasks):
         task.cancel()
@@ -204,13 +211,17 @@ async def _stopping(app: web.Application) -> None:
     hub = app[HUB]
     hub.stopping = True
     await hub.live.flush()
+    await hub.cluster.close()  # another node may take the rooms as their clients come back
     await hub.signaling.stop()
 
 
-async def _unfinished_documents(hub: Hub) -> None:
+async def _unfinished_documents(hub: Hub, elsewhere: set[str]) -> None:
     """Documents a previous run was still rendering when it stopped: their rendering died with it
-    (it runs in a child process), so they are failed, with a message the room's list shows."""
+    (it runs in a child process), so they are failed, with a message the room's list shows (not
+    those of rooms another node holds: it may be rendering them)."""
     for row in await hub.documents.unfinished():
+        if row["room_id"] in elsewhere:
+            continue
         log.warning("document %s of room %s was being rendered when the server stopped; marked failed",
                     row["id"], row["room_id"])
         await hub.documents.update_status(
@@ -233,10 +244,16 @@ async def _demo_panels(hub: Hub, room_id: str) -> None:
         for title, kind, source, options in DEMO_PANELS:
             spec = PanelSpec.new(room_id, title, kind, source, options)
             existing.append(await hub.panels.create(**spec.to_dict(), created_by=None))
-    live = await hub.live.load(room_id)
+    try:
+        live = await hub.live.load(room_id)
+    except RequestError:
+        return  # another node holds the demo room now (and it has its stage)
     if live.stage.state.kind == "empty":
         live.stage.set_panel(existing[0]["id"], by="system")
         live.remember()
+        await live.flush()
+    if live.idle:
+        await hub.cluster.release(room_id)  # (held only to set it up)
 
 
 class Heartbeat:

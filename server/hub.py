@@ -24,6 +24,7 @@ from rooms.repository import DocumentRepository, PanelRepository, RoomStateRepos
 from rooms.service import RoomService
 from rooms.timeline import Timeline
 
+from .cluster import Cluster
 from .config import Config
 
 
@@ -69,6 +70,7 @@ class Hub:
     panels: PanelRepository = None
     documents: DocumentRepository = None
     room_states: RoomStateRepository = None  # each room's stage, hands and held mutes, kept across restarts
+    cluster: Cluster = None  # which node holds which room (leases in Redis; one node without Redis)
     signaling: Any = None  # server.signaling.Signaling (which imports this module)
     # server.live_room.LiveRooms (which imports this module): every open room's live state
     live: Any = None

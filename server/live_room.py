@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timezone
 from typing import Any, Iterator
 
 import media
@@ -39,6 +40,7 @@ from rooms.panels.urlpolicy import UrlPolicy
 from rooms.repository import panel_spec_dict
 from rooms.stage import Stage, StageError
 
+from .errors import RequestError
 from .hub import Hub
 from .panel_http import http_source_factory
 from .ratelimit import TokenBucket
@@ -162,6 +164,14 @@ class LiveRoom:
         if self.meeting is not None and self.meeting.is_empty:
             self.meeting = None
             self.remember()  # (a meeting that emptied keeps no hands or holds)
+            if self.hub.cluster.enabled and not self.hub.stopping:
+                asyncio.ensure_future(self._release())
+
+    async def _release(self) -> None:
+        """Nobody is here any more: hand the room's lease back (any node may open it next)."""
+        await self.flush()
+        if self.idle and not self.hub.stopping:
+            await self.hub.cluster.release(self.id)
 
     async def wait_in_lobby(self, session: Session, admission: Admission) -> dict:
         meeting = self.meeting
@@ -548,6 +558,7 @@ class LiveRooms:
         self.hub = hub
         self.net = net
         self._rooms: dict[str, LiveRoom] = {}
+        self._opening: dict[str, asyncio.Lock] = {}  # one room opened (claimed, loaded) at a time
 
     def __iter__(self) -> Iterator[LiveRoom]:
         return iter(list(self._rooms.values()))
@@ -566,10 +577,28 @@ class LiveRooms:
         return room
 
     async def load(self, room_id: str) -> LiveRoom:
-        """The room's LiveRoom with what an earlier run kept of it (``LiveRoom.load``)."""
-        room = self.open(room_id)
-        await room.load()
-        return room
+        """The room's LiveRoom, held by this node, with what an earlier run (or the node that held
+        it before) kept of it (``LiveRoom.load``). Another node holding the room is a
+        ``RequestError`` ``room_elsewhere`` with that node's ``url``."""
+        lock = self._opening.setdefault(room_id, asyncio.Lock())
+        async with lock:
+            cluster = self.hub.cluster
+            owner, taken = await cluster.claim(room_id)
+            if owner is not None:
+                raise RequestError("room_elsewhere", "this meeting is held on another server of this "
+                                   "Sitroom; join it there", url=owner)
+            if taken and cluster.enabled:
+                # Taken from a node that died (or from nobody): what was kept here of the room is
+                # stale, and the joins that node left open are closed as left now.
+                stale = self._rooms.get(room_id)
+                if stale is not None and stale.idle:
+                    del self._rooms[room_id]
+                closed = await self.hub.rooms.close_open_joins(datetime.now(timezone.utc), room_id=room_id)
+                if closed:
+                    log.warning("room %s: taken over; closed %d join(s) its previous node left open", room_id, closed)
+            room = self.open(room_id)
+            await room.load()
+            return room
 
     def meeting(self, room_id: str | None) -> Meeting | None:
         """The live meeting of ``room_id``, if one is open."""

@@ -99,7 +99,9 @@ class Signaling(socketio.AsyncNamespace):
             finally:
                 session.joining = False
             return {"ok": True, **(result or {})}
-        except (RequestError, BadRequest, DomainError, DocumentError) as exc:
+        except RequestError as exc:
+            return await self._refuse(sid, event, exc.code, exc.message, exc.details)
+        except (BadRequest, DomainError, DocumentError) as exc:
             return await self._refuse(sid, event, exc.code, exc.message)
         except media.SdpError as exc:
             return await self._refuse(sid, event, "bad_sdp", str(exc) or "bad SDP")
@@ -149,8 +151,8 @@ class Signaling(socketio.AsyncNamespace):
     def _context(self, session: Session) -> EventContext:
         return EventContext(session=session, hub=self.hub, emit=self.emit, rooms=self.rooms)
 
-    async def _refuse(self, sid: str, event: Any, code: str, message: str) -> dict:
-        error = {"code": code, "message": message}
+    async def _refuse(self, sid: str, event: Any, code: str, message: str, details: dict | None = None) -> dict:
+        error = {"code": code, "message": message, **(details or {})}
         log.info("refused %r from %s: %s (%s)", str(event)[:64], sid, code, message)
         try:
             await self.emit("error", {**error, "event": str(event)[:64]}, to=sid)

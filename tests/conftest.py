@@ -48,6 +48,16 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+def redis_up(address: tuple[str, int] = ("127.0.0.1", 6379)) -> bool:
+    """Whether Redis answers PING at ``address`` (the suite's, for tests of several nodes)."""
+    try:
+        with socket.create_connection(address, timeout=2) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

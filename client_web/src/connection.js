@@ -5,11 +5,12 @@ import { t } from "./i18n.js";
 
 export class RequestError extends Error {
   /** code: the server's error code, or "timeout" / "disconnected" from this side. */
-  constructor(code, message, event) {
+  constructor(code, message, event, details = {}) {
     super(message || code);
     this.name = "RequestError";
     this.code = code;
     this.event = event;
+    this.details = details; // the error object's other fields (the `url` of room_elsewhere)
   }
 }
 
@@ -24,10 +25,13 @@ export function errorText(code, fallback) {
 }
 
 export class Connection {
-  constructor({ url = undefined, requestTimeoutMs = 15000 } = {}) {
+  constructor({ url = undefined, requestTimeoutMs = 15000, roomId = undefined } = {}) {
     this.requestTimeoutMs = requestTimeoutMs;
     this.socket = io(url, {
       path: "/socket.io/",
+      // For a reverse proxy in front of several nodes: it sends a room's connections to one node
+      // by this parameter, as it does the room's pages by their /r/<room> path (docs/deploy.md).
+      ...(roomId ? { query: { room: roomId } } : {}),
       // WebSocket first, long-polling only where a WebSocket cannot be opened (tryAllTransports):
       // on a lossy link, requests sent as long-polling POSTs before the upgrade were the ones that
       // got lost (see server/app.py WholeBody).
@@ -85,7 +89,7 @@ export class Connection {
           resolve(ack);
         } else {
           const error = ack.error || {};
-          reject(new RequestError(error.code || "internal", error.message, event));
+          reject(new RequestError(error.code || "internal", error.message, event, error));
         }
       });
     });

@@ -182,7 +182,7 @@ export class Meeting {
   start() {
     this.render();
     this.showBanner(t("meeting.joining"), "info");
-    this.conn = new Connection();
+    this.conn = new Connection({ roomId: this.state.roomId });
     const c = this.conn;
     c.on("connect", () => this.establish());
     c.on("disconnect", (reason) => this.onDisconnect(reason));
@@ -248,6 +248,11 @@ export class Meeting {
       });
     } catch (err) {
       if (!current()) return;
+      if (err.code === "room_elsewhere") {
+        // Open it where it is held; if that is here (nodes behind one proxy URL), ask again soon.
+        if (!this.goToNode(err.details?.url)) this.recover(t("meeting.roomMoving"));
+        return;
+      }
       if (["invalid_token", "room_not_found", "bad_request", "forbidden"].includes(err.code)) {
         this.fail(err.code, err.message);
       } else {
@@ -266,6 +271,23 @@ export class Meeting {
       return;
     }
     await this.admitted(ack, session);
+  }
+
+  /**
+   * `room_elsewhere`: another node of this Sitroom holds the meeting (several nodes, docs/deploy.md):
+   * open the same invite there. False when that is where we are (a proxy routes by room: retry).
+   */
+  goToNode(url) {
+    let target;
+    try {
+      target = new URL(location.pathname + location.search + location.hash, url);
+    } catch {
+      return false;
+    }
+    if (target.origin === location.origin || !/^https?:$/.test(target.protocol)) return false;
+    this.state.status = "left";
+    location.replace(target.href);
+    return true;
   }
 
   /** The meeting as a participant: after the join ack, or `joined` after waiting in the lobby. */
