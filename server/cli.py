@@ -24,6 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--public-url", help="base URL used in invite links (default http://HOST:PORT)")
     serve.add_argument("--join-deadline", dest="join_deadline_s", type=float, metavar="SECONDS",
                        help="close a connection that has not joined within SECONDS (default 10)")
+    serve.add_argument("--max-connections-per-address", type=int, metavar="N",
+                       help="refuse (HTTP 429) a TCP connection beyond N open at once from one address "
+                            "(default 64; 0: no cap; raise it behind a reverse proxy or a large NAT)")
     serve.add_argument("--allowed-origin", dest="allowed_origins", action="append", metavar="ORIGIN",
                        help="another origin (scheme://host[:port]) whose pages may connect, besides the "
                             "server's own and --public-url's (repeat)")
@@ -102,6 +105,8 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.panel_url_allow = split_list(args.panel_url_allow)
     if getattr(args, "join_deadline_s", None) is not None:
         cfg.join_deadline_s = args.join_deadline_s
+    if getattr(args, "max_connections_per_address", None) is not None:
+        cfg.max_connections_per_address = args.max_connections_per_address
     if getattr(args, "allowed_origins", None) is not None:
         cfg.allowed_origins = list(args.allowed_origins)
     if getattr(args, "video_codecs", None) is not None:
@@ -147,7 +152,13 @@ def main(argv: list[str] | None = None) -> int:
     from aiohttp import web
 
     from .app import create_app
+    from .listener import Listener, bind, serve
 
+    try:  # listening from the start (a busy port is said plainly); accepting once the app has started
+        sockets = bind(cfg.host, cfg.port)
+    except OSError as exc:
+        print(f"sitroom: cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     token_given = bool(cfg.admin_token)
     key_given = bool(cfg.create_key)
     app = create_app(cfg)
@@ -180,9 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     from media.loop import new_event_loop
 
     loop = new_event_loop(cfg.rx_batch_ms)
-    asyncio.set_event_loop(loop)
-    web.run_app(app, host=cfg.host, port=cfg.port, print=None, access_log=None,
-                handle_signals=True, shutdown_timeout=5, loop=loop)
+    serve(app, Listener(sockets, cfg.max_connections_per_address), loop, shutdown_timeout=5)
     return 0
 
 

@@ -63,6 +63,9 @@ class Config:
     max_uploads_per_room: int = 2
     # A Socket.IO connection that has sent no join by then is closed (a client joins at once).
     join_deadline_s: float = 10.0
+    # TCP connections open at once from one remote address; more are refused (HTTP 429) at accept.
+    # 0: no cap. Behind a reverse proxy or a large NAT every client shares one address: raise it.
+    max_connections_per_address: int = 64
     max_panels_per_room: int = 32
     # URLs HTTP panels may fetch (rooms/panels/urlpolicy.py); None: public hosts only, plus loopback
     # in test and demo mode. Set: exactly these entries ("public", hosts, host:port, URL prefixes,
@@ -159,6 +162,9 @@ class Config:
             raise ConfigError(f"port out of range: {self.port}")
         if not self.join_deadline_s > 0:
             raise ConfigError(f"the join deadline must be a positive number of seconds: {self.join_deadline_s}")
+        if self.max_connections_per_address < 0:
+            raise ConfigError(f"max connections per address must be 0 (no cap) or more: "
+                              f"{self.max_connections_per_address}")
         for addr in [*self.ice_addresses, *self.announce, *self.announce.values()]:
             try:
                 ipaddress.ip_address(addr)
@@ -252,6 +258,11 @@ def from_env(env: dict[str, str] | None = None) -> Config:
             cfg.join_deadline_s = float(v)
         except ValueError:
             raise ConfigError(f"SITROOM_JOIN_DEADLINE is not a number: {v!r}") from None
+    if (v := get("max_connections_per_address")) is not None:
+        try:
+            cfg.max_connections_per_address = int(v)
+        except ValueError:
+            raise ConfigError(f"SITROOM_MAX_CONNECTIONS_PER_ADDRESS is not a number: {v!r}") from None
     if (v := get("allowed_origins")) is not None:
         cfg.allowed_origins = split_list(v)
     if (v := get("simulcast")) is not None:
