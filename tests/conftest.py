@@ -113,10 +113,10 @@ def organiser_header(key: str | None = ORGANISER_KEY) -> dict[str, str]:
 def start_server(tmp: Path, *extra: str, admin_token: str | None = ADMIN_TOKEN,
                  organiser_key: str | None = ORGANISER_KEY,
                  rate_limit_scale: float | None = TEST_RATE_LIMIT_SCALE,
-                 port: int | None = None) -> ServerProcess:
+                 port: int | None = None, preexec_fn=None) -> ServerProcess:
     """``sitroom serve`` in a subprocess on ``tmp``'s data (on ``port``, or a free one), once it
     answers; ``organiser_key=None`` lets it generate its own key, ``rate_limit_scale=None`` keeps the
-    production rate limits."""
+    production rate limits; ``preexec_fn`` runs in the child first (e.g. a lower RLIMIT_NOFILE)."""
     port = port or free_port()
     log_path = tmp / "server.log"
     cmd = [
@@ -125,13 +125,16 @@ def start_server(tmp: Path, *extra: str, admin_token: str | None = ADMIN_TOKEN,
         "--data-dir", str(tmp / "data"),
         "--secret", "test-secret",
         "--ice-address", "127.0.0.1",
+        # every client of a test or benchmark is 127.0.0.1 (bench/sfu.py: 150 viewers); a later
+        # --max-connections-per-address in extra wins
+        "--max-connections-per-address", "1000",
         "--test-mode", *(["--admin-token", admin_token] if admin_token else []),
         *(["--organiser-key", organiser_key] if organiser_key else []),
         *(["--rate-limit-scale", str(rate_limit_scale)] if rate_limit_scale else []), *extra,
     ]
     tmp.mkdir(parents=True, exist_ok=True)
     log_file = open(log_path, "w")
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=preexec_fn)
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

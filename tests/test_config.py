@@ -120,3 +120,14 @@ def test_upload_bounds_by_flag_or_env():
     for flags in (("--max-uploads", "0"), ("--max-uploads-per-room", "0")):
         with pytest.raises(ConfigError):
             serve_config(*flags).validate()
+
+
+def test_max_connections_per_address_by_flag_or_env():
+    assert serve_config().max_connections_per_address == 64
+    assert serve_config("--max-connections-per-address", "500").max_connections_per_address == 500
+    assert serve_config("--max-connections-per-address", "0").max_connections_per_address == 0  # no cap
+    assert from_env({"SITROOM_MAX_CONNECTIONS_PER_ADDRESS": "8"}).max_connections_per_address == 8
+    with pytest.raises(ConfigError):
+        serve_config("--max-connections-per-address", "-1").validate()
+    with pytest.raises(ConfigError):
+        from_env({"SITROOM_MAX_CONNECTIONS_PER_ADDRESS": "many"})

@@ -129,6 +129,7 @@ def launch(tmp: Path, port: int) -> subprocess.Popen:
         "--ice-address", "127.0.0.1",
         "--test-mode", "--demo", "--admin-token", ADMIN_TOKEN, "--organiser-key", ORGANISER_KEY,
         "--rate-limit-scale", "1000",  # the tests create many rooms from 127.0.0.1
+        "--max-connections-per-address", "1000",  # every page and client here is 127.0.0.1
     ]
     with open(log_path, "a") as log_file:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT)
