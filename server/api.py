@@ -247,6 +247,7 @@ async def metrics(request: web.Request) -> web.Response:
         "uploads": {"active": hub.uploads.active, "by_room": dict(hub.uploads.by_room)},
         "cluster": {"node": hub.cluster.node_id, "url": hub.cluster.url, "enabled": hub.cluster.enabled,
                     "rooms_held": len(hub.cluster.held), "rooms_taken": hub.cluster.taken_over},
+        "tcp": hub.listener.stats() if hub.listener is not None else None,
     })
 
 

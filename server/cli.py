@@ -151,21 +151,20 @@ def main(argv: list[str] | None = None) -> int:
 
     from aiohttp import web
 
-    from .app import create_app
+    from .app import HUB, create_app
     from .listener import Listener, bind, serve
 
     try:  # listening from the start (a busy port is said plainly); accepting once the app has started
-        sockets = bind(cfg.host, cfg.port)
+        listener = Listener(bind(cfg.host, cfg.port), cfg.max_connections_per_address)
     except OSError as exc:
         print(f"sitroom: cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     token_given = bool(cfg.admin_token)
     key_given = bool(cfg.create_key)
     app = create_app(cfg)
+    app[HUB].listener = listener  # (/api/metrics reports its counts)
 
     async def announce(app: web.Application) -> None:
-        from .app import HUB
-
         hub = app[HUB]
         # What start-up allocated lives as long as the process: out of the garbage collector's
         # sight, full collections (a join's burst of aiortc objects triggers them) pause the
@@ -191,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     from media.loop import new_event_loop
 
     loop = new_event_loop(cfg.rx_batch_ms)
-    serve(app, Listener(sockets, cfg.max_connections_per_address), loop, shutdown_timeout=5)
+    serve(app, listener, loop, shutdown_timeout=5)
     return 0
 
 

@@ -74,6 +74,7 @@ class Hub:
     signaling: Any = None  # server.signaling.Signaling (which imports this module)
     # server.live_room.LiveRooms (which imports this module): every open room's live state
     live: Any = None
+    listener: Any = None  # server.listener.Listener: the TCP connections (set by server.cli)
     demo_links: dict | None = None
     demo_code: str | None = None
     city_feed: CityFeed = field(default_factory=CityFeed)  # one simulated city for every room

@@ -222,6 +222,17 @@ class Listener:
     def open_connections(self) -> int:
         return sum(self.open.values())
 
+    def stats(self) -> dict:
+        """For /api/metrics: connections open now, and those refused since start."""
+        return {
+            "open": self.open_connections,
+            "addresses": len(self.open),
+            "most_from_one_address": max(self.open.values(), default=0),
+            "max_per_address": self.max_per_address,
+            "refused_per_address": self.refused_per_address,
+            "refused_out_of_fds": self.refused_out_of_fds,
+        }
+
     def start(self, protocol_factory: Callable[[], asyncio.Protocol]) -> None:
         self._loop = asyncio.get_running_loop()
         self._factory = protocol_factory

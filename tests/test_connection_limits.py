@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.conftest import start_server, stop_server
+from tests.conftest import ADMIN_TOKEN, start_server, stop_server
 from tests.sio_helpers import ProtocolClient
 
 pytestmark = pytest.mark.timeout(150)
@@ -40,6 +40,14 @@ def request_on(sock: socket.socket, raw: bytes = HEALTHZ) -> tuple[int, bytes]:
 def healthz_from(server, source: str = "127.0.0.1") -> tuple[int, bytes]:
     with socket.create_connection(address(server), timeout=10, source_address=(source, 0)) as sock:
         return request_on(sock)
+
+
+def tcp_metrics(server, source: str = "127.0.0.1") -> dict:
+    with socket.create_connection(address(server), timeout=10, source_address=(source, 0)) as sock:
+        status, body = request_on(sock, b"GET /api/metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                        b"Authorization: Bearer " + ADMIN_TOKEN.encode() + b"\r\n\r\n")
+    assert status == 200, (status, body)
+    return json.loads(body)["tcp"]
 
 
 def wait_for_healthz(server, timeout: float = 20) -> int:
@@ -107,6 +115,8 @@ def test_a_connection_beyond_the_cap_is_refused_and_others_keep_working(tmp_path
         assert healthz_from(server, "127.0.0.2")[0] == 200
         assert request_on(idle[0])[0] == 200
         assert request_on(idle[7])[0] == 200
+        tcp = tcp_metrics(server, "127.0.0.2")
+        assert tcp["refused_per_address"] == 1 and tcp["most_from_one_address"] == 8, tcp
         # one of them closes: 127.0.0.1 may open one again
         idle.pop().close()
         assert wait_for_healthz(server) == 200
@@ -152,6 +162,8 @@ async def test_out_of_file_descriptors_the_log_stays_small_and_the_server_recove
             time.sleep(0.5)
         assert not idle, f"{len(idle)} idle connections still open"
         await join_works(server)
+        tcp = tcp_metrics(server)
+        assert tcp["refused_out_of_fds"] >= 10, tcp  # (the connections beyond ~245, and /healthz)
         added = server.log()[len(before):]
         assert "Traceback" not in added
         assert len(added.splitlines()) <= 10 and len(added) < 3000, added[:3000]
