@@ -142,6 +142,7 @@ def create_app(config: Config) -> web.Application:
     hub.media.on_worker_lost = hub.live.media_lost
     sio.register_namespace(hub.signaling)
     hub.signaling.guard_packets()
+    hub.signaling.guard_idle_connections()
     app[HUB] = hub
     api.setup_routes(app, config)
     documents_api.setup_routes(app)

@@ -41,6 +41,7 @@ from .validate import BadRequest
 __all__ = ["Admission", "Session", "Signaling"]
 
 log = logging.getLogger("sitroom.signaling")
+CLOSE_GRACE_S = 2.0  # a websocket the server closed, still open this much later: its TCP connection is cut
 MALFORMED = "malformed Socket.IO packet: an event is [\"name\", payload] in JSON"
 
 
@@ -242,7 +243,48 @@ class Signaling(socketio.AsyncNamespace):
             return
         self.idle_closed += 1
         log.info("closing %s: no join within %.0f s", sid, self.hub.config.join_deadline_s)
-        asyncio.ensure_future(self.server.disconnect(sid, namespace=self.namespace))
+        asyncio.ensure_future(self._close_connection(sid))
+
+    async def _close_connection(self, sid: str) -> None:
+        """Disconnect ``sid`` and close its Engine.IO connection: python-socketio's disconnect
+        leaves the Engine.IO connection (and its socket) open for as long as the client answers
+        pings, which a client that ignores the namespace's disconnect does for good."""
+        eio_sid = self.server.manager.eio_sid_from_sid(sid, self.namespace)
+        await self.server.disconnect(sid, namespace=self.namespace)
+        if eio_sid is not None:
+            await self._close_engineio(eio_sid)
+
+    async def _close_engineio(self, eio_sid: str) -> None:
+        """Close an Engine.IO connection, and, if it is a websocket (opened as one) that is still
+        open CLOSE_GRACE_S later, its TCP connection: python-engineio waits for the client to
+        close (a client that does not is cut only after ping_interval + ping_timeout, 20 s)."""
+        environ = self.server.environ.get(eio_sid) or {}
+        request = environ.get("aiohttp.request")
+        await self.server.eio.disconnect(eio_sid)
+        if request is not None and "transport=websocket" in environ.get("QUERY_STRING", ""):
+            asyncio.get_running_loop().call_later(CLOSE_GRACE_S, _cut, request)
+
+    def guard_idle_connections(self) -> None:
+        """The join deadline for an Engine.IO connection that never connects the namespace
+        (no ``40``: no ``connect`` event, so ``_join_overdue`` never looks at it)."""
+        connect = self.server._handle_eio_connect
+
+        async def connected(eio_sid: str, environ: dict) -> Any:
+            result = await connect(eio_sid, environ)
+            asyncio.get_running_loop().call_later(self.hub.config.join_deadline_s, self._connect_overdue, eio_sid)
+            return result
+
+        self.server.eio.on("connect", connected)
+
+    def _connect_overdue(self, eio_sid: str) -> None:
+        if eio_sid not in self.server.eio.sockets:
+            return
+        if self.server.manager.sid_from_eio_sid(eio_sid, self.namespace) is not None:
+            return  # the namespace is connected: _join_overdue decides
+        self.idle_closed += 1
+        log.info("closing Engine.IO connection %s: no Socket.IO connect within %.0f s", eio_sid,
+                 self.hub.config.join_deadline_s)
+        asyncio.ensure_future(self._close_engineio(eio_sid))
 
     async def _drop(self, sid: str) -> None:
         session = self.sessions.pop(sid, None)
@@ -329,3 +371,10 @@ def _ack_id(data: Any) -> int | None:
             break
         digits += char
     return int(digits) if digits else None
+
+
+def _cut(request: Any) -> None:
+    """Close the TCP connection of an aiohttp request (a websocket the client does not close)."""
+    transport = request.transport
+    if transport is not None and not transport.is_closing():
+        transport.close()

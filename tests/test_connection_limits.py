@@ -7,12 +7,14 @@ connections are closed by the server."""
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import resource
 import socket
 import time
 
+import aiohttp
 import pytest
 
 from tests.conftest import ADMIN_TOKEN, start_server, stop_server
@@ -126,6 +128,46 @@ def test_a_connection_beyond_the_cap_is_refused_and_others_keep_working(tmp_path
     finally:
         for sock in idle:
             sock.close()
+        stop_server(server)
+
+
+# ---- Socket.IO connections that never join -------------------------------------------------------
+
+async def pinged_until_closed(base_url: str, connect_namespace: bool, bound: float) -> bool:
+    """An Engine.IO websocket client that answers every ping and never joins (with or without
+    connecting the Socket.IO namespace, ignoring the server's disconnect of it); whether the
+    server closed its connection within ``bound`` seconds."""
+    async with aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(base_url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket",
+                                      autoclose=False)
+        assert (await ws.receive(timeout=10)).data.startswith("0")
+        if connect_namespace:
+            await ws.send_str("40")
+        deadline = asyncio.get_running_loop().time() + bound
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                message = await ws.receive(timeout=1)
+            except asyncio.TimeoutError:
+                continue
+            if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                return True
+            if message.data == "2":
+                await ws.send_str("3")  # alive, as far as Engine.IO can tell
+        await ws.close()
+        return False
+
+
+async def test_a_socket_io_connection_that_never_joins_loses_its_tcp_connection(tmp_path):
+    # python-socketio's disconnect of the namespace left the connection open for as long as the
+    # client answered pings; one that never connected the namespace had no deadline at all
+    server = start_server(tmp_path, "--media-workers", "0", "--join-deadline", "2")
+    try:
+        closed = await asyncio.gather(pinged_until_closed(server.base_url, True, 15),
+                                      pinged_until_closed(server.base_url, False, 15))
+        assert closed == [True, True]
+        assert "Traceback" not in server.log()
+        await join_works(server)  # (a client that joins at once is not hurt)
+    finally:
         stop_server(server)
 
 
