@@ -54,6 +54,11 @@ RETRY_S = 0.5  # listening paused (no descriptor even for a refusal): try again 
 LOG_INTERVAL_S = 10.0  # refusals of one kind: a log line at most this often
 HTTP_IDLE_S = 15.0  # aiohttp's keep-alive timeout: an idle HTTP connection is closed after this
 OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+# errors of one connection that accept reports (man 2 accept): that one is lost, the next is taken
+CONNECTION_ERRORS = {getattr(errno, name) for name in ("ENETDOWN", "EPROTO", "ENOPROTOOPT", "EHOSTDOWN", "ENONET",
+                                                       "EHOSTUNREACH", "EOPNOTSUPP", "ENETUNREACH", "EPERM")
+                     if hasattr(errno, name)}
+MAX_ADDRESSES_NOTED = 1000  # distinct addresses a log line counts, at most
 
 
 def _response(status: str, code: str, message: str) -> bytes:
@@ -166,11 +171,12 @@ class _Summary:
         self._last: dict[str, float] = {}
         self._pending: dict[str, asyncio.TimerHandle] = {}
 
-    def note(self, kind: str, address: str | None, text: Callable[[], str]) -> None:
+    def note(self, kind: str, address: str | None, text: str) -> None:
         self._counts[kind] = self._counts.get(kind, 0) + 1
-        if address is not None:
-            self._addresses.setdefault(kind, set()).add(address)
-        self._texts[kind] = text()  # (as things stand at the latest refusal)
+        addresses = self._addresses.setdefault(kind, set())
+        if address is not None and len(addresses) < MAX_ADDRESSES_NOTED:
+            addresses.add(address)
+        self._texts[kind] = text  # (as things stand at the latest refusal)
         since = time.monotonic() - self._last.get(kind, -1e9)
         if since >= self.interval:
             self.flush(kind)
@@ -205,8 +211,11 @@ class Listener:
         self.sockets = sockets
         self.max_per_address = max_per_address  # 0: no cap
         self.open: dict[str, int] = {}  # remote address -> connections open from it
+        self.open_connections = 0
         self.refused_per_address = 0  # connections refused by the cap (totals since start)
         self.refused_out_of_fds = 0  # connections refused for want of file descriptors
+        self._cap_text = (f"refused a connection beyond {max_per_address} open from one address "
+                          "(--max-connections-per-address)")
         self._too_many = _response(
             "429 Too Many Requests", "too_many_connections",
             f"more than {max_per_address} connections at once from your address; close some and try again")
@@ -217,10 +226,6 @@ class Listener:
         self._retry: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task] = set()
         self._summary = _Summary(LOG_INTERVAL_S)
-
-    @property
-    def open_connections(self) -> int:
-        return sum(self.open.values())
 
     def stats(self) -> dict:
         """For /api/metrics: connections open now, and those refused since start."""
@@ -271,6 +276,9 @@ class Listener:
             except ConnectionAbortedError:
                 continue
             except OSError as exc:
+                if exc.errno in CONNECTION_ERRORS:
+                    self._summary.note("lost", None, f"accept failed ({exc.strerror})")
+                    continue
                 if exc.errno in OUT_OF_DESCRIPTORS and self._refuse_with_spare(sock):
                     continue
                 self._pause(exc)
@@ -282,12 +290,11 @@ class Listener:
         count = self.open.get(address, 0)
         if self.max_per_address and count >= self.max_per_address:
             self.refused_per_address += 1
-            self._summary.note("cap", address, lambda: (
-                f"refused a connection beyond {self.max_per_address} open from one address "
-                "(--max-connections-per-address)"))
+            self._summary.note("cap", address, self._cap_text)
             _refuse(conn, self._too_many)
             return
         self.open[address] = count + 1
+        self.open_connections += 1
         protocol = _Counted(self._factory(), self, address)
         task = self._loop.create_task(self._connect(conn, protocol))
         self._tasks.add(task)
@@ -303,6 +310,7 @@ class Listener:
 
     def _release(self, address: str) -> None:
         count = self.open.get(address, 0) - 1
+        self.open_connections -= 1
         if count > 0:
             self.open[address] = count
         else:
@@ -328,7 +336,7 @@ class Listener:
             self._spare = _take_spare()
             return False
         self.refused_out_of_fds += 1
-        self._summary.note("fds", addr[0] if isinstance(addr, tuple) else str(addr), self._fds_text)
+        self._summary.note("fds", addr[0] if isinstance(addr, tuple) else str(addr), self._fds_text())
         _refuse(conn, OUT_OF_FDS_RESPONSE)
         self._spare = _take_spare()
         return True
@@ -342,7 +350,7 @@ class Listener:
         """Stop reading the listening sockets until a connection closes or RETRY_S passes (a
         listening socket with a connection waiting stays readable: asked again at once, accept
         would fail again at once)."""
-        self._summary.note("paused", None, lambda: f"accept failed ({exc.strerror}): not accepting for a moment")
+        self._summary.note("paused", None, f"accept failed ({exc.strerror}): not accepting for a moment")
         if self._paused:
             return
         self._unlisten()
