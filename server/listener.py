@@ -215,7 +215,7 @@ class Listener:
         self.refused_per_address = 0  # connections refused by the cap (totals since start)
         self.refused_out_of_fds = 0  # connections refused for want of file descriptors
         self._cap_text = (f"refused a connection beyond {max_per_address} open from one address "
-                          "(--max-connections-per-address)")
+                          "(--max-connections-per-address; behind a reverse proxy or a NAT, clients share one)")
         self._too_many = _response(
             "429 Too Many Requests", "too_many_connections",
             f"more than {max_per_address} connections at once from your address; close some and try again")
