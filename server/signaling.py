@@ -41,7 +41,6 @@ from .validate import BadRequest
 __all__ = ["Admission", "Session", "Signaling"]
 
 log = logging.getLogger("sitroom.signaling")
-CLOSE_GRACE_S = 2.0  # a websocket the server closed, still open this much later: its TCP connection is cut
 MALFORMED = "malformed Socket.IO packet: an event is [\"name\", payload] in JSON"
 
 
@@ -255,14 +254,12 @@ class Signaling(socketio.AsyncNamespace):
             await self._close_engineio(eio_sid)
 
     async def _close_engineio(self, eio_sid: str) -> None:
-        """Close an Engine.IO connection, and, if it is a websocket (opened as one) that is still
-        open CLOSE_GRACE_S later, its TCP connection: python-engineio waits for the client to
-        close (a client that does not is cut only after ping_interval + ping_timeout, 20 s)."""
-        environ = self.server.environ.get(eio_sid) or {}
-        request = environ.get("aiohttp.request")
+        """Close an Engine.IO connection, its WebSocket at once (as ``stop`` does: python-engineio
+        would wait ping_interval + ping_timeout, 20 s, for a client that does not close it)."""
+        socket = self.server.eio.sockets.get(eio_sid)
         await self.server.eio.disconnect(eio_sid)
-        if request is not None and "transport=websocket" in environ.get("QUERY_STRING", ""):
-            asyncio.get_running_loop().call_later(CLOSE_GRACE_S, _cut, request)
+        if socket is not None:
+            socket.queue.put_nowait(None)
 
     def guard_idle_connections(self) -> None:
         """The join deadline for an Engine.IO connection that never connects the namespace
@@ -372,9 +369,3 @@ def _ack_id(data: Any) -> int | None:
         digits += char
     return int(digits) if digits else None
 
-
-def _cut(request: Any) -> None:
-    """Close the TCP connection of an aiohttp request (a websocket the client does not close)."""
-    transport = request.transport
-    if transport is not None and not transport.is_closing():
-        transport.close()
