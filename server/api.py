@@ -18,6 +18,7 @@ from rooms.panels import city_list
 from . import validate
 from .config import Config
 from .hub import HUB
+from .listener import in_networks
 from .ratelimit import AddressLimits
 from .static_files import StaticFiles
 from .validate import BadRequest
@@ -82,6 +83,20 @@ def limit_of(request: web.Request) -> str | None:
     return "api"
 
 
+def client_address(request: web.Request, trusted: list) -> str | None:
+    """The address a request's limits count against: its peer's, or behind trusted reverse proxies
+    (``--trusted-proxy``), the last address in ``X-Forwarded-For`` that is not one of theirs (what a
+    client writes there itself comes before its proxy's entry, so it cannot choose its bucket)."""
+    address = request.remote
+    if not in_networks(address, trusted):
+        return address
+    hops = [hop.strip() for header in request.headers.getall("X-Forwarded-For", []) for hop in header.split(",")]
+    for hop in reversed(hops):
+        if hop and not in_networks(hop, trusted):
+            return hop
+    return address
+
+
 def rate_limits(scale: float = 1.0) -> dict[str, AddressLimits]:
     return {name: AddressLimits(rate * scale, burst * scale) for name, (rate, burst) in HTTP_LIMITS.items()}
 
@@ -90,7 +105,7 @@ def rate_limits(scale: float = 1.0) -> dict[str, AddressLimits]:
 async def rate_limit_middleware(request: web.Request, handler):
     name = limit_of(request)
     if name is not None:
-        wait = request.app[RATE_LIMITS][name].take(request.remote)
+        wait = request.app[RATE_LIMITS][name].take(client_address(request, _hub(request).config.trusted_proxy_networks))
         if wait > 0:
             response = error_response(429, "rate_limited", "too many requests from your address: try again in "
                                                            f"{math.ceil(wait)} s")

@@ -27,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-connections-per-address", type=int, metavar="N",
                        help="refuse (HTTP 429) a TCP connection beyond N open at once from one address "
                             "(default 64; 0: no cap; raise it behind a reverse proxy or a large NAT)")
+    serve.add_argument("--trusted-proxy", dest="trusted_proxies", action="append", metavar="ADDRESS|NETWORK",
+                       help="a reverse proxy in front of this server: its connections are not capped per address, "
+                            "and its requests count against the X-Forwarded-For client's rate limits (repeat)")
     serve.add_argument("--allowed-origin", dest="allowed_origins", action="append", metavar="ORIGIN",
                        help="another origin (scheme://host[:port]) whose pages may connect, besides the "
                             "server's own and --public-url's (repeat)")
@@ -109,6 +112,8 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.max_connections_per_address = args.max_connections_per_address
     if getattr(args, "allowed_origins", None) is not None:
         cfg.allowed_origins = list(args.allowed_origins)
+    if getattr(args, "trusted_proxies", None) is not None:
+        cfg.trusted_proxies = list(args.trusted_proxies)
     if getattr(args, "video_codecs", None) is not None:
         cfg.video_codecs = [c.upper() for c in split_list(args.video_codecs)]
     if getattr(args, "rx_batch_ms", None) is not None:
@@ -155,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     from .listener import Listener, bind, serve
 
     try:  # listening from the start (a busy port is said plainly); accepting once the app has started
-        listener = Listener(bind(cfg.host, cfg.port), cfg.max_connections_per_address)
+        listener = Listener(bind(cfg.host, cfg.port), cfg.max_connections_per_address,
+                            uncapped=cfg.trusted_proxy_networks)
     except OSError as exc:
         print(f"sitroom: cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1

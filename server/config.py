@@ -48,6 +48,10 @@ class Config:
     # The organiser key: POST /api/rooms needs "Authorization: Bearer <create_key>"; unset: generated,
     # kept in data_dir/organiser-key (organiser_key()).
     create_key: str = ""
+    # Reverse proxies in front of this node (addresses or networks): connections from them are not
+    # capped per address (every client comes through them), and an HTTP request from one counts
+    # against the limits of the client that X-Forwarded-For names.
+    trusted_proxies: list[str] = field(default_factory=list)
     # Multiplies every HTTP rate limit per client address (server/api.py HTTP_LIMITS): test servers
     # that create hundreds of rooms from 127.0.0.1 raise it; the default holds in production.
     rate_limit_scale: float = 1.0
@@ -121,6 +125,10 @@ class Config:
         return ["public", *LOOPBACK_NETWORKS] if (self.test_mode or self.demo) else ["public"]
 
     @property
+    def trusted_proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(entry, strict=False) for entry in self.trusted_proxies]
+
+    @property
     def allowed_remote_networks(self) -> list[str] | None:
         return list(LOOPBACK_NETWORKS) if self.test_mode else None
 
@@ -156,6 +164,11 @@ class Config:
         return f"{self.base_url}/#organiser={quote(self.organiser_key(), safe='')}"
 
     def validate(self) -> None:
+        for entry in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ConfigError(f"a trusted proxy must be an address or a network: {entry!r}") from None
         if not self.rate_limit_scale > 0:
             raise ConfigError(f"the rate limit scale must be a positive number: {self.rate_limit_scale!r}")
         if not (0 < self.port < 65536):
@@ -265,6 +278,8 @@ def from_env(env: dict[str, str] | None = None) -> Config:
             raise ConfigError(f"SITROOM_MAX_CONNECTIONS_PER_ADDRESS is not a number: {v!r}") from None
     if (v := get("allowed_origins")) is not None:
         cfg.allowed_origins = split_list(v)
+    if (v := get("trusted_proxies")) is not None:
+        cfg.trusted_proxies = split_list(v)
     if (v := get("simulcast")) is not None:
         cfg.simulcast = v.lower() in ("1", "true", "yes", "on")
     if (v := get("test_mode")) is not None:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 import json
 import logging
 import os
@@ -71,6 +72,19 @@ def _response(status: str, code: str, message: str) -> bytes:
 OUT_OF_FDS_RESPONSE = _response(
     "503 Service Unavailable", "overloaded",
     "the server has no file descriptors left for new connections; try again shortly")
+
+
+def in_networks(address: str | None, networks) -> bool:
+    """Whether ``address`` (an IPv4-mapped IPv6 address as its IPv4 address) is in one of ``networks``."""
+    if not networks or not address:
+        return False
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in networks)
 
 
 def bind(host: str, port: int) -> list[socket.socket]:
@@ -207,9 +221,11 @@ class _Summary:
 class Listener:
     """Accepts connections on ``sockets`` for an aiohttp server (see the module's docstring)."""
 
-    def __init__(self, sockets: list[socket.socket], max_per_address: int) -> None:
+    def __init__(self, sockets: list[socket.socket], max_per_address: int, *,
+                 uncapped: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = ()) -> None:
         self.sockets = sockets
         self.max_per_address = max_per_address  # 0: no cap
+        self.uncapped = list(uncapped)  # trusted reverse proxies: every client comes through them
         self.open: dict[str, int] = {}  # remote address -> connections open from it
         self.open_connections = 0
         self.refused_per_address = 0  # connections refused by the cap (totals since start)
@@ -288,7 +304,7 @@ class Listener:
     def _admit(self, conn: socket.socket, addr) -> None:
         address = addr[0] if isinstance(addr, tuple) else str(addr)
         count = self.open.get(address, 0)
-        if self.max_per_address and count >= self.max_per_address:
+        if self.max_per_address and count >= self.max_per_address and not in_networks(address, self.uncapped):
             self.refused_per_address += 1
             self._summary.note("cap", address, self._cap_text)
             _refuse(conn, self._too_many)

@@ -254,8 +254,9 @@ class Signaling(socketio.AsyncNamespace):
             await self._close_engineio(eio_sid)
 
     async def _close_engineio(self, eio_sid: str) -> None:
-        """Close an Engine.IO connection, its WebSocket at once (as ``stop`` does: python-engineio
-        would wait ping_interval + ping_timeout, 20 s, for a client that does not close it)."""
+        """Close an Engine.IO connection, its WebSocket at once: python-engineio 4.15 sends the close
+        packet, then its WebSocket writer waits up to ping_interval + ping_timeout (20 s) for more
+        before it closes the WebSocket (and aiohttp's shutdown waits for that); the writer is ended now."""
         socket = self.server.eio.sockets.get(eio_sid)
         await self.server.eio.disconnect(eio_sid)
         if socket is not None:
@@ -312,13 +313,7 @@ class Signaling(socketio.AsyncNamespace):
                 # then reconnects on its own (a namespace disconnect it would take as final).
                 eio_sid = self.server.manager.eio_sid_from_sid(sid, self.namespace)
                 if eio_sid is not None:
-                    socket = self.server.eio.sockets.get(eio_sid)
-                    await self.server.eio.disconnect(eio_sid)
-                    if socket is not None:
-                        # python-engineio 4.15 sends the close packet, then its WebSocket writer
-                        # waits up to ping_interval + ping_timeout for more before it closes the
-                        # WebSocket (aiohttp's shutdown waits for it): end the writer now.
-                        socket.queue.put_nowait(None)
+                    await self._close_engineio(eio_sid)
             except Exception:  # noqa: BLE001
                 log.debug("closing %s at stop failed", sid, exc_info=True)
         log.info("stopping: told %d connection(s) to come back", len(sids))

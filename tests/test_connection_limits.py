@@ -214,3 +214,41 @@ async def test_out_of_file_descriptors_the_log_stays_small_and_the_server_recove
         for sock in idle:
             sock.close()
         stop_server(server)
+
+
+# ---- behind a trusted reverse proxy --------------------------------------------------------------
+
+def code_lookup(server, forwarded_for: str | None, source: str = "127.0.0.1") -> int:
+    """The status of one room-code lookup (a strictly limited route), as sent by a proxy at
+    ``source`` for the client ``forwarded_for``."""
+    extra = f"X-Forwarded-For: {forwarded_for}\r\n".encode() if forwarded_for else b""
+    with socket.create_connection(address(server), timeout=10, source_address=(source, 0)) as sock:
+        return request_on(sock, b"GET /api/codes/ABCD-EFGH HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra + b"\r\n")[0]
+
+
+def test_a_trusted_proxy_is_not_capped_and_its_clients_keep_their_own_limits(tmp_path):
+    server = start_server(tmp_path, "--media-workers", "0", "--max-connections-per-address", "4",
+                          "--trusted-proxy", "127.0.0.1", rate_limit_scale=None)
+    idle = []
+    try:
+        # the proxy (127.0.0.1) holds many connections: none refused
+        idle = open_idle(server, 12)
+        assert len(idle) == 12 and healthz_from(server)[0] == 200
+        # anyone else is capped as before
+        others = [socket.create_connection(address(server), timeout=3, source_address=("127.0.0.2", 0))
+                  for _ in range(4)]
+        idle += others
+        assert healthz_from(server, "127.0.0.2")[0] == 429
+        # rate limits count per client behind the proxy: one client's flood is not another's
+        statuses = [code_lookup(server, "203.0.113.7") for _ in range(15)]
+        assert statuses.count(429) >= 4 and statuses[0] == 404, statuses
+        assert code_lookup(server, "198.51.100.9") == 404
+        # a client cannot pick its bucket by writing the header itself: the proxy's entry counts
+        assert code_lookup(server, "198.51.100.9, 203.0.113.7") == 429
+        # and a sender that is not a trusted proxy is limited as itself, whatever it claims
+        statuses = [code_lookup(server, f"192.0.2.{i}", source="127.0.0.3") for i in range(15)]
+        assert statuses.count(429) >= 4, statuses
+    finally:
+        for sock in idle:
+            sock.close()
+        stop_server(server)
