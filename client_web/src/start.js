@@ -330,8 +330,17 @@ function joinBox() {
   return form;
 }
 
+let watchingHash = false;
+
 export async function showStart(root) {
   takeOrganiserKey();
+  if (!watchingHash) {
+    // The organiser link pasted into a tab that already shows this page: no reload, only a new hash.
+    watchingHash = true;
+    window.addEventListener("hashchange", () => {
+      if (organiserKeyFromHash(location.hash).key) showStart(root);
+    });
+  }
   document.title = t("start.pageTitle");
   const card = h("div", { class: "card start-card" });
   root.replaceChildren(
