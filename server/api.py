@@ -119,8 +119,8 @@ async def room_owner_redirect(request: web.Request, handler):
     """Several nodes (server/cluster.py): a meeting page opened on a node other than the one holding
     the room is sent there (307, the invite's query kept), so that the room stays on one node."""
     if request.method in ("GET", "HEAD") and request.path.startswith("/r/"):
-        room_id = request.match_info.get("room_id")
-        owner = await _hub(request).cluster.owner_elsewhere(room_id) if room_id else None
+        room_id, hub = request.match_info.get("room_id"), request.app.get(HUB)
+        owner = await hub.cluster.owner_elsewhere(room_id) if room_id and hub is not None else None
         if owner:
             raise web.HTTPTemporaryRedirect(owner + request.path_qs)
     return await handler(request)
