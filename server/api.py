@@ -69,6 +69,7 @@ HTTP_LIMITS = {
     "api": (50.0, 600),
 }
 RATE_LIMITS = web.AppKey("rate_limits", dict)
+TRUSTED_PROXIES = web.AppKey("trusted_proxies", list)  # Config.trusted_proxy_networks, parsed once
 
 
 def limit_of(request: web.Request) -> str | None:
@@ -105,7 +106,7 @@ def rate_limits(scale: float = 1.0) -> dict[str, AddressLimits]:
 async def rate_limit_middleware(request: web.Request, handler):
     name = limit_of(request)
     if name is not None:
-        wait = request.app[RATE_LIMITS][name].take(client_address(request, _hub(request).config.trusted_proxy_networks))
+        wait = request.app[RATE_LIMITS][name].take(client_address(request, request.app.get(TRUSTED_PROXIES, [])))
         if wait > 0:
             response = error_response(429, "rate_limited", "too many requests from your address: try again in "
                                                            f"{math.ceil(wait)} s")
@@ -269,6 +270,7 @@ async def metrics(request: web.Request) -> web.Response:
 def setup_routes(app: web.Application, config: Config) -> None:
     app.middlewares.extend([security_headers, rate_limit_middleware, errors_middleware, room_owner_redirect])
     app[RATE_LIMITS] = rate_limits(config.rate_limit_scale)
+    app[TRUSTED_PROXIES] = config.trusted_proxy_networks
     app.on_response_prepare.append(response_headers)
     config.client_dist.mkdir(parents=True, exist_ok=True)
     StaticFiles(config.client_dist).add_routes(app, {"/": "index.html", "/r/{room_id}": "room.html"})

@@ -187,7 +187,8 @@ export class Meeting {
     c.on("connect", () => this.establish());
     c.on("disconnect", (reason) => this.onDisconnect(reason));
     c.on("connect_error", () => {
-      if (this.state.status === "connecting" || this.state.status === "reconnecting") {
+      // (while the server restarts, it cannot be reached: the banner keeps saying it is restarting)
+      if (!this.restarting && (this.state.status === "connecting" || this.state.status === "reconnecting")) {
         this.showBanner(t("meeting.cannotReach"), "warning");
       }
     });
