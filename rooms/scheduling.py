@@ -333,6 +333,14 @@ def invitation_text(room: Room, delegation: Delegation, link: str) -> str:
     return "\n".join(lines)
 
 
+@functools.lru_cache(maxsize=256)
+def _vtimezone(key: str, first_year: int, last_year: int) -> Timezone:
+    """The VTIMEZONE of IANA zone ``key`` for whole years (the library walks the zone's transitions,
+    tens of milliseconds on the event loop: made once per zone and years). Never changed after."""
+    return Timezone.from_tzinfo(ZoneInfo(key), tzid=key, first_date=date(first_year, 1, 1),
+                                last_date=date(last_year + 1, 1, 1))
+
+
 def ics(room: Room, delegation: Delegation, link: str, *, domain: str, now: datetime | None = None) -> bytes:
     """The delegation's calendar file (RFC 5545): one VEVENT whose DTSTART and DTEND are in the
     delegation's zone (TZID), with the VTIMEZONE ``icalendar`` makes from zoneinfo for the years
@@ -347,9 +355,7 @@ def ics(room: Room, delegation: Delegation, link: str, *, domain: str, now: date
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", "PUBLISH")
-    calendar.add_component(Timezone.from_tzinfo(tz, tzid=tz.key,
-                                                first_date=start.date() - timedelta(days=366),
-                                                last_date=end.date() + timedelta(days=366)))
+    calendar.add_component(_vtimezone(tz.key, start.year - 1, end.year + 1))
     event = Event()
     event.add("uid", f"{room.id}.{delegation.id}@{domain}")
     event.add("dtstamp", (now or utcnow()).astimezone(UTC).replace(microsecond=0))
