@@ -26,6 +26,19 @@ class TokenError(DomainError):
         super().__init__(code, message)
 
 
+class NotYetOpen(DomainError):
+    """The invite opens later (its ``not_before``) and no host has opened the meeting yet. The
+    refusal carries the planned start and the opening time (ISO 8601 UTC) for a waiting page."""
+
+    def __init__(self, starts_at: str | None, opens_at: str):
+        super().__init__("not_yet_open", f"this meeting opens at {opens_at}"
+                         + (f" (it starts at {starts_at})" if starts_at else "") + ", or when a host opens it")
+        self.details = {"starts_at": starts_at, "opens_at": opens_at}
+
+    def to_dict(self) -> dict[str, str]:
+        return {**super().to_dict(), **self.details}
+
+
 class RoomNotFound(DomainError):
     """The room does not exist (or was deleted)."""
 

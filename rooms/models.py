@@ -27,6 +27,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     false,
     true,
 )
@@ -50,6 +51,9 @@ DOCUMENT_ERROR_MAX = 500
 CREATED_BY_MAX = 64
 CITY_MAX = 32
 INVITE_CODE_FIELD = 16
+TIME_ZONE_MAX = 64  # an IANA zone name (America/Argentina/ComodRivadavia is 32)
+DELEGATION_NAME_MAX = 80
+DELEGATION_CITY_MAX = 80
 
 DOCUMENT_KINDS = ("pdf", "image", "png", "jpeg")
 DOCUMENT_STATUSES = ("processing", "ready", "failed")
@@ -89,6 +93,10 @@ def new_invite_code() -> str:
 
 def new_invite_id() -> str:
     return "i_" + secrets.token_hex(8)
+
+
+def new_delegation_id() -> str:
+    return "g_" + secrets.token_hex(8)
 
 
 def new_participant_id() -> str:
@@ -148,6 +156,13 @@ class Room(Base):
     city: Mapped[str | None] = mapped_column(String(CITY_MAX))
     starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A scheduled meeting's agenda and the IANA zone its organiser scheduled it in; when a host
+    # opened it (early or not: delegations' invites are let in before their not_before from then);
+    # how long its records are kept (null: the server's default) (0006).
+    agenda: Mapped[str | None] = mapped_column(Text)
+    time_zone: Mapped[str | None] = mapped_column(String(TIME_ZONE_MAX))
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    record_retention_days: Mapped[int | None] = mapped_column(Integer)
 
     def __repr__(self) -> str:
         return f"Room(id={self.id!r}, title={self.title!r})"
@@ -172,9 +187,40 @@ class Invite(Base):
     uses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # A short code a person can type instead of the link (the participant invite's; 0003).
     code: Mapped[str | None] = mapped_column(String(INVITE_CODE_FIELD), index=True, unique=True)
+    # Refused before this time (``not_yet_open``) unless a host opened the room (0006).
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     def __repr__(self) -> str:
         return f"Invite(id={self.id!r}, room_id={self.room_id!r}, role={self.role!r})"
+
+
+class Delegation(Base):
+    """One invited delegation of a scheduled meeting ("Lisbon City Hall"): its city, the IANA zone
+    its invitation gives times in, its role and seats, and its own invite (``max_uses`` = seats)."""
+
+    __tablename__ = "delegations"
+    __table_args__ = (
+        CheckConstraint(_ROLE_CHECK, name="role"),
+        CheckConstraint("seats >= 1", name="seats"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_delegation_id)
+    room_id: Mapped[str] = mapped_column(
+        String(ROOM_ID_MAX), ForeignKey("rooms.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # the organiser's order
+    name: Mapped[str] = mapped_column(String(DELEGATION_NAME_MAX))
+    city: Mapped[str] = mapped_column(String(DELEGATION_CITY_MAX), default="", server_default="")
+    time_zone: Mapped[str] = mapped_column(String(TIME_ZONE_MAX))
+    role: Mapped[str] = mapped_column(String(16))
+    seats: Mapped[int] = mapped_column(Integer)
+    invite_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("invites.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"Delegation(id={self.id!r}, room_id={self.room_id!r}, name={self.name!r})"
 
 
 class Participant(Base):

@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import tokens
 from .db import Database
-from .errors import RoomNotFound, TokenError, ValidationError
+from .errors import NotYetOpen, RoomNotFound, TokenError, ValidationError
 from .authorize import Role
-from .meeting import RemovedFromMeeting
+from .meeting import RemovedFromMeeting, iso_utc
 from .panels.cities import CITIES
 from .models import (
     LABEL_MAX,
@@ -57,6 +57,7 @@ class InviteClaims:
     label: str | None
     max_uses: int | None = None
     used_up: bool = False  # every use taken: only a holder coming back on its resume key gets in
+    not_before: datetime | None = None  # (a scheduled meeting's invite) refused before, unless opened
 
     @property
     def personal(self) -> bool:
@@ -269,6 +270,15 @@ class RoomService:
                 room.ended_at = ended_at
         return room
 
+    async def open_room(self, room_id: str) -> Room:
+        """A host opens the meeting (before its start): from now its invites' ``not_before`` no
+        longer keeps anyone out. Opening twice keeps the first time. Raises :class:`RoomNotFound`."""
+        async with self.db.session() as session:
+            room = await _find_room(session, room_id)
+            if room.opened_at is None:
+                room.opened_at = self.clock()
+        return room
+
     def _default_invites(self, session: AsyncSession, room: Room, roles=tuple(DEFAULT_LABELS)) -> dict[Role, Invite]:
         now = self.clock()
         invites = {
@@ -328,11 +338,13 @@ class RoomService:
         async with self.db.session() as session:
             return await session.get(Invite, invite_id)
 
-    async def verify_token(self, token: str) -> InviteClaims:
+    async def verify_token(self, token: str, *, before_opening: bool = False) -> InviteClaims:
         """Check a token's signature and expiry, then the database: the room exists, and the invite
-        exists, belongs to that room, grants that role, and is neither revoked, expired nor used up.
+        exists, belongs to that room, grants that role, and is neither revoked, expired nor used up,
+        nor (but with ``before_opening``: a waiting page may ask) before its ``not_before`` in a room
+        no host has opened yet (host invites are never refused so: a host's join opens the room).
 
-        Raises :class:`TokenError` (``invalid_token``) or :class:`RoomNotFound`.
+        Raises :class:`TokenError` (``invalid_token``), :class:`NotYetOpen` or :class:`RoomNotFound`.
         """
         now = self.clock()
         claims = tokens.verify(token, self.secret, now=now)
@@ -343,7 +355,7 @@ class RoomService:
         room_id, invite_id = claims["room"], claims["inv"]
         async with self.db.session() as session:
             # A genuine token for a missing room: the room was deleted.
-            await _find_room(session, room_id)
+            room = await _find_room(session, room_id)
             invite = await session.get(Invite, invite_id)
             if invite is None or invite.room_id != room_id or invite.role != role.value:
                 raise TokenError("invalid_token", "this invite does not exist for this room")
@@ -351,10 +363,14 @@ class RoomService:
                 raise TokenError("invalid_token", "this invite has been revoked")
             if invite.expires_at is not None and now >= invite.expires_at:
                 raise TokenError("invalid_token", "this invite has expired")
+            if (not before_opening and invite.not_before is not None and now < invite.not_before
+                    and room.opened_at is None and role is not Role.HOST):
+                raise NotYetOpen(iso_utc(room.starts_at) if room.starts_at else None, iso_utc(invite.not_before))
         # max_uses counts joins (record_join takes one, atomically); a holder coming back on its
         # resume key takes none, so a used-up invite is refused there, not here
         return InviteClaims(room_id=room_id, role=role, invite_id=invite_id, label=invite.label,
-                            max_uses=invite.max_uses, used_up=invite.max_uses is not None and invite.uses >= invite.max_uses)
+                            max_uses=invite.max_uses, used_up=invite.max_uses is not None and invite.uses >= invite.max_uses,
+                            not_before=invite.not_before)
 
     # ---- participants ---------------------------------------------------------------------------
 
@@ -371,7 +387,9 @@ class RoomService:
         organisation = _text(organisation or "", "organisation", min_len=0, max_len=ORGANISATION_MAX)
         role = _role(role)
         async with self.db.session() as session:
-            await _find_room(session, room_id)
+            room = await _find_room(session, room_id)
+            if role is Role.HOST and room.opened_at is None:
+                room.opened_at = self.clock()  # a host's join opens a scheduled meeting (early or not)
             if invite_id is not None:
                 # One use of the invite, if it has one left: a single statement, so that ten
                 # devices opening a single-use link at the same moment get in once, not ten times.

@@ -32,12 +32,12 @@ def _hub(request: web.Request):
     return request.app[HUB]
 
 
-def error_response(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+def error_response(status: int, code: str, message: str, details: dict | None = None) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message, **(details or {})}}, status=status)
 
 
 _STATUS = {"bad_request": 400, "invalid_token": 401, "forbidden": 403, "room_not_found": 404,
-           "invalid_code": 404}
+           "invalid_code": 404, "not_yet_open": 403}
 
 
 @web.middleware
@@ -47,7 +47,7 @@ async def errors_middleware(request: web.Request, handler):
     except BadRequest as exc:
         return error_response(400, exc.code, exc.message)
     except DomainError as exc:
-        return error_response(_STATUS.get(exc.code, 400), exc.code, exc.message)
+        return error_response(_STATUS.get(exc.code, 400), exc.code, exc.message, getattr(exc, "details", None))
     except web.HTTPRequestEntityTooLarge:
         return error_response(413, "too_large", f"request body is larger than {MAX_JSON_BODY} bytes")
     except web.HTTPUnsupportedMediaType:
@@ -77,7 +77,7 @@ def limit_of(request: web.Request) -> str | None:
     path = request.path
     if not path.startswith("/api/"):
         return None
-    if path.rstrip("/") == "/api/rooms" and request.method == "POST":
+    if path.rstrip("/") in ("/api/rooms", "/api/meetings") and request.method == "POST":
         return "create_room"
     if path.startswith("/api/codes/"):
         return "resolve_code"

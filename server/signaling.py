@@ -102,7 +102,7 @@ class Signaling(socketio.AsyncNamespace):
         except RequestError as exc:
             return await self._refuse(sid, event, exc.code, exc.message, exc.details)
         except (BadRequest, DomainError, DocumentError) as exc:
-            return await self._refuse(sid, event, exc.code, exc.message)
+            return await self._refuse(sid, event, exc.code, exc.message, getattr(exc, "details", None))
         except media.SdpError as exc:
             return await self._refuse(sid, event, "bad_sdp", str(exc) or "bad SDP")
         except media.StaleRevision as exc:

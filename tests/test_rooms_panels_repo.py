@@ -210,7 +210,7 @@ async def test_0002_upgrades_existing_data_and_downgrades_cleanly(db):
         await connection.execute(text("INSERT INTO participants (id, room_id, invite_id, name, role, joined_at) "
                                       "VALUES ('p_old', 'old', 'i_old', 'Ana', 'participant', :t)"), {"t": now})
     await db.upgrade()
-    assert await db.current_revision() == "0005"
+    assert await db.current_revision() == "0006"
     async with db.session() as session:
         room = await session.get(Room, "old")
         assert (room.locked, room.allow_self_unmute, room.ended_at) == (True, True, None)
@@ -219,6 +219,9 @@ async def test_0002_upgrades_existing_data_and_downgrades_cleanly(db):
         assert (await session.execute(text("SELECT removed FROM participants"))).scalar_one() in (False, 0)
         # 0004: the invite's uses start with the joins already made on it
         assert (await session.execute(text("SELECT uses FROM invites"))).scalar_one() == 1
+        # 0006: nothing scheduled, opened or kept for a while; no invite waits to open
+        assert (room.agenda, room.time_zone, room.opened_at, room.record_retention_days) == (None,) * 4
+        assert (await session.execute(text("SELECT not_before FROM invites"))).scalar_one() is None
     async with db.engine.begin() as connection:
         await connection.run_sync(_downgrade, db.url, "0001")
     assert await db.current_revision() == "0001"
@@ -228,9 +231,9 @@ async def test_0002_upgrades_existing_data_and_downgrades_cleanly(db):
             lambda sync: {c["name"] for c in inspect(sync).get_columns("rooms")})
         counts = [(await connection.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
                   for t in ("rooms", "invites", "participants")]
-    assert not tables & {"chat_messages", "timeline_events", "panels", "documents"}
+    assert not tables & {"chat_messages", "timeline_events", "panels", "documents", "delegations"}
     assert "allow_self_unmute" not in columns and "ended_at" not in columns
     assert counts == [1, 1, 1]  # no cascade on the way down
-    assert "city" not in columns
+    assert "city" not in columns and "agenda" not in columns and "opened_at" not in columns
     await db.upgrade()
-    assert await db.current_revision() == "0005"
+    assert await db.current_revision() == "0006"

@@ -30,11 +30,11 @@ async def test_upgrade_creates_the_tables_and_is_idempotent(db):
     assert await db.current_revision() is None
     await db.upgrade()
     await db.upgrade()
-    assert await db.current_revision() == head_revision() == "0005"
+    assert await db.current_revision() == head_revision() == "0006"
     async with db.engine.connect() as connection:
         tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
     assert {"alembic_version", "rooms", "invites", "participants", "chat_messages", "timeline_events",
-            "panels", "documents"} <= tables
+            "panels", "documents", "delegations"} <= tables
 
 
 async def test_models_match_the_migrations(db):
