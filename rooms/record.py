@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import quote
 
 from sqlalchemy import select
 
@@ -278,12 +277,6 @@ def record_filename(record: MeetingRecord) -> tuple[str, str]:
                         .decode("ascii").lower()).strip("-")[:60].strip("-") or room["id"]
     unicode_slug = re.sub(r"[\W_]+", "-", title.lower()).strip("-")[:60].strip("-") or room["id"]
     return f"{ascii_slug}-{day}-record.zip", f"{unicode_slug}-{day}-record.zip"
-
-
-def content_disposition(record: MeetingRecord) -> str:
-    """An ``attachment`` Content-Disposition naming the ZIP, with the UTF-8 name too (RFC 6266)."""
-    ascii_name, unicode_name = record_filename(record)
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(unicode_name, safe='')}"
 
 
 # ---- the ZIP ---------------------------------------------------------------------------------------

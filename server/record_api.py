@@ -17,12 +17,13 @@ import json
 import logging
 import tempfile
 from functools import partial
+from urllib.parse import quote
 
 from aiohttp import web
 
 from rooms.authorize import Action, Actor, authorize
 from rooms.errors import TokenError
-from rooms.record import MeetingRecord, content_disposition, load_record, write_zip
+from rooms.record import MeetingRecord, load_record, record_filename, write_zip
 
 from .api import error_response
 from .hub import HUB
@@ -52,6 +53,12 @@ class ExportSlots:
 
 
 EXPORT_SLOTS = web.AppKey("record_export_slots", ExportSlots)
+
+
+def content_disposition(record: MeetingRecord) -> str:
+    """An ``attachment`` Content-Disposition naming the ZIP, with the UTF-8 name too (RFC 6266)."""
+    ascii_name, unicode_name = record_filename(record)
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(unicode_name, safe='')}"
 
 
 async def _refusal(request: web.Request, room_id: str) -> tuple[web.Response | None, str]:
