@@ -133,7 +133,7 @@ async def record_zip(request: web.Request) -> web.StreamResponse:
             })
             response.content_length = size
             await response.prepare(request)
-            log.info("meeting record of room %s downloaded (%s, %d bytes)", record.room["id"], who, size)
+            log.info("sending the meeting record of room %s (%s, %d bytes)", record.room["id"], who, size)
             try:
                 while chunk := await asyncio.to_thread(out.read, CHUNK_BYTES):
                     await response.write(chunk)

@@ -355,6 +355,45 @@ async def test_only_the_organiser_and_the_rooms_hosts_may_download_it(server):
     assert (await fetch(server, "/healthz"))[0] == 200
 
 
+async def _start_download(server, path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A download whose answer has begun (status line and headers read) and is then not read."""
+    port = int(server.base_url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 10)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ORGANISER_KEY}\r\n\r\n".encode())
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+    assert head.startswith(b"HTTP/1.1 200"), head
+    return reader, writer
+
+
+async def test_zips_built_at_once_are_bounded_and_a_download_cut_off_frees_its_place(server):
+    room = new_room(server, "Big recording")
+    room_id = room["room"]["id"]
+    folder = server.data / "recordings" / room_id
+    folder.mkdir(parents=True)
+    with open(folder / "composite.webm", "wb") as f:  # more than the sockets' buffers hold
+        for _ in range(64):
+            f.write(os.urandom(1024 * 1024))
+    path = f"/api/rooms/{room_id}/record"
+    stalled = [await _start_download(server, path) for _ in range(2)]
+    try:
+        status, headers, body = await fetch(server, path, ORGANISER_KEY)
+        assert (status, json.loads(body)["error"]["code"]) == (503, "busy") and int(headers["Retry-After"]) > 0
+        assert (await fetch(server, path + ".json", ORGANISER_KEY))[0] == 200  # the JSON takes no place
+    finally:
+        for _, writer in stalled:
+            writer.transport.abort()  # cut off midway
+    for _ in range(100):
+        status, _, body = await fetch(server, path, ORGANISER_KEY)
+        if status != 503:
+            break
+        await asyncio.sleep(0.1)
+    assert status == 200
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        assert archive.getinfo("recordings/composite.webm").file_size == 64 * 1024 * 1024
+        assert archive.testzip() is None
+
+
 def test_the_record_routes_have_a_stricter_rate_limit(tmp_path):
     srv = start_server(tmp_path, "--media-workers", "0", rate_limit_scale=None)
     try:
