@@ -224,7 +224,7 @@ async def load_record(db: Database, room_id: str, *, recordings_root: Path | Non
         "chat": [message_dict(row) for row in messages],
         "timeline": timeline,
         "recordings": {
-            "folder": f"recordings/{room.id}" if files else None,
+            "folder": "recordings/" if files else None,  # in the ZIP
             "files": [{"name": f.name, "size": f.size, "stored": f.stored()} for f in files],
             "manifest": manifest,
             "manifest_note": manifest_note,
@@ -374,6 +374,10 @@ def _duration(seconds: int) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
 
 
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
 class _Times:
     """Times as the report shows them: UTC, and in the room's city when it has one."""
 
@@ -429,8 +433,9 @@ def render_report(record: MeetingRecord) -> str:
          if room["starts_at"] else "not planned"),
         ("Ended by a host", times.both(room["ended_at"]) or "no"),
         ("Record made", times.both(data["generated_at"])),
-        ("In numbers", f"{meeting['people']} people, {meeting['joins']} joins ({meeting['still_in']} still in), "
-                       f"{meeting['chat_messages']} chat messages, {meeting['timeline_events']} timeline events"),
+        ("In numbers", f"{_count(meeting['people'], 'person', 'people')}, {_count(meeting['joins'], 'join')} "
+                       f"({meeting['still_in']} still in), {_count(meeting['chat_messages'], 'chat message')}, "
+                       f"{_count(meeting['timeline_events'], 'timeline event')}"),
     ]
     people = _table(
         ["#", "Name", "Organisation", "City", "Role", "First joined (UTC)", *local_head, "Last left (UTC)",
