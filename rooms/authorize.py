@@ -71,6 +71,7 @@ class Action(StrEnum):
     END_MEETING = "end_meeting"
     CREATE_INVITES = "create_invites"
     SEE_LOBBY = "see_lobby"
+    DOWNLOAD_RECORD = "download_record"  # the meeting record (rooms/record.py), with an invite of the room
     # Not requests of their own: what a role may do past a rule that holds everyone else.
     BYPASS_LOCK_AND_LOBBY = "bypass_lock_and_lobby"  # join at once, into a locked meeting too
     LIFT_OWN_MUTE = "lift_own_mute"  # unmute oneself although a host or staff member holds the mute
@@ -83,8 +84,9 @@ _PARTICIPANT = frozenset({
 
 GRANTS: dict[Role, frozenset[Action]] = {
     Role.HOST: frozenset(Action),
-    # Staff run the meeting with the host but cannot hand over the host role or end the meeting.
-    Role.STAFF: frozenset(Action) - {Action.PROMOTE, Action.END_MEETING},
+    # Staff run the meeting with the host but cannot hand over the host role, end the meeting or
+    # download its record (attendance and chat of everyone: the organiser's and the hosts' alone).
+    Role.STAFF: frozenset(Action) - {Action.PROMOTE, Action.END_MEETING, Action.DOWNLOAD_RECORD},
     Role.PARTICIPANT: _PARTICIPANT,
     # Viewers watch: they never publish and do not chat.
     Role.VIEWER: frozenset({Action.REACT}),

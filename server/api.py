@@ -62,10 +62,13 @@ async def errors_middleware(request: web.Request, handler):
 # Requests per client address (server/ratelimit.py client_key): (per second, burst), times the
 # config's rate_limit_scale. Room codes are short enough to guess at, so looking one up is as strict
 # as creating a room; the rest of the API is generous (a city office behind one NAT address loads
-# many document pages). Pages, /static/, /healthz and Socket.IO (limited per connection) are not here.
+# many document pages). A meeting record (server/record_api.py) reads a room's whole history and
+# may pack its recordings: as strict as creating a room. Pages, /static/, /healthz and Socket.IO
+# (limited per connection) are not here.
 HTTP_LIMITS = {
     "create_room": (1 / 6, 10),
     "resolve_code": (1.0, 10),
+    "record": (1 / 6, 10),
     "api": (50.0, 600),
 }
 RATE_LIMITS = web.AppKey("rate_limits", dict)
@@ -81,6 +84,8 @@ def limit_of(request: web.Request) -> str | None:
         return "create_room"
     if path.startswith("/api/codes/"):
         return "resolve_code"
+    if path.startswith("/api/rooms/") and path.endswith(("/record", "/record.json")):
+        return "record"
     return "api"
 
 

@@ -24,7 +24,7 @@ from rooms.repository import DocumentRepository, PanelRepository, RoomStateRepos
 from rooms.service import RoomService
 from rooms.timeline import Timeline
 
-from . import api, documents_api, schedule_api
+from . import api, documents_api, record_api, schedule_api
 from .cluster import Cluster
 from .config import Config
 from .errors import RequestError
@@ -147,6 +147,7 @@ def create_app(config: Config) -> web.Application:
     api.setup_routes(app, config)
     documents_api.setup_routes(app)
     schedule_api.setup_routes(app)
+    record_api.setup_routes(app)
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(_stopping)
     return app

@@ -34,8 +34,8 @@ def test_host_may_do_everything():
     assert all(allowed(Role.HOST, action) for action in Action)
 
 
-def test_staff_may_do_everything_but_promote_and_end_meeting():
-    assert set(Action) - GRANTS[Role.STAFF] == {Action.PROMOTE, Action.END_MEETING}
+def test_staff_may_do_everything_but_promote_end_meeting_and_download_the_record():
+    assert set(Action) - GRANTS[Role.STAFF] == {Action.PROMOTE, Action.END_MEETING, Action.DOWNLOAD_RECORD}
     assert allowed(Role.STAFF, Action.MANAGE_STAGE) and allowed(Role.STAFF, Action.ADMIT_LOBBY)
     assert not allowed(Role.STAFF, Action.PROMOTE) and not allowed(Role.STAFF, Action.END_MEETING)
 
