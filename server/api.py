@@ -230,7 +230,8 @@ async def get_room(request: web.Request) -> web.Response:
     token = bearer(request)
     if not token:
         return error_response(401, "invalid_token", "an invite token is required")
-    claims = await hub.rooms.verify_token(token)
+    # (a scheduled meeting's invite before it opens: the page loads, its join waits for the opening)
+    claims = await hub.rooms.verify_token(token, before_opening=True)
     if claims.room_id != request.match_info["room_id"]:
         return error_response(401, "invalid_token", "this invite is for another room")
     room = await hub.rooms.get_room(claims.room_id)

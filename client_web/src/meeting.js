@@ -23,7 +23,7 @@ import { Participants } from "./participants.js";
 import * as local from "./local_media.js";
 import { hostLeaveDialog } from "./meeting_dialogs.js";
 import { MediaWatch } from "./media_watch.js";
-import { t } from "./i18n.js";
+import { t, formatDateTime } from "./i18n.js";
 
 export class Meeting {
   /**
@@ -249,6 +249,10 @@ export class Meeting {
       });
     } catch (err) {
       if (!current()) return;
+      if (err.code === "not_yet_open") {
+        this.waitForOpening(err.details);
+        return;
+      }
       if (err.code === "room_elsewhere") {
         // Open it where it is held; if that is here (nodes behind one proxy URL), ask again soon.
         if (!this.goToNode(err.details?.url)) this.recover(t("meeting.roomMoving"));
@@ -272,6 +276,27 @@ export class Meeting {
       return;
     }
     await this.admitted(ack, session);
+  }
+
+  /**
+   * `not_yet_open`: a scheduled meeting whose invite opens shortly before its start (and no host has
+   * opened it yet). Say when it starts, in this browser's time, and try again now and then (the
+   * host may open it early), off the server meanwhile.
+   */
+  waitForOpening(details) {
+    const starts = Date.parse(details?.starts_at || "");
+    const opens = Date.parse(details?.opens_at || "");
+    this.state.status = "waiting";
+    this.showBanner(Number.isFinite(starts)
+      ? t("meeting.notYetOpen", { when: formatDateTime(new Date(starts), { dateStyle: "full", timeStyle: "short" }) })
+      : t("meeting.notYetOpenSoon"), "info");
+    this.conn.socket.disconnect();
+    const untilOpen = Number.isFinite(opens) ? opens - Date.now() : 0;
+    setTimeout(() => {
+      if (this.state.status !== "waiting") return;
+      this.state.status = "connecting";
+      this.conn.socket.connect();
+    }, Math.min(30000, Math.max(5000, untilOpen)));
   }
 
   /**
@@ -384,7 +409,7 @@ export class Meeting {
   }
 
   onDisconnect(reason) {
-    if (this.state.status === "left" || this.state.status === "failed") return;
+    if (this.state.status === "left" || this.state.status === "failed" || this.state.status === "waiting") return;
     this.session++; // stale replies from the old connection are ignored
     this.closeMedia();
     this.state.status = "reconnecting";
