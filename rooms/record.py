@@ -41,7 +41,7 @@ from .chat import message_dict
 from .db import Database
 from .errors import RoomNotFound
 from .meeting import iso_utc
-from .models import ChatMessage, Participant, Room, TimelineEvent, utcnow
+from .models import ChatMessage, Delegation, Participant, Room, TimelineEvent, utcnow
 from .panels.cities import CITIES
 from .service import ROOM_ID_RE
 from .timeline import event_dict
@@ -191,9 +191,12 @@ async def load_record(db: Database, room_id: str, *, recordings_root: Path | Non
             select(ChatMessage).where(ChatMessage.room_id == room_id).order_by(ChatMessage.id)))
         events = list(await session.scalars(
             select(TimelineEvent).where(TimelineEvent.room_id == room_id).order_by(TimelineEvent.id)))
+        # a scheduled meeting's delegations: who came through which one's invite, and from which city
+        delegation_city = {d.invite_id: d.city for d in await session.scalars(
+            select(Delegation).where(Delegation.room_id == room_id)) if d.invite_id}
     now = clock()
     city = CITIES.get(room.city) if room.city else None
-    people, attendance = _attendance(rows, now)
+    people, attendance = _attendance(rows, now, delegation_city)
     folder = recordings_root / room.id if recordings_root is not None else None
     files = recording_files(folder) if folder is not None else []
     manifest, manifest_note = read_manifest(folder) if folder is not None else (None, "no manifest.json")
@@ -233,16 +236,18 @@ async def load_record(db: Database, room_id: str, *, recordings_root: Path | Non
     return MeetingRecord(data, files, city.tz if city else None)
 
 
-def _attendance(rows: list[Participant], now: datetime) -> tuple[list[dict], list[dict]]:
+def _attendance(rows: list[Participant], now: datetime,
+                delegation_city: dict[str, str] | None = None) -> tuple[list[dict], list[dict]]:
     people: dict[tuple[str, str], dict[str, Any]] = {}
     intervals: dict[tuple[str, str], list[tuple[datetime, datetime]]] = {}
     attendance = []
     for row in rows:
         key = person_key(row.name, row.organisation)
         end = row.left_at if row.left_at is not None else max(now, row.joined_at)
+        city = (delegation_city or {}).get(row.invite_id, "")  # (a delegation's invite names its city)
         if key not in people:
             people[key] = {"person": len(people) + 1, "name": row.name, "organisation": row.organisation,
-                           "city": "", "roles": [], "joins": 0, "first_joined": _iso(row.joined_at),
+                           "city": city, "roles": [], "joins": 0, "first_joined": _iso(row.joined_at),
                            "last_left": None, "seconds": 0, "still_in": False}
             intervals[key] = []
         person = people[key]
@@ -253,7 +258,7 @@ def _attendance(rows: list[Participant], now: datetime) -> tuple[list[dict], lis
         intervals[key].append((row.joined_at, end))
         attendance.append({
             "participant_id": row.id, "person": person["person"], "name": row.name,
-            "organisation": row.organisation, "city": "", "role": row.role,
+            "organisation": row.organisation, "city": city, "role": row.role,
             "joined_at": _iso(row.joined_at), "left_at": _iso(row.left_at),
             "seconds": _seconds(row.joined_at, end), "still_in": row.left_at is None, "removed": row.removed,
         })

@@ -202,7 +202,6 @@ class LiveRoom:
             joined_at=row.joined_at, connection=session.sid, invite_id=admission.invite_id,
             personal_invite=admission.personal_invite, device_id=admission.device_id,
         )
-        others = [p.to_dict() for p in meeting.list()]
         meeting.add(participant)  # (a hold or, after a restart, a raised hand may come back with them)
         await self.open_panels()  # idempotent: starts the room's panels once
         session.room_id, session.participant, session.lobby = self.id, participant, None
@@ -227,7 +226,8 @@ class LiveRoom:
             "self": participant.to_dict(),
             "room": meeting.room_dict(),
             "meeting": meeting.meeting_dict(),
-            "participants": others,
+            # (as they are now, with the hands: the events sent meanwhile came before this answer)
+            "participants": [p.to_dict() for p in meeting.list() if p.id != participant.id],
             "ice_servers": hub.config.ice_servers,
             "simulcast": hub.config.simulcast,  # publish the camera in layers (docs/protocol.md)
             "settings": meeting.settings(),
