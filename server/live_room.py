@@ -222,24 +222,27 @@ class LiveRoom:
                                   details={"resumed": True} if admission.returning else None)
         log.info("%s joined room %s as %s%s", participant.id, self.id, participant.role,
                  " (coming back)" if admission.returning else "")
+        # What needs the database first: from here to the answer's return nothing waits, so the
+        # roster and the hands below are those of the moment it is sent (not older than an event
+        # this connection got meanwhile).
+        chat, stage = await hub.chat.history(self.id), await self.stage_snapshot()
         answer = {
             "self": participant.to_dict(),
             "room": meeting.room_dict(),
             "meeting": meeting.meeting_dict(),
-            # (as they are now, with the hands: the events sent meanwhile came before this answer)
             "participants": [p.to_dict() for p in meeting.list() if p.id != participant.id],
             "ice_servers": hub.config.ice_servers,
             "simulcast": hub.config.simulcast,  # publish the camera in layers (docs/protocol.md)
             "settings": meeting.settings(),
             "hands": meeting.hands(),
-            "chat": await hub.chat.history(self.id),
+            "chat": chat,
             "session_key": session.key,
             "resume_key": hub.rooms.resume_key(participant.id),
             "resumed": admission.returning,
             # Held muted by a host before leaving (same participant or device): join muted, and
             # only a host or staff member (or the meeting's allow_self_unmute) lifts it.
             "held": meeting.held_kinds(participant),
-            **(await self.stage_snapshot()),
+            **stage,
         }
         if authorize(Actor.of(participant), Action.SEE_LOBBY):
             answer["lobby"] = [e.to_dict() for e in meeting.lobby()]
