@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from rooms.errors import DomainError
+from rooms.errors import DomainError, TokenError
 from rooms.meeting import room_object
 from rooms.panels import city_list
 
@@ -225,16 +225,22 @@ async def create_room(request: web.Request) -> web.Response:
     )
 
 
-async def get_room(request: web.Request) -> web.Response:
+async def invited_room(request: web.Request):
+    """The invite a request bears (``Authorization: Bearer`` or ``?t=``) for the route's room, and
+    the room: ``(claims, room)``; a missing token or another room's is ``invalid_token``. A
+    scheduled meeting's invite counts before it opens (its page loads; only the join waits)."""
     hub = _hub(request)
     token = bearer(request)
     if not token:
-        return error_response(401, "invalid_token", "an invite token is required")
-    # (a scheduled meeting's invite before it opens: the page loads, its join waits for the opening)
+        raise TokenError("invalid_token", "an invite token is required")
     claims = await hub.rooms.verify_token(token, before_opening=True)
     if claims.room_id != request.match_info["room_id"]:
-        return error_response(401, "invalid_token", "this invite is for another room")
-    room = await hub.rooms.get_room(claims.room_id)
+        raise TokenError("invalid_token", "this invite is for another room")
+    return claims, await hub.rooms.get_room(claims.room_id)
+
+
+async def get_room(request: web.Request) -> web.Response:
+    claims, room = await invited_room(request)
     return web.json_response({"room": room_view(room), "role": str(claims.role)})
 
 
