@@ -1,0 +1,317 @@
+"""Recording without transcoding (media/recorder.py): two aiortc peers publish through the SFU
+while the router records; every file is then opened and decoded with PyAV."""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import fractions
+import json
+import math
+import os
+import random
+import time
+
+import av
+import pytest
+from aiortc.codecs.opus import OpusEncoder
+from aiortc.mediastreams import MediaStreamError
+
+from media.recorder import h264_nal_units, vp8_payload, write_manifest, manifest
+from tests.media_helpers import AUDIO_PTIME, AUDIO_RATE, VIDEO_CLOCK, Joined, OpusToneTrack, SyntheticVideoTrack
+
+TIMEOUT = 30
+MEETING = 10.0  # seconds recorded
+
+
+class SharedClock:
+    """One capture clock for every test track: the first track to capture sets its origin; each
+    second starts with a flash (video) and a beep (audio) on every track, so the recorded files
+    show whether they line up."""
+
+    def __init__(self) -> None:
+        self.start = None
+
+    def origin(self) -> float:
+        if self.start is None:
+            self.start = time.monotonic()
+        return self.start
+
+
+class FlashVideoTrack(SyntheticVideoTrack):
+    """Dark frames, a white one at each whole second of the shared clock."""
+
+    def __init__(self, clock: SharedClock, fps: int = 15) -> None:
+        super().__init__(fps=fps)
+        self._clock = clock
+        self._frames = []
+        for shade in (40, 220):
+            frame = av.VideoFrame(320, 240, "yuv420p")
+            for index, plane in enumerate(frame.planes):
+                plane.update(bytes([shade if index == 0 else 128]) * (plane.line_size * plane.height))
+            self._frames.append(frame)
+
+    async def recv(self):
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = self._clock.origin()
+            self._count = math.ceil((time.monotonic() - self._start) * self._fps)  # a late starter catches up
+        wait = self._start + self._count / self._fps - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        frame = self._frames[1 if self._count % self._fps == 0 else 0]
+        frame.pts = self._count * VIDEO_CLOCK // self._fps
+        frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
+        self._count += 1
+        return frame
+
+
+_BEEP: list[bytes] = []
+
+
+def _beep_packets() -> list[bytes]:
+    """One second of 20 ms Opus packets: a 100 ms tone, then silence."""
+    if not _BEEP:
+        encoder = OpusEncoder()
+        samples = int(AUDIO_RATE * AUDIO_PTIME)
+        for n in range(int(1 / AUDIO_PTIME)):
+            pcm = array.array("h", [0]) * (2 * samples)
+            if n < 5:
+                for i in range(samples):
+                    pcm[2 * i] = pcm[2 * i + 1] = int(8000 * math.sin(2 * math.pi * 440 * i / AUDIO_RATE))
+            frame = av.AudioFrame(format="s16", layout="stereo", samples=samples)
+            frame.planes[0].update(pcm.tobytes())
+            frame.sample_rate = AUDIO_RATE
+            frame.pts = n * samples
+            frame.time_base = fractions.Fraction(1, AUDIO_RATE)
+            payloads, _ = encoder.encode(frame)
+            _BEEP.extend(payloads)
+    return _BEEP
+
+
+class BeepAudioTrack(OpusToneTrack):
+    """A beep at each whole second of the shared clock."""
+
+    def __init__(self, clock: SharedClock) -> None:
+        super().__init__()
+        self._clock = clock
+        self._packets = _beep_packets()
+
+    async def recv(self):
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = self._clock.origin()
+            self._count = math.ceil((time.monotonic() - self._start) / AUDIO_PTIME)
+        wait = self._start + self._count * AUDIO_PTIME - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        packet = av.Packet(self._packets[self._count % len(self._packets)])
+        packet.pts = self._count * int(AUDIO_RATE * AUDIO_PTIME)
+        packet.time_base = fractions.Fraction(1, AUDIO_RATE)
+        self._count += 1
+        return packet
+
+
+def flashes(path: str) -> list[float]:
+    """Times (s, on the file's time line) of the white frames of a FlashVideoTrack recording."""
+    found = []
+    with av.open(path) as container:
+        for frame in container.decode(video=0):
+            luma = bytes(frame.planes[0])
+            if sum(luma) / len(luma) > 130:
+                found.append(float(frame.pts * frame.time_base))
+    return found
+
+
+def beeps(path: str) -> list[float]:
+    """Times (s) at which the beeps of a BeepAudioTrack recording start."""
+    found = []
+    loud = False
+    with av.open(path) as container:
+        for frame in container.decode(audio=0):
+            samples = array.array("f", bytes(frame.planes[0])[:frame.samples * 4])
+            energy = sum(x * x for x in samples) / max(1, len(samples))
+            if energy > 0.001 and not loud:
+                found.append(float(frame.pts * frame.time_base))
+            loud = energy > 0.001
+    return found
+
+
+def sent_counts(members: list[Joined]) -> dict:
+    """Frames (video) and packets (audio: one 20 ms frame each) each test peer has produced."""
+    counts = {}
+    for member in members:
+        for track, _source in member.client.local_tracks:
+            if isinstance(track, (SyntheticVideoTrack, OpusToneTrack)):
+                counts[(member.client.name, track.kind)] = track._count
+    return counts
+
+
+def drop_published_packets(client, share: float, seed: int) -> list[int]:
+    """Drop ``share`` of every RTP packet (audio, video and retransmissions) the client sends on
+    its publish connection, at random (seeded): loss on the publisher's link."""
+    dtls = client.publish_pc.getTransceivers()[0].sender.transport
+    original = dtls._send_rtp
+    rng = random.Random(seed)
+    dropped = [0, 0]
+
+    async def _send_rtp(data: bytes) -> None:
+        dropped[1] += 1
+        if rng.random() < share:
+            dropped[0] += 1
+            return
+        await original(data)
+
+    dtls._send_rtp = _send_rtp
+    return dropped
+
+
+def decode(path: str) -> dict:
+    """Open a recorded file with PyAV and decode all of it."""
+    with av.open(path) as container:
+        assert len(container.streams) == 1
+        stream = container.streams[0]
+        frames = 0
+        first = last = None
+        for frame in container.decode(stream):
+            frames += 1
+            seconds = float(frame.pts * frame.time_base)
+            first = seconds if first is None else first
+            last = seconds
+        return {"kind": stream.type, "codec": stream.codec_context.name, "frames": frames,
+                "first": first, "last": last, "duration": (container.duration or 0) / 1e6}
+
+
+async def record_meeting(sfu, client_peers, tmp_path, seconds: float, loss: float = 0.0):
+    router = sfu.router("room-rec")
+    clock = SharedClock()
+    clients = []
+    for name in ("alice", "bob"):
+        client = client_peers(name)
+        client.local_tracks = [(BeepAudioTrack(clock), "microphone"), (FlashVideoTrack(clock), "camera")]
+        clients.append(client)
+    members = [await Joined(router, client).join() for client in clients]
+    for member in members:
+        for other in members:
+            if other is not member:
+                await member.client.wait_for_frames(other.client.name, "video", 5, TIMEOUT)
+                await member.client.wait_for_frames(other.client.name, "audio", 5, TIMEOUT)
+    if loss:
+        for index, member in enumerate(members):
+            drop_published_packets(member.client, loss, seed=index + 1)
+    pairs = [(m, o) for m in members for o in members if o is not m]  # (publisher, subscriber)
+
+    def received_now() -> dict:
+        return {(m.client.name, o.client.name): o.client.received(m.client.name, "video") for m, o in pairs}
+
+    received_before = received_now()
+    before = sent_counts(members)
+    directory = str(tmp_path / "rec")
+    started = time.monotonic()
+    router.start_recording("rec_test", directory)
+    await asyncio.sleep(seconds)
+    after = sent_counts(members)
+    result = await asyncio.wait_for(router.stop_recording(), TIMEOUT)
+    meeting = time.monotonic() - started
+    sent = {key: after[key] - before[key] for key in after}
+    received = {key: count - received_before[key] for key, count in received_now().items()}
+    return members, directory, result, sent, received, meeting
+
+
+async def test_two_peers_recorded_without_transcoding(sfu, client_peers, tmp_path):
+    members, directory, result, sent, received, meeting = await record_meeting(sfu, client_peers, tmp_path, MEETING)
+
+    assert sfu.stats()["decoded_frames"] == 0 and sfu.stats()["encoded_frames"] == 0
+    tracks = {(t["participant_id"], t["kind"]): t for t in result["tracks"]}
+    assert set(tracks) == {(name, kind) for name in ("alice", "bob") for kind in ("audio", "video")}
+    marks = {}
+    for (name, kind), track in tracks.items():
+        assert track["error"] is None
+        assert track["file"] == f"{name}-{'camera' if kind == 'video' else 'microphone'}-{kind}.webm"
+        assert track["clock"] == "sender_report"
+        assert track["dropped_packets"] == 0
+        info = decode(os.path.join(directory, track["file"]))
+        assert info["kind"] == kind
+        assert info["codec"] in (("vp8", "libvpx") if kind == "video" else ("opus", "libopus"))
+        if kind == "video":
+            # every frame sent while recording, less the few before the first keyframe
+            assert info["frames"] >= 0.95 * sent[(name, "video")], (info, sent)
+        else:
+            assert info["frames"] >= 0.95 * sent[(name, "audio")], (info, sent)  # audio present, whole
+        assert abs(info["duration"] - meeting) <= 0.5, (info, meeting)
+        assert abs(info["last"] - meeting) <= 0.5, (info, meeting)
+        assert abs(info["first"] - track["start_offset"]) < 0.02  # Opus: its decoder delay
+        path = os.path.join(directory, track["file"])
+        marks[(name, kind)] = flashes(path) if kind == "video" else beeps(path)
+    # the files share one time line: each second's flash and beeps (captured together on every
+    # track) are found at the same time in all four files, within 100 ms
+    reference = marks[("alice", "video")]
+    assert len(reference) >= MEETING - 1, marks
+    for key, times in marks.items():
+        assert len(times) >= MEETING - 1, (key, times)
+        for t in reference:
+            nearest = min(times, key=lambda x: abs(x - t))
+            assert abs(nearest - t) <= 0.1, (key, t, times)
+    # forwarding went on: each peer kept receiving the other's video while recorded
+    for (name, subscriber), count in received.items():
+        assert count >= 0.9 * sent[(name, "video")], (name, subscriber, count, sent)
+
+
+async def test_recording_with_five_percent_loss_is_playable(sfu, client_peers, tmp_path):
+    members, directory, result, sent, _, meeting = await record_meeting(sfu, client_peers, tmp_path, 6.0, loss=0.05)
+
+    assert sum(t["lost_packets"] for t in result["tracks"]) >= 0  # NACK may repair them all
+    for track in result["tracks"]:
+        assert track["error"] is None and track["file"] is not None
+        info = decode(os.path.join(directory, track["file"]))
+        assert info["frames"] > 0.5 * sent[(track["participant_id"], track["kind"])], (track, info, sent)
+        assert abs(info["last"] - meeting) <= 1.0
+
+
+async def test_manifest_and_a_second_recording(sfu, client_peers, tmp_path):
+    router = sfu.router("room-rec2")
+    alice = await Joined(router, client_peers("alice")).join()
+    bob = await Joined(router, client_peers("bob", video=False)).join()
+    await bob.client.wait_for_frames("alice", "video", 3, TIMEOUT)
+    router.start_recording("rec_a", str(tmp_path / "a"))
+    with pytest.raises(ValueError):
+        router.start_recording("rec_b", str(tmp_path / "b"))
+    await asyncio.sleep(1.5)
+    first = await router.stop_recording()
+    assert await router.stop_recording() is None
+    path = write_manifest(str(tmp_path / "a"), manifest(first["id"], "room-rec2", first["started"],
+                                                        first["stopped"], first["tracks"]))
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    assert data["id"] == "rec_a" and len(data["tracks"]) == 3
+    assert {t["file"] for t in data["tracks"]} == {"alice-camera-video.webm", "alice-microphone-audio.webm",
+                                                   "bob-microphone-audio.webm"}
+    assert all(t["start"].endswith("+00:00") for t in data["tracks"])
+    # a second recording of the same router writes its own files
+    router.start_recording("rec_b", str(tmp_path / "b"))
+    await asyncio.sleep(1.0)
+    second = await router.stop_recording()
+    assert len(second["tracks"]) == 3
+    for track in second["tracks"]:
+        assert decode(os.path.join(str(tmp_path / "b"), track["file"]))["frames"] > 0
+    assert alice.client.received("bob", "audio") > 0
+
+
+def test_vp8_descriptor_and_h264_depacketising():
+    # VP8: X with a 15-bit picture id, S=1 PID=0, then a key frame's first byte (P=0)
+    packet = bytes(12) + bytes([0x90, 0x80, 0x81, 0x23, 0x10, 0x02])
+    assert vp8_payload(packet, 12, len(packet)) == (True, True, 16)
+    assert vp8_payload(packet, 12, 13) is None
+    # H.264: a STAP-A (SPS, PPS) then an IDR in three FU-A fragments
+    fragment = bytearray()
+    stap = bytes([24, 0, 2, 0x67, 1, 0, 2, 0x68, 2])
+    assert h264_nal_units(stap, 0, len(stap), fragment) == (
+        b"\x00\x00\x00\x01\x67\x01\x00\x00\x00\x01\x68\x02", True, True)
+    fu = [bytes([0x7C, 0x85, 1]), bytes([0x7C, 0x05, 2]), bytes([0x7C, 0x45, 3])]
+    assert h264_nal_units(fu[0], 0, 3, fragment) == (b"", True, False)
+    assert h264_nal_units(fu[1], 0, 3, fragment) == (b"", True, False)
+    assert h264_nal_units(fu[2], 0, 3, fragment) == (b"\x00\x00\x00\x01\x65\x01\x02\x03", True, True)
+    assert h264_nal_units(fu[1], 0, 3, bytearray()) is None  # a middle fragment without its start
+    assert h264_nal_units(b"\x00", 0, 0, fragment) is None
