@@ -570,6 +570,15 @@ class Recording:
         return await asyncio.wait_for(asyncio.to_thread(self._finish), STOP_TIMEOUT + 5.0)
 
 
+def merge_legs(results: list[Optional[dict]]) -> Optional[dict]:
+    """One recording from the ``Router.stop_recording`` results of a room's routers (legs)."""
+    found = [r for r in results if r]
+    if not found:
+        return None
+    return {"id": found[0]["id"], "started": min(r["started"] for r in found),
+            "stopped": max(r["stopped"] for r in found), "tracks": [t for r in found for t in r["tracks"]]}
+
+
 def manifest(recording_id: str, room_id: str, started: float, stopped: float, tracks: list[dict]) -> dict:
     return {"id": recording_id, "room": room_id, "started": utc_iso(started), "stopped": utc_iso(stopped),
             "duration": round(stopped - started, 3), "tracks": tracks}

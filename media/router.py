@@ -90,7 +90,8 @@ class Router:
             self._emit("active_speaker", {"peer_id": None, "level": 0.0})
         if not self.peers and not self.pipe_producers:
             self._stop_speaker_timer()
-        if not self.peers and not self.pipe_producers and not keep_router and self._on_empty is not None:
+        if (not self.peers and not self.pipe_producers and not keep_router and self._on_empty is not None
+                and self.recording is None):  # a recording keeps its router until it stops
             for transport in self.pipe_transports:  # dropped from the SFU: nothing left to pipe
                 transport.close()
             self.pipe_transports.clear()
@@ -237,6 +238,8 @@ class Router:
         if recording is None:
             return None
         tracks = await recording.stop()
+        if not self.peers and not self.pipe_producers and not self._closed and self._on_empty is not None:
+            self._on_empty(self)  # emptied while recording
         return {"id": recording.id, "started": recording.started_wall, "stopped": recording.stopped_wall,
                 "tracks": tracks}
 

@@ -17,7 +17,9 @@ import pytest
 from aiortc.codecs.opus import OpusEncoder
 from aiortc.mediastreams import MediaStreamError
 
+from media import LocalMedia
 from media.recorder import h264_nal_units, vp8_payload, write_manifest, manifest
+from tests.media_pools import Member, loopback_config
 from tests.media_helpers import AUDIO_PTIME, AUDIO_RATE, VIDEO_CLOCK, Joined, OpusToneTrack, SyntheticVideoTrack
 
 TIMEOUT = 30
@@ -315,3 +317,50 @@ def test_vp8_descriptor_and_h264_depacketising():
     assert h264_nal_units(fu[2], 0, 3, fragment) == (b"\x00\x00\x00\x01\x65\x01\x02\x03", True, True)
     assert h264_nal_units(fu[1], 0, 3, bytearray()) is None  # a middle fragment without its start
     assert h264_nal_units(b"\x00", 0, 0, fragment) is None
+
+
+async def check_recorded_room(handle, members, tmp_path, seconds: float = 3.0) -> dict:
+    """Record a room through its RouterHandle; every file of the manifest decodes."""
+    for member in members:
+        for other in members:
+            if other is not member:
+                await member.client.wait_for_frames(other.client.name, "video", 3, TIMEOUT)
+    recording_id = await asyncio.wait_for(handle.start_recording(str(tmp_path)), TIMEOUT)
+    with pytest.raises(ValueError):
+        await handle.start_recording(str(tmp_path))
+    await asyncio.sleep(seconds)
+    data = await asyncio.wait_for(handle.stop_recording(), TIMEOUT)
+    assert await handle.stop_recording() is None
+    directory = tmp_path / recording_id
+    with open(directory / "manifest.json", encoding="utf-8") as f:
+        assert json.load(f) == data
+    assert data["id"] == recording_id and abs(data["duration"] - seconds) < 1.0
+    assert {(t["participant_id"], t["kind"]) for t in data["tracks"]} == {
+        (m.client.name, kind) for m in members for kind in ("audio", "video")}
+    for track in data["tracks"]:
+        info = decode(str(directory / track["file"]))
+        assert info["frames"] > 0.8 * seconds * (15 if track["kind"] == "video" else 50), (track, info)
+    return data
+
+
+async def test_recording_through_the_worker_pool_records_every_leg(worker_pools, client_peers, tmp_path):
+    pool = await worker_pools(2, span_peers=1)
+    handle = await pool.open_router("room-rec-pool")
+    members = [await Member(handle, client_peers(name)).join() for name in ("alice", "bob")]
+    assert handle.worker_of("alice") != handle.worker_of("bob")  # each leg records its own publisher
+    await check_recorded_room(handle, members, tmp_path)
+
+
+async def test_recording_through_local_media(client_peers, tmp_path):
+    media = LocalMedia(loopback_config())
+    try:
+        handle = await media.open_router("room-rec-local")
+        members = [await Member(handle, client_peers(name)).join() for name in ("alice", "bob")]
+        await check_recorded_room(handle, members, tmp_path, seconds=2.0)
+        # a recording still running when the room closes is finished, with its manifest
+        recording_id = await handle.start_recording(str(tmp_path))
+        await asyncio.sleep(1.0)
+        await asyncio.wait_for(handle.close(), TIMEOUT)
+        assert (tmp_path / recording_id / "manifest.json").exists()
+    finally:
+        await asyncio.wait_for(media.close(), TIMEOUT)
