@@ -193,7 +193,7 @@ class TrackRecorder:
         self._ts_last = 0
         self._ts_ext = 0
         self._arrival_clock: Optional[tuple[float, int]] = None  # (wall, extended ts) of the first frame
-        self._sr_clock: Optional[tuple[float, int]] = None  # (wall, extended ts) from the last SR
+        self._sender_report: Optional[tuple[float, int]] = None  # (wall, RTP time) of the last SR
         self._clock: Optional[tuple[float, int]] = None  # the mapping used, fixed once settled
         self.clock_source: Optional[str] = None
         self._held: list[tuple[int, bytes, bool]] = []  # frames waiting for the clock: (ext ts, data, key)
@@ -235,9 +235,15 @@ class TrackRecorder:
         return self._ts_ext - ((self._ts_last - ts) & 0xFFFFFFFF)  # older than the last
 
     def on_sender_report(self, local_ntp: int, rtp_timestamp: int) -> None:
-        if self._ts_base is None:
-            return  # mapped once the first packet gives the unwrapping its origin
-        self._sr_clock = (local_ntp / 4294967296.0 - NTP_UNIX_OFFSET, self._extend_ts(rtp_timestamp))
+        self._sender_report = (local_ntp / 4294967296.0 - NTP_UNIX_OFFSET, rtp_timestamp)
+
+    def _sr_clock(self) -> Optional[tuple[float, int]]:
+        """The last sender report as (wall, extended RTP time), near the last frame's time."""
+        if self._sender_report is None or self._ts_base is None:
+            return None
+        wall, ts = self._sender_report
+        delta = (ts - self._ts_last) & 0xFFFFFFFF
+        return wall, self._ts_ext + (delta if delta < 0x80000000 else delta - 0x100000000)
 
     def on_packet(self, data: bytes, offset: int, end: int, seq: int, b1: int, arrival: float) -> None:
         """Into the reordering window (seq extended around the highest seen)."""
@@ -354,8 +360,9 @@ class TrackRecorder:
             self._held.append((ext_ts, frame, key))
             if self._held_since is None:
                 self._held_since = arrival
-            if self._sr_clock is not None:
-                self._clock, self.clock_source = self._sr_clock, "sender_report"
+            reported = self._sr_clock()
+            if reported is not None:
+                self._clock, self.clock_source = reported, "sender_report"
             elif arrival - self._held_since >= CLOCK_WAIT:
                 self._clock, self.clock_source = self._arrival_clock, "arrival"
             else:
@@ -370,8 +377,9 @@ class TrackRecorder:
         """At the end: frames still waiting for a clock take the best one there is."""
         if self._held:
             if self._clock is None:
-                if self._sr_clock is not None:
-                    self._clock, self.clock_source = self._sr_clock, "sender_report"
+                reported = self._sr_clock()
+                if reported is not None:
+                    self._clock, self.clock_source = reported, "sender_report"
                 else:
                     self._clock, self.clock_source = self._arrival_clock, "arrival"
             held, self._held = self._held, []

@@ -10,7 +10,9 @@ import json
 import math
 import os
 import random
+import struct
 import time
+import types
 
 import av
 import pytest
@@ -18,7 +20,8 @@ from aiortc.codecs.opus import OpusEncoder
 from aiortc.mediastreams import MediaStreamError
 
 from media import LocalMedia
-from media.recorder import h264_nal_units, vp8_payload, write_manifest, manifest
+from media import recorder
+from media.recorder import NTP_UNIX_OFFSET, Recording, h264_nal_units, manifest, vp8_payload, write_manifest
 from tests.media_pools import Member, loopback_config
 from tests.media_helpers import AUDIO_PTIME, AUDIO_RATE, VIDEO_CLOCK, Joined, OpusToneTrack, SyntheticVideoTrack
 
@@ -364,3 +367,108 @@ async def test_recording_through_local_media(client_peers, tmp_path):
         assert (tmp_path / recording_id / "manifest.json").exists()
     finally:
         await asyncio.wait_for(media.close(), TIMEOUT)
+
+
+async def test_h264_is_recorded_to_matroska(sfu, client_peers, tmp_path):
+    router = sfu.router("room-rec-h264")
+    alice = await Joined(router, client_peers("alice", audio=False, video_codec="H264")).join()
+    bob = await Joined(router, client_peers("bob")).join(publish=False)
+    await bob.client.wait_for_frames("alice", "video", 3, TIMEOUT)
+    router.start_recording("rec_h264", str(tmp_path))
+    await asyncio.sleep(3.0)
+    result = await router.stop_recording()
+    [track] = result["tracks"]
+    assert track["codec"].lower() == "video/h264" and track["file"] == "alice-camera-video.mkv"
+    info = decode(str(tmp_path / track["file"]))
+    assert info["codec"] == "h264"
+    assert info["frames"] >= 0.8 * 3 * 15, info
+    assert alice.client.received("bob", "video") == 0
+
+
+class FakeStream:
+    """What a TrackRecorder needs of a (video) Producer."""
+
+    def __init__(self) -> None:
+        self.kind = "video"
+        self.codec = types.SimpleNamespace(name="VP8", mimeType="video/VP8", payloadType=96, clockRate=90000)
+        self.clock_rate = 90000
+        self.red_pt = -1
+        self.peer_id, self.source, self.id = "carol", "camera", "pr_test"
+        self.layers = ()
+        self.recorder = None
+        self.closed = False
+        self.keyframe_requests = 0
+
+    def request_keyframe(self) -> None:
+        self.keyframe_requests += 1
+
+
+def vp8_rtp_frames(count: int, gop: int) -> list[list[bytes]]:
+    """``count`` VP8 frames (a keyframe every ``gop``) encoded by libvpx, each as RTP packets."""
+    encoder = av.CodecContext.create("libvpx", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = 160, 120, "yuv420p"
+    encoder.time_base = fractions.Fraction(1, 15)
+    encoder.gop_size = gop
+    encoded = []
+    for i in range(count):
+        frame = av.VideoFrame(160, 120, "yuv420p")
+        for index, plane in enumerate(frame.planes):
+            plane.update(bytes([(i * 7 + index * 40) % 256]) * (plane.line_size * plane.height))
+        frame.pts = i
+        encoded += [bytes(p) for p in encoder.encode(frame)]
+    encoded += [bytes(p) for p in encoder.encode(None)]
+    frames, seq = [], 1000
+    for i, data in enumerate(encoded):
+        size = max(1, -(-len(data) // 3))  # three packets a frame (small frames: fewer)
+        chunks = [data[j:j + size] for j in range(0, len(data), size)]
+        packets = []
+        for k, chunk in enumerate(chunks):
+            marker = 0x80 if k == len(chunks) - 1 else 0
+            header = struct.pack("!BBHII", 0x80, marker | 96, seq & 0xFFFF, (5000 + i * 6000) & 0xFFFFFFFF, 1234)
+            packets.append(header + bytes([0x10 if k == 0 else 0x00]) + chunk)
+            seq += 1
+        frames.append(packets)
+    return frames
+
+
+async def test_reordering_and_an_unrepaired_loss(tmp_path):
+    """Packets out of order are put back in order; a packet never received breaks its frame,
+    and the track waits for the next keyframe (asking for one) rather than write frames that
+    refer to what was lost."""
+    frames = vp8_rtp_frames(45, gop=15)
+    keyframes = [i for i, packets in enumerate(frames) if not packets[0][13] & 0x01]
+    assert keyframes[:3] == [0, 15, 30] and all(len(p) >= 2 for p in frames)
+    recording = Recording("rec_unit", str(tmp_path))
+    stream = FakeStream()
+    track = recording.add(stream)
+    packets = [p for i, f in enumerate(frames) for p in (f if i != 5 else f[:1] + f[2:])]  # frame 5 loses one
+    start = next(i for i, p in enumerate(packets) if p in frames[20])
+    packets[start], packets[start + 1] = packets[start + 1], packets[start]  # frame 20 arrives out of order
+    now = time.monotonic()
+    for index, packet in enumerate(packets):
+        stream.recorder.tap(packet, 12, len(packet), struct.unpack_from("!H", packet, 2)[0], packet[1], now)
+        if index == 0:  # the sender report: its RTP time 5000 is the wall clock now
+            track.sender_report(int((time.time() + NTP_UNIX_OFFSET) * 2**32), 5000)
+    [info] = await asyncio.wait_for(recording.stop(), TIMEOUT)
+    assert info["lost_packets"] == 1 and info["clock"] == "sender_report"
+    assert info["frames"] == 5 + 30  # frames 0-4, then 15-44: 5-14 follow the broken frame
+    assert info["keyframes"] == 3
+    assert stream.keyframe_requests >= 1
+    assert stream.recorder is None  # untapped
+    decoded = decode(str(tmp_path / info["file"]))
+    assert decoded["frames"] == 35
+    assert abs(decoded["last"] - 44 / 15) < 0.1  # RTP time, not arrival time
+
+
+async def test_a_full_queue_drops_recording_packets_only(tmp_path, monkeypatch):
+    monkeypatch.setattr(recorder, "QUEUE_LIMIT", 10)
+    recording = Recording("rec_full", str(tmp_path))
+    stream = FakeStream()
+    recording.add(stream)
+    packets = [p for f in vp8_rtp_frames(10, gop=30) for p in f]
+    now = time.monotonic()
+    for packet in packets:
+        stream.recorder.tap(packet, 12, len(packet), struct.unpack_from("!H", packet, 2)[0], packet[1], now)
+    [info] = await asyncio.wait_for(recording.stop(), TIMEOUT)
+    assert info["dropped_packets"] > 0
+    assert info["dropped_packets"] + info["packets"] == len(packets)
