@@ -23,6 +23,7 @@ from media import LocalMedia
 from media import recorder
 from media.recorder import NTP_UNIX_OFFSET, Recording, h264_nal_units, manifest, vp8_payload, write_manifest
 from tests.media_pools import Member, loopback_config
+from tests.test_media_simulcast import Publisher as SimulcastPublisher
 from tests.media_helpers import AUDIO_PTIME, AUDIO_RATE, VIDEO_CLOCK, Joined, OpusToneTrack, SyntheticVideoTrack
 
 TIMEOUT = 30
@@ -472,3 +473,19 @@ async def test_a_full_queue_drops_recording_packets_only(tmp_path, monkeypatch):
     [info] = await asyncio.wait_for(recording.stop(), TIMEOUT)
     assert info["dropped_packets"] > 0
     assert info["dropped_packets"] + info["packets"] == len(packets)
+
+
+async def test_a_simulcast_track_is_recorded_from_its_top_layer(tmp_path):
+    pub = SimulcastPublisher()
+    producer = pub.producer
+    recording = Recording("rec_simulcast", str(tmp_path))
+    track = recording.add(producer)
+    assert track.stream is producer.layers[-1] and producer.layers[-1].recorder is track
+    assert recording.add(producer) is None  # once
+    # nobody receives layers 1 and 2: layer 1 is paused at the publisher, the recorded one is not
+    assert producer.update_active(0.0) is None
+    assert producer.update_active(6.0) == [True, False, True]
+    pub.frame_all(keyframes=(0, 1, 2))
+    [info] = await asyncio.wait_for(recording.stop(), TIMEOUT)
+    assert producer.layers[-1].recorder is None
+    assert info["participant_id"] == producer.peer_id and info["kind"] == "video"
