@@ -91,6 +91,12 @@ def delivered(marks0: list, marks1: list) -> tuple[int, int]:
     return total_sent, received
 
 
+def published(marks0: list, marks1: list) -> int:
+    """Video frames sent by all publishers between two marks."""
+    before = {p["id"]: p for m in marks0 for p in m["participants"]}
+    return sum(p["k"] - before[pid]["k"] for m in marks1 for p in m["participants"] for pid in [p["id"]])
+
+
 def measure(target, workers, window: float) -> dict:
     pids = target.pids
     t0, c0 = time.monotonic(), sfu_bench.cpu_readings(pids)
@@ -146,11 +152,13 @@ def main() -> int:
             time.sleep(2.0)
             for _ in range(args.rounds):
                 rows.append(dict(measure(target, workers, args.window), recording=False))
-                ack = control.request("recording_start")
+                marks0 = workers.ask("mark", "mark")
+                control.request("recording_start")
                 time.sleep(1.0)  # the first keyframes, the clocks settled
                 rows.append(dict(measure(target, workers, args.window), recording=True))
                 ack = control.request("recording_stop")
-                recordings.append(ack["recording"])
+                marks1 = workers.ask("mark", "mark")
+                recordings.append(dict(ack["recording"], sent=published(marks0, marks1)))
                 time.sleep(1.0)
         finally:
             if workers is not None:
@@ -160,6 +168,7 @@ def main() -> int:
             target.stop()
         data_dir = Path(tmp) / f"server{target.count}" / "data" / "recordings" / room_id
         tracks = frames = dropped = 0
+        sent_while_recording = sum(r["sent"] for r in recordings)
         for recording in recordings:
             manifest = json.loads((data_dir / recording["id"] / "manifest.json").read_text())
             tracks = max(tracks, len(manifest["tracks"]))
@@ -181,7 +190,9 @@ def main() -> int:
     ratio_on = sum(r["received"] for r in on) / max(1, sum(r["sent"] for r in on))
     per_track = (cpu_on - cpu_off) / max(1, tracks)
     print(f"CPU without recording {cpu_off:.1f} %, with {cpu_on:.1f} % of a core; {tracks} tracks recorded, "
-          f"{frames} video frames written, {dropped} packets dropped by a full recording queue")
+          f"{frames} video frames written of {sent_while_recording} sent while recording "
+          f"({frames / max(1, sent_while_recording):.3f}: the first keyframe is awaited), "
+          f"{dropped} packets dropped by a full recording queue")
     print(f"recording: tracks={tracks} cpu_pct_per_track={per_track:.2f} "
           f"forwarded_frames_ratio={ratio_on / max(1e-9, ratio_off):.3f}")
     return 0
