@@ -9,7 +9,7 @@ from typing import Optional
 
 from .config import MediaConfig
 from .peer import Peer
-from .recorder import manifest, new_recording_id, write_manifest
+from .recorder import finish_manifests, manifest, new_recording_id
 from .service import CpuMeter, EventHook, OfferCallback, WorkerLostHook
 from .sfu import SFU, empty_stats
 
@@ -79,7 +79,7 @@ class LocalRouterHandle:
             return None
         directory, self._recording_dir = self._recording_dir, None
         data = manifest(result["id"], self.room_id, result["started"], result["stopped"], result["tracks"])
-        await asyncio.to_thread(write_manifest, directory, data)
+        await asyncio.to_thread(finish_manifests, directory, self.room_id, data)
         return data
 
     async def close(self) -> None:

@@ -599,3 +599,30 @@ def write_manifest(directory: str, data: dict) -> str:
         json.dump(data, handle, indent=2)
     os.replace(temporary, path)
     return path
+
+
+def add_to_room_manifest(room_directory: str, room_id: str, data: dict) -> str:
+    """The room's own ``manifest.json`` (``<room_directory>/manifest.json``, what the meeting
+    record exports, rooms/record.py): every recording of the room, and all their tracks with
+    ``file`` relative to the room's folder. Each recording's own manifest stays in its folder."""
+    path = os.path.join(room_directory, "manifest.json")
+    room = {"room_id": room_id, "recordings": [], "tracks": []}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            kept = json.load(handle)
+        if isinstance(kept, dict) and isinstance(kept.get("recordings"), list) and isinstance(kept.get("tracks"), list):
+            room = kept
+    except (OSError, ValueError):
+        pass
+    room["recordings"] = [r for r in room["recordings"] if not (isinstance(r, dict) and r.get("id") == data["id"])]
+    room["recordings"].append({k: data[k] for k in ("id", "started", "stopped", "duration")})
+    room["tracks"] = [t for t in room["tracks"] if not (isinstance(t, dict) and t.get("recording") == data["id"])]
+    room["tracks"] += [dict(t, recording=data["id"], file=f"{data['id']}/{t['file']}")
+                       for t in data["tracks"] if t.get("file")]
+    return write_manifest(room_directory, room)
+
+
+def finish_manifests(recording_directory: str, room_id: str, data: dict) -> None:
+    """Both manifests of a finished recording (blocking file writes: run in a thread)."""
+    write_manifest(recording_directory, data)
+    add_to_room_manifest(os.path.dirname(recording_directory), room_id, data)

@@ -46,7 +46,7 @@ from typing import Any, Optional
 
 from .channel import REQUEST_TIMEOUT, Channel, encode
 from .config import MediaConfig
-from .recorder import manifest, merge_legs, new_recording_id, write_manifest
+from .recorder import finish_manifests, manifest, merge_legs, new_recording_id
 from .sfu import empty_stats
 from .service import (
     GAUGES, EventHook, OfferCallback, WorkerError, WorkerLost, WorkerLostHook, config_to_dict, sum_stats,
@@ -485,7 +485,7 @@ class PoolRouterHandle:
         if merged is None:
             return None
         data = manifest(recording_id, self.room_id, merged["started"], merged["stopped"], merged["tracks"])
-        await asyncio.to_thread(write_manifest, directory, data)
+        await asyncio.to_thread(finish_manifests, directory, self.room_id, data)
         return data
 
     async def pipe_stats(self) -> dict:

@@ -360,12 +360,18 @@ async def test_recording_through_local_media(client_peers, tmp_path):
     try:
         handle = await media.open_router("room-rec-local")
         members = [await Member(handle, client_peers(name)).join() for name in ("alice", "bob")]
-        await check_recorded_room(handle, members, tmp_path, seconds=2.0)
+        first = await check_recorded_room(handle, members, tmp_path, seconds=2.0)
         # a recording still running when the room closes is finished, with its manifest
         recording_id = await handle.start_recording(str(tmp_path))
         await asyncio.sleep(1.0)
         await asyncio.wait_for(handle.close(), TIMEOUT)
         assert (tmp_path / recording_id / "manifest.json").exists()
+        # the room's manifest lists both recordings, files relative to the room's folder
+        room = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
+        assert room["room_id"] == "room-rec-local"
+        assert [r["id"] for r in room["recordings"]] == [first["id"], recording_id]
+        assert len(room["tracks"]) == 8
+        assert all((tmp_path / t["file"]).is_file() for t in room["tracks"])
     finally:
         await asyncio.wait_for(media.close(), TIMEOUT)
 

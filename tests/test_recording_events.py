@@ -62,6 +62,10 @@ async def test_host_and_staff_record_the_meeting(sitroom_server, clients, tmp_pa
 
     directory = tmp_path / "data" / "recordings" / room_id / recording_id
     manifest = json.loads((directory / "manifest.json").read_text())
+    # the room's manifest (what the meeting record exports) lists the recording's tracks too
+    room_manifest = json.loads((directory.parent / "manifest.json").read_text())
+    assert sorted(t["file"] for t in room_manifest["tracks"]) == sorted(
+        f"{recording_id}/{t['file']}" for t in manifest["tracks"])
     assert manifest["id"] == recording_id and manifest["room"] == room_id
     assert sorted(ack["recording"]["files"]) == sorted(t["file"] for t in manifest["tracks"])
     assert {(t["participant_id"], t["kind"]) for t in manifest["tracks"]} == {
