@@ -47,7 +47,7 @@ logger = logging.getLogger(__name__)
 QUEUE_LIMIT = 8192  # packets waiting for the writer, per recording (~10 s of a P=8 meeting at 1 Mb/s)
 WRITE_INTERVAL = 0.02  # seconds between the writer's rounds
 JITTER_WINDOW = 0.3  # seconds a packet waits for the ones before it (NACK repairs)
-CLOCK_WAIT = 2.0  # seconds a track's first frames wait for a sender report
+CLOCK_WAIT = 6.0  # seconds a track's first frames wait for a sender report (Chromium: every 5 s for audio)
 STOP_TIMEOUT = 10.0  # seconds stop() waits for the writer to finish its files
 NTP_UNIX_OFFSET = 2208988800  # seconds from 1900 (NTP) to 1970 (Unix)
 TIME_BASE = fractions.Fraction(1, 1000)
