@@ -14,8 +14,8 @@ from typing import Callable, Optional
 
 from .config import MediaConfig
 from .peer import Peer
-from .recorder import Recording
 from .pipe import PipeTransport, describe_for_pipe, pipe_streams, producer_from_description
+from .recorder import Recording
 from .speaker import AudioActivity, SpeakerDetector, dbov_to_linear
 from .stats import Counters
 from .subscriber import OfferCallback
