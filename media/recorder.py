@@ -52,6 +52,7 @@ STOP_TIMEOUT = 10.0  # seconds stop() waits for the writer to finish its files
 NTP_UNIX_OFFSET = 2208988800  # seconds from 1900 (NTP) to 1970 (Unix)
 TIME_BASE = fractions.Fraction(1, 1000)
 MAX_FRAME_BYTES = 4 << 20  # a "frame" larger than this is garbage: dropped
+RESYNC_SEQUENCE = 3000  # a packet this far behind the window is a jump of the stream's numbers
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -256,6 +257,12 @@ class TrackRecorder:
             self._top_seq = ext
         if self._next_seq is None:
             self._next_seq = ext
+        elif ext < self._next_seq - RESYNC_SEQUENCE:  # the numbers jumped: start again from here
+            self.release(arrival, flush=True)
+            if self.kind == "video":
+                self._end_frame(arrival, complete=False)
+                self._want_keyframe(arrival)
+            self._top_seq = self._next_seq = ext
         if ext < self._next_seq or ext in self._pending:
             return  # too late (already given up on) or a duplicate
         self._pending[ext] = (data, offset, end, b1, arrival)

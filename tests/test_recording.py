@@ -495,3 +495,23 @@ async def test_a_simulcast_track_is_recorded_from_its_top_layer(tmp_path):
     [info] = await asyncio.wait_for(recording.stop(), TIMEOUT)
     assert producer.layers[-1].recorder is None
     assert info["participant_id"] == producer.peer_id and info["kind"] == "video"
+
+
+async def test_a_jump_of_the_sequence_numbers_restarts_the_track_at_a_keyframe(tmp_path):
+    frames = vp8_rtp_frames(30, gop=15)
+    recording = Recording("rec_jump", str(tmp_path))
+    stream = FakeStream()
+    track = recording.add(stream)
+    now = time.monotonic()
+    for index, packets in enumerate(frames):
+        for packet in packets:
+            seq = struct.unpack_from("!H", packet, 2)[0]
+            if index >= 10:  # the publisher's numbers jump by 40000 (more than half the space)
+                seq = (seq + 40000) & 0xFFFF
+                packet = packet[:2] + struct.pack("!H", seq) + packet[4:]
+            stream.recorder.tap(packet, 12, len(packet), seq, packet[1], now)
+    track.sender_report(int((time.time() + NTP_UNIX_OFFSET) * 2**32), 5000)
+    [info] = await asyncio.wait_for(recording.stop(), TIMEOUT)
+    assert info["frames"] == 10 + 15  # frames 0-9, then from the keyframe at 15 on
+    assert stream.keyframe_requests >= 1
+    assert decode(str(tmp_path / info["file"]))["frames"] == 25
