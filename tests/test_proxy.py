@@ -1,0 +1,276 @@
+"""The documented reverse proxy in front of two nodes (docs/deploy.md, docs/deploy/nginx-sitroom.conf):
+the real nginx, started unprivileged on a free 127.0.0.1 port with that file (its node addresses,
+listen lines and certificate lines replaced), in front of two ``sitroom serve`` nodes on the suite's
+PostgreSQL and Redis, each started with the proxy's URL as its ``--public-url``.
+
+Through the proxy only: the room's page loads; a room's Socket.IO connections (WebSocket and
+long-polling, each carrying ``?room=``) land on one node and meet there; when that node is killed,
+the same proxy URL brings the clients to the other node, which takes the room over once the dead
+node's lease lapses (meanwhile joins are answered ``room_elsewhere`` pointing at the proxy itself,
+and asked again), and the chat is still there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import socketio
+
+from tests.conftest import REPO, ServerProcess, free_port, unavailable
+from tests.nodes_helpers import postgres_database, redirect_of, running_nodes
+from tests.room_harness import token_of
+from tests.sio_helpers import TIMEOUT, ProtocolClient
+
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(180)]
+
+TEMPLATE = REPO / "docs" / "deploy" / "nginx-sitroom.conf"
+TAKEOVER_DEADLINE_S = 45  # the lease lapses within 15 s; generous for two shared cores
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx")
+                                           if os.access(p, os.X_OK)), None)
+    if found is None:
+        unavailable("nginx (Debian's nginx package; ./dev test installs it)")
+    return found
+
+
+def site_config(nodes: list[str], port: int, redirect_port: int) -> str:
+    """docs/deploy/nginx-sitroom.conf for this test: its example node addresses replaced by
+    ``nodes``, its HTTPS server listening on 127.0.0.1:``port`` in plain HTTP (no certificate
+    here), its HTTP-to-HTTPS redirect on 127.0.0.1:``redirect_port``. Everything else as written."""
+    text = TEMPLATE.read_text()
+    addresses = iter(nodes)
+    text, n = re.subn(r"(?m)^(\s*server\s+)10\.0\.0\.\d+:8080\b", lambda m: m.group(1) + next(addresses), text)
+    assert n == len(nodes), "the template's upstream should list two example nodes"
+    replacements = [
+        (r"(?m)^\s*listen \[::\]:\d+.*;\n", ""),  # (loopback IPv4 only)
+        (r"(?m)^(\s*)listen 443 ssl http2;", rf"\1listen 127.0.0.1:{port};"),
+        (r"(?m)^(\s*)listen 80;", rf"\1listen 127.0.0.1:{redirect_port};"),
+        (r"(?m)^\s*ssl_\w+\s.*;\n", ""),
+    ]
+    for pattern, new in replacements:
+        text, n = re.subn(pattern, new, text)
+        assert n, f"the template no longer has {pattern!r}"
+    return text
+
+
+def main_config(scratch: Path, site: str) -> str:
+    """The rest of an nginx.conf: every file it writes in ``scratch``, no daemon, no system paths."""
+    return f"""
+pid {scratch}/nginx.pid;
+error_log {scratch}/error.log info;
+worker_processes 1;
+events {{ worker_connections 256; }}
+http {{
+    access_log {scratch}/access.log;
+    client_body_temp_path {scratch}/client_body;
+    proxy_temp_path {scratch}/proxy;
+    fastcgi_temp_path {scratch}/fastcgi;
+    uwsgi_temp_path {scratch}/uwsgi;
+    scgi_temp_path {scratch}/scgi;
+{site}
+}}
+"""
+
+
+@pytest.fixture
+async def postgres_url():
+    async with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def proxy_port():
+    return free_port()
+
+
+@pytest.fixture
+def nodes(tmp_path, postgres_url, proxy_port):
+    # Both nodes have the proxy's URL as their public URL: a room_elsewhere points at the proxy.
+    with running_nodes(tmp_path, postgres_url, "--public-url", f"http://127.0.0.1:{proxy_port}") as started:
+        yield started
+
+
+@pytest.fixture
+def proxy(nodes, proxy_port, tmp_path):
+    """nginx in front of ``nodes``, as a ServerProcess whose base URL is the proxy's."""
+    binary = nginx_binary()
+    # nginx run by root would switch its workers to 'nobody', who cannot enter pytest's folders:
+    # then the whole of nginx runs as 'nobody' in a folder of its own.
+    as_root = os.geteuid() == 0
+    scratch = Path(tempfile.mkdtemp(prefix="sitroom-nginx-")) if as_root else tmp_path / "nginx"
+    scratch.mkdir(exist_ok=True)
+    redirect_port = free_port()
+    site = site_config([n.base_url.removeprefix("http://") for n in nodes], proxy_port, redirect_port)
+    (scratch / "nginx.conf").write_text(main_config(scratch, site))
+    user = pwd.getpwnam("nobody") if as_root else None
+    if user is not None:
+        os.chown(scratch, user.pw_uid, user.pw_gid)
+    command = [binary, "-p", str(scratch), "-c", str(scratch / "nginx.conf"), "-e", str(scratch / "error.log"),
+               "-g", "daemon off;"]
+    checked = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=30,
+                             user=user.pw_uid if user else None, group=user.pw_gid if user else None)
+    assert checked.returncode == 0, f"nginx -t refused the documented configuration:\n{checked.stderr}"
+    log = open(tmp_path / "nginx.out", "w")
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                            user=user.pw_uid if user else None, group=user.pw_gid if user else None)
+    server = ServerProcess(proc, f"http://127.0.0.1:{proxy_port}", scratch / "error.log")
+    server.redirect_url = f"http://127.0.0.1:{redirect_port}"
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            assert proc.poll() is None, f"nginx exited with {proc.returncode}:\n{server.log()}"
+            try:
+                with urllib.request.urlopen(server.base_url + "/healthz", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, f"nginx did not answer within 15 s:\n{server.log()}"
+                time.sleep(0.1)
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        log.close()
+        if as_root:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def room_client(proxy: ServerProcess, room_id: str) -> ProtocolClient:
+    """A Socket.IO client of the room through the proxy, carrying ``?room=`` as the web client does."""
+    return ProtocolClient(f"{proxy.base_url}?room={room_id}")
+
+
+async def join_through(proxy: ServerProcess, room_id: str, payload: dict) -> tuple[ProtocolClient, dict, int]:
+    """Join through the proxy; a ``room_elsewhere`` answer (the dead holder's lease has not lapsed)
+    is asked again on a new connection, as the web client does, until TAKEOVER_DEADLINE_S.
+    Returns the client, its ack and how many times the join was sent elsewhere."""
+    deadline = time.monotonic() + TAKEOVER_DEADLINE_S
+    elsewhere = 0
+    while True:
+        client = room_client(proxy, room_id)
+        await client.connect()
+        ack = await client.request("join", payload)
+        if ack["ok"]:
+            return client, ack, elsewhere
+        await client.close()
+        assert ack["error"]["code"] == "room_elsewhere", ack
+        # one proxy URL for every node: the holder is "here", so the client asks again
+        assert ack["error"]["url"] == proxy.base_url, ack
+        elsewhere += 1
+        assert time.monotonic() < deadline, f"not taken over within {TAKEOVER_DEADLINE_S} s: {ack}"
+        await asyncio.sleep(0.5)
+
+
+async def next_matching(client: ProtocolClient, event: str, predicate) -> dict:
+    """The first ``event`` that satisfies ``predicate`` (others are skipped), within TIMEOUT."""
+    async def wait() -> dict:
+        while True:
+            data = await client.events[event].get()
+            if predicate(data):
+                return data
+    return await asyncio.wait_for(wait(), TIMEOUT)
+
+
+def holders(nodes: list[ServerProcess]) -> list[int]:
+    return [node.metrics()["cluster"]["rooms_held"] for node in nodes]
+
+
+async def test_a_room_goes_to_one_node_through_the_proxy_and_moves_when_it_dies(nodes, proxy):
+    room = proxy.create_room("Behind the proxy")
+    room_id = room["room"]["id"]
+    host_token, guest_token = token_of(room["links"]["host"]), token_of(room["links"]["participant"])
+    assert room["links"]["participant"].startswith(proxy.base_url + "/r/")  # invites name the proxy
+
+    # The page loads through the proxy, on whichever node: nobody holds the room yet.
+    with urllib.request.urlopen(f"{proxy.base_url}/r/{room_id}?t={guest_token}", timeout=10) as page:
+        assert page.status == 200 and "<html" in page.read().decode().lower()
+    # (the plain-HTTP server of the file sends browsers to HTTPS)
+    assert redirect_of(f"{proxy.redirect_url}/r/{room_id}") == (301, f"https://127.0.0.1/r/{room_id}")
+
+    clients: list[ProtocolClient] = []
+    polling = socketio.AsyncClient(reconnection=False)
+    try:
+        host = room_client(proxy, room_id)
+        await host.connect()
+        clients.append(host)
+        host_ack = await host.join(host_token, "Mayor")
+        guest = room_client(proxy, room_id)
+        await guest.connect()
+        clients.append(guest)
+        guest_ack = await guest.join(guest_token, "Guest")
+        assert [p["name"] for p in guest_ack["participants"]] == ["Mayor"]
+        joined = await next_matching(host, "participant_joined", lambda p: p["name"] == "Guest")
+        assert joined["id"] == guest_ack["self"]["id"]
+
+        # A long-polling connection: each of its requests carries ?room= too, so all reach the node
+        # that holds its Engine.IO session (any other node would not know the session).
+        polled: asyncio.Queue = asyncio.Queue()
+        polling.on("chat_message", polled.put_nowait)
+        await asyncio.wait_for(polling.connect(f"{proxy.base_url}?room={room_id}", transports=["polling"],
+                                               socketio_path="/socket.io"), TIMEOUT)
+        clerk_ack = await asyncio.wait_for(polling.call("join", {"token": guest_token, "name": "Clerk"},
+                                                        timeout=TIMEOUT), TIMEOUT + 1)
+        assert clerk_ack["ok"], clerk_ack
+        assert polling.transport() == "polling"
+
+        # One node holds the room and has all three connections; the other has none.
+        held = holders(nodes)
+        assert sorted(held) == [0, 1], held
+        owner, other = (nodes[0], nodes[1]) if held[0] else (nodes[1], nodes[0])
+        assert owner.metrics()["connections"] == 3 and other.metrics()["connections"] == 0
+
+        # Chat through the proxy reaches the others, WebSocket and long-polling.
+        sent = await guest.request("chat_send", {"text": "Flooding on the river road"})
+        assert sent["ok"], sent
+        assert (await next_matching(host, "chat_message", lambda m: True))["text"] == "Flooding on the river road"
+        assert (await asyncio.wait_for(polled.get(), TIMEOUT))["text"] == "Flooding on the river road"
+        # A page load of the room through the proxy reaches the holder (no redirect).
+        assert redirect_of(f"{proxy.base_url}/r/{room_id}?t={guest_token}")[0] == 200
+
+        # The holder dies. Through the same proxy URL the clients reach the other node, which
+        # answers room_elsewhere until the lease lapses, then takes the room over.
+        owner.proc.kill()
+        owner.proc.wait(timeout=10)
+        killed_at = time.monotonic()
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+        clients.clear()
+        if polling.connected:
+            await asyncio.wait_for(polling.disconnect(), TIMEOUT)
+        host2, host_back, elsewhere = await join_through(
+            proxy, room_id, {"token": host_token, "name": "Mayor", "resume_key": host_ack["resume_key"]})
+        clients.append(host2)
+        taken_after = time.monotonic() - killed_at
+        guest2, guest_back, _ = await join_through(
+            proxy, room_id, {"token": guest_token, "name": "Guest", "resume_key": guest_ack["resume_key"]})
+        clients.append(guest2)
+        print(f"\nthrough nginx: the room was taken over {taken_after:.1f} s after its node was killed "
+              f"({elsewhere} join(s) answered room_elsewhere meanwhile)")
+
+        assert host_back["resumed"] and host_back["self"]["id"] == host_ack["self"]["id"]
+        assert host_back["self"]["role"] == "host"
+        assert guest_back["resumed"] and guest_back["self"]["id"] == guest_ack["self"]["id"]
+        assert [m["text"] for m in host_back["chat"]] == ["Flooding on the river road"]
+        assert other.metrics()["cluster"]["rooms_held"] == 1 and other.metrics()["connections"] == 2
+        # and the meeting goes on there: chat still flows between them
+        assert (await host2.request("chat_send", {"text": "Road closed"}))["ok"]
+        assert (await next_matching(guest2, "chat_message", lambda m: m["text"] == "Road closed"))["text"]
+        assert redirect_of(f"{proxy.base_url}/r/{room_id}?t={guest_token}")[0] == 200
+    finally:
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+        if polling.connected:
+            await asyncio.wait_for(polling.disconnect(), TIMEOUT)
