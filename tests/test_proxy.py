@@ -4,15 +4,19 @@ listen lines and certificate lines replaced), in front of two ``sitroom serve`` 
 PostgreSQL and Redis, each started with the proxy's URL as its ``--public-url``.
 
 Through the proxy only: the room's page loads; a room's Socket.IO connections (WebSocket and
-long-polling, each carrying ``?room=``) land on one node and meet there; when that node is killed,
+long-polling, each carrying ``?room=``) land on one node and meet there; a document is uploaded and
+its page image fetched (both need the session on the room's node); when that node is killed,
 the same proxy URL brings the clients to the other node, which takes the room over once the dead
 node's lease lapses (meanwhile joins are answered ``room_elsewhere`` pointing at the proxy itself,
-and asked again), and the chat is still there.
+and asked again), and the chat and the document are still there. Stopped with SIGTERM instead, the
+node hands its lease back and the first join on the other node takes the room.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import os
 import pwd
 import re
@@ -20,9 +24,11 @@ import shutil
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pypdfium2
 import pytest
 import socketio
 
@@ -186,6 +192,40 @@ async def next_matching(client: ProtocolClient, event: str, predicate) -> dict:
     return await asyncio.wait_for(wait(), TIMEOUT)
 
 
+def one_page_pdf() -> bytes:
+    pdf = pypdfium2.PdfDocument.new()
+    pdf.new_page(400, 300)
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue()
+
+
+def http(url: str, key: str, body: bytes | None = None, content_type: str = "") -> tuple[int, bytes]:
+    """A request with a participant's session key; the status and the body."""
+    request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET",
+                                     headers={"Authorization": f"Bearer {key}",
+                                              **({"Content-Type": content_type} if content_type else {})})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def upload(proxy: ServerProcess, room_id: str, key: str) -> tuple[int, dict]:
+    boundary = "sitroomproxyboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"plan.pdf\"\r\n"
+            f"Content-Type: application/pdf\r\n\r\n").encode() + one_page_pdf() + f"\r\n--{boundary}--\r\n".encode()
+    status, data = http(f"{proxy.base_url}/api/rooms/{room_id}/documents", key, body,
+                        f"multipart/form-data; boundary={boundary}")
+    return status, json.loads(data)
+
+
+def first_page(documents: list[dict], document_id: str) -> str:
+    """The path of a document's first page image."""
+    return next(doc for doc in documents if doc["id"] == document_id)["pages"][0]["image"]
+
+
 def holders(nodes: list[ServerProcess]) -> list[int]:
     return [node.metrics()["cluster"]["rooms_held"] for node in nodes]
 
@@ -247,6 +287,16 @@ async def test_a_room_goes_to_one_node_through_the_proxy_and_moves_when_it_stops
         assert (await next_matching(host, "chat_message", lambda m: True))["text"] == "Flooding on the river road"
         if with_polling:
             assert (await asyncio.wait_for(polled.get(), TIMEOUT))["text"] == "Flooding on the river road"
+        # A document through the proxy: the upload and its page image need the host's session,
+        # which lives on the holder only.
+        status, uploaded = upload(proxy, room_id, host_ack["session_key"])
+        assert status == 202, uploaded
+        document_id = uploaded["document"]["id"]
+        ready = await next_matching(host, "documents", lambda d: any(
+            doc["id"] == document_id and doc["status"] == "ready" for doc in d["documents"]))
+        page_url = proxy.base_url + first_page(ready["documents"], document_id)
+        status, image = http(page_url, host_ack["session_key"])
+        assert status == 200 and len(image) > 100
         # A page load of the room through the proxy reaches the holder (no redirect).
         assert redirect_of(f"{proxy.base_url}/r/{room_id}?t={guest_token}")[0] == 200
 
@@ -281,6 +331,11 @@ async def test_a_room_goes_to_one_node_through_the_proxy_and_moves_when_it_stops
         assert (await host2.request("chat_send", {"text": "Road closed"}))["ok"]
         assert (await next_matching(guest2, "chat_message", lambda m: m["text"] == "Road closed"))["text"]
         assert redirect_of(f"{proxy.base_url}/r/{room_id}?t={guest_token}")[0] == 200
+        # The document's page is served by the new holder too: its files are at the path the
+        # database recorded (one machine here; several need that folder shared, docs/deploy.md).
+        page_url = proxy.base_url + first_page(host_back["documents"], document_id)
+        status, image = http(page_url, host_back["session_key"])
+        assert status == 200 and len(image) > 100
     finally:
         await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
         if polling.connected:
