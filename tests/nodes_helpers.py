@@ -10,7 +10,7 @@ import urllib.request
 import uuid
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator, Iterator, Sequence
 
 from tests.conftest import ServerProcess, redis_up, start_server, stop_server, unavailable
 from tests.rooms_fixtures import _pg_admin
@@ -47,19 +47,39 @@ def node_args(database_url: str) -> list[str]:
 
 
 @contextmanager
-def running_nodes(tmp_path: Path, database_url: str, *extra: str, count: int = 2) -> Iterator[list[ServerProcess]]:
+def running_nodes(tmp_path: Path, database_url: str, *extra: str, count: int = 2,
+                  own: Sequence[Sequence[str]] = ()) -> Iterator[list[ServerProcess]]:
     """``count`` nodes (data folders ``tmp_path/a``, ``b``, ...) sharing ``database_url`` and one
-    Redis channel; ``extra`` goes to each. Stopped (SIGTERM) afterwards, those still running."""
+    Redis channel; ``extra`` goes to each, ``own[i]`` to node i only. Each node's ``restart()``
+    starts it again (after it died) with the same data, arguments and port. Stopped (SIGTERM)
+    afterwards, those still running."""
     shared = [*node_args(database_url), *extra]
     nodes: list[ServerProcess] = []
+
+    def starter(index: int):
+        args = [*shared, *(own[index] if index < len(own) else ())]
+
+        def start(port: int | None = None) -> ServerProcess:
+            node = start_server(tmp_path / "abcdefgh"[index], *args, port=port)
+            node.restart = lambda: _restarted(nodes, node, start)
+            return node
+        return start
+
     try:
         for index in range(count):
-            nodes.append(start_server(tmp_path / "abcdefgh"[index], *shared))
+            nodes.append(starter(index)())
         yield nodes
     finally:
         for node in nodes:
             if node.proc.poll() is None:
                 stop_server(node)
+
+
+def _restarted(nodes: list[ServerProcess], node: ServerProcess, start) -> ServerProcess:
+    assert node.proc.poll() is not None, "restart() is for a node that has stopped"
+    again = start(int(node.base_url.rsplit(":", 1)[1]))
+    nodes[nodes.index(node)] = again
+    return again
 
 
 def redirect_of(url: str) -> tuple[int, str | None]:

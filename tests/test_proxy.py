@@ -51,19 +51,25 @@ def nginx_binary() -> str:
     return found
 
 
-def site_config(nodes: list[str], port: int, redirect_port: int) -> str:
+def site_config(nodes: list[str], ports: dict[str, int]) -> str:
     """docs/deploy/nginx-sitroom.conf for this test: its example node addresses replaced by
-    ``nodes``, its HTTPS server listening on 127.0.0.1:``port`` in plain HTTP (no certificate
-    here), its HTTP-to-HTTPS redirect on 127.0.0.1:``redirect_port``. Everything else as written."""
+    ``nodes``; its HTTPS server in plain HTTP (no certificate here) on 127.0.0.1 ports instead of
+    host names: ``ports["main"]`` for meet.city.gov, ``ports["a"]`` and ``ports["b"]`` for each node's
+    own name (the node's upstream chosen by the port the request came to instead of its host name);
+    its HTTP-to-HTTPS redirect on ``ports["redirect"]``. Everything else as written."""
     text = TEMPLATE.read_text()
-    addresses = iter(nodes)
-    text, n = re.subn(r"(?m)^(\s*server\s+)10\.0\.0\.\d+:8080\b", lambda m: m.group(1) + next(addresses), text)
-    assert n == len(nodes), "the template's upstream should list two example nodes"
+    for example, node in zip(("10.0.0.11:8080", "10.0.0.12:8080"), nodes, strict=True):
+        assert text.count(example) == 3, "each example node: in the upstream of all, in its own, a backup"
+        text = text.replace(example, node)
     replacements = [
         (r"(?m)^\s*listen \[::\]:\d+.*;\n", ""),  # (loopback IPv4 only)
-        (r"(?m)^(\s*)listen 443 ssl http2;", rf"\1listen 127.0.0.1:{port};"),
-        (r"(?m)^(\s*)listen 80;", rf"\1listen 127.0.0.1:{redirect_port};"),
+        (r"(?m)^(\s*)listen 443 ssl http2;",
+         rf"\1listen 127.0.0.1:{ports['main']};\n\1listen 127.0.0.1:{ports['a']};\n\1listen 127.0.0.1:{ports['b']};"),
+        (r"(?m)^(\s*)listen 80;", rf"\1listen 127.0.0.1:{ports['redirect']};"),
         (r"(?m)^\s*ssl_\w+\s.*;\n", ""),
+        (r"map \$host \$sitroom_upstream", r"map $server_port $sitroom_upstream"),
+        (r"(?m)^(\s*)a\.meet\.city\.gov(\s+sitroom_node_a;)", rf"\g<1>{ports['a']}\2"),
+        (r"(?m)^(\s*)b\.meet\.city\.gov(\s+sitroom_node_b;)", rf"\g<1>{ports['b']}\2"),
     ]
     for pattern, new in replacements:
         text, n = re.subn(pattern, new, text)
@@ -97,19 +103,22 @@ async def postgres_url():
 
 
 @pytest.fixture
-def proxy_port():
-    return free_port()
+def proxy_ports():
+    return {"main": free_port(), "a": free_port(), "b": free_port(), "redirect": free_port()}
 
 
 @pytest.fixture
-def nodes(tmp_path, postgres_url, proxy_port):
-    # Both nodes have the proxy's URL as their public URL: a room_elsewhere points at the proxy.
-    with running_nodes(tmp_path, postgres_url, "--public-url", f"http://127.0.0.1:{proxy_port}") as started:
+def nodes(tmp_path, postgres_url, proxy_ports):
+    # Both nodes have the proxy's shared URL as their public URL (invites name it), and each its
+    # own name at the proxy as its node URL (where a room_elsewhere and a page's 307 point).
+    own = [["--node-url", f"http://127.0.0.1:{proxy_ports[name]}"] for name in ("a", "b")]
+    with running_nodes(tmp_path, postgres_url, "--public-url", f"http://127.0.0.1:{proxy_ports['main']}",
+                       own=own) as started:
         yield started
 
 
 @pytest.fixture
-def proxy(nodes, proxy_port, tmp_path):
+def proxy(nodes, proxy_ports, tmp_path):
     """nginx in front of ``nodes``, as a ServerProcess whose base URL is the proxy's."""
     binary = nginx_binary()
     # nginx run by root would switch its workers to 'nobody', who cannot enter pytest's folders:
@@ -117,8 +126,7 @@ def proxy(nodes, proxy_port, tmp_path):
     as_root = os.geteuid() == 0
     scratch = Path(tempfile.mkdtemp(prefix="sitroom-nginx-")) if as_root else tmp_path / "nginx"
     scratch.mkdir(exist_ok=True)
-    redirect_port = free_port()
-    site = site_config([n.base_url.removeprefix("http://") for n in nodes], proxy_port, redirect_port)
+    site = site_config([n.base_url.removeprefix("http://") for n in nodes], proxy_ports)
     (scratch / "nginx.conf").write_text(main_config(scratch, site))
     user = pwd.getpwnam("nobody") if as_root else None
     if user is not None:
@@ -131,8 +139,9 @@ def proxy(nodes, proxy_port, tmp_path):
     log = open(tmp_path / "nginx.out", "w")
     proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                             user=user.pw_uid if user else None, group=user.pw_gid if user else None)
-    server = ServerProcess(proc, f"http://127.0.0.1:{proxy_port}", scratch / "error.log")
-    server.redirect_url = f"http://127.0.0.1:{redirect_port}"
+    server = ServerProcess(proc, f"http://127.0.0.1:{proxy_ports['main']}", scratch / "error.log")
+    server.redirect_url = f"http://127.0.0.1:{proxy_ports['redirect']}"
+    server.node_urls = [f"http://127.0.0.1:{proxy_ports[name]}" for name in ("a", "b")]
     try:
         deadline = time.monotonic() + 15
         while True:
@@ -156,30 +165,33 @@ def proxy(nodes, proxy_port, tmp_path):
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def room_client(proxy: ServerProcess, room_id: str) -> ProtocolClient:
-    """A Socket.IO client of the room through the proxy, carrying ``?room=`` as the web client does."""
-    return ProtocolClient(f"{proxy.base_url}?room={room_id}")
+def room_client(base_url: str, room_id: str) -> ProtocolClient:
+    """A Socket.IO client of the room at ``base_url``, carrying ``?room=`` as the web client does."""
+    return ProtocolClient(f"{base_url}?room={room_id}")
 
 
 async def join_through(proxy: ServerProcess, room_id: str, payload: dict) -> tuple[ProtocolClient, dict, int]:
-    """Join through the proxy; a ``room_elsewhere`` answer (the dead holder's lease has not lapsed)
-    is asked again on a new connection, as the web client does, until TAKEOVER_DEADLINE_S.
+    """Join through the proxy as the web client does: a ``room_elsewhere`` answer sends the next
+    join to the URL it names (a node's own name at the proxy), or, when that is where this one went
+    (the holder is dead and its lease has not lapsed), asks again there; until TAKEOVER_DEADLINE_S.
     Returns the client, its ack and how many times the join was sent elsewhere."""
     deadline = time.monotonic() + TAKEOVER_DEADLINE_S
     elsewhere = 0
+    base_url = proxy.base_url
     while True:
-        client = room_client(proxy, room_id)
+        client = room_client(base_url, room_id)
         await client.connect()
         ack = await client.request("join", payload)
         if ack["ok"]:
             return client, ack, elsewhere
         await client.close()
         assert ack["error"]["code"] == "room_elsewhere", ack
-        # one proxy URL for every node: the holder is "here", so the client asks again
-        assert ack["error"]["url"] == proxy.base_url, ack
+        assert ack["error"]["url"] in proxy.node_urls, ack  # a node's name at the proxy
         elsewhere += 1
         assert time.monotonic() < deadline, f"not taken over within {TAKEOVER_DEADLINE_S} s: {ack}"
-        await asyncio.sleep(0.5)
+        if ack["error"]["url"] == base_url:
+            await asyncio.sleep(0.5)
+        base_url = ack["error"]["url"]
 
 
 async def next_matching(client: ProtocolClient, event: str, predicate) -> dict:
@@ -251,11 +263,11 @@ async def test_a_room_goes_to_one_node_through_the_proxy_and_moves_when_it_stops
     clients: list[ProtocolClient] = []
     polling = socketio.AsyncClient(reconnection=False)
     try:
-        host = room_client(proxy, room_id)
+        host = room_client(proxy.base_url, room_id)
         await host.connect()
         clients.append(host)
         host_ack = await host.join(host_token, "Mayor")
-        guest = room_client(proxy, room_id)
+        guest = room_client(proxy.base_url, room_id)
         await guest.connect()
         clients.append(guest)
         guest_ack = await guest.join(guest_token, "Guest")
@@ -279,6 +291,7 @@ async def test_a_room_goes_to_one_node_through_the_proxy_and_moves_when_it_stops
         held = holders(nodes)
         assert sorted(held) == [0, 1], held
         owner, other = (nodes[0], nodes[1]) if held[0] else (nodes[1], nodes[0])
+        owner_url = proxy.node_urls[nodes.index(owner)]
         assert owner.metrics()["connections"] == (3 if with_polling else 2) and other.metrics()["connections"] == 0
 
         # Chat through the proxy reaches the others, WebSocket and long-polling.
@@ -305,6 +318,9 @@ async def test_a_room_goes_to_one_node_through_the_proxy_and_moves_when_it_stops
         getattr(owner.proc, stop)()
         # (waited for in a thread: the clients answer the stopping node's goodbye meanwhile)
         await asyncio.to_thread(owner.proc.wait, 15)
+        # The page at the stopped node's own name: the proxy's backup, the other node, serves it
+        # (no redirect to the name it was asked at, which would come back to it).
+        assert redirect_of(f"{owner_url}/r/{room_id}?t={guest_token}")[0] == 200
         killed_at = time.monotonic()
         await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
         clients.clear()
@@ -340,3 +356,49 @@ async def test_a_room_goes_to_one_node_through_the_proxy_and_moves_when_it_stops
         await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
         if polling.connected:
             await asyncio.wait_for(polling.disconnect(), TIMEOUT)
+
+
+async def test_a_node_that_comes_back_sends_the_rooms_it_lost_to_their_new_holder(nodes, proxy):
+    """A node dies, the other takes its room, the node comes back while the meeting goes on: the
+    proxy sends the room to it again, and it sends the page (307) and the joins (room_elsewhere) to
+    the holder's own name at the proxy, where newcomers join the meeting."""
+    room = proxy.create_room("Back again")
+    room_id = room["room"]["id"]
+    host_token, guest_token = token_of(room["links"]["host"]), token_of(room["links"]["participant"])
+    clients: list[ProtocolClient] = []
+    try:
+        host, host_ack, _ = await join_through(proxy, room_id, {"token": host_token, "name": "Mayor"})
+        clients.append(host)
+        held = holders(nodes)
+        first = 0 if held[0] else 1
+        nodes[first].proc.kill()
+        await asyncio.to_thread(nodes[first].proc.wait, 15)
+        await host.close()
+        clients.clear()
+        host2, _, _ = await join_through(proxy, room_id, {"token": host_token, "name": "Mayor",
+                                                           "resume_key": host_ack["resume_key"]})
+        clients.append(host2)
+        assert (await host2.request("chat_send", {"text": "Still here"}))["ok"]
+
+        # The dead node comes back on its address; once nginx tries it again (its fail_timeout),
+        # a page load of the room through the shared URL reaches it and is sent to the holder.
+        back = nodes[first].restart()
+        holder_url = proxy.node_urls[1 - first]
+        page = f"/r/{room_id}?t={guest_token}"
+        deadline = time.monotonic() + 30
+        while (answer := redirect_of(proxy.base_url + page))[0] != 307:
+            assert answer[0] == 200, answer  # (served by the holder, until nginx uses the node again)
+            assert time.monotonic() < deadline, "nginx did not send the room to the node that came back"
+            await asyncio.sleep(0.5)
+        assert answer == (307, holder_url + page)
+        assert back.metrics()["cluster"]["rooms_held"] == 0
+
+        # A newcomer through the shared URL: sent to the holder's own name, joins there.
+        guest, guest_ack, elsewhere = await join_through(proxy, room_id, {"token": guest_token, "name": "Guest"})
+        clients.append(guest)
+        assert elsewhere == 1 and guest.base_url.startswith(holder_url)
+        assert [m["text"] for m in guest_ack["chat"]] == ["Still here"]
+        assert [p["name"] for p in guest_ack["participants"]] == ["Mayor"]
+        assert (await next_matching(host2, "participant_joined", lambda p: p["name"] == "Guest"))
+    finally:
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
