@@ -8,6 +8,7 @@ import json
 import logging
 import math
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -123,11 +124,14 @@ async def rate_limit_middleware(request: web.Request, handler):
 @web.middleware
 async def room_owner_redirect(request: web.Request, handler):
     """Several nodes (server/cluster.py): a meeting page opened on a node other than the one holding
-    the room is sent there (307, the invite's query kept), so that the room stays on one node."""
+    the room is sent there (307, the invite's query kept), so that the room stays on one node. Not
+    when the page was asked for at that very address: the proxy sent it here because the holder is
+    down (its lease not lapsed yet), and a redirect would come back here; the page's join then
+    waits for the lease."""
     if request.method in ("GET", "HEAD") and request.path.startswith("/r/"):
         room_id, hub = request.match_info.get("room_id"), request.app.get(HUB)
         owner = await hub.cluster.owner_elsewhere(room_id) if room_id and hub is not None else None
-        if owner:
+        if owner and urlsplit(owner).netloc.lower() != request.host.lower():
             raise web.HTTPTemporaryRedirect(owner + request.path_qs)
     return await handler(request)
 

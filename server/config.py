@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,9 @@ class Config:
     data_dir: Path = DEFAULT_DATA_DIR
     secret: str = ""  # signs invite tokens; default: generated once, kept in data_dir/secret
     public_url: str = ""  # base URL in invite links; default http://host:port
+    # Several nodes behind one public URL: this node's own URL (its own host name at the proxy), where
+    # other nodes send the clients of a room it holds (room_elsewhere, the page's 307); default public_url.
+    node_url: str = ""
     # Origins (scheme://host[:port]) whose pages may open a Socket.IO connection, besides the page's
     # own (same origin) and public_url's: e.g. a city portal that embeds Sitroom.
     allowed_origins: list[str] = field(default_factory=list)
@@ -118,6 +122,11 @@ class Config:
         return f"http://{host}:{self.port}"
 
     @property
+    def cluster_url(self) -> str:
+        """Where other nodes send the clients of a room this node holds (``node_url``, else ``base_url``)."""
+        return self.node_url.rstrip("/") if self.node_url else self.base_url
+
+    @property
     def panel_url_entries(self) -> list[str]:
         """The allow-list of HTTP panel URLs in force (see ``panel_url_allow``)."""
         if self.panel_url_allow is not None:
@@ -173,6 +182,8 @@ class Config:
             raise ConfigError(f"the rate limit scale must be a positive number: {self.rate_limit_scale!r}")
         if not (0 < self.port < 65536):
             raise ConfigError(f"port out of range: {self.port}")
+        if self.node_url and not re.fullmatch(r"https?://[^/\s?#]+/?", self.node_url):
+            raise ConfigError(f"the node URL must be http(s)://HOST[:PORT], not {self.node_url!r}")
         if not self.join_deadline_s > 0:
             raise ConfigError(f"the join deadline must be a positive number of seconds: {self.join_deadline_s}")
         if self.max_connections_per_address < 0:
@@ -262,7 +273,7 @@ def from_env(env: dict[str, str] | None = None) -> Config:
 
     if (v := get("host")) is not None:
         cfg.host = v
-    for name in ("database", "secret", "public_url", "redis", "redis_channel", "admin_token", "create_key",
+    for name in ("database", "secret", "public_url", "node_url", "redis", "redis_channel", "admin_token", "create_key",
                  "log_level"):
         if (v := get(name)) is not None:
             setattr(cfg, name, v)
