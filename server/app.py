@@ -140,6 +140,7 @@ def create_app(config: Config) -> web.Application:
     )
     hub.signaling = Signaling(hub)
     hub.media.on_worker_lost = hub.live.media_lost
+    hub.cluster.on_lost = hub.live.lost
     sio.register_namespace(hub.signaling)
     hub.signaling.guard_packets()
     hub.signaling.guard_idle_connections()

@@ -137,8 +137,9 @@ class LiveRoom:
     def remember(self) -> None:
         """The stage, a hand or a held mute changed: keep the room's state in the database. Writes
         are made one at a time, each of the latest state, so the last one written is the newest."""
-        if self.hub.stopping or not self.loaded:
-            return
+        cluster = self.hub.cluster
+        if self.hub.stopping or not self.loaded or (cluster.enabled and self.id not in cluster.held):
+            return  # (a room another node holds now is that node's to keep)
         self._dirty = True
         if self._writer is None or self._writer.done():
             self._writer = asyncio.ensure_future(self._write())
@@ -669,6 +670,18 @@ class LiveRooms:
                 await room.restart_media()
             except Exception:  # noqa: BLE001 - one room's failure must not keep the others down
                 log.exception("restarting the media of room %s after worker %s died failed", room_id, worker)
+
+    async def lost(self, room_id: str) -> None:
+        """``Cluster.on_lost``: another node holds the room now (this one was cut off from Redis
+        longer than a lease): its connections here are closed, and each client, joining again,
+        is sent there (``room_elsewhere``). Nothing of it is written from here any more."""
+        room = self._rooms.get(room_id)
+        if room is None:
+            return
+        log.warning("room %s is held by another node now; closing its %d connection(s) here", room_id,
+                    len(room.connections))
+        for sid in list(room.connections):
+            self.net.kick(sid)
 
     async def flush(self) -> None:
         """Wait until every room's latest state is written."""

@@ -4,37 +4,16 @@ PostgreSQL, a Redis channel of the test's own, and the nodes on 127.0.0.1 ports 
 
 from __future__ import annotations
 
-import secrets
 import urllib.error
 import urllib.request
 import uuid
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
-from typing import AsyncIterator, Iterator, Sequence
+from typing import Iterator, Sequence
 
 from tests.conftest import ServerProcess, redis_up, start_server, stop_server, unavailable
-from tests.rooms_fixtures import _pg_admin
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@asynccontextmanager
-async def postgres_database() -> AsyncIterator[str]:
-    """The URL of a new, empty database on the suite's PostgreSQL, dropped afterwards."""
-    admin, admin_url = await _pg_admin()
-    name = f"sitroom_nodes_{secrets.token_hex(6)}"
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield admin_url.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
-    finally:
-        admin, _ = await _pg_admin()
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 def node_args(database_url: str) -> list[str]:

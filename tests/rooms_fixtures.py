@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import secrets
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -72,17 +74,26 @@ async def db(request, tmp_path):
         yield database
         await database.dispose()
         return
+    async with postgres_database("sitroom_test") as url:
+        database = Database(url)
+        try:
+            yield database
+        finally:
+            await database.dispose()
+
+
+@asynccontextmanager
+async def postgres_database(prefix: str = "sitroom_test") -> AsyncIterator[str]:
+    """The URL (asyncpg) of a new, empty database on the suite's PostgreSQL, dropped afterwards."""
     admin, admin_url = await _pg_admin()
-    name = f"sitroom_test_{secrets.token_hex(6)}"
+    name = f"{prefix}_{secrets.token_hex(6)}"
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    database = Database(admin_url.set(drivername="postgresql+asyncpg", database=name))
     try:
-        yield database
+        yield admin_url.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
     finally:
-        await database.dispose()
         admin, _ = await _pg_admin()
         try:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

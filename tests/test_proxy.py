@@ -33,7 +33,8 @@ import pytest
 import socketio
 
 from tests.conftest import REPO, ServerProcess, free_port, unavailable
-from tests.nodes_helpers import postgres_database, redirect_of, running_nodes
+from tests.nodes_helpers import redirect_of, running_nodes
+from tests.rooms_fixtures import postgres_database
 from tests.room_harness import token_of
 from tests.sio_helpers import TIMEOUT, ProtocolClient
 

@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 
 import pytest
+import redis.asyncio as aioredis
 
+from tests.conftest import redis_up, start_server, stop_server, unavailable
 from tests.meeting_client import MeetingClient
-from tests.nodes_helpers import postgres_database, redirect_of, running_nodes
+from tests.nodes_helpers import REDIS_URL, redirect_of, running_nodes
+from tests.rooms_fixtures import postgres_database
 from tests.room_harness import token_of
+from tests.sio_helpers import ProtocolClient
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(240)]
 
@@ -138,3 +143,36 @@ async def test_a_node_without_redis_holds_every_room_itself(sitroom_server):
     room = sitroom_server.create_room("One node")
     assert redirect_of(f"{sitroom_server.base_url}/r/{room['room']['id']}?t={token_of(room['links']['host'])}")[0] == 200
     assert sitroom_server.metrics()["cluster"]["enabled"] is False
+
+
+async def test_a_node_that_lost_a_rooms_lease_sends_its_clients_to_the_holder(tmp_path):
+    """A node cut off from Redis past a lease finds another node holding its room: it closes the
+    room's connections here, and a client joining again is sent to the holder (no meeting split)."""
+    if not redis_up():
+        unavailable("Redis on 127.0.0.1:6379")
+    channel = f"sitroom-test-{uuid.uuid4().hex[:8]}"
+    node = start_server(tmp_path, "--redis", REDIS_URL, "--redis-channel", channel)
+    redis = aioredis.from_url(REDIS_URL)
+    room = node.create_room("Lease lost")
+    key = f"{channel}:room:{room['room']['id']}"
+    try:
+        host = await ProtocolClient(node.base_url).connect()
+        await host.join(token_of(room["links"]["host"]), "Mayor")
+        assert (await redis.get(key)).decode().endswith(node.base_url)
+        # another node holds the room now (as after this one was cut off for longer than the lease)
+        await redis.set(key, "other-node http://127.0.0.1:9", px=60_000)
+        for _ in range(200):  # (renewals run every 5 s)
+            if not host.sio.connected:
+                break
+            await asyncio.sleep(0.1)
+        assert not host.sio.connected
+        again = await ProtocolClient(node.base_url).connect()
+        ack = await again.request("join", {"token": token_of(room["links"]["host"]), "name": "Mayor"})
+        await again.close()
+        assert ack["ok"] is False and ack["error"]["code"] == "room_elsewhere" and \
+            ack["error"]["url"] == "http://127.0.0.1:9", ack
+        assert "is held by another node now" in node.log()
+    finally:
+        await redis.delete(key)
+        await redis.aclose()
+        stop_server(node)

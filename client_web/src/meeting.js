@@ -24,6 +24,7 @@ import * as local from "./local_media.js";
 import { hostLeaveDialog } from "./meeting_dialogs.js";
 import { MediaWatch } from "./media_watch.js";
 import { t, formatDateTime } from "./i18n.js";
+import { rejoinFragment } from "./rejoin.js";
 
 export class Meeting {
   /**
@@ -306,11 +307,13 @@ export class Meeting {
   goToNode(url) {
     let target;
     try {
-      target = new URL(location.pathname + location.search + location.hash, url);
+      target = new URL(location.pathname + location.search, url);
     } catch {
       return false;
     }
     if (target.origin === location.origin || !/^https?:$/.test(target.protocol)) return false;
+    // come back there as the same person, with the same choices (no pre-join)
+    target.hash = rejoinFragment(this);
     this.state.status = "left";
     location.replace(target.href);
     return true;
