@@ -254,13 +254,18 @@ class Signaling(socketio.AsyncNamespace):
             await self._close_engineio(eio_sid)
 
     async def _close_engineio(self, eio_sid: str) -> None:
-        """Close an Engine.IO connection, its WebSocket at once: python-engineio 4.15 sends the close
+        """Close an Engine.IO connection at once, its WebSocket too: python-engineio 4.15 sends the close
         packet, then its WebSocket writer waits up to ping_interval + ping_timeout (20 s) for more
         before it closes the WebSocket (and aiohttp's shutdown waits for that); the writer is ended now."""
         socket = self.server.eio.sockets.get(eio_sid)
-        await self.server.eio.disconnect(eio_sid)
-        if socket is not None:
-            socket.queue.put_nowait(None)
+        if socket is None:
+            return
+        # Not python-engineio's disconnect, which waits until the close packet has been taken: a
+        # long-polling client takes it only with its next poll, if it makes one (a stopping server
+        # waited on that for good).
+        await socket.close(wait=False)
+        self.server.eio.sockets.pop(eio_sid, None)
+        socket.queue.put_nowait(None)
 
     def guard_idle_connections(self) -> None:
         """The join deadline for an Engine.IO connection that never connects the namespace

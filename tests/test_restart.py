@@ -15,6 +15,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+import socketio
 
 from tests.conftest import start_server, stop_server
 from tests.sio_helpers import ProtocolClient
@@ -166,3 +167,25 @@ async def test_a_document_being_rendered_when_the_server_stopped_ends_failed(tmp
         await client.close()
     finally:
         stop_server(again)
+
+
+async def test_a_graceful_stop_does_not_wait_on_a_long_polling_client(tmp_path):
+    """A client on long-polling (a network that blocks WebSockets) is told and closed like the
+    others: the server used to wait for good for it to take the close packet."""
+    srv = start_server(tmp_path, "--media-workers", "0")
+    try:
+        room = srv.create_room("Polling")
+        client = socketio.AsyncClient(reconnection=False)
+        told = asyncio.Event()
+        client.on("server_restarting", lambda data=None: told.set())
+        await asyncio.wait_for(client.connect(srv.base_url, transports=["polling"]), 15)
+        ack = await client.call("join", {"token": room["links"]["participant"].split("?t=")[1], "name": "Polly"},
+                                timeout=15)
+        assert ack["ok"], ack
+        srv.proc.send_signal(signal.SIGTERM)
+        assert srv.proc.wait(timeout=30) == 0  # (it did not exit at all before)
+        assert "told 1 connection(s) to come back" in srv.log()
+        await asyncio.wait_for(told.wait(), 10)
+        await client.disconnect()
+    finally:
+        stop_server(srv)
