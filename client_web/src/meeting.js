@@ -13,6 +13,7 @@ import { attachStage } from "./stage.js";
 import { attachCollab } from "./collab.js";
 import { deviceId } from "./ui.js";
 import { meetingScreen, meetingControls, setBanner, renderClock } from "./meeting_view.js";
+import { CLOCK_TICK_MS } from "./clock_strip.js";
 import { Publishing, publishEntries } from "./publishing.js";
 import { SubscribePrefs, shownVideos, shownSizes, PREFS_POLL_MS } from "./subscribe_prefs.js";
 import { SpeakingRing, SPEAKING_POLL_MS } from "./speaking.js";
@@ -151,7 +152,7 @@ export class Meeting {
       controls: this.controls.el,
       onSound: () => this.gallery.resumePlayback(),
     });
-    ({ clock: this.clock, banner: this.banner, soundButton: this.soundButton } = screen);
+    ({ clock: this.clock, clockStrip: this.clockStrip, banner: this.banner, soundButton: this.soundButton } = screen);
     this.root.replaceChildren(screen.el);
     this.stageView = attachStage(this); // the shared stage next to the gallery (stage.js)
     this.collab = attachCollab(this); // chat, people, hands, moderation, lobby (collab.js)
@@ -209,6 +210,7 @@ export class Meeting {
 
     this.timers.push(setInterval(() => this.speaking.poll(), SPEAKING_POLL_MS));
     this.timers.push(setInterval(() => this.tickClock(), 1000));
+    this.timers.push(setInterval(() => this.tickCityClocks(), CLOCK_TICK_MS));
     this.timers.push(setInterval(() => this.prefs.sync(), PREFS_POLL_MS));
     this.onPageHide = () => this.conn?.socket.disconnect();
     window.addEventListener("pagehide", this.onPageHide);
@@ -221,6 +223,12 @@ export class Meeting {
     const started = Date.parse(this.state.meeting?.started_at || "") || this.state.joinedAt;
     if (!started) return;
     renderClock(this.clock, { startedAt: started, endsAt: Date.parse(this.state.room?.ends_at || "") || null });
+  }
+
+  /** The city clock strip and the delegates' local times on their tiles (clock_strip.js). */
+  tickCityClocks() {
+    this.clockStrip?.tick();
+    this.gallery?.tickLocalTimes();
   }
 
   /** Join on the current connection (first connect and every reconnect) and start media. */
@@ -329,6 +337,7 @@ export class Meeting {
     this.resumeKey = typeof ack.resume_key === "string" ? ack.resume_key : null;
     this.state.room = ack.room || this.state.room;
     this.state.meeting = ack.meeting || null;
+    this.clockStrip?.setClocks(ack.clocks);
     this.state.participants = {};
     if (!this.state.joinedAt) this.state.joinedAt = Date.now();
     this.showBanner("");
