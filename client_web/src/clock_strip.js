@@ -55,9 +55,9 @@ export function wallClock(now, zone) {
   return `${parts.hour}:${parts.minute}`;
 }
 
-/** The time in `zone` as people read it in the UI language (hour and minute: "09:30", "오전 09:30"). */
+/** The time in `zone` as people read it in the UI language (hour and minute: "3:15 PM", "15:15", "오후 3:15"). */
 export function localTime(now, zone) {
-  return formatTime(now instanceof Date ? now : new Date(now), { hour: "2-digit", minute: "2-digit", timeZone: zone });
+  return formatTime(now instanceof Date ? now : new Date(now), { hour: "numeric", minute: "2-digit", timeZone: zone });
 }
 
 /**
