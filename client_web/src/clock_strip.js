@@ -6,8 +6,6 @@
 import { h } from "./dom.js";
 import { t, formatTime, timeZone as viewerTimeZone } from "./i18n.js";
 
-export const CLOCK_TICK_MS = 15_000; // the strip and the tiles' local times are redrawn this often
-
 const ymdFormats = new Map(); // time zone -> Intl.DateTimeFormat giving its calendar date
 
 function ymd(date, zone) {
@@ -92,7 +90,7 @@ function spoken(entry) {
 
 /**
  * The strip's element and its methods: setClocks(clocks) after each join answer, tick() to redraw
- * the times (the meeting calls it every CLOCK_TICK_MS). Hidden while there are no clocks.
+ * the times (the meeting calls it when the minute changes). Hidden while there are no clocks.
  */
 export function createClockStrip() {
   const el = h("div", {

@@ -48,7 +48,7 @@ export class Gallery {
     this.resizeObserver.observe(container);
   }
 
-  /** Redraw the local times on the tiles of delegates (clock_strip.js: every CLOCK_TICK_MS). */
+  /** Redraw the local times on the tiles of delegates (clock_strip.js: each new minute). */
   tickLocalTimes() {
     const now = new Date();
     for (const tile of this.tiles.values()) tile.tickLocalTime(now);

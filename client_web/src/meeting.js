@@ -13,7 +13,6 @@ import { attachStage } from "./stage.js";
 import { attachCollab } from "./collab.js";
 import { deviceId } from "./ui.js";
 import { meetingScreen, meetingControls, setBanner, renderClock } from "./meeting_view.js";
-import { CLOCK_TICK_MS } from "./clock_strip.js";
 import { Publishing, publishEntries } from "./publishing.js";
 import { SubscribePrefs, shownVideos, shownSizes, PREFS_POLL_MS } from "./subscribe_prefs.js";
 import { SpeakingRing, SPEAKING_POLL_MS } from "./speaking.js";
@@ -210,7 +209,7 @@ export class Meeting {
 
     this.timers.push(setInterval(() => this.speaking.poll(), SPEAKING_POLL_MS));
     this.timers.push(setInterval(() => this.tickClock(), 1000));
-    this.timers.push(setInterval(() => this.tickCityClocks(), CLOCK_TICK_MS));
+    this.timers.push(setInterval(() => this.tickCityClocks(), 1000));
     this.timers.push(setInterval(() => this.prefs.sync(), PREFS_POLL_MS));
     this.onPageHide = () => this.conn?.socket.disconnect();
     window.addEventListener("pagehide", this.onPageHide);
@@ -225,8 +224,14 @@ export class Meeting {
     renderClock(this.clock, { startedAt: started, endsAt: Date.parse(this.state.room?.ends_at || "") || null });
   }
 
-  /** The city clock strip and the delegates' local times on their tiles (clock_strip.js). */
+  /**
+   * The city clock strip and the delegates' local times on their tiles (clock_strip.js), redrawn
+   * when the minute changes (within a second of it: the strip and the tiles turn together).
+   */
   tickCityClocks() {
+    const minute = Math.floor(Date.now() / 60_000);
+    if (minute === this.cityClockMinute) return;
+    this.cityClockMinute = minute;
     this.clockStrip?.tick();
     this.gallery?.tickLocalTimes();
   }

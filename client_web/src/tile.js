@@ -143,10 +143,13 @@ export class Tile {
     return !p.video_muted && !this.videoTrack.muted;
   }
 
-  /** Redraw the local time of the participant's city (when they came with a time zone). */
+  /**
+   * Redraw the local time of the participant's city (when they came with a time zone); not on
+   * one's own tile (the strip's "You" says it). Returns the words a screen reader says, or "".
+   */
   tickLocalTime(now = new Date()) {
     const p = this.participant;
-    const zone = knownZone(p.time_zone) ? p.time_zone : null;
+    const zone = !this.isSelf && knownZone(p.time_zone) ? p.time_zone : null;
     this.localTimeEl.hidden = !zone;
     if (!zone) return "";
     const time = localTime(now, zone);
