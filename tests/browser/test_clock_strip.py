@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from conftest import ORGANISER_KEY, create_room, join, wait_for_tile  # noqa: I001 - this folder's conftest
+from test_languages_a11y import axe_violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -104,6 +105,7 @@ def test_the_clock_strip_and_a_delegates_tile_show_local_times(server, new_page)
     # the host came through the host link, not a delegation: no local time on its tile
     host_tile = delegate.locator('.tile:not([data-self="true"]) [data-testid="tile-local-time"]')
     assert host_tile.count() == 1 and host_tile.is_hidden()
+    assert axe_violations(host) == [], "the meeting with its clock strip and a delegate's local time"
 
 
 def test_a_room_without_clocks_has_no_strip(server, new_page):
