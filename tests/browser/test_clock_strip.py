@@ -112,4 +112,5 @@ def test_a_room_without_clocks_has_no_strip(server, new_page):
     links = create_room(server, "Ad hoc")["links"]
     page = new_page(timezone_id="Asia/Seoul")
     join(page, links["host"], "Ana")
-    assert page.locator('[data-testid="clock-strip"]').is_hidden()
+    strip = page.locator('[data-testid="clock-strip"]')
+    assert strip.count() == 1 and strip.is_hidden() and strip.locator('[data-testid="clock-item"]').count() == 0
