@@ -3,11 +3,13 @@ the same event loop, nothing crosses a process boundary)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Optional
 
 from .config import MediaConfig
 from .peer import Peer
+from .recorder import finish_manifests, manifest, new_recording_id
 from .service import CpuMeter, EventHook, OfferCallback, WorkerLostHook
 from .sfu import SFU, empty_stats
 
@@ -46,6 +48,7 @@ class LocalRouterHandle:
         self._media = media
         self.room_id = room_id
         self.on_event = on_event
+        self._recording_dir: Optional[str] = None
 
     def _router(self):
         return self._media.sfu.router(self.room_id, on_event=self.on_event)
@@ -59,7 +62,29 @@ class LocalRouterHandle:
         if router is not None:
             await router.remove_peer(peer_id)
 
+    async def start_recording(self, directory: str) -> str:
+        """Record the room's tracks into ``directory``/<recording id>/ (created); returns the id.
+        Raises ValueError if a recording is running."""
+        recording_id = new_recording_id()
+        self._router().start_recording(recording_id, os.path.join(directory, recording_id))
+        self._recording_dir = os.path.join(directory, recording_id)
+        return recording_id
+
+    async def stop_recording(self) -> Optional[dict]:
+        """Finish the files and write ``manifest.json`` beside them; the manifest (None: no
+        recording was running)."""
+        router = self._media.sfu.routers.get(self.room_id) if self._media.sfu is not None else None
+        result = await router.stop_recording() if router is not None else None
+        if result is None:
+            return None
+        directory, self._recording_dir = self._recording_dir, None
+        data = manifest(result["id"], self.room_id, result["started"], result["stopped"], result["tracks"])
+        await asyncio.to_thread(finish_manifests, directory, self.room_id, data)
+        return data
+
     async def close(self) -> None:
+        if self._recording_dir is not None:  # the room ends: the recording ends with its manifest
+            await self.stop_recording()
         if self._media._handles.get(self.room_id) is self:
             del self._media._handles[self.room_id]
         sfu = self._media.sfu

@@ -85,6 +85,8 @@ class Producer:
         self._fanout: tuple = ()
         # pipes to other routers (pipe.PipeOutput): each gets every packet as received
         self._pipes: tuple = ()
+        # recorder.TrackRecorder while this stream is recorded: every packet, as received
+        self.recorder = None
         self.set_codecs(codecs)
         self.max_bitrate = max_bitrate
 
@@ -263,6 +265,9 @@ class Producer:
                 return
             self._received += 1  # repaired: received, in our reports (as a late packet is)
         self.packets += 1
+        recorder = self.recorder
+        if recorder is not None and not self.paused:
+            recorder.tap(data, offset, end, seq, b1, now)
         pipes = self._pipes
         if pipes and not self.paused:
             # to other routers as received (header extensions and all); a packet repaired by
@@ -559,6 +564,8 @@ class Producer:
         self.sr_ntp = ntp
         self.sr_rtp = rtp_timestamp
         self.sr_arrival_ntp = arrival_ntp
+        if self.recorder is not None and self.ntp_offset is not None:
+            self.recorder.sender_report((ntp + self.ntp_offset) & 0xFFFFFFFFFFFFFFFF, rtp_timestamp)
         if self._pipes and self.ntp_offset is not None and self.ssrc is not None:
             # on to the other routers, in this process's NTP clock (the same wall clock there;
             # they take it with an offset of 0): audio and video of one publisher stay in sync

@@ -15,6 +15,7 @@ from typing import Callable, Optional
 from .config import MediaConfig
 from .peer import Peer
 from .pipe import PipeTransport, describe_for_pipe, pipe_streams, producer_from_description
+from .recorder import Recording
 from .speaker import AudioActivity, SpeakerDetector, dbov_to_linear
 from .stats import Counters
 from .subscriber import OfferCallback
@@ -42,6 +43,7 @@ class Router:
         self._speaker_timer: Optional[asyncio.TimerHandle] = None
         self._levels_sent: Optional[dict] = None
         self._closed = False
+        self.recording: Optional[Recording] = None
 
     def set_on_event(self, on_event: Optional[EventHook]) -> None:
         """Set (or replace, or clear with None) the event hook: ``on_event(kind, data)``."""
@@ -88,7 +90,8 @@ class Router:
             self._emit("active_speaker", {"peer_id": None, "level": 0.0})
         if not self.peers and not self.pipe_producers:
             self._stop_speaker_timer()
-        if not self.peers and not self.pipe_producers and not keep_router and self._on_empty is not None:
+        if (not self.peers and not self.pipe_producers and not keep_router and self._on_empty is not None
+                and self.recording is None):  # a recording keeps its router until it stops
             for transport in self.pipe_transports:  # dropped from the SFU: nothing left to pipe
                 transport.close()
             self.pipe_transports.clear()
@@ -106,6 +109,12 @@ class Router:
                 if owner is None and producer.peer_id == other.id:
                     continue
                 other.subscriber.add_consumer(producer)
+        recording = self.recording
+        if recording is not None and owner is not None:  # a piped producer is recorded where it is published
+            for producer in removed:
+                recording.detach(producer)
+            for producer in added:
+                recording.add(producer)
         for producer in added:
             self._emit("producer_added", producer.describe())
         for producer in removed:
@@ -208,6 +217,32 @@ class Router:
         producer.set_paused(bool(paused))
         return True
 
+    # recording (recorder.py): this router's own publishers' tracks, without transcoding
+
+    def start_recording(self, recording_id: str, directory: str) -> dict:
+        """Record every producer of this router's peers (and those published later) into
+        ``directory``. Raises ValueError if a recording is running."""
+        if self._closed:
+            raise ValueError("router closed")
+        if self.recording is not None:
+            raise ValueError(f"recording {self.recording.id} is running")
+        recording = self.recording = Recording(recording_id, directory)
+        for peer in self.peers.values():
+            for producer in peer.producers:
+                recording.add(producer)
+        return {"id": recording_id, "started": recording.started_wall}
+
+    async def stop_recording(self) -> Optional[dict]:
+        """Finish the recording's files; its id, start, stop and tracks (None: none running)."""
+        recording, self.recording = self.recording, None
+        if recording is None:
+            return None
+        tracks = await recording.stop()
+        if not self.peers and not self.pipe_producers and not self._closed and self._on_empty is not None:
+            self._on_empty(self)  # emptied while recording
+        return {"id": recording.id, "started": recording.started_wall, "stopped": recording.stopped_wall,
+                "tracks": tracks}
+
     # active speaker
 
     def _audio_producers(self):
@@ -274,6 +309,11 @@ class Router:
     async def close(self) -> None:
         self._closed = True
         self._stop_speaker_timer()
+        if self.recording is not None:
+            try:
+                await self.stop_recording()
+            except Exception:
+                logger.exception("finishing the recording failed")
         for peer_id in list(self.peers):
             await self.remove_peer(peer_id, keep_router=True)
         for producer_id in list(self.pipe_producers):

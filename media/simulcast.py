@@ -216,12 +216,12 @@ class SimulcastProducer(Producer):
         return measured if measured > nominal // 4 else nominal
 
     def update_active(self, now: float) -> Optional[list[bool]]:
-        """The layers to keep active at the publisher: each one somebody receives or waits for,
-        and the lowest; one unused for UNUSED_PAUSE seconds is paused. Returns the new list when
-        it changed (for ``publish_layers``), else None."""
+        """The layers to keep active at the publisher: each one somebody receives or waits for
+        (or a recording writes: recorder.py), and the lowest; one unused for UNUSED_PAUSE seconds
+        is paused. Returns the new list when it changed (for ``publish_layers``), else None."""
         changed = False
         for i, layer in enumerate(self.layers):
-            used = i == 0 or bool(layer.downtracks) or bool(layer.pipes)
+            used = i == 0 or bool(layer.downtracks) or bool(layer.pipes) or layer.recorder is not None
             if used:
                 self._unused_since[i] = None
                 if not self.active[i]:

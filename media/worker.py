@@ -95,6 +95,8 @@ class Worker:
             "close_pipe": self.close_pipe,
             "pipe_stats": self.pipe_stats,
             "pipe_drop": self.pipe_drop,
+            "start_recording": self.start_recording,
+            "stop_recording": self.stop_recording,
             "stats": self.stats,
             "stop": self.stop,
         }
@@ -237,7 +239,7 @@ class Worker:
         for pipe, transport in list(pipes.items()):
             if transport.closed:
                 del pipes[pipe]
-        if not router.peers and not router.pipe_producers and not pipes:
+        if not router.peers and not router.pipe_producers and not pipes and router.recording is None:
             del self.sfu.routers[room]
             self._pipes.pop(room, None)
             self._piped.pop(room, None)
@@ -348,6 +350,20 @@ class Worker:
             return True
 
         transport.set_send_filter(keep)
+
+    # recording (recorder.py): this leg's own publishers' tracks
+
+    async def start_recording(self, room: str, recording: str, directory: str) -> dict:
+        try:
+            return self._router(room).start_recording(recording, directory)
+        except ValueError as exc:
+            raise WorkerError(str(exc)) from None
+
+    async def stop_recording(self, room: str) -> Optional[dict]:
+        router = self.sfu.routers.get(room)
+        result = await router.stop_recording() if router is not None else None
+        self._drop_if_empty(room)
+        return result
 
     async def stats(self) -> dict:
         stats = self.sfu.stats()

@@ -46,6 +46,7 @@ from typing import Any, Optional
 
 from .channel import REQUEST_TIMEOUT, Channel, encode
 from .config import MediaConfig
+from .recorder import finish_manifests, manifest, merge_legs, new_recording_id
 from .sfu import empty_stats
 from .service import (
     GAUGES, EventHook, OfferCallback, WorkerError, WorkerLost, WorkerLostHook, config_to_dict, sum_stats,
@@ -217,6 +218,10 @@ class PoolRouterHandle:
         self._producers: dict[str, dict] = {}  # real producers: id -> {peer_id, source, kind, leg}
         self._lock = asyncio.Lock()  # legs, pipes and piping, one change at a time, in order
         self._lost = False
+        # the running recording: (id, directory); each leg records its own publishers, and a
+        # leg closed meanwhile leaves its tracks' descriptions here
+        self._recording: Optional[tuple[str, str]] = None
+        self._recorded: list[dict] = []
 
     @property
     def pid(self) -> Optional[int]:
@@ -284,6 +289,11 @@ class PoolRouterHandle:
 
     async def close(self) -> None:
         """The room is over: close its routers (every leg) in the workers and forget it."""
+        if self._recording is not None and not self.lost:  # the recording ends with its manifest
+            try:
+                await self.stop_recording()
+            except Exception:
+                logger.exception("room %s: finishing the recording failed", self.room_id)
         self.closed = True
         self._pool._forget(self)
         for handle in self.peers.values():
@@ -330,6 +340,8 @@ class PoolRouterHandle:
             except BaseException:
                 await self._close_leg(leg)
                 raise
+            if self._recording is not None and self.legs.get(worker.index) is leg:
+                await self._quietly(worker, "start_recording", self._recording_params())
             if self.legs.get(worker.index) is not leg or self.lost:  # the room closed or was lost meanwhile
                 await self._quietly(worker, "close_router", {"room": self.room_id})
                 raise WorkerLost(f"room {self.room_id!r} closed or lost while extending to {worker.name}")
@@ -423,8 +435,58 @@ class PoolRouterHandle:
         for producer_id, info in list(self._producers.items()):
             if info["leg"] == leg.index:
                 del self._producers[producer_id]
+        if self._recording is not None:
+            result = await self._quietly(leg.worker, "stop_recording", {"room": self.room_id})
+            if result:
+                self._recorded.append(result)
         await self._quietly(leg.worker, "close_router", {"room": self.room_id})
         logger.info("room %s: leg on media worker %d closed", self.room_id, leg.index)
+
+    # recording (recorder.py)
+
+    def _recording_params(self) -> dict:
+        recording_id, directory = self._recording
+        return {"room": self.room_id, "recording": recording_id, "directory": directory}
+
+    async def start_recording(self, directory: str) -> str:
+        """Record the room's tracks into ``directory``/<recording id>/, each in the worker that
+        receives it; returns the id. Raises ValueError if a recording is running."""
+        if self.lost:
+            raise WorkerLost(f"room {self.room_id!r} lost a worker")
+        async with self._lock:
+            if self._recording is not None:
+                raise ValueError(f"recording {self._recording[0]} is running")
+            recording_id = new_recording_id()
+            self._recording = (recording_id, os.path.join(directory, recording_id))
+            self._recorded = []
+            try:
+                await self._home_leg().worker.request("start_recording", self._recording_params())
+            except BaseException:
+                self._recording = None
+                raise
+            for leg in list(self.legs.values()):
+                if leg.worker is not self._worker:
+                    await self._quietly(leg.worker, "start_recording", self._recording_params())
+        return recording_id
+
+    async def stop_recording(self) -> Optional[dict]:
+        """Finish every leg's files and write ``manifest.json`` beside them; the manifest (None:
+        no recording was running)."""
+        async with self._lock:
+            if self._recording is None:
+                return None
+            recording_id, directory = self._recording
+            self._recording = None
+            results = list(self._recorded)
+            self._recorded = []
+            for leg in list(self.legs.values()):
+                results.append(await self._quietly(leg.worker, "stop_recording", {"room": self.room_id}))
+        merged = merge_legs(results)
+        if merged is None:
+            return None
+        data = manifest(recording_id, self.room_id, merged["started"], merged["stopped"], merged["tracks"])
+        await asyncio.to_thread(finish_manifests, directory, self.room_id, data)
+        return data
 
     async def pipe_stats(self) -> dict:
         """Per pipe of this room: ``{pipe_id: {"workers": [i, j], i: counters, j: counters}}``

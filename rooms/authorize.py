@@ -72,6 +72,7 @@ class Action(StrEnum):
     CREATE_INVITES = "create_invites"
     SEE_LOBBY = "see_lobby"
     DOWNLOAD_RECORD = "download_record"  # the meeting record (rooms/record.py), with an invite of the room
+    RECORD = "record"  # start and stop recording the meeting's tracks
     # Not requests of their own: what a role may do past a rule that holds everyone else.
     BYPASS_LOCK_AND_LOBBY = "bypass_lock_and_lobby"  # join at once, into a locked meeting too
     LIFT_OWN_MUTE = "lift_own_mute"  # unmute oneself although a host or staff member holds the mute

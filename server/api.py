@@ -8,10 +8,11 @@ import json
 import logging
 import math
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from rooms.errors import DomainError
+from rooms.errors import DomainError, TokenError
 from rooms.meeting import room_object
 from rooms.panels import city_list
 
@@ -123,11 +124,14 @@ async def rate_limit_middleware(request: web.Request, handler):
 @web.middleware
 async def room_owner_redirect(request: web.Request, handler):
     """Several nodes (server/cluster.py): a meeting page opened on a node other than the one holding
-    the room is sent there (307, the invite's query kept), so that the room stays on one node."""
+    the room is sent there (307, the invite's query kept), so that the room stays on one node. Not
+    when the page was asked for at that very address: the proxy sent it here because the holder is
+    down (its lease not lapsed yet), and a redirect would come back here; the page's join then
+    waits for the lease."""
     if request.method in ("GET", "HEAD") and request.path.startswith("/r/"):
         room_id, hub = request.match_info.get("room_id"), request.app.get(HUB)
         owner = await hub.cluster.owner_elsewhere(room_id) if room_id and hub is not None else None
-        if owner:
+        if owner and urlsplit(owner).netloc.lower() != request.host.lower():
             raise web.HTTPTemporaryRedirect(owner + request.path_qs)
     return await handler(request)
 
@@ -225,16 +229,22 @@ async def create_room(request: web.Request) -> web.Response:
     )
 
 
-async def get_room(request: web.Request) -> web.Response:
+async def invited_room(request: web.Request):
+    """The invite a request bears (``Authorization: Bearer`` or ``?t=``) for the route's room, and
+    the room: ``(claims, room)``; a missing token or another room's is ``invalid_token``. A
+    scheduled meeting's invite counts before it opens (its page loads; only the join waits)."""
     hub = _hub(request)
     token = bearer(request)
     if not token:
-        return error_response(401, "invalid_token", "an invite token is required")
-    # (a scheduled meeting's invite before it opens: the page loads, its join waits for the opening)
+        raise TokenError("invalid_token", "an invite token is required")
     claims = await hub.rooms.verify_token(token, before_opening=True)
     if claims.room_id != request.match_info["room_id"]:
-        return error_response(401, "invalid_token", "this invite is for another room")
-    room = await hub.rooms.get_room(claims.room_id)
+        raise TokenError("invalid_token", "this invite is for another room")
+    return claims, await hub.rooms.get_room(claims.room_id)
+
+
+async def get_room(request: web.Request) -> web.Response:
+    claims, room = await invited_room(request)
     return web.json_response({"room": room_view(room), "role": str(claims.role)})
 
 

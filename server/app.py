@@ -72,10 +72,10 @@ def read_whole_bodies(sio: socketio.AsyncServer) -> None:
 def origin_check(config: Config):
     """Which pages may open a Socket.IO connection (python-engineio calls this with the request's
     ``Origin``; a request without one, from a program rather than a page, is not checked): the
-    server's own origin, as the browser reached it (``Host``), ``public_url``'s, and
-    ``allowed_origins``. Any other page (a site a city employee visits, reaching an intranet
+    server's own origin, as the browser reached it (``Host``), ``public_url``'s, ``node_url``'s
+    and ``allowed_origins``. Any other page (a site a city employee visits, reaching an intranet
     server through their browser) is refused before it can join."""
-    fixed = {_origin(url) for url in [config.public_url, *config.allowed_origins] if url}
+    fixed = {_origin(url) for url in [config.public_url, config.node_url, *config.allowed_origins] if url}
 
     def allowed(origin: str | None, environ: dict) -> bool:
         if not isinstance(origin, str):
@@ -136,7 +136,7 @@ def create_app(config: Config) -> web.Application:
         panels=PanelRepository(db),
         documents=DocumentRepository(db),
         room_states=RoomStateRepository(db),
-        cluster=Cluster(config.redis or None, config.base_url, prefix=config.redis_channel),
+        cluster=Cluster(config.redis or None, config.cluster_url, prefix=config.redis_channel),
     )
     hub.signaling = Signaling(hub)
     hub.media.on_worker_lost = hub.live.media_lost

@@ -22,6 +22,9 @@ def _parser() -> argparse.ArgumentParser:
     _database_args(serve)
     serve.add_argument("--secret", help="secret that signs invite tokens (default: generated, kept in the data dir)")
     serve.add_argument("--public-url", help="base URL used in invite links (default http://HOST:PORT)")
+    serve.add_argument("--node-url", metavar="URL",
+                       help="this node's own URL at the proxy (several nodes behind one --public-url): other "
+                            "nodes send a room's clients here while this node holds it (default: --public-url)")
     serve.add_argument("--join-deadline", dest="join_deadline_s", type=float, metavar="SECONDS",
                        help="close a connection that has not joined within SECONDS (default 10)")
     serve.add_argument("--max-connections-per-address", type=int, metavar="N",
@@ -93,7 +96,7 @@ def _database_args(parser: argparse.ArgumentParser) -> None:
 
 def build_config(args: argparse.Namespace) -> Config:
     cfg = from_env()
-    for name in ("host", "port", "database", "data_dir", "secret", "public_url", "redis", "redis_channel",
+    for name in ("host", "port", "database", "data_dir", "secret", "public_url", "node_url", "redis", "redis_channel",
                  "admin_token", "create_key", "test_mode", "demo", "log_level"):
         value = getattr(args, name, None)
         if value is not None:

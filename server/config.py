@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,9 @@ class Config:
     data_dir: Path = DEFAULT_DATA_DIR
     secret: str = ""  # signs invite tokens; default: generated once, kept in data_dir/secret
     public_url: str = ""  # base URL in invite links; default http://host:port
+    # Several nodes behind one public URL: this node's own URL (its own host name at the proxy), where
+    # other nodes send the clients of a room it holds (room_elsewhere, the page's 307); default public_url.
+    node_url: str = ""
     # Origins (scheme://host[:port]) whose pages may open a Socket.IO connection, besides the page's
     # own (same origin) and public_url's: e.g. a city portal that embeds Sitroom.
     allowed_origins: list[str] = field(default_factory=list)
@@ -118,6 +122,11 @@ class Config:
         return f"http://{host}:{self.port}"
 
     @property
+    def cluster_url(self) -> str:
+        """Where other nodes send the clients of a room this node holds (``node_url``, else ``base_url``)."""
+        return self.node_url.rstrip("/") if self.node_url else self.base_url
+
+    @property
     def panel_url_entries(self) -> list[str]:
         """The allow-list of HTTP panel URLs in force (see ``panel_url_allow``)."""
         if self.panel_url_allow is not None:
@@ -173,6 +182,8 @@ class Config:
             raise ConfigError(f"the rate limit scale must be a positive number: {self.rate_limit_scale!r}")
         if not (0 < self.port < 65536):
             raise ConfigError(f"port out of range: {self.port}")
+        if self.node_url and not re.fullmatch(r"https?://[^/\s?#]+/?", self.node_url):
+            raise ConfigError(f"the node URL must be http(s)://HOST[:PORT], not {self.node_url!r}")
         if not self.join_deadline_s > 0:
             raise ConfigError(f"the join deadline must be a positive number of seconds: {self.join_deadline_s}")
         if self.max_connections_per_address < 0:
@@ -238,6 +249,21 @@ def split_list(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+# The numeric settings: (SITROOM_<variable>, Config attribute, type).
+NUMBERS = (
+    ("port", "port", int),
+    ("join_deadline", "join_deadline_s", float),
+    ("max_connections_per_address", "max_connections_per_address", int),
+    ("media_workers", "media_workers", int),
+    ("media_span_cpu", "media_span_cpu", float),
+    ("media_span_peers", "media_span_peers", int),
+    ("max_uploads", "max_uploads", int),
+    ("max_uploads_per_room", "max_uploads_per_room", int),
+    ("rate_limit_scale", "rate_limit_scale", float),
+    ("rx_batch_ms", "rx_batch_ms", float),
+)
+
+
 def from_env(env: dict[str, str] | None = None) -> Config:
     env = dict(os.environ if env is None else env)
     cfg = Config()
@@ -247,12 +273,7 @@ def from_env(env: dict[str, str] | None = None) -> Config:
 
     if (v := get("host")) is not None:
         cfg.host = v
-    if (v := get("port")) is not None:
-        try:
-            cfg.port = int(v)
-        except ValueError:
-            raise ConfigError(f"SITROOM_PORT is not a number: {v!r}") from None
-    for name in ("database", "secret", "public_url", "redis", "redis_channel", "admin_token", "create_key",
+    for name in ("database", "secret", "public_url", "node_url", "redis", "redis_channel", "admin_token", "create_key",
                  "log_level"):
         if (v := get(name)) is not None:
             setattr(cfg, name, v)
@@ -266,16 +287,6 @@ def from_env(env: dict[str, str] | None = None) -> Config:
         cfg.ice_servers = parse_ice_servers(v)
     if (v := get("opus_dtx")) is not None:
         cfg.opus_dtx = v.lower() in ("1", "true", "yes", "on")
-    if (v := get("join_deadline")) is not None:
-        try:
-            cfg.join_deadline_s = float(v)
-        except ValueError:
-            raise ConfigError(f"SITROOM_JOIN_DEADLINE is not a number: {v!r}") from None
-    if (v := get("max_connections_per_address")) is not None:
-        try:
-            cfg.max_connections_per_address = int(v)
-        except ValueError:
-            raise ConfigError(f"SITROOM_MAX_CONNECTIONS_PER_ADDRESS is not a number: {v!r}") from None
     if (v := get("allowed_origins")) is not None:
         cfg.allowed_origins = split_list(v)
     if (v := get("trusted_proxies")) is not None:
@@ -288,30 +299,14 @@ def from_env(env: dict[str, str] | None = None) -> Config:
         cfg.panel_url_allow = split_list(v)
     if (v := get("video_codecs")) is not None:
         cfg.video_codecs = [c.upper() for c in split_list(v)]
-    if (v := get("media_workers")) is not None:
-        try:
-            cfg.media_workers = int(v)
-        except ValueError:
-            raise ConfigError(f"SITROOM_MEDIA_WORKERS is not a number: {v!r}") from None
-    for name, kind in (("media_span_cpu", float), ("media_span_peers", int), ("max_uploads", int),
-                       ("max_uploads_per_room", int)):
-        if (v := get(name)) is not None:
+    for variable, attribute, kind in NUMBERS:
+        if (v := get(variable)) is not None:
             try:
-                setattr(cfg, name, kind(v))
+                setattr(cfg, attribute, kind(v))
             except ValueError:
-                raise ConfigError(f"SITROOM_{name.upper()} is not a number: {v!r}") from None
+                raise ConfigError(f"SITROOM_{variable.upper()} is not a number: {v!r}") from None
     if (v := get("organiser_key")) is not None:  # the same as SITROOM_CREATE_KEY
         cfg.create_key = v
-    if (v := get("rate_limit_scale")) is not None:
-        try:
-            cfg.rate_limit_scale = float(v)
-        except ValueError:
-            raise ConfigError(f"SITROOM_RATE_LIMIT_SCALE is not a number: {v!r}") from None
-    if (v := get("rx_batch_ms")) is not None:
-        try:
-            cfg.rx_batch_ms = float(v)
-        except ValueError:
-            raise ConfigError(f"SITROOM_RX_BATCH_MS is not a number: {v!r}") from None
     return cfg
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Iterator
 
 import media
@@ -72,6 +73,7 @@ class LiveRoom:
         self.stage = Stage(room_id)
         self.panels: PanelRunner | None = None
         self.media: Any = None  # media.RouterHandle: the room's router, in this process or a media worker
+        self.recording: dict | None = None  # the running recording: {"id", "by"} (start_recording)
         self.connections: dict[str, Session] = {}
         # chat and reactions limits beyond each connection's: per participant (it may reconnect)
         # and per invite (a link shared by many connections)
@@ -254,6 +256,7 @@ class LiveRoom:
             # Held muted by a host before leaving (same participant or device): join muted, and
             # only a host or staff member (or the meeting's allow_self_unmute) lifts it.
             "held": meeting.held_kinds(participant),
+            "recording": self.recording_state(),  # {"active", "by"}: the meeting is being recorded
             # the city clock strip: the room's city and each delegation's (docs/protocol.md)
             "clocks": meeting_clocks(meeting.title, meeting.city, delegations),
             **stage,
@@ -308,6 +311,7 @@ class LiveRoom:
                 await self.net.emit("hands", {"queue": meeting.hands()}, room=self.id)
             if not meeting.list(include_viewers=True):
                 await self.close_panels()
+                await self.stop_recording(None)  # nobody left to stop it
             self.remember()
             self._drop_meeting_if_empty()
         try:
@@ -408,6 +412,41 @@ class LiveRoom:
                 log.warning("room %s: its media worker died while %s joined; trying another", self.id,
                             session.participant.id)
 
+    # ---- recording (media/recorder.py): files under data_dir/recordings/<room>/<recording id>/
+
+    def recording_state(self) -> dict:
+        """The ``recording`` event's body and the join answer's field."""
+        return {"active": self.recording is not None, "by": self.recording["by"] if self.recording else None}
+
+    async def start_recording(self, participant: LiveParticipant) -> str:
+        """Record the room's tracks (the caller has checked ``Action.RECORD``); ``conflict`` if
+        a recording is running."""
+        if self.recording is not None or self.media is None:
+            raise RequestError("conflict", "a recording is running" if self.recording else "no media in this room")
+        try:
+            recording_id = await self.media.start_recording(str(Path(self.hub.config.data_dir) / "recordings" / self.id))
+        except ValueError as exc:
+            raise RequestError("conflict", str(exc)) from None
+        self.recording = {"id": recording_id, "by": participant.name}
+        log.info("room %s: recording %s started by %s", self.id, recording_id, participant.id)
+        await self.net.emit("recording", self.recording_state(), room=self.id)
+        return recording_id
+
+    async def stop_recording(self, participant: LiveParticipant | None) -> dict | None:
+        """Finish the running recording: its manifest (None if none was running)."""
+        running, self.recording = self.recording, None
+        if running is None:
+            return None
+        data = None
+        try:
+            data = await self.media.stop_recording() if self.media is not None else None
+        except Exception:  # noqa: BLE001 - a lost worker or a full disk: the room goes on
+            media_log.exception("room %s: finishing recording %s failed", self.id, running["id"])
+        log.info("room %s: recording %s stopped", self.id, running["id"])
+        await self.net.emit("recording", {"active": False, "by": participant.name if participant else None},
+                            room=self.id)
+        return data
+
     @staticmethod
     def _publishes(participant: LiveParticipant) -> bool:
         """Whether the participant may send media: a room spanning media workers places those who
@@ -434,6 +473,9 @@ class LiveRoom:
         its media again (``media_reset``). The meeting itself (roster, chat, stage, hands) is
         untouched: nobody leaves."""
         self.media = await self.hub.media.open_router(self.id, self._media_event)
+        if self.recording is not None:  # its files were being written by the lost worker
+            self.recording = None
+            await self.net.emit("recording", {"active": False, "by": None}, room=self.id)
         sessions = [s for s in self.connections.values() if s.participant is not None and s.peer is not None]
         log.warning("room %s: media moved to worker %s; %d participant(s) reconnect their media",
                     self.id, self.media.worker, len(sessions))

@@ -14,7 +14,7 @@ from aiohttp import web
 from rooms.meeting import iso_utc
 from rooms.scheduling import MeetingRequest, MeetingView, Scheduler, ics, invitation_text, schedule_view
 
-from .api import bearer, error_response, invite_links, organiser_refusal, read_json, room_view
+from .api import error_response, invite_links, invited_room, organiser_refusal, read_json, room_view
 from .hub import HUB
 
 
@@ -114,13 +114,7 @@ async def room_schedule(request: web.Request) -> web.Response:
     """For an invite holder's waiting page: the start, the end, when its invite opens, opened or not.
     Answers before the invite opens (that is what it is for)."""
     hub = request.app[HUB]
-    token = bearer(request)
-    if not token:
-        return error_response(401, "invalid_token", "an invite token is required")
-    claims = await hub.rooms.verify_token(token, before_opening=True)
-    if claims.room_id != request.match_info["room_id"]:
-        return error_response(401, "invalid_token", "this invite is for another room")
-    room = await hub.rooms.get_room(claims.room_id)
+    claims, room = await invited_room(request)
     return web.json_response({"room": room_view(room), "role": str(claims.role),
                               **schedule_view(room, claims.not_before, hub.rooms.clock())})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.app import HUB, create_app
+from server.app import HUB, create_app, origin_check
 from server.cli import _parser, build_config
 from server.config import ConfigError, from_env
 
@@ -140,3 +140,23 @@ def test_trusted_proxies_by_flag_or_env():
     assert from_env({"SITROOM_TRUSTED_PROXIES": "::1, 192.0.2.0/24"}).trusted_proxies == ["::1", "192.0.2.0/24"]
     with pytest.raises(ConfigError):
         serve_config("--trusted-proxy", "proxy.city.example").validate()
+
+
+def test_node_url_by_flag_or_env_is_where_other_nodes_send_a_rooms_clients(tmp_path):
+    """Several nodes behind one public URL (docs/deploy.md): invites keep the public URL, the room
+    lease (and so room_elsewhere and the page's 307) names the node's own URL, and pages of that
+    origin may connect."""
+    cfg = serve_config("--data-dir", str(tmp_path), "--public-url", "https://meet.city.gov",
+                       "--node-url", "https://a.meet.city.gov/")
+    cfg.validate()
+    assert cfg.base_url == "https://meet.city.gov" and cfg.cluster_url == "https://a.meet.city.gov"
+    assert create_app(cfg)[HUB].cluster.url == "https://a.meet.city.gov"
+    # behind TLS at the proxy the node sees http and its own Host: the node URL's origin is allowed
+    assert origin_check(cfg)("https://a.meet.city.gov", {"HTTP_HOST": "a.meet.city.gov"})
+    assert not origin_check(cfg)("https://elsewhere.example", {"HTTP_HOST": "a.meet.city.gov"})
+    assert from_env({"SITROOM_NODE_URL": "https://b.meet.city.gov"}).cluster_url == "https://b.meet.city.gov"
+    default = serve_config("--data-dir", str(tmp_path), "--public-url", "https://meet.city.gov")
+    assert default.cluster_url == "https://meet.city.gov"  # without it: the public URL, as before
+    for bad in ("a.meet.city.gov", "https://a.meet.city.gov/room", "ftp://a.meet.city.gov"):
+        with pytest.raises(ConfigError):
+            serve_config("--node-url", bad).validate()

@@ -43,7 +43,7 @@ def test_staff_may_do_everything_but_promote_end_meeting_and_download_the_record
 def test_participant():
     assert GRANTS[Role.PARTICIPANT] == PARTICIPANT_ACTIONS
     for action in (Action.MANAGE_STAGE, Action.MANAGE_PANELS, Action.MUTE_OTHERS,
-                   Action.REMOVE_PARTICIPANT, Action.CREATE_INVITES, Action.SEE_LOBBY):
+                   Action.REMOVE_PARTICIPANT, Action.CREATE_INVITES, Action.SEE_LOBBY, Action.RECORD):
         assert not allowed(Role.PARTICIPANT, action)
 
 
@@ -218,3 +218,7 @@ def test_actor_of_a_participant_or_a_role():
     assert Actor.of(Someone()) == Actor(Role.STAFF) == Actor.of("staff") == Actor.of(Role.STAFF)
     assert Actor.of(object()) == Actor.of("admin") == Actor.of(None) == Actor(None)
     assert Party.of(Someone()) == Party(Role.STAFF)
+
+
+def test_hosts_and_staff_record():
+    assert [role for role in Role if allowed(role, Action.RECORD)] == [Role.HOST, Role.STAFF]

@@ -12,18 +12,13 @@ send them) on their resume keys, and find the chat history, the stage and their 
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
-import urllib.error
-import urllib.request
-import uuid
 
 import pytest
 
-from tests.conftest import redis_up, start_server, stop_server, unavailable
 from tests.meeting_client import MeetingClient
+from tests.nodes_helpers import postgres_database, redirect_of, running_nodes
 from tests.room_harness import token_of
-from tests.rooms_fixtures import _pg_admin
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(240)]
 
@@ -33,48 +28,15 @@ PANEL = {"title": "Incidents", "kind": "table",
 
 @pytest.fixture
 async def postgres_url():
-    admin, admin_url = await _pg_admin()
-    name = f"sitroom_nodes_{secrets.token_hex(6)}"
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield admin_url.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
-    admin, _ = await _pg_admin()
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture
 def two_nodes(tmp_path, postgres_url):
-    if not redis_up():
-        unavailable("Redis on 127.0.0.1:6379")
     # One database, one secret (tests/conftest.py gives every server the same) and one Redis channel.
-    shared = ["--redis", "redis://127.0.0.1:6379/0", "--redis-channel", f"sitroom-test-{uuid.uuid4().hex[:8]}",
-              "--database", postgres_url]
-    a = start_server(tmp_path / "a", *shared)
-    b = None
-    try:
-        b = start_server(tmp_path / "b", *shared)
+    with running_nodes(tmp_path, postgres_url) as (a, b):
         yield a, b
-    finally:
-        stop_server(a)
-        if b is not None:
-            stop_server(b)
-
-
-def redirect_of(url: str) -> tuple[int, str | None]:
-    """The status and Location of a GET, without following redirects."""
-    class NoFollow(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args, **kwargs):
-            return None
-    try:
-        with urllib.request.build_opener(NoFollow).open(url, timeout=10) as response:
-            return response.status, response.headers.get("Location")
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers.get("Location")
 
 
 async def join_where_held(base_url: str, name: str, token: str, *, resume_key: str | None = None,

@@ -309,7 +309,7 @@ export class Meeting {
       if (this.state.status !== "waiting") return;
       this.state.status = "connecting";
       this.conn.socket.connect();
-    }, Math.min(30000, Math.max(5000, untilOpen)));
+    }, Math.min(10000, Math.max(3000, untilOpen)));
   }
 
   /**

@@ -11,7 +11,8 @@ rest: the per-connection rate limit, the ``joined`` check, and turning a refusal
 - ``chat``: chat messages, raised hands, reactions;
 - ``moderation``: what hosts and staff do to the meeting, invites, the record;
 - ``stage``: the shared stage, panels, documents;
-- ``media``: publish, subscribe answers, media state, paused videos.
+- ``media``: publish, subscribe answers, media state, paused videos;
+- ``recording``: starting and stopping the meeting's recording.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable
 
 from ..context import EventContext
-from . import chat, media, moderation, stage
+from . import chat, media, moderation, recording, stage
 
 HandlerFn = Callable[[EventContext, dict], Awaitable[dict | None]]
 
@@ -70,4 +71,7 @@ HANDLERS: dict[str, Handler] = {
     "subscribe_answer": Handler(media.on_subscribe_answer),
     "media_state": Handler(media.on_media_state),
     "subscribe_prefs": Handler(media.on_subscribe_prefs),
+    # recording.py
+    "recording_start": Handler(recording.on_recording_start),
+    "recording_stop": Handler(recording.on_recording_stop),
 }

@@ -1,0 +1,635 @@
+"""Recording without transcoding: each published track's RTP, depacketised into frames and muxed
+with PyAV (VP8 and Opus to WebM, H.264 to Matroska), one file per track.
+
+The packet path does O(1) work per packet: ``Producer.receive`` hands each packet of a recorded
+producer to its :class:`TrackRecorder` (``tap``), which appends it to the recording's bounded
+queue, or counts it dropped when the queue is full (a recording loses frames, forwarding never
+waits). One writer thread per :class:`Recording` drains the queue every ``WRITE_INTERVAL``:
+
+- **Reordering**: per track, packets wait in a small window (``JITTER_WINDOW``, long enough for a
+  retransmission the SFU's NACK generator asked for, see nack.py) and leave in sequence order; a
+  packet still missing when a later one has waited out the window is a loss.
+- **Depacketising**: a video frame is the packets of one RTP timestamp up to the marker bit; a
+  frame is written whole or not at all. Video starts on a keyframe; after a loss the track waits
+  for the next keyframe and asks the publisher for one (a PLI through the producer, on the event
+  loop). VP8: the payload descriptor is stripped (RFC 7741). H.264 (RFC 6184): single NAL units,
+  STAP-A and FU-A become Annex-B. Opus: one packet is one frame (the primary block of RED).
+- **Timestamps**: RTP timestamps (unwrapped) are mapped to the wall clock with the publisher's
+  sender reports (``Producer.on_sender_report``: its NTP time, in this host's clock through the
+  publisher's offset, against its RTP time), so a publisher's audio and video line up. A track's
+  first frames wait (at most ``CLOCK_WAIT``) for a sender report; without one the arrival time
+  of its first packet stands in. Every file's timestamps count milliseconds from the recording's
+  start, so all files of a recording share one time line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import datetime
+import fractions
+import json
+import logging
+import os
+import re
+import secrets
+import threading
+import time
+from typing import Optional
+
+import av
+
+from . import red as red_format
+from . import rtp
+
+logger = logging.getLogger(__name__)
+
+QUEUE_LIMIT = 8192  # packets waiting for the writer, per recording (~10 s of a P=8 meeting at 1 Mb/s)
+WRITE_INTERVAL = 0.02  # seconds between the writer's rounds
+JITTER_WINDOW = 0.3  # seconds a packet waits for the ones before it (NACK repairs)
+CLOCK_WAIT = 6.0  # seconds a track's first frames wait for a sender report (Chromium: every 5 s for audio)
+STOP_TIMEOUT = 10.0  # seconds stop() waits for the writer to finish its files
+NTP_UNIX_OFFSET = 2208988800  # seconds from 1900 (NTP) to 1970 (Unix)
+TIME_BASE = fractions.Fraction(1, 1000)
+MAX_FRAME_BYTES = 4 << 20  # a "frame" larger than this is garbage: dropped
+RESYNC_SEQUENCE = 3000  # a packet this far behind the window is a jump of the stream's numbers
+
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+# per codec: container format, file extension, PyAV codec name
+FORMATS = {
+    "vp8": ("webm", "webm", "vp8"),
+    "opus": ("webm", "webm", "opus"),
+    "h264": ("matroska", "mkv", "h264"),
+}
+
+_PACKET = 0
+_SENDER_REPORT = 1
+
+
+def new_recording_id() -> str:
+    return "rec_" + datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "_" + secrets.token_hex(3)
+
+
+def utc_iso(unix: float) -> str:
+    return datetime.datetime.fromtimestamp(unix, datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def recordable(producer) -> bool:
+    """Whether a producer's codec can be written without transcoding."""
+    return producer.codec.name.lower() in FORMATS
+
+
+def recorded_stream(producer):
+    """The stream to record of a producer: itself, or a simulcast producer's top layer."""
+    return producer.layers[-1] if producer.layers else producer
+
+
+# ---- depacketisers (pure functions of one RTP payload) -------------------------------------------
+
+def vp8_payload(data: bytes, offset: int, end: int) -> Optional[tuple[bool, bool, int]]:
+    """The VP8 payload descriptor (RFC 7741 4.2) at ``data[offset:end]``: ``(start, keyframe,
+    payload offset)``; ``start``: the first packet of a frame (S=1, PID=0); ``keyframe``: such a
+    packet of a key frame. None if malformed."""
+    if end - offset < 2:
+        return None
+    b = data[offset]
+    i = offset + 1
+    if b & 0x80:  # X
+        x = data[i]
+        i += 1
+        if x & 0x80:  # I: picture id, 7 or 15 bits
+            if i >= end:
+                return None
+            i += 2 if data[i] & 0x80 else 1
+        if x & 0x40:  # L
+            i += 1
+        if x & 0x30:  # T or K
+            i += 1
+    if i >= end:
+        return None
+    start = (b & 0x17) == 0x10
+    return start, start and not data[i] & 0x01, i
+
+
+ANNEX_B = b"\x00\x00\x00\x01"
+
+
+def h264_nal_units(data: bytes, offset: int, end: int, fragment: bytearray) -> Optional[tuple[bytes, bool, bool]]:
+    """One H.264 RTP payload (RFC 6184: single NAL unit, STAP-A, FU-A) as Annex-B bytes:
+    ``(bytes, starts_a_nal_unit_run, keyframe)``. A FU-A fragment is collected in ``fragment``
+    (emptied at its start), its NAL unit given with its last fragment. None if malformed or
+    unsupported (a middle fragment whose start was lost is caught by the caller's gap check)."""
+    if end <= offset:
+        return None
+    nal_type = data[offset] & 0x1F
+    if 1 <= nal_type <= 23:
+        return ANNEX_B + data[offset:end], True, nal_type in (5, 7)
+    if nal_type == 24:  # STAP-A: 16-bit sizes
+        out = bytearray()
+        key = False
+        i = offset + 1
+        while i + 2 <= end:
+            size = (data[i] << 8) | data[i + 1]
+            i += 2
+            if size == 0 or i + size > end:
+                return None
+            key = key or (data[i] & 0x1F) in (5, 7)
+            out += ANNEX_B + data[i:i + size]
+            i += size
+        return bytes(out), True, key
+    if nal_type == 28:  # FU-A
+        if end - offset < 3:
+            return None
+        header = data[offset + 1]
+        if header & 0x80:  # start
+            fragment.clear()
+            fragment += ANNEX_B + bytes(((data[offset] & 0xE0) | (header & 0x1F),))
+        elif not fragment:
+            return None
+        fragment += data[offset + 2:end]
+        if header & 0x40:  # end
+            nal = bytes(fragment)
+            fragment.clear()
+            return nal, True, (header & 0x1F) in (5, 7)
+        return b"", True, False
+    return None
+
+
+# ---- one track ------------------------------------------------------------------------------------
+
+class TrackRecorder:
+    """A recorded producer (stream): ``tap`` runs on the packet path; everything else in the
+    recording's writer thread."""
+
+    def __init__(self, recording: "Recording", producer, stream, path: str, name: str) -> None:
+        self.recording = recording
+        self.producer = producer
+        self.stream = stream  # the Producer whose packets these are (a simulcast layer, or producer)
+        self.path = path
+        self.file = name
+        self.kind = producer.kind
+        self.codec = producer.codec.name.lower()
+        self.clock_rate = producer.clock_rate
+        self.payload_type = producer.codec.payloadType
+        self.red_pt = producer.red_pt
+        self.info = {"participant_id": producer.peer_id, "source": producer.source, "kind": producer.kind,
+                     "producer_id": producer.id, "codec": producer.codec.mimeType, "file": name}
+        # the packet path's counters
+        self.queued = 0
+        self.dropped = 0  # packets dropped because the writer's queue was full
+        # writer state
+        self._pending: dict[int, tuple] = {}  # extended seq -> (data, offset, end, b1, arrival)
+        self._next_seq: Optional[int] = None  # the extended sequence number expected next
+        self._top_seq = -1
+        self.lost = 0  # packets never received (or too late), counted by the reorderer
+        self._frame: list = []  # (payload bytes) of the frame being assembled
+        self._frame_ts: Optional[int] = None
+        self._frame_key = False
+        self._frame_ok = False
+        self._fragment = bytearray()
+        self._need_keyframe = self.kind == "video"
+        self._keyframe_asked = -1e9
+        self._ts_base: Optional[int] = None  # first RTP timestamp, and its unwrapping
+        self._ts_last = 0
+        self._ts_ext = 0
+        self._arrival_clock: Optional[tuple[float, int]] = None  # (wall, extended ts) of the first frame
+        self._sender_report: Optional[tuple[float, int]] = None  # (wall, RTP time) of the last SR
+        self._clock: Optional[tuple[float, int]] = None  # the mapping used, fixed once settled
+        self.clock_source: Optional[str] = None
+        self._held: list[tuple[int, bytes, bool]] = []  # frames waiting for the clock: (ext ts, data, key)
+        self._held_since: Optional[float] = None
+        self._container = None
+        self._av_stream = None
+        self._last_pts = -1
+        self.frames = 0
+        self.keyframes = 0
+        self.first_pts: Optional[int] = None
+        self.width: Optional[int] = None
+        self.height: Optional[int] = None
+        self.error: Optional[str] = None
+
+    # packet path (event loop): O(1)
+
+    def tap(self, data: bytes, offset: int, end: int, seq: int, b1: int, now: float) -> None:
+        queue = self.recording.queue
+        if len(queue) >= QUEUE_LIMIT:
+            self.dropped += 1
+            return
+        self.queued += 1
+        queue.append((self, _PACKET, data, offset, end, seq, b1, now))
+
+    def sender_report(self, local_ntp: int, rtp_timestamp: int) -> None:
+        self.recording.queue.append((self, _SENDER_REPORT, local_ntp, rtp_timestamp))
+
+    # writer thread
+
+    def _extend_ts(self, ts: int) -> int:
+        if self._ts_base is None:
+            self._ts_base = self._ts_last = ts
+            return 0
+        delta = (ts - self._ts_last) & 0xFFFFFFFF
+        if delta < 0x80000000:
+            self._ts_ext += delta
+            self._ts_last = ts
+            return self._ts_ext
+        return self._ts_ext - ((self._ts_last - ts) & 0xFFFFFFFF)  # older than the last
+
+    def on_sender_report(self, local_ntp: int, rtp_timestamp: int) -> None:
+        self._sender_report = (local_ntp / 4294967296.0 - NTP_UNIX_OFFSET, rtp_timestamp)
+
+    def _sr_clock(self) -> Optional[tuple[float, int]]:
+        """The last sender report as (wall, extended RTP time), near the last frame's time."""
+        if self._sender_report is None or self._ts_base is None:
+            return None
+        wall, ts = self._sender_report
+        delta = (ts - self._ts_last) & 0xFFFFFFFF
+        return wall, self._ts_ext + (delta if delta < 0x80000000 else delta - 0x100000000)
+
+    def on_packet(self, data: bytes, offset: int, end: int, seq: int, b1: int, arrival: float) -> None:
+        """Into the reordering window (seq extended around the highest seen)."""
+        if self._top_seq < 0:
+            ext = seq
+        else:
+            delta = (seq - (self._top_seq & 0xFFFF)) & 0xFFFF
+            ext = self._top_seq + delta if delta < 0x8000 else self._top_seq - ((self._top_seq - seq) & 0xFFFF)
+        if ext > self._top_seq:
+            self._top_seq = ext
+        if self._next_seq is None:
+            self._next_seq = ext
+        elif ext < self._next_seq - RESYNC_SEQUENCE:  # the numbers jumped: start again from here
+            self.release(arrival, flush=True)
+            if self.kind == "video":
+                self._end_frame(arrival, complete=False)
+                self._want_keyframe(arrival)
+            self._top_seq = self._next_seq = ext
+        if ext < self._next_seq or ext in self._pending:
+            return  # too late (already given up on) or a duplicate
+        self._pending[ext] = (data, offset, end, b1, arrival)
+
+    def release(self, now: float, flush: bool = False) -> None:
+        """Packets leave the window in order; a hole whose later packets have waited out the
+        window (or every hole, with ``flush``) is a loss."""
+        pending = self._pending
+        while pending:
+            item = pending.pop(self._next_seq, None)
+            if item is not None:
+                self._next_seq += 1
+                self._depacketise(item, False)
+                continue
+            first = min(pending)
+            if not flush and now - pending[first][4] < JITTER_WINDOW:
+                break
+            self.lost += first - self._next_seq
+            self._next_seq = first + 1
+            self._depacketise(pending.pop(first), True)
+
+    def _depacketise(self, item: tuple, gap: bool) -> None:
+        data, offset, end, b1, arrival = item
+        ts = rtp.RTP_HEADER.unpack_from(data, 0)[3]
+        if self.kind == "audio":  # Opus frames stand alone: a loss loses only them
+            if (b1 & 0x7F) == self.red_pt:
+                found = red_format.primary(data, offset, end)
+                if found is None:
+                    return
+                offset = found[1]
+            if end > offset:
+                self._frame_done(self._extend_ts(ts), data[offset:end], True, arrival)
+            return
+        if gap or (self._frame_ts is not None and ts != self._frame_ts):
+            self._end_frame(arrival, complete=False)  # the frame before lost its end
+        if gap:
+            self._fragment.clear()
+            self._want_keyframe(arrival)  # what was lost may be referenced by what follows
+        if self.codec == "vp8":
+            parsed = vp8_payload(data, offset, end)
+            if parsed is None:
+                self._frame_ok = False
+                return
+            start, key, payload = parsed
+            if self._frame_ts is None:
+                self._frame_ts = ts
+                self._frame_ok = start
+                self._frame_key = key
+                if key and self.width is None:
+                    size = rtp.vp8_keyframe_size(data, offset, end)
+                    if size is not None:
+                        self.width, self.height = size
+            self._frame.append(data[payload:end])
+        else:  # h264
+            if self._frame_ts is None:
+                self._frame_ts = ts
+                self._frame_ok = True
+                self._frame_key = False
+            parsed = h264_nal_units(data, offset, end, self._fragment)
+            if parsed is None:
+                self._frame_ok = False
+                return
+            nal, _, key = parsed
+            self._frame_key = self._frame_key or key
+            if nal:
+                self._frame.append(nal)
+        if b1 & 0x80:  # marker: the frame's last packet
+            self._end_frame(arrival, complete=True)
+
+    def _end_frame(self, arrival: float, complete: bool) -> None:
+        if self._frame_ts is None:
+            return
+        ok = complete and self._frame_ok and not (self.codec == "h264" and self._fragment)
+        frame = b"".join(self._frame)
+        key = self._frame_key
+        ts = self._frame_ts
+        self._frame = []
+        self._frame_ts = None
+        self._frame_ok = False
+        self._frame_key = False
+        self._fragment.clear()
+        if not ok or not frame or len(frame) > MAX_FRAME_BYTES:
+            self._want_keyframe(arrival)
+            return
+        if self._need_keyframe:
+            if not key:
+                self._want_keyframe(arrival)
+                return
+            self._need_keyframe = False
+        self._frame_done(self._extend_ts(ts), frame, key, arrival)
+
+    def _want_keyframe(self, now: float) -> None:
+        self._need_keyframe = True
+        if now - self._keyframe_asked >= 0.3:
+            self._keyframe_asked = now
+            self.recording.request_keyframe(self.stream)
+
+    def _frame_done(self, ext_ts: int, frame: bytes, key: bool, arrival: float) -> None:
+        if self._arrival_clock is None:
+            self._arrival_clock = (self.recording.wall(arrival), ext_ts)
+        if self._clock is None:
+            self._held.append((ext_ts, frame, key))
+            if self._held_since is None:
+                self._held_since = arrival
+            reported = self._sr_clock()
+            if reported is not None:
+                self._clock, self.clock_source = reported, "sender_report"
+            elif arrival - self._held_since >= CLOCK_WAIT:
+                self._clock, self.clock_source = self._arrival_clock, "arrival"
+            else:
+                return
+            held, self._held = self._held, []
+            for item in held:
+                self._write(*item)
+            return
+        self._write(ext_ts, frame, key)
+
+    def settle(self) -> None:
+        """At the end: frames still waiting for a clock take the best one there is."""
+        if self._held:
+            if self._clock is None:
+                reported = self._sr_clock()
+                if reported is not None:
+                    self._clock, self.clock_source = reported, "sender_report"
+                else:
+                    self._clock, self.clock_source = self._arrival_clock, "arrival"
+            held, self._held = self._held, []
+            for item in held:
+                self._write(*item)
+
+    def _open(self) -> None:
+        fmt, _, codec = FORMATS[self.codec]
+        container = av.open(self.path, "w", format=fmt)
+        if self.kind == "audio":
+            stream = container.add_stream(codec, rate=self.clock_rate)
+            stream.codec_context.layout = "stereo"
+        else:
+            stream = container.add_stream(codec, rate=30)
+            stream.width = self.width or 640
+            stream.height = self.height or 480
+            stream.pix_fmt = "yuv420p"
+        stream.time_base = TIME_BASE
+        self._container = container
+        self._av_stream = stream
+
+    def _write(self, ext_ts: int, frame: bytes, key: bool) -> None:
+        if self.error is not None:
+            return
+        wall = self._clock[0] + (ext_ts - self._clock[1]) / self.clock_rate
+        pts = max(0, round((wall - self.recording.started_wall) * 1000.0))
+        if pts <= self._last_pts:
+            pts = self._last_pts + 1
+        try:
+            if self._container is None:
+                self._open()
+            packet = av.Packet(frame)
+            packet.pts = packet.dts = pts
+            packet.time_base = TIME_BASE
+            packet.stream = self._av_stream
+            packet.is_keyframe = key
+            self._container.mux(packet)
+        except Exception as exc:  # a file that cannot be written ends this track, not the others
+            self.error = f"{type(exc).__name__}: {exc}"
+            logger.warning("recording %s failed: %s", self.path, self.error)
+            self._close_container()
+            return
+        if self.first_pts is None:
+            self.first_pts = pts
+        self._last_pts = pts
+        self.frames += 1
+        self.keyframes += key and self.kind == "video"
+
+    def _close_container(self) -> None:
+        container, self._container = self._container, None
+        if container is not None:
+            try:
+                container.close()
+            except Exception as exc:
+                self.error = self.error or f"{type(exc).__name__}: {exc}"
+
+    def finish(self, now: float) -> dict:
+        self.release(now, flush=True)
+        if self.kind == "video":
+            self._end_frame(now, complete=False)
+        self.settle()
+        self._close_container()
+        info = dict(self.info)
+        started = self.recording.started_wall
+        info.update(
+            frames=self.frames, keyframes=self.keyframes if self.kind == "video" else None,
+            packets=self.queued, dropped_packets=self.dropped, lost_packets=self.lost,
+            clock=self.clock_source, width=self.width, height=self.height,
+            start=None if self.first_pts is None else utc_iso(started + self.first_pts / 1000.0),
+            start_offset=None if self.first_pts is None else self.first_pts / 1000.0,
+            end_offset=None if self.first_pts is None else self._last_pts / 1000.0,
+            error=self.error,
+        )
+        if not self.frames:
+            info["file"] = None
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+        return info
+
+
+# ---- one recording (of a router) ------------------------------------------------------------------
+
+class Recording:
+    """The recording of one router's producers into ``directory`` (created), with one writer
+    thread. ``add(producer)`` taps a producer (and its later packets); ``stop()`` (a coroutine)
+    finishes every file and returns the tracks' descriptions for the manifest."""
+
+    def __init__(self, recording_id: str, directory: str, loop: Optional[asyncio.AbstractEventLoop] = None) -> None:
+        self.id = recording_id
+        self.directory = directory
+        os.makedirs(directory, exist_ok=True)
+        self.queue: collections.deque = collections.deque()
+        self.tracks: list[TrackRecorder] = []
+        self._names: set[str] = set()
+        self._loop = loop or asyncio.get_running_loop()
+        self.started_wall = time.time()
+        self._wall_offset = self.started_wall - time.monotonic()  # wall = monotonic + offset
+        self.stopped_wall: Optional[float] = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"recorder-{recording_id}", daemon=True)
+        self._thread.start()
+
+    def wall(self, monotonic: float) -> float:
+        return monotonic + self._wall_offset
+
+    @property
+    def dropped(self) -> int:
+        return sum(t.dropped for t in self.tracks)
+
+    def add(self, producer) -> Optional[TrackRecorder]:
+        """Record ``producer`` (the top layer of a simulcast one) from its next packet; None if
+        its codec cannot be recorded without transcoding, or it is recorded already."""
+        if not recordable(producer) or self._stop.is_set():
+            return None
+        stream = recorded_stream(producer)
+        if stream.recorder is not None and stream.recorder.recording is self:
+            return None
+        _, extension, _ = FORMATS[producer.codec.name.lower()]
+        base = _SAFE.sub("_", f"{producer.peer_id}-{producer.source}-{producer.kind}")[:120]
+        name = f"{base}.{extension}"
+        count = 1
+        while name in self._names:
+            count += 1
+            name = f"{base}-{count}.{extension}"
+        self._names.add(name)
+        track = TrackRecorder(self, producer, stream, os.path.join(self.directory, name), name)
+        self.tracks.append(track)
+        stream.recorder = track
+        if producer.kind == "video":
+            self._loop.call_soon(self._keyframe, stream)  # start on a keyframe soon
+        return track
+
+    def detach(self, producer) -> None:
+        """Stop tapping ``producer`` (its file is finished with the others at ``stop``)."""
+        stream = recorded_stream(producer)
+        if stream.recorder is not None and stream.recorder.recording is self:
+            stream.recorder = None
+
+    def request_keyframe(self, stream) -> None:
+        """From the writer thread: a PLI to the publisher, on the event loop."""
+        try:
+            self._loop.call_soon_threadsafe(self._keyframe, stream)
+        except RuntimeError:  # the loop is closed
+            pass
+
+    @staticmethod
+    def _keyframe(stream) -> None:
+        if not stream.closed:
+            stream.request_keyframe()
+
+    def _drain(self, now: float) -> None:
+        queue = self.queue
+        popleft = queue.popleft
+        while queue:
+            item = popleft()
+            track = item[0]
+            if item[1] == _PACKET:
+                track.on_packet(*item[2:])
+            else:
+                track.on_sender_report(item[2], item[3])
+        for track in list(self.tracks):
+            track.release(now)
+
+    def _run(self) -> None:
+        while not self._stop.wait(WRITE_INTERVAL):
+            try:
+                self._drain(time.monotonic())
+            except Exception:
+                logger.exception("recording %s: writer round failed", self.id)
+        self._drain(time.monotonic())
+
+    def _finish(self) -> list[dict]:
+        self._thread.join(STOP_TIMEOUT)
+        now = time.monotonic()
+        results = []
+        for track in self.tracks:
+            try:
+                results.append(track.finish(now))
+            except Exception as exc:
+                logger.exception("recording %s: finishing %s failed", self.id, track.path)
+                results.append(dict(track.info, error=f"{type(exc).__name__}: {exc}"))
+        return results
+
+    async def stop(self) -> list[dict]:
+        """Stop tapping, write what is queued, close every file (in a thread: the event loop
+        keeps forwarding). Returns the tracks' descriptions."""
+        if self.stopped_wall is not None:
+            return []
+        self.stopped_wall = time.time()
+        for track in self.tracks:
+            if track.stream.recorder is track:
+                track.stream.recorder = None
+        self._stop.set()
+        return await asyncio.wait_for(asyncio.to_thread(self._finish), STOP_TIMEOUT + 5.0)
+
+
+def merge_legs(results: list[Optional[dict]]) -> Optional[dict]:
+    """One recording from the ``Router.stop_recording`` results of a room's routers (legs)."""
+    found = [r for r in results if r]
+    if not found:
+        return None
+    return {"id": found[0]["id"], "started": min(r["started"] for r in found),
+            "stopped": max(r["stopped"] for r in found), "tracks": [t for r in found for t in r["tracks"]]}
+
+
+def manifest(recording_id: str, room_id: str, started: float, stopped: float, tracks: list[dict]) -> dict:
+    return {"id": recording_id, "room": room_id, "started": utc_iso(started), "stopped": utc_iso(stopped),
+            "duration": round(stopped - started, 3), "tracks": tracks}
+
+
+def write_manifest(directory: str, data: dict) -> str:
+    path = os.path.join(directory, "manifest.json")
+    temporary = path + ".tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2)
+    os.replace(temporary, path)
+    return path
+
+
+def add_to_room_manifest(room_directory: str, room_id: str, data: dict) -> str:
+    """The room's own ``manifest.json`` (``<room_directory>/manifest.json``, what the meeting
+    record exports, rooms/record.py): every recording of the room, and all their tracks with
+    ``file`` relative to the room's folder. Each recording's own manifest stays in its folder."""
+    path = os.path.join(room_directory, "manifest.json")
+    room = {"room_id": room_id, "recordings": [], "tracks": []}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            kept = json.load(handle)
+        if isinstance(kept, dict) and isinstance(kept.get("recordings"), list) and isinstance(kept.get("tracks"), list):
+            room = kept
+    except (OSError, ValueError):
+        pass
+    room["recordings"] = [r for r in room["recordings"] if not (isinstance(r, dict) and r.get("id") == data["id"])]
+    room["recordings"].append({k: data[k] for k in ("id", "started", "stopped", "duration")})
+    room["tracks"] = [t for t in room["tracks"] if not (isinstance(t, dict) and t.get("recording") == data["id"])]
+    room["tracks"] += [dict(t, recording=data["id"], file=f"{data['id']}/{t['file']}")
+                       for t in data["tracks"] if t.get("file")]
+    return write_manifest(room_directory, room)
+
+
+def finish_manifests(recording_directory: str, room_id: str, data: dict) -> None:
+    """Both manifests of a finished recording (blocking file writes: run in a thread)."""
+    write_manifest(recording_directory, data)
+    add_to_room_manifest(os.path.dirname(recording_directory), room_id, data)
