@@ -164,6 +164,9 @@ class LiveParticipant:
     invite_id: str | None = None
     personal_invite: bool = False  # the invite has max_uses == 1
     device_id: str | None = None
+    # Came through a scheduled meeting's delegation's invite: that delegation's city and IANA zone.
+    city: str | None = None
+    time_zone: str | None = None
 
     @property
     def visible(self) -> bool:
@@ -178,8 +181,8 @@ class LiveParticipant:
         return self.force_muted_audio if kind == "audio" else self.force_muted_video
 
     def to_dict(self) -> dict[str, Any]:
-        """The protocol's Participant object."""
-        return {
+        """The protocol's Participant object (``city`` and ``time_zone`` only for a delegate)."""
+        data = {
             "id": self.id,
             "name": self.name,
             "organisation": self.organisation,
@@ -189,6 +192,10 @@ class LiveParticipant:
             "joined_at": iso_utc(self.joined_at),
             "hand_raised": self.hand_raised,
         }
+        if self.time_zone:
+            data["city"] = self.city or ""
+            data["time_zone"] = self.time_zone
+        return data
 
 
 @dataclass(slots=True)

@@ -36,6 +36,7 @@ from .models import (
     Room,
     utcnow,
 )
+from .panels.cities import CITIES
 from .service import ROOM_ID_RE, RoomService
 
 OPENS_BEFORE = timedelta(minutes=30)  # a delegation's invite lets people in this long before the start
@@ -286,6 +287,25 @@ class Scheduler:
     async def open_early(self, room_id: str) -> Room:
         """A host opens the meeting before its invites' ``not_before``: they let people in from now."""
         return await self.rooms.open_room(room_id)
+
+
+# ---- the meeting's city clocks ------------------------------------------------------------------
+
+def meeting_clocks(room_title: str, room_city: str | None, delegations: list[Delegation]) -> list[dict[str, str]]:
+    """The cities a meeting's clock strip shows (issue "records"): the room's own built-in city if
+    it has one, then each delegation's, in the organiser's order, as ``{"name", "city",
+    "time_zone"}``; one clock per (zone, city): two delegations from one city share it."""
+    clocks, seen = [], set()
+    entries = []
+    if room_city in CITIES:
+        entries.append((room_title, CITIES[room_city].name, CITIES[room_city].time_zone))
+    entries += [(d.name, d.city or "", d.time_zone) for d in delegations]
+    for name, city, time_zone in entries:
+        key = (time_zone, city.casefold())
+        if key not in seen:
+            seen.add(key)
+            clocks.append({"name": name, "city": city, "time_zone": time_zone})
+    return clocks
 
 
 # ---- the invitation: text and .ics ---------------------------------------------------------------

@@ -28,6 +28,7 @@ from .models import (
     INVITE_CODE_LENGTH,
     ROOM_ID_MAX,
     TITLE_MAX,
+    Delegation,
     Invite,
     Participant,
     Room,
@@ -525,3 +526,9 @@ class RoomService:
             query = query.where(Participant.left_at.is_(None))
         async with self.db.session() as session:
             return list(await session.scalars(query.order_by(Participant.joined_at, Participant.id)))
+
+    async def delegations(self, room_id: str) -> list[Delegation]:
+        """A scheduled meeting's delegations in the organiser's order (none for any other room)."""
+        async with self.db.session() as session:
+            return list(await session.scalars(select(Delegation).where(Delegation.room_id == room_id)
+                                              .order_by(Delegation.position, Delegation.id)))

@@ -39,6 +39,7 @@ from rooms.panels.sources import PanelRunner
 from rooms.panels.spec import PanelError, PanelSpec
 from rooms.panels.urlpolicy import UrlPolicy
 from rooms.repository import panel_spec_dict
+from rooms.scheduling import meeting_clocks
 from rooms.stage import Stage, StageError
 
 from .errors import RequestError
@@ -79,6 +80,9 @@ class LiveRoom:
         self.chat_limits: dict[str, TokenBucket] = {}
         self.loaded = False  # the kept state was read (LiveRooms.load)
         self._kept_meeting: Any = None  # the kept meeting snapshot, until a meeting takes it back
+        # A scheduled meeting's delegations (rooms.models.Delegation), read once per meeting by its
+        # first join: the city clocks of the join answer and each delegate's city and zone.
+        self.delegations: list[Any] | None = None
         self._dirty = False
         self._writer: asyncio.Task | None = None
 
@@ -109,6 +113,7 @@ class LiveRoom:
         the first one after a restart takes back the hands and held mutes the last run kept."""
         if self.meeting is None:
             self.meeting = Meeting.from_room(room)
+            self.delegations = None  # (read again: the organiser may have changed them)
             kept, self._kept_meeting = self._kept_meeting, None
             if kept is not None and not self.meeting.ended:
                 self.meeting.restore(kept)
@@ -192,6 +197,11 @@ class LiveRoom:
     async def join(self, session: Session, admission: Admission) -> dict:
         """Make the connection a participant and answer with what a joined client needs."""
         hub, meeting = self.hub, self.meeting
+        delegations = self.delegations
+        if delegations is None:
+            delegations = self.delegations = await hub.rooms.delegations(self.id)
+        delegation = next((d for d in delegations
+                           if admission.invite_id is not None and d.invite_id == admission.invite_id), None)
         row = None
         if admission.returning_id is not None and meeting.get(admission.returning_id) is None:
             row = await hub.rooms.record_return(admission.returning_id, admission.name, admission.organisation)
@@ -204,6 +214,8 @@ class LiveRoom:
             id=row.id, name=row.name, organisation=row.organisation or "", role=admission.role,
             joined_at=row.joined_at, connection=session.sid, invite_id=admission.invite_id,
             personal_invite=admission.personal_invite, device_id=admission.device_id,
+            city=delegation.city if delegation is not None else None,
+            time_zone=delegation.time_zone if delegation is not None else None,
         )
         meeting.add(participant)  # (a hold or, after a restart, a raised hand may come back with them)
         await self.open_panels()  # idempotent: starts the room's panels once
@@ -246,6 +258,8 @@ class LiveRoom:
             # only a host or staff member (or the meeting's allow_self_unmute) lifts it.
             "held": meeting.held_kinds(participant),
             "recording": self.recording_state(),  # {"active", "by"}: the meeting is being recorded
+            # the city clock strip: the room's city and each delegation's (docs/protocol.md)
+            "clocks": meeting_clocks(meeting.title, meeting.city, delegations),
             **stage,
         }
         if authorize(Actor.of(participant), Action.SEE_LOBBY):

@@ -11,7 +11,7 @@ from tests.room_harness import Room, disconnected, end_meeting, module_server, r
 
 ADMITTED_KEYS = {"self", "room", "participants", "ice_servers", "settings", "hands", "chat",
                  "session_key", "resume_key", "resumed", "held", "stage", "panels", "panel_data", "documents",
-                 "meeting", "simulcast"}
+                 "meeting", "simulcast", "recording", "clocks"}
 
 
 server = module_server("lobby")

@@ -24,6 +24,9 @@ def test_to_dict_is_the_protocol_participant():
         "audio_muted": False, "video_muted": False, "joined_at": "2026-11-23T09:30:00Z",
         "hand_raised": False,
     }
+    # a delegate (came through a scheduled meeting's delegation invite) also has its city and zone
+    delegate = person("p_9c1d", city="Seoul", time_zone="Asia/Seoul")
+    assert delegate.to_dict() == {**person("p_9c1d").to_dict(), "city": "Seoul", "time_zone": "Asia/Seoul"}
 
 
 def test_joined_at_is_given_in_utc():

@@ -48,6 +48,12 @@ export class Gallery {
     this.resizeObserver.observe(container);
   }
 
+  /** Redraw the local times on the tiles of delegates (clock_strip.js: each new minute). */
+  tickLocalTimes() {
+    const now = new Date();
+    for (const tile of this.tiles.values()) tile.tickLocalTime(now);
+  }
+
   /** The page buttons below the tiles (hidden while everyone fits on one page). */
   buildPager() {
     this.pageLabel = h("span", { class: "pager-label", attrs: { "aria-live": "polite" } });

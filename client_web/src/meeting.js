@@ -152,7 +152,7 @@ export class Meeting {
       controls: this.controls.el,
       onSound: () => this.gallery.resumePlayback(),
     });
-    ({ clock: this.clock, banner: this.banner, soundButton: this.soundButton } = screen);
+    ({ clock: this.clock, clockStrip: this.clockStrip, banner: this.banner, soundButton: this.soundButton } = screen);
     this.root.replaceChildren(screen.el);
     this.stageView = attachStage(this); // the shared stage next to the gallery (stage.js)
     this.collab = attachCollab(this); // chat, people, hands, moderation, lobby (collab.js)
@@ -210,6 +210,7 @@ export class Meeting {
 
     this.timers.push(setInterval(() => this.speaking.poll(), SPEAKING_POLL_MS));
     this.timers.push(setInterval(() => this.tickClock(), 1000));
+    this.timers.push(setInterval(() => this.tickCityClocks(), 1000));
     this.timers.push(setInterval(() => this.prefs.sync(), PREFS_POLL_MS));
     this.onPageHide = () => this.conn?.socket.disconnect();
     window.addEventListener("pagehide", this.onPageHide);
@@ -222,6 +223,18 @@ export class Meeting {
     const started = Date.parse(this.state.meeting?.started_at || "") || this.state.joinedAt;
     if (!started) return;
     renderClock(this.clock, { startedAt: started, endsAt: Date.parse(this.state.room?.ends_at || "") || null });
+  }
+
+  /**
+   * The city clock strip and the delegates' local times on their tiles (clock_strip.js), redrawn
+   * when the minute changes (within a second of it: the strip and the tiles turn together).
+   */
+  tickCityClocks() {
+    const minute = Math.floor(Date.now() / 60_000);
+    if (minute === this.cityClockMinute) return;
+    this.cityClockMinute = minute;
+    this.clockStrip?.tick();
+    this.gallery?.tickLocalTimes();
   }
 
   /** Join on the current connection (first connect and every reconnect) and start media. */
@@ -332,6 +345,7 @@ export class Meeting {
     this.resumeKey = typeof ack.resume_key === "string" ? ack.resume_key : null;
     this.state.room = ack.room || this.state.room;
     this.state.meeting = ack.meeting || null;
+    this.clockStrip?.setClocks(ack.clocks);
     this.state.participants = {};
     if (!this.state.joinedAt) this.state.joinedAt = Date.now();
     this.showBanner("");

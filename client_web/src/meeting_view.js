@@ -7,6 +7,7 @@ import { createControls } from "./controls.js";
 import { collabControls } from "./collab.js";
 import { canChooseSpeaker } from "./capture.js";
 import { reloadAndRejoin } from "./rejoin.js";
+import { createClockStrip } from "./clock_strip.js";
 
 /** "mm:ss", or "h:mm:ss" from an hour on. */
 export function formatElapsed(ms) {
@@ -42,7 +43,8 @@ export function renderClock(el, { startedAt, endsAt }) {
 
 /**
  * The screen around `main` (the gallery) and `controls` (the bar's element). onSound(): the sound
- * button was clicked (it hides itself). Returns {el, clock, banner, soundButton}.
+ * button was clicked (it hides itself). Returns {el, clock, clockStrip, banner, soundButton}; the
+ * city clock strip (clock_strip.js) sits under the header, hidden until the join gives clocks.
  */
 export function meetingScreen({ title, main, controls, onSound }) {
   const clock = h("span", { class: "meeting-clock", dataset: { testid: "meeting-clock" }, attrs: { role: "timer", "aria-label": t("meeting.clock.name") } });
@@ -67,8 +69,9 @@ export function meetingScreen({ title, main, controls, onSound }) {
     h("h1", { class: "meeting-title", text: title, attrs: { translate: "no" } }),
     clock,
   );
-  const el = h("div", { class: "meeting" }, header, banner, soundButton, main, controls);
-  return { el, clock, banner, soundButton };
+  const clockStrip = createClockStrip();
+  const el = h("div", { class: "meeting" }, header, clockStrip.el, banner, soundButton, main, controls);
+  return { el, clock, clockStrip, banner, soundButton };
 }
 
 /** The control bar (controls.js), wired to the meeting, collab.js and the device menu (devices.js). */

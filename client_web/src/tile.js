@@ -4,8 +4,9 @@
 // that float over it. The <audio> that plays their sound lives in the gallery's sink.
 import { h, initials, hueFor } from "./dom.js";
 import { icon } from "./icons.js";
-import { t } from "./i18n.js";
+import { t, timeZone } from "./i18n.js";
 import { describeLayer } from "./video_layers.js";
+import { dayMarker, dayOffset, knownZone, localTime, wallClock } from "./clock_strip.js";
 
 const REACTION_MS = 3200;
 
@@ -58,6 +59,8 @@ export class Tile {
     this.bandwidthNote = h("p", { class: "tile-bandwidth-paused", hidden: true, text: t("tile.pausedBandwidth") });
     this.nameEl = h("span", { class: "tile-name" });
     this.orgEl = h("span", { class: "tile-org", attrs: { translate: "no" } });
+    // a delegate's city's local time (the Participant's time_zone): small, after the name
+    this.localTimeEl = h("time", { class: "tile-local-time", hidden: true, dataset: { testid: "tile-local-time" } });
     this.pinBtn = h(
       "button",
       { type: "button", class: "tile-pin", on: { click: () => this.gallery.togglePin(this.id) } },
@@ -77,7 +80,7 @@ export class Tile {
       h("div", { class: "tile-top" }, this.handBadge, this.roleBadge, this.layerBadge),
       this.pinBtn,
       this.reactions,
-      h("div", { class: "tile-label" }, this.micBadge, this.nameEl, this.orgEl),
+      h("div", { class: "tile-label" }, this.micBadge, this.nameEl, this.orgEl, this.localTimeEl),
     );
   }
 
@@ -140,6 +143,25 @@ export class Tile {
     return !p.video_muted && !this.videoTrack.muted;
   }
 
+  /**
+   * Redraw the local time of the participant's city (when they came with a time zone); not on
+   * one's own tile (the strip's "You" says it). Returns the words a screen reader says, or "".
+   */
+  tickLocalTime(now = new Date()) {
+    const p = this.participant;
+    const zone = !this.isSelf && knownZone(p.time_zone) ? p.time_zone : null;
+    this.localTimeEl.hidden = !zone;
+    if (!zone) return "";
+    const time = localTime(now, zone);
+    const marker = dayMarker(dayOffset(now, zone, timeZone()));
+    const city = p.city || zone;
+    this.localTimeEl.textContent = marker ? `${time} ${marker}` : time;
+    this.localTimeEl.setAttribute("datetime", wallClock(now, zone));
+    this.localTimeEl.dataset.timeZone = zone;
+    this.localTimeEl.title = t("clocks.tileTitle", { city, time });
+    return t("clocks.tileSpoken", { city, time });
+  }
+
   render() {
     const p = this.participant;
     const name = p.name || t("common.guest");
@@ -167,6 +189,8 @@ export class Tile {
     const parts = [this.isSelf ? t("tile.selfLabel", { name }) : name];
     if (roleText) parts.push(t(p.role === "host" ? "status.spoken.host" : "status.spoken.staff"));
     if (p.organisation) parts.push(p.organisation);
+    const localTimeText = this.tickLocalTime();
+    if (localTimeText) parts.push(localTimeText);
     if (p.audio_muted) parts.push(t("status.spoken.micMuted"));
     if (!videoOn) parts.push(t("status.spoken.cameraOff"));
     if (p.hand_raised) parts.push(t("status.spoken.handRaised"));
