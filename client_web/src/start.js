@@ -153,7 +153,10 @@ function renderForm(card, cities) {
     plan.el,
     organiser.el,
     submit,
-    organiser.kept);
+    organiser.kept,
+    storedOrganiserKey()
+      ? h("a", { class: "console-link", href: "/console", dataset: { testid: "console-link" } }, icon("hall"), t("console.openConsole"))
+      : null);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const title = input.value.trim();
