@@ -16,6 +16,7 @@ import pytest
 
 from collab_helpers import SCREENSHOTS
 from conftest import ORGANISER_KEY  # noqa: I001 - this folder's conftest
+from test_languages_a11y import axe_violations
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -70,6 +71,7 @@ def test_an_organiser_schedules_a_meeting_with_two_delegations_and_hands_out_the
     assert page.locator('[data-testid="delegation-row"]').count() == 2
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "console-schedule.png"), full_page=True)
+    assert axe_violations(page) == []  # the form, its delegation rows, the lists
     page.click('[data-testid="schedule-submit"]')
 
     # The server has it, as the form said: in Lisbon's time, two delegations
@@ -126,6 +128,7 @@ def test_a_past_meeting_offers_its_record_as_a_zip(server, new_page):
     item.click()
     page.locator('[data-testid="meeting-detail"]').wait_for()
     assert page.locator('[data-testid="open-now"]').count() == 0  # nothing to open any more
+    assert axe_violations(page) == []  # a meeting's detail, on a phone
     with page.expect_download() as download_info:
         page.click('[data-testid="download-record"]')
     download = download_info.value
