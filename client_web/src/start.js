@@ -144,6 +144,11 @@ function renderForm(card, cities) {
     text: t("start.create.submit"),
     dataset: { testid: "create-room" },
   });
+  // the organiser console, for a browser that keeps the key (gone with "Forget it")
+  const consoleLink = storedOrganiserKey()
+    ? h("a", { class: "console-link", href: "/console", dataset: { testid: "console-link" } }, icon("hall"), t("console.openConsole"))
+    : null;
+  organiser.kept.querySelector("button")?.addEventListener("click", () => consoleLink?.remove());
   const form = h("form", { class: "create-form", noValidate: true, attrs: { "aria-labelledby": "create-title" } },
     h("h2", { id: "create-title", text: t("start.create.title") }),
     h("p", { class: "lead", text: t("start.create.lead") }),
@@ -154,9 +159,7 @@ function renderForm(card, cities) {
     organiser.el,
     submit,
     organiser.kept,
-    storedOrganiserKey()
-      ? h("a", { class: "console-link", href: "/console", dataset: { testid: "console-link" } }, icon("hall"), t("console.openConsole"))
-      : null);
+    consoleLink);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const title = input.value.trim();

@@ -161,6 +161,11 @@ def test_without_the_key_the_console_asks_for_it_and_refuses_a_wrong_one(server,
     page.wait_for_selector("#meeting-title")
     assert page.evaluate("location.pathname") == "/console"
 
+    # "Forget it" on the start page: the key and the link to the console go
+    page.goto(f"{server}/")
+    page.click('[data-testid="forget-organiser-key"]')
+    assert page.locator('[data-testid="console-link"]').count() == 0
+
 
 def test_a_bad_field_is_named_next_to_it_and_nothing_is_scheduled(server, new_page):
     page = signed_in(new_page, server, LAPTOP)
