@@ -155,6 +155,11 @@ def test_without_the_key_the_console_asks_for_it_and_refuses_a_wrong_one(server,
     assert page.evaluate("localStorage.getItem('sitroom.organiserKey')") == ORGANISER_KEY
     page.screenshot(path=str(SCREENSHOTS / "console-phone.png"))
 
+    # a room made without a date (the demo room) is listed too, and opens with its host link
+    page.locator('[data-testid="meetings-unscheduled"] [data-testid="meeting-item"]').first.click()
+    page.locator('[data-testid="meeting-detail"]').wait_for()
+    assert "/r/" in page.input_value('[data-testid="host-link"]')
+
     # the start page now links to the console
     page.goto(f"{server}/")
     page.click('[data-testid="console-link"]')
