@@ -289,7 +289,8 @@ def setup_routes(app: web.Application, config: Config) -> None:
     app[TRUSTED_PROXIES] = config.trusted_proxy_networks
     app.on_response_prepare.append(response_headers)
     config.client_dist.mkdir(parents=True, exist_ok=True)
-    StaticFiles(config.client_dist).add_routes(app, {"/": "index.html", "/r/{room_id}": "room.html"})
+    StaticFiles(config.client_dist).add_routes(app, {"/": "index.html", "/r/{room_id}": "room.html",
+                                                          "/console": "console.html"})
     app.router.add_post("/api/rooms", create_room)
     app.router.add_get("/api/rooms/{room_id}", get_room)
     app.router.add_get("/api/codes/{code}", resolve_code)

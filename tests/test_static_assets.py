@@ -107,7 +107,7 @@ def static_refs(html: str) -> list[str]:
 # ---- the built client -------------------------------------------------------------------------
 
 async def test_the_pages_name_hashed_bundles_that_exist(built_client, built):
-    for path, page in (("/", "index.html"), ("/r/some-room", "room.html")):
+    for path, page in (("/", "index.html"), ("/r/some-room", "room.html"), ("/console", "console.html")):
         response = await built_client.get(path, **NO_ENCODING)
         assert response.status == 200
         html = await response.text()

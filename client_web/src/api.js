@@ -1,5 +1,6 @@
 // HTTP calls to the Sitroom server (docs/protocol.md, "HTTP API").
 import { t } from "./i18n.js";
+import { filenameFromDisposition } from "./console_model.js";
 
 export class ApiError extends Error {
   /** code: the server's error code, or "network" when the server could not be reached. */
@@ -70,4 +71,59 @@ export function listCities() {
 /** GET /api/rooms/{id} with the invite token -> {room: {id, title}, role} */
 export function getRoom(roomId, token) {
   return call("GET", `/api/rooms/${encodeURIComponent(roomId)}`, { token });
+}
+
+/**
+ * POST /api/meetings {title, agenda?, city?, start: {date, time, time_zone}, duration_minutes,
+ * delegations?: [{name, city?, time_zone, role?, seats}]} with the organiser key -> Meeting
+ * ({room, links, delegations}).
+ */
+export function scheduleMeeting(body, organiserKey) {
+  return call("POST", "/api/meetings", { body, token: organiserKey });
+}
+
+/** GET /api/meetings with the organiser key -> {upcoming: [Room], past: [Room], unscheduled: [Room]} */
+export function listMeetings(organiserKey) {
+  return call("GET", "/api/meetings", { token: organiserKey });
+}
+
+/** GET /api/meetings/{room_id} with the organiser key -> Meeting ({room, links, delegations}) */
+export function getMeeting(roomId, organiserKey) {
+  return call("GET", `/api/meetings/${encodeURIComponent(roomId)}`, { token: organiserKey });
+}
+
+/** POST /api/meetings/{room_id}/open with the organiser key -> {room, opened_at} */
+export function openMeeting(roomId, organiserKey) {
+  return call("POST", `/api/meetings/${encodeURIComponent(roomId)}/open`, { token: organiserKey });
+}
+
+/**
+ * GET a file that needs a bearer header (a delegation's .ics, a meeting record's ZIP) -> {blob,
+ * filename} (the name from Content-Disposition, else `fallback`); a refusal is an ApiError as call's.
+ */
+export async function fetchFile(path, token, fallback, { timeoutMs = 60000 } = {}) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  try {
+    let response;
+    try {
+      response = await fetch(path, { headers: { Authorization: `Bearer ${token}` }, signal: controller.signal, credentials: "same-origin" });
+    } catch {
+      throw new ApiError("network", t("errors.unreachable"), 0);
+    }
+    if (!response.ok) {
+      let error = {};
+      try {
+        error = (await response.json()).error || {};
+      } catch {
+        error = {};
+      }
+      throw new ApiError(error.code || `http_${response.status}`,
+        error.message || t("errors.serverAnswered", { status: response.status }), response.status);
+    }
+    const blob = await response.blob();
+    return { blob, filename: filenameFromDisposition(response.headers.get("Content-Disposition"), fallback) };
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -125,3 +125,29 @@ export async function copyText(text) {
     return ok;
   }
 }
+
+/** A copy button that says "Copied" for a moment (or asks to copy by hand when it could not). */
+export function copyButton({ label, text, testid, primary = false, onFail }) {
+  const labelEl = h("span", { text: label });
+  const btn = h("button", {
+    type: "button",
+    class: `button ${primary ? "button-primary" : "button-secondary"} copy-button`,
+    dataset: { testid },
+  }, icon("copy"), labelEl);
+  let resetTimer = 0;
+  btn.addEventListener("click", async () => {
+    const ok = await copyText(text());
+    btn.replaceChildren(icon(ok ? "check" : "alert"), labelEl);
+    labelEl.textContent = ok ? t("start.created.copied") : t("start.created.copyByHand");
+    btn.classList.toggle("copied", ok);
+    if (!ok) onFail?.();
+    clearTimeout(resetTimer);
+    resetTimer = setTimeout(() => {
+      btn.replaceChildren(icon("copy"), labelEl);
+      labelEl.textContent = label;
+      btn.classList.remove("copied");
+    }, 2500);
+  });
+  return btn;
+}
+

@@ -1,6 +1,7 @@
 // Entry point: picks the page by <body data-page> and exposes window.sitroom for tests.
 import { showStart } from "./start.js";
 import { showRoom } from "./room.js";
+import { showConsole } from "./console.js";
 import { initI18n } from "./i18n.js";
 
 const sitroom = {
@@ -26,6 +27,7 @@ function boot() {
   const root = document.getElementById("app");
   const page = document.body.dataset.page;
   if (page === "room") showRoom(root, sitroom);
+  else if (page === "console") showConsole(root);
   else showStart(root);
 }
 

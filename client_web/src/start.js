@@ -1,114 +1,15 @@
 // The start page: create a room (title, city, planned time) and hand out its invitation; or join a
 // meeting with a link or a room code.
 import { createRoom, resolveCode, listCities } from "./api.js";
-import { h, copyText } from "./dom.js";
+import { h, copyButton } from "./dom.js";
 import { icon } from "./icons.js";
 import { t, formatDateTime, timeZone, zoneLabel, languageSelect } from "./i18n.js";
 import {
-  parseJoinInput, invitationText, localInputToIso, DURATIONS, ORGANISER_KEY_STORAGE, organiserKeyFromHash,
-  organiserKeyFromInput,
+  parseJoinInput, invitationText, localInputToIso, DURATIONS, organiserKeyFromHash,
 } from "./start_model.js";
+import { organiserField, storedOrganiserKey, storeOrganiserKey, takeOrganiserKey } from "./organiser_key.js";
 
 const TITLE_MAX = 120;
-
-function storedOrganiserKey() {
-  try {
-    return localStorage.getItem(ORGANISER_KEY_STORAGE) || "";
-  } catch {
-    return "";
-  }
-}
-
-function storeOrganiserKey(key) {
-  try {
-    if (key) localStorage.setItem(ORGANISER_KEY_STORAGE, key);
-    else localStorage.removeItem(ORGANISER_KEY_STORAGE);
-  } catch {
-    /* private mode: the key is asked for again next time */
-  }
-}
-
-/**
- * The organiser link (`/#organiser=KEY`, printed by `sitroom serve`): this browser keeps the key and
- * the address bar loses it (nobody reads it over a shoulder, bookmarks and screenshots lack it).
- */
-function takeOrganiserKey() {
-  const { key, hash } = organiserKeyFromHash(location.hash);
-  if (!key) return;
-  storeOrganiserKey(key);
-  history.replaceState(history.state, "", `${location.pathname}${location.search}${hash}`);
-}
-
-/**
- * The "Organiser key" field: hidden while this browser holds a key, shown (with what to do) when a
- * room is created without one or the server refuses it. Joining by link or code never needs it.
- */
-function organiserField() {
-  const input = h("input", {
-    id: "organiser-key",
-    name: "organiser-key",
-    type: "password",
-    autocomplete: "off",
-    attrs: { "aria-describedby": "organiser-key-hint organiser-key-error", spellcheck: "false", autocapitalize: "off" },
-  });
-  const error = h("p", { id: "organiser-key-error", class: "field-error", attrs: { "aria-live": "polite" } });
-  const el = h("div", { class: "organiser-field", hidden: true, dataset: { testid: "organiser-key-field" } },
-    h("label", { class: "field-label", htmlFor: "organiser-key", text: t("start.create.organiserKey") }),
-    h("p", { id: "organiser-key-hint", class: "field-hint", text: t("start.create.organiserKeyHint") }),
-    input,
-    error);
-  const forget = h("button", { type: "button", class: "button-text", text: t("start.create.organiserKeyForget"), dataset: { testid: "forget-organiser-key" } });
-  const kept = h("p", { class: "organiser-kept", hidden: !storedOrganiserKey(), dataset: { testid: "organiser-key-kept" } },
-    icon("check"), h("span", { text: t("start.create.organiserKeyKept") }), " ", forget);
-  forget.addEventListener("click", () => {
-    storeOrganiserKey("");
-    kept.hidden = true;
-  });
-  return {
-    el,
-    kept,
-    /** The key to send: what was typed when the field is shown, else the one this browser keeps. */
-    key: () => (el.hidden ? storedOrganiserKey() : organiserKeyFromInput(input.value)),
-    /** Show the field with why (message), the typed key selected for correction. */
-    ask(message) {
-      el.hidden = false;
-      kept.hidden = true;
-      error.textContent = message;
-      input.setAttribute("aria-invalid", "true");
-      input.focus();
-      input.select();
-    },
-    clear() {
-      error.textContent = "";
-      input.removeAttribute("aria-invalid");
-    },
-  };
-}
-
-/** A copy button that says "Copied" for a moment (or asks to copy by hand when it could not). */
-function copyButton({ label, text, testid, primary = false, onFail }) {
-  const labelEl = h("span", { text: label });
-  const btn = h("button", {
-    type: "button",
-    class: `button ${primary ? "button-primary" : "button-secondary"} copy-button`,
-    dataset: { testid },
-  }, icon("copy"), labelEl);
-  let resetTimer = 0;
-  btn.addEventListener("click", async () => {
-    const ok = await copyText(text());
-    btn.replaceChildren(icon(ok ? "check" : "alert"), labelEl);
-    labelEl.textContent = ok ? t("start.created.copied") : t("start.created.copyByHand");
-    btn.classList.toggle("copied", ok);
-    if (!ok) onFail?.();
-    clearTimeout(resetTimer);
-    resetTimer = setTimeout(() => {
-      btn.replaceChildren(icon("copy"), labelEl);
-      labelEl.textContent = label;
-      btn.classList.remove("copied");
-    }, 2500);
-  });
-  return btn;
-}
 
 /** A read-only link field, labelled for screen readers, with what it is for under the label. */
 function linkField({ id, label, hint, url }) {
@@ -243,6 +144,11 @@ function renderForm(card, cities) {
     text: t("start.create.submit"),
     dataset: { testid: "create-room" },
   });
+  // the organiser console, for a browser that keeps the key (gone with "Forget it")
+  const consoleLink = storedOrganiserKey()
+    ? h("a", { class: "console-link", href: "/console", dataset: { testid: "console-link" } }, icon("hall"), t("console.openConsole"))
+    : null;
+  organiser.kept.querySelector("button")?.addEventListener("click", () => consoleLink?.remove());
   const form = h("form", { class: "create-form", noValidate: true, attrs: { "aria-labelledby": "create-title" } },
     h("h2", { id: "create-title", text: t("start.create.title") }),
     h("p", { class: "lead", text: t("start.create.lead") }),
@@ -252,7 +158,8 @@ function renderForm(card, cities) {
     plan.el,
     organiser.el,
     submit,
-    organiser.kept);
+    organiser.kept,
+    consoleLink);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const title = input.value.trim();
