@@ -245,7 +245,10 @@ async def invited_room(request: web.Request):
 
 async def get_room(request: web.Request) -> web.Response:
     claims, room = await invited_room(request)
-    return web.json_response({"room": room_view(room), "role": str(claims.role)})
+    live = _hub(request).live.get(room.id)
+    # (the pre-join tells whoever is about to join that the meeting is being recorded)
+    recording = bool(live is not None and live.recording_state()["active"])
+    return web.json_response({"room": room_view(room), "role": str(claims.role), "recording": recording})
 
 
 async def cities(request: web.Request) -> web.Response:

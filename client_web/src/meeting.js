@@ -152,7 +152,7 @@ export class Meeting {
       controls: this.controls.el,
       onSound: () => this.gallery.resumePlayback(),
     });
-    ({ clock: this.clock, clockStrip: this.clockStrip, banner: this.banner, soundButton: this.soundButton } = screen);
+    ({ clock: this.clock, clockStrip: this.clockStrip, banner: this.banner, soundButton: this.soundButton, rec: this.rec } = screen);
     this.root.replaceChildren(screen.el);
     this.stageView = attachStage(this); // the shared stage next to the gallery (stage.js)
     this.collab = attachCollab(this); // chat, people, hands, moderation, lobby (collab.js)
@@ -198,6 +198,7 @@ export class Meeting {
     c.on("participant_updated", (p) => this.participants.updated(p));
     c.on("subscribe_offer", (offer) => this.onSubscribeOffer(offer));
     c.on("server_restarting", () => this.onServerRestarting());
+    c.on("recording", (state) => this.showRecording(state, true));
     c.on("media_reset", () => this.resetMedia().catch((err) => console.warn("media reset failed:", err)));
     c.on("stage", () => this.prefs.schedule()); // the stage may show someone's video now
     c.on("video_layers", (payload) => this.onVideoLayers(payload));
@@ -292,6 +293,15 @@ export class Meeting {
     await this.admitted(ack, session);
   }
 
+  /** REC in the header while the meeting is recorded; a change is also said in a toast. */
+  showRecording(state, announce) {
+    const active = Boolean(state && state.active);
+    const changed = this.rec.hidden === active;
+    this.rec.hidden = !active;
+    this.state.recording = active;
+    if (announce && changed) toast(t(active ? "meeting.recording.started" : "meeting.recording.stopped"));
+  }
+
   /**
    * `not_yet_open`: a scheduled meeting whose invite opens shortly before its start (and no host has
    * opened it yet). Say when it starts, in this browser's time, and try again now and then (the
@@ -346,6 +356,7 @@ export class Meeting {
     this.state.room = ack.room || this.state.room;
     this.state.meeting = ack.meeting || null;
     this.clockStrip?.setClocks(ack.clocks);
+    this.showRecording(ack.recording, false);
     this.state.participants = {};
     if (!this.state.joinedAt) this.state.joinedAt = Date.now();
     this.showBanner("");

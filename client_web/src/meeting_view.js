@@ -62,16 +62,22 @@ export function meetingScreen({ title, main, controls, onSound }) {
     onSound();
     soundButton.hidden = true;
   });
+  // Shown while the meeting is recorded (the `recording` event and the join answer's field).
+  const rec = h("span", {
+    class: "rec-indicator", hidden: true, dataset: { testid: "rec-indicator" },
+    attrs: { role: "status", title: t("meeting.recording.title") },
+  }, h("span", { class: "rec-dot", attrs: { "aria-hidden": "true" } }), t("meeting.recording.badge"));
   const header = h(
     "header",
     { class: "meeting-header" },
     h("span", { class: "brand-mark small" }, icon("hall")),
     h("h1", { class: "meeting-title", text: title, attrs: { translate: "no" } }),
+    rec,
     clock,
   );
   const clockStrip = createClockStrip();
   const el = h("div", { class: "meeting" }, header, clockStrip.el, banner, soundButton, main, controls);
-  return { el, clock, clockStrip, banner, soundButton };
+  return { el, clock, clockStrip, banner, soundButton, rec };
 }
 
 /** The control bar (controls.js), wired to the meeting, collab.js and the device menu (devices.js). */

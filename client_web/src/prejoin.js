@@ -51,7 +51,7 @@ function captureMessage(errors) {
  * `previous` carries choices from an earlier join (Rejoin keeps them). Changing the language
  * draws the screen again in the new language, keeping what was typed and the camera.
  */
-export function showPrejoin(root, { room, role, previous = null }) {
+export function showPrejoin(root, { room, role, previous = null, recording = false }) {
   const canPublish = role !== "viewer";
   // What the user chose so far; `media` is replaced once capture settles.
   const s = {
@@ -62,11 +62,11 @@ export function showPrejoin(root, { room, role, previous = null }) {
     capturing: null,
     typed: { name: previous?.name ?? remembered(NAME_KEY), organisation: previous?.organisation ?? remembered(ORG_KEY) },
   };
-  return new Promise((resolve) => mountPrejoin(root, { room, role, canPublish, s, resolve }));
+  return new Promise((resolve) => mountPrejoin(root, { room, role, canPublish, s, resolve, recording }));
 }
 
 /** Draw the pre-join screen (again, after a language change) and wire it. */
-function mountPrejoin(root, { room, role, canPublish, s, resolve }) {
+function mountPrejoin(root, { room, role, canPublish, s, resolve, recording }) {
   document.title = t("prejoin.pageTitle", { title: room.title });
   const preview = createPreview(s);
   const status = h("p", { class: "preview-status", attrs: { role: "status", "aria-live": "polite" } });
@@ -74,9 +74,9 @@ function mountPrejoin(root, { room, role, canPublish, s, resolve }) {
   const remount = () => {
     s.typed = { name: f.nameInput.value, organisation: f.orgInput.value };
     preview.stopMeter();
-    mountPrejoin(root, { room, role, canPublish, s, resolve });
+    mountPrejoin(root, { room, role, canPublish, s, resolve, recording });
   };
-  const f = prejoinForm({ room, role, s, devices: canPublish ? devices.el : null, status, onLanguage: remount });
+  const f = prejoinForm({ room, role, s, devices: canPublish ? devices.el : null, status, onLanguage: remount, recording });
   root.replaceChildren(
     h("div", { class: "prejoin" }, canPublish ? preview.el : null, f.form),
   );
@@ -262,7 +262,7 @@ function playTestSound(sinkId, button) {
  * organisation, Join, the status line; then the devices and the language (below Join, so Join is
  * on the first screen of a phone).
  */
-function prejoinForm({ room, role, s, devices, status, onLanguage }) {
+function prejoinForm({ room, role, s, devices, status, onLanguage, recording = false }) {
   const nameInput = h("input", {
     id: "prejoin-name",
     name: "name",
@@ -300,6 +300,8 @@ function prejoinForm({ room, role, s, devices, status, onLanguage }) {
     h("p", { class: "eyebrow", text: t(role === "host" ? "prejoin.eyebrowHost" : "prejoin.eyebrowInvited") }),
     h("h1", { id: "prejoin-title", text: room.title, attrs: { translate: "no" } }),
     note ? h("p", { class: "role-note", text: t(note) }) : null,
+    recording ? h("p", { class: "recorded-note", dataset: { testid: "prejoin-recorded" }, attrs: { role: "note" } },
+      h("span", { class: "rec-dot", attrs: { "aria-hidden": "true" } }), t("prejoin.recorded")) : null,
     h("label", { class: "field-label", htmlFor: "prejoin-name", text: t("prejoin.name") }),
     nameInput,
     nameError,

@@ -79,7 +79,7 @@ export async function showRoom(root, sitroom) {
   const visit = { root, sitroom, roomId, token, room, role };
   const back = takeRejoin(roomId);
   if (back) return enterMeeting(visit, await rejoinChoices(back, role), back.resumeKey);
-  const choices = await showPrejoin(main, { room, role });
+  const choices = await showPrejoin(main, { room, role, recording: info.recording === true });
   return enterMeeting(visit, choices);
 }
 

@@ -1,0 +1,46 @@
+"""Recording as the participants see it (issue "records"): the host starts recording, every page
+in the meeting shows REC in its header (and hears it in a toast); someone about to join is told on
+the pre-join page; when the host stops, REC goes away."""
+
+from __future__ import annotations
+
+import pytest
+
+from collab_helpers import SCREENSHOTS  # noqa: I001 - this folder's helpers
+from conftest import host_and_guest
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
+
+REC = '[data-testid="rec-indicator"]'
+
+
+def request(page, event: str, payload: dict) -> dict:
+    return page.evaluate("([event, payload]) => window.sitroom.meeting.conn.request(event, payload)",
+                         [event, payload])
+
+
+def test_rec_is_shown_to_everyone_and_said_before_joining(server, new_page):
+    host, guest, _, _ = host_and_guest(server, new_page, "Recorded meeting", "Mayor Host", "Councillor")
+    assert host.is_hidden(REC) and guest.is_hidden(REC)
+    ack = request(host, "recording_start", {})
+    assert ack["recording"]["active"] is True, ack
+    for page in (host, guest):
+        page.wait_for_selector(REC, state="visible", timeout=10_000)
+        assert "REC" in page.inner_text(REC)
+    guest.wait_for_selector(".toast:has-text('Recording started')", timeout=10_000)
+    host.screenshot(path=str(SCREENSHOTS / "recording-host.png"))
+
+    # someone about to join the same meeting is told on the pre-join page
+    late = new_page()
+    late.goto(guest.url)
+    late.wait_for_selector('[data-testid="prejoin-recorded"]', state="visible", timeout=10_000)
+    assert "being recorded" in late.inner_text('[data-testid="prejoin-recorded"]')
+
+    assert request(host, "recording_stop", {})["changed"] is True
+    for page in (host, guest):
+        page.wait_for_selector(REC, state="hidden", timeout=10_000)
+    # and after it stopped, the pre-join says nothing of it
+    later = new_page()
+    later.goto(guest.url)
+    later.wait_for_selector("#prejoin-name", timeout=10_000)
+    assert later.locator('[data-testid="prejoin-recorded"]').count() == 0
