@@ -299,6 +299,7 @@ export class Meeting {
     const changed = this.rec.hidden === active;
     this.rec.hidden = !active;
     this.state.recording = active;
+    this.collab?.host?.setRecording(active);
     if (announce && changed) toast(t(active ? "meeting.recording.started" : "meeting.recording.stopped"));
   }
 

@@ -56,7 +56,8 @@ export class HostPanel {
 
     this.hostOnly = [this.endBtn];
     this.el = h("div", { class: "host-panel" },
-      h("section", { class: "host-section" }, h("h3", { text: t("host.settings") }), this.lock.el, this.lobby.el, this.selfUnmute.el),
+      h("section", { class: "host-section" }, h("h3", { text: t("host.settings") }), this.lock.el, this.lobby.el, this.selfUnmute.el,
+        this.recording.el),
       h("section", { class: "host-section host-actions" }, muteAll, this.endBtn),
       h("section", { class: "host-section" }, h("h3", { text: t("host.invite") }), inviteForm),
       h("section", { class: "host-section" }, h("h3", { text: t("host.record") }), loadTimeline, this.timelineList));
@@ -78,6 +79,22 @@ export class HostPanel {
     this.lock = toggle(t("host.lock"), t("host.lockHint"), "setting-lock", set("lock", "locked"));
     this.lobby = toggle(t("host.lobby"), t("host.lobbyHint"), "setting-lobby", set("lobby_enable", "enabled"));
     this.selfUnmute = toggle(t("host.selfUnmute"), t("host.selfUnmuteHint"), "setting-self-unmute", set("set_allow_self_unmute", "allowed"));
+    // Recording (hosts and staff): on starts it, off stops it; everyone then sees REC.
+    this.recording = toggle(t("host.recordMeeting"), t("host.recordMeetingHint"), "setting-recording", async (on, input) => {
+      input.disabled = true;
+      try {
+        await this.ctx.request(on ? "recording_start" : "recording_stop", {});
+      } catch {
+        input.checked = !on;
+      } finally {
+        input.disabled = false;
+      }
+    });
+  }
+
+  /** The meeting is recorded or not (the `recording` event, the join answer). */
+  setRecording(active) {
+    this.recording.input.checked = Boolean(active);
   }
 
   /** The invite link form: role, label, expiry, single use; the link appears below it. */

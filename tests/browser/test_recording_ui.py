@@ -22,13 +22,20 @@ def request(page, event: str, payload: dict) -> dict:
 def test_rec_is_shown_to_everyone_and_said_before_joining(server, new_page):
     host, guest, _, _ = host_and_guest(server, new_page, "Recorded meeting", "Mayor Host", "Councillor")
     assert host.is_hidden(REC) and guest.is_hidden(REC)
-    ack = request(host, "recording_start", {})
-    assert ack["recording"]["active"] is True, ack
+    # the host turns recording on in the host tools
+    host.click('[data-testid="host-tools"]')
+    host.click('label.switch:has([data-testid="setting-recording"])')
     for page in (host, guest):
         page.wait_for_selector(REC, state="visible", timeout=10_000)
         assert "REC" in page.inner_text(REC)
     guest.wait_for_selector(".toast:has-text('Recording started')", timeout=10_000)
+    assert host.is_checked('[data-testid="setting-recording"]')
     host.screenshot(path=str(SCREENSHOTS / "recording-host.png"))
+    # a staff member or another host elsewhere could stop it: the switch follows the meeting
+    assert request(host, "recording_stop", {})["changed"] is True
+    host.wait_for_function("() => !document.querySelector('[data-testid=\"setting-recording\"]').checked")
+    request(host, "recording_start", {})
+    host.wait_for_function("() => document.querySelector('[data-testid=\"setting-recording\"]').checked")
 
     # someone about to join the same meeting is told on the pre-join page
     late = new_page()
@@ -36,7 +43,7 @@ def test_rec_is_shown_to_everyone_and_said_before_joining(server, new_page):
     late.wait_for_selector('[data-testid="prejoin-recorded"]', state="visible", timeout=10_000)
     assert "being recorded" in late.inner_text('[data-testid="prejoin-recorded"]')
 
-    assert request(host, "recording_stop", {})["changed"] is True
+    host.click('label.switch:has([data-testid="setting-recording"])')  # and off again
     for page in (host, guest):
         page.wait_for_selector(REC, state="hidden", timeout=10_000)
     # and after it stopped, the pre-join says nothing of it
