@@ -87,31 +87,6 @@ def recorded_stream(producer):
 
 # ---- depacketisers (pure functions of one RTP payload) -------------------------------------------
 
-def vp8_payload(data: bytes, offset: int, end: int) -> Optional[tuple[bool, bool, int]]:
-    """The VP8 payload descriptor (RFC 7741 4.2) at ``data[offset:end]``: ``(start, keyframe,
-    payload offset)``; ``start``: the first packet of a frame (S=1, PID=0); ``keyframe``: such a
-    packet of a key frame. None if malformed."""
-    if end - offset < 2:
-        return None
-    b = data[offset]
-    i = offset + 1
-    if b & 0x80:  # X
-        x = data[i]
-        i += 1
-        if x & 0x80:  # I: picture id, 7 or 15 bits
-            if i >= end:
-                return None
-            i += 2 if data[i] & 0x80 else 1
-        if x & 0x40:  # L
-            i += 1
-        if x & 0x30:  # T or K
-            i += 1
-    if i >= end:
-        return None
-    start = (b & 0x17) == 0x10
-    return start, start and not data[i] & 0x01, i
-
-
 ANNEX_B = b"\x00\x00\x00\x01"
 
 
@@ -302,7 +277,7 @@ class TrackRecorder:
             self._fragment.clear()
             self._want_keyframe(arrival)  # what was lost may be referenced by what follows
         if self.codec == "vp8":
-            parsed = vp8_payload(data, offset, end)
+            parsed = rtp.vp8_payload(data, offset, end)
             if parsed is None:
                 self._frame_ok = False
                 return

@@ -114,32 +114,38 @@ def build_extension_block(elements: list[tuple[int, bytes]]) -> bytes:
     return _EXT_HEADER.pack(ONE_BYTE_PROFILE, len(body) // 4) + bytes(body)
 
 
-def vp8_is_keyframe(data: bytes, offset: int, end: int) -> bool:
-    """True if the VP8 payload at ``data[offset:end]`` starts a key frame.
-
-    Payload descriptor (RFC 7741 section 4.2), then the VP8 payload header whose P bit is 0 for
-    a key frame; only meaningful on the first packet of partition 0 (S=1, PID=0).
-    """
+def vp8_payload(data: bytes, offset: int, end: int) -> Optional[tuple[bool, bool, int]]:
+    """The VP8 payload descriptor (RFC 7741 4.2) at ``data[offset:end]``: ``(start, keyframe,
+    payload offset)``; ``start``: the first packet of a frame (S=1, PID=0); ``keyframe``: such a
+    packet of a key frame. None if malformed."""
     if end - offset < 2:
-        return False
+        return None
     b = data[offset]
-    if (b & 0x17) != 0x10:  # S must be set and PID 0
-        return False
     i = offset + 1
     if b & 0x80:  # X
         x = data[i]
         i += 1
         if x & 0x80:  # I: picture id, 7 or 15 bits
             if i >= end:
-                return False
+                return None
             i += 2 if data[i] & 0x80 else 1
-        if x & 0x40:  # L: TL0PICIDX
+        if x & 0x40:  # L
             i += 1
         if x & 0x30:  # T or K
             i += 1
     if i >= end:
+        return None
+    start = (b & 0x17) == 0x10
+    return start, start and not data[i] & 0x01, i
+
+
+def vp8_is_keyframe(data: bytes, offset: int, end: int) -> bool:
+    """True if the VP8 payload at ``data[offset:end]`` starts a key frame: the first packet of
+    partition 0 (S=1, PID=0) whose VP8 payload header has P = 0 (see ``vp8_payload``)."""
+    if end - offset < 2 or (data[offset] & 0x17) != 0x10:  # (most packets: not a frame's first)
         return False
-    return not data[i] & 0x01
+    parsed = vp8_payload(data, offset, end)
+    return parsed is not None and parsed[1]
 
 
 def h264_is_keyframe(data: bytes, offset: int, end: int) -> bool:

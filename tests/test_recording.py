@@ -21,7 +21,8 @@ from aiortc.mediastreams import MediaStreamError
 
 from media import LocalMedia
 from media import recorder
-from media.recorder import NTP_UNIX_OFFSET, Recording, h264_nal_units, manifest, vp8_payload, write_manifest
+from media.recorder import NTP_UNIX_OFFSET, Recording, h264_nal_units, manifest, write_manifest
+from media.rtp import vp8_payload
 from tests.media_pools import Member, loopback_config
 from tests.test_media_simulcast import Publisher as SimulcastPublisher
 from tests.media_helpers import AUDIO_PTIME, AUDIO_RATE, VIDEO_CLOCK, Joined, OpusToneTrack, SyntheticVideoTrack
