@@ -81,8 +81,17 @@ def recordable(producer) -> bool:
 
 
 def recorded_stream(producer):
-    """The stream to record of a producer: itself, or a simulcast producer's top layer."""
-    return producer.layers[-1] if producer.layers else producer
+    """The stream to record of a producer: itself, or a simulcast producer's top layer that is
+    sending (``SimulcastProducer.live``: a publisher short of CPU or uplink stops its top layer,
+    which would leave the file empty), else its top layer."""
+    layers = producer.layers
+    if not layers:
+        return producer
+    live = getattr(producer, "live", None) or []
+    for index in range(min(len(layers), len(live)) - 1, -1, -1):
+        if live[index] and layers[index].packets:
+            return layers[index]
+    return layers[-1]
 
 
 # ---- depacketisers (pure functions of one RTP payload) -------------------------------------------
