@@ -135,9 +135,9 @@ def test_max_connections_per_address_by_flag_or_env():
 
 def test_trusted_proxies_by_flag_or_env():
     assert serve_config().trusted_proxies == []
-    cfg = serve_config("--trusted-proxy", "127.0.0.1", "--trusted-proxy", "10.0.0.0/8")
-    assert [str(n) for n in cfg.trusted_proxy_networks] == ["127.0.0.1/32", "10.0.0.0/8"]
-    assert from_env({"SITROOM_TRUSTED_PROXIES": "::1, 192.0.2.0/24"}).trusted_proxies == ["::1", "192.0.2.0/24"]
+    cfg = serve_config("--trusted-proxy", "127.0.0.1", "--trusted-proxy", "::1/128")
+    assert [str(n) for n in cfg.trusted_proxy_networks] == ["127.0.0.1/32", "::1/128"]
+    assert from_env({"SITROOM_TRUSTED_PROXIES": "::1, 127.0.0.1/32"}).trusted_proxies == ["::1", "127.0.0.1/32"]
     with pytest.raises(ConfigError):
         serve_config("--trusted-proxy", "proxy.city.example").validate()
 

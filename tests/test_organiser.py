@@ -194,9 +194,9 @@ def test_which_routes_count_against_which_limit():
 
 def test_client_keys():
     assert client_key("127.0.0.1") == "127.0.0.1"
-    assert client_key("::ffff:10.0.0.7") == "10.0.0.7"
-    assert client_key("2001:db8:1:2::5") == client_key("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
-    assert client_key("2001:db8:1:3::5") != client_key("2001:db8:1:2::5")
+    assert client_key("::ffff:127.0.0.1") == "127.0.0.1"
+    assert client_key("::1") == client_key("::ffff:1") == "::/64"  # one /64, one client
+    assert client_key("0:0:0:1::1") != client_key("::1")
     assert client_key("::1") != client_key("127.0.0.1")
     assert client_key("fe80::1%eth0") == "fe80::/64"
     assert client_key(None) == "?"
@@ -207,17 +207,17 @@ def test_the_table_per_address_stays_bounded(monkeypatch):
     monkeypatch.setattr(ratelimit.time, "monotonic", lambda: now[0])
     limits = AddressLimits(rate=1.0, burst=2, max_clients=100)
     for i in range(5000):
-        assert limits.take(f"10.{i // 65536}.{i // 256 % 256}.{i % 256}") == 0.0
+        assert limits.take(f"client-{i}") == 0.0  # (the table takes any key; addresses are grouped before)
         assert len(limits) <= 100
     # a flooder stays refused while others come and go (it is the most recently seen)
-    assert limits.take("192.0.2.1") == 0.0 and limits.take("192.0.2.1") == 0.0
-    assert limits.take("192.0.2.1") == pytest.approx(1.0)
+    assert limits.take("flooder") == 0.0 and limits.take("flooder") == 0.0
+    assert limits.take("flooder") == pytest.approx(1.0)
     for i in range(50):
-        limits.take(f"198.51.100.{i}")
-        assert limits.take("192.0.2.1") > 0
+        limits.take(f"passer-by-{i}")
+        assert limits.take("flooder") > 0
     # buckets that have filled up again are dropped: the table empties once everyone is idle
     now[0] += 10
-    limits.take("203.0.113.1")
+    limits.take("newcomer")
     assert len(limits) == 1
 
 
