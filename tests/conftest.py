@@ -149,13 +149,18 @@ def start_server(tmp: Path, *extra: str, admin_token: str | None = ADMIN_TOKEN,
     raise RuntimeError(f"server did not answer within 30 s:\n{log_path.read_text()}")
 
 
-def stop_server(server: ServerProcess) -> None:
-    server.proc.terminate()
+def end_process(proc: subprocess.Popen) -> None:
+    """SIGTERM, and SIGKILL if the process is still there 10 s later (a test never hangs on it)."""
+    proc.terminate()
     try:
-        server.proc.wait(timeout=10)
+        proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
-        server.proc.kill()
-        server.proc.wait(timeout=5)
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+def stop_server(server: ServerProcess) -> None:
+    end_process(server.proc)
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ import pypdfium2
 import pytest
 import socketio
 
-from tests.conftest import REPO, ServerProcess, free_port, unavailable
+from tests.conftest import REPO, ServerProcess, end_process, free_port, unavailable
 from tests.nodes_helpers import redirect_of, running_nodes
 from tests.rooms_fixtures import postgres_database
 from tests.room_harness import token_of
@@ -155,12 +155,7 @@ def proxy(nodes, proxy_ports, tmp_path):
                 time.sleep(0.1)
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        end_process(proc)
         log.close()
         if as_root:
             shutil.rmtree(scratch, ignore_errors=True)

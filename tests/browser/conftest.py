@@ -30,6 +30,7 @@ from tests.browser.chromium import (  # noqa: F401 - CHROMIUM_ARGS and the rest 
     launch_chromium,
     playwright_disabled_features,
 )
+from tests.conftest import end_process
 
 REPO = Path(__file__).resolve().parents[2]
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -153,12 +154,7 @@ def launch(tmp: Path, port: int) -> subprocess.Popen:
 
 def stop(proc: subprocess.Popen, tmp: Path) -> None:
     """Stop a launched server (SIGTERM, then SIGKILL); its log is printed if it failed."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
+    end_process(proc)
     log_path = tmp / "server.log"
     if proc.returncode not in (0, -15, -9) and log_path.exists():
         print(f"--- server log ---\n{log_path.read_text()[-4000:]}")
