@@ -37,7 +37,7 @@ from .models import (
     utcnow,
 )
 from .panels.cities import CITIES
-from .service import ROOM_ID_RE, RoomService
+from .service import ROOM_ID_RE, RoomService, text_field
 
 OPENS_BEFORE = timedelta(minutes=30)  # a delegation's invite lets people in this long before the start
 MIN_DURATION_MINUTES = 5
@@ -125,18 +125,8 @@ class DelegationSpec:
 
 
 def _text(value: object, field_name: str, max_len: int, *, min_len: int) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise ValidationError(f"'{field_name}' must be a string", field_name)
-    value = value.strip()
-    if len(value) < min_len:
-        raise ValidationError(f"'{field_name}' is required", field_name)
-    if len(value) > max_len:
-        raise ValidationError(f"'{field_name}' is longer than {max_len} characters", field_name)
-    if "\x00" in value:
-        raise ValidationError(f"'{field_name}' contains a NUL character", field_name)
-    return value
+    """``RoomService``'s text check, a missing field taken as empty."""
+    return text_field("" if value is None else value, field_name, min_len=min_len, max_len=max_len)
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,10 +67,14 @@ class InviteClaims:
         return self.max_uses == 1
 
 
-def _text(value: object, field: str, *, min_len: int, max_len: int) -> str:
+def text_field(value: object, field: str, *, min_len: int, max_len: int) -> str:
+    """A text field of a request, stripped: a string of ``min_len`` to ``max_len`` characters
+    without NUL; else :class:`ValidationError` naming ``field``."""
     if not isinstance(value, str):
         raise ValidationError(f"'{field}' must be a string", field)
     value = value.strip()
+    if not value and min_len > 0:
+        raise ValidationError(f"'{field}' is required", field)
     if len(value) < min_len:
         raise ValidationError(f"'{field}' must have at least {min_len} characters", field)
     if len(value) > max_len:
@@ -157,7 +161,7 @@ class RoomService:
 
         Returns the room and ``{"host": token, "participant": token}``.
         """
-        title = _text(title, "title", min_len=1, max_len=TITLE_MAX)
+        title = text_field(title, "title", min_len=1, max_len=TITLE_MAX)
         if room_id is not None:
             room_id = _room_id(room_id)
         city = _city(city)
@@ -184,7 +188,7 @@ class RoomService:
         unlimited invite of each role; a new one is made if there is none (e.g. after revoking).
         """
         room_id = _room_id(room_id)
-        title = _text(title, "title", min_len=1, max_len=TITLE_MAX)
+        title = text_field(title, "title", min_len=1, max_len=TITLE_MAX)
         city = _city(city)
         for attempt in range(3):
             try:
@@ -303,7 +307,7 @@ class RoomService:
         """A new invite to ``room_id`` for ``role`` and its token."""
         role = _role(role)
         if label is not None:
-            label = _text(label, "label", min_len=1, max_len=LABEL_MAX)
+            label = text_field(label, "label", min_len=1, max_len=LABEL_MAX)
         if expires_in is not None and (not isinstance(expires_in, timedelta) or expires_in <= timedelta(0)):
             raise ValidationError("'expires_in' must be a positive timedelta", "expires_in")
         if max_uses is not None and (isinstance(max_uses, bool) or not isinstance(max_uses, int)
@@ -384,8 +388,8 @@ class RoomService:
         role: Role | str,
     ) -> Participant:
         """Record that someone joined; returns the new row (``id`` is ``p_...``)."""
-        name = _text(name, "name", min_len=1, max_len=NAME_MAX)
-        organisation = _text(organisation or "", "organisation", min_len=0, max_len=ORGANISATION_MAX)
+        name = text_field(name, "name", min_len=1, max_len=NAME_MAX)
+        organisation = text_field(organisation or "", "organisation", min_len=0, max_len=ORGANISATION_MAX)
         role = _role(role)
         async with self.db.session() as session:
             room = await _find_room(session, room_id)
@@ -410,8 +414,8 @@ class RoomService:
         """Reopen an earlier join for a participant coming back after a dropped connection (see
         :meth:`resumable`): same row and id, ``left_at`` cleared, name and organisation as given now.
         None if there is no such row or it was removed."""
-        name = _text(name, "name", min_len=1, max_len=NAME_MAX)
-        organisation = _text(organisation or "", "organisation", min_len=0, max_len=ORGANISATION_MAX)
+        name = text_field(name, "name", min_len=1, max_len=NAME_MAX)
+        organisation = text_field(organisation or "", "organisation", min_len=0, max_len=ORGANISATION_MAX)
         async with self.db.session() as session:
             participant = await session.get(Participant, participant_id)
             if participant is None or participant.removed:
