@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from collab_helpers import SCREENSHOTS
 from conftest import create_room, join, wait_for_tile  # noqa: I001 - this folder's conftest
@@ -133,9 +134,15 @@ def test_a_thumbnail_gets_the_low_layer_and_the_pinned_speaker_the_top_one(serve
     pin(viewer, viewer_id)
     viewer.wait_for_selector(f'.gallery.has-spotlight .tile[data-participant-id="{publisher_id}"]')
     thumb = inbound_until(viewer, publisher_id, lambda s: 0 < s["frameWidth"] <= 320 and s["framesDecoded"] > 0)
+    assert thumb and 0 < thumb["frameWidth"] <= 320, {"inbound": thumb, "sent": publisher.evaluate(OUTBOUND_JS)}
+    # the tile sizes the client reports follow the layout on its next sync (not at once)
+    try:
+        viewer.wait_for_function(
+            "(id) => (window.sitroom.state.videoSizes || []).some((s) => s.participant_id === id && s.width <= 400)",
+            arg=publisher_id, timeout=SWITCH_TIMEOUT_S * 1000)
+    except PlaywrightTimeout:
+        pass
     sizes = viewer.evaluate("window.sitroom.state.videoSizes")
-    assert thumb and 0 < thumb["frameWidth"] <= 320, {"inbound": thumb, "sizes": sizes,
-                                                       "sent": publisher.evaluate(OUTBOUND_JS)}
     assert any(s["participant_id"] == publisher_id and s["width"] <= 400 for s in sizes), sizes
     viewer.wait_for_function(f"(id) => ({TILE_LAYER_JS})(id)?.layer === '0'", arg=publisher_id,
                              timeout=SWITCH_TIMEOUT_S * 1000)
