@@ -63,7 +63,7 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 MODERATION_KINDS = frozenset({
     "mute", "mute_all", "allow_unmute", "remove", "promote", "demote", "transfer_host", "lock", "unlock",
     "lobby_on", "lobby_off", "lobby_admit", "lobby_deny", "raise_hand", "lower_hand", "self_unmute_on",
-    "self_unmute_off", "end", "invite_create", "invite_revoke",
+    "self_unmute_off", "end", "invite_create", "invite_revoke", "recording_start", "recording_stop",
 })
 
 

@@ -24,7 +24,7 @@ from .models import NAME_MAX, TIMELINE_KIND_MAX, Room, TimelineEvent, utcnow
 KINDS = frozenset({
     "join", "leave", "mute", "mute_all", "allow_unmute", "remove", "promote", "demote", "transfer_host",
     "lock", "unlock", "lobby_on", "lobby_off", "lobby_admit", "lobby_deny", "lower_hand",
-    "self_unmute_on", "self_unmute_off", "end", "stage",
+    "self_unmute_on", "self_unmute_off", "end", "stage", "recording_start", "recording_stop",
 })
 KIND_RE = re.compile(r"[a-z][a-z0-9_]{0,%d}" % (TIMELINE_KIND_MAX - 1))
 DETAILS_MAX_BYTES = 4096

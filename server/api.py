@@ -85,7 +85,7 @@ def limit_of(request: web.Request) -> str | None:
         return "create_room"
     if path.startswith("/api/codes/"):
         return "resolve_code"
-    if path.startswith("/api/rooms/") and path.endswith(("/record", "/record.json")):
+    if path.startswith("/api/rooms/") and path.endswith(("/record", "/record.json", "/archive")):
         return "record"
     return "api"
 
@@ -293,7 +293,8 @@ def setup_routes(app: web.Application, config: Config) -> None:
     app.on_response_prepare.append(response_headers)
     config.client_dist.mkdir(parents=True, exist_ok=True)
     StaticFiles(config.client_dist).add_routes(app, {"/": "index.html", "/r/{room_id}": "room.html",
-                                                          "/console": "console.html"})
+                                                          "/console": "console.html",
+                                                          "/archive": "archive.html"})
     app.router.add_post("/api/rooms", create_room)
     app.router.add_get("/api/rooms/{room_id}", get_room)
     app.router.add_get("/api/codes/{code}", resolve_code)

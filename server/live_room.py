@@ -41,6 +41,7 @@ from rooms.panels.urlpolicy import UrlPolicy
 from rooms.repository import panel_spec_dict
 from rooms.scheduling import meeting_clocks
 from rooms.stage import Stage, StageError
+from rooms.stage_record import StageLog
 
 from .errors import RequestError
 from .hub import Hub
@@ -74,6 +75,7 @@ class LiveRoom:
         self.panels: PanelRunner | None = None
         self.media: Any = None  # media.RouterHandle: the room's router, in this process or a media worker
         self.recording: dict | None = None  # the running recording: {"id", "by"} (start_recording)
+        self.stage_log: StageLog | None = None  # the running recording's stage timeline
         self.connections: dict[str, Session] = {}
         # chat and reactions limits beyond each connection's: per participant (it may reconnect)
         # and per invite (a link shared by many connections)
@@ -218,6 +220,8 @@ class LiveRoom:
             time_zone=delegation.time_zone if delegation is not None else None,
         )
         meeting.add(participant)  # (a hold or, after a restart, a raised hand may come back with them)
+        if self.stage_log is not None:
+            self.stage_log.person(participant.to_dict())
         await self.open_panels()  # idempotent: starts the room's panels once
         session.room_id, session.participant, session.lobby = self.id, participant, None
         self.connections[session.sid] = session
@@ -424,14 +428,46 @@ class LiveRoom:
         a recording is running."""
         if self.recording is not None or self.media is None:
             raise RequestError("conflict", "a recording is running" if self.recording else "no media in this room")
+        folder = Path(self.hub.config.data_dir) / "recordings" / self.id
         try:
-            recording_id = await self.media.start_recording(str(Path(self.hub.config.data_dir) / "recordings" / self.id))
+            recording_id = await self.media.start_recording(str(folder))
         except ValueError as exc:
             raise RequestError("conflict", str(exc)) from None
         self.recording = {"id": recording_id, "by": participant.name}
         log.info("room %s: recording %s started by %s", self.id, recording_id, participant.id)
         await self.net.emit("recording", self.recording_state(), room=self.id)
+        await self._start_stage_log(folder / recording_id)
+        await self.hub.timeline.record(self.id, "recording_start", actor=participant,
+                                       details={"recording_id": recording_id})
         return recording_id
+
+    async def _start_stage_log(self, folder: Path) -> None:
+        """The recording's stage timeline (rooms.stage_record), from the state as it is now."""
+        try:
+            self.stage_log = StageLog(folder)
+        except OSError as exc:
+            log.warning("room %s: no stage timeline for the recording: %s", self.id, exc)
+            return
+        panel_data, document = await self._on_stage()
+        people = [p.to_dict() for p in self.meeting.list()] if self.meeting is not None else []
+        self.stage_log.start(stage=self.stage.to_dict(), panels=[public_panel(p) for p in await self.hub.panels.list(self.id)],
+                             people=people, panel_data=panel_data, document=document)
+
+    async def _on_stage(self) -> tuple[dict | None, dict | None]:
+        """What the stage log keeps of what the stage shows: the latest update of the panel on
+        it, or the document on it (its row)."""
+        state = self.stage.state
+        if state.kind == "panel" and state.panel_id and self.panels is not None:
+            status = self.panels.latest(state.panel_id)
+            return (status.to_dict() if status is not None else None), None
+        if state.kind == "document" and state.document_id:
+            return None, await self.hub.documents.get(state.document_id, room_id=self.id)
+        return None, None
+
+    async def _stop_stage_log(self) -> None:
+        stage_log, self.stage_log = self.stage_log, None
+        if stage_log is not None:
+            await stage_log.stop()
 
     async def stop_recording(self, participant: LiveParticipant | None) -> dict | None:
         """Finish the running recording: its manifest (None if none was running)."""
@@ -443,9 +479,12 @@ class LiveRoom:
             data = await self.media.stop_recording() if self.media is not None else None
         except Exception:  # noqa: BLE001 - a lost worker or a full disk: the room goes on
             media_log.exception("room %s: finishing recording %s failed", self.id, running["id"])
+        await self._stop_stage_log()
         log.info("room %s: recording %s stopped", self.id, running["id"])
         await self.net.emit("recording", {"active": False, "by": participant.name if participant else None},
                             room=self.id)
+        await self.hub.timeline.record(self.id, "recording_stop", actor=participant,
+                                       details={"recording_id": running["id"], "complete": data is not None})
         return data
 
     @staticmethod
@@ -476,6 +515,7 @@ class LiveRoom:
         self.media = await self.hub.media.open_router(self.id, self._media_event)
         if self.recording is not None:  # its files were being written by the lost worker
             self.recording = None
+            await self._stop_stage_log()
             await self.net.emit("recording", {"active": False, "by": None}, room=self.id)
         sessions = [s for s in self.connections.values() if s.participant is not None and s.peer is not None]
         log.warning("room %s: media moved to worker %s; %d participant(s) reconnect their media",
@@ -538,8 +578,10 @@ class LiveRoom:
 
         async def on_update(panel_id: str, data: Any, error: str | None) -> None:
             status = runner.latest(panel_id)
-            await emit("panel_data", status.to_dict() if status else
-                       {"panel_id": panel_id, "data": data, "error": error}, room=room_id)
+            update = status.to_dict() if status else {"panel_id": panel_id, "data": data, "error": error}
+            if self.stage_log is not None:
+                self.stage_log.panel_data(update)
+            await emit("panel_data", update, room=room_id)
 
         runner = PanelRunner(on_update, feed=self.hub.city_feed,
                              http_source=http_source_factory(self.panel_url_policy()))
@@ -576,6 +618,9 @@ class LiveRoom:
     async def broadcast_stage(self) -> None:
         """The stage changed: keep it, and show it to everyone."""
         self.remember()
+        if self.stage_log is not None:
+            panel_data, document = await self._on_stage()
+            self.stage_log.stage(self.stage.to_dict(), panel_data=panel_data, document=document)
         await self.net.emit("stage", self.stage.to_dict(), room=self.id)
 
     async def broadcast_documents(self) -> None:
@@ -584,6 +629,8 @@ class LiveRoom:
 
     async def broadcast_panels(self) -> None:
         panels = [public_panel(p) for p in await self.hub.panels.list(self.id)]
+        if self.stage_log is not None:
+            self.stage_log.panels(panels)
         await self.net.emit("panels", {"panels": panels}, room=self.id)
 
     async def participant_left_stage(self, participant: Any, source: str | None = None) -> None:

@@ -1,5 +1,12 @@
 """The meeting record over HTTP: ``GET /api/rooms/{room_id}/record`` (a ZIP) and
-``.../record.json`` (the same record as JSON), for the organiser and the room's hosts.
+``.../record.json`` (the same record as JSON), for the organiser and the room's hosts; and the
+archive of its recordings (``rooms.archive``): ``GET /api/rooms/{room_id}/archive`` (what the
+archive page plays, with a *ticket*) and ``GET /api/rooms/{room_id}/recordings/{recording}/{file}``
+(a media file or a stage image, with ``?ticket=``; ranges served, so players seek).
+
+The ticket exists because a ``<video>`` element cannot send an ``Authorization`` header and the
+organiser key must never be in a URL: it is an HMAC of the room and an expiry (:data:`TICKET_SECONDS`)
+under the server's secret, good for that room's recordings only.
 
 Who may: the organiser key as ``Authorization: Bearer <key>`` (never in the URL), or an invite
 token of that room whose role may download it (``rooms.authorize``: hosts), as a bearer token or
@@ -12,16 +19,20 @@ forbidden``. The ZIP is built in a thread into an unnamed temporary file in the 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import hmac
 import json
 import logging
 import tempfile
+import time
 from functools import partial
 from urllib.parse import quote
 
 from aiohttp import web
 
 from rooms.authorize import Action, Actor, authorize
+from rooms.archive import list_recordings, load_archive, recording_file
 from rooms.errors import TokenError
 from rooms.record import MeetingRecord, load_record, record_filename, write_zip
 
@@ -31,6 +42,7 @@ from .hub import HUB
 log = logging.getLogger("sitroom.record")
 
 EXPORTS_AT_ONCE = 2
+TICKET_SECONDS = 6 * 3600
 CHUNK_BYTES = 256 * 1024
 _NO_STORE = {"Cache-Control": "no-store"}  # names, organisations and chat of everyone present
 
@@ -145,7 +157,62 @@ async def record_zip(request: web.Request) -> web.StreamResponse:
         slots.release()
 
 
+# ---- the archive ---------------------------------------------------------------------------------
+
+def _ticket_mac(secret: bytes, room_id: str, expires: int) -> str:
+    mac = hmac.new(secret, f"archive:{room_id}:{expires}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+
+
+def archive_ticket(secret: bytes, room_id: str, now: float | None = None) -> str:
+    """A ticket to ``room_id``'s recording files, good for :data:`TICKET_SECONDS`."""
+    expires = int((time.time() if now is None else now) + TICKET_SECONDS)
+    return f"{expires}.{_ticket_mac(secret, room_id, expires)}"
+
+
+def ticket_valid(secret: bytes, room_id: str, ticket: str, now: float | None = None) -> bool:
+    expires, _, mac = ticket.partition(".")
+    if not expires.isdigit() or len(expires) > 12 or not mac:
+        return False
+    if int(expires) < (time.time() if now is None else now):
+        return False
+    return hmac.compare_digest(mac.encode("ascii", "replace"), _ticket_mac(secret, room_id, int(expires)).encode())
+
+
+async def archive_json(request: web.Request) -> web.Response:
+    room_id = request.match_info["room_id"]
+    refusal, who = await _refusal(request, room_id)
+    if refusal is not None:
+        return refusal
+    hub = request.app[HUB]
+    archive = await load_archive(hub.db, room_id, hub.config.data_dir / "recordings")
+    people = archive.pop("people")
+    archive["recordings"] = await asyncio.to_thread(
+        list_recordings, hub.config.data_dir / "recordings" / room_id, room_id, people)
+    archive["ticket"] = archive_ticket(hub.config.secret_bytes(), room_id)
+    log.info("archive of room %s read (%s, %d recordings)", room_id, who, len(archive["recordings"]))
+    return web.json_response(archive, headers=_NO_STORE, dumps=partial(json.dumps, ensure_ascii=False))
+
+
+async def recording_file_response(request: web.Request) -> web.StreamResponse:
+    room_id = request.match_info["room_id"]
+    hub = request.app[HUB]
+    ticket = request.query.get("ticket", "")
+    if not ticket:
+        return error_response(401, "invalid_token", "recording files need the archive's ticket (?ticket=)")
+    if not ticket_valid(hub.config.secret_bytes(), room_id, ticket):
+        return error_response(403, "forbidden", "this ticket is not valid for this room's recordings (or expired: "
+                                                "reload the archive)")
+    path = await asyncio.to_thread(recording_file, hub.config.data_dir / "recordings" / room_id,
+                                   request.match_info["recording_id"], request.match_info["name"])
+    if path is None:
+        return error_response(404, "not_found", "no such recording file")
+    return web.FileResponse(path, headers={"Cache-Control": "private, max-age=3600"})
+
+
 def setup_routes(app: web.Application) -> None:
     app[EXPORT_SLOTS] = ExportSlots(EXPORTS_AT_ONCE)
     app.router.add_get("/api/rooms/{room_id}/record", record_zip)
     app.router.add_get("/api/rooms/{room_id}/record.json", record_json)
+    app.router.add_get("/api/rooms/{room_id}/archive", archive_json)
+    app.router.add_get("/api/rooms/{room_id}/recordings/{recording_id}/{name:.+}", recording_file_response)
