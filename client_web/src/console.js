@@ -330,6 +330,10 @@ function meetingDetail(meeting, kind, ctx, onBack) {
     record = downloadButton({ label: t("console.detail.downloadRecord"), path: `/api/rooms/${encodeURIComponent(room.id)}/record`, fallback: `${room.id}-record.zip`, testid: "download-record", ctx });
     actions.append(record.btn);
   }
+  if (kind === "past" || room.opened_at) {
+    // the archive page plays the room's recordings with the stage as it was (it takes the key from this browser)
+    actions.append(h("a", { class: "button button-secondary", href: `/archive#room=${encodeURIComponent(room.id)}`, target: "_blank", rel: "noopener", dataset: { testid: "open-archive" } }, t("console.detail.openArchive")));
+  }
   const back = h("button", { type: "button", class: "button-text detail-back", text: t("console.detail.back"), dataset: { testid: "detail-back" } });
   back.addEventListener("click", onBack);
   const el = h("section", { class: "card console-detail", dataset: { testid: "meeting-detail" }, attrs: { "aria-labelledby": "detail-title" } },
