@@ -31,6 +31,8 @@ from rooms.models import ChatMessage, Participant, Room, TimelineEvent
 from rooms.retention import sweep
 from rooms.scheduling import MeetingRequest, Scheduler
 from rooms.service import retention_days
+from server.cli import _parser, build_config
+from server.config import ConfigError, from_env
 from tests.conftest import ORGANISER_KEY, organiser_header, start_server, stop_server
 from tests.rooms_fixtures import clock, db, service  # noqa: F401 - pytest fixtures
 
@@ -318,6 +320,17 @@ async def test_the_setting_is_stored_on_create_schedule_and_change(db, service):
     async with db.session() as session:
         assert await session.scalar(select(func.count()).select_from(Room).where(Room.title == "Refused")) == 0
         assert (await session.get(Room, view.room.id)).record_retention_days == 90
+
+
+def test_the_sweep_interval_by_flag_or_env():
+    assert from_env({}).retention_interval_s == 3600.0  # an hour by default
+    assert from_env({"SITROOM_RETENTION_INTERVAL": "0"}).retention_interval_s == 0.0  # off
+    assert build_config(_parser().parse_args(["serve", "--retention-interval", "90"])).retention_interval_s == 90.0
+    with pytest.raises(ConfigError, match="not a number"):
+        from_env({"SITROOM_RETENTION_INTERVAL": "hourly"})
+    for bad in ("-1", "nan", "1e9"):
+        with pytest.raises(ConfigError, match="retention interval must be 0"):
+            from_env({"SITROOM_RETENTION_INTERVAL": bad}).validate()
 
 
 # ---- over HTTP, and the server's periodic sweep ----------------------------------------------------------
