@@ -158,7 +158,7 @@ class Room(Base):
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # A scheduled meeting's agenda and the IANA zone its organiser scheduled it in; when a host
     # opened it (early or not: delegations' invites are let in before their not_before from then);
-    # how long its records are kept (null: the server's default) (0006).
+    # how many days its meeting record and recordings are kept (null: for ever; rooms.retention) (0006).
     agenda: Mapped[str | None] = mapped_column(Text)
     time_zone: Mapped[str | None] = mapped_column(String(TIME_ZONE_MAX))
     opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -37,7 +37,7 @@ from .models import (
     utcnow,
 )
 from .panels.cities import CITIES
-from .service import ROOM_ID_RE, RoomService, text_field
+from .service import ROOM_ID_RE, RoomService, retention_days, text_field
 
 OPENS_BEFORE = timedelta(minutes=30)  # a delegation's invite lets people in this long before the start
 MIN_DURATION_MINUTES = 5
@@ -140,10 +140,12 @@ class MeetingRequest:
     ends_at: datetime  # UTC
     city: str | None
     delegations: tuple[DelegationSpec, ...]
+    record_retention_days: int | None = None  # None: the record is kept for ever
 
     @classmethod
     def parse(cls, *, title: object, agenda: object, start: object, duration_minutes: object,
-              delegations: object, city: object = None) -> "MeetingRequest":
+              delegations: object, city: object = None,
+              record_retention_days: object = None) -> "MeetingRequest":
         title = _text(title, "title", 120, min_len=1)
         agenda = _text(agenda, "agenda", AGENDA_MAX, min_len=0)
         if not isinstance(start, dict):
@@ -167,7 +169,8 @@ class MeetingRequest:
             raise ValidationError("two delegations have the same name", "delegations")
         return cls(title=title, agenda=agenda, time_zone=tz.key, starts_at=starts_at,
                    ends_at=starts_at + timedelta(minutes=duration_minutes),
-                   city=city if city else None, delegations=specs)
+                   city=city if city else None, delegations=specs,
+                   record_retention_days=retention_days(record_retention_days))
 
 
 @dataclass(slots=True)
@@ -199,7 +202,8 @@ class Scheduler:
         with its own invite. The room's participant link opens when the delegations' do."""
         opens_at = request.starts_at - OPENS_BEFORE
         room, _tokens = await self.rooms.create_room(request.title, city=request.city,
-                                                    starts_at=request.starts_at, ends_at=request.ends_at)
+                                                    starts_at=request.starts_at, ends_at=request.ends_at,
+                                                    record_retention_days=request.record_retention_days)
         try:
             async with self.db.session() as session:
                 row = await session.get(Room, room.id)

@@ -46,6 +46,10 @@ _UNSET = object()
 RESUME_WINDOW = timedelta(minutes=15)
 _RESUME_CONTEXT = b"sitroom-resume-v1:"  # a resume key's MAC can never be an invite token's
 RESUME_KEY_MAX = 128
+# A room's record_retention_days (rooms/retention.py deletes its records and recordings that much
+# older): whole days from 1 to about ten years, or None (null), kept for ever.
+MIN_RETENTION_DAYS = 1
+MAX_RETENTION_DAYS = 3650
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +85,18 @@ def text_field(value: object, field: str, *, min_len: int, max_len: int) -> str:
         raise ValidationError(f"'{field}' is longer than {max_len} characters", field)
     if "\x00" in value:
         raise ValidationError(f"'{field}' contains a NUL character", field)
+    return value
+
+
+def retention_days(value: object, field: str = "record_retention_days") -> int | None:
+    """A room's retention as given: None (keep for ever) or whole days from
+    :data:`MIN_RETENTION_DAYS` to :data:`MAX_RETENTION_DAYS`; else :class:`ValidationError`."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not MIN_RETENTION_DAYS <= value <= MAX_RETENTION_DAYS:
+        raise ValidationError(f"'{field}' must be a whole number of days from {MIN_RETENTION_DAYS} to "
+                              f"{MAX_RETENTION_DAYS}, or null to keep the meeting's record for ever "
+                              f"(not {str(value)[:32]!r})", field)
     return value
 
 
@@ -155,9 +171,10 @@ class RoomService:
 
     async def create_room(self, title: str, room_id: str | None = None, *, city: str | None = None,
                           starts_at: datetime | None = None, ends_at: datetime | None = None,
-                          ) -> tuple[Room, dict[str, str]]:
+                          record_retention_days: int | None = None) -> tuple[Room, dict[str, str]]:
         """Create a room with one host and one participant invite (no expiry), and optionally its
-        city (a built-in city's id) and planned start and end.
+        city (a built-in city's id), planned start and end, and how many days its record is kept
+        (:func:`retention_days`; None: for ever).
 
         Returns the room and ``{"host": token, "participant": token}``.
         """
@@ -166,12 +183,13 @@ class RoomService:
             room_id = _room_id(room_id)
         city = _city(city)
         starts_at, ends_at = _schedule(starts_at, ends_at)
+        record_retention_days = retention_days(record_retention_days)
         for _attempt in range(5):
             candidate = room_id or new_room_id()
             try:
                 async with self.db.session() as session:
                     room = Room(id=candidate, title=title, created_at=self.clock(), city=city,
-                                starts_at=starts_at, ends_at=ends_at)
+                                starts_at=starts_at, ends_at=ends_at, record_retention_days=record_retention_days)
                     session.add(room)
                     await session.flush()  # the primary key is taken here, or IntegrityError
                     invites = self._default_invites(session, room)
@@ -273,6 +291,16 @@ class RoomService:
                     setattr(room, name, value)
             if ended_at is not _UNSET:
                 room.ended_at = ended_at
+        return room
+
+    async def set_retention(self, room_id: str, days: object) -> Room:
+        """Store how many days the room's record and recordings are kept (:func:`retention_days`;
+        None: for ever). The next sweep (rooms/retention.py) applies it. Raises
+        :class:`ValidationError` or :class:`RoomNotFound`."""
+        days = retention_days(days)
+        async with self.db.session() as session:
+            room = await _find_room(session, room_id)
+            room.record_retention_days = days
         return room
 
     async def open_room(self, room_id: str) -> Room:

@@ -221,9 +221,11 @@ async def create_room(request: web.Request) -> web.Response:
         if starts_at is None:
             raise BadRequest("'duration_minutes' needs 'starts_at'")
         ends_at = starts_at + timedelta(minutes=validate.integer(body, "duration_minutes", minimum=5, maximum=24 * 60))
-    room, tokens = await hub.rooms.create_room(title, city=city, starts_at=starts_at, ends_at=ends_at)
+    room, tokens = await hub.rooms.create_room(title, city=city, starts_at=starts_at, ends_at=ends_at,
+                                               record_retention_days=body.get("record_retention_days"))
     return web.json_response(
-        {"room": room_view(room), "links": invite_links(hub.config, room.id, tokens),
+        {"room": {**room_view(room), "record_retention_days": room.record_retention_days},
+         "links": invite_links(hub.config, room.id, tokens),
          "code": await hub.rooms.invite_code(room.id)},
         status=201,
     )

@@ -7,6 +7,7 @@ engine, the SFU and the Socket.IO namespace start and stop with the app through 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,6 +18,7 @@ import socketio
 from aiohttp import web
 
 import media
+from rooms import retention
 from rooms.chat import ChatService
 from rooms.db import Database
 from rooms.panels.spec import PanelSpec
@@ -198,7 +200,12 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await _demo_panels(hub, room.id)
         log.info("demo room %r: host link %s", room.title, hub.demo_links["host"])
         log.info("demo room %r: participant link %s", room.title, hub.demo_links["participant"])
+    sweeps = asyncio.ensure_future(retention_sweeps(hub)) if hub.config.retention_interval_s > 0 else None
     yield
+    if sweeps is not None:  # (before the database closes: a sweep under way stops at its next await)
+        sweeps.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeps
     heartbeat.stop()
     await hub.cluster.close()
     await hub.signaling.close()
@@ -206,6 +213,25 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         task.cancel()
     await hub.media.close()
     await hub.db.dispose()
+
+
+async def retention_sweeps(hub: Hub) -> None:
+    """Apply the rooms' record retention (rooms/retention.py) now and then every
+    ``retention_interval_s``, until cancelled. A sweep that fails is logged and the next one comes
+    as planned; the recordings this node's rooms are making now are never touched."""
+    root = Path(hub.config.data_dir) / "recordings"
+    while True:
+        try:
+            running = {room.recording["id"] for room in hub.live if room.recording is not None}
+            report = await retention.sweep(hub.db, root, datetime.now(timezone.utc), running=running)
+            if report.by_room or report.failed:
+                log.info("retention sweep: %d room(s) with a retention, %d lost something (%d recording(s), "
+                         "%d bytes, %d chat message(s), %d timeline event(s), %d participant row(s)); "
+                         "%d failed", report.rooms, len(report.by_room), report.recordings, report.bytes_freed,
+                         report.chat_messages, report.timeline_events, report.participants, len(report.failed))
+        except Exception:  # noqa: BLE001 - the database away for a moment: the next sweep tries again
+            log.exception("the retention sweep failed; the next one is in %g s", hub.config.retention_interval_s)
+        await asyncio.sleep(hub.config.retention_interval_s)
 
 
 async def _stopping(app: web.Application) -> None:

@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="uploads received at once in the whole server; one more is refused as busy (default 4)")
     serve.add_argument("--max-uploads-per-room", type=int, metavar="N",
                        help="uploads received at once in one room; one more is refused as busy (default 2)")
+    serve.add_argument("--retention-interval", dest="retention_interval_s", type=float, metavar="SECONDS",
+                       help="sweep the rooms' old records and recordings (each room's retention setting) at "
+                            "start and then every SECONDS (default 3600; 0: never)")
     serve.add_argument("--admin-token", help="bearer token that /api/metrics requires")
     serve.add_argument("--organiser-key", "--create-key", dest="create_key",
                        help="the key organisers need to create rooms (default: generated, kept in the data dir's "
@@ -122,7 +125,7 @@ def build_config(args: argparse.Namespace) -> Config:
     if getattr(args, "rx_batch_ms", None) is not None:
         cfg.rx_batch_ms = args.rx_batch_ms
     for name in ("media_workers", "media_span_cpu", "media_span_peers", "opus_dtx", "simulcast", "rate_limit_scale",
-                 "max_uploads", "max_uploads_per_room"):
+                 "max_uploads", "max_uploads_per_room", "retention_interval_s"):
         if getattr(args, name, None) is not None:
             setattr(cfg, name, getattr(args, name))
     return cfg

@@ -99,6 +99,9 @@ class Config:
     simulcast: bool = True
     media_span_cpu: float = 70.0
     media_span_peers: int | None = None
+    # Seconds between two sweeps of the rooms' record retention (rooms/retention.py; one at start);
+    # 0: no sweeps (rooms' retention settings are then not applied).
+    retention_interval_s: float = 3600.0
     log_level: str = "info"
 
     @property
@@ -210,6 +213,9 @@ class Config:
         if self.max_uploads < 1 or self.max_uploads_per_room < 1:
             raise ConfigError(f"max uploads must be at least 1, not {self.max_uploads!r} / "
                               f"{self.max_uploads_per_room!r} per room")
+        if not 0 <= self.retention_interval_s <= 7 * 24 * 3600:
+            raise ConfigError(f"the retention interval must be 0 (off) to 604800 seconds (a week), "
+                              f"not {self.retention_interval_s!r}")
         if self.media_span_peers is not None and self.media_span_peers < 1:
             raise ConfigError(f"media span peers must be at least 1, not {self.media_span_peers!r}")
         try:
@@ -261,6 +267,7 @@ NUMBERS = (
     ("max_uploads_per_room", "max_uploads_per_room", int),
     ("rate_limit_scale", "rate_limit_scale", float),
     ("rx_batch_ms", "rx_batch_ms", float),
+    ("retention_interval", "retention_interval_s", float),
 )
 
 

@@ -2,7 +2,9 @@
 the waiting page's schedule. Thin: read the body, call ``rooms.scheduling``, answer.
 
 Every ``/api/meetings`` route takes the organiser key (``Authorization: Bearer <key>``, as
-``POST /api/rooms``); ``GET /api/rooms/{room_id}/schedule`` takes an invite token instead.
+``POST /api/rooms``); ``GET /api/rooms/{room_id}/schedule`` takes an invite token instead. Every
+room is a meeting here, scheduled or not: ``PATCH /api/meetings/{room_id}/retention`` sets how
+long any room's record is kept (``rooms/retention.py`` deletes what is older).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from rooms.scheduling import MeetingRequest, MeetingView, Scheduler, ics, invita
 
 from .api import error_response, invite_links, invited_room, organiser_refusal, read_json, room_view
 from .hub import HUB
+from .validate import BadRequest
 
 
 def _scheduler(request: web.Request) -> Scheduler:
@@ -45,7 +48,7 @@ def meeting_json(request: web.Request, view: MeetingView) -> dict:
         })
     return {
         "room": {**room_view(room), "agenda": room.agenda, "time_zone": room.time_zone,
-                 "opened_at": _iso(room.opened_at)},
+                 "opened_at": _iso(room.opened_at), "record_retention_days": room.record_retention_days},
         "links": invite_links(config, room.id, view.tokens),
         "delegations": delegations,
     }
@@ -58,7 +61,8 @@ async def schedule_meeting(request: web.Request) -> web.Response:
     body = await read_json(request)
     meeting = MeetingRequest.parse(title=body.get("title"), agenda=body.get("agenda"), start=body.get("start"),
                                    duration_minutes=body.get("duration_minutes"),
-                                   delegations=body.get("delegations"), city=body.get("city"))
+                                   delegations=body.get("delegations"), city=body.get("city"),
+                                   record_retention_days=body.get("record_retention_days"))
     view = await _scheduler(request).schedule(meeting)
     return web.json_response(meeting_json(request, view), status=201)
 
@@ -70,7 +74,7 @@ async def list_meetings(request: web.Request) -> web.Response:
     groups = await _scheduler(request).list_meetings()
     return web.json_response({
         name: [{**room_view(room), "time_zone": room.time_zone, "opened_at": _iso(room.opened_at),
-                "delegations": count} for room, count in rows]
+                "record_retention_days": room.record_retention_days, "delegations": count} for room, count in rows]
         for name, rows in groups.items()
     })
 
@@ -90,6 +94,21 @@ async def open_meeting(request: web.Request) -> web.Response:
         return refusal
     room = await _scheduler(request).open_early(request.match_info["room_id"])
     return web.json_response({"room": room_view(room), "opened_at": _iso(room.opened_at)})
+
+
+async def set_retention(request: web.Request) -> web.Response:
+    """The organiser changes how many days the room's record and recordings are kept (null: for
+    ever). The field must be given: a body that forgot it is not taken for "keep for ever"."""
+    hub = request.app[HUB]
+    refusal = organiser_refusal(request, hub.config)
+    if refusal is not None:
+        return refusal
+    body = await read_json(request)
+    if "record_retention_days" not in body:
+        raise BadRequest("'record_retention_days' is required: a whole number of days from 1 to 3650, "
+                         "or null to keep the meeting's record for ever")
+    room = await hub.rooms.set_retention(request.match_info["room_id"], body["record_retention_days"])
+    return web.json_response({"room": {**room_view(room), "record_retention_days": room.record_retention_days}})
 
 
 async def delegation_ics(request: web.Request) -> web.Response:
@@ -124,5 +143,6 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/meetings", list_meetings)
     app.router.add_get("/api/meetings/{room_id}", get_meeting)
     app.router.add_post("/api/meetings/{room_id}/open", open_meeting)
+    app.router.add_patch("/api/meetings/{room_id}/retention", set_retention)
     app.router.add_get("/api/meetings/{room_id}/delegations/{delegation_id}.ics", delegation_ics)
     app.router.add_get("/api/rooms/{room_id}/schedule", room_schedule)

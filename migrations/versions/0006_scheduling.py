@@ -11,8 +11,8 @@ issue's scheduling is here:
 - ``rooms.time_zone``: the IANA name of the zone the organiser scheduled it in (``Asia/Seoul``);
 - ``rooms.opened_at``: when a host opened the meeting (joined), which lets the delegations' invites
   in before their ``not_before``;
-- ``rooms.record_retention_days``: how long the meeting's records are kept (used later; null: the
-  server's default);
+- ``rooms.record_retention_days``: how many days the meeting's record and recordings are kept
+  (``rooms.retention``; null: for ever);
 - ``invites.not_before``: an invite is refused before this time (``not_yet_open``) unless the room
   was opened;
 - ``delegations``: one per invited delegation of a scheduled meeting (name, city, IANA time zone,
