@@ -92,6 +92,11 @@ export function getMeeting(roomId, organiserKey) {
   return call("GET", `/api/meetings/${encodeURIComponent(roomId)}`, { token: organiserKey });
 }
 
+/** PATCH /api/meetings/{room_id}/retention {record_retention_days: days | null} with the organiser key -> {room} */
+export function setRetention(roomId, days, organiserKey) {
+  return call("PATCH", `/api/meetings/${encodeURIComponent(roomId)}/retention`, { body: { record_retention_days: days }, token: organiserKey });
+}
+
 /** POST /api/meetings/{room_id}/open with the organiser key -> {room, opened_at} */
 export function openMeeting(roomId, organiserKey) {
   return call("POST", `/api/meetings/${encodeURIComponent(roomId)}/open`, { token: organiserKey });

@@ -1,8 +1,9 @@
 // The organiser console (/console): schedule a meeting with its delegations, and the organisation's
 // meetings (upcoming, past, unscheduled rooms) with each delegation's link, invitation and .ics, the
-// host link, "Open now", and a past meeting's record. Every call takes the organiser key.
+// host link, "Open now", a past meeting's record and archive, and how long its record is kept. Every
+// call takes the organiser key.
 import {
-  scheduleMeeting, listMeetings, getMeeting, openMeeting, fetchFile, listCities,
+  scheduleMeeting, listMeetings, getMeeting, openMeeting, fetchFile, listCities, setRetention,
 } from "./api.js";
 import { h, copyButton } from "./dom.js";
 import { icon } from "./icons.js";
@@ -10,7 +11,7 @@ import { t, language, timeZone, zoneLabel, languageSelect } from "./i18n.js";
 import { DURATIONS } from "./start_model.js";
 import {
   DELEGATION_ROLES, timeZoneList, defaultStart, meetingBody, errorField, plainMessage, delegationField,
-  errorKind, formatInZone,
+  errorKind, formatInZone, RETENTION_CHOICES, retentionDays, retentionLabel,
 } from "./console_model.js";
 import { organiserField, storedOrganiserKey, storeOrganiserKey, takeOrganiserKey } from "./organiser_key.js";
 
@@ -132,7 +133,8 @@ function scheduleForm(ctx, cities, onScheduled) {
       cities.map((c) => h("option", { value: c.id, text: t(`cities.${c.id}`, { defaultValue: c.name }) }))));
   const local = cities.find((c) => c.time_zone === here);
   if (local) city.control.value = local.id;
-  for (const f of [title, agenda, date, time, zone, duration, city]) f.control.id = f.el.dataset.field;
+  const retention = field("meeting-retention", t("console.retention.label"), retentionSelect(null), { hint: t("console.retention.hint") });
+  for (const f of [title, agenda, date, time, zone, duration, city, retention]) f.control.id = f.el.dataset.field;
 
   const rows = [];
   const list = h("ol", { class: "delegation-list", dataset: { testid: "delegations" } });
@@ -169,6 +171,7 @@ function scheduleForm(ctx, cities, onScheduled) {
       h("div", { class: "console-when-row" }, date.el, time.el, duration.el),
       zone.el),
     city.el,
+    retention.el,
     h("fieldset", { class: "console-delegations" },
       h("legend", { class: "field-label", text: t("console.form.delegations") }),
       h("p", { class: "field-hint", text: t("console.form.delegationsHint") }),
@@ -179,7 +182,7 @@ function scheduleForm(ctx, cities, onScheduled) {
     formError,
     submit);
 
-  const top = { title, agenda, "start.date": date, "start.time": time, "start.time_zone": zone, start: date, duration_minutes: duration, city };
+  const top = { title, agenda, "start.date": date, "start.time": time, "start.time_zone": zone, start: date, duration_minutes: duration, city, record_retention_days: retention };
   const clearErrors = () => {
     for (const f of Object.values(top)) setError(f, "");
     for (const row of rows) for (const f of Object.values(row.fields)) setError(f, "");
@@ -210,7 +213,7 @@ function scheduleForm(ctx, cities, onScheduled) {
     const body = meetingBody({
       title: title.control.value, agenda: agenda.control.value, date: date.control.value, time: time.control.value,
       timeZone: zone.control.value, duration: duration.control.value, city: city.control.value,
-      delegations: rows.map((r) => r.values()),
+      retention: retention.control.value, delegations: rows.map((r) => r.values()),
     });
     if (!body.title) {
       setError(title, t("start.create.titleMissing"));
@@ -233,6 +236,44 @@ function scheduleForm(ctx, cities, onScheduled) {
     }
   });
   return form;
+}
+
+/** A select of how long a meeting's record is kept ("" for ever, else days), on ``current``. */
+function retentionSelect(current) {
+  const choices = RETENTION_CHOICES.includes(current) ? RETENTION_CHOICES : [...RETENTION_CHOICES, current];
+  const select = h("select", { class: "field-select" }, choices.map((days) => {
+    const label = retentionLabel(days);
+    return h("option", { value: days === null ? "" : String(days), text: t(label.key, { count: label.count }) });
+  }));
+  select.value = current === null || current === undefined ? "" : String(current);
+  return select;
+}
+
+/** The meeting detail's retention: the select and Save (PATCH), with what was saved said. */
+function retentionControl(room, ctx) {
+  const f = field("detail-retention", t("console.retention.label"), retentionSelect(room.record_retention_days ?? null));
+  f.control.id = "detail-retention";
+  f.control.dataset.testid = "retention-select";
+  const status = h("p", { class: "field-hint", dataset: { testid: "retention-status" }, text: t("console.retention.hint"), attrs: { "aria-live": "polite" } });
+  const save = h("button", { type: "button", class: "button button-secondary", text: t("console.retention.save"), dataset: { testid: "retention-save" } });
+  save.addEventListener("click", async () => {
+    setError(f, "");
+    save.disabled = true;
+    try {
+      const days = retentionDays(f.control.value);
+      await setRetention(room.id, days, ctx.key());
+      room.record_retention_days = days;
+      const label = retentionLabel(days);
+      status.textContent = days === null ? t("console.retention.savedForever")
+        : t("console.retention.saved", { what: t(label.key, { count: label.count }) });
+    } catch (err) {
+      if (errorKind(err) === "key") ctx.askKey(err);
+      else setError(f, refusalText(err));
+    } finally {
+      save.disabled = false;
+    }
+  });
+  return h("div", { class: "console-retention" }, h("div", { class: "console-retention-row" }, f.el, save), status);
 }
 
 /** "Wed 10 Mar 2027, 18:00 (GMT+1)" here, and in the meeting's own zone when that differs. */
@@ -347,6 +388,7 @@ function meetingDetail(meeting, kind, ctx, onBack) {
     status,
     openError,
     record ? record.error : null,
+    retentionControl(room, ctx),
     h("h3", { text: t("console.detail.delegations") }),
     meeting.delegations.length
       ? h("ol", { class: "delegation-cards" }, meeting.delegations.map((d) => delegationCard(meeting, d, ctx)))

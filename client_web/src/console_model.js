@@ -26,7 +26,7 @@ export function defaultStart(now = new Date()) {
  * optional fields left out, numbers as numbers (a number field left empty or not a whole number is
  * sent as it is, for the server to name).
  */
-export function meetingBody({ title, agenda, date, time, timeZone, duration, city, delegations = [] }) {
+export function meetingBody({ title, agenda, date, time, timeZone, duration, city, retention = "", delegations = [] }) {
   const number = (v) => (/^\s*\d+\s*$/.test(String(v ?? "")) ? Number(v) : String(v ?? "").trim() || null);
   const body = {
     title: String(title || "").trim(),
@@ -42,7 +42,25 @@ export function meetingBody({ title, agenda, date, time, timeZone, duration, cit
   const agendaText = String(agenda || "").trim();
   if (agendaText) body.agenda = agendaText;
   if (city) body.city = city;
+  const days = retentionDays(retention);
+  if (days !== null) body.record_retention_days = days;
   return body;
+}
+
+/** The retention choices of the console (days; null: kept for ever). */
+export const RETENTION_CHOICES = [null, 30, 90, 365, 1825];
+
+/** A retention select's value ("" for ever, else whole days) as the API's: null or a number. */
+export function retentionDays(value) {
+  const text = String(value ?? "").trim();
+  return /^\d+$/.test(text) ? Number(text) : null;
+}
+
+/** How a retention reads: {key, count} for t() ("forever", "years" or "days"). */
+export function retentionLabel(days) {
+  if (days === null || days === undefined) return { key: "console.retention.forever", count: 0 };
+  if (days % 365 === 0) return { key: "console.retention.years", count: days / 365 };
+  return { key: "console.retention.days", count: days };
 }
 
 /**
