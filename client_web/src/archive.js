@@ -235,14 +235,12 @@ class ArchiveStage {
       this.clear();
       const f = this.follower;
       const off = h("p", { class: "stage-participant-off", hidden: true });
-      const label = h("div", { class: "stage-participant-label", attrs: { translate: "no" } });
-      this.view = { type: "participant", off, label };
+      this.view = { type: "participant", off };
       this.key = "participant";
-      this.body.append(h("div", { class: "stage-participant archive-stage-participant", dataset: { testid: "archive-stage-video" } }, f.el, off, label));
+      this.body.append(h("div", { class: "stage-participant archive-stage-participant", dataset: { testid: "archive-stage-video" } }, f.el, off));
     }
     const v = this.view;
     this.follower.setTrack(track);
-    v.label.textContent = this.status.textContent;
     const phase = this.follower.failed ? "failed" : trackPhase(track, now);
     v.off.hidden = phase === "active";
     this.follower.el.hidden = phase !== "active";
@@ -296,7 +294,8 @@ class Follower {
   /** Whether this element should be playing at `t` and is still loading (for the clock's hold). */
   waitState(t) {
     const active = Boolean(this.track) && trackPhase(this.track, t) === "active";
-    return { active, failed: this.failed || this.blocked, buffering: this.el.readyState < HAVE_FUTURE_DATA };
+    // A file shorter than its track's offsets say has ended: nothing to wait for.
+    return { active, failed: this.failed || this.blocked, buffering: this.el.readyState < HAVE_FUTURE_DATA && !this.el.ended };
   }
 
   /** Follow the clock at `t`: play or pause, and seek when drifted (force: on a user's seek). */
@@ -704,8 +703,10 @@ function recordingOption(r) {
 
 let watchingHash = false;
 let stopCurrent = null;
+let generation = 0; // a newer showArchive (the fragment or the language changed) supersedes a slower one
 
 export async function showArchive(root, sitroom = window.sitroom, { startAt = 0 } = {}) {
+  const gen = ++generation;
   stopCurrent?.();
   stopCurrent = null;
   hooks.player = null;
@@ -742,9 +743,10 @@ export async function showArchive(root, sitroom = window.sitroom, { startAt = 0 
   try {
     [archive] = await Promise.all([fetchArchive(params), loadCities()]);
   } catch (err) {
-    fail(err);
+    if (gen === generation) fail(err);
     return;
   }
+  if (gen !== generation) return;
   const recordings = Array.isArray(archive.recordings) ? archive.recordings : [];
   const room = archive.room || {};
   if (room.name) document.title = t("archive.pageTitleRoom", { name: room.name });
@@ -765,8 +767,7 @@ export async function showArchive(root, sitroom = window.sitroom, { startAt = 0 
       h("h1", { id: "archive-title", text: room.name || t("archive.untitled"), attrs: { translate: "no", tabindex: "-1" } }),
       info),
     picker ? h("label", { class: "archive-picker", htmlFor: "archive-recordings" },
-      h("span", { class: "field-label", text: t("archive.recordings") }), picker) : null,
-    organiser ? h("a", { class: "console-link archive-console", href: "/console" }, t("archive.backToConsole")) : null);
+      h("span", { class: "field-label", text: t("archive.recordings") }), picker) : null);
   const slot = h("div", { class: "archive-slot" });
   main.replaceChildren(header, slot);
 
@@ -777,7 +778,8 @@ export async function showArchive(root, sitroom = window.sitroom, { startAt = 0 
     hooks.player = player;
     info.replaceChildren(
       ...whenLines(recording, room).map((line) => h("span", { class: "archive-when", text: line })),
-      h("span", { class: "archive-when", dataset: { testid: "archive-duration" }, text: t("archive.duration", { time: clockText(player.duration) }) }));
+      h("span", { class: "archive-when", dataset: { testid: "archive-duration" }, text: t("archive.duration", { time: clockText(player.duration) }) }),
+      organiser ? h("a", { class: "archive-console", href: "/console" }, t("archive.backToConsole")) : null);
     slot.replaceChildren(player.el);
     if (picker) picker.value = recording.id;
   };
