@@ -408,6 +408,7 @@ class Player {
     this.rate = 1;
     this.base = 0; // performance.now() when t was last set while playing
     this.holdSince = 0;
+    this.holding = false; // playing, but waiting for media (see the file's head)
     this.dragging = false;
     this.frame = 0;
     this.timer = 0;
@@ -475,7 +476,8 @@ class Player {
       h("label", { class: "archive-speed-field", htmlFor: "archive-speed" },
         h("span", { class: "visually-hidden", text: t("archive.speed") }),
         this.speed));
-    const tileList = h("div", { class: "archive-tiles", attrs: { role: "list", "aria-label": t("archive.tilesLabel") } },
+    // Focusable: on a laptop the column scrolls, and the keyboard must reach what it hides.
+    const tileList = h("div", { class: "archive-tiles", attrs: { role: "list", "aria-label": t("archive.tilesLabel"), tabindex: "0" } },
       this.tiles.length
         ? this.tiles.map((tile) => h("div", { class: "archive-tile-item", attrs: { role: "listitem" } }, tile.el))
         : h("p", { class: "archive-no-media", text: t("archive.noMedia") }));
@@ -514,7 +516,7 @@ class Player {
   }
 
   now() {
-    if (!this.playing) return this.t;
+    if (!this.playing || this.holding) return this.t;
     return clampTime(this.t + ((performance.now() - this.base) / 1000) * this.rate, this.duration);
   }
 
@@ -528,6 +530,7 @@ class Player {
     if (this.playing || !(this.duration > 0)) return;
     if (this.t >= this.duration - 0.05) this.t = 0; // at the end: from the start again
     this.playing = true;
+    this.holding = false;
     this.base = performance.now();
     this.holdSince = 0;
     this.render({ force: true, gesture });
@@ -538,6 +541,7 @@ class Player {
     if (!this.playing) return;
     this.settle();
     this.playing = false;
+    this.holding = false;
     this.stopLoop();
     this.render({ force: true });
   }
@@ -563,6 +567,7 @@ class Player {
     return {
       t: this.now(),
       playing: this.playing,
+      waiting: this.playing && this.holding,
       rate: this.rate,
       duration: this.duration,
       recording: this.recording.id,
@@ -608,13 +613,17 @@ class Player {
     }
     const hold = shouldHold(this.followers.map((f) => f.waitState(this.now())));
     const nowMs = performance.now();
-    if (hold && (!this.holdSince || nowMs - this.holdSince < HOLD_MAX_MS)) {
-      if (!this.holdSince) this.holdSince = nowMs;
-      this.settle(); // the clock waits
-    } else if (!hold) {
-      this.holdSince = 0;
+    const holdNow = hold && (!this.holdSince || nowMs - this.holdSince < HOLD_MAX_MS);
+    if (holdNow && !this.holding) {
+      this.settle();
+      this.holding = true; // the clock stands still
+      this.holdSince ||= nowMs;
+    } else if (!holdNow && this.holding) {
+      this.holding = false;
+      this.base = nowMs;
     }
-    this.waiting.hidden = !(hold && this.holdSince && nowMs - this.holdSince < HOLD_MAX_MS);
+    if (!hold) this.holdSince = 0;
+    this.waiting.hidden = !this.holding;
     this.render({ force: false });
   }
 
@@ -642,6 +651,7 @@ class Player {
       this.playButton.title = t(this.playing ? "archive.pause" : "archive.play");
     }
     if (!this.playing) this.waiting.hidden = true;
+    this.el.dataset.waiting = String(this.playing && this.holding);
   }
 
   onScrubberKey(event) {
