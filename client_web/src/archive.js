@@ -94,7 +94,7 @@ async function fetchArchive({ room, token }) {
 function errorCard(err, { organiser }) {
   const reason = err instanceof ArchiveError ? err.reason : "failed";
   const message = err?.message || t("errors.unknown");
-  const consoleLink = organiser && ["no-key", "refused", "not-found", "empty"].includes(reason)
+  const consoleLink = organiser && ["no-room", "no-key", "refused", "not-found", "empty"].includes(reason)
     ? h("a", { class: "button button-primary", href: "/console", dataset: { testid: "archive-console-link" } }, t("archive.openConsole"))
     : null;
   return h("section", { class: "card archive-message", dataset: { testid: "archive-error", reason }, attrs: { role: "alert", "aria-labelledby": "archive-message-title" } },
@@ -114,7 +114,7 @@ class ArchiveStage {
     this.follower = follower; // the stage video's follower (Player keeps it in sync)
     this.key = null;
     this.view = null; // {type, ...}
-    this.status = h("span", { class: "stage-status-text", attrs: { translate: "no" } });
+    this.status = h("span", { class: "stage-status-text" });
     this.pageChip = h("span", { class: "stage-status-page", hidden: true });
     this.body = h("div", { class: "stage-body archive-stage-body" });
     this.el = h("section", { class: "stage-view archive-stage", dataset: { testid: "archive-stage", stageKind: "empty" }, attrs: { "aria-label": t("archive.stageLabel") } },
@@ -221,8 +221,8 @@ class ArchiveStage {
         v.img.width = page.width;
         v.img.height = page.height;
       }
+      v.img.alt = t("archive.stage.pageAlt", { title, page: formatNumber(s.page + 1) });
     }
-    v.img.alt = t("archive.stage.pageAlt", { title, page: formatNumber(s.page + 1) });
   }
 
   renderParticipant(s, now) {
