@@ -1,7 +1,7 @@
 // Builds the browser client into dist/:
 //   - app-<hash>.js and app-<hash>.css (minified, each with its sourcemap app-<hash>.js.map ...):
 //     the name changes whenever the content does, so the server lets browsers keep them a year;
-//   - the HTML pages, copied from index.html, room.html and console.html with `/static/app.js` and
+//   - the HTML pages, copied from index.html, room.html, console.html and archive.html with `/static/app.js` and
 //     `/static/app.css` replaced by the hashed names (from esbuild's metafile);
 //   - beside every text file a gzip and a brotli copy (app-<hash>.js.gz, app-<hash>.js.br; Node's
 //     zlib at its best levels), which the server sends to browsers that accept them.
@@ -16,7 +16,7 @@ import { promisify } from "node:util";
 import zlib from "node:zlib";
 
 const here = dirname(fileURLToPath(import.meta.url));
-export const PAGES = ["index.html", "room.html", "console.html"];
+export const PAGES = ["index.html", "room.html", "console.html", "archive.html"];
 const ENTRIES = [
   { in: "src/main.js", out: "app" },
   { in: "src/styles/index.css", out: "app" },

@@ -2,6 +2,7 @@
 import { showStart } from "./start.js";
 import { showRoom } from "./room.js";
 import { showConsole } from "./console.js";
+import { showArchive } from "./archive.js";
 import { initI18n } from "./i18n.js";
 
 const sitroom = {
@@ -28,6 +29,7 @@ function boot() {
   const page = document.body.dataset.page;
   if (page === "room") showRoom(root, sitroom);
   else if (page === "console") showConsole(root);
+  else if (page === "archive") showArchive(root, sitroom);
   else showStart(root);
 }
 
