@@ -786,10 +786,11 @@ export async function showArchive(root, sitroom = window.sitroom, { startAt = 0 
     player?.destroy();
     player = new Player({ recording, ticket: archive.ticket, startAt: at });
     hooks.player = player;
-    info.replaceChildren(
+    info.replaceChildren(...[
       ...whenLines(recording, room).map((line) => h("span", { class: "archive-when", text: line })),
       h("span", { class: "archive-when", dataset: { testid: "archive-duration" }, text: t("archive.duration", { time: clockText(player.duration) }) }),
-      organiser ? h("a", { class: "archive-console", href: "/console" }, t("archive.backToConsole")) : null);
+      organiser ? h("a", { class: "archive-console", href: "/console" }, t("archive.backToConsole")) : null,
+    ].filter(Boolean));
     slot.replaceChildren(player.el);
     if (picker) picker.value = recording.id;
   };
