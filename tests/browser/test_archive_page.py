@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
+from collab_helpers import SCREENSHOTS
 from conftest import create_room, join, serving, show_panel, wait_for_tile  # noqa: I001 - this folder's conftest
 
 from tests.test_documents import make_pdf
@@ -86,6 +87,8 @@ def test_the_archive_plays_the_recording_with_the_stage_as_it_was(new_page, tmp_
             timeout=15_000)
         page.wait_for_selector(f'{STAGE}[data-stage-kind="panel"] .panel-view canvas', timeout=5_000)
         assert page.get_attribute(STAGE, "data-panel-id")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "archive.png"))
         shown = page.inner_text('[data-testid="archive-time"]')
         assert ":" in shown, shown
 
@@ -98,7 +101,16 @@ def test_the_archive_plays_the_recording_with_the_stage_as_it_was(new_page, tmp_
         assert all(abs(t - (times["document"] + 1.0)) < 3.0 for t in before), before
         page.evaluate("() => window.sitroom.archive.seek(0.5)")
         page.wait_for_selector(f'{STAGE}[data-stage-kind="empty"]', timeout=5_000)
-        page.screenshot(path=str(tmp_path / "archive.png"))
+
+        # on a phone: the stage above the tiles, the document page as it was shown
+        phone = new_page(viewport={"width": 390, "height": 844})
+        phone.goto(f"{base_url}/archive#room={quote(room_id)}&t={token_of(room['links']['host'])}")
+        phone.wait_for_selector('[data-testid="archive-tile"] video', state="attached", timeout=15_000)
+        phone.evaluate("(t) => window.sitroom.archive.seek(t)", times["document"] + 1.0)
+        image = phone.wait_for_selector(f'{STAGE}[data-stage-kind="document"] img', timeout=5_000)
+        phone.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=image, timeout=10_000)
+        assert phone.evaluate("() => document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
+        phone.screenshot(path=str(SCREENSHOTS / "archive-phone.png"))
 
         # a participant's invite cannot open it; the page says so
         other = new_page()

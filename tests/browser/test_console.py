@@ -1,7 +1,7 @@
 """The organiser console (``/console``, issue "records"): an organiser schedules a meeting with two
 delegations through the form, finds it under Upcoming, copies a delegation's link, downloads its
 .ics (in the delegation's zone), opens the meeting early; a past meeting's record downloads as a
-ZIP; without the key the page asks for it, a wrong one is refused, a bad field is named next to it."""
+ZIP, links to its archive and has its retention changed; without the key the page asks for it, a wrong one is refused, a bad field is named next to it."""
 
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ def fill_meeting(page, title: str, day: date, delegations=DELEGATIONS) -> None:
     page.fill("#meeting-time", "18:00")
     page.select_option("#meeting-zone", "Europe/Lisbon")
     page.select_option("#meeting-duration", "90")
+    page.select_option("#meeting-retention", "365")  # the record and recordings kept a year
     for name, city, zone, seats in delegations:
         page.click('[data-testid="add-delegation"]')
         row = page.locator('[data-testid="delegation-row"]').last
@@ -83,6 +84,7 @@ def test_an_organiser_schedules_a_meeting_with_two_delegations_and_hands_out_the
     assert meeting["room"]["time_zone"] == "Europe/Lisbon" and meeting["room"]["agenda"].startswith("1. Drought")
     assert [(d["name"], d["city"], d["time_zone"], d["seats"]) for d in meeting["delegations"]] == \
         [(n, c, z, int(s)) for n, c, z, s in DELEGATIONS]
+    assert meeting["room"]["record_retention_days"] == 365
     assert page.input_value("#meeting-title") == ""  # the form is empty again: no second meeting by accident
 
     # ... and it is under Upcoming, with both times (the organiser's in Seoul, the meeting's in Lisbon)
@@ -129,6 +131,13 @@ def test_a_past_meeting_offers_its_record_as_a_zip(server, new_page):
     page.locator('[data-testid="meeting-detail"]').wait_for()
     assert page.locator('[data-testid="open-now"]').count() == 0  # nothing to open any more
     assert axe_violations(page) == []  # a meeting's detail, on a phone
+    # its archive is a link away; how long its record is kept can be changed here
+    assert page.get_attribute('[data-testid="open-archive"]', "href") == f"/archive#room={past['room']['id']}"
+    assert page.input_value('[data-testid="retention-select"]') == ""  # kept for ever
+    page.select_option('[data-testid="retention-select"]', "30")
+    page.click('[data-testid="retention-save"]')
+    page.locator('[data-testid="retention-status"]').filter(has_text="30 days").wait_for()
+    assert api(server, f"/api/meetings/{past['room']['id']}")["room"]["record_retention_days"] == 30
     with page.expect_download() as download_info:
         page.click('[data-testid="download-record"]')
     download = download_info.value
