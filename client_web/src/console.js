@@ -367,11 +367,9 @@ function meetingDetail(meeting, kind, ctx, onBack) {
     actions.append(open);
   }
   let record = null;
-  if (kind === "past") {
+  if (kind === "past" || room.opened_at) {  // (during the meeting too: the record so far)
     record = downloadButton({ label: t("console.detail.downloadRecord"), path: `/api/rooms/${encodeURIComponent(room.id)}/record`, fallback: `${room.id}-record.zip`, testid: "download-record", ctx });
     actions.append(record.btn);
-  }
-  if (kind === "past" || room.opened_at) {
     // the archive page plays the room's recordings with the stage as it was (it takes the key from this browser)
     actions.append(h("a", { class: "button button-secondary", href: `/archive#room=${encodeURIComponent(room.id)}`, target: "_blank", rel: "noopener", dataset: { testid: "open-archive" } }, t("console.detail.openArchive")));
   }
