@@ -64,7 +64,7 @@ STOP_TIMEOUT = 10.0  # seconds stop() waits for the writer to finish its files
 NTP_UNIX_OFFSET = 2208988800  # seconds from 1900 (NTP) to 1970 (Unix)
 TIME_BASE = fractions.Fraction(1, 1000)
 MAX_FRAME_BYTES = 4 << 20  # a "frame" larger than this is garbage: dropped
-RESYNC_SEQUENCE = 3000  # a packet this far behind the window is a jump of the stream's numbers
+RESYNC_SEQUENCE = 3000  # a packet this far behind the window (or ahead of it) is a jump of the stream's numbers
 MAX_CLOCK_SKEW = 5.0  # seconds a frame's mapped time may differ from its arrival: more is a clock jump
 MAX_BACKSTEP = 0.5  # seconds a frame's mapped time may fall behind the last one written: more is a jump back
 MAX_DIMENSION = 16384  # pixels: a larger width or height read from a stream is garbage
@@ -377,16 +377,18 @@ class TrackRecorder:
         else:
             delta = (seq - (self._top_seq & 0xFFFF)) & 0xFFFF
             ext = self._top_seq + delta if delta < 0x8000 else self._top_seq - ((self._top_seq - seq) & 0xFFFF)
-        if ext > self._top_seq:
-            self._top_seq = ext
         if self._next_seq is None:
             self._next_seq = ext
-        elif ext < self._next_seq - RESYNC_SEQUENCE:  # the numbers jumped: start again from here
+        elif ext < self._next_seq - RESYNC_SEQUENCE or ext > self._top_seq + RESYNC_SEQUENCE:
+            # the numbers jumped (back, or forward: a new SSRC of the producer, a restarted
+            # sender): start again from here; the numbers skipped were never sent, not lost
             self.release(arrival, flush=True)
             if self.kind == "video":
                 self._end_frame(arrival, complete=False)
                 self._want_keyframe(arrival)
             self._top_seq = self._next_seq = ext
+        if ext > self._top_seq:
+            self._top_seq = ext
         if ext < self._next_seq or ext in self._pending:
             return  # too late (already given up on) or a duplicate
         self._pending[ext] = (data, offset, end, b1, arrival)
@@ -566,6 +568,7 @@ class TrackRecorder:
         # the RTP timestamps starts again from it, and a later sender report may realign it
         wall = max(arrived, last + 0.001)
         self._clock = (wall, ext_ts)
+        self.clock_source = "arrival"
         self._realign = True
         self.clock_jumps += 1
         self._ts_ext = ext_ts
