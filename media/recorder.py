@@ -311,11 +311,12 @@ class TrackRecorder:
         self._ts_ext = 0
         self._arrival_clock: Optional[tuple[float, int]] = None  # (wall, extended ts) of the first frame
         self._sender_report: Optional[tuple[float, int]] = None  # (wall, RTP time) of the last SR
-        self._sr_new = False  # a sender report came since the last frame written
+        self._sr_new = False  # a sender report came that no frame has been checked against yet
         self._clock: Optional[tuple[float, int]] = None  # the mapping used, fixed once settled
         self.clock_source: Optional[str] = None
         self._realign = False  # the clock stands on an arrival time: a sender report that agrees replaces it
         self.clock_jumps = 0  # re-anchorings of the clock (the publisher's RTP time jumped)
+        self.untimed = 0  # frames not written: their time stood still until MAX_CLOCK_SKEW past their arrival
         self._held: list[tuple] = []  # frames waiting for the clock: (ext ts, data, key, arrival, size)
         self._held_since: Optional[float] = None
         self._container = None
@@ -573,7 +574,8 @@ class TrackRecorder:
         self.clock_jumps += 1
         self._ts_ext = ext_ts
         self._ts_last = (self._ts_base + ext_ts) & 0xFFFFFFFF
-        logger.info("recording %s: RTP time jumped, clock re-anchored (%d)", self.path, self.clock_jumps)
+        if self.clock_jumps <= 3:  # a stream that jumps on every frame does not flood the log
+            logger.info("recording %s: RTP time jumped, clock re-anchored (%d)", self.path, self.clock_jumps)
         return wall
 
     def _open(self) -> None:
@@ -599,6 +601,11 @@ class TrackRecorder:
         pts = max(0, round((wall - self.recording.started_wall) * 1000.0))
         if pts <= self._last_pts:
             pts = self._last_pts + 1
+            if self.recording.started_wall + pts / 1000.0 > self.recording.wall(arrival) + MAX_CLOCK_SKEW:
+                # frames whose time stands still (the same RTP time over and over, faster than one
+                # a millisecond) would pile up ahead of the others: beyond the skew, they go
+                self.untimed += 1
+                return
         if size is not None and self._container is None and self.width is None:
             self.width, self.height = size  # the track header's size: the first one
         try:
@@ -643,7 +650,8 @@ class TrackRecorder:
         info.update(
             frames=self.frames, keyframes=self.keyframes if self.kind == "video" else None,
             packets=self.queued, dropped_packets=self.dropped, lost_packets=self.lost,
-            clock=self.clock_source, clock_jumps=self.clock_jumps, width=self.width, height=self.height,
+            clock=self.clock_source, clock_jumps=self.clock_jumps, untimed_frames=self.untimed,
+            width=self.width, height=self.height,
             resolutions=self.resolutions if self.kind == "video" else None,
             start=None if self.first_pts is None else utc_iso(started + self.first_pts / 1000.0),
             start_offset=None if self.first_pts is None else self.first_pts / 1000.0,

@@ -408,3 +408,25 @@ async def test_a_new_ssrc_within_the_producer_continues_the_file(tmp_path):
     assert len(times) == 60
     assert_even(times, 1 / FPS)
     assert info["clock_jumps"] == 1
+
+
+async def test_frames_whose_time_stands_still_never_run_ahead_of_their_arrival(tmp_path):
+    """A stream repeating one RTP time, faster than one frame a millisecond: its frames are
+    written 1 ms apart (times never go back) until that would put them more than MAX_CLOCK_SKEW
+    after their arrival; those are not written."""
+    feed = Feed(tmp_path, "audio", "opus")
+    [payload] = encode_opus(1)
+    count = 8000
+    feed.sender_report(feed.wall(feed.origin), 0)
+    for i in range(count):  # 10 packets a millisecond, all at RTP time 0
+        feed.track.tap(_rtp(feed.seq + i, 0, False, payload), 12, 12 + len(payload), (feed.seq + i) & 0xFFFF, 96,
+                       feed.origin + i * 0.0001)
+        if i % 100 == 99:
+            feed.recording.write_round(feed.origin + i * 0.0001)
+    feed.last = feed.origin + count * 0.0001
+    info = feed.finish()
+    offset = feed.origin - feed.recording.started_monotonic
+    assert info["end_offset"] <= offset + count * 0.0001 + MAX_CLOCK_SKEW
+    assert info["frames"] + info["untimed_frames"] == count and info["untimed_frames"] > 0
+    times = packet_times(str(tmp_path / info["file"]))
+    assert len(times) == info["frames"] and all(b > a for a, b in zip(times, times[1:]))
