@@ -147,6 +147,9 @@ def h264_nal_units(data: bytes, offset: int, end: int, fragment: bytearray) -> O
         elif not fragment:
             return None
         fragment += data[offset + 2:end]
+        if len(fragment) > MAX_FRAME_BYTES:  # fragments that never end: garbage, not memory
+            fragment.clear()
+            return None
         if header & 0x40:  # end
             nal = bytes(fragment)
             fragment.clear()
@@ -300,6 +303,7 @@ class TrackRecorder:
         self._top_seq = -1
         self.lost = 0  # packets never received (or too late), counted by the reorderer
         self._frame: list = []  # (payload bytes) of the frame being assembled
+        self._frame_bytes = 0
         self._frame_ts: Optional[int] = None
         self._frame_key = False
         self._frame_ok = False
@@ -317,6 +321,7 @@ class TrackRecorder:
         self._realign = False  # the clock stands on an arrival time: a sender report that agrees replaces it
         self.clock_jumps = 0  # re-anchorings of the clock (the publisher's RTP time jumped)
         self.untimed = 0  # frames not written: their time stood still until MAX_CLOCK_SKEW past their arrival
+        self.other_codec = 0  # packets of another payload type than the file's codec (a publisher switched)
         self._held: list[tuple] = []  # frames waiting for the clock: (ext ts, data, key, arrival, size)
         self._held_since: Optional[float] = None
         self._container = None
@@ -414,6 +419,14 @@ class TrackRecorder:
     def _depacketise(self, item: tuple, gap: bool) -> None:
         data, offset, end, b1, arrival = item
         ts = rtp.RTP_HEADER.unpack_from(data, 0)[3]
+        if not self._ours(b1 & 0x7F):
+            # another negotiated codec (a publisher may switch at any time): never into this
+            # file, whose decoder would take it for its own; video goes on at a keyframe of ours
+            self.other_codec += 1
+            if self.kind == "video":
+                self._end_frame(arrival, complete=False)
+                self._need_keyframe = True
+            return
         if self.kind == "audio":  # Opus frames stand alone: a loss loses only them
             if (b1 & 0x7F) == self.red_pt:
                 found = red_format.primary(data, offset, end)
@@ -438,7 +451,7 @@ class TrackRecorder:
                 self._frame_ts = ts
                 self._frame_ok = start
                 self._frame_key = key
-            self._frame.append(data[payload:end])
+            self._append(data[payload:end])
         else:  # h264
             if self._frame_ts is None:
                 self._frame_ts = ts
@@ -451,9 +464,29 @@ class TrackRecorder:
             nal, _, key = parsed
             self._frame_key = self._frame_key or key
             if nal:
-                self._frame.append(nal)
+                self._append(nal)
         if b1 & 0x80:  # marker: the frame's last packet
             self._end_frame(arrival, complete=True)
+
+    def _ours(self, payload_type: int) -> bool:
+        """Whether a payload type is this file's codec (or RED around it): the one it was
+        opened with, or the same codec numbered anew by a renegotiation."""
+        if payload_type == self.payload_type or payload_type == self.red_pt:
+            return True
+        codec = (getattr(self.stream, "payload_types", None) or {}).get(payload_type)
+        return codec is not None and codec.name.lower() == self.codec
+
+    def _append(self, payload: bytes) -> None:
+        """A part of the frame being assembled; one that grows past ``MAX_FRAME_BYTES`` (its
+        timestamp never changes, its marker never comes) is dropped as it grows, not kept."""
+        if not self._frame_ok:
+            return
+        self._frame_bytes += len(payload)
+        if self._frame_bytes > MAX_FRAME_BYTES:
+            self._frame_ok = False
+            self._frame = []
+            return
+        self._frame.append(payload)
 
     def _end_frame(self, arrival: float, complete: bool) -> None:
         if self._frame_ts is None:
@@ -463,6 +496,7 @@ class TrackRecorder:
         key = self._frame_key
         ts = self._frame_ts
         self._frame = []
+        self._frame_bytes = 0
         self._frame_ts = None
         self._frame_ok = False
         self._frame_key = False
@@ -650,6 +684,7 @@ class TrackRecorder:
         info.update(
             frames=self.frames, keyframes=self.keyframes if self.kind == "video" else None,
             packets=self.queued, dropped_packets=self.dropped, lost_packets=self.lost,
+            other_codec_packets=self.other_codec,
             clock=self.clock_source, clock_jumps=self.clock_jumps, untimed_frames=self.untimed,
             width=self.width, height=self.height,
             resolutions=self.resolutions if self.kind == "video" else None,

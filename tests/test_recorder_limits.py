@@ -106,9 +106,16 @@ def vp8_packets(frame: bytes, seq: int, ts: int) -> list[bytes]:
 
 
 def h264_packets(frame: bytes, seq: int, ts: int) -> list[bytes]:
-    """An Annex-B H.264 access unit as RTP packets (RFC 6184: single NAL units, FU-A)."""
+    """An Annex-B H.264 access unit as RTP packets (RFC 6184: SPS and PPS in a STAP-A, as
+    Chromium sends them, other NAL units single or in FU-A fragments)."""
     payloads = []
-    for nal in _annex_b_units(frame):
+    units = _annex_b_units(frame)
+    parameters = [nal for nal in units if nal[0] & 0x1F in (7, 8)]
+    if parameters:
+        payloads.append(bytes([0x78]) + b"".join(struct.pack("!H", len(nal)) + nal for nal in parameters))
+    for nal in units:
+        if nal[0] & 0x1F in (7, 8):
+            continue
         if len(nal) <= MAX_PAYLOAD:
             payloads.append(nal)
             continue
@@ -430,3 +437,52 @@ async def test_frames_whose_time_stands_still_never_run_ahead_of_their_arrival(t
     assert info["frames"] + info["untimed_frames"] == count and info["untimed_frames"] > 0
     times = packet_times(str(tmp_path / info["file"]))
     assert len(times) == info["frames"] and all(b > a for a, b in zip(times, times[1:]))
+
+
+async def test_packets_of_another_codec_never_reach_the_file(tmp_path):
+    """A publisher switches from VP8 (96) to another negotiated codec (H.264 at 102) and back:
+    the H.264 packets are left out (a VP8 decoder would take them for broken VP8), the file
+    goes on at the next VP8 keyframe and decodes whole."""
+    feed = Feed(tmp_path)
+    vp8 = encode_video("vp8", 20, 160, 120) + encode_video("vp8", 20, 160, 120)
+    h264 = encode_video("h264", 10, 160, 120)
+    feed.sender_report(feed.wall(feed.origin), 0)
+    index = 0
+    for frames, packetise, payload_type in ((vp8[:20], vp8_packets, 96), (h264, h264_packets, 102),
+                                            (vp8[20:], vp8_packets, 96)):
+        for frame in frames:
+            packets = [p[:1] + bytes([(p[1] & 0x80) | payload_type]) + p[2:]
+                       for p in packetise(frame, feed.seq, index * VIDEO_TICKS)]
+            feed.packets(packets, feed.origin + index / FPS)
+            index += 1
+    info = feed.finish()
+    assert info["error"] is None
+    decoded = decode_all(str(tmp_path / info["file"]))
+    assert len(decoded) == 40 == info["frames"]
+    assert info["other_codec_packets"] > 0 and info["keyframes"] == 2
+    assert_even([t for t, _, _ in decoded[:20]], 1 / FPS) and assert_even([t for t, _, _ in decoded[20:]], 1 / FPS)
+
+
+@pytest.mark.parametrize("codec", ["vp8", "h264"])
+async def test_a_frame_that_never_ends_is_not_kept_in_memory(tmp_path, monkeypatch, codec):
+    """Packets of one timestamp without a marker (VP8), or FU-A fragments without an end
+    (H.264): the frame being assembled stays under MAX_FRAME_BYTES, and the track goes on with
+    the next keyframe."""
+    monkeypatch.setattr(recorder, "MAX_FRAME_BYTES", 50_000)
+    feed = Feed(tmp_path, "video", "VP8" if codec == "vp8" else "H264")
+    chunk = bytes(range(256)) * 4
+    garbage = []
+    for k in range(300):
+        if codec == "vp8":
+            payload = bytes([0x10 if k == 0 else 0x00]) + chunk
+        else:
+            payload = bytes([0x7C, 0x85 if k == 0 else 0x05]) + chunk  # FU-A of an IDR, never its end
+        garbage.append(_rtp(feed.seq + k, 0, False, payload))
+    feed.packets(garbage, feed.origin)
+    held = sum(len(p) for p in feed.track._frame) + len(feed.track._fragment)
+    assert held <= 50_000
+    packetise = vp8_packets if codec == "vp8" else h264_packets
+    for i, frame in enumerate(encode_video(codec, 10, 160, 120)):
+        feed.packets(packetise(frame, feed.seq, (i + 1) * VIDEO_TICKS), feed.origin + (i + 1) / FPS)
+    info = feed.finish()
+    assert info["frames"] == 10 and len(decode_all(str(tmp_path / info["file"]))) == 10
