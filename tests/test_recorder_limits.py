@@ -53,13 +53,13 @@ def _picture(i: int, width: int, height: int) -> av.VideoFrame:
     return frame
 
 
-def encode_video(codec: str, count: int, width: int, height: int, **options: str) -> list[bytes]:
-    """``count`` frames at ``width`` x ``height`` (one encoder: a keyframe first), each as bytes
-    (H.264: Annex-B)."""
+def encode_video(codec: str, count: int, width: int, height: int, gop: int = 0, **options: str) -> list[bytes]:
+    """``count`` frames at ``width`` x ``height`` (one encoder: a keyframe first, then one every
+    ``gop`` if given), each as bytes (H.264: Annex-B)."""
     context = av.CodecContext.create("libvpx" if codec == "vp8" else "libx264", "w")
     context.width, context.height, context.pix_fmt = width, height, "yuv420p"
     context.time_base = fractions.Fraction(1, FPS)
-    context.gop_size = 10 * count
+    context.gop_size = gop or 10 * count
     if codec == "h264":
         context.options = {"tune": "zerolatency", "preset": "ultrafast", "x264-params": "scenecut=0", **options}
     out = []
@@ -486,3 +486,50 @@ async def test_a_frame_that_never_ends_is_not_kept_in_memory(tmp_path, monkeypat
         feed.packets(packetise(frame, feed.seq, (i + 1) * VIDEO_TICKS), feed.origin + (i + 1) / FPS)
     info = feed.finish()
     assert info["frames"] == 10 and len(decode_all(str(tmp_path / info["file"]))) == 10
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_a_mangled_stream_never_breaks_the_track_or_the_file(tmp_path, seed):
+    """Real VP8 frames sent the way a bad network and a bad publisher would: packets lost,
+    repeated, reordered, some replaced by another payload type, the RTP time jumping anywhere
+    at random frames, sender reports true or wild. The track never fails, its times only go
+    forward and stay within MAX_CLOCK_SKEW of the arrivals, and the file decodes whole."""
+    rng = random.Random(seed)
+    feed = Feed(tmp_path)
+    frames = encode_video("vp8", 150, 160, 120, gop=15)
+    ts = rng.getrandbits(32)
+    stream = []  # (packet, arrival)
+    for i, frame in enumerate(frames):
+        if rng.random() < 0.04:
+            ts = rng.getrandbits(32)  # the publisher's RTP time jumps anywhere
+        ts += VIDEO_TICKS
+        for packet in vp8_packets(frame, feed.seq, ts):
+            if rng.random() < 0.03:
+                packet = packet[:1] + bytes([(packet[1] & 0x80) | 100]) + packet[2:]  # another codec
+            stream.append((packet, feed.origin + i / FPS))
+        feed.seq += len(vp8_packets(frame, 0, 0))
+    kept = []
+    for packet, arrival in stream:
+        roll = rng.random()
+        if roll < 0.03:
+            continue  # lost
+        kept.append((packet, arrival))
+        if roll > 0.97:
+            kept.append((packet, arrival))  # repeated
+    for k in range(len(kept) - 1):
+        if rng.random() < 0.05:
+            kept[k], kept[k + 1] = kept[k + 1], kept[k]  # reordered
+    for index, (packet, arrival) in enumerate(kept):
+        if rng.random() < 0.01:
+            wild = rng.random() < 0.5
+            feed.sender_report(feed.wall(arrival) + (rng.uniform(-1e5, 1e5) if wild else 0), struct.unpack_from("!I", packet, 4)[0])
+        feed.track.tap(packet, 12, len(packet), struct.unpack_from("!H", packet, 2)[0], packet[1], arrival)
+        feed.last = arrival
+        if index % 5 == 0:
+            feed.recording.write_round(arrival)
+    info = feed.finish()
+    assert info["error"] is None and info["frames"] > 0
+    times = [t for t, _, _ in decode_all(str(tmp_path / info["file"]))]
+    assert len(times) == info["frames"]
+    assert all(b > a for a, b in zip(times, times[1:]))
+    assert times[-1] <= feed.last - feed.recording.started_monotonic + MAX_CLOCK_SKEW
