@@ -8,12 +8,15 @@ waits). One writer thread per :class:`Recording` drains the queue every ``WRITE_
 
 - **Reordering**: per track, packets wait in a small window (``JITTER_WINDOW``, long enough for a
   retransmission the SFU's NACK generator asked for, see nack.py) and leave in sequence order; a
-  packet still missing when a later one has waited out the window is a loss.
+  packet still missing when a later one has waited out the window is a loss. Numbers that jump
+  by more than ``RESYNC_SEQUENCE`` either way (a new SSRC of the producer) start the track again.
 - **Depacketising**: a video frame is the packets of one RTP timestamp up to the marker bit; a
   frame is written whole or not at all. Video starts on a keyframe; after a loss the track waits
   for the next keyframe and asks the publisher for one (a PLI through the producer, on the event
   loop). VP8: the payload descriptor is stripped (RFC 7741). H.264 (RFC 6184): single NAL units,
   STAP-A and FU-A become Annex-B. Opus: one packet is one frame (the primary block of RED).
+  Packets of another payload type than the file's codec (a publisher may switch among the
+  negotiated ones) are left out, and a frame is dropped as soon as it outgrows ``MAX_FRAME_BYTES``.
 - **Timestamps**: RTP timestamps (unwrapped) are mapped to the wall clock with the publisher's
   sender reports (``Producer.on_sender_report``: its NTP time, in this host's clock through the
   publisher's offset, against its RTP time), so a publisher's audio and video line up. A track's
@@ -27,11 +30,13 @@ waits). One writer thread per :class:`Recording` drains the queue every ``WRITE_
   frame written, re-anchors the track's clock at its arrival (never before the last frame), counted
   in ``clock_jumps``. A track whose clock stands on arrival times (re-anchored, or no sender report
   within ``CLOCK_WAIT``) takes the next sender report that agrees with its frames' arrival. So no
-  frame is written more than ``MAX_CLOCK_SKEW`` after it arrived, and times never go backwards.
+  frame is written more than ``MAX_CLOCK_SKEW`` after it arrived (frames whose RTP time stands
+  still are dropped there, ``untimed_frames``), and times never go backwards.
 - **Resolution changes** (a camera switch, the encoder adapting): a keyframe may carry a new size
   (VP8: its frame header; H.264: its SPS). The file's track header keeps the first size (WebM and
-  Matroska have one per track; decoders and browsers follow the keyframes), and every size is
-  listed in ``resolutions`` with the time it starts.
+  Matroska have one per track; PyAV/FFmpeg and Chromium follow the keyframes: a WebM whose VP8
+  size changes plays and decodes through it), and every size is listed in ``resolutions`` with
+  the time it starts.
 """
 
 from __future__ import annotations
