@@ -73,6 +73,7 @@ RESYNC_SEQUENCE = 3000  # a packet this far behind the window (or ahead of it) i
 MAX_CLOCK_SKEW = 5.0  # seconds a frame's mapped time may differ from its arrival: more is a clock jump
 MAX_BACKSTEP = 0.5  # seconds a frame's mapped time may fall behind the last one written: more is a jump back
 MAX_DIMENSION = 16384  # pixels: a larger width or height read from a stream is garbage
+FOLLOW_INTERVAL = 1.0  # seconds between the checks of which simulcast layer a track records
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -85,6 +86,7 @@ FORMATS = {
 
 _PACKET = 0
 _SENDER_REPORT = 1
+_NEW_STREAM = 2  # the tap moved to another simulcast layer
 
 
 def new_recording_id() -> str:
@@ -327,6 +329,8 @@ class TrackRecorder:
         self.clock_jumps = 0  # re-anchorings of the clock (the publisher's RTP time jumped)
         self.untimed = 0  # frames not written: their time stood still until MAX_CLOCK_SKEW past their arrival
         self.other_codec = 0  # packets of another payload type than the file's codec (a publisher switched)
+        self.layer_switches = 0  # moves of the tap to another simulcast layer (Recording.follow_layers)
+        self._new_time_line = False  # the next frame is of another layer: its clock starts at its arrival
         self._held: list[tuple] = []  # frames waiting for the clock: (ext ts, data, key, arrival, size)
         self._held_since: Optional[float] = None
         self._container = None
@@ -372,6 +376,28 @@ class TrackRecorder:
     def on_sender_report(self, local_ntp: int, rtp_timestamp: int) -> None:
         self._sender_report = (local_ntp / 4294967296.0 - NTP_UNIX_OFFSET, rtp_timestamp)
         self._sr_new = True
+
+    def on_new_stream(self, now: float) -> None:
+        """The tap moved to another simulcast layer (its own SSRC, numbers, RTP time, sender
+        reports and size): what the old one left is finished; the new one starts at a keyframe,
+        its frames placed from their arrival until one of its sender reports realigns them."""
+        self.release(now, flush=True)
+        if self.kind == "video":
+            self._end_frame(now, complete=False)
+            self._need_keyframe = True
+        self._fragment.clear()
+        self._top_seq = -1
+        self._next_seq = None
+        self.layer_switches += 1
+        if self._clock is None and self._held:
+            self.settle()  # the old layer's frames, by the old layer's report
+        if self._clock is None:  # nothing written yet: the new layer starts afresh
+            self._arrival_clock = self._held_since = self._ts_base = None
+            self._ts_ext = 0
+        else:
+            self._new_time_line = True
+        self._sender_report = None
+        self._sr_new = False
 
     def _sr_clock(self) -> Optional[tuple[float, int]]:
         """The last sender report as (wall, extended RTP time), near the last frame's time."""
@@ -595,26 +621,32 @@ class TrackRecorder:
         """The frame's wall time by the track's clock, re-anchored first if the RTP time jumped:
         the frame lands more than ``MAX_CLOCK_SKEW`` from its arrival, or more than
         ``MAX_BACKSTEP`` before the last frame written."""
+        arrived = self.recording.wall(arrival)
+        if self._new_time_line:  # another layer's first frame
+            self._new_time_line = False
+            return self._reanchor(ext_ts, arrived)
         if self._realign:
             reported = self._reported_clock(ext_ts, arrival)
             if reported is not None:
                 self._settle_clock(reported, "sender_report")
         wall = self._wall_at(self._clock, ext_ts)
-        arrived = self.recording.wall(arrival)
         last = self._last_wall()
         if abs(wall - arrived) <= MAX_CLOCK_SKEW and wall >= last - MAX_BACKSTEP:
             return wall
-        # a jump: the frame is placed at its arrival (after the last one), the time line of
-        # the RTP timestamps starts again from it, and a later sender report may realign it
-        wall = max(arrived, last + 0.001)
+        self.clock_jumps += 1
+        if self.clock_jumps <= 3:  # a stream that jumps on every frame does not flood the log
+            logger.info("recording %s: RTP time jumped, clock re-anchored (%d)", self.path, self.clock_jumps)
+        return self._reanchor(ext_ts, arrived)
+
+    def _reanchor(self, ext_ts: int, arrived: float) -> float:
+        """The frame ``ext_ts`` is placed at its arrival (after the last one written), the RTP
+        time line starts again from it, and a later sender report may realign it."""
+        wall = max(arrived, self._last_wall() + 0.001)
         self._clock = (wall, ext_ts)
         self.clock_source = "arrival"
         self._realign = True
-        self.clock_jumps += 1
         self._ts_ext = ext_ts
         self._ts_last = (self._ts_base + ext_ts) & 0xFFFFFFFF
-        if self.clock_jumps <= 3:  # a stream that jumps on every frame does not flood the log
-            logger.info("recording %s: RTP time jumped, clock re-anchored (%d)", self.path, self.clock_jumps)
         return wall
 
     def _open(self) -> None:
@@ -691,6 +723,7 @@ class TrackRecorder:
             packets=self.queued, dropped_packets=self.dropped, lost_packets=self.lost,
             other_codec_packets=self.other_codec,
             clock=self.clock_source, clock_jumps=self.clock_jumps, untimed_frames=self.untimed,
+            layer_switches=self.layer_switches,
             width=self.width, height=self.height,
             resolutions=self.resolutions if self.kind == "video" else None,
             start=None if self.first_pts is None else utc_iso(started + self.first_pts / 1000.0),
@@ -730,6 +763,7 @@ class Recording:
         self._wall_offset = self.started_wall - self.started_monotonic  # wall = monotonic + offset
         self.stopped_wall: Optional[float] = None
         self._stop = threading.Event()
+        self._follow_timer: Optional[asyncio.TimerHandle] = None
         self._thread: Optional[threading.Thread] = None
         if writer:
             self._thread = threading.Thread(target=self._run, name=f"recorder-{recording_id}", daemon=True)
@@ -745,11 +779,9 @@ class Recording:
     def add(self, producer) -> Optional[TrackRecorder]:
         """Record ``producer`` (the top layer of a simulcast one) from its next packet; None if
         its codec cannot be recorded without transcoding, or it is recorded already."""
-        if not recordable(producer) or self._stop.is_set():
+        if not recordable(producer) or self._stop.is_set() or self._tapped(producer):
             return None
         stream = recorded_stream(producer)
-        if stream.recorder is not None and stream.recorder.recording is self:
-            return None
         _, extension, _ = FORMATS[producer.codec.name.lower()]
         base = _SAFE.sub("_", f"{producer.peer_id}-{producer.source}-{producer.kind}")[:120]
         name = f"{base}.{extension}"
@@ -763,13 +795,55 @@ class Recording:
         stream.recorder = track
         if producer.kind == "video":
             self._loop.call_soon(self._keyframe, stream)  # start on a keyframe soon
+        if producer.layers and self._follow_timer is None:
+            self._follow_timer = self._loop.call_later(FOLLOW_INTERVAL, self._follow)
         return track
+
+    def _tapped(self, producer) -> Optional[TrackRecorder]:
+        """The track that records ``producer`` now (whichever of its layers it taps)."""
+        for track in self.tracks:
+            if track.producer is producer and track.stream.recorder is track:
+                return track
+        return None
 
     def detach(self, producer) -> None:
         """Stop tapping ``producer`` (its file is finished with the others at ``stop``)."""
-        stream = recorded_stream(producer)
-        if stream.recorder is not None and stream.recorder.recording is self:
-            stream.recorder = None
+        track = self._tapped(producer)
+        if track is not None:
+            track.stream.recorder = None
+
+    def _follow(self) -> None:
+        self._follow_timer = None
+        if self._stop.is_set():
+            return
+        try:
+            self.follow_layers(time.monotonic())
+        except Exception:
+            logger.exception("recording %s: following the simulcast layers failed", self.id)
+        self._follow_timer = self._loop.call_later(FOLLOW_INTERVAL, self._follow)
+
+    def follow_layers(self, now: float) -> None:
+        """On the event loop: a simulcast track whose recorded layer stopped sending (a publisher
+        short of CPU or uplink stops its top layer; the file would end there) moves to the top
+        layer that sends, and back up when a higher one sends again (``recorded_stream``). The
+        writer learns it in packet order (the new layer's packets come after it in the queue)."""
+        for track in self.tracks:
+            producer = track.producer
+            if not producer.layers or track.stream.recorder is not track:
+                continue
+            measure = getattr(producer, "measure", None)
+            if measure is not None:
+                measure(now)  # the layers' liveness, as fresh as the subscribers' allocation keeps it
+            target = recorded_stream(producer)
+            live = getattr(producer, "live", None) or []
+            index = list(producer.layers).index(target)
+            if target is track.stream or target.recorder is not None or index >= len(live) or not live[index]:
+                continue
+            track.stream.recorder = None
+            target.recorder = track
+            track.stream = target
+            self.queue.append((track, _NEW_STREAM, now))
+            self._keyframe(target)
 
     def request_keyframe(self, stream) -> None:
         """From the writer thread: a PLI to the publisher, on the event loop."""
@@ -793,8 +867,10 @@ class Recording:
             track = item[0]
             if item[1] == _PACKET:
                 track.on_packet(*item[2:])
-            else:
+            elif item[1] == _SENDER_REPORT:
                 track.on_sender_report(item[2], item[3])
+            else:
+                track.on_new_stream(item[2])
         for track in list(self.tracks):
             track.release(now)
 
@@ -831,6 +907,9 @@ class Recording:
         if self.stopped_wall is not None:
             return []
         self.stopped_wall = time.time()
+        if self._follow_timer is not None:
+            self._follow_timer.cancel()
+            self._follow_timer = None
         for track in self.tracks:
             if track.stream.recorder is track:
                 track.stream.recorder = None

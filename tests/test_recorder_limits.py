@@ -16,6 +16,7 @@ import av
 import pytest
 
 from media import recorder
+from tests.test_media_simulcast import Publisher as SimulcastPublisher
 from media.recorder import (CLOCK_WAIT, MAX_CLOCK_SKEW, NTP_UNIX_OFFSET, Recording, frame_size, h264_sps_size,
                             vp8_frame_size)
 
@@ -533,3 +534,61 @@ async def test_a_mangled_stream_never_breaks_the_track_or_the_file(tmp_path, see
     assert len(times) == info["frames"]
     assert all(b > a for a, b in zip(times, times[1:]))
     assert times[-1] <= feed.last - feed.recording.started_monotonic + MAX_CLOCK_SKEW
+
+
+# ---- simulcast: the recorded layer follows the layers that send -----------------------------------
+
+LAYER_SIZES = ((160, 120), (320, 240), (480, 360))
+LAYER_SSRCS = (0x1000, 0x2000, 0x3000)
+
+
+async def test_a_simulcast_track_follows_its_top_layer_that_sends(tmp_path):
+    """The publisher stops its top layer (short of CPU) for three seconds, then sends it again: the
+    recording moves to the middle layer and back (each time from its next keyframe), so the file
+    goes on, changing size, decodes whole, and keeps one time line."""
+    producer = SimulcastPublisher().producer
+    recording = Recording("rec_follow", str(tmp_path), writer=False)
+    track = recording.add(producer)
+    assert track.stream is producer.layers[2]
+    origin = recording.started_monotonic + 1.0
+    count = 180
+    encoded = [encode_video("vp8", count, w, h, gop=15) for w, h in LAYER_SIZES]
+    seq = [100, 30000, 65500]
+    base = [1000, 5_000_000, 4_294_000_000]
+    for layer in producer.layers:
+        layer.ntp_offset = 0
+    top_sending = [i < 45 or i >= 135 for i in range(count)]  # the top layer stops at frame 45, for 3 s
+    for i in range(count):
+        now = origin + i / FPS
+        if i % 30 == 0:
+            for index, layer in enumerate(producer.layers):  # sender reports: capture is arrival
+                layer.on_sender_report(ntp(recording.wall(now)), (base[index] + i * VIDEO_TICKS) & 0xFFFFFFFF, 0)
+        for index, layer in enumerate(producer.layers):
+            if index == 2 and not top_sending[i]:
+                continue
+            for packet in vp8_packets(encoded[index][i], seq[index], base[index] + i * VIDEO_TICKS):
+                packet = packet[:8] + struct.pack("!I", LAYER_SSRCS[index]) + packet[12:]
+                layer.receive(packet, LAYER_SSRCS[index], now)
+                seq[index] += 1
+        recording.write_round(now)
+        if i % 10 == 9:
+            recording.follow_layers(now)
+    [info] = recording.finish(origin + count / FPS + 1.0)
+    assert info["error"] is None and info["layer_switches"] == 2 and info["clock_jumps"] == 0
+    decoded = decode_all(str(tmp_path / info["file"]))
+    assert len(decoded) == info["frames"]
+    sizes = [(w, h) for _, w, h in decoded]
+    runs = [sizes[0]] + [b for a, b in zip(sizes, sizes[1:]) if a != b]
+    assert runs == [LAYER_SIZES[2], LAYER_SIZES[1], LAYER_SIZES[2]]
+    assert [(r["width"], r["height"]) for r in info["resolutions"]] == runs
+    assert (info["width"], info["height"]) == LAYER_SIZES[2]
+    times = [t for t, _, _ in decoded]
+    assert all(b > a for a, b in zip(times, times[1:]))
+    # frame i of any layer was captured (and arrived) at origin + i / FPS: each frame is where
+    # its layer's sender reports put it
+    offset = origin - recording.started_monotonic
+    assert all(abs(((t - offset) * FPS) - round((t - offset) * FPS)) < 0.1 for t in times), times
+    # the one long gap: the top layer's silence showing (LIVE_WINDOW 1.5 s, measured every 0.5 s,
+    # looked at every 1/3 s here), then the middle layer's next keyframe (every 0.5 s here)
+    assert max(b - a for a, b in zip(times, times[1:])) < 3.0
+    assert info["frames"] >= 100  # of 180: those of the gap are missing (the top layer alone gives 90)
