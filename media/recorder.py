@@ -37,6 +37,10 @@ waits). One writer thread per :class:`Recording` drains the queue every ``WRITE_
   Matroska have one per track; PyAV/FFmpeg and Chromium follow the keyframes: a WebM whose VP8
   size changes plays and decodes through it), and every size is listed in ``resolutions`` with
   the time it starts.
+- **Simulcast**: a track records one layer, the top one that sends; ``follow_layers`` (every
+  ``FOLLOW_INTERVAL``, on the event loop) moves the tap when that changes (a publisher short of
+  CPU or uplink stops its top layer mid-recording, and resumes it): the new layer starts at its
+  keyframe, at its frames' arrival until its sender reports realign it (``layer_switches``).
 """
 
 from __future__ import annotations
