@@ -8,18 +8,39 @@ waits). One writer thread per :class:`Recording` drains the queue every ``WRITE_
 
 - **Reordering**: per track, packets wait in a small window (``JITTER_WINDOW``, long enough for a
   retransmission the SFU's NACK generator asked for, see nack.py) and leave in sequence order; a
-  packet still missing when a later one has waited out the window is a loss.
+  packet still missing when a later one has waited out the window is a loss. Numbers that jump
+  by more than ``RESYNC_SEQUENCE`` either way (a new SSRC of the producer) start the track again.
 - **Depacketising**: a video frame is the packets of one RTP timestamp up to the marker bit; a
   frame is written whole or not at all. Video starts on a keyframe; after a loss the track waits
   for the next keyframe and asks the publisher for one (a PLI through the producer, on the event
   loop). VP8: the payload descriptor is stripped (RFC 7741). H.264 (RFC 6184): single NAL units,
   STAP-A and FU-A become Annex-B. Opus: one packet is one frame (the primary block of RED).
+  Packets of another payload type than the file's codec (a publisher may switch among the
+  negotiated ones) are left out, and a frame is dropped as soon as it outgrows ``MAX_FRAME_BYTES``.
 - **Timestamps**: RTP timestamps (unwrapped) are mapped to the wall clock with the publisher's
   sender reports (``Producer.on_sender_report``: its NTP time, in this host's clock through the
   publisher's offset, against its RTP time), so a publisher's audio and video line up. A track's
   first frames wait (at most ``CLOCK_WAIT``) for a sender report; without one the arrival time
   of its first packet stands in. Every file's timestamps count milliseconds from the recording's
   start, so all files of a recording share one time line.
+- **Clock jumps**: a publisher that restarts its encoder (or a buggy or hostile one) may jump its
+  RTP timestamps far forward or back without a new SSRC; the fixed mapping would then write frames
+  hours ahead, or hold every later frame at the last time plus 1 ms. A frame whose mapped time is
+  more than ``MAX_CLOCK_SKEW`` from its arrival, or more than ``MAX_BACKSTEP`` behind the last
+  frame written, re-anchors the track's clock at its arrival (never before the last frame), counted
+  in ``clock_jumps``. A track whose clock stands on arrival times (re-anchored, or no sender report
+  within ``CLOCK_WAIT``) takes the next sender report that agrees with its frames' arrival. So no
+  frame is written more than ``MAX_CLOCK_SKEW`` after it arrived (frames whose RTP time stands
+  still are dropped there, ``untimed_frames``), and times never go backwards.
+- **Resolution changes** (a camera switch, the encoder adapting): a keyframe may carry a new size
+  (VP8: its frame header; H.264: its SPS). The file's track header keeps the first size (WebM and
+  Matroska have one per track; PyAV/FFmpeg and Chromium follow the keyframes: a WebM whose VP8
+  size changes plays and decodes through it), and every size is listed in ``resolutions`` with
+  the time it starts.
+- **Simulcast**: a track records one layer, the top one that sends; ``follow_layers`` (every
+  ``FOLLOW_INTERVAL``, on the event loop) moves the tap when that changes (a publisher short of
+  CPU or uplink stops its top layer mid-recording, and resumes it): the new layer starts at its
+  keyframe, at its frames' arrival until its sender reports realign it (``layer_switches``).
 """
 
 from __future__ import annotations
@@ -52,7 +73,11 @@ STOP_TIMEOUT = 10.0  # seconds stop() waits for the writer to finish its files
 NTP_UNIX_OFFSET = 2208988800  # seconds from 1900 (NTP) to 1970 (Unix)
 TIME_BASE = fractions.Fraction(1, 1000)
 MAX_FRAME_BYTES = 4 << 20  # a "frame" larger than this is garbage: dropped
-RESYNC_SEQUENCE = 3000  # a packet this far behind the window is a jump of the stream's numbers
+RESYNC_SEQUENCE = 3000  # a packet this far behind the window (or ahead of it) is a jump of the stream's numbers
+MAX_CLOCK_SKEW = 5.0  # seconds a frame's mapped time may differ from its arrival: more is a clock jump
+MAX_BACKSTEP = 0.5  # seconds a frame's mapped time may fall behind the last one written: more is a jump back
+MAX_DIMENSION = 16384  # pixels: a larger width or height read from a stream is garbage
+FOLLOW_INTERVAL = 1.0  # seconds between the checks of which simulcast layer a track records
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -65,6 +90,7 @@ FORMATS = {
 
 _PACKET = 0
 _SENDER_REPORT = 1
+_NEW_STREAM = 2  # the tap moved to another simulcast layer
 
 
 def new_recording_id() -> str:
@@ -132,11 +158,131 @@ def h264_nal_units(data: bytes, offset: int, end: int, fragment: bytearray) -> O
         elif not fragment:
             return None
         fragment += data[offset + 2:end]
+        if len(fragment) > MAX_FRAME_BYTES:  # fragments that never end: garbage, not memory
+            fragment.clear()
+            return None
         if header & 0x40:  # end
             nal = bytes(fragment)
             fragment.clear()
             return nal, True, (header & 0x1F) in (5, 7)
         return b"", True, False
+    return None
+
+
+def vp8_frame_size(frame: bytes) -> Optional[tuple[int, int]]:
+    """Width and height of a VP8 keyframe (RFC 6386 9.1: the 3-byte frame tag with P = 0, the
+    start code 9d 01 2a, then 14-bit width and height, each with 2 bits of scaling), or None."""
+    if len(frame) < 10 or frame[0] & 0x01 or frame[3:6] != b"\x9d\x01\x2a":
+        return None
+    width = (frame[6] | (frame[7] << 8)) & 0x3FFF
+    height = (frame[8] | (frame[9] << 8)) & 0x3FFF
+    return (width, height) if width and height else None
+
+
+class _Bits:
+    """An H.264 RBSP read bit by bit (exp-Golomb codes); IndexError past its end."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def bit(self) -> int:
+        byte = self.data[self.pos >> 3]
+        value = (byte >> (7 - (self.pos & 7))) & 1
+        self.pos += 1
+        return value
+
+    def bits(self, count: int) -> int:
+        value = 0
+        for _ in range(count):
+            value = (value << 1) | self.bit()
+        return value
+
+    def ue(self) -> int:
+        zeros = 0
+        while not self.bit():
+            zeros += 1
+            if zeros > 31:
+                raise ValueError("exp-Golomb code too long")
+        return (1 << zeros) - 1 + self.bits(zeros)
+
+    def se(self) -> int:
+        code = self.ue()
+        return (code + 1) // 2 if code & 1 else -(code // 2)
+
+
+_HIGH_PROFILES = frozenset((100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135))
+
+
+def h264_sps_size(nal: bytes) -> Optional[tuple[int, int]]:
+    """Width and height (after cropping) from an H.264 SPS NAL unit, header byte included
+    (ITU-T H.264 7.3.2.1.1), or None if it is not one or is malformed."""
+    if len(nal) < 4 or nal[0] & 0x1F != 7:
+        return None
+    rbsp = nal[1:].replace(b"\x00\x00\x03", b"\x00\x00")  # emulation prevention
+    bits = _Bits(rbsp)
+    try:
+        profile = bits.bits(8)
+        bits.bits(16)  # constraint flags, level
+        bits.ue()  # seq_parameter_set_id
+        chroma_format = 1
+        separate_planes = 0
+        if profile in _HIGH_PROFILES:
+            chroma_format = bits.ue()
+            if chroma_format == 3:
+                separate_planes = bits.bit()
+            bits.ue()  # bit depths
+            bits.ue()
+            bits.bit()  # qpprime_y_zero_transform_bypass
+            if bits.bit():  # scaling matrices
+                for index in range(8 if chroma_format != 3 else 12):
+                    if bits.bit():
+                        last = following = 8
+                        for _ in range(16 if index < 6 else 64):
+                            if following:
+                                following = (last + bits.se()) % 256
+                            last = following or last
+        bits.ue()  # log2_max_frame_num
+        order_type = bits.ue()
+        if order_type == 0:
+            bits.ue()
+        elif order_type == 1:
+            bits.bit()
+            bits.se()
+            bits.se()
+            cycle = bits.ue()
+            if cycle > 255:
+                return None
+            for _ in range(cycle):
+                bits.se()
+        bits.ue()  # max_num_ref_frames
+        bits.bit()  # gaps_in_frame_num_value_allowed
+        width_mbs = bits.ue() + 1
+        height_units = bits.ue() + 1
+        frame_mbs_only = bits.bit()
+        if not frame_mbs_only:
+            bits.bit()  # mb_adaptive_frame_field
+        bits.bit()  # direct_8x8_inference
+        crop = (bits.ue(), bits.ue(), bits.ue(), bits.ue()) if bits.bit() else (0, 0, 0, 0)
+    except (IndexError, ValueError):
+        return None
+    chroma = 0 if separate_planes else chroma_format
+    unit_x = 1 if chroma in (0, 3) else 2
+    unit_y = (2 - frame_mbs_only) * (2 if chroma == 1 else 1)
+    width = width_mbs * 16 - unit_x * (crop[0] + crop[1])
+    height = (2 - frame_mbs_only) * height_units * 16 - unit_y * (crop[2] + crop[3])
+    if not (0 < width <= MAX_DIMENSION and 0 < height <= MAX_DIMENSION):
+        return None
+    return width, height
+
+
+def frame_size(codec: str, frame: bytes) -> Optional[tuple[int, int]]:
+    """The picture size a video keyframe (VP8, or Annex-B H.264 with its SPS) announces, or None."""
+    if codec == "vp8":
+        return vp8_frame_size(frame)
+    for nal in frame.split(ANNEX_B):
+        if nal and nal[0] & 0x1F == 7:
+            return h264_sps_size(nal)
     return None
 
 
@@ -168,6 +314,7 @@ class TrackRecorder:
         self._top_seq = -1
         self.lost = 0  # packets never received (or too late), counted by the reorderer
         self._frame: list = []  # (payload bytes) of the frame being assembled
+        self._frame_bytes = 0
         self._frame_ts: Optional[int] = None
         self._frame_key = False
         self._frame_ok = False
@@ -179,9 +326,16 @@ class TrackRecorder:
         self._ts_ext = 0
         self._arrival_clock: Optional[tuple[float, int]] = None  # (wall, extended ts) of the first frame
         self._sender_report: Optional[tuple[float, int]] = None  # (wall, RTP time) of the last SR
+        self._sr_new = False  # a sender report came that no frame has been checked against yet
         self._clock: Optional[tuple[float, int]] = None  # the mapping used, fixed once settled
         self.clock_source: Optional[str] = None
-        self._held: list[tuple[int, bytes, bool]] = []  # frames waiting for the clock: (ext ts, data, key)
+        self._realign = False  # the clock stands on an arrival time: a sender report that agrees replaces it
+        self.clock_jumps = 0  # re-anchorings of the clock (the publisher's RTP time jumped)
+        self.untimed = 0  # frames not written: their time stood still until MAX_CLOCK_SKEW past their arrival
+        self.other_codec = 0  # packets of another payload type than the file's codec (a publisher switched)
+        self.layer_switches = 0  # moves of the tap to another simulcast layer (Recording.follow_layers)
+        self._new_time_line = False  # the next frame is of another layer: its clock starts at its arrival
+        self._held: list[tuple] = []  # frames waiting for the clock: (ext ts, data, key, arrival, size)
         self._held_since: Optional[float] = None
         self._container = None
         self._av_stream = None
@@ -189,8 +343,10 @@ class TrackRecorder:
         self.frames = 0
         self.keyframes = 0
         self.first_pts: Optional[int] = None
-        self.width: Optional[int] = None
+        self.width: Optional[int] = None  # the first size written (the file's track header)
         self.height: Optional[int] = None
+        self._size: Optional[tuple[int, int]] = None  # the size of the last keyframe written
+        self.resolutions: list[dict] = []  # each size written: {at (s on the time line), width, height}
         self.error: Optional[str] = None
 
     # packet path (event loop): O(1)
@@ -204,7 +360,9 @@ class TrackRecorder:
         queue.append((self, _PACKET, data, offset, end, seq, b1, now))
 
     def sender_report(self, local_ntp: int, rtp_timestamp: int) -> None:
-        self.recording.queue.append((self, _SENDER_REPORT, local_ntp, rtp_timestamp))
+        queue = self.recording.queue
+        if len(queue) < QUEUE_LIMIT:  # a flood of reports cannot grow the queue either
+            queue.append((self, _SENDER_REPORT, local_ntp, rtp_timestamp))
 
     # writer thread
 
@@ -221,6 +379,29 @@ class TrackRecorder:
 
     def on_sender_report(self, local_ntp: int, rtp_timestamp: int) -> None:
         self._sender_report = (local_ntp / 4294967296.0 - NTP_UNIX_OFFSET, rtp_timestamp)
+        self._sr_new = True
+
+    def on_new_stream(self, now: float) -> None:
+        """The tap moved to another simulcast layer (its own SSRC, numbers, RTP time, sender
+        reports and size): what the old one left is finished; the new one starts at a keyframe,
+        its frames placed from their arrival until one of its sender reports realigns them."""
+        self.release(now, flush=True)
+        if self.kind == "video":
+            self._end_frame(now, complete=False)
+            self._need_keyframe = True
+        self._fragment.clear()
+        self._top_seq = -1
+        self._next_seq = None
+        self.layer_switches += 1
+        if self._clock is None and self._held:
+            self.settle()  # the old layer's frames, by the old layer's report
+        if self._clock is None:  # nothing written yet: the new layer starts afresh
+            self._arrival_clock = self._held_since = self._ts_base = None
+            self._ts_ext = 0
+        else:
+            self._new_time_line = True
+        self._sender_report = None
+        self._sr_new = False
 
     def _sr_clock(self) -> Optional[tuple[float, int]]:
         """The last sender report as (wall, extended RTP time), near the last frame's time."""
@@ -237,16 +418,18 @@ class TrackRecorder:
         else:
             delta = (seq - (self._top_seq & 0xFFFF)) & 0xFFFF
             ext = self._top_seq + delta if delta < 0x8000 else self._top_seq - ((self._top_seq - seq) & 0xFFFF)
-        if ext > self._top_seq:
-            self._top_seq = ext
         if self._next_seq is None:
             self._next_seq = ext
-        elif ext < self._next_seq - RESYNC_SEQUENCE:  # the numbers jumped: start again from here
+        elif ext < self._next_seq - RESYNC_SEQUENCE or ext > self._top_seq + RESYNC_SEQUENCE:
+            # the numbers jumped (back, or forward: a new SSRC of the producer, a restarted
+            # sender): start again from here; the numbers skipped were never sent, not lost
             self.release(arrival, flush=True)
             if self.kind == "video":
                 self._end_frame(arrival, complete=False)
                 self._want_keyframe(arrival)
             self._top_seq = self._next_seq = ext
+        if ext > self._top_seq:
+            self._top_seq = ext
         if ext < self._next_seq or ext in self._pending:
             return  # too late (already given up on) or a duplicate
         self._pending[ext] = (data, offset, end, b1, arrival)
@@ -271,6 +454,14 @@ class TrackRecorder:
     def _depacketise(self, item: tuple, gap: bool) -> None:
         data, offset, end, b1, arrival = item
         ts = rtp.RTP_HEADER.unpack_from(data, 0)[3]
+        if not self._ours(b1 & 0x7F):
+            # another negotiated codec (a publisher may switch at any time): never into this
+            # file, whose decoder would take it for its own; video goes on at a keyframe of ours
+            self.other_codec += 1
+            if self.kind == "video":
+                self._end_frame(arrival, complete=False)
+                self._need_keyframe = True
+            return
         if self.kind == "audio":  # Opus frames stand alone: a loss loses only them
             if (b1 & 0x7F) == self.red_pt:
                 found = red_format.primary(data, offset, end)
@@ -278,7 +469,7 @@ class TrackRecorder:
                     return
                 offset = found[1]
             if end > offset:
-                self._frame_done(self._extend_ts(ts), data[offset:end], True, arrival)
+                self._frame_done((self._extend_ts(ts), data[offset:end], True, arrival, None))
             return
         if gap or (self._frame_ts is not None and ts != self._frame_ts):
             self._end_frame(arrival, complete=False)  # the frame before lost its end
@@ -295,11 +486,7 @@ class TrackRecorder:
                 self._frame_ts = ts
                 self._frame_ok = start
                 self._frame_key = key
-                if key and self.width is None:
-                    size = rtp.vp8_keyframe_size(data, offset, end)
-                    if size is not None:
-                        self.width, self.height = size
-            self._frame.append(data[payload:end])
+            self._append(data[payload:end])
         else:  # h264
             if self._frame_ts is None:
                 self._frame_ts = ts
@@ -312,9 +499,29 @@ class TrackRecorder:
             nal, _, key = parsed
             self._frame_key = self._frame_key or key
             if nal:
-                self._frame.append(nal)
+                self._append(nal)
         if b1 & 0x80:  # marker: the frame's last packet
             self._end_frame(arrival, complete=True)
+
+    def _ours(self, payload_type: int) -> bool:
+        """Whether a payload type is this file's codec (or RED around it): the one it was
+        opened with, or the same codec numbered anew by a renegotiation."""
+        if payload_type == self.payload_type or payload_type == self.red_pt:
+            return True
+        codec = (getattr(self.stream, "payload_types", None) or {}).get(payload_type)
+        return codec is not None and codec.name.lower() == self.codec
+
+    def _append(self, payload: bytes) -> None:
+        """A part of the frame being assembled; one that grows past ``MAX_FRAME_BYTES`` (its
+        timestamp never changes, its marker never comes) is dropped as it grows, not kept."""
+        if not self._frame_ok:
+            return
+        self._frame_bytes += len(payload)
+        if self._frame_bytes > MAX_FRAME_BYTES:
+            self._frame_ok = False
+            self._frame = []
+            return
+        self._frame.append(payload)
 
     def _end_frame(self, arrival: float, complete: bool) -> None:
         if self._frame_ts is None:
@@ -324,6 +531,7 @@ class TrackRecorder:
         key = self._frame_key
         ts = self._frame_ts
         self._frame = []
+        self._frame_bytes = 0
         self._frame_ts = None
         self._frame_ok = False
         self._frame_key = False
@@ -336,7 +544,8 @@ class TrackRecorder:
                 self._want_keyframe(arrival)
                 return
             self._need_keyframe = False
-        self._frame_done(self._extend_ts(ts), frame, key, arrival)
+        size = frame_size(self.codec, frame) if key else None
+        self._frame_done((self._extend_ts(ts), frame, key, arrival, size))
 
     def _want_keyframe(self, now: float) -> None:
         self._need_keyframe = True
@@ -344,38 +553,105 @@ class TrackRecorder:
             self._keyframe_asked = now
             self.recording.request_keyframe(self.stream)
 
-    def _frame_done(self, ext_ts: int, frame: bytes, key: bool, arrival: float) -> None:
+    def _frame_done(self, item: tuple) -> None:
+        """A whole frame ``(ext ts, data, key, arrival, size)``: written, or held until the
+        track's clock is settled (a sender report that agrees with the frames' arrival, or the
+        first frame's arrival once ``CLOCK_WAIT`` has passed)."""
+        ext_ts, _, _, arrival, _ = item
         if self._arrival_clock is None:
             self._arrival_clock = (self.recording.wall(arrival), ext_ts)
-        if self._clock is None:
-            self._held.append((ext_ts, frame, key))
-            if self._held_since is None:
-                self._held_since = arrival
-            reported = self._sr_clock()
-            if reported is not None:
-                self._clock, self.clock_source = reported, "sender_report"
-            elif arrival - self._held_since >= CLOCK_WAIT:
-                self._clock, self.clock_source = self._arrival_clock, "arrival"
-            else:
-                return
-            held, self._held = self._held, []
-            for item in held:
-                self._write(*item)
+        if self._clock is not None:
+            self._write(item)
             return
-        self._write(ext_ts, frame, key)
+        self._held.append(item)
+        if self._held_since is None:
+            self._held_since = arrival
+        reported = self._reported_clock(ext_ts, arrival)
+        if reported is not None:
+            self._settle_clock(reported, "sender_report")
+        elif arrival - self._held_since >= CLOCK_WAIT:
+            self._settle_clock(self._arrival_clock, "arrival")
+        else:
+            return
+        self._write_held()
 
     def settle(self) -> None:
         """At the end: frames still waiting for a clock take the best one there is."""
-        if self._held:
-            if self._clock is None:
-                reported = self._sr_clock()
-                if reported is not None:
-                    self._clock, self.clock_source = reported, "sender_report"
-                else:
-                    self._clock, self.clock_source = self._arrival_clock, "arrival"
-            held, self._held = self._held, []
-            for item in held:
-                self._write(*item)
+        if not self._held:
+            return
+        if self._clock is None:
+            ext_ts, _, _, arrival, _ = self._held[-1]
+            reported = self._reported_clock(ext_ts, arrival)
+            if reported is not None:
+                self._settle_clock(reported, "sender_report")
+            else:
+                self._settle_clock(self._arrival_clock, "arrival")
+        self._write_held()
+
+    def _settle_clock(self, clock: tuple[float, int], source: str) -> None:
+        self._clock, self.clock_source = clock, source
+        self._realign = source != "sender_report"
+
+    def _write_held(self) -> None:
+        held, self._held = self._held, []
+        for item in held:
+            self._write(item)
+
+    def _wall_at(self, clock: tuple[float, int], ext_ts: int) -> float:
+        return clock[0] + (ext_ts - clock[1]) / self.clock_rate
+
+    def _last_wall(self) -> float:
+        """The wall time of the last frame written (-inf before the first)."""
+        return self.recording.started_wall + self._last_pts / 1000.0 if self._last_pts >= 0 else float("-inf")
+
+    def _reported_clock(self, ext_ts: int, arrival: float) -> Optional[tuple[float, int]]:
+        """The latest sender report's mapping, if one came since the last frame written and it
+        puts the frame ``ext_ts`` (arrived at ``arrival``) within ``MAX_CLOCK_SKEW`` of its arrival
+        and not more than ``MAX_BACKSTEP`` before the last frame written (a report sent before a
+        jump of the RTP time describes the old time line)."""
+        if not self._sr_new:
+            return None
+        self._sr_new = False
+        reported = self._sr_clock()
+        if reported is None:
+            return None
+        wall = self._wall_at(reported, ext_ts)
+        if abs(wall - self.recording.wall(arrival)) > MAX_CLOCK_SKEW or wall < self._last_wall() - MAX_BACKSTEP:
+            self._sr_new = self._clock is None  # still waiting: the same report is looked at again
+            return None
+        return reported
+
+    def _frame_wall(self, ext_ts: int, arrival: float) -> float:
+        """The frame's wall time by the track's clock, re-anchored first if the RTP time jumped:
+        the frame lands more than ``MAX_CLOCK_SKEW`` from its arrival, or more than
+        ``MAX_BACKSTEP`` before the last frame written."""
+        arrived = self.recording.wall(arrival)
+        if self._new_time_line:  # another layer's first frame
+            self._new_time_line = False
+            return self._reanchor(ext_ts, arrived)
+        if self._realign:
+            reported = self._reported_clock(ext_ts, arrival)
+            if reported is not None:
+                self._settle_clock(reported, "sender_report")
+        wall = self._wall_at(self._clock, ext_ts)
+        last = self._last_wall()
+        if abs(wall - arrived) <= MAX_CLOCK_SKEW and wall >= last - MAX_BACKSTEP:
+            return wall
+        self.clock_jumps += 1
+        if self.clock_jumps <= 3:  # a stream that jumps on every frame does not flood the log
+            logger.info("recording %s: RTP time jumped, clock re-anchored (%d)", self.path, self.clock_jumps)
+        return self._reanchor(ext_ts, arrived)
+
+    def _reanchor(self, ext_ts: int, arrived: float) -> float:
+        """The frame ``ext_ts`` is placed at its arrival (after the last one written), the RTP
+        time line starts again from it, and a later sender report may realign it."""
+        wall = max(arrived, self._last_wall() + 0.001)
+        self._clock = (wall, ext_ts)
+        self.clock_source = "arrival"
+        self._realign = True
+        self._ts_ext = ext_ts
+        self._ts_last = (self._ts_base + ext_ts) & 0xFFFFFFFF
+        return wall
 
     def _open(self) -> None:
         fmt, _, codec = FORMATS[self.codec]
@@ -392,13 +668,21 @@ class TrackRecorder:
         self._container = container
         self._av_stream = stream
 
-    def _write(self, ext_ts: int, frame: bytes, key: bool) -> None:
+    def _write(self, item: tuple) -> None:
+        ext_ts, frame, key, arrival, size = item
         if self.error is not None:
             return
-        wall = self._clock[0] + (ext_ts - self._clock[1]) / self.clock_rate
+        wall = self._frame_wall(ext_ts, arrival)
         pts = max(0, round((wall - self.recording.started_wall) * 1000.0))
         if pts <= self._last_pts:
             pts = self._last_pts + 1
+            if self.recording.started_wall + pts / 1000.0 > self.recording.wall(arrival) + MAX_CLOCK_SKEW:
+                # frames whose time stands still (the same RTP time over and over, faster than one
+                # a millisecond) would pile up ahead of the others: beyond the skew, they go
+                self.untimed += 1
+                return
+        if size is not None and self._container is None and self.width is None:
+            self.width, self.height = size  # the track header's size: the first one
         try:
             if self._container is None:
                 self._open()
@@ -415,6 +699,9 @@ class TrackRecorder:
             return
         if self.first_pts is None:
             self.first_pts = pts
+        if size is not None and size != self._size:
+            self._size = size
+            self.resolutions.append({"at": pts / 1000.0, "width": size[0], "height": size[1]})
         self._last_pts = pts
         self.frames += 1
         self.keyframes += key and self.kind == "video"
@@ -438,7 +725,11 @@ class TrackRecorder:
         info.update(
             frames=self.frames, keyframes=self.keyframes if self.kind == "video" else None,
             packets=self.queued, dropped_packets=self.dropped, lost_packets=self.lost,
-            clock=self.clock_source, width=self.width, height=self.height,
+            other_codec_packets=self.other_codec,
+            clock=self.clock_source, clock_jumps=self.clock_jumps, untimed_frames=self.untimed,
+            layer_switches=self.layer_switches,
+            width=self.width, height=self.height,
+            resolutions=self.resolutions if self.kind == "video" else None,
             start=None if self.first_pts is None else utc_iso(started + self.first_pts / 1000.0),
             start_offset=None if self.first_pts is None else self.first_pts / 1000.0,
             end_offset=None if self.first_pts is None else self._last_pts / 1000.0,
@@ -458,9 +749,12 @@ class TrackRecorder:
 class Recording:
     """The recording of one router's producers into ``directory`` (created), with one writer
     thread. ``add(producer)`` taps a producer (and its later packets); ``stop()`` (a coroutine)
-    finishes every file and returns the tracks' descriptions for the manifest."""
+    finishes every file and returns the tracks' descriptions for the manifest. Without ``writer``
+    no thread runs: the caller drives the writer's rounds with ``write_round(now)`` and ends with
+    ``finish(now)`` (tests, with times of their choosing)."""
 
-    def __init__(self, recording_id: str, directory: str, loop: Optional[asyncio.AbstractEventLoop] = None) -> None:
+    def __init__(self, recording_id: str, directory: str, loop: Optional[asyncio.AbstractEventLoop] = None,
+                 writer: bool = True) -> None:
         self.id = recording_id
         self.directory = directory
         os.makedirs(directory, exist_ok=True)
@@ -469,11 +763,15 @@ class Recording:
         self._names: set[str] = set()
         self._loop = loop or asyncio.get_running_loop()
         self.started_wall = time.time()
-        self._wall_offset = self.started_wall - time.monotonic()  # wall = monotonic + offset
+        self.started_monotonic = time.monotonic()
+        self._wall_offset = self.started_wall - self.started_monotonic  # wall = monotonic + offset
         self.stopped_wall: Optional[float] = None
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"recorder-{recording_id}", daemon=True)
-        self._thread.start()
+        self._follow_timer: Optional[asyncio.TimerHandle] = None
+        self._thread: Optional[threading.Thread] = None
+        if writer:
+            self._thread = threading.Thread(target=self._run, name=f"recorder-{recording_id}", daemon=True)
+            self._thread.start()
 
     def wall(self, monotonic: float) -> float:
         return monotonic + self._wall_offset
@@ -485,11 +783,9 @@ class Recording:
     def add(self, producer) -> Optional[TrackRecorder]:
         """Record ``producer`` (the top layer of a simulcast one) from its next packet; None if
         its codec cannot be recorded without transcoding, or it is recorded already."""
-        if not recordable(producer) or self._stop.is_set():
+        if not recordable(producer) or self._stop.is_set() or self._tapped(producer):
             return None
         stream = recorded_stream(producer)
-        if stream.recorder is not None and stream.recorder.recording is self:
-            return None
         _, extension, _ = FORMATS[producer.codec.name.lower()]
         base = _SAFE.sub("_", f"{producer.peer_id}-{producer.source}-{producer.kind}")[:120]
         name = f"{base}.{extension}"
@@ -503,13 +799,55 @@ class Recording:
         stream.recorder = track
         if producer.kind == "video":
             self._loop.call_soon(self._keyframe, stream)  # start on a keyframe soon
+        if producer.layers and self._follow_timer is None:
+            self._follow_timer = self._loop.call_later(FOLLOW_INTERVAL, self._follow)
         return track
+
+    def _tapped(self, producer) -> Optional[TrackRecorder]:
+        """The track that records ``producer`` now (whichever of its layers it taps)."""
+        for track in self.tracks:
+            if track.producer is producer and track.stream.recorder is track:
+                return track
+        return None
 
     def detach(self, producer) -> None:
         """Stop tapping ``producer`` (its file is finished with the others at ``stop``)."""
-        stream = recorded_stream(producer)
-        if stream.recorder is not None and stream.recorder.recording is self:
-            stream.recorder = None
+        track = self._tapped(producer)
+        if track is not None:
+            track.stream.recorder = None
+
+    def _follow(self) -> None:
+        self._follow_timer = None
+        if self._stop.is_set():
+            return
+        try:
+            self.follow_layers(time.monotonic())
+        except Exception:
+            logger.exception("recording %s: following the simulcast layers failed", self.id)
+        self._follow_timer = self._loop.call_later(FOLLOW_INTERVAL, self._follow)
+
+    def follow_layers(self, now: float) -> None:
+        """On the event loop: a simulcast track whose recorded layer stopped sending (a publisher
+        short of CPU or uplink stops its top layer; the file would end there) moves to the top
+        layer that sends, and back up when a higher one sends again (``recorded_stream``). The
+        writer learns it in packet order (the new layer's packets come after it in the queue)."""
+        for track in self.tracks:
+            producer = track.producer
+            if not producer.layers or track.stream.recorder is not track:
+                continue
+            measure = getattr(producer, "measure", None)
+            if measure is not None:
+                measure(now)  # the layers' liveness, as fresh as the subscribers' allocation keeps it
+            target = recorded_stream(producer)
+            live = getattr(producer, "live", None) or []
+            index = list(producer.layers).index(target)
+            if target is track.stream or target.recorder is not None or index >= len(live) or not live[index]:
+                continue
+            track.stream.recorder = None
+            target.recorder = track
+            track.stream = target
+            self.queue.append((track, _NEW_STREAM, now))
+            self._keyframe(target)
 
     def request_keyframe(self, stream) -> None:
         """From the writer thread: a PLI to the publisher, on the event loop."""
@@ -523,7 +861,9 @@ class Recording:
         if not stream.closed:
             stream.request_keyframe()
 
-    def _drain(self, now: float) -> None:
+    def write_round(self, now: float) -> None:
+        """One round of the writer: the queue into the tracks, then what has waited out their
+        reordering window into the files."""
         queue = self.queue
         popleft = queue.popleft
         while queue:
@@ -531,22 +871,31 @@ class Recording:
             track = item[0]
             if item[1] == _PACKET:
                 track.on_packet(*item[2:])
-            else:
+            elif item[1] == _SENDER_REPORT:
                 track.on_sender_report(item[2], item[3])
+            else:
+                track.on_new_stream(item[2])
         for track in list(self.tracks):
             track.release(now)
 
     def _run(self) -> None:
         while not self._stop.wait(WRITE_INTERVAL):
             try:
-                self._drain(time.monotonic())
+                self.write_round(time.monotonic())
             except Exception:
                 logger.exception("recording %s: writer round failed", self.id)
-        self._drain(time.monotonic())
+        self.write_round(time.monotonic())
 
     def _finish(self) -> list[dict]:
-        self._thread.join(STOP_TIMEOUT)
-        now = time.monotonic()
+        if self._thread is not None:
+            self._thread.join(STOP_TIMEOUT)
+        else:
+            self.write_round(time.monotonic())
+        return self.finish(time.monotonic())
+
+    def finish(self, now: float) -> list[dict]:
+        """Every track's file finished (what waits in the reordering windows written first), and
+        the tracks' descriptions. In the writer thread's place: once it has ended, or without one."""
         results = []
         for track in self.tracks:
             try:
@@ -562,6 +911,9 @@ class Recording:
         if self.stopped_wall is not None:
             return []
         self.stopped_wall = time.time()
+        if self._follow_timer is not None:
+            self._follow_timer.cancel()
+            self._follow_timer = None
         for track in self.tracks:
             if track.stream.recorder is track:
                 track.stream.recorder = None
