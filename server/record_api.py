@@ -191,7 +191,10 @@ async def archive_json(request: web.Request) -> web.Response:
         list_recordings, hub.config.data_dir / "recordings" / room_id, room_id, people)
     archive["ticket"] = archive_ticket(hub.config.secret_bytes(), room_id)
     log.info("archive of room %s read (%s, %d recordings)", room_id, who, len(archive["recordings"]))
-    return web.json_response(archive, headers=_NO_STORE, dumps=partial(json.dumps, ensure_ascii=False))
+    response = web.json_response(archive, headers=_NO_STORE, dumps=partial(json.dumps, ensure_ascii=False))
+    # An hour of a panel on the stage is ~5 MB of its data, in series that repeat: compressed ~10x.
+    response.enable_compression()
+    return response
 
 
 async def recording_file_response(request: web.Request) -> web.StreamResponse:

@@ -213,6 +213,7 @@ async def test_a_recorded_meeting_has_an_archive_with_its_stage(sitroom_server, 
             assert r.status == 200
         async with http.get(f"{base}/api/rooms/{room_id}/archive", params={"t": host_token}) as r:
             assert r.status == 200 and r.headers["Cache-Control"] == "no-store"
+            assert r.headers["Content-Encoding"] in ("gzip", "deflate")  # (aiohttp asks for it by default)
             archive = await r.json()
 
         assert archive["room"]["id"] == room_id and archive["room"]["name"] == "Archived"
