@@ -10,13 +10,13 @@ import fractions
 import math
 import random
 import struct
-import types
 
 import av
 import pytest
 
 from media import recorder
 from tests.test_media_simulcast import Publisher as SimulcastPublisher
+from tests.test_recording import FakeStream
 from media.recorder import (CLOCK_WAIT, MAX_CLOCK_SKEW, NTP_UNIX_OFFSET, Recording, frame_size, h264_sps_size,
                             vp8_frame_size)
 
@@ -24,25 +24,6 @@ FPS = 30
 VIDEO_TICKS = 90000 // FPS  # RTP ticks per video frame
 AUDIO_TICKS = 960  # 20 ms at 48 kHz
 MAX_PAYLOAD = 1000
-
-
-class FakeStream:
-    """What a TrackRecorder needs of a Producer (one stream, no simulcast)."""
-
-    def __init__(self, kind: str = "video", codec: str = "VP8") -> None:
-        self.kind = kind
-        rate = 48000 if kind == "audio" else 90000
-        self.codec = types.SimpleNamespace(name=codec, mimeType=f"{kind}/{codec}", payloadType=96, clockRate=rate)
-        self.clock_rate = rate
-        self.red_pt = -1
-        self.peer_id, self.source, self.id = "dave", "camera" if kind == "video" else "microphone", "pr_limits"
-        self.layers = ()
-        self.recorder = None
-        self.closed = False
-        self.keyframe_requests = 0
-
-    def request_keyframe(self) -> None:
-        self.keyframe_requests += 1
 
 
 # ---- media: real encoded frames --------------------------------------------------------------------

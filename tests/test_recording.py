@@ -394,14 +394,15 @@ async def test_h264_is_recorded_to_matroska(sfu, client_peers, tmp_path):
 
 
 class FakeStream:
-    """What a TrackRecorder needs of a (video) Producer."""
+    """What a TrackRecorder needs of a Producer (one stream, no simulcast)."""
 
-    def __init__(self) -> None:
-        self.kind = "video"
-        self.codec = types.SimpleNamespace(name="VP8", mimeType="video/VP8", payloadType=96, clockRate=90000)
-        self.clock_rate = 90000
+    def __init__(self, kind: str = "video", codec: str = "VP8") -> None:
+        self.kind = kind
+        rate = 48000 if kind == "audio" else 90000
+        self.codec = types.SimpleNamespace(name=codec, mimeType=f"{kind}/{codec}", payloadType=96, clockRate=rate)
+        self.clock_rate = rate
         self.red_pt = -1
-        self.peer_id, self.source, self.id = "carol", "camera", "pr_test"
+        self.peer_id, self.source, self.id = "carol", "camera" if kind == "video" else "microphone", "pr_test"
         self.layers = ()
         self.recorder = None
         self.closed = False
