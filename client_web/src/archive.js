@@ -10,7 +10,8 @@
 // at most HOLD_MAX_MS in a row; when only some are buffering it goes on and they catch up by seeking.
 import { h, initials, hueFor } from "./dom.js";
 import { icon } from "./icons.js";
-import { t, language, formatDateTime, formatNumber, timeZone, zoneLabel, languageSelect } from "./i18n.js";
+import { t, language, formatDateTime, formatNumber, timeZone, zoneLabel } from "./i18n.js";
+import { siteHeader } from "./site_header.js";
 import { PanelView } from "./panels.js";
 import { loadCities, citiesNow } from "./cities.js";
 import { storedOrganiserKey } from "./organiser_key.js";
@@ -733,14 +734,8 @@ export async function showArchive(root, sitroom = window.sitroom, { startAt = 0 
     h("p", { class: "archive-loading", attrs: { role: "status" }, text: t("archive.loading") }));
   root.replaceChildren(
     h("div", { class: "start archive" },
-      h("header", { class: "site-header compact" },
-        h("a", { class: "brand-link", href: "/" },
-          h("span", { class: "brand-mark small" }, icon("hall")),
-          h("span", { class: "brand-name", text: "Sitroom", attrs: { translate: "no" } })),
-        h("span", { class: "console-label", text: t("archive.heading") }),
-        h("label", { class: "header-language" },
-          h("span", { class: "visually-hidden", text: t("common.language") }),
-          languageSelect(h, { id: "archive-language", onChange: () => showArchive(root, sitroom, { startAt: hooks.clock() }) }))),
+      siteHeader({ label: t("archive.heading"), compact: true, languageId: "archive-language",
+        onLanguage: () => showArchive(root, sitroom, { startAt: hooks.clock() }) }),
       main));
 
   const fail = (err) => {

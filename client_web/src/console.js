@@ -7,7 +7,8 @@ import {
 } from "./api.js";
 import { h, copyButton } from "./dom.js";
 import { icon } from "./icons.js";
-import { t, language, timeZone, zoneLabel, languageSelect } from "./i18n.js";
+import { t, language, timeZone, zoneLabel } from "./i18n.js";
+import { siteHeader } from "./site_header.js";
 import { DURATIONS } from "./start_model.js";
 import {
   DELEGATION_ROLES, timeZoneList, defaultStart, meetingBody, errorField, plainMessage, delegationField,
@@ -434,14 +435,7 @@ export async function showConsole(root) {
   const main = h("main", { class: "console-body" });
   root.replaceChildren(
     h("div", { class: "start console" },
-      h("header", { class: "site-header" },
-        h("a", { class: "brand-link", href: "/" },
-          h("span", { class: "brand-mark" }, icon("hall")),
-          h("span", { class: "brand-name", text: "Sitroom", attrs: { translate: "no" } })),
-        h("span", { class: "console-label", text: t("console.heading") }),
-        h("label", { class: "header-language" },
-          h("span", { class: "visually-hidden", text: t("common.language") }),
-          languageSelect(h, { id: "console-language", onChange: () => showConsole(root) }))),
+      siteHeader({ label: t("console.heading"), languageId: "console-language", onLanguage: () => showConsole(root) }),
       main,
       h("footer", { class: "site-footer", text: t("start.footer") })));
 
