@@ -37,6 +37,7 @@ export class Meeting {
     this.choices = choices;
     this.onExit = onExit;
     this.canPublish = role !== "viewer";
+    this.linkRole = role; // the role of the link this page was opened with (a host link opens the archive)
     this.media = choices.media;
     this.audioOn = choices.audioOn;
     this.videoOn = choices.videoOn;
@@ -300,7 +301,15 @@ export class Meeting {
     this.rec.hidden = !active;
     this.state.recording = active;
     this.collab?.host?.setRecording(active);
-    if (announce && changed) toast(t(active ? "meeting.recording.started" : "meeting.recording.stopped"));
+    if (!announce || !changed) return;
+    if (!active && this.linkRole === "host") {
+      // a host link also opens the archive, where the recording plays with the stage as it was
+      const archive = `/archive#room=${encodeURIComponent(this.state.roomId)}&t=${encodeURIComponent(this.token)}`;
+      actionToast(t("meeting.recording.stopped"), t("meeting.recording.watch"),
+        () => window.open(archive, "_blank", "noopener"), { testid: "recording-watch" });
+    } else {
+      toast(t(active ? "meeting.recording.started" : "meeting.recording.stopped"));
+    }
   }
 
   /**

@@ -1,6 +1,7 @@
 """Recording as the participants see it (issue "records"): the host starts recording, every page
 in the meeting shows REC in its header (and hears it in a toast); someone about to join is told on
-the pre-join page; when the host stops, REC goes away."""
+the pre-join page; when the host stops, REC goes away and the host may open the recording in the
+archive."""
 
 from __future__ import annotations
 
@@ -46,6 +47,16 @@ def test_rec_is_shown_to_everyone_and_said_before_joining(server, new_page):
     host.click('label.switch:has([data-testid="setting-recording"])')  # and off again
     for page in (host, guest):
         page.wait_for_selector(REC, state="hidden", timeout=10_000)
+    # the host (who came with a host link) may watch it at once: the toast opens the archive
+    guest.wait_for_selector(".toast:has-text('Recording stopped')", timeout=10_000)
+    assert guest.locator('[data-testid="recording-watch"]').count() == 0  # not a participant's
+    with host.context.expect_page() as opened:
+        host.click('[data-testid="recording-watch"]', timeout=10_000)
+    archive = opened.value
+    archive.wait_for_selector('[data-testid="archive-tile"]', state="attached", timeout=15_000)
+    assert "/archive#room=" in archive.url
+    assert archive.evaluate("() => window.sitroom.archive.state().ready") is True
+    archive.close()
     # and after it stopped, the pre-join says nothing of it
     later = new_page()
     later.goto(guest.url)
