@@ -13,7 +13,6 @@ No HTTP here.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from sqlalchemy import select
 
 from .db import Database
 from .errors import RoomNotFound
+from .meeting import parse_time
 from .models import Delegation, Participant, Room
 from .record import read_manifest
 from .service import ROOM_ID_RE
@@ -34,12 +34,8 @@ SERVED_SUFFIXES = frozenset({*MEDIA_TYPES, ".webp", ".png", ".jpg", ".jpeg"})
 
 
 def _unix(value: Any) -> float | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+    at = parse_time(value)
+    return at.timestamp() if at is not None else None
 
 
 def _number(value: Any) -> float | None:

@@ -126,8 +126,9 @@ def iso_utc(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _time(value: Any) -> datetime | None:
-    """An aware time from ISO 8601 text (as :meth:`Meeting.snapshot` writes it), or None."""
+def parse_time(value: Any) -> datetime | None:
+    """An aware time from ISO 8601 text (as :meth:`Meeting.snapshot` and :func:`iso_utc` write it; a
+    naive one is UTC), or None for anything else."""
     if not isinstance(value, str):
         return None
     try:
@@ -505,10 +506,10 @@ class Meeting:
         if not isinstance(snapshot, dict):
             return
         if self.started_at is None:  # the meeting's clock goes on from when it began
-            self.started_at = _time(snapshot.get("started_at"))
+            self.started_at = parse_time(snapshot.get("started_at"))
         for item in snapshot.get("hands") or []:
             if (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
-                    and (at := _time(item[1])) is not None):
+                    and (at := parse_time(item[1])) is not None):
                 self._returning_hands[item[0]] = at
         for item in (snapshot.get("held") or [])[:MAX_HELD_ON_LEAVE]:
             if not isinstance(item, dict):

@@ -40,6 +40,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from .db import Database
+from .meeting import parse_time
 from .models import ChatMessage, Participant, Room, TimelineEvent
 from .record import MANIFEST_MAX_BYTES, MANIFEST_NAME
 from .service import MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, ROOM_ID_RE
@@ -208,21 +209,11 @@ def _read_json(path: Path) -> tuple[Any, bool]:
         return None, True
 
 
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str) or len(value) > 64:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.utcoffset() is None else parsed
-
-
 def recording_end(path: Path) -> datetime | None:
     """When a recording folder was last part of a meeting: its manifest's ``stopped``, else the
     newest modification time under it (None if it cannot be read at all)."""
     data, present = _read_json(path / MANIFEST_NAME)
-    stopped = _parse_time(data.get("stopped")) if isinstance(data, dict) else None
+    stopped = parse_time(data.get("stopped")) if isinstance(data, dict) else None
     if stopped is not None:
         return stopped
     if present:

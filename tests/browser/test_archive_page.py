@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
-from collab_helpers import SCREENSHOTS
+from collab_helpers import SCREENSHOTS, token_of
 from conftest import create_room, join, serving, show_panel, wait_for_tile  # noqa: I001 - this folder's conftest
 
 from tests.test_documents import make_pdf
@@ -22,10 +22,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 REQUEST_JS = "async (event) => await window.sitroom.meeting.conn.request(event, {})"
 STAGE = '[data-testid="archive-stage"]'
 STATE_JS = "() => window.sitroom.archive.state()"
-
-
-def token_of(link: str) -> str:
-    return link.split("?t=", 1)[1]
 
 
 def record_a_meeting(base_url: str, new_page, tmp_path) -> tuple[dict, dict]:
